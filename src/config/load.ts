@@ -1,0 +1,270 @@
+/**
+ * Loading a config: YAML or JSON text → `${ENV}` interpolation → schema validation → runtime config.
+ * Every problem comes back as a ConfigIssue with the file, line and column of the offending key, its
+ * dotted path, and "what was expected, what was found". Nothing here throws for bad input.
+ */
+import { readFile } from 'node:fs/promises'
+import { type Document, isMap, isPair, isScalar, isSeq, LineCounter, type Node, parseDocument, visit } from 'yaml'
+import type { z } from 'zod'
+import { type RuntimeConfig, normalize } from './normalize.js'
+import { ALGORITHMS } from '../balancer/index.js'
+import { checkReferences, configSchema, formatPath } from './schema.js'
+
+export interface ConfigIssue {
+  readonly file: string | undefined
+  readonly line: number | undefined
+  readonly col: number | undefined
+  /** Dotted key path, e.g. `pools[0].servers[1].weight`. */
+  readonly path: string
+  /** What was expected, what was found. */
+  readonly message: string
+}
+
+export type LoadResult =
+  | { readonly ok: true; readonly config: RuntimeConfig }
+  | { readonly ok: false; readonly issues: readonly ConfigIssue[] }
+
+/** `FILE:LINE:COL: key.path: message`, as `switchyard validate` prints it. */
+export function formatIssue(issue: ConfigIssue): string {
+  const where = issue.file ? `${issue.file}:${issue.line ?? 1}:${issue.col ?? 1}: ` : ''
+  return `${where}${issue.path}: ${issue.message}`
+}
+
+export async function loadConfigFile(file: string, env: NodeJS.ProcessEnv = process.env): Promise<LoadResult> {
+  let text: string
+  try {
+    text = await readFile(file, 'utf8')
+  } catch (err) {
+    const reason = (err as NodeJS.ErrnoException).code === 'ENOENT' ? 'no such file' : (err as Error).message
+    return { ok: false, issues: [{ file, line: undefined, col: undefined, path: '(file)', message: `cannot read: ${reason}` }] }
+  }
+  return parseConfigText(text, file, env)
+}
+
+/** Parses YAML (or JSON, a subset of YAML) config text. `file` is only used in positions. */
+export function parseConfigText(text: string, file: string, env: NodeJS.ProcessEnv = process.env): LoadResult {
+  const lineCounter = new LineCounter()
+  const doc = parseDocument(text, { lineCounter, prettyErrors: false, uniqueKeys: true })
+  const at = (offset: number | undefined) => {
+    if (offset === undefined) return { line: undefined, col: undefined }
+    const pos = lineCounter.linePos(offset)
+    return { line: pos.line, col: pos.col }
+  }
+  if (doc.errors.length > 0) {
+    return {
+      ok: false,
+      issues: doc.errors.map((e) => ({ file, ...at(e.pos[0]), path: '(syntax)', message: e.message.split('\n')[0] ?? '' })),
+    }
+  }
+  const envIssues = interpolateEnv(doc, env).map((p) => ({ file, ...at(p.offset), path: p.path, message: p.message }))
+  if (envIssues.length > 0) return { ok: false, issues: envIssues }
+
+  const result = validateConfig(doc.toJS())
+  if (result.ok) return result
+  const issues = result.issues.map(({ rawPath, atKey, ...i }) => ({ ...i, file, ...at(locate(doc, rawPath, atKey)) }))
+  issues.sort((a, b) => (a.line ?? 0) - (b.line ?? 0) || (a.col ?? 0) - (b.col ?? 0))
+  return { ok: false, issues }
+}
+
+interface RawIssue extends ConfigIssue {
+  readonly rawPath: readonly PropertyKey[]
+  /** Point at the key of the last path segment rather than its value (unknown keys). */
+  readonly atKey: boolean
+}
+
+type ValidateResult = { ok: true; config: RuntimeConfig } | { ok: false; issues: readonly RawIssue[] }
+
+/** Validates a plain object (the library API's entry). Issues carry paths but no positions. */
+export function validateConfig(input: unknown): ValidateResult {
+  const parsed = configSchema.safeParse(input, { reportInput: true })
+  const issues: RawIssue[] = []
+  if (!parsed.success) for (const issue of parsed.error.issues) explain(issue, [], input, issues)
+  for (const p of checkReferences(input)) {
+    if (issues.some((i) => i.path === formatPath(p.path))) continue
+    issues.push({ file: undefined, line: undefined, col: undefined, path: formatPath(p.path), message: p.message, rawPath: p.path, atKey: false })
+  }
+  if (parsed.success && issues.length === 0) return { ok: true, config: normalize(parsed.data) }
+  return { ok: false, issues }
+}
+
+function explain(issue: z.core.$ZodIssue, prefix: readonly PropertyKey[], root: unknown, out: RawIssue[]): void {
+  const path = [...prefix, ...issue.path]
+  const push = (p: readonly PropertyKey[], message: string, atKey = false): void => {
+    out.push({ file: undefined, line: undefined, col: undefined, path: formatPath(p), message, rawPath: p, atKey })
+  }
+  const found = describe(issue.input === undefined ? valueAt(root, path) : issue.input)
+  switch (issue.code) {
+    case 'invalid_type':
+      if (issue.input === undefined && valueAt(root, path) === undefined)
+        return push(path, `expected ${article(issue.expected)}, found nothing (the key is required)`)
+      return push(path, `expected ${article(issue.expected)}, found ${found}`)
+    case 'unrecognized_keys':
+      for (const key of issue.keys) {
+        const allowed = keysAt(path)
+        const hint = allowed.length > 0 ? `expected one of ${allowed.join(', ')}` : 'expected no such key'
+        push([...path, key], `unknown key, ${hint}`, true)
+      }
+      return
+    case 'invalid_value':
+      return push(path, `expected ${issue.values.map((v) => JSON.stringify(v)).join(' or ')}, found ${found}`)
+    case 'invalid_union': {
+      const { discriminator, note } = issue as { discriminator?: string; note?: string }
+      if (note === 'No matching discriminator' && discriminator)
+        return push(path, `expected one of ${ALGORITHMS.join(', ')}, found ${describe(valueAt(root, path))}`)
+      // Prefer the branch that got furthest: its issues are deeper than the union itself.
+      const deep = issue.errors.find((branch) => branch.length > 0 && branch.every((e) => e.path.length > 0))
+      if (deep) {
+        for (const e of deep) explain(e, path, root, out)
+        return
+      }
+      const expected = issue.errors.flatMap((b) => b.map(expectation)).filter((x) => x !== '')
+      return push(path, `expected ${[...new Set(expected)].join(' or ') || 'a valid value'}, found ${found}`)
+    }
+    case 'too_small':
+    case 'too_big': {
+      const word = issue.code === 'too_small' ? 'at least' : 'at most'
+      const bound = issue.code === 'too_small' ? issue.minimum : issue.maximum
+      const what = issue.origin === 'array' ? ` item${Number(bound) === 1 ? '' : 's'}` : issue.origin === 'string' ? ' characters' : ''
+      const foundText = issue.origin === 'array' && Array.isArray(issue.input) ? `${issue.input.length}` : found
+      return push(path, `expected ${word} ${String(bound)}${what}, found ${foundText}`)
+    }
+    default: {
+      // Custom checks and formats whose message we wrote ("expected …"); add what was found when missing.
+      const msg = issue.message
+      return push(path, msg.includes('found') || issue.code === 'custom' ? msg : `${msg}, found ${found}`)
+    }
+  }
+}
+
+function expectation(issue: z.core.$ZodIssue): string {
+  if (issue.path.length > 0) return ''
+  if (issue.code === 'invalid_type') return article(issue.expected)
+  if (issue.code === 'invalid_value') return issue.values.map((v) => JSON.stringify(v)).join(' or ')
+  return ''
+}
+
+function article(type: string): string {
+  if (type === 'array') return 'a list'
+  if (type === 'object') return 'a mapping'
+  return /^[aeiou]/.test(type) ? `an ${type}` : `a ${type}`
+}
+
+function describe(value: unknown): string {
+  if (value === undefined) return 'nothing'
+  if (value === null) return 'null'
+  if (Array.isArray(value)) return 'a list'
+  if (typeof value === 'object') return 'a mapping'
+  if (typeof value === 'string') return `"${value.length > 60 ? `${value.slice(0, 57)}...` : value}"`
+  return `${typeof value} ${String(value)}`
+}
+
+function valueAt(root: unknown, path: readonly PropertyKey[]): unknown {
+  let v: unknown = root
+  for (const seg of path) {
+    if (v === null || typeof v !== 'object') return undefined
+    v = (v as Record<PropertyKey, unknown>)[seg]
+  }
+  return v
+}
+
+/** The keys the schema allows at a path, for "unknown key" hints. Walks zod's public definitions. */
+function keysAt(path: readonly PropertyKey[]): string[] {
+  let schemas: z.core.$ZodType[] = [configSchema]
+  const unwrap = (s: z.core.$ZodType): z.core.$ZodType[] => {
+    const def = s._zod.def as { type: string; innerType?: z.core.$ZodType; in?: z.core.$ZodType; options?: z.core.$ZodType[] }
+    if (def.innerType) return unwrap(def.innerType)
+    if (def.type === 'pipe' && def.in) return unwrap(def.in)
+    if (def.type === 'union' && def.options) return def.options.flatMap(unwrap)
+    return [s]
+  }
+  for (const seg of path) {
+    schemas = schemas.flatMap(unwrap).flatMap((s) => {
+      const def = s._zod.def as { type: string; shape?: Record<string, z.core.$ZodType>; element?: z.core.$ZodType }
+      if (def.type === 'object' && typeof seg === 'string' && def.shape?.[seg]) return [def.shape[seg]]
+      if (def.type === 'array' && typeof seg === 'number' && def.element) return [def.element]
+      return []
+    })
+  }
+  const keys = schemas.flatMap(unwrap).flatMap((s) => {
+    const def = s._zod.def as { type: string; shape?: Record<string, unknown> }
+    return def.type === 'object' && def.shape ? Object.keys(def.shape) : []
+  })
+  return [...new Set(keys)].filter((k) => k !== '$schema')
+}
+
+/** Source offset of the node at `path`, or of the deepest ancestor that exists. */
+function locate(doc: Document, path: readonly PropertyKey[], atKey: boolean): number | undefined {
+  let node: unknown = doc.contents
+  let offset = (doc.contents as Node | null)?.range?.[0]
+  for (let i = 0; i < path.length; i++) {
+    const seg = path[i]
+    const last = i === path.length - 1
+    if (isMap(node)) {
+      const pair = node.items.find((p) => isScalar(p.key) && p.key.value === seg)
+      if (!pair) return offset
+      const keyNode = pair.key as Node
+      if (last && atKey) return keyNode.range?.[0] ?? offset
+      node = pair.value
+      // A key with no value (`weight:`) has no range of its own: point at the key.
+      offset = (pair.value as Node | null)?.range?.[0] ?? keyNode.range?.[0] ?? offset
+    } else if (isSeq(node) && typeof seg === 'number') {
+      const item = node.items[seg] as Node | undefined
+      if (!item) return offset
+      node = item
+      offset = item.range?.[0] ?? offset
+    } else return offset
+  }
+  return offset
+}
+
+const ENV_RE = /\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}/g
+
+/**
+ * Replaces `${NAME}` and `${NAME:-default}` in string values, in place. A plain (unquoted) scalar that is
+ * exactly one reference is re-read as YAML, so `weight: ${W}` yields a number. `$${` escapes a literal `${`.
+ */
+function interpolateEnv(doc: Document, env: NodeJS.ProcessEnv): { offset: number | undefined; path: string; message: string }[] {
+  const problems: { offset: number | undefined; path: string; message: string }[] = []
+  visit(doc, {
+    Scalar(_key, node, ancestry) {
+      if (typeof node.value !== 'string' || !node.value.includes('${')) return
+      const raw = node.value
+      let missing: string | undefined
+      const replaced = raw.replace(/\$?\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}/g, (whole, name: string, dflt?: string) => {
+        if (whole.startsWith('$$')) return whole.slice(1)
+        const value = env[name]
+        if (value !== undefined && value !== '') return value
+        if (dflt !== undefined) return dflt
+        missing ??= name
+        return ''
+      })
+      if (missing !== undefined) {
+        problems.push({
+          offset: node.range?.[0],
+          path: formatPath(pathOf(ancestry, node)),
+          message: `expected environment variable ${missing} to be set, found it unset (use \${${missing}:-default} for a default)`,
+        })
+        return
+      }
+      const whole = raw.match(ENV_RE)
+      if (node.type === 'PLAIN' && whole?.length === 1 && whole[0] === raw) {
+        const reparsed = parseDocument(replaced).contents
+        node.value = isScalar(reparsed) ? reparsed.value : replaced
+      } else node.value = replaced
+    },
+  })
+  return problems
+}
+
+function pathOf(ancestry: readonly unknown[], node: unknown): PropertyKey[] {
+  const path: PropertyKey[] = []
+  let child = node
+  for (let i = ancestry.length - 1; i >= 0; i--) {
+    const a = ancestry[i]
+    if (isPair(a)) {
+      if (a.value === child && isScalar(a.key)) path.unshift(String(a.key.value))
+    } else if (isSeq(a)) path.unshift(a.items.indexOf(child as never))
+    child = a
+  }
+  return path
+}

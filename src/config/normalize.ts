@@ -1,0 +1,141 @@
+/**
+ * Turns a validated config input into the runtime config: durations in milliseconds, servers as
+ * Backend objects, short forms expanded, and everything deep-frozen. Code past this point trusts it.
+ */
+import type { BalanceOptions } from '../balancer/index.js'
+import { type ListenAddress, durationToMs, formatAddress, parseListen } from '../core/address.js'
+import type { Backend } from '../core/backend.js'
+import type { LogLevel } from '../core/logger.js'
+import { type ParsedConfig, parseServerUrl } from './schema.js'
+
+export interface RouteMatch {
+  /** Lower-case exact host names. */
+  readonly hosts: readonly string[]
+  /** Lower-case suffixes (with the leading dot) from `*.example.com` patterns. */
+  readonly hostSuffixes: readonly string[]
+  /** True when `host: "*"` was given, or no host condition at all. */
+  readonly anyHost: boolean
+  readonly pathPrefix: string | undefined
+  readonly path: string | undefined
+  /** Upper-case methods; empty means any. */
+  readonly methods: readonly string[]
+  /** Lower-case header names with their exact value, or `undefined` to require presence only. */
+  readonly headers: readonly (readonly [name: string, value: string | undefined])[]
+}
+
+export interface RouteConfig {
+  readonly match: RouteMatch
+  readonly pool: string
+}
+
+export interface ListenerConfig extends ListenAddress {
+  readonly name: string
+  /** The address as written, for logs. */
+  readonly listen: string
+  readonly protocol: 'http'
+  readonly routes: readonly RouteConfig[]
+  readonly timeouts: { readonly requestHeadersMs: number; readonly idleMs: number; readonly totalMs: number }
+  readonly forwarded: { readonly xForwarded: boolean; readonly forwarded: boolean; readonly trustedProxies: readonly string[] }
+  readonly requestId: { readonly header: string; readonly trustIncoming: boolean; readonly echo: boolean }
+}
+
+export interface PoolConfig {
+  readonly name: string
+  readonly balance: BalanceOptions
+  readonly backends: readonly Backend[]
+  readonly preserveHost: boolean
+  readonly timeouts: { readonly connectMs: number; readonly responseHeadersMs: number; readonly idleMs: number }
+  readonly connections: { readonly maxPerServer: number; readonly keepAliveMs: number }
+}
+
+export interface RuntimeConfig {
+  readonly admin: (ListenAddress & { readonly listen: string }) | undefined
+  readonly logging: { readonly level: LogLevel; readonly accessLog: boolean }
+  readonly shutdown: { readonly gracePeriodMs: number }
+  readonly listeners: readonly ListenerConfig[]
+  readonly pools: readonly PoolConfig[]
+}
+
+export function normalize(cfg: ParsedConfig): RuntimeConfig {
+  const runtime: RuntimeConfig = {
+    admin: cfg.admin ? { ...mustListen(cfg.admin.listen), listen: cfg.admin.listen } : undefined,
+    logging: { level: cfg.logging.level, accessLog: cfg.logging.accessLog },
+    shutdown: { gracePeriodMs: durationToMs(cfg.shutdown.gracePeriod) },
+    listeners: cfg.listeners.map((l) => ({
+      name: l.name,
+      listen: l.listen,
+      ...mustListen(l.listen),
+      protocol: l.protocol,
+      routes: l.routes.map((r) => ({ pool: r.pool, match: normalizeMatch(r.match) })),
+      timeouts: {
+        requestHeadersMs: durationToMs(l.timeouts.requestHeaders),
+        idleMs: durationToMs(l.timeouts.idle),
+        totalMs: durationToMs(l.timeouts.total),
+      },
+      forwarded: { ...l.forwarded },
+      requestId: { ...l.requestId, header: l.requestId.header.toLowerCase() },
+    })),
+    pools: cfg.pools.map((p) => ({
+      name: p.name,
+      balance: typeof p.balance === 'string' ? { algorithm: p.balance } : p.balance,
+      backends: p.servers.map((s) => toBackend(p.name, s)),
+      preserveHost: p.preserveHost,
+      timeouts: {
+        connectMs: durationToMs(p.timeouts.connect),
+        responseHeadersMs: durationToMs(p.timeouts.responseHeaders),
+        idleMs: durationToMs(p.timeouts.idle),
+      },
+      connections: {
+        maxPerServer: p.connections.maxPerServer,
+        keepAliveMs: durationToMs(p.connections.keepAlive),
+      },
+    })),
+  }
+  return deepFreeze(runtime)
+}
+
+function mustListen(text: string): ListenAddress {
+  const addr = parseListen(text)
+  if (!addr) throw new Error(`unvalidated listen address ${text}`)
+  return addr
+}
+
+function toBackend(pool: string, s: ParsedConfig['pools'][number]['servers'][number]): Backend {
+  const url = typeof s === 'string' ? s : s.url
+  const parsed = parseServerUrl(url)
+  if (typeof parsed === 'string') throw new Error(`unvalidated server url ${url}`)
+  const address = formatAddress(parsed.host, parsed.port)
+  return {
+    id: typeof s === 'string' || s.name === undefined ? address : s.name,
+    pool,
+    host: parsed.host,
+    port: parsed.port,
+    origin: `http://${address}`,
+    weight: typeof s === 'string' ? 1 : s.weight,
+  }
+}
+
+type MatchInput = NonNullable<ParsedConfig['listeners'][number]['routes'][number]['match']>
+
+function normalizeMatch(m: MatchInput | undefined): RouteMatch {
+  const hosts = m?.host === undefined ? [] : Array.isArray(m.host) ? m.host : [m.host]
+  const lower = hosts.map((h) => h.toLowerCase())
+  const methods = m?.method === undefined ? [] : Array.isArray(m.method) ? m.method : [m.method]
+  return {
+    hosts: lower.filter((h) => !h.startsWith('*')),
+    hostSuffixes: lower.filter((h) => h.startsWith('*.')).map((h) => h.slice(1)),
+    anyHost: lower.length === 0 || lower.includes('*'),
+    pathPrefix: m?.pathPrefix,
+    path: m?.path,
+    methods: methods.map((x) => x.toUpperCase()),
+    headers: Object.entries(m?.headers ?? {}).map(([k, v]) => [k.toLowerCase(), v === '*' ? undefined : v] as const),
+  }
+}
+
+export function deepFreeze<T>(value: T): T {
+  if (value && typeof value === 'object' && !Object.isFrozen(value)) {
+    Object.freeze(value)
+    for (const v of Object.values(value)) deepFreeze(v)
+  }
+  return value
+}

@@ -1,0 +1,294 @@
+/**
+ * The config schema: what a user may write in switchyard.yaml. It describes the *input* (short forms,
+ * human durations) so that it can be exported as JSON Schema for editors; `normalize.ts` turns a parsed
+ * input into the frozen runtime config. Cross-reference checks (names, pools) run in `superRefine` with
+ * paths, so that every problem is reported at its line and column.
+ */
+import { isIP } from 'node:net'
+import { z } from 'zod'
+import { ALGORITHMS, balanceObjectSchema } from '../balancer/index.js'
+import { DURATION_PATTERN, parseListen } from '../core/address.js'
+import { LOG_LEVELS } from '../core/logger.js'
+
+const NAME_RE = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$/
+
+const name = z
+  .string()
+  .regex(NAME_RE, { error: 'expected a name of letters, digits, "_", "." or "-" (at most 64)' })
+  .describe('A unique name: letters, digits, `_`, `.`, `-`.')
+
+const listen = z
+  .string()
+  .refine((s) => parseListen(s) !== undefined, { error: 'expected an address host:port such as 127.0.0.1:8080' })
+  .describe('Address to bind, `host:port`; `[::1]:8080` for IPv6, `:8080` for all interfaces.')
+
+const duration = z
+  .union([
+    z.number().int().min(0),
+    z.string().regex(new RegExp(DURATION_PATTERN), { error: 'expected a duration such as 500ms, 5s, 2m or 1h' }),
+  ])
+  .describe('A duration: milliseconds as a number, or a string with a unit (`500ms`, `5s`, `2m`, `1h`). 0 disables.')
+
+const serverObject = z.strictObject({
+  url: z.string().describe('Upstream server URL, `http://host:port`.'),
+  weight: z
+    .number()
+    .int()
+    .min(0)
+    .max(1000)
+    .default(1)
+    .describe('Relative share of traffic, 0 to 1000. 0 sends no new requests.'),
+  name: name.optional().describe('Server id within the pool, used in logs and metrics. Default: `host:port`.'),
+})
+
+const server = z
+  .union([z.string(), serverObject])
+  .describe('A server: a URL string (`http://127.0.0.1:3001`), or an object with `url`, `weight` and `name`.')
+
+const balance = z
+  .union([z.enum(ALGORITHMS), balanceObjectSchema])
+  .default('round-robin')
+  .describe(`Balancing algorithm: a name (${ALGORITHMS.join(', ')}) or an object with \`algorithm\` and its options.`)
+
+const hostPattern = z
+  .string()
+  .regex(/^(\*\.)?[A-Za-z0-9_.-]+$|^\*$/, { error: 'expected a host name such as api.example.com or *.example.com' })
+
+const match = z
+  .strictObject({
+    host: z
+      .union([hostPattern, z.array(hostPattern).min(1)])
+      .optional()
+      .describe('Host name or list of them, compared without the port. `*.example.com` matches every subdomain.'),
+    pathPrefix: z
+      .string()
+      .startsWith('/', { error: 'expected a path starting with "/"' })
+      .optional()
+      .describe('The path (without query) starts with this string.'),
+    path: z
+      .string()
+      .startsWith('/', { error: 'expected a path starting with "/"' })
+      .optional()
+      .describe('The path (without query) equals this string.'),
+    method: z
+      .union([z.string(), z.array(z.string()).min(1)])
+      .optional()
+      .describe('HTTP method or list of methods, e.g. `GET` or `[GET, HEAD]`.'),
+    headers: z
+      .record(z.string(), z.string())
+      .optional()
+      .describe('Header name to exact value; every pair must match. The value `"*"` only requires presence.'),
+  })
+  .describe('Conditions that must all hold. Absent: the route matches every request.')
+
+const route = z.strictObject({
+  match: match.optional(),
+  pool: name.describe('Name of the pool that serves matching requests.'),
+})
+
+const listenerTimeouts = z
+  .strictObject({
+    requestHeaders: duration.default('10s').describe('Time a client has to send the complete request head.'),
+    idle: duration.default('60s').describe('How long an idle keep-alive client connection is kept open.'),
+    total: duration
+      .default(0)
+      .describe('Limit on a whole request, from its first byte to the end of the response. 0: none.'),
+  })
+  .prefault({})
+
+const forwarded = z
+  .strictObject({
+    xForwarded: z.boolean().default(true).describe('Add `X-Forwarded-For`, `X-Forwarded-Proto` and `X-Forwarded-Host`.'),
+    forwarded: z.boolean().default(true).describe('Add the RFC 7239 `Forwarded` header.'),
+    trustedProxies: z
+      .array(z.string())
+      .default([])
+      .describe(
+        'Addresses or CIDR ranges of proxies in front of Switchyard whose forwarding headers are kept and appended to. From any other client they are replaced.',
+      ),
+  })
+  .prefault({})
+
+const requestId = z
+  .strictObject({
+    header: z.string().default('x-request-id').describe('Header that carries the request id.'),
+    trustIncoming: z
+      .boolean()
+      .default(true)
+      .describe('Keep a well-formed id sent by the client (at most 128 visible characters) instead of a new one.'),
+    echo: z.boolean().default(true).describe('Return the id to the client in the response.'),
+  })
+  .prefault({})
+
+const listener = z.strictObject({
+  name,
+  listen,
+  protocol: z.literal('http').default('http').describe('Protocol spoken to clients. `http` (HTTP/1.1).'),
+  routes: z.array(route).min(1).describe('Routes, tried in order; the first that matches wins.'),
+  timeouts: listenerTimeouts.describe('Client-side timeouts.'),
+  forwarded: forwarded.describe('Forwarding headers added to upstream requests.'),
+  requestId: requestId.describe('Request id handling.'),
+})
+
+const poolTimeouts = z
+  .strictObject({
+    connect: duration.default('5s').describe('Time to open a TCP connection to a server.'),
+    responseHeaders: duration.default('60s').describe('Time from sending a request to receiving the response head.'),
+    idle: duration.default('60s').describe('Longest silence between two chunks of a response body.'),
+  })
+  .prefault({})
+
+const connections = z
+  .strictObject({
+    maxPerServer: z
+      .number()
+      .int()
+      .min(1)
+      .default(256)
+      .describe('Most concurrent connections to one server; further requests queue.'),
+    keepAlive: duration.default('4s').describe('How long an idle upstream connection is kept for reuse.'),
+  })
+  .prefault({})
+
+const pool = z.strictObject({
+  name,
+  balance,
+  servers: z.array(server).min(1).describe('The servers of the pool.'),
+  preserveHost: z
+    .boolean()
+    .default(true)
+    .describe('Send the client `Host` header upstream. When false, send the server `host:port`.'),
+  timeouts: poolTimeouts.describe('Upstream timeouts.'),
+  connections: connections.describe('Upstream connection pool.'),
+})
+
+export const configSchema = z
+  .strictObject({
+    $schema: z.string().optional().describe('JSON Schema reference for editors; ignored.'),
+    admin: z
+      .strictObject({ listen })
+      .optional()
+      .describe('Admin API (status, metrics). Absent: no admin listener.'),
+    logging: z
+      .strictObject({
+        level: z.enum(LOG_LEVELS).default('info').describe('Least severe level written.'),
+        accessLog: z.boolean().default(true).describe('Write one JSON line per request.'),
+      })
+      .prefault({})
+      .describe('Logging.'),
+    shutdown: z
+      .strictObject({
+        gracePeriod: duration
+          .default('30s')
+          .describe('On SIGTERM/SIGINT, how long in-flight requests may take before connections are closed.'),
+      })
+      .prefault({})
+      .describe('Graceful shutdown.'),
+    listeners: z.array(listener).min(1).describe('Where Switchyard accepts traffic.'),
+    pools: z.array(pool).min(1).describe('Groups of upstream servers.'),
+  })
+
+export type ConfigInput = z.input<typeof configSchema>
+export type ParsedConfig = z.output<typeof configSchema>
+
+/** Parses a server URL; returns a problem text or the parts. */
+export function parseServerUrl(text: string): { host: string; port: number } | string {
+  let url: URL
+  try {
+    url = new URL(text)
+  } catch {
+    return `expected a URL such as http://127.0.0.1:3001, found "${text}"`
+  }
+  if (url.protocol !== 'http:') return `expected an http:// URL, found "${text}"`
+  if ((url.pathname !== '/' && url.pathname !== '') || url.search || url.hash || url.username)
+    return `expected a URL with no path, query or credentials, found "${text}"`
+  const host = url.hostname.startsWith('[') ? url.hostname.slice(1, -1) : url.hostname
+  return { host, port: url.port === '' ? 80 : Number(url.port) }
+}
+
+/** Checks an address or CIDR range; returns a problem text or undefined. */
+export function checkCidr(text: string): string | undefined {
+  const [ip, prefix, extra] = text.split('/')
+  const family = ip === undefined ? 0 : isIP(ip)
+  const max = family === 4 ? 32 : 128
+  if (family === 0 || extra !== undefined || (prefix !== undefined && !/^\d{1,3}$/.test(prefix)) || Number(prefix) > max)
+    return `expected an IP address or CIDR range such as 10.0.0.0/8, found "${text}"`
+  return undefined
+}
+
+export interface ReferenceProblem {
+  readonly path: (string | number)[]
+  readonly message: string
+}
+
+const list = (v: unknown): unknown[] => (Array.isArray(v) ? v : [])
+const field = (v: unknown, key: string): unknown =>
+  v !== null && typeof v === 'object' && !Array.isArray(v) ? (v as Record<string, unknown>)[key] : undefined
+const text = (v: unknown): string | undefined => (typeof v === 'string' ? v : undefined)
+
+/**
+ * Cross-reference checks: unique names and addresses, routes to existing pools, valid server URLs and
+ * proxy ranges, no unreachable routes. Runs on the raw input, even when its shape has other problems,
+ * so that one `validate` run reports everything; values of the wrong type are skipped here.
+ */
+export function checkReferences(cfg: unknown): ReferenceProblem[] {
+  const problems: ReferenceProblem[] = []
+  const issue = (path: (string | number)[], message: string) => problems.push({ path, message })
+  const seen = new Map<string, string>()
+  const checkUnique = (kind: string, value: string, path: (string | number)[]) => {
+    const key = `${kind}\u0000${value}`
+    const first = seen.get(key)
+    if (first !== undefined) issue(path, `expected a unique ${kind}, found "${value}" again (first at ${first})`)
+    else seen.set(key, formatPath(path))
+  }
+
+  const pools = list(field(cfg, 'pools'))
+  const poolNames = [...new Set(pools.map((p) => text(field(p, 'name'))).filter((n) => n !== undefined))]
+  pools.forEach((p, i) => {
+    const poolName = text(field(p, 'name'))
+    if (poolName !== undefined) checkUnique('pool name', poolName, ['pools', i, 'name'])
+    list(field(p, 'servers')).forEach((s, j) => {
+      const url = typeof s === 'string' ? s : text(field(s, 'url'))
+      if (url === undefined) return
+      const path = typeof s === 'string' ? ['pools', i, 'servers', j] : ['pools', i, 'servers', j, 'url']
+      const parsed = parseServerUrl(url)
+      if (typeof parsed === 'string') return issue(path, parsed)
+      const id = text(field(s, 'name')) ?? `${parsed.host}:${parsed.port}`
+      checkUnique(`server in pool ${poolName ?? i}`, id, ['pools', i, 'servers', j])
+    })
+  })
+
+  const admin = parseListen(text(field(field(cfg, 'admin'), 'listen')) ?? '')
+  if (admin) seen.set(`address\u0000${admin.host}:${admin.port}`, 'admin.listen')
+  list(field(cfg, 'listeners')).forEach((l, i) => {
+    const listenerName = text(field(l, 'name'))
+    if (listenerName !== undefined) checkUnique('listener name', listenerName, ['listeners', i, 'name'])
+    const addr = parseListen(text(field(l, 'listen')) ?? '')
+    if (addr && addr.port !== 0) checkUnique('address', `${addr.host}:${addr.port}`, ['listeners', i, 'listen'])
+    list(field(field(l, 'forwarded'), 'trustedProxies')).forEach((t, j) => {
+      const problem = typeof t === 'string' ? checkCidr(t) : undefined
+      if (problem) issue(['listeners', i, 'forwarded', 'trustedProxies', j], problem)
+    })
+    let catchAll = -1
+    list(field(l, 'routes')).forEach((r, j) => {
+      const pool = text(field(r, 'pool'))
+      if (pool !== undefined && !poolNames.includes(pool))
+        issue(['listeners', i, 'routes', j, 'pool'], `expected the name of a pool (${poolNames.join(', ')}), found "${pool}"`)
+      if (catchAll >= 0)
+        issue(['listeners', i, 'routes', j], `expected no route after the catch-all route ${catchAll}, found one that can never match`)
+      const m = field(r, 'match')
+      if (m === undefined || (typeof m === 'object' && m !== null && Object.keys(m).length === 0)) catchAll = j
+    })
+  })
+  return problems
+}
+
+/** `pools[0].servers[1].url` */
+export function formatPath(path: readonly PropertyKey[]): string {
+  let out = ''
+  for (const seg of path) {
+    if (typeof seg === 'number') out += `[${seg}]`
+    else out += out === '' ? String(seg) : `.${String(seg)}`
+  }
+  return out || '(root)'
+}

@@ -1,0 +1,16 @@
+/**
+ * A backend is one upstream server of a pool, as the data plane sees it: immutable, built by the
+ * control plane from the config, and compared by `id` across reloads.
+ */
+export interface Backend {
+  /** Unique within its pool: the configured `name`, or `host:port`. */
+  readonly id: string
+  /** Name of the pool the backend belongs to. */
+  readonly pool: string
+  readonly host: string
+  readonly port: number
+  /** `http://host:port`: the key of the upstream connection pool. */
+  readonly origin: string
+  /** Relative share of traffic; 0 means "no new traffic". */
+  readonly weight: number
+}

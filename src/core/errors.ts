@@ -1,0 +1,94 @@
+/**
+ * The one error type of Switchyard. Every failure that reaches a user (an HTTP error response, a log
+ * line, a CLI exit) carries a stable `SWY_*` code from the table below. The table is the single place
+ * where a code maps to an HTTP status; nothing else in the code base picks a status for an error.
+ */
+
+/** Where a failure came from, after Pingora's ErrorSource. */
+export type ErrorSource = 'upstream' | 'downstream' | 'internal' | 'config'
+
+interface CodeInfo {
+  /** HTTP status sent to the client; 0 for codes that never become a response. */
+  readonly status: number
+  readonly source: ErrorSource
+  /** Short human text, used as the default message and in error bodies. */
+  readonly text: string
+}
+
+export const ERROR_CODES = {
+  SWY_UPSTREAM_CONNECT: { status: 502, source: 'upstream', text: 'could not connect to the upstream server' },
+  SWY_UPSTREAM_CONNECT_TIMEOUT: { status: 504, source: 'upstream', text: 'connecting to the upstream server timed out' },
+  SWY_UPSTREAM_RESET: { status: 502, source: 'upstream', text: 'the upstream server closed the connection' },
+  SWY_UPSTREAM_TIMEOUT: { status: 504, source: 'upstream', text: 'the upstream server did not answer in time' },
+  SWY_UPSTREAM_BODY_TIMEOUT: { status: 504, source: 'upstream', text: 'the upstream server stalled mid-response' },
+  SWY_UPSTREAM_PROTOCOL: { status: 502, source: 'upstream', text: 'the upstream server sent an invalid response' },
+  SWY_NO_SERVER: { status: 503, source: 'internal', text: 'no server is available in the pool' },
+  SWY_NO_ROUTE: { status: 404, source: 'internal', text: 'no route matches the request' },
+  SWY_TIMEOUT: { status: 504, source: 'internal', text: 'the request exceeded its total time limit' },
+  SWY_SHUTTING_DOWN: { status: 503, source: 'internal', text: 'the load balancer is shutting down' },
+  SWY_BAD_REQUEST: { status: 400, source: 'downstream', text: 'the request is malformed' },
+  SWY_CLIENT_ABORTED: { status: 499, source: 'downstream', text: 'the client closed the connection' },
+  SWY_INTERNAL: { status: 500, source: 'internal', text: 'internal error' },
+  SWY_CONFIG_INVALID: { status: 0, source: 'config', text: 'the configuration is invalid' },
+  SWY_LISTEN_IN_USE: { status: 0, source: 'config', text: 'the address is already in use' },
+  SWY_LISTEN_FAILED: { status: 0, source: 'config', text: 'could not listen on the address' },
+} as const satisfies Record<string, CodeInfo>
+
+export type ErrorCode = keyof typeof ERROR_CODES
+
+export class SwitchyardError extends Error {
+  override readonly name = 'SwitchyardError'
+  readonly code: ErrorCode
+  readonly status: number
+  readonly source: ErrorSource
+  /** Extra structured data for logs and callers (e.g. config issues). */
+  readonly details: Readonly<Record<string, unknown>> | undefined
+
+  constructor(code: ErrorCode, message?: string, options?: { cause?: unknown; details?: Record<string, unknown> }) {
+    const info = ERROR_CODES[code]
+    super(message ?? info.text, options?.cause === undefined ? undefined : { cause: options.cause })
+    this.code = code
+    this.status = info.status
+    this.source = info.source
+    this.details = options?.details
+  }
+}
+
+export function isSwitchyardError(err: unknown): err is SwitchyardError {
+  return err instanceof SwitchyardError
+}
+
+/** System error codes that mean "the TCP connection could not be made". */
+const CONNECT_CODES = new Set(['ECONNREFUSED', 'EHOSTUNREACH', 'ENETUNREACH', 'EADDRNOTAVAIL', 'ENOTFOUND', 'EAI_AGAIN'])
+
+/**
+ * Classifies an error raised by the upstream client (undici or the socket under it) into a Switchyard
+ * code. Whether the client still gets a status is the caller's business: once the response head has
+ * been sent, every failure aborts the client connection instead.
+ */
+export function classifyUpstreamError(err: unknown): SwitchyardError {
+  if (err instanceof SwitchyardError) return err
+  const code = typeof err === 'object' && err !== null && 'code' in err ? String(err.code) : ''
+  let swy: ErrorCode
+  if (CONNECT_CODES.has(code)) swy = 'SWY_UPSTREAM_CONNECT'
+  else if (code === 'UND_ERR_CONNECT_TIMEOUT') swy = 'SWY_UPSTREAM_CONNECT_TIMEOUT'
+  else if (code === 'UND_ERR_HEADERS_TIMEOUT') swy = 'SWY_UPSTREAM_TIMEOUT'
+  else if (code === 'UND_ERR_BODY_TIMEOUT') swy = 'SWY_UPSTREAM_BODY_TIMEOUT'
+  else if (code === 'UND_ERR_SOCKET' || code === 'ECONNRESET' || code === 'EPIPE' || code === 'UND_ERR_CLOSED')
+    swy = 'SWY_UPSTREAM_RESET'
+  else if (code === 'HPE_INVALID_CONSTANT' || code.startsWith('HPE_') || code === 'UND_ERR_RES_CONTENT_LENGTH_MISMATCH')
+    swy = 'SWY_UPSTREAM_PROTOCOL'
+  else swy = 'SWY_UPSTREAM_RESET'
+  const detail = err instanceof Error ? `${ERROR_CODES[swy].text}: ${code || err.message}` : ERROR_CODES[swy].text
+  return new SwitchyardError(swy, detail, { cause: err })
+}
+
+/** The JSON body of an error response. Small, stable, and safe to show to clients. */
+export function errorBody(err: SwitchyardError, requestId: string): string {
+  return JSON.stringify({ error: { code: err.code, status: err.status, message: ERROR_CODES[err.code].text, requestId } })
+}
+
+/** The plain-text body of an error response, for clients that ask for text/plain. */
+export function errorText(err: SwitchyardError, requestId: string): string {
+  return `${err.status} ${err.code}: ${ERROR_CODES[err.code].text} (request ${requestId})\n`
+}
