@@ -1,0 +1,102 @@
+/**
+ * The admin API: read-only status and metrics for now (runtime changes come later).
+ *
+ *   GET /healthz      200 {"status":"ok"} while serving
+ *   GET /api/status   listeners, pools and servers of the active configuration generation
+ *   GET /metrics      Prometheus text exposition
+ *   GET /             a small HTML page linking the above
+ *
+ * It reads snapshots and metrics only, never pool internals.
+ */
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http'
+import type { AddressInfo } from 'node:net'
+import type { ListenAddress } from '../core/address.js'
+import { formatAddress } from '../core/address.js'
+import { SwitchyardError } from '../core/errors.js'
+import type { Metrics } from '../metrics/index.js'
+
+export interface AdminSource {
+  readonly metrics: Metrics
+  status(): unknown
+}
+
+export class AdminServer {
+  readonly #server: Server
+  readonly #source: AdminSource
+  readonly #address: ListenAddress
+
+  constructor(source: AdminSource, address: ListenAddress) {
+    this.#source = source
+    this.#address = address
+    this.#server = createServer({ keepAliveTimeout: 5000 }, (req, res) => {
+      this.#handle(req, res).catch((err: Error) => {
+        if (!res.headersSent) send(res, 500, 'application/json', JSON.stringify({ error: err.message }))
+        else res.destroy()
+      })
+    })
+  }
+
+  listen(): Promise<AddressInfo> {
+    const { host, port } = this.#address
+    return new Promise((resolve, reject) => {
+      const onError = (err: NodeJS.ErrnoException) => {
+        const where = formatAddress(host, port)
+        const code = err.code === 'EADDRINUSE' ? 'SWY_LISTEN_IN_USE' : 'SWY_LISTEN_FAILED'
+        const why = err.code === 'EADDRINUSE' ? 'address already in use' : err.message
+        reject(new SwitchyardError(code, `cannot listen on ${where} (admin): ${why}`, { cause: err }))
+      }
+      this.#server.once('error', onError)
+      this.#server.listen({ host, port }, () => {
+        this.#server.off('error', onError)
+        resolve(this.#server.address() as AddressInfo)
+      })
+    })
+  }
+
+  address(): AddressInfo | undefined {
+    const a = this.#server.address()
+    return a && typeof a === 'object' ? a : undefined
+  }
+
+  close(): Promise<void> {
+    return new Promise((resolve) => {
+      this.#server.close(() => resolve())
+      this.#server.closeAllConnections()
+    })
+  }
+
+  async #handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    const path = (req.url ?? '/').split('?')[0]
+    if (req.method !== 'GET' && req.method !== 'HEAD') return send(res, 405, 'text/plain', 'method not allowed\n')
+    switch (path) {
+      case '/healthz':
+        return send(res, 200, 'application/json', '{"status":"ok"}')
+      case '/api/status':
+        return send(res, 200, 'application/json', JSON.stringify(this.#source.status(), null, 2))
+      case '/metrics': {
+        const reg = this.#source.metrics.registry
+        return send(res, 200, reg.contentType, await reg.metrics())
+      }
+      case '/':
+        return send(res, 200, 'text/html; charset=utf-8', INDEX_HTML)
+      default:
+        return send(res, 404, 'application/json', '{"error":"not found"}')
+    }
+  }
+}
+
+function send(res: ServerResponse, status: number, type: string, body: string): void {
+  res.writeHead(status, { 'content-type': type, 'content-length': Buffer.byteLength(body), 'cache-control': 'no-store' })
+  res.end(res.req.method === 'HEAD' ? undefined : body)
+}
+
+const INDEX_HTML = `<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><title>Switchyard admin</title>
+<style>body{font:15px/1.5 system-ui,sans-serif;margin:2rem;max-width:50rem}pre{background:#f4f4f4;padding:1rem;overflow:auto}</style>
+</head><body><h1>Switchyard admin</h1>
+<ul><li><a href="/api/status">/api/status</a>: listeners, pools, servers</li>
+<li><a href="/metrics">/metrics</a>: Prometheus metrics</li><li><a href="/healthz">/healthz</a>: liveness</li></ul>
+<h2>Status</h2><pre id="s">loading…</pre>
+<script>async function r(){try{const s=await (await fetch('/api/status')).json();document.getElementById('s').textContent=JSON.stringify(s,null,2)}catch(e){document.getElementById('s').textContent=String(e)}}r();setInterval(r,2000)</script>
+</body></html>
+`

@@ -1,0 +1,39 @@
+/**
+ * Switchyard's public API for embedders: the only import path users need.
+ *
+ *   import { createLoadBalancer } from 'switchyard'
+ *   const lb = createLoadBalancer({ listeners: [...], pools: [...] })
+ *   await lb.start(); ...; await lb.reload(newConfig); await lb.close()
+ */
+import { type ConfigInput, validateConfig } from './config/index.js'
+import { configError, LoadBalancer, type LoadBalancerOptions } from './server/load-balancer.js'
+
+export type { Backend } from './core/backend.js'
+export type { Balancer, Outcome, PickContext } from './balancer/index.js'
+export { ALGORITHMS } from './balancer/index.js'
+export {
+  type ConfigInput,
+  type ConfigIssue,
+  configSchema,
+  formatIssue,
+  type LoadResult,
+  loadConfigFile,
+  parseConfigText,
+  type RuntimeConfig,
+  validateConfig,
+} from './config/index.js'
+export { ERROR_CODES, type ErrorCode, SwitchyardError, isSwitchyardError } from './core/errors.js'
+export { createLogger, type Logger, type LogLevel } from './core/logger.js'
+export { METRICS } from './metrics/index.js'
+export { LoadBalancer, type LoadBalancerOptions, type StatusReport } from './server/load-balancer.js'
+export { VERSION } from './version.js'
+
+/**
+ * Validates `config` (the same shape as switchyard.yaml) and builds a load balancer; call `start()`.
+ * Throws a SwitchyardError with code SWY_CONFIG_INVALID (issues in `details.issues`) when it is invalid.
+ */
+export function createLoadBalancer(config: ConfigInput, options: LoadBalancerOptions = {}): LoadBalancer {
+  const result = validateConfig(config)
+  if (!result.ok) throw configError(result.issues)
+  return new LoadBalancer(result.config, options)
+}

@@ -1,0 +1,311 @@
+/**
+ * The HTTP/1.1 request path: route → pool → balancer → undici dispatch, with both bodies streamed and
+ * backpressure both ways. One `Exchange` object per request holds its state and is itself the undici
+ * dispatch handler, so the path allocates little beyond the header arrays.
+ *
+ * Failure contract: before the response head is sent, every failure becomes an error response whose
+ * status comes from the error table (502/503/504/...). After it, the client connection is destroyed, so a
+ * truncated body is never mistaken for a complete one. Each request is logged once, when it ends.
+ */
+import { randomUUID } from 'node:crypto'
+import type { IncomingMessage, ServerResponse } from 'node:http'
+import type { Dispatcher } from 'undici'
+import type { ListenerConfig } from '../config/index.js'
+import { formatAddress } from '../core/address.js'
+import type { Backend } from '../core/backend.js'
+import { channels } from '../core/channels.js'
+import { classifyUpstreamError, errorBody, errorText, SwitchyardError } from '../core/errors.js'
+import type { Logger } from '../core/logger.js'
+import type { Metrics, RouteMetrics } from '../metrics/index.js'
+import type { UpstreamPool } from '../upstream/pool.js'
+import {
+  downstreamResponseHeaders,
+  type ForwardingPolicy,
+  isValidRequestId,
+  trailerPairs,
+  upstreamRequestHeaders,
+} from './headers.js'
+import { hostWithoutPort, pathOf, type Router } from './router.js'
+
+export interface RouteTarget {
+  readonly pool: UpstreamPool
+  readonly metrics: RouteMetrics
+}
+
+/** Immutable per-listener snapshot, swapped whole on reload. */
+export interface ListenerRuntime {
+  readonly config: ListenerConfig
+  readonly router: Router<RouteTarget>
+  readonly forwarding: ForwardingPolicy
+  readonly logger: Logger
+  readonly accessLog: boolean
+  readonly metrics: Metrics
+  /** Metrics for requests that matched no route. */
+  readonly unrouted: RouteMetrics
+}
+
+/** The listener's live state that the request path reports to. */
+export interface RequestHooks {
+  /** True once the listener drains: responses then carry `Connection: close`. */
+  readonly draining: boolean
+  begin(): void
+  end(): void
+}
+
+export function proxyRequest(
+  rt: ListenerRuntime,
+  hooks: RequestHooks,
+  req: IncomingMessage,
+  res: ServerResponse,
+  expectContinue: boolean,
+): void {
+  const ex = new Exchange(rt, hooks, req, res)
+  const url = req.url ?? '/'
+  let path = url
+  if (url.charCodeAt(0) !== 47 /* / */) {
+    // absolute-form (RFC 9112 §3.2.2) is accepted and sent on as origin-form; anything else is refused.
+    const origin = absoluteToOrigin(url)
+    if (origin === undefined) return ex.fail(new SwitchyardError('SWY_BAD_REQUEST', 'unsupported request target'))
+    path = origin
+  }
+  const target = rt.router.match({
+    method: req.method ?? 'GET',
+    host: hostWithoutPort(req.headers.host),
+    path: pathOf(path),
+    headers: req.headers,
+  })
+  if (!target) return ex.fail(new SwitchyardError('SWY_NO_ROUTE'))
+  ex.target = target
+  const selection = target.pool.select({ clientIp: ex.clientIp })
+  if (!selection) return ex.fail(new SwitchyardError('SWY_NO_SERVER'))
+  const { backend, dispatcher } = selection
+  ex.backend = backend
+  const pool = target.pool.config
+  const headers = upstreamRequestHeaders(
+    {
+      rawHeaders: req.rawHeaders,
+      clientIp: ex.clientIp,
+      proto: 'http',
+      requestId: ex.requestId,
+      requestIdHeader: rt.config.requestId.header,
+      host: pool.preserveHost ? req.headers.host : formatAddress(backend.host, backend.port),
+    },
+    rt.forwarding,
+  )
+  const hasBody = req.headers['transfer-encoding'] !== undefined || hasContentLength(req.headers['content-length'])
+  if (expectContinue) res.writeContinue()
+  rt.metrics.upstreamRequests.labels(pool.name, backend.id).inc()
+  dispatcher.dispatch(
+    {
+      path,
+      method: req.method ?? 'GET',
+      headers,
+      body: hasBody ? req : null,
+      headersTimeout: pool.timeouts.responseHeadersMs,
+      bodyTimeout: pool.timeouts.idleMs,
+    },
+    ex,
+  )
+}
+
+function hasContentLength(value: string | undefined): boolean {
+  return value !== undefined && value !== '0'
+}
+
+function absoluteToOrigin(url: string): string | undefined {
+  if (!/^https?:\/\//i.test(url)) return undefined
+  try {
+    const u = new URL(url)
+    return `${u.pathname}${u.search}`
+  } catch {
+    return undefined
+  }
+}
+
+/** One request in flight. Implements undici's (raw-header) dispatch handler. */
+class Exchange implements Dispatcher.DispatchHandler {
+  readonly rt: ListenerRuntime
+  readonly hooks: RequestHooks
+  readonly req: IncomingMessage
+  readonly res: ServerResponse
+  readonly requestId: string
+  readonly clientIp: string
+  readonly startMs = performance.now()
+  readonly #bytesReadAtStart: number
+  target: RouteTarget | undefined
+  backend: Backend | undefined
+  #abort: ((err: Error) => void) | undefined
+  #status = 0
+  #bytesOut = 0
+  #ttfbMs = -1
+  #done = false
+  #timer: NodeJS.Timeout | undefined
+
+  constructor(rt: ListenerRuntime, hooks: RequestHooks, req: IncomingMessage, res: ServerResponse) {
+    this.rt = rt
+    this.hooks = hooks
+    this.req = req
+    this.res = res
+    const idCfg = rt.config.requestId
+    const incoming = idCfg.trustIncoming ? req.headers[idCfg.header] : undefined
+    this.requestId = typeof incoming === 'string' && isValidRequestId(incoming) ? incoming : randomUUID()
+    const ip = req.socket.remoteAddress ?? ''
+    this.clientIp = ip.startsWith('::ffff:') ? ip.slice(7) : ip
+    this.#bytesReadAtStart = req.socket.bytesRead
+    hooks.begin()
+    res.once('close', this.#onClientClose)
+    const totalMs = rt.config.timeouts.totalMs
+    if (totalMs > 0) this.#timer = setTimeout(this.#onTotalTimeout, totalMs)
+  }
+
+  // --- undici handler -------------------------------------------------------------------------
+
+  onConnect(abort: (err?: Error) => void): void {
+    this.#abort = abort
+    if (this.#done) abort(new SwitchyardError('SWY_CLIENT_ABORTED'))
+  }
+
+  onHeaders(statusCode: number, rawHeaders: Buffer[], resume: () => void, statusText: string): boolean {
+    if (statusCode < 200) return true // interim responses are not relayed
+    this.#status = statusCode
+    this.#ttfbMs = performance.now() - this.startMs
+    this.#resume = resume
+    const extra: string[] = []
+    if (this.rt.config.requestId.echo) extra.push(this.rt.config.requestId.header, this.requestId)
+    if (this.hooks.draining) extra.push('connection', 'close')
+    try {
+      const headers = downstreamResponseHeaders(rawHeaders, extra)
+      if (statusText) this.res.writeHead(statusCode, statusText, headers)
+      else this.res.writeHead(statusCode, headers)
+    } catch (err) {
+      this.#abort?.(new SwitchyardError('SWY_UPSTREAM_PROTOCOL', 'invalid response header', { cause: err }))
+      return false
+    }
+    return true
+  }
+
+  #resume: (() => void) | undefined
+
+  onData(chunk: Buffer): boolean {
+    this.#bytesOut += chunk.length
+    if (this.res.write(chunk)) return true
+    this.res.once('drain', this.#resume!)
+    return false
+  }
+
+  onComplete(trailers: string[] | Buffer[] | null): void {
+    if (trailers && trailers.length > 0) this.res.addTrailers(trailerPairs(trailers as Buffer[]))
+    this.res.end()
+    this.#finish(this.#status, undefined)
+  }
+
+  onError(err: Error): void {
+    if (this.#done) return
+    const swy = classifyUpstreamError(err)
+    if (swy.code === 'SWY_CLIENT_ABORTED') return this.#finish(499, swy)
+    if (channels.upstreamError.hasSubscribers)
+      channels.upstreamError.publish({
+        requestId: this.requestId,
+        pool: this.target?.pool.name,
+        server: this.backend?.id,
+        code: swy.code,
+        error: err,
+      })
+    this.fail(swy)
+  }
+
+  // --- outcomes ---------------------------------------------------------------------------------
+
+  /** Answers with the error's status if nothing was sent yet; otherwise aborts the client connection. */
+  fail(err: SwitchyardError): void {
+    if (this.#done) return
+    const res = this.res
+    if (res.headersSent || res.destroyed) {
+      res.destroy()
+      return this.#finish(this.#status || err.status, err)
+    }
+    const accept = this.req.headers.accept
+    const plain = accept !== undefined && accept.includes('text/plain') && !accept.includes('json')
+    const body = plain ? errorText(err, this.requestId) : errorBody(err, this.requestId)
+    const headers: string[] = [
+      'content-type',
+      plain ? 'text/plain; charset=utf-8' : 'application/json',
+      'content-length',
+      String(Buffer.byteLength(body)),
+      'cache-control',
+      'no-store',
+    ]
+    if (this.rt.config.requestId.echo) headers.push(this.rt.config.requestId.header, this.requestId)
+    // An unread request body would otherwise be parsed as the next request: close unless it is empty.
+    const bodyPending = !this.req.complete
+    if (this.hooks.draining || bodyPending || err.code === 'SWY_BAD_REQUEST') headers.push('connection', 'close')
+    res.writeHead(err.status, headers)
+    res.end(this.req.method === 'HEAD' ? undefined : body)
+    this.#finish(err.status, err)
+  }
+
+  readonly #onClientClose = (): void => {
+    if (this.#done || this.res.writableFinished) return
+    const err = new SwitchyardError('SWY_CLIENT_ABORTED')
+    if (this.#abort) this.#abort(err)
+    else this.#finish(499, err)
+  }
+
+  readonly #onTotalTimeout = (): void => {
+    this.#timer = undefined
+    const err = new SwitchyardError('SWY_TIMEOUT')
+    if (this.#abort) this.#abort(err)
+    else this.fail(err)
+  }
+
+  #finish(status: number, err: SwitchyardError | undefined): void {
+    if (this.#done) return
+    this.#done = true
+    if (this.#timer) clearTimeout(this.#timer)
+    this.hooks.end()
+    const durationMs = performance.now() - this.startMs
+    const rt = this.rt
+    const m = this.target?.metrics ?? rt.unrouted
+    const cls = Math.floor(status / 100)
+    if (cls >= 1 && cls <= 5) m.byClass[cls - 1]!.inc()
+    m.duration.observe(durationMs / 1000)
+    const poolName = this.target?.pool.name
+    if (err) rt.metrics.errors.labels(poolName ?? '', err.code).inc()
+    if (channels.requestEnd.hasSubscribers)
+      channels.requestEnd.publish({
+        requestId: this.requestId,
+        listener: rt.config.name,
+        pool: poolName,
+        server: this.backend?.id,
+        status,
+        code: err?.code,
+        durationMs,
+      })
+    const serverError = err !== undefined && err.status >= 500
+    if (!rt.accessLog && !serverError) return
+    const line = {
+      type: 'access',
+      requestId: this.requestId,
+      listener: rt.config.name,
+      client: this.clientIp,
+      method: this.req.method,
+      url: this.req.url,
+      status,
+      pool: poolName,
+      upstream: this.backend?.id,
+      bytesIn: this.req.socket ? this.req.socket.bytesRead - this.#bytesReadAtStart : 0,
+      bytesOut: this.#bytesOut,
+      ttfbMs: this.#ttfbMs >= 0 ? round(this.#ttfbMs) : undefined,
+      durationMs: round(durationMs),
+      code: err?.code,
+      error: err && err.message !== undefined ? err.message : undefined,
+      aborted: err !== undefined && this.res.headersSent && this.#status !== 0 ? true : undefined,
+    }
+    if (serverError) rt.logger.warn(line)
+    else rt.logger.info(line)
+  }
+}
+
+function round(ms: number): number {
+  return Math.round(ms * 100) / 100
+}

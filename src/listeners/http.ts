@@ -1,0 +1,155 @@
+/**
+ * An HTTP/1.1 listener: a node:http server with Node's strict parser, client-side timeouts from the
+ * config, and the listener snapshot that the request path reads. `swap()` replaces the snapshot for new
+ * requests; requests already running keep the one they started with. `drain()` stops accepting, lets
+ * in-flight requests finish (their responses carry `Connection: close`), and closes idle connections.
+ */
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http'
+import type { AddressInfo, Socket } from 'node:net'
+import { formatAddress } from '../core/address.js'
+import { SwitchyardError } from '../core/errors.js'
+import { type ListenerRuntime, proxyRequest, type RequestHooks } from '../l7/proxy.js'
+
+export class HttpListener implements RequestHooks {
+  readonly #server: Server
+  #rt: ListenerRuntime
+  #inFlight = 0
+  #draining = false
+  #idleWaiters: (() => void)[] = []
+
+  constructor(rt: ListenerRuntime) {
+    this.#rt = rt
+    const t = rt.config.timeouts
+    this.#server = createServer(
+      {
+        keepAliveTimeout: t.idleMs,
+        headersTimeout: t.requestHeadersMs,
+        // Whole-request limits are the `total` timeout's job; a long upload is not a slow client.
+        requestTimeout: 0,
+        connectionsCheckingInterval: 1000,
+        requireHostHeader: true,
+        joinDuplicateHeaders: false,
+        noDelay: true,
+      },
+      (req, res) => this.#onRequest(req, res, false),
+    )
+    this.#server.on('checkContinue', (req, res) => this.#onRequest(req, res, true))
+    this.#server.on('clientError', (err, socket) => this.#onClientError(err, socket as Socket))
+  }
+
+  get name(): string {
+    return this.#rt.config.name
+  }
+
+  get draining(): boolean {
+    return this.#draining
+  }
+
+  get inFlight(): number {
+    return this.#inFlight
+  }
+
+  begin(): void {
+    this.#inFlight++
+    this.#rt.metrics.inFlight.labels(this.#rt.config.name).inc()
+  }
+
+  end(): void {
+    this.#inFlight--
+    this.#rt.metrics.inFlight.labels(this.#rt.config.name).dec()
+    if (this.#inFlight === 0 && this.#idleWaiters.length > 0) {
+      for (const w of this.#idleWaiters.splice(0)) w()
+    }
+  }
+
+  /** Binds the configured address. Rejects with SWY_LISTEN_IN_USE / SWY_LISTEN_FAILED. */
+  listen(): Promise<AddressInfo> {
+    const { host, port } = this.#rt.config
+    return new Promise((resolve, reject) => {
+      const onError = (err: NodeJS.ErrnoException) => {
+        const where = formatAddress(host, port)
+        if (err.code === 'EADDRINUSE')
+          reject(new SwitchyardError('SWY_LISTEN_IN_USE', `cannot listen on ${where}: address already in use`, { cause: err }))
+        else reject(new SwitchyardError('SWY_LISTEN_FAILED', `cannot listen on ${where}: ${err.message}`, { cause: err }))
+      }
+      this.#server.once('error', onError)
+      this.#server.listen({ host, port, backlog: 1024 }, () => {
+        this.#server.off('error', onError)
+        resolve(this.#server.address() as AddressInfo)
+      })
+    })
+  }
+
+  address(): AddressInfo | undefined {
+    const a = this.#server.address()
+    return a && typeof a === 'object' ? a : undefined
+  }
+
+  /** Installs a new snapshot for requests that start from now on. */
+  swap(rt: ListenerRuntime): void {
+    this.#rt = rt
+    this.#server.keepAliveTimeout = rt.config.timeouts.idleMs
+    this.#server.headersTimeout = rt.config.timeouts.requestHeadersMs
+  }
+
+  /**
+   * Stops accepting, waits up to `graceMs` for in-flight requests, then closes every connection.
+   * Idle keep-alive connections are closed at once; busy ones after their response.
+   */
+  async drain(graceMs: number): Promise<void> {
+    this.#draining = true
+    const closed = new Promise<void>((resolve) => this.#server.close(() => resolve()))
+    this.#server.closeIdleConnections()
+    if (this.#inFlight > 0) {
+      let timer: NodeJS.Timeout | undefined
+      await Promise.race([
+        new Promise<void>((resolve) => this.#idleWaiters.push(resolve)),
+        new Promise<void>((resolve) => {
+          timer = setTimeout(resolve, graceMs)
+        }),
+      ])
+      clearTimeout(timer)
+    }
+    this.#server.closeAllConnections()
+    await closed
+  }
+
+  #onRequest(req: IncomingMessage, res: ServerResponse, expectContinue: boolean): void {
+    try {
+      proxyRequest(this.#rt, this, req, res, expectContinue)
+    } catch (err) {
+      // A bug on the request path must cost one request, never the process.
+      this.#rt.logger.error({ err, url: req.url }, 'internal error on the request path')
+      if (!res.headersSent) {
+        res.writeHead(500, { 'content-type': 'application/json', connection: 'close' })
+        res.end(JSON.stringify({ error: { code: 'SWY_INTERNAL', status: 500, message: 'internal error' } }))
+      } else res.destroy()
+    }
+  }
+
+  /** Malformed requests: the right 4xx, then close. Never throws, never crashes the process. */
+  #onClientError(err: Error & { code?: string }, socket: Socket): void {
+    const code = err.code ?? ''
+    if (code === 'ECONNRESET' || !socket.writable) {
+      socket.destroy()
+      return
+    }
+    let status = 400
+    let reason = 'Bad Request'
+    if (code === 'HPE_HEADER_OVERFLOW') {
+      status = 431
+      reason = 'Request Header Fields Too Large'
+    } else if (code === 'ERR_HTTP_REQUEST_TIMEOUT' || code === 'ERR_HTTP_HEADERS_TIMEOUT') {
+      status = 408
+      reason = 'Request Timeout'
+    } else if (code === 'HPE_UNEXPECTED_CONTENT_LENGTH' || code === 'HPE_INVALID_TRANSFER_ENCODING') {
+      status = 400
+    }
+    const body = JSON.stringify({ error: { code: 'SWY_BAD_REQUEST', status, message: reason, parser: code } })
+    socket.end(
+      `HTTP/1.1 ${status} ${reason}\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`,
+    )
+    socket.destroySoon?.()
+    this.#rt.logger.info({ type: 'client-error', status, parser: code, client: socket.remoteAddress }, 'malformed request')
+  }
+}

@@ -1,0 +1,1 @@
+export { METRICS, Metrics, type RouteMetrics } from './table.js'

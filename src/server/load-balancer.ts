@@ -1,0 +1,269 @@
+/**
+ * The control plane of one Switchyard instance: it turns a runtime config into listener snapshots and
+ * upstream pools, binds the listeners and the admin API, and on reload builds a whole new generation
+ * before swapping it in. Pools whose config did not change are carried over with their balancer state
+ * and warm connections; listeners whose address did not change keep their socket and connections.
+ */
+import type { AddressInfo } from 'node:net'
+import { type ConfigIssue, formatIssue, type ListenerConfig, type RuntimeConfig, validateConfig } from '../config/index.js'
+import { SwitchyardError } from '../core/errors.js'
+import { type Logger, silentLogger } from '../core/logger.js'
+import { buildTrust } from '../l7/headers.js'
+import type { ListenerRuntime, RouteTarget } from '../l7/proxy.js'
+import { Router } from '../l7/router.js'
+import { HttpListener } from '../listeners/http.js'
+import { Metrics } from '../metrics/index.js'
+import { ConnectionRegistry } from '../upstream/connections.js'
+import { UpstreamPool } from '../upstream/pool.js'
+import { AdminServer } from '../admin/server.js'
+import { VERSION } from '../version.js'
+
+export interface LoadBalancerOptions {
+  /** Where logs go. Default: a silent logger (embedders opt in). */
+  readonly logger?: Logger
+}
+
+interface ListenerEntry {
+  readonly listener: HttpListener
+  readonly config: ListenerConfig
+}
+
+/** What the admin API and `status()` report: built from snapshots, never from pool internals. */
+export interface StatusReport {
+  readonly version: string
+  readonly generation: number
+  readonly startedAt: string
+  readonly listeners: readonly { name: string; listen: string; address: string; inFlight: number; routes: number }[]
+  readonly pools: readonly {
+    name: string
+    algorithm: string
+    servers: readonly { id: string; origin: string; weight: number }[]
+  }[]
+}
+
+type State = 'new' | 'starting' | 'running' | 'closing' | 'closed'
+
+export class LoadBalancer {
+  readonly metrics = new Metrics()
+  readonly #logger: Logger
+  readonly #connections = new ConnectionRegistry()
+  #config: RuntimeConfig
+  #pools = new Map<string, UpstreamPool>()
+  #listeners = new Map<string, ListenerEntry>()
+  #admin: AdminServer | undefined
+  #state: State = 'new'
+  #generation = 0
+  #startedAt = new Date()
+  /** Serialises reload/close so two control-plane changes never interleave. */
+  #queue: Promise<unknown> = Promise.resolve()
+
+  constructor(config: RuntimeConfig, options: LoadBalancerOptions = {}) {
+    this.#config = config
+    this.#logger = options.logger ?? silentLogger()
+    this.metrics.info.labels(VERSION).set(1)
+  }
+
+  get config(): RuntimeConfig {
+    return this.#config
+  }
+
+  get logger(): Logger {
+    return this.#logger
+  }
+
+  /** Binds every listener and the admin API. Rejects (and unbinds what it bound) on failure. */
+  async start(): Promise<void> {
+    if (this.#state !== 'new') throw new Error(`cannot start a load balancer that is ${this.#state}`)
+    this.#state = 'starting'
+    this.#startedAt = new Date()
+    try {
+      this.#pools = this.#buildPools(this.#config, new Map())
+      for (const lc of this.#config.listeners) {
+        const listener = new HttpListener(this.#runtimeFor(lc, this.#config, this.#pools))
+        this.#listeners.set(lc.name, { listener, config: lc })
+        await listener.listen()
+        this.#logger.info({ listener: lc.name, address: addressText(listener.address()) }, `listener ${lc.name} ready`)
+      }
+      if (this.#config.admin) {
+        this.#admin = new AdminServer(this, this.#config.admin)
+        const addr = await this.#admin.listen()
+        this.#logger.info({ address: addressText(addr) }, 'admin API ready')
+      }
+      this.#generation = 1
+      this.#state = 'running'
+    } catch (err) {
+      await this.#teardown(0)
+      this.#state = 'closed'
+      throw err
+    }
+  }
+
+  /**
+   * Applies a new config: a RuntimeConfig, or raw input that is validated first. A bad config is
+   * rejected with SWY_CONFIG_INVALID and the running config stays in place. Resolves when the new
+   * generation serves; old listeners and pools drain in the background.
+   */
+  reload(input: RuntimeConfig | unknown, { validated = false }: { validated?: boolean } = {}): Promise<void> {
+    const run = async () => {
+      if (this.#state !== 'running') throw new Error(`cannot reload a load balancer that is ${this.#state}`)
+      let next: RuntimeConfig
+      if (validated) next = input as RuntimeConfig
+      else {
+        const result = validateConfig(input)
+        if (!result.ok) {
+          this.metrics.reloads.labels('rejected').inc()
+          throw configError(result.issues)
+        }
+        next = result.config
+      }
+      await this.#apply(next)
+    }
+    const p = this.#queue.then(run)
+    this.#queue = p.catch(() => {})
+    return p
+  }
+
+  async #apply(next: RuntimeConfig): Promise<void> {
+    const oldPools = this.#pools
+    const pools = this.#buildPools(next, oldPools)
+    const oldListeners = this.#listeners
+    const listeners = new Map<string, ListenerEntry>()
+    const started: HttpListener[] = []
+    try {
+      for (const lc of next.listeners) {
+        const rt = this.#runtimeFor(lc, next, pools)
+        const old = oldListeners.get(lc.name)
+        if (old && old.config.listen === lc.listen && (lc.port !== 0 || old.config.port === 0)) {
+          listeners.set(lc.name, { listener: old.listener, config: lc })
+          continue
+        }
+        // New or moved listener: bind before the old one closes. Bind failures abort the reload.
+        const listener = new HttpListener(rt)
+        await listener.listen()
+        started.push(listener)
+        listeners.set(lc.name, { listener, config: lc })
+      }
+    } catch (err) {
+      for (const l of started) await l.drain(0)
+      for (const p of pools.values()) if (oldPools.get(p.name) !== p) p.release()
+      this.metrics.reloads.labels('rejected').inc()
+      throw err
+    }
+    // Commit: swap snapshots, then retire what the new generation no longer uses.
+    for (const [name, entry] of listeners) entry.listener.swap(this.#runtimeFor(entry.config, next, pools))
+    const retiring = [...oldListeners.entries()].filter(([name, e]) => listeners.get(name)?.listener !== e.listener)
+    this.#listeners = listeners
+    this.#pools = pools
+    this.#config = next
+    this.#generation++
+    this.metrics.reloads.labels('ok').inc()
+    for (const p of oldPools.values()) if (pools.get(p.name) !== p) p.release()
+    for (const [name, e] of retiring) {
+      this.#logger.info({ listener: name }, `listener ${name} removed, draining`)
+      void e.listener.drain(next.shutdown.gracePeriodMs)
+    }
+    this.#logger.info(
+      { generation: this.#generation, listeners: listeners.size, pools: pools.size },
+      `configuration generation ${this.#generation} active`,
+    )
+  }
+
+  /**
+   * Graceful stop: listeners stop accepting, in-flight requests get up to `gracePeriodMs` (default from
+   * config) to finish, then every connection is closed. Safe to call more than once.
+   */
+  close({ gracePeriodMs }: { gracePeriodMs?: number } = {}): Promise<void> {
+    const grace = gracePeriodMs ?? this.#config.shutdown.gracePeriodMs
+    const run = async () => {
+      if (this.#state === 'closed' || this.#state === 'closing') return
+      this.#state = 'closing'
+      const inFlight = [...this.#listeners.values()].reduce((n, e) => n + e.listener.inFlight, 0)
+      this.#logger.info({ inFlight, gracePeriodMs: grace }, 'shutting down: draining in-flight requests')
+      await this.#teardown(grace)
+      this.#state = 'closed'
+      this.#logger.info('shutdown complete')
+    }
+    const p = this.#queue.then(run)
+    this.#queue = p.catch(() => {})
+    return p
+  }
+
+  async #teardown(graceMs: number): Promise<void> {
+    await Promise.all([...this.#listeners.values()].map((e) => e.listener.drain(graceMs)))
+    await this.#admin?.close()
+    for (const p of this.#pools.values()) p.release()
+    await this.#connections.closeAll(1000)
+  }
+
+  /** Bound address of each listener by name (useful with port 0). */
+  addresses(): Record<string, AddressInfo> {
+    const out: Record<string, AddressInfo> = {}
+    for (const [name, e] of this.#listeners) {
+      const a = e.listener.address()
+      if (a) out[name] = a
+    }
+    return out
+  }
+
+  adminAddress(): AddressInfo | undefined {
+    return this.#admin?.address()
+  }
+
+  status(): StatusReport {
+    return {
+      version: VERSION,
+      generation: this.#generation,
+      startedAt: this.#startedAt.toISOString(),
+      listeners: [...this.#listeners.values()].map((e) => ({
+        name: e.config.name,
+        listen: e.config.listen,
+        address: addressText(e.listener.address()),
+        inFlight: e.listener.inFlight,
+        routes: e.config.routes.length,
+      })),
+      pools: [...this.#pools.values()].map((p) => ({
+        name: p.name,
+        algorithm: p.balancer.algorithm,
+        servers: p.config.backends.map((b) => ({ id: b.id, origin: b.origin, weight: b.weight })),
+      })),
+    }
+  }
+
+  #buildPools(cfg: RuntimeConfig, previous: ReadonlyMap<string, UpstreamPool>): Map<string, UpstreamPool> {
+    const pools = new Map<string, UpstreamPool>()
+    for (const pc of cfg.pools) {
+      const old = previous.get(pc.name)
+      pools.set(pc.name, old && old.key === JSON.stringify(pc) ? old : new UpstreamPool(pc, this.#connections))
+    }
+    return pools
+  }
+
+  #runtimeFor(lc: ListenerConfig, cfg: RuntimeConfig, pools: ReadonlyMap<string, UpstreamPool>): ListenerRuntime {
+    const routes = lc.routes.map((r) => {
+      const pool = pools.get(r.pool)
+      if (!pool) throw new Error(`unvalidated route to pool ${r.pool}`)
+      const target: RouteTarget = { pool, metrics: this.metrics.forRoute(lc.name, pool.name) }
+      return { match: r.match, target }
+    })
+    return {
+      config: lc,
+      router: new Router(routes),
+      forwarding: { xForwarded: lc.forwarded.xForwarded, forwarded: lc.forwarded.forwarded, ...buildTrust(lc.forwarded.trustedProxies) },
+      logger: this.#logger,
+      accessLog: cfg.logging.accessLog,
+      metrics: this.metrics,
+      unrouted: this.metrics.forRoute(lc.name, ''),
+    }
+  }
+}
+
+export function configError(issues: readonly ConfigIssue[]): SwitchyardError {
+  return new SwitchyardError('SWY_CONFIG_INVALID', `invalid configuration:\n${issues.map(formatIssue).join('\n')}`, {
+    details: { issues },
+  })
+}
+
+function addressText(a: AddressInfo | undefined): string {
+  if (!a) return ''
+  return a.family === 'IPv6' ? `[${a.address}]:${a.port}` : `${a.address}:${a.port}`
+}

@@ -1,0 +1,54 @@
+/**
+ * A pool as the data plane sees it: its backends, its balancer, and one upstream dispatcher per backend.
+ * Built by the control plane; `select()` is the request-path entry. A pool whose config is unchanged by a
+ * reload is kept whole, balancer state and connections included.
+ */
+import type { Pool as UndiciPool } from 'undici'
+import { type Balancer, createBalancer, type PickContext } from '../balancer/index.js'
+import type { PoolConfig } from '../config/index.js'
+import type { Backend } from '../core/backend.js'
+import type { ConnectionRegistry } from './connections.js'
+
+export interface Selection {
+  readonly backend: Backend
+  readonly dispatcher: UndiciPool
+}
+
+export class UpstreamPool {
+  readonly name: string
+  readonly config: PoolConfig
+  readonly balancer: Balancer
+  /** Canonical text of the config, to tell whether a reload changed this pool. */
+  readonly key: string
+  readonly #dispatchers = new Map<string, { key: string; pool: UndiciPool }>()
+  readonly #registry: ConnectionRegistry
+
+  constructor(config: PoolConfig, registry: ConnectionRegistry) {
+    this.name = config.name
+    this.config = config
+    this.key = JSON.stringify(config)
+    this.#registry = registry
+    const settings = { ...config.connections, connectMs: config.timeouts.connectMs }
+    for (const b of config.backends) this.#dispatchers.set(b.id, registry.acquire(b, settings))
+    this.balancer = createBalancer(config.balance)
+    this.balancer.update(config.backends)
+  }
+
+  /**
+   * The first available candidate from the balancer, with its dispatcher; undefined when none is.
+   * Every configured backend counts as available until health checking exists.
+   */
+  select(ctx: PickContext): Selection | undefined {
+    for (const backend of this.balancer.pick(ctx)) {
+      const d = this.#dispatchers.get(backend.id)
+      if (d) return { backend, dispatcher: d.pool }
+    }
+    return undefined
+  }
+
+  /** Releases this pool's connection references (they close when no other snapshot uses them). */
+  release(): void {
+    for (const d of this.#dispatchers.values()) this.#registry.release(d.key)
+    this.#dispatchers.clear()
+  }
+}
