@@ -8,7 +8,6 @@
 import { type ConfigInput, validateConfig } from './config/index.js'
 import { configError, LoadBalancer, type LoadBalancerOptions } from './server/load-balancer.js'
 
-export type { Backend } from './core/backend.js'
 export type { Balancer, Outcome, PickContext } from './balancer/index.js'
 export { ALGORITHMS } from './balancer/index.js'
 export {
@@ -22,7 +21,8 @@ export {
   type RuntimeConfig,
   validateConfig,
 } from './config/index.js'
-export { ERROR_CODES, type ErrorCode, SwitchyardError, isSwitchyardError } from './core/errors.js'
+export type { Backend } from './core/backend.js'
+export { ERROR_CODES, type ErrorCode, isSwitchyardError, SwitchyardError } from './core/errors.js'
 export { createLogger, type Logger, type LogLevel } from './core/logger.js'
 export { METRICS } from './metrics/index.js'
 export { LoadBalancer, type LoadBalancerOptions, type StatusReport } from './server/load-balancer.js'

@@ -11,7 +11,10 @@ export const balanceObjectSchema = z.discriminatedUnion('algorithm', [roundRobin
 
 export type BalanceOptions = z.infer<typeof balanceObjectSchema>
 
-export const ALGORITHMS = ['round-robin', 'weighted-round-robin'] as const satisfies readonly BalanceOptions['algorithm'][]
+export const ALGORITHMS = [
+  'round-robin',
+  'weighted-round-robin',
+] as const satisfies readonly BalanceOptions['algorithm'][]
 
 /** Builds a fresh balancer for validated options. */
 export function createBalancer(options: BalanceOptions): Balancer {

@@ -6,8 +6,8 @@
 import { readFile } from 'node:fs/promises'
 import { type Document, isMap, isPair, isScalar, isSeq, LineCounter, type Node, parseDocument, visit } from 'yaml'
 import type { z } from 'zod'
-import { type RuntimeConfig, normalize } from './normalize.js'
 import { ALGORITHMS } from '../balancer/index.js'
+import { normalize, type RuntimeConfig } from './normalize.js'
 import { checkReferences, configSchema, formatPath } from './schema.js'
 
 export interface ConfigIssue {
@@ -36,7 +36,10 @@ export async function loadConfigFile(file: string, env: NodeJS.ProcessEnv = proc
     text = await readFile(file, 'utf8')
   } catch (err) {
     const reason = (err as NodeJS.ErrnoException).code === 'ENOENT' ? 'no such file' : (err as Error).message
-    return { ok: false, issues: [{ file, line: undefined, col: undefined, path: '(file)', message: `cannot read: ${reason}` }] }
+    return {
+      ok: false,
+      issues: [{ file, line: undefined, col: undefined, path: '(file)', message: `cannot read: ${reason}` }],
+    }
   }
   return parseConfigText(text, file, env)
 }
@@ -53,7 +56,12 @@ export function parseConfigText(text: string, file: string, env: NodeJS.ProcessE
   if (doc.errors.length > 0) {
     return {
       ok: false,
-      issues: doc.errors.map((e) => ({ file, ...at(e.pos[0]), path: '(syntax)', message: e.message.split('\n')[0] ?? '' })),
+      issues: doc.errors.map((e) => ({
+        file,
+        ...at(e.pos[0]),
+        path: '(syntax)',
+        message: e.message.split('\n')[0] ?? '',
+      })),
     }
   }
   const envIssues = interpolateEnv(doc, env).map((p) => ({ file, ...at(p.offset), path: p.path, message: p.message }))
@@ -81,7 +89,15 @@ export function validateConfig(input: unknown): ValidateResult {
   if (!parsed.success) for (const issue of parsed.error.issues) explain(issue, [], input, issues)
   for (const p of checkReferences(input)) {
     if (issues.some((i) => i.path === formatPath(p.path))) continue
-    issues.push({ file: undefined, line: undefined, col: undefined, path: formatPath(p.path), message: p.message, rawPath: p.path, atKey: false })
+    issues.push({
+      file: undefined,
+      line: undefined,
+      col: undefined,
+      path: formatPath(p.path),
+      message: p.message,
+      rawPath: p.path,
+      atKey: false,
+    })
   }
   if (parsed.success && issues.length === 0) return { ok: true, config: normalize(parsed.data) }
   return { ok: false, issues }
@@ -124,7 +140,12 @@ function explain(issue: z.core.$ZodIssue, prefix: readonly PropertyKey[], root: 
     case 'too_big': {
       const word = issue.code === 'too_small' ? 'at least' : 'at most'
       const bound = issue.code === 'too_small' ? issue.minimum : issue.maximum
-      const what = issue.origin === 'array' ? ` item${Number(bound) === 1 ? '' : 's'}` : issue.origin === 'string' ? ' characters' : ''
+      const what =
+        issue.origin === 'array'
+          ? ` item${Number(bound) === 1 ? '' : 's'}`
+          : issue.origin === 'string'
+            ? ' characters'
+            : ''
       const foundText = issue.origin === 'array' && Array.isArray(issue.input) ? `${issue.input.length}` : found
       return push(path, `expected ${word} ${String(bound)}${what}, found ${foundText}`)
     }
@@ -171,7 +192,12 @@ function valueAt(root: unknown, path: readonly PropertyKey[]): unknown {
 function keysAt(path: readonly PropertyKey[]): string[] {
   let schemas: z.core.$ZodType[] = [configSchema]
   const unwrap = (s: z.core.$ZodType): z.core.$ZodType[] => {
-    const def = s._zod.def as { type: string; innerType?: z.core.$ZodType; in?: z.core.$ZodType; options?: z.core.$ZodType[] }
+    const def = s._zod.def as {
+      type: string
+      innerType?: z.core.$ZodType
+      in?: z.core.$ZodType
+      options?: z.core.$ZodType[]
+    }
     if (def.innerType) return unwrap(def.innerType)
     if (def.type === 'pipe' && def.in) return unwrap(def.in)
     if (def.type === 'union' && def.options) return def.options.flatMap(unwrap)
@@ -223,21 +249,27 @@ const ENV_RE = /\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}/g
  * Replaces `${NAME}` and `${NAME:-default}` in string values, in place. A plain (unquoted) scalar that is
  * exactly one reference is re-read as YAML, so `weight: ${W}` yields a number. `$${` escapes a literal `${`.
  */
-function interpolateEnv(doc: Document, env: NodeJS.ProcessEnv): { offset: number | undefined; path: string; message: string }[] {
+function interpolateEnv(
+  doc: Document,
+  env: NodeJS.ProcessEnv,
+): { offset: number | undefined; path: string; message: string }[] {
   const problems: { offset: number | undefined; path: string; message: string }[] = []
   visit(doc, {
     Scalar(_key, node, ancestry) {
       if (typeof node.value !== 'string' || !node.value.includes('${')) return
       const raw = node.value
       let missing: string | undefined
-      const replaced = raw.replace(/\$?\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}/g, (whole, name: string, dflt?: string) => {
-        if (whole.startsWith('$$')) return whole.slice(1)
-        const value = env[name]
-        if (value !== undefined && value !== '') return value
-        if (dflt !== undefined) return dflt
-        missing ??= name
-        return ''
-      })
+      const replaced = raw.replace(
+        /\$?\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}/g,
+        (whole, name: string, dflt?: string) => {
+          if (whole.startsWith('$$')) return whole.slice(1)
+          const value = env[name]
+          if (value !== undefined && value !== '') return value
+          if (dflt !== undefined) return dflt
+          missing ??= name
+          return ''
+        },
+      )
       if (missing !== undefined) {
         problems.push({
           offset: node.range?.[0],

@@ -3,7 +3,7 @@
  * Backend objects, short forms expanded, and everything deep-frozen. Code past this point trusts it.
  */
 import type { BalanceOptions } from '../balancer/index.js'
-import { type ListenAddress, durationToMs, formatAddress, parseListen } from '../core/address.js'
+import { durationToMs, formatAddress, type ListenAddress, parseListen } from '../core/address.js'
 import type { Backend } from '../core/backend.js'
 import type { LogLevel } from '../core/logger.js'
 import { type ParsedConfig, parseServerUrl } from './schema.js'
@@ -35,7 +35,11 @@ export interface ListenerConfig extends ListenAddress {
   readonly protocol: 'http'
   readonly routes: readonly RouteConfig[]
   readonly timeouts: { readonly requestHeadersMs: number; readonly idleMs: number; readonly totalMs: number }
-  readonly forwarded: { readonly xForwarded: boolean; readonly forwarded: boolean; readonly trustedProxies: readonly string[] }
+  readonly forwarded: {
+    readonly xForwarded: boolean
+    readonly forwarded: boolean
+    readonly trustedProxies: readonly string[]
+  }
   readonly requestId: { readonly header: string; readonly trustIncoming: boolean; readonly echo: boolean }
 }
 

@@ -98,7 +98,10 @@ const listenerTimeouts = z
 
 const forwarded = z
   .strictObject({
-    xForwarded: z.boolean().default(true).describe('Add `X-Forwarded-For`, `X-Forwarded-Proto` and `X-Forwarded-Host`.'),
+    xForwarded: z
+      .boolean()
+      .default(true)
+      .describe('Add `X-Forwarded-For`, `X-Forwarded-Proto` and `X-Forwarded-Host`.'),
     forwarded: z.boolean().default(true).describe('Add the RFC 7239 `Forwarded` header.'),
     trustedProxies: z
       .array(z.string())
@@ -162,31 +165,27 @@ const pool = z.strictObject({
   connections: connections.describe('Upstream connection pool.'),
 })
 
-export const configSchema = z
-  .strictObject({
-    $schema: z.string().optional().describe('JSON Schema reference for editors; ignored.'),
-    admin: z
-      .strictObject({ listen })
-      .optional()
-      .describe('Admin API (status, metrics). Absent: no admin listener.'),
-    logging: z
-      .strictObject({
-        level: z.enum(LOG_LEVELS).default('info').describe('Least severe level written.'),
-        accessLog: z.boolean().default(true).describe('Write one JSON line per request.'),
-      })
-      .prefault({})
-      .describe('Logging.'),
-    shutdown: z
-      .strictObject({
-        gracePeriod: duration
-          .default('30s')
-          .describe('On SIGTERM/SIGINT, how long in-flight requests may take before connections are closed.'),
-      })
-      .prefault({})
-      .describe('Graceful shutdown.'),
-    listeners: z.array(listener).min(1).describe('Where Switchyard accepts traffic.'),
-    pools: z.array(pool).min(1).describe('Groups of upstream servers.'),
-  })
+export const configSchema = z.strictObject({
+  $schema: z.string().optional().describe('JSON Schema reference for editors; ignored.'),
+  admin: z.strictObject({ listen }).optional().describe('Admin API (status, metrics). Absent: no admin listener.'),
+  logging: z
+    .strictObject({
+      level: z.enum(LOG_LEVELS).default('info').describe('Least severe level written.'),
+      accessLog: z.boolean().default(true).describe('Write one JSON line per request.'),
+    })
+    .prefault({})
+    .describe('Logging.'),
+  shutdown: z
+    .strictObject({
+      gracePeriod: duration
+        .default('30s')
+        .describe('On SIGTERM/SIGINT, how long in-flight requests may take before connections are closed.'),
+    })
+    .prefault({})
+    .describe('Graceful shutdown.'),
+  listeners: z.array(listener).min(1).describe('Where Switchyard accepts traffic.'),
+  pools: z.array(pool).min(1).describe('Groups of upstream servers.'),
+})
 
 export type ConfigInput = z.input<typeof configSchema>
 export type ParsedConfig = z.output<typeof configSchema>
@@ -211,7 +210,12 @@ export function checkCidr(text: string): string | undefined {
   const [ip, prefix, extra] = text.split('/')
   const family = ip === undefined ? 0 : isIP(ip)
   const max = family === 4 ? 32 : 128
-  if (family === 0 || extra !== undefined || (prefix !== undefined && !/^\d{1,3}$/.test(prefix)) || Number(prefix) > max)
+  if (
+    family === 0 ||
+    extra !== undefined ||
+    (prefix !== undefined && !/^\d{1,3}$/.test(prefix)) ||
+    Number(prefix) > max
+  )
     return `expected an IP address or CIDR range such as 10.0.0.0/8, found "${text}"`
   return undefined
 }
@@ -252,7 +256,10 @@ export function checkReferences(cfg: unknown): ReferenceProblem[] {
       if (url === undefined) return
       const path = typeof s === 'string' ? ['pools', i, 'servers', j] : ['pools', i, 'servers', j, 'url']
       const parsed = parseServerUrl(url)
-      if (typeof parsed === 'string') return issue(path, parsed)
+      if (typeof parsed === 'string') {
+        issue(path, parsed)
+        return
+      }
       const id = text(field(s, 'name')) ?? `${parsed.host}:${parsed.port}`
       checkUnique(`server in pool ${poolName ?? i}`, id, ['pools', i, 'servers', j])
     })
@@ -273,9 +280,15 @@ export function checkReferences(cfg: unknown): ReferenceProblem[] {
     list(field(l, 'routes')).forEach((r, j) => {
       const pool = text(field(r, 'pool'))
       if (pool !== undefined && !poolNames.includes(pool))
-        issue(['listeners', i, 'routes', j, 'pool'], `expected the name of a pool (${poolNames.join(', ')}), found "${pool}"`)
+        issue(
+          ['listeners', i, 'routes', j, 'pool'],
+          `expected the name of a pool (${poolNames.join(', ')}), found "${pool}"`,
+        )
       if (catchAll >= 0)
-        issue(['listeners', i, 'routes', j], `expected no route after the catch-all route ${catchAll}, found one that can never match`)
+        issue(
+          ['listeners', i, 'routes', j],
+          `expected no route after the catch-all route ${catchAll}, found one that can never match`,
+        )
       const m = field(r, 'match')
       if (m === undefined || (typeof m === 'object' && m !== null && Object.keys(m).length === 0)) catchAll = j
     })

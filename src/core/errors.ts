@@ -17,7 +17,11 @@ interface CodeInfo {
 
 export const ERROR_CODES = {
   SWY_UPSTREAM_CONNECT: { status: 502, source: 'upstream', text: 'could not connect to the upstream server' },
-  SWY_UPSTREAM_CONNECT_TIMEOUT: { status: 504, source: 'upstream', text: 'connecting to the upstream server timed out' },
+  SWY_UPSTREAM_CONNECT_TIMEOUT: {
+    status: 504,
+    source: 'upstream',
+    text: 'connecting to the upstream server timed out',
+  },
   SWY_UPSTREAM_RESET: { status: 502, source: 'upstream', text: 'the upstream server closed the connection' },
   SWY_UPSTREAM_TIMEOUT: { status: 504, source: 'upstream', text: 'the upstream server did not answer in time' },
   SWY_UPSTREAM_BODY_TIMEOUT: { status: 504, source: 'upstream', text: 'the upstream server stalled mid-response' },
@@ -59,7 +63,14 @@ export function isSwitchyardError(err: unknown): err is SwitchyardError {
 }
 
 /** System error codes that mean "the TCP connection could not be made". */
-const CONNECT_CODES = new Set(['ECONNREFUSED', 'EHOSTUNREACH', 'ENETUNREACH', 'EADDRNOTAVAIL', 'ENOTFOUND', 'EAI_AGAIN'])
+const CONNECT_CODES = new Set([
+  'ECONNREFUSED',
+  'EHOSTUNREACH',
+  'ENETUNREACH',
+  'EADDRNOTAVAIL',
+  'ENOTFOUND',
+  'EAI_AGAIN',
+])
 
 /**
  * Classifies an error raised by the upstream client (undici or the socket under it) into a Switchyard
@@ -85,7 +96,9 @@ export function classifyUpstreamError(err: unknown): SwitchyardError {
 
 /** The JSON body of an error response. Small, stable, and safe to show to clients. */
 export function errorBody(err: SwitchyardError, requestId: string): string {
-  return JSON.stringify({ error: { code: err.code, status: err.status, message: ERROR_CODES[err.code].text, requestId } })
+  return JSON.stringify({
+    error: { code: err.code, status: err.status, message: ERROR_CODES[err.code].text, requestId },
+  })
 }
 
 /** The plain-text body of an error response, for clients that ask for text/plain. */

@@ -15,7 +15,8 @@ export interface LoggerOptions {
 }
 
 export function createLogger(options: LoggerOptions = {}): Logger {
-  const destination = pino.destination({ dest: 1, sync: options.sync ?? false, minLength: options.sync ? 0 : 4096 })
+  // Async writes coalesce whatever is logged while a write is in flight; nothing waits for a buffer to fill.
+  const destination = pino.destination({ dest: 1, sync: options.sync ?? false })
   return pino(
     {
       level: options.level ?? 'info',

@@ -8,7 +8,15 @@
  */
 import { BlockList, isIPv6 } from 'node:net'
 
-const HOP_BY_HOP = new Set(['connection', 'keep-alive', 'proxy-connection', 'te', 'trailer', 'transfer-encoding', 'upgrade'])
+const HOP_BY_HOP = new Set([
+  'connection',
+  'keep-alive',
+  'proxy-connection',
+  'te',
+  'trailer',
+  'transfer-encoding',
+  'upgrade',
+])
 
 /** True for a lower-case header name that never crosses a proxy. */
 export function isHopByHop(lower: string): boolean {
@@ -21,7 +29,9 @@ export function connectionTokens(values: readonly string[]): Set<string> | undef
   for (const v of values) {
     for (const part of v.split(',')) {
       const token = part.trim().toLowerCase()
-      if (token && token !== 'close' && token !== 'keep-alive') (out ??= new Set()).add(token)
+      if (!token || token === 'close' || token === 'keep-alive') continue
+      out ??= new Set()
+      out.add(token)
     }
   }
   return out
@@ -66,7 +76,10 @@ export function upstreamRequestHeaders(input: RequestHeadInput, policy: Forwardi
   const raw = input.rawHeaders
   let connectionValues: string[] | undefined
   for (let i = 0; i < raw.length; i += 2) {
-    if (raw[i]!.length === 10 && raw[i]!.toLowerCase() === 'connection') (connectionValues ??= []).push(raw[i + 1]!)
+    if (raw[i]!.length === 10 && raw[i]!.toLowerCase() === 'connection') {
+      connectionValues ??= []
+      connectionValues.push(raw[i + 1]!)
+    }
   }
   const named = connectionValues ? connectionTokens(connectionValues) : undefined
   const trusted = policy.trustAny && policy.trusted.check(input.clientIp, isIPv6(input.clientIp) ? 'ipv6' : 'ipv4')
@@ -140,7 +153,10 @@ export function downstreamResponseHeaders(raw: readonly Buffer[], extra: readonl
     const value = raw[i + 1]!.toString('latin1')
     strings[i] = name
     strings[i + 1] = value
-    if (name.length === 10 && name.toLowerCase() === 'connection') (connectionValues ??= []).push(value)
+    if (name.length === 10 && name.toLowerCase() === 'connection') {
+      connectionValues ??= []
+      connectionValues.push(value)
+    }
   }
   const named = connectionValues ? connectionTokens(connectionValues) : undefined
   const out: string[] = []

@@ -225,7 +225,7 @@ class Exchange implements Dispatcher.DispatchHandler {
       return this.#finish(this.#status || err.status, err)
     }
     const accept = this.req.headers.accept
-    const plain = accept !== undefined && accept.includes('text/plain') && !accept.includes('json')
+    const plain = accept?.includes('text/plain') === true && !accept.includes('json')
     const body = plain ? errorText(err, this.requestId) : errorBody(err, this.requestId)
     const headers: string[] = [
       'content-type',

@@ -69,8 +69,13 @@ export class HttpListener implements RequestHooks {
       const onError = (err: NodeJS.ErrnoException) => {
         const where = formatAddress(host, port)
         if (err.code === 'EADDRINUSE')
-          reject(new SwitchyardError('SWY_LISTEN_IN_USE', `cannot listen on ${where}: address already in use`, { cause: err }))
-        else reject(new SwitchyardError('SWY_LISTEN_FAILED', `cannot listen on ${where}: ${err.message}`, { cause: err }))
+          reject(
+            new SwitchyardError('SWY_LISTEN_IN_USE', `cannot listen on ${where}: address already in use`, {
+              cause: err,
+            }),
+          )
+        else
+          reject(new SwitchyardError('SWY_LISTEN_FAILED', `cannot listen on ${where}: ${err.message}`, { cause: err }))
       }
       this.#server.once('error', onError)
       this.#server.listen({ host, port, backlog: 1024 }, () => {
@@ -150,6 +155,9 @@ export class HttpListener implements RequestHooks {
       `HTTP/1.1 ${status} ${reason}\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`,
     )
     socket.destroySoon?.()
-    this.#rt.logger.info({ type: 'client-error', status, parser: code, client: socket.remoteAddress }, 'malformed request')
+    this.#rt.logger.info(
+      { type: 'client-error', status, parser: code, client: socket.remoteAddress },
+      'malformed request',
+    )
   }
 }

@@ -5,7 +5,14 @@
  * and warm connections; listeners whose address did not change keep their socket and connections.
  */
 import type { AddressInfo } from 'node:net'
-import { type ConfigIssue, formatIssue, type ListenerConfig, type RuntimeConfig, validateConfig } from '../config/index.js'
+import { AdminServer } from '../admin/server.js'
+import {
+  type ConfigIssue,
+  formatIssue,
+  type ListenerConfig,
+  type RuntimeConfig,
+  validateConfig,
+} from '../config/index.js'
 import { SwitchyardError } from '../core/errors.js'
 import { type Logger, silentLogger } from '../core/logger.js'
 import { buildTrust } from '../l7/headers.js'
@@ -15,7 +22,6 @@ import { HttpListener } from '../listeners/http.js'
 import { Metrics } from '../metrics/index.js'
 import { ConnectionRegistry } from '../upstream/connections.js'
 import { UpstreamPool } from '../upstream/pool.js'
-import { AdminServer } from '../admin/server.js'
 import { VERSION } from '../version.js'
 
 export interface LoadBalancerOptions {
@@ -150,7 +156,7 @@ export class LoadBalancer {
       throw err
     }
     // Commit: swap snapshots, then retire what the new generation no longer uses.
-    for (const [name, entry] of listeners) entry.listener.swap(this.#runtimeFor(entry.config, next, pools))
+    for (const entry of listeners.values()) entry.listener.swap(this.#runtimeFor(entry.config, next, pools))
     const retiring = [...oldListeners.entries()].filter(([name, e]) => listeners.get(name)?.listener !== e.listener)
     this.#listeners = listeners
     this.#pools = pools
@@ -248,7 +254,11 @@ export class LoadBalancer {
     return {
       config: lc,
       router: new Router(routes),
-      forwarding: { xForwarded: lc.forwarded.xForwarded, forwarded: lc.forwarded.forwarded, ...buildTrust(lc.forwarded.trustedProxies) },
+      forwarding: {
+        xForwarded: lc.forwarded.xForwarded,
+        forwarded: lc.forwarded.forwarded,
+        ...buildTrust(lc.forwarded.trustedProxies),
+      },
       logger: this.#logger,
       accessLog: cfg.logging.accessLog,
       metrics: this.metrics,

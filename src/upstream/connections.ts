@@ -4,8 +4,8 @@
  * a pool nobody references any more is closed gracefully: queued and in-flight requests finish first.
  */
 import { Pool } from 'undici'
-import type { Backend } from '../core/backend.js'
 import type { PoolConfig } from '../config/index.js'
+import type { Backend } from '../core/backend.js'
 
 interface Entry {
   readonly pool: Pool
@@ -16,7 +16,10 @@ export class ConnectionRegistry {
   readonly #entries = new Map<string, Entry>()
 
   /** Takes a reference on the dispatcher for `backend` with `settings`; pair with `release`. */
-  acquire(backend: Backend, settings: PoolConfig['connections'] & { readonly connectMs: number }): { key: string; pool: Pool } {
+  acquire(
+    backend: Backend,
+    settings: PoolConfig['connections'] & { readonly connectMs: number },
+  ): { key: string; pool: Pool } {
     const key = `${backend.origin}|${settings.connectMs}|${settings.maxPerServer}|${settings.keepAliveMs}`
     let entry = this.#entries.get(key)
     if (!entry) {

@@ -1,0 +1,255 @@
+/**
+ * The `switchyard` command: argv → config → a running load balancer, plus `validate` and `demo`.
+ * Exit codes: 0 ok (including a graceful stop), 1 runtime failure (e.g. port in use), 2 bad usage or
+ * invalid config.
+ */
+import { parseArgs } from 'node:util'
+import { ALGORITHMS } from './balancer/index.js'
+import { type ConfigIssue, formatIssue, loadConfigFile, type RuntimeConfig, validateConfig } from './config/index.js'
+import { isSwitchyardError } from './core/errors.js'
+import { createLogger, LOG_LEVELS, type Logger, type LogLevel } from './core/logger.js'
+import { startSampleBackends } from './demo/backends.js'
+import { LoadBalancer } from './server/load-balancer.js'
+import { VERSION } from './version.js'
+
+const USAGE = `switchyard ${VERSION}: a load balancer and reverse proxy
+
+Usage:
+  switchyard --listen ADDR --to URL [--to URL ...] [--balance ALG] [--admin ADDR]
+  switchyard --config FILE            (-c FILE)
+  switchyard validate FILE
+  switchyard demo [--listen ADDR] [--admin ADDR]
+
+Options:
+  --listen ADDR      address to accept traffic on, e.g. 127.0.0.1:8080
+  --to URL           an upstream server, e.g. http://127.0.0.1:3001 (repeat for more)
+  --balance ALG      ${ALGORITHMS.join(' | ')} (default: round-robin)
+  --admin ADDR       serve the admin API (status, metrics) on ADDR
+  -c, --config FILE  run from a YAML or JSON config file
+  --log-level LEVEL  ${LOG_LEVELS.join(' | ')} (default: info)
+  -h, --help         show this help
+  -v, --version      print the version
+
+Signals: SIGTERM/SIGINT drain and exit 0; SIGHUP reloads the config file.
+Docs: docs/README.md, configuration reference: docs/configuration.md
+`
+
+interface Io {
+  out(text: string): void
+  err(text: string): void
+}
+
+const stdio: Io = {
+  out: (t) => process.stdout.write(`${t}\n`),
+  err: (t) => process.stderr.write(`${t}\n`),
+}
+
+/** Runs the CLI. Resolves with an exit code for commands that end; a server resolves when it stops. */
+export async function main(argv: readonly string[], io: Io = stdio): Promise<number> {
+  let parsed: ReturnType<typeof parse>
+  try {
+    parsed = parse(argv)
+  } catch (err) {
+    io.err(`switchyard: ${(err as Error).message}\n\n${USAGE}`)
+    return 2
+  }
+  const { values, positionals } = parsed
+  if (values.help) {
+    io.out(USAGE)
+    return 0
+  }
+  if (values.version) {
+    io.out(VERSION)
+    return 0
+  }
+  const level = values['log-level']
+  if (level !== undefined && !LOG_LEVELS.includes(level as LogLevel)) {
+    io.err(`switchyard: --log-level: expected one of ${LOG_LEVELS.join(', ')}, found "${level}"`)
+    return 2
+  }
+  const command = positionals[0]
+  if (command === 'validate') {
+    if (positionals.length !== 2) return usageError(io, 'validate takes exactly one FILE')
+    return validateCommand(positionals[1]!, io)
+  }
+  if (command === 'demo') return demoCommand(values, io)
+  if (command !== undefined) return usageError(io, `unknown command "${command}"`)
+
+  if (values.config !== undefined) {
+    if (values.to || values.balance) return usageError(io, '--config cannot be combined with --to or --balance')
+    const result = await loadConfigFile(values.config)
+    if (!result.ok) return printIssues(result.issues, io)
+    return serve(result.config, values.config, level as LogLevel | undefined, io)
+  }
+  if (values.to === undefined || values.listen === undefined)
+    return usageError(io, 'give --config FILE, or --listen ADDR with at least one --to URL')
+  const quick = validateConfig({
+    ...(values.admin !== undefined ? { admin: { listen: values.admin } } : {}),
+    listeners: [{ name: 'default', listen: values.listen, routes: [{ pool: 'default' }] }],
+    pools: [{ name: 'default', balance: values.balance ?? 'round-robin', servers: values.to }],
+  })
+  if (!quick.ok) {
+    for (const i of quick.issues) io.err(`switchyard: ${flagFor(i.path)}: ${i.message}`)
+    return 2
+  }
+  return serve(quick.config, undefined, level as LogLevel | undefined, io)
+}
+
+function parse(argv: readonly string[]) {
+  return parseArgs({
+    args: [...argv],
+    allowPositionals: true,
+    strict: true,
+    options: {
+      config: { type: 'string', short: 'c' },
+      listen: { type: 'string' },
+      to: { type: 'string', multiple: true },
+      balance: { type: 'string' },
+      admin: { type: 'string' },
+      'log-level': { type: 'string' },
+      help: { type: 'boolean', short: 'h' },
+      version: { type: 'boolean', short: 'v' },
+    },
+  })
+}
+
+function usageError(io: Io, message: string): number {
+  io.err(`switchyard: ${message}\nRun "switchyard --help" for usage.`)
+  return 2
+}
+
+/** Maps a quick-mode config path back to the flag that produced it. */
+function flagFor(path: string): string {
+  if (path.startsWith('listeners[0].listen')) return '--listen'
+  if (path.startsWith('admin.listen')) return '--admin'
+  if (path.startsWith('pools[0].balance')) return '--balance'
+  const to = /^pools\[0\]\.servers\[(\d+)\]/.exec(path)
+  if (to) return `--to #${Number(to[1]) + 1}`
+  return path
+}
+
+function printIssues(issues: readonly ConfigIssue[], io: Io): number {
+  for (const i of issues) io.err(formatIssue(i))
+  io.err(`${issues.length} problem${issues.length === 1 ? '' : 's'} found`)
+  return 2
+}
+
+async function validateCommand(file: string, io: Io): Promise<number> {
+  const result = await loadConfigFile(file)
+  if (!result.ok) return printIssues(result.issues, io)
+  const c = result.config
+  const servers = c.pools.reduce((n, p) => n + p.backends.length, 0)
+  const routes = c.listeners.reduce((n, l) => n + l.routes.length, 0)
+  io.out(
+    `${file}: ok (${plural(c.listeners.length, 'listener')}, ${plural(routes, 'route')}, ${plural(c.pools.length, 'pool')}, ${plural(servers, 'server')})`,
+  )
+  return 0
+}
+
+function plural(n: number, word: string): string {
+  return `${n} ${word}${n === 1 ? '' : 's'}`
+}
+
+async function demoCommand(values: ReturnType<typeof parse>['values'], io: Io): Promise<number> {
+  const listen = values.listen ?? '127.0.0.1:8080'
+  const admin = values.admin ?? '127.0.0.1:9901'
+  const backends = await startSampleBackends(3)
+  const result = validateConfig({
+    admin: { listen: admin },
+    listeners: [{ name: 'demo', listen, routes: [{ pool: 'samples' }] }],
+    pools: [{ name: 'samples', balance: 'round-robin', servers: backends.map((b) => ({ url: b.url, name: b.name })) }],
+  })
+  if (!result.ok) {
+    for (const i of result.issues) io.err(`switchyard demo: ${flagFor(i.path)}: ${i.message}`)
+    await Promise.all(backends.map((b) => b.close()))
+    return 2
+  }
+  const banner = [
+    '',
+    'Switchyard demo',
+    `  load balancer  http://${listen}   round-robin over ${backends.map((b) => `${b.name} (${b.url})`).join(', ')}`,
+    `  admin          http://${admin}   status page, /api/status, /metrics`,
+    '',
+    'Try:',
+    `  for i in 1 2 3 4 5 6; do curl -s http://${listen}/; done`,
+    `  curl -s http://${listen}/slow?ms=500        # a slow answer`,
+    `  curl -s http://${admin}/api/status`,
+    '',
+    'Each request is logged below as one JSON line. Press Ctrl-C to stop.',
+    '',
+  ].join('\n')
+  const code = await serve(result.config, undefined, values['log-level'] as LogLevel | undefined, io, banner)
+  await Promise.all(backends.map((b) => b.close()))
+  return code
+}
+
+/** Starts the load balancer and resolves with the exit code once it has stopped. */
+async function serve(
+  config: RuntimeConfig,
+  file: string | undefined,
+  level: LogLevel | undefined,
+  io: Io,
+  banner?: string,
+): Promise<number> {
+  const logger = createLogger({ level: level ?? config.logging.level })
+  const lb = new LoadBalancer(config, { logger })
+  try {
+    await lb.start()
+  } catch (err) {
+    if (isSwitchyardError(err) && (err.code === 'SWY_LISTEN_IN_USE' || err.code === 'SWY_LISTEN_FAILED')) {
+      io.err(`switchyard: ${err.message}`)
+      await flush(logger)
+      return 1
+    }
+    throw err
+  }
+  if (banner) io.out(banner)
+  return new Promise<number>((resolve) => {
+    let stopping = false
+    const stop = (signal: NodeJS.Signals) => {
+      if (stopping) {
+        logger.warn(`${signal} again: exiting without waiting`)
+        return void flush(logger).then(() => resolve(1))
+      }
+      stopping = true
+      logger.info(`${signal} received: draining`)
+      lb.close().then(
+        () => flush(logger).then(() => resolve(0)),
+        (err: unknown) => {
+          logger.error({ err }, 'shutdown failed')
+          void flush(logger).then(() => resolve(1))
+        },
+      )
+    }
+    const reload = () => void reloadFromFile(lb, file, logger)
+    process.on('SIGTERM', stop)
+    process.on('SIGINT', stop)
+    process.on('SIGHUP', reload)
+  })
+}
+
+async function reloadFromFile(lb: LoadBalancer, file: string | undefined, logger: Logger): Promise<void> {
+  if (file === undefined) {
+    logger.warn('SIGHUP received, but there is no config file to reload (quick mode)')
+    return
+  }
+  logger.info({ file }, 'SIGHUP received: reloading configuration')
+  const result = await loadConfigFile(file)
+  if (!result.ok) {
+    lb.metrics.reloads.labels('rejected').inc()
+    logger.error(
+      { file, issues: result.issues.map(formatIssue) },
+      `reload rejected, keeping the running configuration: ${result.issues.map(formatIssue).join('; ')}`,
+    )
+    return
+  }
+  try {
+    await lb.reload(result.config, { validated: true })
+  } catch (err) {
+    logger.error({ err, file }, `reload failed, keeping the running configuration: ${(err as Error).message}`)
+  }
+}
+
+function flush(logger: Logger): Promise<void> {
+  return new Promise((resolve) => logger.flush(() => resolve()))
+}
