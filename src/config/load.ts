@@ -152,7 +152,7 @@ function explain(issue: z.core.$ZodIssue, prefix: readonly PropertyKey[], root: 
     default: {
       // Custom checks and formats whose message we wrote ("expected …"); add what was found when missing.
       const msg = issue.message
-      return push(path, msg.includes('found') || issue.code === 'custom' ? msg : `${msg}, found ${found}`)
+      return push(path, msg.includes('found') ? msg : `${msg}, found ${found}`)
     }
   }
 }

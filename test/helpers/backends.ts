@@ -1,0 +1,66 @@
+/** Real upstream servers for tests, on 127.0.0.1 with OS-assigned ports. */
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http'
+import type { AddressInfo, Socket } from 'node:net'
+
+export interface TestBackend {
+  readonly name: string
+  readonly port: number
+  readonly url: string
+  /** Requests seen, in order. */
+  readonly requests: IncomingMessage[]
+  readonly server: Server
+  close(): Promise<void>
+}
+
+export type Handler = (req: IncomingMessage, res: ServerResponse, backend: TestBackend) => void
+
+/** Default handler: answers 200 with the backend's name. */
+export const nameHandler: Handler = (req, res, b) => {
+  req.resume()
+  req.on('end', () => {
+    res.writeHead(200, { 'content-type': 'text/plain', 'x-backend': b.name })
+    res.end(b.name)
+  })
+}
+
+export async function startBackend(name: string, handler: Handler = nameHandler): Promise<TestBackend> {
+  const requests: IncomingMessage[] = []
+  const sockets = new Set<Socket>()
+  let self: TestBackend | undefined
+  const server = createServer((req, res) => {
+    requests.push(req)
+    handler(req, res, self!)
+  })
+  server.on('connection', (s) => {
+    sockets.add(s)
+    s.on('close', () => sockets.delete(s))
+  })
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
+  const { port } = server.address() as AddressInfo
+  self = {
+    name,
+    port,
+    url: `http://127.0.0.1:${port}`,
+    requests,
+    server,
+    close: () =>
+      new Promise<void>((resolve) => {
+        server.close(() => resolve())
+        for (const s of sockets) s.destroy()
+      }),
+  }
+  return self
+}
+
+export async function startBackends(count: number, handler?: Handler): Promise<TestBackend[]> {
+  return Promise.all(Array.from({ length: count }, (_, i) => startBackend(`b${i + 1}`, handler)))
+}
+
+/** A port that nothing listens on (bound, read, released). */
+export async function deadPort(): Promise<number> {
+  const s = createServer()
+  await new Promise<void>((resolve) => s.listen(0, '127.0.0.1', resolve))
+  const { port } = s.address() as AddressInfo
+  await new Promise<void>((resolve) => s.close(() => resolve()))
+  return port
+}
