@@ -65,8 +65,10 @@ export interface RequestHeadInput {
   readonly proto: 'http' | 'https'
   readonly requestId: string
   readonly requestIdHeader: string
-  /** Host header to send upstream; undefined keeps none (HTTP/1.0 client without Host). */
+  /** The client's Host header; undefined for an HTTP/1.0 client that sent none. */
   readonly host: string | undefined
+  /** Host header to send upstream when it differs from the client's (`preserveHost: false`). */
+  readonly upstreamHost?: string | undefined
 }
 
 const TOKEN_RE = /^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/
@@ -115,7 +117,8 @@ export function upstreamRequestHeaders(input: RequestHeadInput, policy: Forwardi
         out.push(name, value)
     }
   }
-  if (input.host !== undefined) out.push('host', input.host)
+  const upstreamHost = input.upstreamHost ?? input.host
+  if (upstreamHost !== undefined) out.push('host', upstreamHost)
   out.push(input.requestIdHeader, input.requestId)
   if (policy.xForwarded) {
     out.push('x-forwarded-for', trusted && xff ? `${xff}, ${input.clientIp}` : input.clientIp)

@@ -60,6 +60,9 @@ export function proxyRequest(
   expectContinue: boolean,
 ): void {
   const ex = new Exchange(rt, hooks, req, res)
+  // RFC 9112 §3.2: an HTTP/1.1 request without Host is answered 400 (checked here to answer with a code).
+  if (req.headers.host === undefined && req.httpVersionMinor >= 1)
+    return ex.fail(new SwitchyardError('SWY_BAD_REQUEST', 'missing Host header'))
   const url = req.url ?? '/'
   let path = url
   if (url.charCodeAt(0) !== 47 /* / */) {
@@ -88,7 +91,8 @@ export function proxyRequest(
       proto: 'http',
       requestId: ex.requestId,
       requestIdHeader: rt.config.requestId.header,
-      host: pool.preserveHost ? req.headers.host : formatAddress(backend.host, backend.port),
+      host: req.headers.host,
+      upstreamHost: pool.preserveHost ? undefined : formatAddress(backend.host, backend.port),
     },
     rt.forwarding,
   )

@@ -27,7 +27,8 @@ export class HttpListener implements RequestHooks {
         // Whole-request limits are the `total` timeout's job; a long upload is not a slow client.
         requestTimeout: 0,
         connectionsCheckingInterval: 1000,
-        requireHostHeader: true,
+        // Checked on the request path instead, so that the 400 carries SWY_BAD_REQUEST.
+        requireHostHeader: false,
         joinDuplicateHeaders: false,
         noDelay: true,
       },
