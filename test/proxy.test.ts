@@ -424,3 +424,22 @@ describe('malformed requests', () => {
     }
   })
 })
+
+describe('slow clients', () => {
+  it('a request head not complete within timeouts.requestHeaders gets 408 and is closed', async () => {
+    const backend = await echoBackend('b')
+    const lb = await startLb({
+      listeners: [{ name: 's', listen: '127.0.0.1:0', timeouts: { requestHeaders: '300ms' }, routes: [{ pool: 'p' }] }],
+      pools: [{ name: 'p', servers: [backend.url] }],
+    })
+    try {
+      const { data, closed } = await rawExchange(lb.port, 'GET / HTTP/1.1\r\nHost: a\r\nX-Slow: ', 5000)
+      assert.match(data, /^HTTP\/1\.1 408 /)
+      assert.match(data, /SWY_BAD_REQUEST/)
+      assert.equal(closed, true)
+    } finally {
+      await lb.close()
+      await backend.close()
+    }
+  })
+})
