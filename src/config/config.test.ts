@@ -76,6 +76,7 @@ pools:
         name: "\${W}"
 `
 
+  // biome-ignore lint/suspicious/noTemplateCurlyInString: the test is about literal ${...} in config text
   it('interpolates ${VAR} and ${VAR:-default}; a lone unquoted reference is typed, a quoted one stays a string', () => {
     const r = parseConfigText(ENV_TEXT, 'sy.yaml', { HOST: '127.0.0.9', W: '7' })
     assert.ok(r.ok, r.ok ? '' : r.issues.map(formatIssue).join('\n'))
@@ -87,6 +88,7 @@ pools:
 
   it('reports an unset environment variable at its position', () => {
     assert.deepEqual(problems(ENV_TEXT, { W: '1' }), [
+      // biome-ignore lint/suspicious/noTemplateCurlyInString: the message quotes config syntax
       'sy.yaml:8:14: pools[0].servers[0].url: expected environment variable HOST to be set, found it unset (use ${HOST:-default} for a default)',
     ])
   })
