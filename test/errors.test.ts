@@ -53,6 +53,9 @@ describe('upstream failures', () => {
           res.writeHead(200, { 'content-type': 'text/plain' })
           res.write('then nothing')
           return
+        case '/upload-then-abort':
+          req.on('end', () => res.end('got it all'))
+          return
         case '/slow-total':
           setTimeout(() => res.end('late'), 3000)
           return
@@ -168,6 +171,30 @@ describe('upstream failures', () => {
     } finally {
       await lb.close()
     }
+  })
+
+  it('a client that aborts mid-upload is logged as 499 SWY_CLIENT_ABORTED, not as an upstream failure', async () => {
+    const { connect } = await import('node:net')
+    const port = Number(new URL(lbUrl).port)
+    await new Promise<void>((resolve, reject) => {
+      const socket = connect(port, '127.0.0.1', () => {
+        socket.write('POST /upload-then-abort HTTP/1.1\r\nHost: a\r\nContent-Length: 10000000\r\n\r\n')
+        socket.write(Buffer.alloc(100_000, 98))
+        setTimeout(() => {
+          socket.destroy()
+          resolve()
+        }, 100)
+      })
+      socket.on('error', reject)
+    })
+    let line: Record<string, unknown> | undefined
+    for (let i = 0; i < 100 && !line; i++) {
+      await new Promise((r) => setTimeout(r, 20))
+      line = log.lines.find((l) => l.url === '/upload-then-abort')
+    }
+    assert.equal(line?.status, 499)
+    assert.equal(line?.code, 'SWY_CLIENT_ABORTED')
+    assert.equal(log.lines.filter((l) => l.url === '/upload-then-abort').length, 1)
   })
 
   it('keeps serving after all of the above', async () => {

@@ -409,6 +409,29 @@ describe('malformed requests', () => {
     })
   }
 
+  it('keeps the connection after an error response to a bodiless request, and closes it when a body is unread', async () => {
+    const only = await startLb({
+      listeners: [{ name: 'n', listen: '127.0.0.1:0', routes: [{ match: { pathPrefix: '/ok' }, pool: 'p' }] }],
+      pools: [{ name: 'p', servers: [backend.url] }],
+    })
+    try {
+      const pipelined = await rawExchange(
+        only.port,
+        'GET /nope HTTP/1.1\r\nHost: a\r\n\r\nGET /ok HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n',
+      )
+      assert.deepEqual(pipelined.data.match(/HTTP\/1\.1 \d+/g), ['HTTP/1.1 404', 'HTTP/1.1 200'])
+      const upload = await rawExchange(
+        only.port,
+        'POST /nope HTTP/1.1\r\nHost: a\r\nContent-Length: 1000000\r\n\r\npartial',
+      )
+      assert.match(upload.data, /^HTTP\/1\.1 404 /)
+      assert.match(upload.data, /\r\nconnection: close\r\n/i)
+      assert.equal(upload.closed, true)
+    } finally {
+      await only.close()
+    }
+  })
+
   it('answers errors as plain text when the client asks for text/plain', async () => {
     const only = await startLb({
       listeners: [{ name: 'n', listen: '127.0.0.1:0', routes: [{ match: { pathPrefix: '/x' }, pool: 'p' }] }],

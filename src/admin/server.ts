@@ -11,8 +11,7 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http'
 import type { AddressInfo } from 'node:net'
 import type { ListenAddress } from '../core/address.js'
-import { formatAddress } from '../core/address.js'
-import { SwitchyardError } from '../core/errors.js'
+import { boundAddress, listenOn } from '../listeners/bind.js'
 import type { Metrics } from '../metrics/index.js'
 
 export interface AdminSource {
@@ -37,25 +36,11 @@ export class AdminServer {
   }
 
   listen(): Promise<AddressInfo> {
-    const { host, port } = this.#address
-    return new Promise((resolve, reject) => {
-      const onError = (err: NodeJS.ErrnoException) => {
-        const where = formatAddress(host, port)
-        const code = err.code === 'EADDRINUSE' ? 'SWY_LISTEN_IN_USE' : 'SWY_LISTEN_FAILED'
-        const why = err.code === 'EADDRINUSE' ? 'address already in use' : err.message
-        reject(new SwitchyardError(code, `cannot listen on ${where} (admin): ${why}`, { cause: err }))
-      }
-      this.#server.once('error', onError)
-      this.#server.listen({ host, port }, () => {
-        this.#server.off('error', onError)
-        resolve(this.#server.address() as AddressInfo)
-      })
-    })
+    return listenOn(this.#server, this.#address.host, this.#address.port, '(admin)')
   }
 
   address(): AddressInfo | undefined {
-    const a = this.#server.address()
-    return a && typeof a === 'object' ? a : undefined
+    return boundAddress(this.#server)
   }
 
   close(): Promise<void> {

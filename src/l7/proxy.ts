@@ -81,7 +81,7 @@ export function proxyRequest(
   ex.target = target
   const selection = target.pool.select({ clientIp: ex.clientIp })
   if (!selection) return ex.fail(new SwitchyardError('SWY_NO_SERVER'))
-  const { backend, dispatcher } = selection
+  const { backend, dispatcher, counter } = selection
   ex.backend = backend
   const pool = target.pool.config
   const headers = upstreamRequestHeaders(
@@ -96,15 +96,14 @@ export function proxyRequest(
     },
     rt.forwarding,
   )
-  const hasBody = req.headers['transfer-encoding'] !== undefined || hasContentLength(req.headers['content-length'])
   if (expectContinue) res.writeContinue()
-  rt.metrics.upstreamRequests.labels(pool.name, backend.id).inc()
+  counter.inc()
   dispatcher.dispatch(
     {
       path,
       method: req.method ?? 'GET',
       headers,
-      body: hasBody ? req : null,
+      body: ex.hasBody ? req : null,
       headersTimeout: pool.timeouts.responseHeadersMs,
       bodyTimeout: pool.timeouts.idleMs,
     },
@@ -135,6 +134,8 @@ class Exchange implements Dispatcher.DispatchHandler {
   readonly requestId: string
   readonly clientIp: string
   readonly startMs = performance.now()
+  /** The request announces a body (chunked, or a non-zero Content-Length). */
+  readonly hasBody: boolean
   readonly #bytesReadAtStart: number
   target: RouteTarget | undefined
   backend: Backend | undefined
@@ -144,6 +145,8 @@ class Exchange implements Dispatcher.DispatchHandler {
   #ttfbMs = -1
   #done = false
   #timer: NodeJS.Timeout | undefined
+  /** undici's resume for the upstream socket, called on client `drain` after onData returned false. */
+  #resume: (() => void) | undefined
 
   constructor(rt: ListenerRuntime, hooks: RequestHooks, req: IncomingMessage, res: ServerResponse) {
     this.rt = rt
@@ -156,6 +159,7 @@ class Exchange implements Dispatcher.DispatchHandler {
     const ip = req.socket.remoteAddress ?? ''
     this.clientIp = ip.startsWith('::ffff:') ? ip.slice(7) : ip
     this.#bytesReadAtStart = req.socket.bytesRead
+    this.hasBody = req.headers['transfer-encoding'] !== undefined || hasContentLength(req.headers['content-length'])
     hooks.begin()
     res.once('close', this.#onClientClose)
     const totalMs = rt.config.timeouts.totalMs
@@ -188,8 +192,6 @@ class Exchange implements Dispatcher.DispatchHandler {
     return true
   }
 
-  #resume: (() => void) | undefined
-
   onData(chunk: Buffer): boolean {
     this.#bytesOut += chunk.length
     if (this.res.write(chunk)) return true
@@ -205,7 +207,12 @@ class Exchange implements Dispatcher.DispatchHandler {
 
   onError(err: Error): void {
     if (this.#done) return
-    const swy = classifyUpstreamError(err)
+    // The client went away (possibly mid-upload, which undici reports as a body stream error): not an
+    // upstream failure, and nobody is left to answer.
+    const clientGone = this.res.destroyed || (this.req.destroyed && !this.req.complete)
+    const swy = clientGone
+      ? new SwitchyardError('SWY_CLIENT_ABORTED', undefined, { cause: err })
+      : classifyUpstreamError(err)
     if (swy.code === 'SWY_CLIENT_ABORTED') return this.#finish(499, swy)
     if (channels.upstreamError.hasSubscribers)
       channels.upstreamError.publish({
@@ -240,8 +247,8 @@ class Exchange implements Dispatcher.DispatchHandler {
       'no-store',
     ]
     if (this.rt.config.requestId.echo) headers.push(this.rt.config.requestId.header, this.requestId)
-    // An unread request body would otherwise be parsed as the next request: close unless it is empty.
-    const bodyPending = !this.req.complete
+    // Close when a request body is left unread, rather than read and discard an unbounded upload.
+    const bodyPending = this.hasBody && !this.req.complete
     if (this.hooks.draining || bodyPending || err.code === 'SWY_BAD_REQUEST') headers.push('connection', 'close')
     res.writeHead(err.status, headers)
     res.end(this.req.method === 'HEAD' ? undefined : body)

@@ -6,9 +6,8 @@
  */
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http'
 import type { AddressInfo, Socket } from 'node:net'
-import { formatAddress } from '../core/address.js'
-import { SwitchyardError } from '../core/errors.js'
 import { type ListenerRuntime, proxyRequest, type RequestHooks } from '../l7/proxy.js'
+import { boundAddress, listenOn } from './bind.js'
 
 export class HttpListener implements RequestHooks {
   readonly #server: Server
@@ -16,9 +15,11 @@ export class HttpListener implements RequestHooks {
   #inFlight = 0
   #draining = false
   #idleWaiters: (() => void)[] = []
+  readonly #inFlightGauge: { inc(): void; dec(): void }
 
   constructor(rt: ListenerRuntime) {
     this.#rt = rt
+    this.#inFlightGauge = rt.metrics.inFlight.labels(rt.config.name)
     const t = rt.config.timeouts
     this.#server = createServer(
       {
@@ -52,12 +53,12 @@ export class HttpListener implements RequestHooks {
 
   begin(): void {
     this.#inFlight++
-    this.#rt.metrics.inFlight.labels(this.#rt.config.name).inc()
+    this.#inFlightGauge.inc()
   }
 
   end(): void {
     this.#inFlight--
-    this.#rt.metrics.inFlight.labels(this.#rt.config.name).dec()
+    this.#inFlightGauge.dec()
     if (this.#inFlight === 0 && this.#idleWaiters.length > 0) {
       for (const w of this.#idleWaiters.splice(0)) w()
     }
@@ -65,30 +66,11 @@ export class HttpListener implements RequestHooks {
 
   /** Binds the configured address. Rejects with SWY_LISTEN_IN_USE / SWY_LISTEN_FAILED. */
   listen(): Promise<AddressInfo> {
-    const { host, port } = this.#rt.config
-    return new Promise((resolve, reject) => {
-      const onError = (err: NodeJS.ErrnoException) => {
-        const where = formatAddress(host, port)
-        if (err.code === 'EADDRINUSE')
-          reject(
-            new SwitchyardError('SWY_LISTEN_IN_USE', `cannot listen on ${where}: address already in use`, {
-              cause: err,
-            }),
-          )
-        else
-          reject(new SwitchyardError('SWY_LISTEN_FAILED', `cannot listen on ${where}: ${err.message}`, { cause: err }))
-      }
-      this.#server.once('error', onError)
-      this.#server.listen({ host, port, backlog: 1024 }, () => {
-        this.#server.off('error', onError)
-        resolve(this.#server.address() as AddressInfo)
-      })
-    })
+    return listenOn(this.#server, this.#rt.config.host, this.#rt.config.port)
   }
 
   address(): AddressInfo | undefined {
-    const a = this.#server.address()
-    return a && typeof a === 'object' ? a : undefined
+    return boundAddress(this.#server)
   }
 
   /** Installs a new snapshot for requests that start from now on. */

@@ -21,7 +21,7 @@ import { Router } from '../l7/router.js'
 import { HttpListener } from '../listeners/http.js'
 import { Metrics } from '../metrics/index.js'
 import { ConnectionRegistry } from '../upstream/connections.js'
-import { UpstreamPool } from '../upstream/pool.js'
+import { poolKey, UpstreamPool } from '../upstream/pool.js'
 import { VERSION } from '../version.js'
 
 export interface LoadBalancerOptions {
@@ -134,12 +134,14 @@ export class LoadBalancer {
     const pools = this.#buildPools(next, oldPools)
     const oldListeners = this.#listeners
     const listeners = new Map<string, ListenerEntry>()
+    const runtimes = new Map<string, ListenerRuntime>()
     const started: HttpListener[] = []
     try {
       for (const lc of next.listeners) {
         const rt = this.#runtimeFor(lc, next, pools)
+        runtimes.set(lc.name, rt)
         const old = oldListeners.get(lc.name)
-        if (old && old.config.listen === lc.listen && (lc.port !== 0 || old.config.port === 0)) {
+        if (old && old.config.listen === lc.listen) {
           listeners.set(lc.name, { listener: old.listener, config: lc })
           continue
         }
@@ -156,7 +158,7 @@ export class LoadBalancer {
       throw err
     }
     // Commit: swap snapshots, then retire what the new generation no longer uses.
-    for (const entry of listeners.values()) entry.listener.swap(this.#runtimeFor(entry.config, next, pools))
+    for (const [name, entry] of listeners) entry.listener.swap(runtimes.get(name)!)
     const retiring = [...oldListeners.entries()].filter(([name, e]) => listeners.get(name)?.listener !== e.listener)
     this.#listeners = listeners
     this.#pools = pools
@@ -239,7 +241,7 @@ export class LoadBalancer {
     const pools = new Map<string, UpstreamPool>()
     for (const pc of cfg.pools) {
       const old = previous.get(pc.name)
-      pools.set(pc.name, old && old.key === JSON.stringify(pc) ? old : new UpstreamPool(pc, this.#connections))
+      pools.set(pc.name, old && old.key === poolKey(pc) ? old : new UpstreamPool(pc, this.#connections, this.metrics))
     }
     return pools
   }

@@ -7,11 +7,19 @@ import type { Pool as UndiciPool } from 'undici'
 import { type Balancer, createBalancer, type PickContext } from '../balancer/index.js'
 import type { PoolConfig } from '../config/index.js'
 import type { Backend } from '../core/backend.js'
+import type { Metrics } from '../metrics/index.js'
 import type { ConnectionRegistry } from './connections.js'
 
 export interface Selection {
   readonly backend: Backend
   readonly dispatcher: UndiciPool
+  /** Pre-bound `switchyard_upstream_requests_total` child for this server. */
+  readonly counter: { inc(): void }
+}
+
+/** Canonical text of a pool's config: equal keys mean a reload left the pool unchanged. */
+export function poolKey(config: PoolConfig): string {
+  return JSON.stringify(config)
 }
 
 export class UpstreamPool {
@@ -20,16 +28,20 @@ export class UpstreamPool {
   readonly balancer: Balancer
   /** Canonical text of the config, to tell whether a reload changed this pool. */
   readonly key: string
-  readonly #dispatchers = new Map<string, { key: string; pool: UndiciPool }>()
+  readonly #dispatchers = new Map<string, { key: string; pool: UndiciPool; counter: { inc(): void } }>()
   readonly #registry: ConnectionRegistry
 
-  constructor(config: PoolConfig, registry: ConnectionRegistry) {
+  constructor(config: PoolConfig, registry: ConnectionRegistry, metrics: Metrics) {
     this.name = config.name
     this.config = config
-    this.key = JSON.stringify(config)
+    this.key = poolKey(config)
     this.#registry = registry
     const settings = { ...config.connections, connectMs: config.timeouts.connectMs }
-    for (const b of config.backends) this.#dispatchers.set(b.id, registry.acquire(b, settings))
+    for (const b of config.backends)
+      this.#dispatchers.set(b.id, {
+        ...registry.acquire(b, settings),
+        counter: metrics.upstreamRequests.labels(config.name, b.id),
+      })
     this.balancer = createBalancer(config.balance)
     this.balancer.update(config.backends)
   }
@@ -41,7 +53,7 @@ export class UpstreamPool {
   select(ctx: PickContext): Selection | undefined {
     for (const backend of this.balancer.pick(ctx)) {
       const d = this.#dispatchers.get(backend.id)
-      if (d) return { backend, dispatcher: d.pool }
+      if (d) return { backend, dispatcher: d.pool, counter: d.counter }
     }
     return undefined
   }
