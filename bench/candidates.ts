@@ -31,7 +31,10 @@ export type Candidate =
       readonly launch: (ctx: LaunchContext) => Command
     }
 
-/** The candidate the ratios are about; every other candidate is a reference for it. */
+/**
+ * The candidate the ratios are about; every other candidate is a reference for it. Variants named
+ * `switchyard+feature` are subjects too.
+ */
 export const SUBJECT = 'switchyard'
 
 /** A TypeScript peer under bench/peers, run by the same Node as the bench. */
@@ -39,6 +42,20 @@ function tsPeer(ctx: LaunchContext, file: string, args: readonly (string | numbe
   return {
     file: process.execPath,
     args: ['--import', 'tsx', path.join(ctx.rootDir, 'bench', 'peers', file), ...args.map(String)],
+  }
+}
+
+/** Switchyard from dist/ in quick mode, round-robin over the backends, plus `extra` flags. */
+function switchyard(ctx: LaunchContext, extra: readonly string[]): Command {
+  return {
+    file: process.execPath,
+    args: [
+      path.join(ctx.rootDir, 'bin', 'switchyard.js'),
+      '--listen',
+      `127.0.0.1:${ctx.port}`,
+      ...ctx.backendPorts.flatMap((p) => ['--to', `http://127.0.0.1:${p}`]),
+      ...extra,
+    ],
   }
 }
 
@@ -50,17 +67,14 @@ export const candidates: readonly Candidate[] = [
     description:
       'this project, from `dist/` (rebuilt by the bench before each run): `node bin/switchyard.js --listen … --to … --to … --to … --log-level warn`, round-robin, **no access log** (it is on by default at the `info` level).',
     // --log-level warn turns the access log (on by default at info) off: we measure the bare proxy path.
-    launch: (ctx) => ({
-      file: process.execPath,
-      args: [
-        path.join(ctx.rootDir, 'bin', 'switchyard.js'),
-        '--listen',
-        `127.0.0.1:${ctx.port}`,
-        ...ctx.backendPorts.flatMap((p) => ['--to', `http://127.0.0.1:${p}`]),
-        '--log-level',
-        'warn',
-      ],
-    }),
+    launch: (ctx) => switchyard(ctx, ['--log-level', 'warn']),
+  },
+  {
+    kind: 'process',
+    name: `${SUBJECT}+log`,
+    description:
+      'the same, with the default `--log-level info`: one JSON access-log line per request, written to /dev/null.',
+    launch: (ctx) => switchyard(ctx, []),
   },
   {
     kind: 'process',

@@ -210,7 +210,8 @@ async function main(argv: readonly string[]): Promise<number> {
     const targets = await startTargets(children, aborter.signal)
     const runs = await measure(children, targets, plan, aborter.signal)
     const summaries = runs.map(summarize)
-    const subject = summaries.find((s) => s.name === SUBJECT)!
+    const isSubject = (s: { name: string }) => s.name === SUBJECT || s.name.startsWith(`${SUBJECT}+`)
+    const references = summaries.filter((s) => !isSubject(s))
     const date = localDate(started)
     const report: RunReport = {
       date,
@@ -220,10 +221,7 @@ async function main(argv: readonly string[]): Promise<number> {
       machine: describeMachine(wrk),
       elapsedS: (Date.now() - started.getTime()) / 1_000,
       summaries,
-      ratios: ratios(
-        subject,
-        summaries.filter((s) => s !== subject),
-      ),
+      ratios: summaries.filter(isSubject).flatMap((subject) => ratios(subject, references)),
       runs,
       notes: runNotes(runs),
       candidates: candidates.map((c) => ({ name: c.name, description: c.description })),
