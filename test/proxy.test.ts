@@ -11,6 +11,21 @@ import { rawExchange } from './helpers/raw.js'
 
 const run = promisify(execFile)
 
+/** POSTs 5000 bytes with `Expect: 100-continue` through curl; stderr holds curl's verbose trace. */
+function curlExpectContinue(url: string) {
+  return run('curl', [
+    '-sS',
+    '-v',
+    '--max-time',
+    '10',
+    '-H',
+    'Expect: 100-continue',
+    '--data-binary',
+    'x'.repeat(5000),
+    url,
+  ])
+}
+
 /** A backend that answers according to the path, and echoes what it received. */
 function echoBackend(name: string): Promise<TestBackend> {
   return startBackend(name, (req, res) => {
@@ -295,17 +310,7 @@ describe('HTTP/1.1 proxying', () => {
   })
 
   it('handles Expect: 100-continue (curl): 100 first, then the body reaches the upstream', async () => {
-    const { stdout, stderr } = await run('curl', [
-      '-sS',
-      '-v',
-      '--max-time',
-      '10',
-      '-H',
-      'Expect: 100-continue',
-      '--data-binary',
-      'x'.repeat(5000),
-      `${lb.url}/expect`,
-    ])
+    const { stdout, stderr } = await curlExpectContinue(`${lb.url}/expect`)
     assert.match(stderr, /< HTTP\/1\.1 100 Continue/)
     const echo = JSON.parse(stdout) as Echo
     assert.equal(echo.bodyLength, 5000)
@@ -318,17 +323,7 @@ describe('HTTP/1.1 proxying', () => {
       pools: [{ name: 'web', servers: [web.url] }],
     })
     try {
-      const { stdout, stderr } = await run('curl', [
-        '-sS',
-        '-v',
-        '--max-time',
-        '10',
-        '-H',
-        'Expect: 100-continue',
-        '--data-binary',
-        'x'.repeat(5000),
-        `${noRoute.url}/else`,
-      ])
+      const { stdout, stderr } = await curlExpectContinue(`${noRoute.url}/else`)
       assert.doesNotMatch(stderr, /100 Continue/)
       assert.match(stderr, /< HTTP\/1\.1 404/)
       assert.equal((JSON.parse(stdout) as { error: { code: string } }).error.code, 'SWY_NO_ROUTE')

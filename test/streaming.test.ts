@@ -5,7 +5,8 @@
 import assert from 'node:assert/strict'
 import { createHash, randomBytes } from 'node:crypto'
 import { request } from 'node:http'
-import { after, before, describe, it } from 'node:test'
+import type { Readable } from 'node:stream'
+import { after, before, describe, it, type TestContext } from 'node:test'
 import { startBackend, type TestBackend } from './helpers/backends.js'
 import { type CliProcess, rssBytes, runCli } from './helpers/cli.js'
 
@@ -70,6 +71,42 @@ function sampleRss(pid: number, startBytes: number): { stop(): Promise<{ rise: n
   }
 }
 
+/**
+ * Reads `stream` to its end, hashing it; after 10 MiB it stalls (see `stallUntil`) while the far sender's
+ * progress is read from `sent`.
+ */
+function hashWithStall(stream: Readable, sent: () => number): Promise<{ bytes: number; sha: string }> {
+  return new Promise((resolve, reject) => {
+    const h = createHash('sha256')
+    let bytes = 0
+    let stalled = false
+    stream.on('data', (c: Buffer) => {
+      h.update(c)
+      bytes += c.length
+      if (!stalled && bytes > 10 * MiB) {
+        stalled = true
+        stream.pause()
+        stallUntil(sent, () => stream.resume())
+      }
+    })
+    stream.on('end', () => resolve({ bytes, sha: h.digest('hex') }))
+    stream.on('error', reject)
+  })
+}
+
+/** Runs a transfer while sampling the proxy's RSS; checks the budget and reports the figures. */
+async function withinRssBudget<T>(t: TestContext, label: string, pid: number, transfer: () => Promise<T>): Promise<T> {
+  const baseline = await rssBytes(pid)
+  const sampler = sampleRss(pid, baseline)
+  const result = await transfer()
+  const { rise: growth } = await sampler.stop()
+  assert.ok(growth < RSS_BUDGET, `${label}: proxy RSS grew by ${(growth / MiB).toFixed(1)} MiB (budget 64 MiB)`)
+  t.diagnostic(
+    `${label}: proxy RSS baseline ${(baseline / MiB).toFixed(1)} MiB, growth ${(growth / MiB).toFixed(1)} MiB`,
+  )
+  return result
+}
+
 describe('streaming 100 MiB through the proxy', () => {
   let backend: TestBackend
   let proxy: CliProcess
@@ -78,22 +115,7 @@ describe('streaming 100 MiB through the proxy', () => {
   before(async () => {
     backend = await startBackend('stream', (req, res) => {
       if (req.url === '/upload') {
-        const h = createHash('sha256')
-        let bytes = 0
-        let paused = false
-        req.on('data', (c: Buffer) => {
-          h.update(c)
-          bytes += c.length
-          if (!paused && bytes > 10 * MiB) {
-            paused = true
-            req.pause()
-            stallUntil(
-              () => uploadWritten,
-              () => req.resume(),
-            )
-          }
-        })
-        req.on('end', () => res.end(JSON.stringify({ bytes, sha: h.digest('hex') })))
+        hashWithStall(req, () => uploadWritten).then((r) => res.end(JSON.stringify(r)))
         return
       }
       req.resume()
@@ -123,73 +145,46 @@ describe('streaming 100 MiB through the proxy', () => {
   })
 
   it('uploads 100 MiB with a matching sha256 and RSS growth under 64 MiB', async (t) => {
-    const baseline = await rssBytes(proxy.pid)
-    const sampler = sampleRss(proxy.pid, baseline)
-    const result = await new Promise<{ bytes: number; sha: string }>((resolve, reject) => {
-      const req = request(
-        { host: '127.0.0.1', port, method: 'POST', path: '/upload', headers: { 'content-length': TOTAL } },
-        (res) => {
-          let body = ''
-          res.setEncoding('utf8')
-          res.on('data', (c: string) => {
-            body += c
-          })
-          res.on('end', () => resolve(JSON.parse(body) as { bytes: number; sha: string }))
-        },
-      )
-      req.on('error', reject)
-      uploadWritten = 0
-      const write = () => {
-        while (uploadWritten < TOTAL) {
-          uploadWritten += MiB
-          if (!req.write(BLOCK)) return void req.once('drain', write)
+    const upload = () =>
+      new Promise<{ bytes: number; sha: string }>((resolve, reject) => {
+        const req = request(
+          { host: '127.0.0.1', port, method: 'POST', path: '/upload', headers: { 'content-length': TOTAL } },
+          (res) => {
+            let body = ''
+            res.setEncoding('utf8')
+            res.on('data', (c: string) => {
+              body += c
+            })
+            res.on('end', () => resolve(JSON.parse(body) as { bytes: number; sha: string }))
+          },
+        )
+        req.on('error', reject)
+        uploadWritten = 0
+        const write = () => {
+          while (uploadWritten < TOTAL) {
+            uploadWritten += MiB
+            if (!req.write(BLOCK)) return void req.once('drain', write)
+          }
+          req.end()
         }
-        req.end()
-      }
-      write()
-    })
-    const { rise: growth } = await sampler.stop()
+        write()
+      })
+    const result = await withinRssBudget(t, 'upload', proxy.pid, upload)
     assert.deepEqual(result, { bytes: TOTAL, sha: EXPECTED_SHA })
     assert.ok(sentAtResume < TOTAL, 'while the backend stalled, backpressure held the client back')
-    assert.ok(growth < RSS_BUDGET, `proxy RSS grew by ${(growth / MiB).toFixed(1)} MiB (budget 64 MiB)`)
-    t.diagnostic(
-      `upload: proxy RSS baseline ${(baseline / MiB).toFixed(1)} MiB, growth ${(growth / MiB).toFixed(1)} MiB`,
-    )
   })
 
   it('downloads 100 MiB with a matching sha256 and RSS growth under 64 MiB, though the client stalls', async (t) => {
-    const baseline = await rssBytes(proxy.pid)
-    const sampler = sampleRss(proxy.pid, baseline)
-    const { bytes, sha } = await new Promise<{ bytes: number; sha: string }>((resolve, reject) => {
-      request({ host: '127.0.0.1', port, path: '/download' }, (res) => {
-        const h = createHash('sha256')
-        let n = 0
-        let stalled = false
-        res.on('data', (c: Buffer) => {
-          h.update(c)
-          n += c.length
-          if (!stalled && n > 10 * MiB) {
-            stalled = true
-            res.pause()
-            stallUntil(
-              () => downloadSent,
-              () => res.resume(),
-            )
-          }
+    const download = () =>
+      new Promise<{ bytes: number; sha: string }>((resolve, reject) => {
+        request({ host: '127.0.0.1', port, path: '/download' }, (res) => {
+          hashWithStall(res, () => downloadSent).then(resolve, reject)
         })
-        res.on('end', () => resolve({ bytes: n, sha: h.digest('hex') }))
-        res.on('error', reject)
+          .on('error', reject)
+          .end()
       })
-        .on('error', reject)
-        .end()
-    })
-    const { rise: growth } = await sampler.stop()
-    assert.equal(bytes, TOTAL)
-    assert.equal(sha, EXPECTED_SHA)
+    const result = await withinRssBudget(t, 'download', proxy.pid, download)
+    assert.deepEqual(result, { bytes: TOTAL, sha: EXPECTED_SHA })
     assert.ok(sentAtResume < TOTAL, 'while the client stalled, backpressure held the backend back')
-    assert.ok(growth < RSS_BUDGET, `proxy RSS grew by ${(growth / MiB).toFixed(1)} MiB (budget 64 MiB)`)
-    t.diagnostic(
-      `download: proxy RSS baseline ${(baseline / MiB).toFixed(1)} MiB, growth ${(growth / MiB).toFixed(1)} MiB`,
-    )
   })
 })
