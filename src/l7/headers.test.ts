@@ -1,6 +1,12 @@
 import assert from 'node:assert/strict'
 import { describe, it } from 'node:test'
-import { buildTrust, downstreamResponseHeaders, isValidRequestId, upstreamRequestHeaders } from './headers.js'
+import {
+  buildTrust,
+  downstreamResponseHeaders,
+  isValidRequestId,
+  scanRequestHead,
+  upstreamRequestHeaders,
+} from './headers.js'
 
 const policy = (trusted: string[] = [], xForwarded = true, forwarded = true) => ({
   xForwarded,
@@ -19,14 +25,22 @@ const base = {
   proto: 'http' as const,
   requestId: 'rid-1',
   requestIdHeader: 'x-request-id',
-  host: 'app.test',
+}
+
+/** The upstream headers for a client that sent `raw` (plus `Host: host` first, unless host is undefined). */
+function upstream(
+  raw: string[],
+  p: ReturnType<typeof policy>,
+  input: Partial<typeof base> = {},
+  host: string | undefined = 'app.test',
+): string[] {
+  const head = scanRequestHead(host === undefined ? raw : ['Host', host, ...raw], 'x-request-id')
+  return upstreamRequestHeaders(head, { ...base, ...input }, p)
 }
 
 describe('upstream request headers', () => {
   it('removes hop-by-hop headers, Proxy-*, Expect and every header named in Connection', () => {
     const raw = [
-      'Host',
-      'app.test',
       'Connection',
       'keep-alive, X-Secret, Foo',
       'Keep-Alive',
@@ -56,7 +70,7 @@ describe('upstream request headers', () => {
       'Cookie',
       'c=1',
     ]
-    const out = pairs(upstreamRequestHeaders({ ...base, rawHeaders: raw }, policy([], false, false)))
+    const out = pairs(upstream(raw, policy([], false, false)))
     assert.deepEqual(out, [
       ['Accept', '*/*'],
       ['Set-Cookie', 'a'],
@@ -77,7 +91,7 @@ describe('upstream request headers', () => {
       'Forwarded',
       'for=6.6.6.6',
     ]
-    const out = Object.fromEntries(pairs(upstreamRequestHeaders({ ...base, rawHeaders: raw }, policy())))
+    const out = Object.fromEntries(pairs(upstream(raw, policy())))
     assert.deepEqual(out, {
       host: 'app.test',
       'x-request-id': 'rid-1',
@@ -99,9 +113,7 @@ describe('upstream request headers', () => {
       'Forwarded',
       'for=203.0.113.1;proto=https',
     ]
-    const out = Object.fromEntries(
-      pairs(upstreamRequestHeaders({ ...base, rawHeaders: raw }, policy(['192.0.2.0/24']))),
-    )
+    const out = Object.fromEntries(pairs(upstream(raw, policy(['192.0.2.0/24']))))
     assert.equal(out['x-forwarded-for'], '203.0.113.1, 10.1.1.1, 192.0.2.7')
     assert.equal(out['x-forwarded-proto'], 'https')
     assert.equal(out['x-forwarded-host'], 'app.test')
@@ -109,20 +121,61 @@ describe('upstream request headers', () => {
   })
 
   it('quotes IPv6 nodes and hosts with a port in Forwarded (RFC 7239)', () => {
-    const out = Object.fromEntries(
-      pairs(upstreamRequestHeaders({ ...base, clientIp: '::1', host: 'app.test:8080', rawHeaders: [] }, policy())),
-    )
+    const out = Object.fromEntries(pairs(upstream([], policy(), { clientIp: '::1' }, 'app.test:8080')))
     assert.equal(out.forwarded, 'for="[::1]";proto=http;host="app.test:8080"')
   })
 
   it('replaces the incoming request id header with the chosen id', () => {
-    const out = pairs(
-      upstreamRequestHeaders({ ...base, rawHeaders: ['X-Request-Id', 'client-id'] }, policy([], false, false)),
-    )
+    const out = pairs(upstream(['X-Request-Id', 'client-id'], policy([], false, false)))
     assert.deepEqual(out, [
       ['host', 'app.test'],
       ['x-request-id', 'rid-1'],
     ])
+  })
+})
+
+describe('request head scan', () => {
+  it('tells header names apart in any case, without confusing names of equal length', () => {
+    const head = scanRequestHead(
+      [
+        'HOST',
+        'a.test',
+        'Accept', // the length of Expect
+        'x',
+        'CONTENT-length',
+        '5',
+        'User-Agent', // the length of Connection and Keep-Alive
+        'ua',
+        'x-FORWARDED-for',
+        '10.0.0.1',
+        'X-Forwarded-Fox', // one letter off
+        'f',
+        'PROXY-Foo',
+        'p',
+        'Proxy', // too short to be Proxy-*
+        'q',
+        'X-REQUEST-ID',
+        'client-id',
+      ],
+      'x-request-id',
+    )
+    assert.equal(head.host, 'a.test')
+    assert.equal(head.hasBody, true)
+    assert.equal(head.requestId, 'client-id')
+    assert.equal(head.xff, '10.0.0.1')
+    assert.deepEqual(pairs(head.headers), [
+      ['Accept', 'x'],
+      ['CONTENT-length', '5'],
+      ['User-Agent', 'ua'],
+      ['X-Forwarded-Fox', 'f'],
+      ['Proxy', 'q'],
+    ])
+  })
+
+  it('sees a body in chunked requests and in non-zero Content-Length only', () => {
+    assert.equal(scanRequestHead(['Transfer-Encoding', 'chunked'], 'x-request-id').hasBody, true)
+    assert.equal(scanRequestHead(['Content-Length', '0'], 'x-request-id').hasBody, false)
+    assert.equal(scanRequestHead(['Host', 'a'], 'x-request-id').hasBody, false)
   })
 })
 

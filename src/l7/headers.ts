@@ -8,19 +8,72 @@
  */
 import { BlockList, isIPv6 } from 'node:net'
 
-const HOP_BY_HOP = new Set([
-  'connection',
-  'keep-alive',
-  'proxy-connection',
-  'te',
-  'trailer',
-  'transfer-encoding',
-  'upgrade',
-])
+// Header name kinds, told apart without lower-casing: by length first, then a case-insensitive compare.
+const PASS = 0
+const HOP = 1
+const CONNECTION = 2
+const TRANSFER_ENCODING = 3
+const CONTENT_LENGTH = 4
+const HOST = 5
+const EXPECT = 6
+const XFF = 7
+const XFP = 8
+const XFH = 9
+const FORWARDED = 10
 
-/** True for a lower-case header name that never crosses a proxy. */
-export function isHopByHop(lower: string): boolean {
-  return HOP_BY_HOP.has(lower) || lower.startsWith('proxy-')
+/**
+ * True when `name` equals `lower` ignoring ASCII case. `lower` must hold only `a-z` and `-`: a token
+ * character can then only match its own letter in either case (RFC 9110 tokens hold no CR).
+ */
+function equalsLower(name: string, lower: string): boolean {
+  for (let i = 0; i < lower.length; i++) if ((name.charCodeAt(i) | 0x20) !== lower.charCodeAt(i)) return false
+  return true
+}
+
+/** Hop-by-hop headers (RFC 9110 §7.6.1), Proxy-*, and the headers a proxy handles itself. */
+function headerKind(name: string): number {
+  switch (name.length) {
+    case 2:
+      if (equalsLower(name, 'te')) return HOP
+      break
+    case 4:
+      if (equalsLower(name, 'host')) return HOST
+      break
+    case 6:
+      if (equalsLower(name, 'expect')) return EXPECT
+      break
+    case 7:
+      if (equalsLower(name, 'trailer') || equalsLower(name, 'upgrade')) return HOP
+      break
+    case 9:
+      if (equalsLower(name, 'forwarded')) return FORWARDED
+      break
+    case 10:
+      if (equalsLower(name, 'connection')) return CONNECTION
+      if (equalsLower(name, 'keep-alive')) return HOP
+      break
+    case 14:
+      if (equalsLower(name, 'content-length')) return CONTENT_LENGTH
+      break
+    case 15:
+      if (equalsLower(name, 'x-forwarded-for')) return XFF
+      break
+    case 16:
+      if (equalsLower(name, 'x-forwarded-host')) return XFH
+      break
+    case 17:
+      if (equalsLower(name, 'transfer-encoding')) return TRANSFER_ENCODING
+      if (equalsLower(name, 'x-forwarded-proto')) return XFP
+      break
+  }
+  // Proxy-Connection, Proxy-Authorization, ...: never forwarded.
+  return name.length > 6 && equalsLower(name, 'proxy-') ? HOP : PASS
+}
+
+/** True for a header name that never crosses a proxy, in either direction. */
+export function isHopByHop(name: string): boolean {
+  const kind = headerKind(name)
+  return kind === HOP || kind === CONNECTION || kind === TRANSFER_ENCODING
 }
 
 /** Lower-case header names listed in Connection header values, or undefined when there are none. */
@@ -34,6 +87,13 @@ export function connectionTokens(values: readonly string[]): Set<string> | undef
       out.add(token)
     }
   }
+  return out
+}
+
+/** Drops from a flat [name, value, ...] array every header that a Connection header named. Rare path. */
+function dropNamed(flat: string[], named: Set<string>): string[] {
+  const out: string[] = []
+  for (let i = 0; i < flat.length; i += 2) if (!named.has(flat[i]!.toLowerCase())) out.push(flat[i]!, flat[i + 1]!)
   return out
 }
 
@@ -56,74 +116,116 @@ export function buildTrust(ranges: readonly string[]): { trusted: BlockList; tru
   return { trusted, trustAny: ranges.length > 0 }
 }
 
-/** Everything about the request that the upstream head depends on. */
-export interface RequestHeadInput {
-  /** `req.rawHeaders`: [name, value, name, value, ...] as received. */
-  readonly rawHeaders: readonly string[]
+/**
+ * What one pass over the client's raw request head found. `headers` holds what is forwarded as is:
+ * everything but hop-by-hop headers, Host, Expect, the request-id header and the forwarding headers,
+ * which `upstreamRequestHeaders` adds back as policy says.
+ */
+export class RequestHead {
+  headers: string[] = []
+  /** The client's Host header; undefined when it sent none (HTTP/1.0). */
+  host: string | undefined = undefined
+  /** The request announces a body: chunked, or a non-zero Content-Length. */
+  hasBody = false
+  /** The client's request-id header, unvalidated. */
+  requestId: string | undefined = undefined
+  xff: string | undefined = undefined
+  xfp: string | undefined = undefined
+  xfh: string | undefined = undefined
+  fwd: string | undefined = undefined
+}
+
+/**
+ * Scans `raw` (`req.rawHeaders`: [name, value, ...] as received) once. `requestIdHeader` is lower-case.
+ * Repeated X-Forwarded-For and Forwarded headers are joined, as RFC 9110 §5.3 allows for lists.
+ */
+export function scanRequestHead(raw: readonly string[], requestIdHeader: string): RequestHead {
+  const head = new RequestHead()
+  const out = head.headers
+  let connection: string[] | undefined
+  for (let i = 0; i < raw.length; i += 2) {
+    const name = raw[i]!
+    const value = raw[i + 1]!
+    if (name.length === requestIdHeader.length && name.toLowerCase() === requestIdHeader) {
+      head.requestId ??= value
+      continue
+    }
+    switch (headerKind(name)) {
+      case PASS:
+        out.push(name, value)
+        break
+      case HOP:
+      case EXPECT:
+        break
+      case CONNECTION:
+        connection ??= []
+        connection.push(value)
+        break
+      case TRANSFER_ENCODING:
+        head.hasBody = true
+        break
+      case CONTENT_LENGTH:
+        if (value !== '0') head.hasBody = true
+        out.push(name, value)
+        break
+      case HOST:
+        head.host ??= value
+        break
+      case XFF:
+        head.xff = head.xff === undefined ? value : `${head.xff}, ${value}`
+        break
+      case XFP:
+        head.xfp ??= value
+        break
+      case XFH:
+        head.xfh ??= value
+        break
+      case FORWARDED:
+        head.fwd = head.fwd === undefined ? value : `${head.fwd}, ${value}`
+        break
+    }
+  }
+  const named = connection ? connectionTokens(connection) : undefined
+  if (named) head.headers = dropNamed(out, named)
+  return head
+}
+
+/** What the upstream head depends on besides the client's headers. */
+export interface UpstreamHeadInput {
   /** Client address without the `::ffff:` prefix. */
   readonly clientIp: string
   readonly proto: 'http' | 'https'
+  /** The id chosen for the request, and the lower-case header that carries it. */
   readonly requestId: string
   readonly requestIdHeader: string
-  /** The client's Host header; undefined for an HTTP/1.0 client that sent none. */
-  readonly host: string | undefined
   /** Host header to send upstream when it differs from the client's (`preserveHost: false`). */
   readonly upstreamHost?: string | undefined
 }
 
 const TOKEN_RE = /^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/
 
-/** Builds the flat header array for the upstream request. */
-export function upstreamRequestHeaders(input: RequestHeadInput, policy: ForwardingPolicy): string[] {
-  const raw = input.rawHeaders
-  let connectionValues: string[] | undefined
-  for (let i = 0; i < raw.length; i += 2) {
-    if (raw[i]!.length === 10 && raw[i]!.toLowerCase() === 'connection') {
-      connectionValues ??= []
-      connectionValues.push(raw[i + 1]!)
-    }
-  }
-  const named = connectionValues ? connectionTokens(connectionValues) : undefined
-  const trusted = policy.trustAny && policy.trusted.check(input.clientIp, isIPv6(input.clientIp) ? 'ipv6' : 'ipv4')
-
-  const out: string[] = []
-  let xff: string | undefined
-  let xfp: string | undefined
-  let xfh: string | undefined
-  let fwd: string | undefined
-  for (let i = 0; i < raw.length; i += 2) {
-    const name = raw[i]!
-    const value = raw[i + 1]!
-    const lower = name.toLowerCase()
-    if (isHopByHop(lower) || named?.has(lower)) continue
-    switch (lower) {
-      case 'host':
-      case 'expect':
-      case input.requestIdHeader:
-        continue
-      case 'x-forwarded-for':
-        xff = xff === undefined ? value : `${xff}, ${value}`
-        continue
-      case 'x-forwarded-proto':
-        xfp ??= value
-        continue
-      case 'x-forwarded-host':
-        xfh ??= value
-        continue
-      case 'forwarded':
-        fwd = fwd === undefined ? value : `${fwd}, ${value}`
-        continue
-      default:
-        out.push(name, value)
-    }
-  }
-  const upstreamHost = input.upstreamHost ?? input.host
+/**
+ * The flat header array for the upstream request: `head.headers` (reused, not copied) plus Host, the
+ * request id, and X-Forwarded-* / Forwarded. From a trusted proxy the incoming forwarding values are
+ * kept and appended to; from anyone else they are replaced.
+ */
+export function upstreamRequestHeaders(
+  head: RequestHead,
+  input: UpstreamHeadInput,
+  policy: ForwardingPolicy,
+): string[] {
+  const out = head.headers
+  const ip = input.clientIp
+  const v6 = ip.includes(':')
+  const trusted = policy.trustAny && policy.trusted.check(ip, v6 ? 'ipv6' : 'ipv4')
+  const upstreamHost = input.upstreamHost ?? head.host
   if (upstreamHost !== undefined) out.push('host', upstreamHost)
   out.push(input.requestIdHeader, input.requestId)
+  const { xff, xfp, xfh, fwd } = head
   if (policy.xForwarded) {
-    out.push('x-forwarded-for', trusted && xff ? `${xff}, ${input.clientIp}` : input.clientIp)
+    out.push('x-forwarded-for', trusted && xff ? `${xff}, ${ip}` : ip)
     out.push('x-forwarded-proto', trusted && xfp ? xfp : input.proto)
-    const host = trusted && xfh ? xfh : input.host
+    const host = trusted && xfh ? xfh : head.host
     if (host !== undefined) out.push('x-forwarded-host', host)
   } else if (trusted) {
     // Not adding our own, but a trusted chain is passed on untouched.
@@ -132,9 +234,9 @@ export function upstreamRequestHeaders(input: RequestHeadInput, policy: Forwardi
     if (xfh !== undefined) out.push('x-forwarded-host', xfh)
   }
   if (policy.forwarded) {
-    const node = isIPv6(input.clientIp) ? `"[${input.clientIp}]"` : input.clientIp
-    let element = `for=${node};proto=${input.proto}`
-    if (input.host !== undefined) element += `;host=${TOKEN_RE.test(input.host) ? input.host : quote(input.host)}`
+    let element = v6 ? `for="[${ip}]";proto=${input.proto}` : `for=${ip};proto=${input.proto}`
+    const host = head.host
+    if (host !== undefined) element += `;host=${TOKEN_RE.test(host) ? host : quote(host)}`
     out.push('forwarded', trusted && fwd ? `${fwd}, ${element}` : element)
   } else if (trusted && fwd !== undefined) out.push('forwarded', fwd)
   return out
@@ -149,26 +251,25 @@ function quote(value: string): string {
  * hop-by-hop headers, plus `extra` pairs.
  */
 export function downstreamResponseHeaders(raw: readonly Buffer[], extra: readonly string[]): string[] {
-  const strings: string[] = new Array(raw.length)
-  let connectionValues: string[] | undefined
+  let out: string[] = []
+  let connection: string[] | undefined
   for (let i = 0; i < raw.length; i += 2) {
     const name = raw[i]!.toString('latin1')
-    const value = raw[i + 1]!.toString('latin1')
-    strings[i] = name
-    strings[i + 1] = value
-    if (name.length === 10 && name.toLowerCase() === 'connection') {
-      connectionValues ??= []
-      connectionValues.push(value)
+    switch (headerKind(name)) {
+      case HOP:
+      case TRANSFER_ENCODING:
+        break
+      case CONNECTION:
+        connection ??= []
+        connection.push(raw[i + 1]!.toString('latin1'))
+        break
+      default:
+        out.push(name, raw[i + 1]!.toString('latin1'))
     }
   }
-  const named = connectionValues ? connectionTokens(connectionValues) : undefined
-  const out: string[] = []
-  for (let i = 0; i < strings.length; i += 2) {
-    const lower = strings[i]!.toLowerCase()
-    if (isHopByHop(lower) || named?.has(lower)) continue
-    out.push(strings[i]!, strings[i + 1]!)
-  }
-  for (const x of extra) out.push(x)
+  const named = connection ? connectionTokens(connection) : undefined
+  if (named) out = dropNamed(out, named)
+  for (let i = 0; i < extra.length; i++) out.push(extra[i]!)
   return out
 }
 

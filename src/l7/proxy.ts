@@ -11,17 +11,19 @@ import { randomUUID } from 'node:crypto'
 import type { IncomingMessage, ServerResponse } from 'node:http'
 import type { Dispatcher } from 'undici'
 import type { ListenerConfig } from '../config/index.js'
-import { formatAddress } from '../core/address.js'
 import type { Backend } from '../core/backend.js'
 import { channels } from '../core/channels.js'
 import { classifyUpstreamError, errorBody, errorText, SwitchyardError } from '../core/errors.js'
 import type { Logger } from '../core/logger.js'
 import type { Metrics, RouteMetrics } from '../metrics/index.js'
 import type { UpstreamPool } from '../upstream/pool.js'
+import type { AccessEntry, AccessLog } from './access-log.js'
 import {
   downstreamResponseHeaders,
   type ForwardingPolicy,
   isValidRequestId,
+  type RequestHead,
+  scanRequestHead,
   trailerPairs,
   upstreamRequestHeaders,
 } from './headers.js'
@@ -38,7 +40,8 @@ export interface ListenerRuntime {
   readonly router: Router<RouteTarget>
   readonly forwarding: ForwardingPolicy
   readonly logger: Logger
-  readonly accessLog: boolean
+  /** Undefined when the access log is off (by config, or because the logger drops `info`). */
+  readonly accessLog: AccessLog | undefined
   readonly metrics: Metrics
   /** Metrics for requests that matched no route. */
   readonly unrouted: RouteMetrics
@@ -59,9 +62,11 @@ export function proxyRequest(
   res: ServerResponse,
   expectContinue: boolean,
 ): void {
-  const ex = new Exchange(rt, hooks, req, res)
+  const idCfg = rt.config.requestId
+  const head = scanRequestHead(req.rawHeaders, idCfg.header)
+  const ex = new Exchange(rt, hooks, req, res, head)
   // RFC 9112 §3.2: an HTTP/1.1 request without Host is answered 400 (checked here to answer with a code).
-  if (req.headers.host === undefined && req.httpVersionMinor >= 1)
+  if (head.host === undefined && req.httpVersionMinor >= 1)
     return ex.fail(new SwitchyardError('SWY_BAD_REQUEST', 'missing Host header'))
   const url = req.url ?? '/'
   let path = url
@@ -71,48 +76,38 @@ export function proxyRequest(
     if (origin === undefined) return ex.fail(new SwitchyardError('SWY_BAD_REQUEST', 'unsupported request target'))
     path = origin
   }
-  const target = rt.router.match({
-    method: req.method ?? 'GET',
-    host: hostWithoutPort(req.headers.host),
-    path: pathOf(path),
-    headers: req.headers,
-  })
+  const method = req.method ?? 'GET'
+  const target = rt.router.match({ method, host: hostWithoutPort(head.host), path: pathOf(path), source: req })
   if (!target) return ex.fail(new SwitchyardError('SWY_NO_ROUTE'))
   ex.target = target
   const selection = target.pool.select({ clientIp: ex.clientIp })
   if (!selection) return ex.fail(new SwitchyardError('SWY_NO_SERVER'))
-  const { backend, dispatcher, counter } = selection
-  ex.backend = backend
+  ex.backend = selection.backend
   const pool = target.pool.config
   const headers = upstreamRequestHeaders(
+    head,
     {
-      rawHeaders: req.rawHeaders,
       clientIp: ex.clientIp,
       proto: 'http',
       requestId: ex.requestId,
-      requestIdHeader: rt.config.requestId.header,
-      host: req.headers.host,
-      upstreamHost: pool.preserveHost ? undefined : formatAddress(backend.host, backend.port),
+      requestIdHeader: idCfg.header,
+      upstreamHost: pool.preserveHost ? undefined : selection.hostHeader,
     },
     rt.forwarding,
   )
   if (expectContinue) res.writeContinue()
-  counter.inc()
-  dispatcher.dispatch(
+  selection.counter.value++
+  selection.dispatcher.dispatch(
     {
       path,
-      method: req.method ?? 'GET',
+      method,
       headers,
-      body: ex.hasBody ? req : null,
+      body: head.hasBody ? req : null,
       headersTimeout: pool.timeouts.responseHeadersMs,
       bodyTimeout: pool.timeouts.idleMs,
     },
     ex,
   )
-}
-
-function hasContentLength(value: string | undefined): boolean {
-  return value !== undefined && value !== '0'
 }
 
 function absoluteToOrigin(url: string): string | undefined {
@@ -137,6 +132,12 @@ class Exchange implements Dispatcher.DispatchHandler {
   /** The request announces a body (chunked, or a non-zero Content-Length). */
   readonly hasBody: boolean
   readonly #bytesReadAtStart: number
+  /**
+   * The first body chunk, held until the parse that produced it ends: if the response completes in the
+   * same read (the common case for small bodies), head and body leave in one `res.end(chunk)`.
+   */
+  #held: Buffer | undefined
+  #bodyStarted = false
   target: RouteTarget | undefined
   backend: Backend | undefined
   #abort: ((err: Error) => void) | undefined
@@ -148,18 +149,17 @@ class Exchange implements Dispatcher.DispatchHandler {
   /** undici's resume for the upstream socket, called on client `drain` after onData returned false. */
   #resume: (() => void) | undefined
 
-  constructor(rt: ListenerRuntime, hooks: RequestHooks, req: IncomingMessage, res: ServerResponse) {
+  constructor(rt: ListenerRuntime, hooks: RequestHooks, req: IncomingMessage, res: ServerResponse, head: RequestHead) {
     this.rt = rt
     this.hooks = hooks
     this.req = req
     this.res = res
-    const idCfg = rt.config.requestId
-    const incoming = idCfg.trustIncoming ? req.headers[idCfg.header] : undefined
-    this.requestId = typeof incoming === 'string' && isValidRequestId(incoming) ? incoming : randomUUID()
+    const incoming = rt.config.requestId.trustIncoming ? head.requestId : undefined
+    this.requestId = isValidRequestId(incoming) ? incoming : randomUUID()
     const ip = req.socket.remoteAddress ?? ''
     this.clientIp = ip.startsWith('::ffff:') ? ip.slice(7) : ip
     this.#bytesReadAtStart = req.socket.bytesRead
-    this.hasBody = req.headers['transfer-encoding'] !== undefined || hasContentLength(req.headers['content-length'])
+    this.hasBody = head.hasBody
     hooks.begin()
     res.once('close', this.#onClientClose)
     const totalMs = rt.config.timeouts.totalMs
@@ -194,6 +194,13 @@ class Exchange implements Dispatcher.DispatchHandler {
 
   onData(chunk: Buffer): boolean {
     this.#bytesOut += chunk.length
+    if (!this.#bodyStarted) {
+      this.#bodyStarted = true
+      this.#held = chunk
+      queueMicrotask(this.#flushHeld)
+      return true
+    }
+    if (this.#held !== undefined) this.#flushHeld()
     if (this.res.write(chunk)) return true
     this.res.once('drain', this.#resume!)
     return false
@@ -201,8 +208,18 @@ class Exchange implements Dispatcher.DispatchHandler {
 
   onComplete(trailers: string[] | Buffer[] | null): void {
     if (trailers && trailers.length > 0) this.res.addTrailers(trailerPairs(trailers as Buffer[]))
-    this.res.end()
+    const held = this.#held
+    this.#held = undefined
+    this.res.end(held)
     this.#finish(this.#status, undefined)
+  }
+
+  /** Writes the held first chunk, if the response did not complete in the same parse. */
+  readonly #flushHeld = (): void => {
+    const held = this.#held
+    if (held === undefined) return
+    this.#held = undefined
+    if (!this.#done && !this.res.destroyed) this.res.write(held)
   }
 
   onError(err: Error): void {
@@ -277,8 +294,8 @@ class Exchange implements Dispatcher.DispatchHandler {
     const durationMs = performance.now() - this.startMs
     const rt = this.rt
     const m = this.target?.metrics ?? rt.unrouted
-    const cls = Math.floor(status / 100)
-    if (cls >= 1 && cls <= 5) m.byClass[cls - 1]!.inc()
+    const cls = (status / 100) | 0
+    if (cls >= 1 && cls <= 5) m.byClass[cls - 1]!.value++
     m.duration.observe(durationMs / 1000)
     const poolName = this.target?.pool.name
     if (err) rt.metrics.errors.labels(poolName ?? '', err.code).inc()
@@ -293,27 +310,35 @@ class Exchange implements Dispatcher.DispatchHandler {
         durationMs,
       })
     const serverError = err !== undefined && err.status >= 500
-    if (!rt.accessLog && !serverError) return
-    const line = {
-      type: 'access',
+    if (rt.accessLog === undefined && !serverError) return
+    const entry: AccessEntry = {
       requestId: this.requestId,
       listener: rt.config.name,
       client: this.clientIp,
-      method: this.req.method,
-      url: this.req.url,
+      method: this.req.method ?? '',
+      url: this.req.url ?? '',
       status,
       pool: poolName,
       upstream: this.backend?.id,
       bytesIn: this.req.socket ? this.req.socket.bytesRead - this.#bytesReadAtStart : 0,
       bytesOut: this.#bytesOut,
-      ttfbMs: this.#ttfbMs >= 0 ? round(this.#ttfbMs) : undefined,
-      durationMs: round(durationMs),
+      ttfbMs: this.#ttfbMs,
+      durationMs,
       code: err?.code,
-      error: err && err.message !== undefined ? err.message : undefined,
-      aborted: err !== undefined && this.res.headersSent && this.#status !== 0 ? true : undefined,
+      error: err?.message,
+      aborted: err !== undefined && this.res.headersSent && this.#status !== 0,
     }
-    if (serverError) rt.logger.warn(line)
-    else rt.logger.info(line)
+    // Server-side failures are warnings, through pino, whether or not the access log is on; lines
+    // already batched go first, to keep the order.
+    if (serverError) {
+      rt.accessLog?.flush()
+      rt.logger.warn({
+        type: 'access',
+        ...entry,
+        ttfbMs: entry.ttfbMs >= 0 ? round(entry.ttfbMs) : undefined,
+        durationMs: round(durationMs),
+      })
+    } else rt.accessLog!.write(entry)
   }
 }
 

@@ -35,7 +35,7 @@ const req = (method: string, host: string, url: string, headers: Record<string, 
   method,
   host: hostWithoutPort(host),
   path: pathOf(url),
-  headers,
+  source: { headers },
 })
 
 describe('router', () => {

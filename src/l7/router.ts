@@ -11,7 +11,8 @@ export interface RequestFacts {
   readonly host: string
   /** The request target up to (not including) '?'. */
   readonly path: string
-  readonly headers: IncomingHttpHeaders
+  /** Where header conditions look (the IncomingMessage): its `headers` object is built only if read. */
+  readonly source: { readonly headers: IncomingHttpHeaders }
 }
 
 interface CompiledRoute<T> {
@@ -38,8 +39,10 @@ function matches(m: RouteMatch, req: RequestFacts): boolean {
   if (m.path !== undefined && req.path !== m.path) return false
   if (m.pathPrefix !== undefined && !req.path.startsWith(m.pathPrefix)) return false
   if (m.methods.length > 0 && !m.methods.includes(req.method)) return false
+  if (m.headers.length === 0) return true
+  const headers = req.source.headers
   for (const [name, value] of m.headers) {
-    const actual = req.headers[name]
+    const actual = headers[name]
     if (actual === undefined) return false
     if (value !== undefined && (Array.isArray(actual) ? !actual.includes(value) : actual !== value)) return false
   }

@@ -19,7 +19,7 @@ export class HttpListener implements RequestHooks {
 
   constructor(rt: ListenerRuntime) {
     this.#rt = rt
-    this.#inFlightGauge = rt.metrics.inFlight.labels(rt.config.name)
+    this.#inFlightGauge = rt.metrics.inFlightOf(rt.config.name)
     const t = rt.config.timeouts
     this.#server = createServer(
       {

@@ -1,1 +1,1 @@
-export { METRICS, Metrics, type RouteMetrics } from './table.js'
+export { Cell, DURATION_BUCKETS_S, DurationCell, METRICS, Metrics, type RouteMetrics } from './table.js'

@@ -1,9 +1,13 @@
 /**
  * Every metric Switchyard exports, declared in one table (after Envoy's stats.h). Each LoadBalancer has
  * its own prom-client Registry, so several instances in one process (tests, embedders) do not collide.
- * Request-path updates go through pre-bound label children: O(1), no string building per request.
+ *
+ * Request-path metrics are plain number cells, bound once per (listener, pool) or (pool, server) when a
+ * snapshot is built: an update is one addition, with no label hashing or string building. They are
+ * read into Prometheus form only when scraped. Cells outlive reloads, so counters never go backwards.
+ * Rare events (errors, reloads) use prom-client's own counters.
  */
-import { Counter, Gauge, Histogram, Registry } from 'prom-client'
+import { Counter, Gauge, type Metric, Registry } from 'prom-client'
 
 export const METRICS = {
   requests: {
@@ -43,38 +47,149 @@ export const METRICS = {
   },
 } as const
 
-const BUCKETS = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30]
+/** Upper bounds of the duration histogram, in seconds; a last, implicit bucket is +Inf. */
+export const DURATION_BUCKETS_S = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30]
 
-export class Metrics {
-  readonly registry = new Registry()
-  readonly requests = new Counter({ ...METRICS.requests, registers: [this.registry] })
-  readonly duration = new Histogram({
-    ...METRICS.duration,
-
-    buckets: BUCKETS,
-    registers: [this.registry],
-  })
-  readonly inFlight = new Gauge({ ...METRICS.inFlight, registers: [this.registry] })
-  readonly errors = new Counter({ ...METRICS.errors, registers: [this.registry] })
-  readonly upstreamRequests = new Counter({
-    ...METRICS.upstreamRequests,
-
-    registers: [this.registry],
-  })
-  readonly reloads = new Counter({ ...METRICS.reloads, registers: [this.registry] })
-  readonly info = new Gauge({ ...METRICS.info, registers: [this.registry] })
-
-  /** Pre-bound children for one (listener, pool) pair; built with the snapshot, off the request path. */
-  forRoute(listener: string, pool: string): RouteMetrics {
-    return {
-      byClass: [1, 2, 3, 4, 5].map((c) => this.requests.labels(listener, pool, `${c}xx`)),
-      duration: this.duration.labels(listener, pool),
-    }
+/** A request-path counter or gauge: one number. */
+export class Cell {
+  value = 0
+  inc(): void {
+    this.value++
+  }
+  dec(): void {
+    this.value--
   }
 }
 
+/** A request-path histogram: per-bucket counts (not cumulative; summed when scraped), sum and count. */
+export class DurationCell {
+  readonly counts = new Float64Array(DURATION_BUCKETS_S.length + 1)
+  sum = 0
+  count = 0
+
+  observe(seconds: number): void {
+    let i = 0
+    while (i < DURATION_BUCKETS_S.length && seconds > DURATION_BUCKETS_S[i]!) i++
+    this.counts[i]!++
+    this.sum += seconds
+    this.count++
+  }
+}
+
+/** The cells of one (listener, pool) pair. */
 export interface RouteMetrics {
   /** Index `Math.floor(status / 100) - 1`. */
-  readonly byClass: readonly { inc(): void }[]
-  readonly duration: { observe(seconds: number): void }
+  readonly byClass: readonly Cell[]
+  readonly duration: DurationCell
+}
+
+interface Sample {
+  value: number
+  labels: Record<string, string | number>
+  metricName?: string
+}
+
+/**
+ * A metric read from cells at scrape time, in the shape prom-client's Registry (and its cluster
+ * aggregator, which sums each series over workers) expects from `get()`.
+ */
+class ScrapedMetric {
+  readonly aggregator = 'sum'
+  constructor(
+    readonly name: string,
+    readonly help: string,
+    readonly type: 'counter' | 'gauge' | 'histogram',
+    readonly read: () => Sample[],
+  ) {}
+
+  get(): { name: string; help: string; type: string; values: Sample[]; aggregator: string } {
+    return { name: this.name, help: this.help, type: this.type, values: this.read(), aggregator: this.aggregator }
+  }
+
+  reset(): void {}
+}
+
+const CLASSES = ['1xx', '2xx', '3xx', '4xx', '5xx'] as const
+
+export class Metrics {
+  readonly registry = new Registry()
+  readonly errors = new Counter({ ...METRICS.errors, registers: [this.registry] })
+  readonly reloads = new Counter({ ...METRICS.reloads, registers: [this.registry] })
+  readonly info = new Gauge({ ...METRICS.info, registers: [this.registry] })
+  readonly #routes = new Map<string, { listener: string; pool: string; cells: RouteMetrics }>()
+  readonly #servers = new Map<string, { pool: string; server: string; cell: Cell }>()
+  readonly #inFlight = new Map<string, Cell>()
+
+  constructor() {
+    const register = (m: ScrapedMetric) => this.registry.registerMetric(m as unknown as Metric)
+    register(
+      new ScrapedMetric(METRICS.requests.name, METRICS.requests.help, 'counter', () =>
+        [...this.#routes.values()].flatMap(({ listener, pool, cells }) =>
+          CLASSES.map((cls, i) => ({ value: cells.byClass[i]!.value, labels: { listener, pool, class: cls } })),
+        ),
+      ),
+    )
+    register(
+      new ScrapedMetric(METRICS.duration.name, METRICS.duration.help, 'histogram', () =>
+        [...this.#routes.values()].flatMap(({ listener, pool, cells }) =>
+          histogramSamples(METRICS.duration.name, { listener, pool }, cells.duration),
+        ),
+      ),
+    )
+    register(
+      new ScrapedMetric(METRICS.inFlight.name, METRICS.inFlight.help, 'gauge', () =>
+        [...this.#inFlight].map(([listener, cell]) => ({ value: cell.value, labels: { listener } })),
+      ),
+    )
+    register(
+      new ScrapedMetric(METRICS.upstreamRequests.name, METRICS.upstreamRequests.help, 'counter', () =>
+        [...this.#servers.values()].map(({ pool, server, cell }) => ({ value: cell.value, labels: { pool, server } })),
+      ),
+    )
+  }
+
+  /** The cells of one (listener, pool) pair; the same ones on every call. Off the request path. */
+  forRoute(listener: string, pool: string): RouteMetrics {
+    const key = `${listener}\0${pool}`
+    let entry = this.#routes.get(key)
+    if (!entry) {
+      entry = { listener, pool, cells: { byClass: CLASSES.map(() => new Cell()), duration: new DurationCell() } }
+      this.#routes.set(key, entry)
+    }
+    return entry.cells
+  }
+
+  /** The requests-sent cell of one server in a pool. Off the request path. */
+  forServer(pool: string, server: string): Cell {
+    const key = `${pool}\0${server}`
+    let entry = this.#servers.get(key)
+    if (!entry) {
+      entry = { pool, server, cell: new Cell() }
+      this.#servers.set(key, entry)
+    }
+    return entry.cell
+  }
+
+  /** The in-flight gauge cell of one listener. Off the request path. */
+  inFlightOf(listener: string): Cell {
+    let cell = this.#inFlight.get(listener)
+    if (!cell) {
+      cell = new Cell()
+      this.#inFlight.set(listener, cell)
+    }
+    return cell
+  }
+}
+
+function histogramSamples(name: string, labels: Record<string, string>, cell: DurationCell): Sample[] {
+  const out: Sample[] = []
+  let cumulative = 0
+  for (let i = 0; i <= DURATION_BUCKETS_S.length; i++) {
+    cumulative += cell.counts[i]!
+    const le = i < DURATION_BUCKETS_S.length ? DURATION_BUCKETS_S[i]! : '+Inf'
+    out.push({ value: cumulative, labels: { ...labels, le }, metricName: `${name}_bucket` })
+  }
+  out.push({ value: cell.sum, labels, metricName: `${name}_sum` })
+  out.push({ value: cell.count, labels, metricName: `${name}_count` })
+  return out
 }

@@ -15,6 +15,7 @@ import {
 } from '../config/index.js'
 import { SwitchyardError } from '../core/errors.js'
 import { type Logger, silentLogger } from '../core/logger.js'
+import { AccessLog } from '../l7/access-log.js'
 import { buildTrust } from '../l7/headers.js'
 import type { ListenerRuntime, RouteTarget } from '../l7/proxy.js'
 import { Router } from '../l7/router.js'
@@ -189,6 +190,7 @@ export class LoadBalancer {
       this.#logger.info({ inFlight, gracePeriodMs: grace }, 'shutting down: draining in-flight requests')
       await this.#teardown(grace)
       this.#state = 'closed'
+      AccessLog.of(this.#logger)?.flush()
       this.#logger.info('shutdown complete')
     }
     const p = this.#queue.then(run)
@@ -262,7 +264,7 @@ export class LoadBalancer {
         ...buildTrust(lc.forwarded.trustedProxies),
       },
       logger: this.#logger,
-      accessLog: cfg.logging.accessLog,
+      accessLog: cfg.logging.accessLog ? AccessLog.of(this.#logger) : undefined,
       metrics: this.metrics,
       unrouted: this.metrics.forRoute(lc.name, ''),
     }

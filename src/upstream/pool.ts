@@ -6,15 +6,21 @@
 import type { Pool as UndiciPool } from 'undici'
 import { type Balancer, createBalancer, type PickContext } from '../balancer/index.js'
 import type { PoolConfig } from '../config/index.js'
+import { formatAddress } from '../core/address.js'
 import type { Backend } from '../core/backend.js'
-import type { Metrics } from '../metrics/index.js'
+import type { Cell, Metrics } from '../metrics/index.js'
 import type { ConnectionRegistry } from './connections.js'
 
+/** One server of the pool with what the request path needs of it, built once per snapshot. */
 export interface Selection {
   readonly backend: Backend
   readonly dispatcher: UndiciPool
-  /** Pre-bound `switchyard_upstream_requests_total` child for this server. */
-  readonly counter: { inc(): void }
+  /** This server's `switchyard_upstream_requests_total` cell. */
+  readonly counter: Cell
+  /** Host header sent upstream when the pool does not preserve the client's: `host:port`. */
+  readonly hostHeader: string
+  /** Registry key of the dispatcher, for `release()`. */
+  readonly key: string
 }
 
 /** Canonical text of a pool's config: equal keys mean a reload left the pool unchanged. */
@@ -28,7 +34,7 @@ export class UpstreamPool {
   readonly balancer: Balancer
   /** Canonical text of the config, to tell whether a reload changed this pool. */
   readonly key: string
-  readonly #dispatchers = new Map<string, { key: string; pool: UndiciPool; counter: { inc(): void } }>()
+  readonly #dispatchers = new Map<string, Selection>()
   readonly #registry: ConnectionRegistry
 
   constructor(config: PoolConfig, registry: ConnectionRegistry, metrics: Metrics) {
@@ -37,11 +43,16 @@ export class UpstreamPool {
     this.key = poolKey(config)
     this.#registry = registry
     const settings = { ...config.connections, connectMs: config.timeouts.connectMs }
-    for (const b of config.backends)
+    for (const b of config.backends) {
+      const { key, pool } = registry.acquire(b, settings)
       this.#dispatchers.set(b.id, {
-        ...registry.acquire(b, settings),
-        counter: metrics.upstreamRequests.labels(config.name, b.id),
+        backend: b,
+        dispatcher: pool,
+        counter: metrics.forServer(config.name, b.id),
+        hostHeader: formatAddress(b.host, b.port),
+        key,
       })
+    }
     this.balancer = createBalancer(config.balance)
     this.balancer.update(config.backends)
   }
@@ -52,8 +63,8 @@ export class UpstreamPool {
    */
   select(ctx: PickContext): Selection | undefined {
     for (const backend of this.balancer.pick(ctx)) {
-      const d = this.#dispatchers.get(backend.id)
-      if (d) return { backend, dispatcher: d.pool, counter: d.counter }
+      const selection = this.#dispatchers.get(backend.id)
+      if (selection) return selection
     }
     return undefined
   }
