@@ -4,18 +4,20 @@
  * invalid config.
  */
 import { parseArgs } from 'node:util'
+import type { Counter } from 'prom-client'
 import { ALGORITHMS } from './balancer/index.js'
 import { type ConfigIssue, formatIssue, loadConfigFile, type RuntimeConfig, validateConfig } from './config/index.js'
 import { isSwitchyardError } from './core/errors.js'
 import { createLogger, LOG_LEVELS, type Logger, type LogLevel } from './core/logger.js'
 import { startSampleBackends } from './demo/backends.js'
 import { LoadBalancer } from './server/load-balancer.js'
+import { Supervisor } from './server/supervisor.js'
 import { VERSION } from './version.js'
 
 const USAGE = `switchyard ${VERSION}: a load balancer and reverse proxy
 
 Usage:
-  switchyard --listen ADDR --to URL [--to URL ...] [--balance ALG] [--admin ADDR]
+  switchyard --listen ADDR --to URL [--to URL ...] [--balance ALG] [--admin ADDR] [--workers N]
   switchyard --config FILE            (-c FILE)
   switchyard validate FILE
   switchyard demo [--listen ADDR] [--admin ADDR]
@@ -25,6 +27,7 @@ Options:
   --to URL           an upstream server, e.g. http://127.0.0.1:3001 (repeat for more)
   --balance ALG      ${ALGORITHMS.join(' | ')} (default: round-robin)
   --admin ADDR       serve the admin API (status, metrics) on ADDR
+  --workers N|auto   worker processes (default 1; auto: one per CPU core)
   -c, --config FILE  run from a YAML or JSON config file
   --log-level LEVEL  ${LOG_LEVELS.join(' | ')} (default: info)
   -h, --help         show this help
@@ -76,7 +79,8 @@ export async function main(argv: readonly string[], io: Io = stdio): Promise<num
   if (command !== undefined) return usageError(io, `unknown command "${command}"`)
 
   if (values.config !== undefined) {
-    if (values.to || values.balance) return usageError(io, '--config cannot be combined with --to or --balance')
+    if (values.to || values.balance || values.workers)
+      return usageError(io, '--config cannot be combined with --to, --balance or --workers')
     const result = await loadConfigFile(values.config)
     if (!result.ok) return printIssues(result.issues, io)
     return serve(result.config, values.config, level as LogLevel | undefined, io)
@@ -85,6 +89,7 @@ export async function main(argv: readonly string[], io: Io = stdio): Promise<num
     return usageError(io, 'give --config FILE, or --listen ADDR with at least one --to URL')
   const quick = validateConfig({
     ...(values.admin !== undefined ? { admin: { listen: values.admin } } : {}),
+    ...(values.workers !== undefined ? { workers: values.workers === 'auto' ? 'auto' : Number(values.workers) } : {}),
     listeners: [{ name: 'default', listen: values.listen, routes: [{ pool: 'default' }] }],
     pools: [{ name: 'default', balance: values.balance ?? 'round-robin', servers: values.to }],
   })
@@ -106,6 +111,7 @@ function parse(argv: readonly string[]) {
       to: { type: 'string', multiple: true },
       balance: { type: 'string' },
       admin: { type: 'string' },
+      workers: { type: 'string' },
       'log-level': { type: 'string' },
       help: { type: 'boolean', short: 'h' },
       version: { type: 'boolean', short: 'v' },
@@ -123,6 +129,7 @@ function flagFor(path: string): string {
   if (path.startsWith('listeners[0].listen')) return '--listen'
   if (path.startsWith('admin.listen')) return '--admin'
   if (path.startsWith('pools[0].balance')) return '--balance'
+  if (path.startsWith('workers')) return '--workers'
   const to = /^pools\[0\]\.servers\[(\d+)\]/.exec(path)
   if (to) return `--to #${Number(to[1]) + 1}`
   return path
@@ -183,7 +190,15 @@ async function demoCommand(values: ReturnType<typeof parse>['values'], io: Io): 
   return code
 }
 
-/** Starts the load balancer and resolves with the exit code once it has stopped. */
+/** What `serve` runs: one load balancer in this process, or a supervisor of worker processes. */
+interface Service {
+  start(): Promise<void>
+  close(): Promise<void>
+  reload(config: RuntimeConfig): Promise<void>
+  readonly metrics: { readonly reloads: Counter }
+}
+
+/** Starts the load balancer (or its workers) and resolves with the exit code once it has stopped. */
 async function serve(
   config: RuntimeConfig,
   file: string | undefined,
@@ -191,10 +206,14 @@ async function serve(
   io: Io,
   banner?: string,
 ): Promise<number> {
-  const logger = createLogger({ level: level ?? config.logging.level })
-  const lb = new LoadBalancer(config, { logger })
+  const logLevel = level ?? config.logging.level
+  const logger = createLogger({ level: logLevel })
+  const service: Service =
+    config.workers > 1
+      ? new Supervisor(config, { logger, level: logLevel })
+      : adaptLoadBalancer(new LoadBalancer(config, { logger }))
   try {
-    await lb.start()
+    await service.start()
   } catch (err) {
     if (isSwitchyardError(err) && (err.code === 'SWY_LISTEN_IN_USE' || err.code === 'SWY_LISTEN_FAILED')) {
       io.err(`switchyard: ${err.message}`)
@@ -213,7 +232,7 @@ async function serve(
       }
       stopping = true
       logger.info(`${signal} received: draining`)
-      lb.close().then(
+      service.close().then(
         () => flush(logger).then(() => resolve(0)),
         (err: unknown) => {
           logger.error({ err }, 'shutdown failed')
@@ -221,14 +240,23 @@ async function serve(
         },
       )
     }
-    const reload = () => void reloadFromFile(lb, file, logger)
+    const reload = () => void reloadFromFile(service, file, logger)
     process.on('SIGTERM', stop)
     process.on('SIGINT', stop)
     process.on('SIGHUP', reload)
   })
 }
 
-async function reloadFromFile(lb: LoadBalancer, file: string | undefined, logger: Logger): Promise<void> {
+function adaptLoadBalancer(lb: LoadBalancer): Service {
+  return {
+    start: () => lb.start(),
+    close: () => lb.close(),
+    reload: (config) => lb.reload(config, { validated: true }),
+    metrics: lb.metrics,
+  }
+}
+
+async function reloadFromFile(service: Service, file: string | undefined, logger: Logger): Promise<void> {
   if (file === undefined) {
     logger.warn('SIGHUP received, but there is no config file to reload (quick mode)')
     return
@@ -236,7 +264,7 @@ async function reloadFromFile(lb: LoadBalancer, file: string | undefined, logger
   logger.info({ file }, 'SIGHUP received: reloading configuration')
   const result = await loadConfigFile(file)
   if (!result.ok) {
-    lb.metrics.reloads.labels('rejected').inc()
+    service.metrics.reloads.labels('rejected').inc()
     logger.error(
       { file, issues: result.issues.map(formatIssue) },
       `reload rejected, keeping the running configuration: ${result.issues.map(formatIssue).join('; ')}`,
@@ -244,7 +272,7 @@ async function reloadFromFile(lb: LoadBalancer, file: string | undefined, logger
     return
   }
   try {
-    await lb.reload(result.config, { validated: true })
+    await service.reload(result.config)
   } catch (err) {
     logger.error({ err, file }, `reload failed, keeping the running configuration: ${(err as Error).message}`)
   }

@@ -12,10 +12,11 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 import type { AddressInfo } from 'node:net'
 import type { ListenAddress } from '../core/address.js'
 import { boundAddress, listenOn } from '../listeners/bind.js'
-import type { Metrics } from '../metrics/index.js'
 
+/** What the admin API reads: one load balancer, or the supervisor of several worker processes. */
 export interface AdminSource {
-  readonly metrics: Metrics
+  /** Prometheus text exposition. */
+  metricsText(): Promise<{ contentType: string; body: string }>
   status(): unknown
 }
 
@@ -57,10 +58,10 @@ export class AdminServer {
       case '/healthz':
         return send(res, 200, 'application/json', '{"status":"ok"}')
       case '/api/status':
-        return send(res, 200, 'application/json', JSON.stringify(this.#source.status(), null, 2))
+        return send(res, 200, 'application/json', JSON.stringify(await this.#source.status(), null, 2))
       case '/metrics': {
-        const reg = this.#source.metrics.registry
-        return send(res, 200, reg.contentType, await reg.metrics())
+        const { contentType, body } = await this.#source.metricsText()
+        return send(res, 200, contentType, body)
       }
       case '/':
         return send(res, 200, 'text/html; charset=utf-8', INDEX_HTML)

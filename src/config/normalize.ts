@@ -2,6 +2,7 @@
  * Turns a validated config input into the runtime config: durations in milliseconds, servers as
  * Backend objects, short forms expanded, and everything deep-frozen. Code past this point trusts it.
  */
+import { availableParallelism } from 'node:os'
 import type { BalanceOptions } from '../balancer/index.js'
 import { durationToMs, formatAddress, type ListenAddress, parseListen } from '../core/address.js'
 import type { Backend } from '../core/backend.js'
@@ -54,6 +55,8 @@ export interface PoolConfig {
 
 export interface RuntimeConfig {
   readonly admin: (ListenAddress & { readonly listen: string }) | undefined
+  /** Worker processes; `auto` is resolved to the number of CPU cores. */
+  readonly workers: number
   readonly logging: { readonly level: LogLevel; readonly accessLog: boolean }
   readonly shutdown: { readonly gracePeriodMs: number }
   readonly listeners: readonly ListenerConfig[]
@@ -63,6 +66,7 @@ export interface RuntimeConfig {
 export function normalize(cfg: ParsedConfig): RuntimeConfig {
   const runtime: RuntimeConfig = {
     admin: cfg.admin ? { ...mustListen(cfg.admin.listen), listen: cfg.admin.listen } : undefined,
+    workers: cfg.workers === 'auto' ? availableParallelism() : cfg.workers,
     logging: { level: cfg.logging.level, accessLog: cfg.logging.accessLog },
     shutdown: { gracePeriodMs: durationToMs(cfg.shutdown.gracePeriod) },
     listeners: cfg.listeners.map((l) => ({

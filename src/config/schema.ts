@@ -168,6 +168,12 @@ const pool = z.strictObject({
 export const configSchema = z.strictObject({
   $schema: z.string().optional().describe('JSON Schema reference for editors; ignored.'),
   admin: z.strictObject({ listen }).optional().describe('Admin API (status, metrics). Absent: no admin listener.'),
+  workers: z
+    .union([z.literal('auto'), z.int().min(1).max(256)])
+    .default(1)
+    .describe(
+      'Worker processes, each with its own event loop: a number, or `auto` for one per CPU core. Above 1, a supervisor process owns the config, reloads and the admin API, and restarts crashed workers. Used by the `switchyard` command; an embedded load balancer runs in its own process.',
+    ),
   logging: z
     .strictObject({
       level: z.enum(LOG_LEVELS).default('info').describe('Least severe level written.'),

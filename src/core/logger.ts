@@ -14,18 +14,17 @@ export interface LoggerOptions {
   readonly sync?: boolean
 }
 
-/** Bytes buffered before an async write (below SonicBoom's 16 KiB maxWrite); under load, many lines per syscall. */
-const BATCH_BYTES = 8 * 1024
-/** Longest a buffered line waits when traffic is light. */
-const FLUSH_INTERVAL_MS = 250
+/**
+ * Largest single write: PIPE_BUF on Linux. Worker processes share stdout, and a write to a pipe of at
+ * most this size is atomic, so lines of different workers never interleave mid-line.
+ */
+export const ATOMIC_WRITE_BYTES = 4096
 
 export function createLogger(options: LoggerOptions = {}): Logger {
   const sync = options.sync ?? false
-  const destination = pino.destination({ dest: 1, sync, minLength: sync ? 0 : BATCH_BYTES })
-  if (!sync) {
-    const timer = setInterval(() => destination.flush(), FLUSH_INTERVAL_MS)
-    timer.unref()
-  }
+  // Async writes batch by themselves: lines logged while a write is in flight go out together after it.
+  // The access log (l7/access-log.ts) gathers its lines before it writes.
+  const destination = pino.destination({ dest: 1, sync, maxWrite: ATOMIC_WRITE_BYTES })
   return pino(
     {
       level: options.level ?? 'info',

@@ -1,6 +1,7 @@
 /**
  * The access log: one JSON line per request, batched here and handed to the logger's destination
- * (pino's async SonicBoom from `createLogger`) about 16 KiB at a time, and at least every 100 ms.
+ * (pino's async SonicBoom from `createLogger`) up to 4 KiB at a time (one atomic pipe write, so that
+ * workers sharing stdout never interleave lines), and at least every 100 ms.
  * The line has the shape pino gives every other log line (level, time, the logger's bindings, then the
  * fields), but is built from a fixed template. Measured: generic serialization of an object per request,
  * and SonicBoom's per-write cost (it measures the UTF-8 length of its whole pending buffer on every
@@ -36,8 +37,8 @@ interface Destination {
   write(line: string): unknown
 }
 
-/** Characters of lines gathered before they go to the destination in one write. */
-const BATCH_CHARS = 16 * 1024
+/** Characters of lines gathered before they go to the destination in one write; below 4096 bytes. */
+const BATCH_CHARS = 3 * 1024
 /** Longest a line waits in the batch. */
 const FLUSH_INTERVAL_MS = 100
 

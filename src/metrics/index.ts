@@ -1,1 +1,10 @@
-export { Cell, DURATION_BUCKETS_S, DurationCell, METRICS, Metrics, type RouteMetrics } from './table.js'
+export {
+  Cell,
+  DURATION_BUCKETS_S,
+  DurationCell,
+  METRICS,
+  Metrics,
+  type RouteMetrics,
+  SUPERVISOR_METRICS,
+  SupervisorMetrics,
+} from './table.js'

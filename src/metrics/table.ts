@@ -45,7 +45,28 @@ export const METRICS = {
     help: 'Always 1; labelled with the Switchyard version.',
     labelNames: ['version'],
   },
+  workers: {
+    name: 'switchyard_workers',
+    help: 'Worker processes running now (multi-process mode only).',
+    labelNames: [],
+  },
+  workerRestarts: {
+    name: 'switchyard_worker_restarts_total',
+    help: 'Workers restarted after they exited unasked (multi-process mode only).',
+    labelNames: [],
+  },
 } as const
+
+/**
+ * With several workers, these are the supervisor's alone: it applies reloads and knows the version.
+ * Every other metric is summed over the workers when scraped.
+ */
+export const SUPERVISOR_METRICS: readonly string[] = [
+  METRICS.reloads.name,
+  METRICS.info.name,
+  METRICS.workers.name,
+  METRICS.workerRestarts.name,
+]
 
 /** Upper bounds of the duration histogram, in seconds; a last, implicit bucket is +Inf. */
 export const DURATION_BUCKETS_S = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30]
@@ -179,6 +200,15 @@ export class Metrics {
     }
     return cell
   }
+}
+
+/** The supervisor's own metrics, in multi-process mode. */
+export class SupervisorMetrics {
+  readonly registry = new Registry()
+  readonly reloads = new Counter({ ...METRICS.reloads, registers: [this.registry] })
+  readonly info = new Gauge({ ...METRICS.info, registers: [this.registry] })
+  readonly workers = new Gauge({ ...METRICS.workers, registers: [this.registry] })
+  readonly workerRestarts = new Counter({ ...METRICS.workerRestarts, registers: [this.registry] })
 }
 
 function histogramSamples(name: string, labels: Record<string, string>, cell: DurationCell): Sample[] {

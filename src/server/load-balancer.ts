@@ -219,6 +219,10 @@ export class LoadBalancer {
     return this.#admin?.address()
   }
 
+  async metricsText(): Promise<{ contentType: string; body: string }> {
+    return { contentType: this.metrics.registry.contentType, body: await this.metrics.registry.metrics() }
+  }
+
   status(): StatusReport {
     return {
       version: VERSION,
@@ -277,7 +281,7 @@ export function configError(issues: readonly ConfigIssue[]): SwitchyardError {
   })
 }
 
-function addressText(a: AddressInfo | undefined): string {
+export function addressText(a: AddressInfo | undefined): string {
   if (!a) return ''
   return a.family === 'IPv6' ? `[${a.address}]:${a.port}` : `${a.address}:${a.port}`
 }

@@ -1,0 +1,37 @@
+/**
+ * Messages between the supervisor (the cluster primary) and its workers, over the cluster IPC channel
+ * with `advanced` (structured clone) serialization. Requests that expect an answer carry an `id`; the
+ * worker answers each with one `reply` of the same id.
+ */
+import type { AddressInfo } from 'node:net'
+import type { MetricObjectWithValues, MetricValue } from 'prom-client'
+import type { RuntimeConfig } from '../config/index.js'
+import type { LogLevel } from '../core/logger.js'
+import type { StatusReport } from './load-balancer.js'
+
+export type ToWorker =
+  /** Build the load balancer from `config` (admin removed: the supervisor serves it) and bind. */
+  | { readonly t: 'start'; readonly config: RuntimeConfig; readonly level: LogLevel }
+  | { readonly t: 'reload'; readonly id: number; readonly config: RuntimeConfig }
+  /** Answer with the registry as JSON (prom-client's `getMetricsAsJSON`). */
+  | { readonly t: 'scrape'; readonly id: number }
+  | { readonly t: 'status'; readonly id: number }
+  /** Drain within `gracePeriodMs`, then exit 0. */
+  | { readonly t: 'stop'; readonly gracePeriodMs: number }
+
+export type WorkerMetrics = MetricObjectWithValues<MetricValue<string>>[]
+
+export type FromWorker =
+  /**
+   * The worker listens for messages now. Messages sent before that may be lost (IPC messages with no
+   * listener are dropped, and an ES module entry attaches its listener late), so `start` waits for it.
+   */
+  | { readonly t: 'booted' }
+  | { readonly t: 'ready'; readonly addresses: Record<string, AddressInfo> }
+  /** Start failed; the worker exits 1 after sending this. */
+  | { readonly t: 'failed'; readonly code: string; readonly message: string }
+  | { readonly t: 'reply'; readonly id: number; readonly ok: true; readonly value: WorkerMetrics | StatusReport | null }
+  | { readonly t: 'reply'; readonly id: number; readonly ok: false; readonly message: string }
+
+/** Environment variable that marks a process as a Switchyard worker. */
+export const WORKER_ENV = 'SWITCHYARD_WORKER'

@@ -1,0 +1,364 @@
+/**
+ * Multi-process mode (`workers` above 1): this process is the `node:cluster` primary and owns the
+ * control plane (config, reloads, the admin API); each worker runs one event loop with a whole data
+ * plane. Workers share the listening sockets through the cluster module and accept from them
+ * themselves; `NODE_CLUSTER_SCHED_POLICY=rr` makes the primary accept and hand connections out
+ * round-robin instead (see docs/workers.md).
+ *
+ * - A worker that exits unasked is restarted after a backoff that doubles from 100 ms up to 10 s, and
+ *   resets once a worker has lived 10 s. The other workers keep accepting meanwhile.
+ * - Reloads go to every worker as a validated config; each applies it as a generation swap.
+ * - `/metrics` sums every worker's series (prom-client's cluster aggregation) and adds the
+ *   supervisor's own; `/api/status` adds up in-flight counts and lists the workers.
+ * - Per-worker state: balancer positions (each worker runs its own round-robin, so the split over
+ *   servers is even overall but not interleaved exactly) and upstream connections.
+ */
+import cluster, { type Worker } from 'node:cluster'
+import type { AddressInfo } from 'node:net'
+import path from 'node:path'
+import { fileURLToPath } from 'node:url'
+import { AggregatorRegistry } from 'prom-client'
+import { AdminServer, type AdminSource } from '../admin/server.js'
+import type { RuntimeConfig } from '../config/index.js'
+import { ERROR_CODES, type ErrorCode, SwitchyardError } from '../core/errors.js'
+import type { Logger, LogLevel } from '../core/logger.js'
+import { SUPERVISOR_METRICS, SupervisorMetrics } from '../metrics/index.js'
+import { VERSION } from '../version.js'
+import { type FromWorker, type ToWorker, WORKER_ENV, type WorkerMetrics } from './ipc.js'
+import { addressText, type StatusReport } from './load-balancer.js'
+
+const here = fileURLToPath(import.meta.url)
+/** The worker entry beside this file: .js from dist/, .ts when run from source through tsx. */
+const WORKER_ENTRY = path.join(path.dirname(here), `worker-main${path.extname(here)}`)
+
+const MIN_BACKOFF_MS = 100
+const MAX_BACKOFF_MS = 10_000
+/** A worker that lived this long resets its slot's backoff. */
+const STABLE_MS = 10_000
+/** How long a worker may take to answer a scrape, status or reload. */
+const ASK_TIMEOUT_MS = 10_000
+/** Added to the grace period before a worker that does not exit is killed. */
+const STOP_MARGIN_MS = 5_000
+
+type SlotState = 'starting' | 'ready' | 'stopping' | 'waiting' | 'gone'
+
+interface Slot {
+  readonly index: number
+  state: SlotState
+  worker: Worker | undefined
+  startedAtMs: number
+  backoffMs: number
+  restarts: number
+  timer: NodeJS.Timeout | undefined
+}
+
+interface Pending {
+  resolve(value: unknown): void
+  reject(err: Error): void
+  timer: NodeJS.Timeout
+}
+
+export interface SupervisorOptions {
+  readonly logger: Logger
+  readonly level: LogLevel
+}
+
+export interface ClusterStatus extends Omit<StatusReport, 'generation'> {
+  readonly generation: number
+  readonly workers: readonly { index: number; pid: number | undefined; state: SlotState; restarts: number }[]
+}
+
+export class Supervisor implements AdminSource {
+  readonly metrics = new SupervisorMetrics()
+  readonly #logger: Logger
+  readonly #level: LogLevel
+  #config: RuntimeConfig
+  #slots: Slot[] = []
+  #admin: AdminServer | undefined
+  #addresses: Record<string, AddressInfo> = {}
+  #state: 'new' | 'running' | 'closing' | 'closed' = 'new'
+  #generation = 1
+  #startedAt = new Date()
+  #nextId = 1
+  readonly #pending = new Map<number, Pending>()
+  /** Resolvers waiting for the first `ready` (or failure) of a worker, by worker id. */
+  readonly #starting = new Map<number, { resolve(): void; reject(err: Error): void }>()
+
+  constructor(config: RuntimeConfig, options: SupervisorOptions) {
+    this.#config = config
+    this.#logger = options.logger
+    this.#level = options.level
+    this.metrics.info.labels(VERSION).set(1)
+  }
+
+  get config(): RuntimeConfig {
+    return this.#config
+  }
+
+  /** Forks the workers and waits until every one serves; then binds the admin API. */
+  async start(): Promise<void> {
+    if (this.#state !== 'new') throw new Error(`cannot start a supervisor that is ${this.#state}`)
+    this.#state = 'running'
+    this.#startedAt = new Date()
+    // Workers accept from the shared listening socket themselves, unless NODE_CLUSTER_SCHED_POLICY says
+    // otherwise (Node's own variable; `rr` makes this process accept and hand connections out). With
+    // `rr`, a connection being handed to a worker as it dies is never answered (a Node limitation);
+    // with a shared socket, the kernel resets only the connections the dead worker had accepted.
+    if (process.env.NODE_CLUSTER_SCHED_POLICY === undefined) cluster.schedulingPolicy = cluster.SCHED_NONE
+    cluster.setupPrimary({ exec: WORKER_ENTRY, args: [], serialization: 'advanced' })
+    try {
+      await Promise.all(Array.from({ length: this.#config.workers }, (_, i) => this.#spawn(this.#newSlot(i))))
+      if (this.#config.admin) {
+        this.#admin = new AdminServer(this, this.#config.admin)
+        const addr = await this.#admin.listen()
+        this.#logger.info({ address: addressText(addr) }, 'admin API ready')
+      }
+    } catch (err) {
+      await this.close({ gracePeriodMs: 0 })
+      throw err
+    }
+    this.#updateGauge()
+    this.#logger.info({ workers: this.#slots.length }, `${this.#slots.length} workers serving`)
+  }
+
+  addresses(): Record<string, AddressInfo> {
+    return { ...this.#addresses }
+  }
+
+  adminAddress(): AddressInfo | undefined {
+    return this.#admin?.address()
+  }
+
+  /** Sends a validated config to every worker, growing or shrinking the worker set to `workers`. */
+  async reload(next: RuntimeConfig): Promise<void> {
+    if (this.#state !== 'running') throw new Error(`cannot reload a supervisor that is ${this.#state}`)
+    const live = this.#slots.filter((s) => s.state === 'ready' && s.worker)
+    const results = await Promise.allSettled(live.map((s) => this.#ask(s.worker!, { t: 'reload', config: next })))
+    const failed = results.flatMap((r, i) => (r.status === 'rejected' ? [`worker ${live[i]!.index}: ${r.reason}`] : []))
+    if (live.length > 0 && failed.length === live.length) {
+      this.metrics.reloads.labels('rejected').inc()
+      throw new Error(`every worker rejected the configuration: ${failed.join('; ')}`)
+    }
+    this.#config = next
+    this.#generation++
+    this.metrics.reloads.labels('ok').inc()
+    if (failed.length > 0) this.#logger.error({ failed }, 'some workers kept the old configuration')
+    await this.#scale(next.workers)
+    this.#logger.info(
+      { generation: this.#generation, workers: next.workers },
+      `configuration generation ${this.#generation} active`,
+    )
+  }
+
+  /** Stops every worker (each drains within `gracePeriodMs`), then the admin API. */
+  async close({ gracePeriodMs }: { gracePeriodMs?: number } = {}): Promise<void> {
+    if (this.#state === 'closing' || this.#state === 'closed') return
+    this.#state = 'closing'
+    const grace = gracePeriodMs ?? this.#config.shutdown.gracePeriodMs
+    await Promise.all(this.#slots.map((s) => this.#stopSlot(s, grace)))
+    await this.#admin?.close()
+    for (const p of this.#pending.values()) {
+      clearTimeout(p.timer)
+      p.reject(new Error('supervisor closed'))
+    }
+    this.#pending.clear()
+    this.#state = 'closed'
+    this.#updateGauge()
+  }
+
+  async metricsText(): Promise<{ contentType: string; body: string }> {
+    const lists = await Promise.all(
+      this.#readyWorkers().map(
+        (w) => this.#ask(w, { t: 'scrape' }).catch(() => undefined) as Promise<WorkerMetrics | undefined>,
+      ),
+    )
+    const perWorker = lists.flatMap((l) => (l ? [l.filter((m) => !SUPERVISOR_METRICS.includes(m.name))] : []))
+    this.#updateGauge()
+    const own = await this.metrics.registry.metrics()
+    const summed = perWorker.length > 0 ? await AggregatorRegistry.aggregate(perWorker).metrics() : ''
+    return { contentType: this.metrics.registry.contentType, body: `${own}\n${summed}` }
+  }
+
+  async status(): Promise<ClusterStatus> {
+    const reports = (
+      await Promise.all(
+        this.#readyWorkers().map(
+          (w) => this.#ask(w, { t: 'status' }).catch(() => undefined) as Promise<StatusReport | undefined>,
+        ),
+      )
+    ).filter((r): r is StatusReport => r !== undefined)
+    const first = reports[0]
+    return {
+      version: VERSION,
+      generation: this.#generation,
+      startedAt: this.#startedAt.toISOString(),
+      listeners: (first?.listeners ?? []).map((l) => ({
+        ...l,
+        inFlight: reports.reduce((n, r) => n + (r.listeners.find((x) => x.name === l.name)?.inFlight ?? 0), 0),
+      })),
+      pools: first?.pools ?? [],
+      workers: this.#slots.map((s) => ({
+        index: s.index,
+        pid: s.worker?.process.pid,
+        state: s.state,
+        restarts: s.restarts,
+      })),
+    }
+  }
+
+  // --- workers ---------------------------------------------------------------------------------
+
+  #newSlot(index: number): Slot {
+    const slot: Slot = {
+      index,
+      state: 'starting',
+      worker: undefined,
+      startedAtMs: 0,
+      backoffMs: MIN_BACKOFF_MS,
+      restarts: 0,
+      timer: undefined,
+    }
+    this.#slots[index] = slot
+    return slot
+  }
+
+  #readyWorkers(): Worker[] {
+    return this.#slots.flatMap((s) => (s.state === 'ready' && s.worker?.isConnected() ? [s.worker] : []))
+  }
+
+  /** Forks a worker into `slot`; resolves once it serves, rejects if it fails to start. */
+  #spawn(slot: Slot): Promise<void> {
+    slot.state = 'starting'
+    slot.timer = undefined
+    slot.startedAtMs = Date.now()
+    const worker = cluster.fork({ [WORKER_ENV]: '1' })
+    slot.worker = worker
+    const started = new Promise<void>((resolve, reject) => this.#starting.set(worker.id, { resolve, reject }))
+    worker.on('message', (msg: FromWorker) => this.#onMessage(slot, worker, msg))
+    worker.on('exit', (code, signal) => this.#onExit(slot, worker, code, signal))
+    worker.on('error', (err) => this.#logger.warn({ err, worker: slot.index }, 'worker IPC error'))
+    return started
+  }
+
+  #onMessage(slot: Slot, worker: Worker, msg: FromWorker): void {
+    switch (msg.t) {
+      case 'booted': {
+        const start: ToWorker = { t: 'start', config: this.#config, level: this.#level }
+        worker.send(start)
+        return
+      }
+      case 'ready': {
+        if (slot.worker === worker && slot.state === 'starting') slot.state = 'ready'
+        this.#addresses = msg.addresses
+        this.#starting.get(worker.id)?.resolve()
+        this.#starting.delete(worker.id)
+        this.#updateGauge()
+        return
+      }
+      case 'failed': {
+        const code = (msg.code in ERROR_CODES ? msg.code : 'SWY_INTERNAL') as ErrorCode
+        this.#starting.get(worker.id)?.reject(new SwitchyardError(code, msg.message))
+        this.#starting.delete(worker.id)
+        return
+      }
+      case 'reply': {
+        const p = this.#pending.get(msg.id)
+        if (!p) return
+        this.#pending.delete(msg.id)
+        clearTimeout(p.timer)
+        if (msg.ok) p.resolve(msg.value)
+        else p.reject(new Error(msg.message))
+        return
+      }
+      default: {
+        const unknown: never = msg
+        this.#logger.warn({ msg: unknown }, 'unknown message from a worker')
+      }
+    }
+  }
+
+  #onExit(slot: Slot, worker: Worker, code: number | null, signal: string | null): void {
+    const starting = this.#starting.get(worker.id)
+    if (starting) {
+      this.#starting.delete(worker.id)
+      starting.reject(new Error(`worker ${slot.index} exited during start (${signal ?? `code ${code}`})`))
+    }
+    if (slot.worker !== worker) return
+    slot.worker = undefined
+    this.#updateGauge()
+    if (slot.state === 'stopping' || this.#state !== 'running') {
+      slot.state = 'gone'
+      return
+    }
+    const wasReady = slot.state === 'ready'
+    const livedMs = Date.now() - slot.startedAtMs
+    if (livedMs >= STABLE_MS) slot.backoffMs = MIN_BACKOFF_MS
+    const delayMs = slot.backoffMs
+    slot.backoffMs = Math.min(slot.backoffMs * 2, MAX_BACKOFF_MS)
+    slot.state = 'waiting'
+    slot.restarts++
+    this.metrics.workerRestarts.inc()
+    this.#logger.error(
+      { worker: slot.index, pid: worker.process.pid, code, signal, restartInMs: delayMs },
+      `worker ${slot.index} exited ${wasReady ? 'while serving' : 'while starting'} (${signal ?? `code ${code}`}); restarting in ${delayMs} ms`,
+    )
+    slot.timer = setTimeout(() => {
+      if (this.#state !== 'running' || slot.state !== 'waiting') return
+      this.#spawn(slot).then(
+        () =>
+          this.#logger.info({ worker: slot.index, pid: slot.worker?.process.pid }, `worker ${slot.index} restarted`),
+        (err: Error) =>
+          this.#logger.error({ worker: slot.index, err: err.message }, `worker ${slot.index} failed to restart`),
+      )
+    }, delayMs)
+  }
+
+  /** Asks a worker to drain and exit; SIGKILL if it is still there after the grace period and a margin. */
+  async #stopSlot(slot: Slot, graceMs: number): Promise<void> {
+    if (slot.timer) clearTimeout(slot.timer)
+    slot.timer = undefined
+    const worker = slot.worker
+    slot.state = 'stopping'
+    if (!worker || worker.isDead()) {
+      slot.state = 'gone'
+      return
+    }
+    const exited = new Promise<void>((resolve) => worker.once('exit', () => resolve()))
+    if (worker.isConnected()) worker.send({ t: 'stop', gracePeriodMs: graceMs } satisfies ToWorker)
+    else worker.process.kill('SIGTERM')
+    const killer = setTimeout(() => worker.process.kill('SIGKILL'), graceMs + STOP_MARGIN_MS)
+    await exited
+    clearTimeout(killer)
+  }
+
+  async #scale(count: number): Promise<void> {
+    const current = this.#slots.length
+    if (count > current) {
+      await Promise.all(Array.from({ length: count - current }, (_, i) => this.#spawn(this.#newSlot(current + i))))
+    } else if (count < current) {
+      const extra = this.#slots.slice(count)
+      this.#slots = this.#slots.slice(0, count)
+      await Promise.all(extra.map((s) => this.#stopSlot(s, this.#config.shutdown.gracePeriodMs)))
+    }
+    this.#updateGauge()
+  }
+
+  #ask(
+    worker: Worker,
+    msg: { t: 'reload'; config: RuntimeConfig } | { t: 'scrape' } | { t: 'status' },
+  ): Promise<unknown> {
+    const id = this.#nextId++
+    return new Promise((resolve, reject) => {
+      const timer = setTimeout(() => {
+        this.#pending.delete(id)
+        reject(new Error(`worker did not answer "${msg.t}" within ${ASK_TIMEOUT_MS} ms`))
+      }, ASK_TIMEOUT_MS)
+      this.#pending.set(id, { resolve, reject, timer })
+      worker.send({ ...msg, id } as ToWorker)
+    })
+  }
+
+  #updateGauge(): void {
+    this.metrics.workers.set(this.#slots.filter((s) => s.state === 'ready' && s.worker).length)
+  }
+}
