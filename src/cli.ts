@@ -215,7 +215,7 @@ async function serve(
   try {
     await service.start()
   } catch (err) {
-    if (isSwitchyardError(err) && (err.code === 'SWY_LISTEN_IN_USE' || err.code === 'SWY_LISTEN_FAILED')) {
+    if (isSwitchyardError(err) && err.source === 'config') {
       io.err(`switchyard: ${err.message}`)
       await flush(logger)
       return 1

@@ -113,12 +113,12 @@ pools:
 `
     assert.deepEqual(problems(bad), [
       'sy.yaml:3:13: listeners[0].listen: expected an address host:port such as 127.0.0.1:8080, found "127.0.0.1:99999"',
-      'sy.yaml:4:5: listeners[0].protocl: unknown key, expected one of name, listen, protocol, routes, timeouts, forwarded, requestId',
+      'sy.yaml:4:5: listeners[0].protocl: unknown key, expected one of name, listen, protocol, tls, routes, timeouts, forwarded, requestId',
       'sy.yaml:6:15: listeners[0].routes[0].pool: expected the name of a pool (web), found "apii"',
       'sy.yaml:7:9: listeners[0].routes[1]: expected no route after the catch-all route 0, found one that can never match',
       'sy.yaml:10:14: pools[0].balance: expected "round-robin" or "weighted-round-robin" or a mapping, found "fastest"',
       'sy.yaml:12:47: pools[0].servers[0].weight: expected a number, found "three"',
-      'sy.yaml:13:9: pools[0].servers[1]: expected an http:// URL, found "ftp://127.0.0.1"',
+      'sy.yaml:13:9: pools[0].servers[1]: expected an http:// (or tcp://) URL, found "ftp://127.0.0.1"',
       'sy.yaml:14:11: pools[1].name: expected a unique pool name, found "web" again (first at pools[0].name)',
       'sy.yaml:16:26: pools[1].timeouts.connect: expected a duration such as 500ms, 5s, 2m or 1h, found "5 s"',
     ])

@@ -7,7 +7,9 @@ import type { BalanceOptions } from '../balancer/index.js'
 import { durationToMs, formatAddress, type ListenAddress, parseListen } from '../core/address.js'
 import type { Backend } from '../core/backend.js'
 import type { LogLevel } from '../core/logger.js'
-import { type ParsedConfig, parseServerUrl } from './schema.js'
+import { type ParsedConfig, parseServerUrl, type TLS_VERSIONS } from './schema.js'
+
+export type TlsVersion = (typeof TLS_VERSIONS)[number]
 
 export interface RouteMatch {
   /** Lower-case exact host names. */
@@ -33,7 +35,9 @@ export interface ListenerConfig extends ListenAddress {
   readonly name: string
   /** The address as written, for logs. */
   readonly listen: string
-  readonly protocol: 'http'
+  readonly protocol: 'http' | 'https' | 'tcp'
+  /** PEM file paths, for `https` only. */
+  readonly tls: { readonly certFile: string; readonly keyFile: string; readonly minVersion: TlsVersion } | undefined
   readonly routes: readonly RouteConfig[]
   readonly timeouts: { readonly requestHeadersMs: number; readonly idleMs: number; readonly totalMs: number }
   readonly forwarded: {
@@ -74,6 +78,7 @@ export function normalize(cfg: ParsedConfig): RuntimeConfig {
       listen: l.listen,
       ...mustListen(l.listen),
       protocol: l.protocol,
+      tls: l.tls ? { certFile: l.tls.cert, keyFile: l.tls.key, minVersion: l.tls.minVersion } : undefined,
       routes: l.routes.map((r) => ({ pool: r.pool, match: normalizeMatch(r.match) })),
       timeouts: {
         requestHeadersMs: durationToMs(l.timeouts.requestHeaders),

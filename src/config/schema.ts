@@ -4,6 +4,7 @@
  * input into the frozen runtime config. Cross-reference checks (names, pools) run in `superRefine` with
  * paths, so that every problem is reported at its line and column.
  */
+import { accessSync, constants, statSync } from 'node:fs'
 import { isIP } from 'node:net'
 import { z } from 'zod'
 import { ALGORITHMS, balanceObjectSchema } from '../balancer/index.js'
@@ -30,7 +31,9 @@ const duration = z
   .describe('A duration: milliseconds as a number, or a string with a unit (`500ms`, `5s`, `2m`, `1h`). 0 disables.')
 
 const serverObject = z.strictObject({
-  url: z.string().describe('Upstream server URL, `http://host:port`.'),
+  url: z
+    .string()
+    .describe('Upstream server URL: `http://host:port`, or `tcp://host:port` in a pool that only `tcp` listeners use.'),
   weight: z
     .number()
     .int()
@@ -123,10 +126,27 @@ const requestId = z
   })
   .prefault({})
 
+export const TLS_VERSIONS = ['TLSv1.2', 'TLSv1.3'] as const
+
+const tls = z.strictObject({
+  cert: z
+    .string()
+    .min(1)
+    .describe('Path of the PEM certificate chain (leaf first), relative to the working directory.'),
+  key: z.string().min(1).describe('Path of the PEM private key, relative to the working directory.'),
+  minVersion: z.enum(TLS_VERSIONS).default('TLSv1.2').describe('Oldest TLS version accepted.'),
+})
+
 const listener = z.strictObject({
   name,
   listen,
-  protocol: z.literal('http').default('http').describe('Protocol spoken to clients. `http` (HTTP/1.1).'),
+  protocol: z
+    .enum(['http', 'https', 'tcp'])
+    .default('http')
+    .describe(
+      'Protocol spoken to clients: `http` (HTTP/1.1), `https` (HTTP/1.1 over TLS, terminated here; needs `tls`), or `tcp` (layer 4: each connection is piped to a server of the pool; one route, with no `match`).',
+    ),
+  tls: tls.optional().describe('Certificate and key for `protocol: https`.'),
   routes: z.array(route).min(1).describe('Routes, tried in order; the first that matches wins.'),
   timeouts: listenerTimeouts.describe('Client-side timeouts.'),
   forwarded: forwarded.describe('Forwarding headers added to upstream requests.'),
@@ -204,7 +224,7 @@ export function parseServerUrl(text: string): { host: string; port: number } | s
   } catch {
     return `expected a URL such as http://127.0.0.1:3001, found "${text}"`
   }
-  if (url.protocol !== 'http:') return `expected an http:// URL, found "${text}"`
+  if (url.protocol !== 'http:' && url.protocol !== 'tcp:') return `expected an http:// (or tcp://) URL, found "${text}"`
   if ((url.pathname !== '/' && url.pathname !== '') || url.search || url.hash || url.username)
     return `expected a URL with no path, query or credentials, found "${text}"`
   const host = url.hostname.startsWith('[') ? url.hostname.slice(1, -1) : url.hostname
@@ -271,6 +291,7 @@ export function checkReferences(cfg: unknown): ReferenceProblem[] {
     })
   })
 
+  const httpPools = new Set<string>()
   const admin = parseListen(text(field(field(cfg, 'admin'), 'listen')) ?? '')
   if (admin) seen.set(`address\u0000${admin.host}:${admin.port}`, 'admin.listen')
   list(field(cfg, 'listeners')).forEach((l, i) => {
@@ -282,8 +303,31 @@ export function checkReferences(cfg: unknown): ReferenceProblem[] {
       const problem = typeof t === 'string' ? checkCidr(t) : undefined
       if (problem) issue(['listeners', i, 'forwarded', 'trustedProxies', j], problem)
     })
+    const protocol = text(field(l, 'protocol')) ?? 'http'
+    const tlsCfg = field(l, 'tls')
+    if (protocol === 'https' && tlsCfg === undefined)
+      issue(['listeners', i], 'expected a `tls` section (cert and key) for protocol https, found none')
+    if (protocol !== 'https' && tlsCfg !== undefined)
+      issue(['listeners', i, 'tls'], `expected no \`tls\` section for protocol ${protocol} (only https uses it)`)
+    for (const key of ['cert', 'key'] as const) {
+      const file = text(field(tlsCfg, key))
+      if (file !== undefined && file !== '' && !isReadableFile(file))
+        issue(['listeners', i, 'tls', key], `expected a readable PEM file, found no readable file at "${file}"`)
+    }
+    const routes = list(field(l, 'routes'))
+    if (protocol === 'tcp') {
+      if (routes.length > 1)
+        issue(['listeners', i, 'routes'], `expected exactly one route for protocol tcp, found ${routes.length}`)
+      routes.forEach((r, j) => {
+        if (field(r, 'match') !== undefined)
+          issue(
+            ['listeners', i, 'routes', j, 'match'],
+            'expected no `match` for protocol tcp (it sees no HTTP request)',
+          )
+      })
+    }
     let catchAll = -1
-    list(field(l, 'routes')).forEach((r, j) => {
+    routes.forEach((r, j) => {
       const pool = text(field(r, 'pool'))
       if (pool !== undefined && !poolNames.includes(pool))
         issue(
@@ -297,9 +341,31 @@ export function checkReferences(cfg: unknown): ReferenceProblem[] {
         )
       const m = field(r, 'match')
       if (m === undefined || (typeof m === 'object' && m !== null && Object.keys(m).length === 0)) catchAll = j
+      if (protocol !== 'tcp' && pool !== undefined) httpPools.add(pool)
+    })
+  })
+  // tcp:// servers speak no HTTP: only tcp listeners may send to them.
+  pools.forEach((p, i) => {
+    if (!httpPools.has(text(field(p, 'name')) ?? '')) return
+    list(field(p, 'servers')).forEach((s, j) => {
+      const url = typeof s === 'string' ? s : text(field(s, 'url'))
+      if (url?.toLowerCase().startsWith('tcp://'))
+        issue(
+          typeof s === 'string' ? ['pools', i, 'servers', j] : ['pools', i, 'servers', j, 'url'],
+          `expected an http:// URL in a pool that an http or https listener uses, found "${url}"`,
+        )
     })
   })
   return problems
+}
+
+function isReadableFile(file: string): boolean {
+  try {
+    accessSync(file, constants.R_OK)
+    return statSync(file).isFile()
+  } catch {
+    return false
+  }
 }
 
 /** `pools[0].servers[1].url` */

@@ -36,6 +36,7 @@ export const ERROR_CODES = {
   SWY_CONFIG_INVALID: { status: 0, source: 'config', text: 'the configuration is invalid' },
   SWY_LISTEN_IN_USE: { status: 0, source: 'config', text: 'the address is already in use' },
   SWY_LISTEN_FAILED: { status: 0, source: 'config', text: 'could not listen on the address' },
+  SWY_TLS_CONFIG: { status: 0, source: 'config', text: 'the TLS certificate or key cannot be used' },
 } as const satisfies Record<string, CodeInfo>
 
 export type ErrorCode = keyof typeof ERROR_CODES

@@ -33,6 +33,21 @@ export interface AccessEntry {
   readonly aborted: boolean
 }
 
+/** One TCP (layer 4) connection's log fields, written when it closes. */
+export interface TcpEntry {
+  readonly listener: string
+  readonly client: string
+  readonly pool: string
+  readonly upstream: string | undefined
+  /** Bytes from the client, and to it. */
+  readonly bytesIn: number
+  readonly bytesOut: number
+  /** Milliseconds until the server connection was up, or -1 when it never was. */
+  readonly connectMs: number
+  readonly durationMs: number
+  readonly code: string | undefined
+}
+
 interface Destination {
   write(line: string): unknown
 }
@@ -91,12 +106,7 @@ export class AccessLog {
   }
 
   write(e: AccessEntry): void {
-    const nowMs = Date.now()
-    if (nowMs !== this.#timeMs) {
-      this.#timeMs = nowMs
-      this.#timeIso = new Date(nowMs).toISOString()
-    }
-    let line = `{"level":"info","time":"${this.#timeIso}"${this.#bindings},"type":"access","requestId":${str(e.requestId)},"listener":${str(e.listener)},"client":"${e.client}","method":${str(e.method)},"url":${str(e.url)},"status":${e.status}`
+    let line = `{"level":"info","time":"${this.#time()}"${this.#bindings},"type":"access","requestId":${str(e.requestId)},"listener":${str(e.listener)},"client":"${e.client}","method":${str(e.method)},"url":${str(e.url)},"status":${e.status}`
     if (e.pool !== undefined) line += `,"pool":${str(e.pool)}`
     if (e.upstream !== undefined) line += `,"upstream":${str(e.upstream)}`
     line += `,"bytesIn":${e.bytesIn},"bytesOut":${e.bytesOut}`
@@ -105,7 +115,30 @@ export class AccessLog {
     if (e.code !== undefined) line += `,"code":"${e.code}"`
     if (e.error !== undefined) line += `,"error":${str(e.error)}`
     if (e.aborted) line += ',"aborted":true'
-    this.#batch += `${line}}\n`
+    this.#append(`${line}}\n`)
+  }
+
+  writeTcp(e: TcpEntry): void {
+    let line = `{"level":"info","time":"${this.#time()}"${this.#bindings},"type":"tcp","listener":${str(e.listener)},"client":"${e.client}","pool":${str(e.pool)}`
+    if (e.upstream !== undefined) line += `,"upstream":${str(e.upstream)}`
+    line += `,"bytesIn":${e.bytesIn},"bytesOut":${e.bytesOut}`
+    if (e.connectMs >= 0) line += `,"connectMs":${round(e.connectMs)}`
+    line += `,"durationMs":${round(e.durationMs)}`
+    if (e.code !== undefined) line += `,"code":"${e.code}"`
+    this.#append(`${line}}\n`)
+  }
+
+  #time(): string {
+    const nowMs = Date.now()
+    if (nowMs !== this.#timeMs) {
+      this.#timeMs = nowMs
+      this.#timeIso = new Date(nowMs).toISOString()
+    }
+    return this.#timeIso
+  }
+
+  #append(line: string): void {
+    this.#batch += line
     if (this.#batch.length >= BATCH_CHARS) this.flush()
     else if (this.#timer === undefined) {
       this.#timer = setTimeout(this.#onTimer, FLUSH_INTERVAL_MS)

@@ -9,12 +9,14 @@
  */
 import { randomUUID } from 'node:crypto'
 import type { IncomingMessage, ServerResponse } from 'node:http'
+import type { SecureContextOptions } from 'node:tls'
 import type { Dispatcher } from 'undici'
 import type { ListenerConfig } from '../config/index.js'
 import type { Backend } from '../core/backend.js'
 import { channels } from '../core/channels.js'
 import { classifyUpstreamError, errorBody, errorText, SwitchyardError } from '../core/errors.js'
 import type { Logger } from '../core/logger.js'
+import type { TcpRuntime } from '../l4/tcp-proxy.js'
 import type { Metrics, RouteMetrics } from '../metrics/index.js'
 import type { UpstreamPool } from '../upstream/pool.js'
 import type { AccessEntry, AccessLog } from './access-log.js'
@@ -37,7 +39,13 @@ export interface RouteTarget {
 /** Immutable per-listener snapshot, swapped whole on reload. */
 export interface ListenerRuntime {
   readonly config: ListenerConfig
+  /** `https` for TLS listeners: what X-Forwarded-Proto and Forwarded say. */
+  readonly proto: 'http' | 'https'
+  /** Certificate and key, read when the snapshot was built (https only). */
+  readonly tls: SecureContextOptions | undefined
   readonly router: Router<RouteTarget>
+  /** The pool and metric cells of a `tcp` listener; undefined for HTTP listeners. */
+  readonly tcp: TcpRuntime | undefined
   readonly forwarding: ForwardingPolicy
   readonly logger: Logger
   /** Undefined when the access log is off (by config, or because the logger drops `info`). */
@@ -88,7 +96,7 @@ export function proxyRequest(
     head,
     {
       clientIp: ex.clientIp,
-      proto: 'http',
+      proto: rt.proto,
       requestId: ex.requestId,
       requestIdHeader: idCfg.header,
       upstreamHost: pool.preserveHost ? undefined : selection.hostHeader,

@@ -1,17 +1,44 @@
 /**
- * An HTTP/1.1 listener: a node:http server with Node's strict parser, client-side timeouts from the
- * config, and the listener snapshot that the request path reads. `swap()` replaces the snapshot for new
+ * An HTTP/1.1 listener, plain or over TLS (`https`: node:https, the certificate and key read from the
+ * configured files, replaced on reload without dropping connections): Node's strict parser, client-side
+ * timeouts from the config, and the listener snapshot that the request path reads. `swap()` replaces the snapshot for new
  * requests; requests already running keep the one they started with. `drain()` stops accepting, lets
  * in-flight requests finish (their responses carry `Connection: close`), and closes idle connections.
  */
-import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http'
+import { readFileSync } from 'node:fs'
+import { createServer, type IncomingMessage, type Server, type ServerOptions, type ServerResponse } from 'node:http'
+import { createServer as createTlsServer, type Server as HttpsServer } from 'node:https'
 import type { AddressInfo, Socket } from 'node:net'
+import type { SecureContextOptions } from 'node:tls'
+import type { ListenerConfig } from '../config/index.js'
+import { SwitchyardError } from '../core/errors.js'
 import { type ListenerRuntime, proxyRequest, type RequestHooks } from '../l7/proxy.js'
 import { boundAddress, listenOn } from './bind.js'
+import type { Listener } from './types.js'
 
-export class HttpListener implements RequestHooks {
-  readonly #server: Server
+/** Reads the certificate and key of an `https` listener. Throws SWY_TLS_CONFIG naming the file. */
+export function tlsOptions(config: ListenerConfig): SecureContextOptions {
+  const tls = config.tls
+  if (!tls)
+    throw new SwitchyardError('SWY_TLS_CONFIG', `listener ${config.name}: protocol https needs tls.cert and tls.key`)
+  const read = (file: string, what: string): Buffer => {
+    try {
+      return readFileSync(file)
+    } catch (err) {
+      throw new SwitchyardError(
+        'SWY_TLS_CONFIG',
+        `listener ${config.name}: cannot read the TLS ${what} ${file}: ${(err as Error).message}`,
+      )
+    }
+  }
+  return { cert: read(tls.certFile, 'certificate'), key: read(tls.keyFile, 'key'), minVersion: tls.minVersion }
+}
+
+export class HttpListener implements RequestHooks, Listener {
+  readonly #server: Server | HttpsServer
   #rt: ListenerRuntime
+  /** The TLS material in use, to tell whether a reload changed it. */
+  #tls: SecureContextOptions | undefined
   #inFlight = 0
   #draining = false
   #idleWaiters: (() => void)[] = []
@@ -21,20 +48,25 @@ export class HttpListener implements RequestHooks {
     this.#rt = rt
     this.#inFlightGauge = rt.metrics.inFlightOf(rt.config.name)
     const t = rt.config.timeouts
-    this.#server = createServer(
-      {
-        keepAliveTimeout: t.idleMs,
-        headersTimeout: t.requestHeadersMs,
-        // Whole-request limits are the `total` timeout's job; a long upload is not a slow client.
-        requestTimeout: 0,
-        connectionsCheckingInterval: 1000,
-        // Checked on the request path instead, so that the 400 carries SWY_BAD_REQUEST.
-        requireHostHeader: false,
-        joinDuplicateHeaders: false,
-        noDelay: true,
-      },
-      (req, res) => this.#onRequest(req, res, false),
-    )
+    const options: ServerOptions = {
+      keepAliveTimeout: t.idleMs,
+      headersTimeout: t.requestHeadersMs,
+      // Whole-request limits are the `total` timeout's job; a long upload is not a slow client.
+      requestTimeout: 0,
+      connectionsCheckingInterval: 1000,
+      // Checked on the request path instead, so that the 400 carries SWY_BAD_REQUEST.
+      requireHostHeader: false,
+      joinDuplicateHeaders: false,
+      noDelay: true,
+    }
+    const onRequest = (req: IncomingMessage, res: ServerResponse) => this.#onRequest(req, res, false)
+    this.#tls = rt.tls
+    if (rt.tls) {
+      const server = createTlsServer({ ...options, ...rt.tls, ALPNProtocols: ['http/1.1'] }, onRequest)
+      // A failed handshake costs its connection only; nothing to answer in HTTP.
+      server.on('tlsClientError', (_err, socket) => socket.destroy())
+      this.#server = server
+    } else this.#server = createServer(options, onRequest)
     this.#server.on('checkContinue', (req, res) => this.#onRequest(req, res, true))
     this.#server.on('clientError', (err, socket) => this.#onClientError(err, socket as Socket))
   }
@@ -75,6 +107,12 @@ export class HttpListener implements RequestHooks {
 
   /** Installs a new snapshot for requests that start from now on. */
   swap(rt: ListenerRuntime): void {
+    // A renewed certificate (new file contents, same paths or not) applies to new handshakes; open
+    // connections keep theirs.
+    if (rt.tls && 'setSecureContext' in this.#server && !sameTls(rt.tls, this.#tls)) {
+      this.#server.setSecureContext(rt.tls)
+      this.#tls = rt.tls
+    }
     this.#rt = rt
     this.#server.keepAliveTimeout = rt.config.timeouts.idleMs
     this.#server.headersTimeout = rt.config.timeouts.requestHeadersMs
@@ -143,4 +181,9 @@ export class HttpListener implements RequestHooks {
       'malformed request',
     )
   }
+}
+
+function sameTls(a: SecureContextOptions, b: SecureContextOptions | undefined): boolean {
+  const eq = (x: unknown, y: unknown) => (Buffer.isBuffer(x) && Buffer.isBuffer(y) ? x.equals(y) : x === y)
+  return b !== undefined && eq(a.cert, b.cert) && eq(a.key, b.key) && a.minVersion === b.minVersion
 }

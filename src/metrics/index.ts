@@ -7,4 +7,5 @@ export {
   type RouteMetrics,
   SUPERVISOR_METRICS,
   SupervisorMetrics,
+  type TcpMetrics,
 } from './table.js'

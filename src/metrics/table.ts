@@ -35,6 +35,21 @@ export const METRICS = {
     help: 'Requests sent to each upstream server.',
     labelNames: ['pool', 'server'],
   },
+  tcpConnections: {
+    name: 'switchyard_tcp_connections_total',
+    help: 'TCP (layer 4) connections ended, by listener, pool and outcome (ok: piped to a server; error: no server reached).',
+    labelNames: ['listener', 'pool', 'outcome'],
+  },
+  tcpActive: {
+    name: 'switchyard_tcp_connections_active',
+    help: 'TCP (layer 4) client connections open now, by listener.',
+    labelNames: ['listener'],
+  },
+  tcpBytes: {
+    name: 'switchyard_tcp_bytes_total',
+    help: 'Bytes piped by TCP (layer 4) listeners, by listener and direction (in: from clients, out: to clients).',
+    labelNames: ['listener', 'direction'],
+  },
   reloads: {
     name: 'switchyard_config_reloads_total',
     help: 'Configuration reloads, by result (ok, rejected).',
@@ -97,6 +112,15 @@ export class DurationCell {
   }
 }
 
+/** The cells of one TCP listener and its pool. */
+export interface TcpMetrics {
+  readonly ok: Cell
+  readonly error: Cell
+  readonly active: Cell
+  readonly bytesIn: Cell
+  readonly bytesOut: Cell
+}
+
 /** The cells of one (listener, pool) pair. */
 export interface RouteMetrics {
   /** Index `Math.floor(status / 100) - 1`. */
@@ -140,6 +164,7 @@ export class Metrics {
   readonly #routes = new Map<string, { listener: string; pool: string; cells: RouteMetrics }>()
   readonly #servers = new Map<string, { pool: string; server: string; cell: Cell }>()
   readonly #inFlight = new Map<string, Cell>()
+  readonly #tcp = new Map<string, { listener: string; pool: string; cells: TcpMetrics }>()
 
   constructor() {
     const register = (m: ScrapedMetric) => this.registry.registerMetric(m as unknown as Metric)
@@ -162,11 +187,60 @@ export class Metrics {
         [...this.#inFlight].map(([listener, cell]) => ({ value: cell.value, labels: { listener } })),
       ),
     )
+    const tcpByListener = () => {
+      const seen = new Map<string, TcpMetrics>()
+      for (const e of this.#tcp.values()) if (!seen.has(e.listener)) seen.set(e.listener, e.cells)
+      return [...seen]
+    }
+    register(
+      new ScrapedMetric(METRICS.tcpConnections.name, METRICS.tcpConnections.help, 'counter', () =>
+        [...this.#tcp.values()].flatMap(({ listener, pool, cells }) => [
+          { value: cells.ok.value, labels: { listener, pool, outcome: 'ok' } },
+          { value: cells.error.value, labels: { listener, pool, outcome: 'error' } },
+        ]),
+      ),
+    )
+    register(
+      new ScrapedMetric(METRICS.tcpActive.name, METRICS.tcpActive.help, 'gauge', () =>
+        tcpByListener().map(([listener, cells]) => ({ value: cells.active.value, labels: { listener } })),
+      ),
+    )
+    register(
+      new ScrapedMetric(METRICS.tcpBytes.name, METRICS.tcpBytes.help, 'counter', () =>
+        tcpByListener().flatMap(([listener, cells]) => [
+          { value: cells.bytesIn.value, labels: { listener, direction: 'in' } },
+          { value: cells.bytesOut.value, labels: { listener, direction: 'out' } },
+        ]),
+      ),
+    )
     register(
       new ScrapedMetric(METRICS.upstreamRequests.name, METRICS.upstreamRequests.help, 'counter', () =>
         [...this.#servers.values()].map(({ pool, server, cell }) => ({ value: cell.value, labels: { pool, server } })),
       ),
     )
+  }
+
+  /** The cells of a TCP listener in front of `pool`; the same ones on every call. Off the request path. */
+  forTcp(listener: string, pool: string): TcpMetrics {
+    const key = `${listener}\0${pool}`
+    let entry = this.#tcp.get(key)
+    if (!entry) {
+      const byListener = [...this.#tcp.values()].find((e) => e.listener === listener)?.cells
+      entry = {
+        listener,
+        pool,
+        cells: {
+          ok: new Cell(),
+          error: new Cell(),
+          // Gauges and byte counts belong to the listener, whichever pool it points at.
+          active: byListener?.active ?? new Cell(),
+          bytesIn: byListener?.bytesIn ?? new Cell(),
+          bytesOut: byListener?.bytesOut ?? new Cell(),
+        },
+      }
+      this.#tcp.set(key, entry)
+    }
+    return entry.cells
   }
 
   /** The cells of one (listener, pool) pair; the same ones on every call. Off the request path. */

@@ -19,7 +19,9 @@ import { AccessLog } from '../l7/access-log.js'
 import { buildTrust } from '../l7/headers.js'
 import type { ListenerRuntime, RouteTarget } from '../l7/proxy.js'
 import { Router } from '../l7/router.js'
-import { HttpListener } from '../listeners/http.js'
+import { HttpListener, tlsOptions } from '../listeners/http.js'
+import { TcpListener } from '../listeners/tcp.js'
+import type { Listener } from '../listeners/types.js'
 import { Metrics } from '../metrics/index.js'
 import { ConnectionRegistry } from '../upstream/connections.js'
 import { poolKey, UpstreamPool } from '../upstream/pool.js'
@@ -31,7 +33,7 @@ export interface LoadBalancerOptions {
 }
 
 interface ListenerEntry {
-  readonly listener: HttpListener
+  readonly listener: Listener
   readonly config: ListenerConfig
 }
 
@@ -86,7 +88,7 @@ export class LoadBalancer {
     try {
       this.#pools = this.#buildPools(this.#config, new Map())
       for (const lc of this.#config.listeners) {
-        const listener = new HttpListener(this.#runtimeFor(lc, this.#config, this.#pools))
+        const listener = createListener(this.#runtimeFor(lc, this.#config, this.#pools))
         this.#listeners.set(lc.name, { listener, config: lc })
         await listener.listen()
         this.#logger.info({ listener: lc.name, address: addressText(listener.address()) }, `listener ${lc.name} ready`)
@@ -136,18 +138,18 @@ export class LoadBalancer {
     const oldListeners = this.#listeners
     const listeners = new Map<string, ListenerEntry>()
     const runtimes = new Map<string, ListenerRuntime>()
-    const started: HttpListener[] = []
+    const started: Listener[] = []
     try {
       for (const lc of next.listeners) {
         const rt = this.#runtimeFor(lc, next, pools)
         runtimes.set(lc.name, rt)
         const old = oldListeners.get(lc.name)
-        if (old && old.config.listen === lc.listen) {
+        if (old && old.config.listen === lc.listen && old.config.protocol === lc.protocol) {
           listeners.set(lc.name, { listener: old.listener, config: lc })
           continue
         }
         // New or moved listener: bind before the old one closes. Bind failures abort the reload.
-        const listener = new HttpListener(rt)
+        const listener = createListener(rt)
         await listener.listen()
         started.push(listener)
         listeners.set(lc.name, { listener, config: lc })
@@ -261,7 +263,13 @@ export class LoadBalancer {
     })
     return {
       config: lc,
+      proto: lc.protocol === 'https' ? 'https' : 'http',
+      tls: lc.protocol === 'https' ? tlsOptions(lc) : undefined,
       router: new Router(routes),
+      tcp:
+        lc.protocol === 'tcp' && routes[0]
+          ? { target: routes[0].target, metrics: this.metrics.forTcp(lc.name, routes[0].target.pool.name) }
+          : undefined,
       forwarding: {
         xForwarded: lc.forwarded.xForwarded,
         forwarded: lc.forwarded.forwarded,
@@ -273,6 +281,10 @@ export class LoadBalancer {
       unrouted: this.metrics.forRoute(lc.name, ''),
     }
   }
+}
+
+function createListener(rt: ListenerRuntime): Listener {
+  return rt.config.protocol === 'tcp' ? new TcpListener(rt) : new HttpListener(rt)
 }
 
 export function configError(issues: readonly ConfigIssue[]): SwitchyardError {

@@ -1,0 +1,106 @@
+/**
+ * Layer 4: one client connection piped to one server of the pool, both directions streamed with
+ * backpressure (stream.pipe), half-close carried through (a FIN from one side ends the write side of
+ * the other; the connection closes when both are done).
+ *
+ * Failure contract: if no server is available or the connection to it fails or times out, the client
+ * connection is reset (there is no protocol to answer in). A reset from either side resets the other.
+ * An idle connection (no bytes either way for the listener's idle timeout) is closed. Each connection
+ * is logged once, when it closes, with a SWY_* code when it failed.
+ */
+import { connect, type Socket } from 'node:net'
+import { classifyUpstreamError, SwitchyardError } from '../core/errors.js'
+import type { ListenerRuntime, RouteTarget } from '../l7/proxy.js'
+import type { TcpMetrics } from '../metrics/index.js'
+
+/** The TCP part of a listener snapshot. */
+export interface TcpRuntime {
+  readonly target: RouteTarget
+  readonly metrics: TcpMetrics
+}
+
+/** Where the listener learns that a connection ended. */
+export interface ConnectionHooks {
+  end(client: Socket): void
+}
+
+export function pipeConnection(rt: ListenerRuntime, tcp: TcpRuntime, client: Socket, hooks: ConnectionHooks): void {
+  const startMs = performance.now()
+  const m = tcp.metrics
+  m.active.value++
+  const ip = client.remoteAddress ?? ''
+  const clientIp = ip.startsWith('::ffff:') ? ip.slice(7) : ip
+  const pool = tcp.target.pool
+  const selection = pool.select({ clientIp })
+  let upstream: Socket | undefined
+  let connectMs = -1
+  let failure: SwitchyardError | undefined
+  let timer: NodeJS.Timeout | undefined
+
+  const fail = (err: SwitchyardError) => {
+    failure ??= err
+    if (!client.destroyed) client.resetAndDestroy()
+    if (upstream && !upstream.destroyed) upstream.resetAndDestroy()
+  }
+
+  let closed = 0
+  const onClose = () => {
+    // Both sockets (or the client alone, when no upstream was opened) have closed.
+    if (++closed < (upstream ? 2 : 1)) return
+    if (timer) clearTimeout(timer)
+    m.active.value--
+    m.bytesIn.value += client.bytesRead
+    m.bytesOut.value += client.bytesWritten
+    if (failure || connectMs < 0) m.error.value++
+    else m.ok.value++
+    hooks.end(client)
+    const entry = {
+      listener: rt.config.name,
+      client: clientIp,
+      pool: pool.name,
+      upstream: selection?.backend.id,
+      bytesIn: client.bytesRead,
+      bytesOut: client.bytesWritten,
+      connectMs,
+      durationMs: performance.now() - startMs,
+      code: failure?.code,
+    }
+    if (failure && failure.source === 'upstream') rt.logger.warn({ type: 'tcp', ...entry }, failure.message)
+    else rt.accessLog?.writeTcp(entry)
+  }
+
+  client.on('error', () => fail(new SwitchyardError('SWY_CLIENT_ABORTED')))
+  client.once('close', onClose)
+  if (!selection) {
+    failure = new SwitchyardError('SWY_NO_SERVER')
+    rt.logger.warn({ type: 'tcp', listener: rt.config.name, pool: pool.name, code: failure.code }, failure.message)
+    client.resetAndDestroy()
+    return
+  }
+  selection.counter.value++
+  const backend = selection.backend
+  upstream = connect({ host: backend.host, port: backend.port, noDelay: true, allowHalfOpen: true })
+  upstream.once('close', onClose)
+  upstream.on('error', (err) => fail(classifyUpstreamError(err)))
+  const connectTimeoutMs = pool.config.timeouts.connectMs
+  timer = setTimeout(() => {
+    timer = undefined
+    fail(new SwitchyardError('SWY_UPSTREAM_CONNECT_TIMEOUT'))
+  }, connectTimeoutMs)
+  upstream.once('connect', () => {
+    if (timer) clearTimeout(timer)
+    timer = undefined
+    connectMs = performance.now() - startMs
+  })
+  // Bytes the client sends before the server connection is up wait in the upstream socket's buffer.
+  client.pipe(upstream)
+  upstream.pipe(client)
+  const idleMs = rt.config.timeouts.idleMs
+  if (idleMs > 0) {
+    // Any byte either way is a write or a read on the client socket, so its timer covers both.
+    client.setTimeout(idleMs, () => {
+      client.destroy()
+      upstream?.destroy()
+    })
+  }
+}
