@@ -1,9 +1,15 @@
-// The candidates a bench run compares, in the order each round runs them. Adding one (nginx,
-// HAProxy, @fastify/http-proxy, ...) is one entry here: a name and the command that starts it as a
-// child process listening on `ctx.port` in front of `ctx.backendPorts`. The runner hands out the
-// port, starts the process, waits until the port accepts connections and measures the process's CPU
-// time (its whole process tree, so master/worker servers count in full).
+// Every candidate a bench case can run, by name. A candidate is `direct` (no proxy: the ceiling) or a
+// process that listens on `ctx.port` in front of `ctx.backendPorts`; the runner hands out the port and
+// a private directory, writes the files the command asks for, starts it, waits until the port accepts
+// connections, checks that the listening socket is the child's, and measures the CPU time of the
+// child's whole process tree (so master/worker servers and cluster workers count in full).
+// A candidate whose binary or npm package is missing is skipped with a note, never an error.
+// Adding one is one entry in `candidates` plus its name in the cases that run it (bench/cases.ts).
 import path from 'node:path'
+import { HAPROXY_MAXCONN, haproxyArgs, haproxyConf, haproxyMaxconn } from './lib/haproxy.js'
+import { NGINX_DIRS, nginxArgs, proxyConf } from './lib/nginx.js'
+import { openFileLimit } from './lib/system.js'
+import type { Tool } from './lib/tools.js'
 
 export interface LaunchContext {
   /** Port the candidate must listen on, at 127.0.0.1. Free when handed out. */
@@ -12,41 +18,67 @@ export interface LaunchContext {
   readonly backendPorts: readonly number[]
   /** Repository root; children run with it as their working directory. */
   readonly rootDir: string
+  /** An empty directory of the candidate's own, removed after the run. */
+  readonly workDir: string
+  /** Absolute path of a tool the candidate `requires`. */
+  binary(tool: Tool): string
 }
 
 export interface Command {
   readonly file: string
   /** stdout goes to /dev/null; the tail of stderr is kept for error messages. */
   readonly args: readonly string[]
+  /** Added to the bench's environment. */
+  readonly env?: Readonly<Record<string, string>>
+  /** Directories to create under `workDir` before the start, as relative paths. */
+  readonly dirs?: readonly string[]
+  /** Files to write under `workDir` before the start: relative path → content. */
+  readonly files?: Readonly<Record<string, string>>
+  /** A line for the report when the launch had to depart from the description. */
+  readonly note?: string
 }
+
+export type Requirement =
+  | { readonly kind: 'binary'; readonly name: Tool }
+  | { readonly kind: 'package'; readonly name: string }
+
+/**
+ * What a candidate is, for the ratios: the ceiling, Switchyard itself, a C server (nginx, HAProxy) or
+ * a Node proxy (the best of which is one reference).
+ */
+export type Family = 'direct' | 'switchyard' | 'nginx' | 'haproxy' | 'node'
 
 export type Candidate =
   /** wrk goes straight to the first backend: the ceiling. No process of its own, so no CPU figure. */
-  | { readonly kind: 'direct'; readonly name: string; readonly description: string }
+  | { readonly kind: 'direct'; readonly name: string; readonly family: 'direct'; readonly description: string }
   | {
       readonly kind: 'process'
       readonly name: string
+      readonly family: Exclude<Family, 'direct'>
       /** One line of Markdown for docs/benchmarks.md. */
       readonly description: string
+      readonly requires: readonly Requirement[]
       readonly launch: (ctx: LaunchContext) => Command
     }
 
-/**
- * The candidate the ratios are about; every other candidate is a reference for it. Variants named
- * `switchyard+feature` are subjects too.
- */
+/** The candidate the single-process ratios are about: the full feature path, access log on. */
 export const SUBJECT = 'switchyard'
 
 /** A TypeScript peer under bench/peers, run by the same Node as the bench. */
-function tsPeer(ctx: LaunchContext, file: string, args: readonly (string | number)[]): Command {
+function tsPeer(ctx: LaunchContext, file: string): Command {
   return {
     file: process.execPath,
-    args: ['--import', 'tsx', path.join(ctx.rootDir, 'bench', 'peers', file), ...args.map(String)],
+    args: [
+      '--import',
+      'tsx',
+      path.join(ctx.rootDir, 'bench', 'peers', file),
+      ...[ctx.port, ...ctx.backendPorts].map(String),
+    ],
   }
 }
 
-/** Switchyard from dist/ in quick mode, round-robin over the backends, plus `extra` flags. */
-function switchyard(ctx: LaunchContext, extra: readonly string[]): Command {
+/** Switchyard from dist/, round-robin over the backends, plus `extra` flags. */
+function switchyard(ctx: LaunchContext, extra: readonly string[], env?: Readonly<Record<string, string>>): Command {
   return {
     file: process.execPath,
     args: [
@@ -56,31 +88,145 @@ function switchyard(ctx: LaunchContext, extra: readonly string[]): Command {
       ...ctx.backendPorts.flatMap((p) => ['--to', `http://127.0.0.1:${p}`]),
       ...extra,
     ],
+    ...(env === undefined ? {} : { env }),
   }
 }
 
+function nginx(ctx: LaunchContext, workers: number): Command {
+  const conf = path.join(ctx.workDir, 'nginx.conf')
+  return {
+    file: ctx.binary('nginx'),
+    args: nginxArgs(ctx.workDir, conf),
+    dirs: NGINX_DIRS,
+    files: { 'nginx.conf': proxyConf(ctx.workDir, ctx.port, ctx.backendPorts, workers) },
+  }
+}
+
+function haproxy(ctx: LaunchContext, threads: number): Command {
+  const hard = openFileLimit('hard')
+  const maxconn = haproxyMaxconn(hard)
+  return {
+    file: ctx.binary('haproxy'),
+    args: haproxyArgs(path.join(ctx.workDir, 'haproxy.cfg')),
+    files: { 'haproxy.cfg': haproxyConf(ctx.port, ctx.backendPorts, threads, maxconn) },
+    ...(maxconn < HAPROXY_MAXCONN
+      ? { note: `maxconn ${maxconn}, not ${HAPROXY_MAXCONN}: the open-file hard limit here is ${hard}` }
+      : {}),
+  }
+}
+
+const SWITCHYARD_CMD = '`node bin/switchyard.js --listen … --to … --to … --to …`'
+
 export const candidates: readonly Candidate[] = [
-  { kind: 'direct', name: 'direct', description: 'wrk straight at one backend, no proxy in between: the ceiling.' },
   {
-    kind: 'process',
-    name: SUBJECT,
-    description:
-      'this project, from `dist/` (rebuilt by the bench before each run): `node bin/switchyard.js --listen … --to … --to … --to … --log-level warn`, round-robin, **no access log** (it is on by default at the `info` level).',
-    // --log-level warn turns the access log (on by default at info) off: we measure the bare proxy path.
-    launch: (ctx) => switchyard(ctx, ['--log-level', 'warn']),
+    kind: 'direct',
+    name: 'direct',
+    family: 'direct',
+    description: 'the load tool straight at one backend, no proxy in between: the ceiling.',
   },
   {
     kind: 'process',
-    name: `${SUBJECT}+log`,
-    description:
-      'the same, with the default `--log-level info`: one JSON access-log line per request, written to /dev/null.',
+    name: SUBJECT,
+    family: 'switchyard',
+    description: `this project, from \`dist/\` (rebuilt by the bench first): ${SWITCHYARD_CMD}, round-robin, one process, default \`--log-level info\`: routing, metrics, forwarded headers and one JSON access-log line per request (stdout to /dev/null). **The subject of the ratios.**`,
+    requires: [],
     launch: (ctx) => switchyard(ctx, []),
   },
   {
     kind: 'process',
+    name: 'switchyard-nolog',
+    family: 'switchyard',
+    description: 'the same with `--log-level warn`, which turns the access log off: shows what the access log costs.',
+    requires: [],
+    launch: (ctx) => switchyard(ctx, ['--log-level', 'warn']),
+  },
+  {
+    kind: 'process',
+    name: 'switchyard-2w',
+    family: 'switchyard',
+    description:
+      '`switchyard` with `--workers 2`: a cluster supervisor and 2 workers accepting from the shared listening socket (CPU counts all three processes).',
+    requires: [],
+    launch: (ctx) => switchyard(ctx, ['--workers', '2']),
+  },
+  {
+    kind: 'process',
+    name: 'switchyard-2w-rr',
+    family: 'switchyard',
+    description:
+      '`switchyard-2w` with `NODE_CLUSTER_SCHED_POLICY=rr`: the supervisor accepts and hands connections to the workers in turn.',
+    requires: [],
+    launch: (ctx) => switchyard(ctx, ['--workers', '2'], { NODE_CLUSTER_SCHED_POLICY: 'rr' }),
+  },
+  {
+    kind: 'process',
+    name: 'nginx',
+    family: 'nginx',
+    description:
+      'nginx `proxy_pass` to an `upstream` of the backends (round-robin), `worker_processes 1`, `keepalive 64` upstream connections over `proxy_http_version 1.1` with `proxy_set_header Connection ""`, `keepalive_requests 1000000` on both sides, no access log (`bench/lib/nginx.ts`).',
+    requires: [{ kind: 'binary', name: 'nginx' }],
+    launch: (ctx) => nginx(ctx, 1),
+  },
+  {
+    kind: 'process',
+    name: 'nginx-2w',
+    family: 'nginx',
+    description: 'the same nginx with `worker_processes 2`.',
+    requires: [{ kind: 'binary', name: 'nginx' }],
+    launch: (ctx) => nginx(ctx, 2),
+  },
+  {
+    kind: 'process',
+    name: 'haproxy',
+    family: 'haproxy',
+    description:
+      'HAProxy, `mode http`, `nbthread 1`, `maxconn 20000` in global and defaults (less if the open-file limit cannot hold 2 descriptors per connection; a note says so), round-robin, `option http-keep-alive`, `http-reuse always`, timeouts set, no logging, run in the foreground (`haproxy -f CFG -db`; `bench/lib/haproxy.ts`).',
+    requires: [{ kind: 'binary', name: 'haproxy' }],
+    launch: (ctx) => haproxy(ctx, 1),
+  },
+  {
+    kind: 'process',
+    name: 'haproxy-2t',
+    family: 'haproxy',
+    description: 'the same HAProxy with `nbthread 2`.',
+    requires: [{ kind: 'binary', name: 'haproxy' }],
+    launch: (ctx) => haproxy(ctx, 2),
+  },
+  {
+    kind: 'process',
     name: 'http-proxy',
+    family: 'node',
     description:
       'the npm `http-proxy` package, round-robin with a keep-alive `http.Agent` (maxSockets 256): `bench/peers/http-proxy.ts`.',
-    launch: (ctx) => tsPeer(ctx, 'http-proxy.ts', [ctx.port, ...ctx.backendPorts]),
+    requires: [{ kind: 'package', name: 'http-proxy' }],
+    launch: (ctx) => tsPeer(ctx, 'http-proxy.ts'),
+  },
+  {
+    kind: 'process',
+    name: 'fastify-http-proxy',
+    family: 'node',
+    description:
+      '`@fastify/http-proxy` on Fastify (logger off), round-robin through an undici `BalancedPool` handed to its reply-from layer, keep-alive on: `bench/peers/fastify-http-proxy.ts`.',
+    requires: [
+      { kind: 'package', name: 'fastify' },
+      { kind: 'package', name: '@fastify/http-proxy' },
+    ],
+    launch: (ctx) => tsPeer(ctx, 'fastify-http-proxy.ts'),
+  },
+  {
+    kind: 'process',
+    name: 'undici-dispatch',
+    family: 'node',
+    description:
+      'the bare undici `dispatch` proxy, no features (no routing, metrics, logs or forwarded headers): node:http in, round-robin over one undici `Pool` per backend: `bench/peers/undici-dispatch.ts`. The floor Switchyard is built on.',
+    requires: [{ kind: 'package', name: 'undici' }],
+    launch: (ctx) => tsPeer(ctx, 'undici-dispatch.ts'),
   },
 ]
+
+/** The candidate called `name`; throws on a name not in the table (a bug in bench/cases.ts). */
+export function candidate(name: string): Candidate {
+  const found = candidates.find((c) => c.name === name)
+  if (found === undefined) throw new Error(`no candidate named ${name} in bench/candidates.ts`)
+  return found
+}

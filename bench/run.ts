@@ -1,164 +1,243 @@
-// End-to-end benchmark: Switchyard against the other candidates in bench/candidates.ts, in one
-// interleaved run (A B C, A B C, ...), so that drift on a shared box hits all of them alike.
-// Prints a summary, writes bench/results/YYYY-MM-DD.md and overwrites docs/benchmarks.md.
-// Usage: npm run bench [-- --quick] [-- --duration SECONDS] [-- --connections N]
-import { spawnSync } from 'node:child_process'
-import { mkdirSync, writeFileSync } from 'node:fs'
+// End-to-end benchmark: Switchyard against nginx, HAProxy and Node proxies, case by case
+// (bench/cases.ts). Each case starts its own candidates (bench/candidates.ts) in front of the same
+// three backends, warms them up, then measures them in interleaved rounds (A B C, A B C, ...) so that
+// drift on a shared box hits all of them alike, and stops them. Prints a summary and writes
+// bench/results/YYYY-MM-DD.md (every run) and docs/benchmarks.md (tables, ratios, notes).
+// Usage: npm run bench [-- --quick] [-- --case NAME ...] [-- --duration S --rounds N --warmup S]
+import { chmodSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
+import os from 'node:os'
 import path from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { parseArgs } from 'node:util'
-import { type Candidate, candidates, SUBJECT } from './candidates.js'
+import { candidate, candidates } from './candidates.js'
+import { type Case, caseNames, cases } from './cases.js'
+import { type BackendKind, checkBodies, startBackends } from './lib/backends.js'
+import { ensureBuilt, localDate } from './lib/build.js'
 import { Children, freePorts } from './lib/children.js'
+import { extractSection } from './lib/docs-section.js'
+import { describeLoad, type Load } from './lib/load.js'
+import { runRounds } from './lib/measure.js'
 import {
-  type CandidateRuns,
+  type CaseResult,
   formatDocsMd,
   formatResultsMd,
   formatText,
+  IDLE_BEGIN,
+  IDLE_END,
   type RunReport,
-  ratios,
-  runNotes,
-  type Sample,
+  type Skipped,
   summarize,
 } from './lib/report.js'
-import { CLK_TCK, describeMachine, treeTicks, waitForQuiet } from './lib/system.js'
-import { runWrk, wrkArgs, wrkVersion } from './lib/wrk.js'
+import { describeMachine } from './lib/system.js'
+import { type StartContext, startCandidate, type Target } from './lib/targets.js'
+import { packageVersion, probeTool } from './lib/tools.js'
+import { runWrk } from './lib/wrk.js'
 
 const ROOT = path.dirname(path.dirname(fileURLToPath(import.meta.url)))
 const BACKEND_COUNT = 3
-/** How long a child gets to start accepting connections. */
-const START_TIMEOUT_MS = 15_000
+/** Rough cost of things other than load, for the planned time: a candidate's start, a quiet check. */
+const START_S = 1.5
+const QUIET_CHECK_S = 1.2
+const BUILD_S = 20
 
 interface Plan {
   readonly durationS: number
-  readonly connections: number
   readonly rounds: number
-  /** Per candidate, before the measured rounds; 0 skips the warm-up. */
+  /** Per candidate and case, before the measured rounds; 0 skips the warm-up. */
   readonly warmupS: number
-}
-
-/** A candidate up and listening. */
-interface Target {
-  readonly name: string
-  readonly port: number
-  /** The process whose CPU time is measured; undefined for `direct`. */
-  readonly pid: number | undefined
+  readonly quick: boolean
+  readonly cases: readonly Case[]
+  readonly backends: BackendKind | 'auto'
 }
 
 const USAGE = `Usage: npm run bench [-- OPTIONS]
-  --quick            3 s runs, 1 round, no warm-up (CI smoke)
-  --duration N       seconds per measured run (default 10; 3 with --quick)
-  --connections N    wrk connections (default 50)
+  --quick            every case once for 2 s, no warm-up (smoke test; figures not to be quoted)
+  --case NAME        run only this case (repeat for more): ${caseNames().join(', ')}
+  --duration S       seconds per measured run (default 8; 2 with --quick)
+  --rounds N         interleaved rounds per case (default 3; 1 with --quick)
+  --warmup S         warm-up seconds per candidate and case (default 2; 0 with --quick)
+  --backends KIND    auto (nginx if installed, default) | nginx | node
   -h, --help         show this help`
 
 type ParsedArgs = { readonly kind: 'plan'; readonly plan: Plan } | { readonly kind: 'help' }
+
+class UsageError extends Error {}
 
 function parsePlan(argv: readonly string[]): ParsedArgs {
   const { values } = parseArgs({
     args: [...argv],
     options: {
       quick: { type: 'boolean', default: false },
+      case: { type: 'string', multiple: true },
       duration: { type: 'string' },
-      connections: { type: 'string' },
+      rounds: { type: 'string' },
+      warmup: { type: 'string' },
+      backends: { type: 'string', default: 'auto' },
       help: { type: 'boolean', short: 'h', default: false },
     },
     strict: true,
   })
   if (values.help) return { kind: 'help' }
-  const positive = (flag: string, raw: string | undefined, fallback: number): number => {
+  const count = (flag: string, raw: string | undefined, fallback: number, min: number): number => {
     if (raw === undefined) return fallback
     const n = Number(raw)
-    if (!Number.isInteger(n) || n <= 0) throw new UsageError(`--${flag} wants a positive integer, got ${raw}`)
+    if (!Number.isInteger(n) || n < min)
+      throw new UsageError(`--${flag} wants an integer of at least ${min}, got ${raw}`)
     return n
   }
-  const plan: Plan = values.quick
-    ? { durationS: positive('duration', values.duration, 3), connections: 50, rounds: 1, warmupS: 0 }
-    : { durationS: positive('duration', values.duration, 10), connections: 50, rounds: 3, warmupS: 2 }
-  return { kind: 'plan', plan: { ...plan, connections: positive('connections', values.connections, plan.connections) } }
-}
-
-class UsageError extends Error {}
-
-/** Builds dist/ with `npm run build`, so that the run measures the current source. */
-function ensureBuilt(): void {
-  process.stderr.write('building dist/ (npm run build)\n')
-  const out = spawnSync('npm', ['run', 'build'], { cwd: ROOT, stdio: 'inherit' })
-  if (out.status !== 0) throw new Error(`npm run build failed (exit ${out.status ?? out.signal})`)
-}
-
-async function startTargets(children: Children, signal: AbortSignal): Promise<Target[]> {
-  const procCount = candidates.filter((c) => c.kind === 'process').length
-  const ports = await freePorts(BACKEND_COUNT + procCount)
-  const backendPorts = ports.slice(0, BACKEND_COUNT)
-  const candidatePorts = ports.slice(BACKEND_COUNT)
-
-  const backends = children.start('backends', process.execPath, [
-    '--import',
-    'tsx',
-    path.join(ROOT, 'bench', 'peers', 'backends.ts'),
-    ...backendPorts.map(String),
-  ])
-  for (const port of backendPorts) await children.waitForPort(backends, port, START_TIMEOUT_MS, signal)
-
-  const targets: Target[] = []
-  for (const candidate of candidates) targets.push(await startTarget(candidate))
-  return targets
-
-  async function startTarget(candidate: Candidate): Promise<Target> {
-    switch (candidate.kind) {
-      case 'direct':
-        return { name: candidate.name, port: backendPorts[0]!, pid: undefined }
-      case 'process': {
-        const port = candidatePorts.shift()!
-        const cmd = candidate.launch({ port, backendPorts, rootDir: ROOT })
-        const child = children.start(candidate.name, cmd.file, cmd.args)
-        await children.waitForPort(child, port, START_TIMEOUT_MS, signal)
-        return { name: candidate.name, port, pid: child.pid }
-      }
-      default: {
-        const unreachable: never = candidate
-        throw new Error(`unknown candidate ${JSON.stringify(unreachable)}`)
-      }
-    }
+  const selected = (values.case ?? []).flatMap((v) => v.split(','))
+  const unknown = selected.filter((name) => !caseNames().includes(name))
+  if (unknown.length > 0) throw new UsageError(`unknown case ${unknown.join(', ')}; cases: ${caseNames().join(', ')}`)
+  const backends = values.backends
+  if (backends !== 'auto' && backends !== 'nginx' && backends !== 'node')
+    throw new UsageError(`--backends wants auto, nginx or node, got ${backends}`)
+  const quick = values.quick
+  return {
+    kind: 'plan',
+    plan: {
+      durationS: count('duration', values.duration, quick ? 2 : 8, 1),
+      rounds: count('rounds', values.rounds, quick ? 1 : 3, 1),
+      warmupS: count('warmup', values.warmup, quick ? 0 : 2, 0),
+      quick,
+      cases: selected.length === 0 ? cases : cases.filter((c) => selected.includes(c.name)),
+      backends,
+    },
   }
 }
 
-const url = (t: Target): string => `http://127.0.0.1:${t.port}/`
+/** The plan of a plain `npm run bench`. */
+function defaultPlan(): Plan {
+  const parsed = parsePlan([])
+  if (parsed.kind !== 'plan') throw new Error('no default plan')
+  return parsed.plan
+}
 
-async function measure(children: Children, targets: readonly Target[], plan: Plan, signal: AbortSignal) {
-  const wrkFor = (t: Target, durationS: number) => ({ url: url(t), connections: plan.connections, durationS })
-  if (plan.warmupS > 0) {
-    for (const t of targets) {
-      log(`warm-up   ${t.name.padEnd(12)} ${plan.warmupS} s`)
-      await runWrk(children, wrkFor(t, plan.warmupS), signal)
-    }
+/** Seconds the plan should take on a quiet box: load time plus starts and quiet checks. */
+function plannedSeconds(plan: Plan): number {
+  let total = BUILD_S
+  for (const c of plan.cases) {
+    const n = c.candidates.length
+    total += n * (START_S + plan.warmupS) + plan.rounds * n * (plan.durationS + QUIET_CHECK_S)
+    if (c.kind === 'fixed-rate' && !plan.cases.some((other) => other.name === c.rateFrom.case))
+      total += plan.durationS + QUIET_CHECK_S
   }
-  const samples = new Map<string, Sample[]>(targets.map((t) => [t.name, []]))
-  for (let round = 1; round <= plan.rounds; round++) {
-    for (const t of targets) {
-      const quiet = await waitForQuiet(process.pid, signal)
-      const ticks0 = t.pid === undefined ? 0 : treeTicks(t.pid)
-      const wrk = await runWrk(children, wrkFor(t, plan.durationS), signal)
-      const ticks1 = t.pid === undefined ? 0 : treeTicks(t.pid)
-      if (t.pid !== undefined && !children.pids().includes(t.pid))
-        throw new Error(`${t.name} died during round ${round}`)
-      const cpuS = t.pid === undefined ? undefined : (ticks1 - ticks0) / CLK_TCK
-      samples.get(t.name)!.push({ round, wrk, cpuS, quiet })
-      const cpu = cpuS === undefined ? '' : `  cpu ${cpuS.toFixed(2)} s`
-      log(
-        `round ${round}/${plan.rounds} ${t.name.padEnd(12)} ${Math.round(wrk.reqPerS)} req/s  p50 ${wrk.p50Ms.toFixed(2)} ms  p99 ${wrk.p99Ms.toFixed(2)} ms${cpu}`,
-      )
-    }
-  }
-  return targets.map((t): CandidateRuns => ({ name: t.name, samples: samples.get(t.name)! }))
+  return total
 }
 
 function log(line: string): void {
   process.stderr.write(`${line}\n`)
 }
 
-function localDate(d: Date): string {
-  const pad = (n: number): string => String(n).padStart(2, '0')
-  return `${d.getFullYear()}-${pad(d.getMonth() + 1)}-${pad(d.getDate())}`
+const fmtReqPerS = (n: number): string => `${Math.round(n).toLocaleString('en-US')} req/s`
+
+/** Median req/s per case and candidate, for cases that take their rate from an earlier one. */
+type RatesSeen = Map<string, Map<string, number>>
+
+/** Runs one case: starts its candidates, measures them, stops them. */
+async function runCase(c: Case, plan: Plan, sc: StartContext, seen: RatesSeen, heyFound: boolean): Promise<CaseResult> {
+  if (c.kind === 'fixed-rate' && !heyFound)
+    return { kind: 'skipped', name: c.name, title: c.title, reason: 'hey is not installed (`apt-get install -y hey`)' }
+  const wanted = c.candidates.map(candidate)
+  const ports = await freePorts(wanted.length)
+  const targets: Target[] = []
+  const skipped: Skipped[] = []
+  const notes: string[] = []
+  try {
+    for (const [i, cand] of wanted.entries()) {
+      const outcome = await startCandidate(cand, ports[i]!, sc)
+      switch (outcome.kind) {
+        case 'started':
+          targets.push(outcome.target)
+          if (outcome.note !== undefined) notes.push(outcome.note)
+          break
+        case 'skipped':
+          log(`  ${cand.name}: skipped (${outcome.reason})`)
+          skipped.push({ name: cand.name, reason: outcome.reason })
+          break
+        default: {
+          const unreachable: never = outcome
+          throw new Error(`unknown start outcome ${JSON.stringify(unreachable)}`)
+        }
+      }
+    }
+    let load: Load
+    let rate: { perS: number; source: string } | undefined
+    switch (c.kind) {
+      case 'throughput':
+        load = { tool: 'wrk', path: c.path, connections: c.connections, durationS: plan.durationS }
+        break
+      case 'fixed-rate': {
+        const top = await topRate(c, plan, sc, targets, seen)
+        rate = {
+          perS: Math.round(top.perS * c.rateShare),
+          source: `${Math.round(c.rateShare * 100)}% of ${top.source}`,
+        }
+        load = { tool: 'hey', path: c.path, connections: c.connections, durationS: plan.durationS, ratePerS: rate.perS }
+        break
+      }
+      default: {
+        const unreachable: never = c
+        throw new Error(`unknown case ${JSON.stringify(unreachable)}`)
+      }
+    }
+    const runs = await runRounds(sc.children, targets, load, plan, sc.signal, log)
+    seen.set(c.name, new Map(runs.map((r) => [r.name, summarize(r).reqPerS])))
+    return {
+      kind: 'measured',
+      name: c.name,
+      title: c.title,
+      load: c.kind,
+      loadCommand: describeLoad(load),
+      subjects: c.subjects,
+      scalingBase: c.kind === 'throughput' ? c.scalingBase : undefined,
+      layers: c.kind === 'throughput' && c.layers,
+      runs,
+      skipped,
+      notes,
+      rate,
+    }
+  } finally {
+    for (const t of targets) if (t.child !== undefined) await sc.children.stop(t.child)
+  }
+}
+
+/**
+ * The top rate a fixed-rate case is a share of: the median from its source case when that ran in this
+ * run, otherwise one wrk run against the source candidate, started for this case.
+ */
+async function topRate(
+  c: Extract<Case, { kind: 'fixed-rate' }>,
+  plan: Plan,
+  sc: StartContext,
+  targets: readonly Target[],
+  seen: RatesSeen,
+): Promise<{ perS: number; source: string }> {
+  const { case: from, candidate: who } = c.rateFrom
+  const earlier = seen.get(from)?.get(who)
+  if (earlier !== undefined) return { perS: earlier, source: `${who}'s median in ${from}: ${fmtReqPerS(earlier)}` }
+  const source = cases.find((x) => x.name === from)
+  const t = targets.find((x) => x.name === who)
+  if (source === undefined || source.kind !== 'throughput' || t === undefined)
+    throw new Error(`${c.name} takes its rate from ${who} in ${from}, which cannot be measured here`)
+  log(`  ${c.name}: measuring ${who}'s top rate (${from} was not part of this run)`)
+  const wrk = await runWrk(
+    sc.children,
+    { url: `http://127.0.0.1:${t.port}${source.path}`, connections: source.connections, durationS: plan.durationS },
+    sc.signal,
+  )
+  return {
+    perS: wrk.reqPerS,
+    source: `${who}'s top rate in one ${plan.durationS} s wrk run shaped like ${from}, which was not part of this run: ${fmtReqPerS(wrk.reqPerS)}`,
+  }
+}
+
+/** Versions of the tools and peer packages, `missing` where absent, for the report. */
+function toolVersions(): Record<string, string> {
+  const out: Record<string, string> = {}
+  for (const tool of ['wrk', 'nginx', 'haproxy', 'hey'] as const) out[tool] = probeTool(tool)?.version ?? 'missing'
+  for (const pkg of ['undici', 'http-proxy', 'fastify', '@fastify/http-proxy'])
+    out[pkg] = packageVersion(ROOT, pkg) ?? 'missing'
+  return out
 }
 
 async function main(argv: readonly string[]): Promise<number> {
@@ -166,7 +245,8 @@ async function main(argv: readonly string[]): Promise<number> {
   try {
     parsed = parsePlan(argv)
   } catch (err) {
-    log(`bench: ${(err as Error).message}\n${USAGE}`)
+    if (!(err instanceof UsageError) && !(err instanceof TypeError)) throw err
+    log(`bench: ${err.message}\n${USAGE}`)
     return 2
   }
   switch (parsed.kind) {
@@ -182,12 +262,18 @@ async function main(argv: readonly string[]): Promise<number> {
   }
   const { plan } = parsed
 
-  const wrk = wrkVersion()
-  if (wrk === undefined) {
+  if (probeTool('wrk') === undefined) {
     log('bench: wrk is not on PATH. Install it first:\n\n  apt-get install -y wrk\n')
     return 1
   }
-  ensureBuilt()
+  const tools = toolVersions()
+  const command = `npm run bench${argv.length > 0 ? ` -- ${argv.join(' ')}` : ''}`
+  const plannedS = plannedSeconds(plan)
+  log(
+    `${command}: ${plan.cases.length} case(s) (${plan.cases.map((c) => c.name).join(', ')}), ${plan.rounds} round(s) of ${plan.durationS} s, warm-up ${plan.warmupS} s`,
+  )
+  log(`planned: about ${Math.ceil(plannedS / 60)} min on a quiet box (more if it has to wait or redo runs)`)
+  ensureBuilt(ROOT, log)
 
   const aborter = new AbortController()
   const onSignal = (): void => aborter.abort(new Error('interrupted'))
@@ -196,41 +282,62 @@ async function main(argv: readonly string[]): Promise<number> {
   const children = new Children(ROOT)
   const killOnExit = (): void => children.killAllNow()
   process.on('exit', killOnExit)
+  const tmpDir = mkdtempSync(path.join(os.tmpdir(), 'switchyard-bench-'))
+  // nginx's workers drop root privileges and must still reach their files here.
+  chmodSync(tmpDir, 0o755)
 
   const started = new Date()
-  const command = `npm run bench${argv.length > 0 ? ` -- ${argv.join(' ')}` : ''}`
-  const protocol =
-    plan.rounds === 1
-      ? 'One measured run per candidate, no warm-up (quick mode).'
-      : `Each candidate is warmed up for ${plan.warmupS} s, then measured in ${plan.rounds} interleaved rounds (${candidates.map((c) => c.name).join(', ')}, then again); each figure is the median over the rounds.`
-  log(
-    `${command}: ${candidates.length} candidates, ${plan.rounds} round(s) of ${plan.durationS} s, ${plan.connections} connections`,
-  )
   try {
-    const targets = await startTargets(children, aborter.signal)
-    const runs = await measure(children, targets, plan, aborter.signal)
-    const summaries = runs.map(summarize)
-    const isSubject = (s: { name: string }) => s.name === SUBJECT || s.name.startsWith(`${SUBJECT}+`)
-    const references = summaries.filter((s) => !isSubject(s))
+    const backendPorts = await freePorts(BACKEND_COUNT)
+    const backends = await startBackends(
+      children,
+      ROOT,
+      path.join(tmpDir, 'backends'),
+      backendPorts,
+      plan.backends,
+      aborter.signal,
+    )
+    await checkBodies(backendPorts, aborter.signal)
+    log(`backends: ${backends.kind} on ${backendPorts.join(', ')}`)
+    const sc: StartContext = {
+      children,
+      rootDir: ROOT,
+      tmpDir,
+      backendPorts,
+      backendChild: backends.child,
+      signal: aborter.signal,
+    }
+    const seen: RatesSeen = new Map()
+    const results: CaseResult[] = []
+    for (const c of plan.cases) {
+      log(`case ${c.name}: ${c.title}`)
+      results.push(await runCase(c, plan, sc, seen, tools.hey !== 'missing'))
+    }
+
     const date = localDate(started)
+    const used = new Set(plan.cases.flatMap((c) => c.candidates))
     const report: RunReport = {
       date,
       command,
-      wrkCommand: `wrk ${wrkArgs({ url: 'http://127.0.0.1:PORT/', connections: plan.connections, durationS: plan.durationS }).join(' ')}`,
-      protocol,
-      machine: describeMachine(wrk),
+      protocol:
+        plan.rounds === 1
+          ? `One measured run of ${plan.durationS} s per candidate and case${plan.warmupS > 0 ? `, after a ${plan.warmupS} s warm-up` : ', no warm-up'}.`
+          : `In each case every candidate is warmed up for ${plan.warmupS} s, then measured in ${plan.rounds} interleaved rounds of ${plan.durationS} s (all candidates in turn, then again); each figure is the median over the rounds.`,
+      quick: plan.quick,
+      machine: describeMachine(tools),
+      backends: backends.description,
       elapsedS: (Date.now() - started.getTime()) / 1_000,
-      summaries,
-      ratios: summaries.filter(isSubject).flatMap((subject) => ratios(subject, references)),
-      runs,
-      notes: runNotes(runs),
-      candidates: candidates.map((c) => ({ name: c.name, description: c.description })),
+      plannedS,
+      defaultPlannedS: plannedSeconds(defaultPlan()),
+      cases: results,
+      candidates: candidates.filter((c) => used.has(c.name)).map((c) => ({ name: c.name, description: c.description })),
     }
-    const resultsPath = `bench/results/${date}.md`
+    const resultsPath = `bench/results/${date}${plan.quick ? '-quick' : ''}.md`
+    const docsPath = path.join(ROOT, 'docs', 'benchmarks.md')
     mkdirSync(path.join(ROOT, 'bench', 'results'), { recursive: true })
     writeFileSync(path.join(ROOT, resultsPath), formatResultsMd(report))
-    mkdirSync(path.join(ROOT, 'docs'), { recursive: true })
-    writeFileSync(path.join(ROOT, 'docs', 'benchmarks.md'), formatDocsMd(report, resultsPath))
+    mkdirSync(path.dirname(docsPath), { recursive: true })
+    writeFileSync(docsPath, formatDocsMd(report, resultsPath, previousIdleSection(docsPath)))
     process.stdout.write(`\n${formatText(report)}\n\nwrote ${resultsPath} and docs/benchmarks.md\n`)
     return 0
   } catch (err) {
@@ -241,9 +348,19 @@ async function main(argv: readonly string[]): Promise<number> {
     throw err
   } finally {
     await children.stopAll()
+    rmSync(tmpDir, { recursive: true, force: true })
     process.off('exit', killOnExit)
     process.off('SIGINT', onSignal)
     process.off('SIGTERM', onSignal)
+  }
+}
+
+/** The idle-memory section `npm run bench:idle` last wrote into docs/benchmarks.md, if any. */
+function previousIdleSection(docsPath: string): string | undefined {
+  try {
+    return extractSection(readFileSync(docsPath, 'utf8'), IDLE_BEGIN, IDLE_END)
+  } catch {
+    return undefined
   }
 }
 

@@ -3,6 +3,8 @@
 import { type ChildProcess, spawn } from 'node:child_process'
 import { once } from 'node:events'
 import net from 'node:net'
+import type { Readable } from 'node:stream'
+import { procStartTime, treePids } from './system.js'
 
 /** How long a child gets to exit after SIGTERM before SIGKILL. */
 const STOP_GRACE_MS = 3_000
@@ -12,8 +14,17 @@ const STDERR_TAIL_BYTES = 4_096
 export interface Child {
   readonly name: string
   readonly pid: number
+  /** The child's stdout when started with `stdout: 'pipe'`; otherwise null (it goes to /dev/null). */
+  readonly stdout: Readable | null
   /** The last few KiB the child wrote to stderr. */
   stderrTail(): string
+}
+
+export interface StartOptions {
+  /** Added to this process's environment. */
+  readonly env?: Readonly<Record<string, string>>
+  /** 'ignore' (default) sends stdout to /dev/null; 'pipe' hands it to the caller as `Child.stdout`. */
+  readonly stdout?: 'ignore' | 'pipe'
 }
 
 export interface RunResult {
@@ -36,15 +47,24 @@ export class Children {
     return [...this.#live.keys()]
   }
 
-  /** Starts a long-running child with stdout to /dev/null. Throws if it cannot be spawned. */
-  start(name: string, file: string, args: readonly string[]): Child {
-    const proc = spawn(file, args, { cwd: this.#cwd, stdio: ['ignore', 'ignore', 'pipe'] })
+  /** Starts a long-running child, by default with stdout to /dev/null. Throws if it cannot be spawned. */
+  start(name: string, file: string, args: readonly string[], options: StartOptions = {}): Child {
+    const proc = spawn(file, args, {
+      cwd: this.#cwd,
+      stdio: ['ignore', options.stdout ?? 'ignore', 'pipe'],
+      env: options.env === undefined ? process.env : { ...process.env, ...options.env },
+    })
     const pid = this.#track(proc, name)
     let tail = ''
     proc.stderr?.setEncoding('utf8').on('data', (chunk: string) => {
       tail = (tail + chunk).slice(-STDERR_TAIL_BYTES)
     })
-    return { name, pid, stderrTail: () => tail }
+    return { name, pid, stdout: proc.stdout, stderrTail: () => tail }
+  }
+
+  /** True while `child` has not exited. */
+  alive(child: Child): boolean {
+    return this.#live.has(child.pid)
   }
 
   /** Runs a child to completion and collects its output. Aborting `signal` kills it (SIGTERM). */
@@ -78,17 +98,15 @@ export class Children {
     throw new Error(`${child.name} did not listen on ${port} within ${timeoutMs} ms:\n${child.stderrTail()}`)
   }
 
+  /** Stops one child by PID: SIGTERM, then SIGKILL after a grace period. No-op if it has exited. */
+  async stop(child: Child): Promise<void> {
+    const proc = this.#live.get(child.pid)
+    if (proc !== undefined) await stopProc(proc)
+  }
+
   /** Stops every live child by PID: SIGTERM, then SIGKILL after a grace period. Never throws. */
   async stopAll(): Promise<void> {
-    await Promise.all(
-      [...this.#live.values()].map(async (proc) => {
-        const exited = once(proc, 'exit').catch(() => undefined)
-        proc.kill('SIGTERM')
-        const timer = setTimeout(() => proc.kill('SIGKILL'), STOP_GRACE_MS)
-        await exited
-        clearTimeout(timer)
-      }),
-    )
+    await Promise.all([...this.#live.values()].map(stopProc))
   }
 
   /** Last resort from a synchronous 'exit' handler: SIGKILL whatever is still live. */
@@ -104,6 +122,31 @@ export class Children {
     this.#live.set(pid, proc)
     proc.once('exit', () => this.#live.delete(pid))
     return pid
+  }
+}
+
+/**
+ * SIGTERM, SIGKILL after the grace period; then SIGKILL any descendant that outlived it (a master
+ * killed hard leaves its workers behind). Descendants are named by PID and start time, taken before
+ * the first signal, so a reused PID is never hit.
+ */
+async function stopProc(proc: ChildProcess): Promise<void> {
+  if (proc.exitCode !== null || proc.signalCode !== null || proc.pid === undefined) return
+  const descendants = treePids(proc.pid)
+    .slice(1)
+    .map((pid) => ({ pid, start: procStartTime(pid) }))
+  const exited = once(proc, 'exit').catch(() => undefined)
+  proc.kill('SIGTERM')
+  const timer = setTimeout(() => proc.kill('SIGKILL'), STOP_GRACE_MS)
+  await exited
+  clearTimeout(timer)
+  for (const d of descendants) {
+    if (d.start === undefined || procStartTime(d.pid) !== d.start) continue
+    try {
+      process.kill(d.pid, 'SIGKILL')
+    } catch {
+      // Exited between the check and the signal.
+    }
   }
 }
 

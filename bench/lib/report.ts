@@ -1,53 +1,89 @@
 // Turning the measured rounds into medians, ratios and the three outputs: the stdout summary, the
-// dated results file and docs/benchmarks.md. Pure functions of the run; no I/O.
-import type { Machine, QuietCheck } from './system.js'
-import type { WrkResult } from './wrk.js'
+// dated results file (every raw run) and docs/benchmarks.md. Pure functions of the run; no I/O.
+import type { Family } from '../candidates.js'
+import { BUSY_LIMIT_PCT_OF_CORE, type Machine, type QuietCheck } from './system.js'
+import type { LoadResult } from './wrk.js'
 
-export interface Sample {
-  /** 1-based; warm-up runs are not samples. */
-  readonly round: number
-  readonly wrk: WrkResult
+/** One run of the load tool against one candidate. */
+export interface Attempt {
+  readonly load: LoadResult
   /** CPU time of the candidate's process tree during the run, in seconds; undefined for `direct`. */
   readonly cpuS: number | undefined
+  /** Wall time over which `cpuS` was taken, in seconds. */
+  readonly wallS: number
+  /** How the box looked before the run. */
   readonly quiet: QuietCheck
+  /** Busy time outside the bench's processes during the run, in % of one core. */
+  readonly outsideBusyPctOfCore: number
+}
+
+export interface Sample extends Attempt {
+  /** 1-based; warm-up runs are not samples. */
+  readonly round: number
+  /** A first attempt thrown away because the box was busy during it; this sample is the redo. */
+  readonly discarded?: Attempt
 }
 
 export interface CandidateRuns {
   readonly name: string
+  readonly family: Family
   readonly samples: readonly Sample[]
+}
+
+export interface Skipped {
+  readonly name: string
+  readonly reason: string
+}
+
+export type CaseResult =
+  | {
+      readonly kind: 'measured'
+      readonly name: string
+      readonly title: string
+      readonly load: 'throughput' | 'fixed-rate'
+      /** The exact load command, with PORT for the port. */
+      readonly loadCommand: string
+      /** The first is the one the headline ratios are about. */
+      readonly subjects: readonly string[]
+      readonly scalingBase: string | undefined
+      readonly layers: boolean
+      readonly runs: readonly CandidateRuns[]
+      readonly skipped: readonly Skipped[]
+      readonly notes: readonly string[]
+      /** Fixed-rate cases: the total rate asked for, in req/s, and where it came from. */
+      readonly rate: { readonly perS: number; readonly source: string } | undefined
+    }
+  | { readonly kind: 'skipped'; readonly name: string; readonly title: string; readonly reason: string }
+
+export interface RunReport {
+  readonly date: string
+  readonly command: string
+  readonly protocol: string
+  readonly quick: boolean
+  readonly machine: Machine
+  /** One line of Markdown: which backends served the run. */
+  readonly backends: string
+  readonly elapsedS: number
+  readonly plannedS: number
+  /** What a plain `npm run bench` is planned to take, for the docs. */
+  readonly defaultPlannedS: number
+  readonly cases: readonly CaseResult[]
+  /** Name and one Markdown line per candidate that some case ran, in table order. */
+  readonly candidates: readonly { readonly name: string; readonly description: string }[]
 }
 
 export interface Summary {
   readonly name: string
+  readonly family: Family
   readonly reqPerS: number
   readonly p50Ms: number
   readonly p99Ms: number
   /** CPU-seconds per 1,000 requests; undefined when there is no proxy process to measure. */
   readonly cpuSPer1k: number | undefined
-}
-
-export interface Ratio {
-  /** "switchyard / http-proxy". */
-  readonly label: string
-  readonly reqPerS: number
-  readonly p50Ms: number
-  readonly p99Ms: number
-  readonly cpuSPer1k: number | undefined
-}
-
-export interface RunReport {
-  readonly date: string
-  readonly command: string
-  readonly wrkCommand: string
-  readonly protocol: string
-  readonly machine: Machine
-  readonly elapsedS: number
-  readonly summaries: readonly Summary[]
-  readonly ratios: readonly Ratio[]
-  readonly runs: readonly CandidateRuns[]
-  readonly notes: readonly string[]
-  /** Name and one Markdown line per candidate, in run order. */
-  readonly candidates: readonly { readonly name: string; readonly description: string }[]
+  /** Average cores the proxy kept busy: CPU-seconds over wall seconds. */
+  readonly coresBusy: number | undefined
+  /** req/s divided by `coresBusy`: requests per CPU-second of the proxy. */
+  readonly reqPerCore: number | undefined
 }
 
 /** Median of a non-empty list (mean of the middle two when even). */
@@ -57,38 +93,167 @@ export function median(values: readonly number[]): number {
   return sorted.length % 2 === 1 ? sorted[mid]! : (sorted[mid - 1]! + sorted[mid]!) / 2
 }
 
+const medianOrUndefined = (values: readonly number[]): number | undefined =>
+  values.length === 0 ? undefined : median(values)
+
 /** Each figure is the median over rounds, taken on its own. */
 export function summarize(runs: CandidateRuns): Summary {
-  const cpu = runs.samples.flatMap((s) => (s.cpuS === undefined ? [] : [(s.cpuS / s.wrk.requests) * 1_000]))
+  const measured = runs.samples.flatMap((s) =>
+    s.cpuS === undefined || s.cpuS <= 0 || s.wallS <= 0 ? [] : [{ s, cpuS: s.cpuS, cores: s.cpuS / s.wallS }],
+  )
   return {
     name: runs.name,
-    reqPerS: median(runs.samples.map((s) => s.wrk.reqPerS)),
-    p50Ms: median(runs.samples.map((s) => s.wrk.p50Ms)),
-    p99Ms: median(runs.samples.map((s) => s.wrk.p99Ms)),
-    cpuSPer1k: cpu.length === 0 ? undefined : median(cpu),
+    family: runs.family,
+    reqPerS: median(runs.samples.map((s) => s.load.reqPerS)),
+    p50Ms: median(runs.samples.map((s) => s.load.p50Ms)),
+    p99Ms: median(runs.samples.map((s) => s.load.p99Ms)),
+    cpuSPer1k: medianOrUndefined(measured.map((m) => (m.cpuS / m.s.load.requests) * 1_000)),
+    coresBusy: medianOrUndefined(measured.map((m) => m.cores)),
+    reqPerCore: medianOrUndefined(measured.map((m) => m.s.load.reqPerS / m.cores)),
   }
 }
 
-/** `subject` over every other candidate, figure by figure. */
-export function ratios(subject: Summary, references: readonly Summary[]): Ratio[] {
-  return references.map((ref) => ({
-    label: `${subject.name} / ${ref.name}`,
+export interface Ratio {
+  readonly subject: string
+  /** What the subject is divided by: a candidate name, or e.g. "best Node peer (fastify-http-proxy)". */
+  readonly reference: string
+  /** The candidate behind `reference`. */
+  readonly referenceName: string
+  readonly roles: readonly Role[]
+  readonly reqPerS: number
+  readonly p50Ms: number
+  readonly p99Ms: number
+  readonly cpuPerReq: number | undefined
+  readonly reqPerCore: number | undefined
+}
+
+const div = (a: number | undefined, b: number | undefined): number | undefined =>
+  a === undefined || b === undefined || b === 0 ? undefined : a / b
+
+function ratio(subject: Summary, ref: Summary, reference: string, roles: readonly Role[]): Ratio {
+  return {
+    subject: subject.name,
+    reference,
+    referenceName: ref.name,
+    roles,
     reqPerS: subject.reqPerS / ref.reqPerS,
     p50Ms: subject.p50Ms / ref.p50Ms,
     p99Ms: subject.p99Ms / ref.p99Ms,
-    cpuSPer1k:
-      subject.cpuSPer1k === undefined || ref.cpuSPer1k === undefined ? undefined : subject.cpuSPer1k / ref.cpuSPer1k,
-  }))
+    cpuPerReq: div(subject.cpuSPer1k, ref.cpuSPer1k),
+    reqPerCore: div(subject.reqPerCore, ref.reqPerCore),
+  }
 }
 
-/** Notes a reader needs to trust (or distrust) the numbers: errors, non-2xx, a busy box. */
+/** The bare undici dispatch peer: the floor Switchyard is built on, one of the named references. */
+export const BARE_DISPATCH = 'undici-dispatch'
+
+/** Why a summary is a reference: the columns of the at-a-glance table. */
+export type Role = 'direct' | 'nginx' | 'haproxy' | 'best-node' | 'bare' | 'one-worker'
+
+export const ROLE_LABELS: Readonly<Record<Role, string>> = {
+  direct: 'direct',
+  nginx: 'nginx',
+  haproxy: 'haproxy',
+  'best-node': 'best Node peer',
+  bare: 'bare undici dispatch',
+  'one-worker': '1 worker',
+}
+
+export interface Reference {
+  readonly label: string
+  readonly ref: Summary
+  readonly roles: readonly Role[]
+}
+
+/**
+ * The references of a case, in report order: direct, nginx, HAProxy, the best Node peer (highest
+ * req/s among the Node proxies), the bare undici dispatch (one row with the previous when it is the
+ * best), and the one-worker baseline when the case scales. A reference the case did not run is left out.
+ */
+export function references(summaries: readonly Summary[], scalingBase: string | undefined): Reference[] {
+  const out: Reference[] = []
+  for (const family of ['direct', 'nginx', 'haproxy'] as const) {
+    const ref = summaries.find((s) => s.family === family)
+    if (ref !== undefined) out.push({ label: ref.name, ref, roles: [family] })
+  }
+  const node = summaries.filter((s) => s.family === 'node')
+  const best = node.reduce<Summary | undefined>((a, s) => (a === undefined || s.reqPerS > a.reqPerS ? s : a), undefined)
+  const bare = node.find((s) => s.name === BARE_DISPATCH)
+  if (best !== undefined && best === bare) {
+    out.push({ label: `${bare.name} (bare dispatch, and the best Node peer)`, ref: bare, roles: ['best-node', 'bare'] })
+  } else {
+    if (best !== undefined) out.push({ label: `best Node peer (${best.name})`, ref: best, roles: ['best-node'] })
+    if (bare !== undefined) out.push({ label: `${bare.name} (bare dispatch)`, ref: bare, roles: ['bare'] })
+  }
+  const base = summaries.find((s) => s.name === scalingBase)
+  if (base !== undefined) out.push({ label: `${base.name} (1 worker)`, ref: base, roles: ['one-worker'] })
+  return out
+}
+
+/** Every subject of a case over each of its references. */
+export function caseRatios(
+  summaries: readonly Summary[],
+  subjects: readonly string[],
+  scalingBase: string | undefined,
+): Ratio[] {
+  const refs = references(summaries, scalingBase)
+  return subjects.flatMap((name) => {
+    const subject = summaries.find((s) => s.name === name)
+    return subject === undefined ? [] : refs.map(({ label, ref, roles }) => ratio(subject, ref, label, roles))
+  })
+}
+
+/** The layers from the bare dispatch to the full Switchyard path, each with what it adds. */
+const LAYERS: readonly { readonly name: string; readonly adds: string }[] = [
+  { name: BARE_DISPATCH, adds: 'bare undici `dispatch`: node:http in, round-robin, raw headers' },
+  { name: 'switchyard-nolog', adds: '+ routing, metrics, forwarded headers, error mapping' },
+  { name: 'switchyard', adds: '+ access log (one JSON line per request)' },
+]
+
+export interface LayerRow {
+  readonly name: string
+  readonly adds: string
+  /** Proxy CPU per request, in µs. */
+  readonly cpuUs: number | undefined
+  /** `cpuUs` minus the layer before; undefined for the first. */
+  readonly addedCpuUs: number | undefined
+  readonly reqPerS: number
+  /** req/s as % of the bare dispatch's. */
+  readonly pctOfBare: number
+  /** req/s change against the layer before, in %; undefined for the first. */
+  readonly changePct: number | undefined
+}
+
+/** The layer-cost table, or undefined unless the case ran all three layers. */
+export function layerRows(summaries: readonly Summary[]): LayerRow[] | undefined {
+  const found = LAYERS.map((l) => ({ ...l, s: summaries.find((s) => s.name === l.name) }))
+  if (found.some((l) => l.s === undefined)) return undefined
+  const bare = found[0]!.s!
+  return found.map((l, i): LayerRow => {
+    const s = l.s!
+    const prev = i === 0 ? undefined : found[i - 1]!.s!
+    const cpuUs = s.cpuSPer1k === undefined ? undefined : s.cpuSPer1k * 1_000
+    const prevUs = prev?.cpuSPer1k === undefined ? undefined : prev.cpuSPer1k * 1_000
+    return {
+      name: l.name,
+      adds: l.adds,
+      cpuUs,
+      addedCpuUs: cpuUs === undefined || prevUs === undefined ? undefined : cpuUs - prevUs,
+      reqPerS: s.reqPerS,
+      pctOfBare: (s.reqPerS / bare.reqPerS) * 100,
+      changePct: prev === undefined ? undefined : (s.reqPerS / prev.reqPerS - 1) * 100,
+    }
+  })
+}
+
+/** Notes a reader needs to trust (or distrust) the numbers: errors, non-2xx, a busy box, redone runs. */
 export function runNotes(runs: readonly CandidateRuns[]): string[] {
   const notes: string[] = []
   for (const { name, samples } of runs) {
     for (const s of samples) {
       const at = `${name}, round ${s.round}`
-      if (s.wrk.socketErrors > 0) notes.push(`${at}: ${s.wrk.socketErrors} socket errors`)
-      if (s.wrk.badStatuses > 0) notes.push(`${at}: ${s.wrk.badStatuses} non-2xx/3xx responses`)
+      if (s.load.socketErrors > 0) notes.push(`${at}: ${s.load.socketErrors} socket errors`)
+      if (s.load.badStatuses > 0) notes.push(`${at}: ${s.load.badStatuses} non-2xx/3xx responses`)
       switch (s.quiet.kind) {
         case 'quiet':
           if (s.quiet.waitedS > 0) notes.push(`${at}: waited ${s.quiet.waitedS} s for the box to quiet down`)
@@ -103,128 +268,351 @@ export function runNotes(runs: readonly CandidateRuns[]): string[] {
           throw new Error(`unknown quiet check ${JSON.stringify(unreachable)}`)
         }
       }
+      if (s.discarded !== undefined)
+        notes.push(
+          `${at}: redone, ${s.discarded.outsideBusyPctOfCore}% of a core was busy outside the bench during the first run`,
+        )
+      if (s.outsideBusyPctOfCore > BUSY_LIMIT_PCT_OF_CORE)
+        notes.push(`${at}: ${s.outsideBusyPctOfCore}% of a core busy outside the bench during the kept run`)
     }
   }
   return notes
 }
 
+// ---- Formatting ----
+
 const fmtInt = (n: number): string => Math.round(n).toLocaleString('en-US')
 const fmtMs = (n: number): string => n.toFixed(2)
-const fmtCpu = (n: number | undefined): string => (n === undefined ? '—' : n.toFixed(3))
-const fmtRatio = (n: number | undefined): string => (n === undefined ? '—' : `${n.toFixed(2)}×`)
+const fmtOpt = (n: number | undefined, f: (n: number) => string): string => (n === undefined ? '—' : f(n))
+const fmtCpu = (n: number | undefined): string => fmtOpt(n, (v) => v.toFixed(3))
+const fmtRatio = (n: number | undefined): string => fmtOpt(n, (v) => `${v.toFixed(2)}×`)
+const fmtSigned = (n: number | undefined, digits: number, unit: string): string =>
+  fmtOpt(n, (v) => `${v >= 0 ? '+' : '−'}${Math.abs(v).toFixed(digits)}${unit}`)
 
-const TABLE_HEAD = ['candidate', 'median req/s', 'p50 ms', 'p99 ms', 'CPU-s per 1k req']
-const RATIO_HEAD = ['ratio', 'req/s', 'p50', 'p99', 'CPU per request']
+const TABLE_HEAD = ['candidate', 'median req/s', 'p50 ms', 'p99 ms', 'CPU-s per 1k req', 'cores busy', 'req/s per core']
+const RATIO_HEAD = ['ratio', 'req/s', 'p50', 'p99', 'CPU per request', 'req/s per core']
+const LAYER_HEAD = [
+  'layer',
+  'adds',
+  'µs CPU per request',
+  'added µs',
+  'req/s',
+  '% of bare req/s',
+  'req/s vs layer before',
+]
+const RATE_HEAD = ['candidate', 'req/s (asked → done)', 'p50 ms', 'p99 ms', 'p99 − direct p99, ms', 'CPU-s per 1k req']
 
 function tableRows(summaries: readonly Summary[]): string[][] {
-  return summaries.map((s) => [s.name, fmtInt(s.reqPerS), fmtMs(s.p50Ms), fmtMs(s.p99Ms), fmtCpu(s.cpuSPer1k)])
+  return summaries.map((s) => [
+    s.name,
+    fmtInt(s.reqPerS),
+    fmtMs(s.p50Ms),
+    fmtMs(s.p99Ms),
+    fmtCpu(s.cpuSPer1k),
+    fmtOpt(s.coresBusy, (v) => v.toFixed(2)),
+    fmtOpt(s.reqPerCore, fmtInt),
+  ])
 }
 
 function ratioRows(rs: readonly Ratio[]): string[][] {
-  return rs.map((r) => [r.label, fmtRatio(r.reqPerS), fmtRatio(r.p50Ms), fmtRatio(r.p99Ms), fmtRatio(r.cpuSPer1k)])
+  return rs.map((r) => [
+    `${r.subject} / ${r.reference}`,
+    fmtRatio(r.reqPerS),
+    fmtRatio(r.p50Ms),
+    fmtRatio(r.p99Ms),
+    fmtRatio(r.cpuPerReq),
+    fmtRatio(r.reqPerCore),
+  ])
 }
 
-function plainTable(head: readonly string[], rows: readonly string[][]): string {
+function layerTableRows(rows: readonly LayerRow[]): string[][] {
+  return rows.map((l) => [
+    l.name,
+    l.adds,
+    fmtOpt(l.cpuUs, (v) => v.toFixed(1)),
+    fmtSigned(l.addedCpuUs, 1, ' µs'),
+    fmtInt(l.reqPerS),
+    `${l.pctOfBare.toFixed(0)}%`,
+    fmtSigned(l.changePct, 1, '%'),
+  ])
+}
+
+function rateRows(c: Extract<CaseResult, { kind: 'measured' }>, summaries: readonly Summary[]): string[][] {
+  const direct = summaries.find((s) => s.family === 'direct')
+  const asked = c.rate === undefined ? '?' : fmtInt(c.rate.perS)
+  return summaries.map((s) => [
+    s.name,
+    `${asked} → ${fmtInt(s.reqPerS)}`,
+    fmtMs(s.p50Ms),
+    fmtMs(s.p99Ms),
+    direct === undefined || s === direct ? '—' : fmtSigned(s.p99Ms - direct.p99Ms, 2, ''),
+    fmtCpu(s.cpuSPer1k),
+  ])
+}
+
+function plainTable(head: readonly string[], rows: readonly string[][], leftColumns = 1): string {
   const widths = head.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i]!.length)))
   const line = (cells: readonly string[]): string =>
-    cells.map((c, i) => (i === 0 ? c.padEnd(widths[i]!) : c.padStart(widths[i]!))).join('  ')
+    cells.map((c, i) => (i < leftColumns ? c.padEnd(widths[i]!) : c.padStart(widths[i]!))).join('  ')
   return [line(head), widths.map((w) => '-'.repeat(w)).join('  '), ...rows.map(line)].join('\n')
 }
 
-function mdTable(head: readonly string[], rows: readonly string[][]): string {
+function mdTable(head: readonly string[], rows: readonly string[][], leftColumns = 1): string {
   const line = (cells: readonly string[]): string => `| ${cells.join(' | ')} |`
-  return [line(head), `|${head.map((_, i) => (i === 0 ? '---' : '--:')).join('|')}|`, ...rows.map(line)].join('\n')
+  return [line(head), `|${head.map((_, i) => (i < leftColumns ? '---' : '--:')).join('|')}|`, ...rows.map(line)].join(
+    '\n',
+  )
 }
+
+type Table = (head: readonly string[], rows: readonly string[][], leftColumns?: number) => string
 
 const RATIO_LEGEND =
-  'Ratios are the subject over the reference, figure by figure: above 1× is better for req/s, below 1× is better for latency and CPU.'
+  'Ratios are the subject over the reference, figure by figure: above 1× is better for req/s and req/s per core, below 1× is better for latency and CPU per request. "req/s per core" is req/s divided by the average number of cores the proxy kept busy (its CPU-seconds over the run time): throughput per unit of CPU.'
 
-export function formatText(r: RunReport): string {
-  return [
-    plainTable(TABLE_HEAD, tableRows(r.summaries)),
-    '',
-    plainTable(RATIO_HEAD, ratioRows(r.ratios)),
-    '',
-    ...r.notes.map((n) => `note: ${n}`),
-  ].join('\n')
+const LAYER_NOTE =
+  'Sticky sessions and rate limiting do not exist in Switchyard yet, so they are not layers here; when they land, each gets a variant and a row.'
+
+type Measured = Extract<CaseResult, { kind: 'measured' }>
+
+/** Summaries, ratios and layers of a measured case, computed once for all the formats. */
+function analyse(c: Measured): { summaries: Summary[]; ratios: Ratio[]; layers: LayerRow[] | undefined } {
+  const summaries = c.runs.map(summarize)
+  return {
+    summaries,
+    ratios: c.load === 'throughput' ? caseRatios(summaries, c.subjects, c.scalingBase) : [],
+    layers: c.layers ? layerRows(summaries) : undefined,
+  }
 }
 
-function machineLines(m: Machine): string[] {
-  return [`- CPUs (nproc): ${m.cpus}, ${m.cpuModel}`, `- Kernel: ${m.kernel}`, `- Node: ${m.node}`, `- wrk: ${m.wrk}`]
+/** The tables of one case, in the given table format. */
+function caseTables(c: Measured, table: Table): string[] {
+  const { summaries, ratios, layers } = analyse(c)
+  const out: string[] = []
+  if (c.load === 'fixed-rate') {
+    out.push(table(RATE_HEAD, rateRows(c, summaries)))
+  } else {
+    out.push(table(TABLE_HEAD, tableRows(summaries)))
+    if (ratios.length > 0) out.push(table(RATIO_HEAD, ratioRows(ratios)))
+  }
+  if (layers !== undefined) out.push(table(LAYER_HEAD, layerTableRows(layers), 2))
+  return out
+}
+
+function caseSkipNotes(c: Measured): string[] {
+  return c.skipped.map((s) => `${s.name} skipped: ${s.reason}`)
+}
+
+export function formatText(r: RunReport): string {
+  const parts: string[] = []
+  for (const c of r.cases) {
+    if (c.kind === 'skipped') {
+      parts.push(`== ${c.name}: skipped (${c.reason})`)
+      continue
+    }
+    const rate = c.rate === undefined ? '' : ` at ${fmtInt(c.rate.perS)} req/s (${c.rate.source})`
+    parts.push(
+      `== ${c.name}: ${c.title}${rate}`,
+      ...caseTables(c, plainTable),
+      ...caseSkipNotes(c).map((n) => `note: ${n}`),
+    )
+    parts.push(...[...c.notes, ...runNotes(c.runs)].map((n) => `note: ${n}`), '')
+  }
+  return parts.join('\n\n').replace(/\n{3,}/g, '\n\n')
+}
+
+function machineLines(r: RunReport): string[] {
+  const m = r.machine
+  const tools = Object.entries(m.tools)
+    .map(([name, version]) => `${name} ${version}`)
+    .join(', ')
+  return [
+    `- CPUs (nproc): ${m.cpus}, ${m.cpuModel}; memory ${m.memoryGiB} GiB`,
+    `- Kernel: ${m.kernel}`,
+    `- Node: ${m.node}`,
+    `- Tools and peers: ${tools}`,
+    `- Backends: ${r.backends}`,
+  ]
 }
 
 function sharedCoresCaveat(m: Machine): string {
-  return `wrk, the three backends and the proxy under test all share the same ${m.cpus} CPU${m.cpus === 1 ? '' : 's'}, so absolute numbers are noisy and say little about a dedicated machine. The ratios, measured in one interleaved run, are what matter.`
+  return `The load tool, the three backends and the proxy under test all share the same ${m.cpus} CPU${m.cpus === 1 ? '' : 's'}, so absolute numbers say little about a dedicated machine, and a proxy that uses more cores leaves fewer to the load tool and the backends. The ratios, measured in one interleaved run, are what matter.`
+}
+
+function caseHeading(c: CaseResult): string {
+  return `### ${c.name}: ${c.title}`
+}
+
+function caseIntro(c: Measured): string {
+  const rate =
+    c.rate === undefined
+      ? ''
+      : ` Rate: ${fmtInt(c.rate.perS)} req/s in total (${c.rate.source}). hey reports latency in steps of 0.1 ms.`
+  return `Load: \`${c.loadCommand}\`.${rate}`
+}
+
+function bullets(lines: readonly string[], none: string): string {
+  return lines.length === 0 ? `- ${none}` : lines.map((n) => `- ${n}`).join('\n')
+}
+
+/** The headline: the first subject's req/s ratios in every throughput case, one row per case. */
+function glanceTable(r: RunReport): string | undefined {
+  const roles = Object.keys(ROLE_LABELS) as Role[]
+  const rows: string[][] = []
+  for (const c of r.cases) {
+    if (c.kind !== 'measured' || c.load !== 'throughput') continue
+    const subject = c.subjects[0]
+    const rs = analyse(c).ratios.filter((x) => x.subject === subject)
+    const cell = (role: Role): string => {
+      const found = rs.find((x) => x.roles.includes(role))
+      if (found === undefined) return '—'
+      return role === 'best-node' ? `${fmtRatio(found.reqPerS)} (${found.referenceName})` : fmtRatio(found.reqPerS)
+    }
+    rows.push([c.name, subject ?? '—', ...roles.map(cell)])
+  }
+  if (rows.length === 0) return undefined
+  return mdTable(['case', 'subject', ...roles.map((role) => `vs ${ROLE_LABELS[role]}`)], rows, 2)
 }
 
 export function formatResultsMd(r: RunReport): string {
-  const perRound = r.runs.map((c) => [
-    c.name,
-    ...c.samples.map((s) => `${fmtInt(s.wrk.reqPerS)} (${fmtMs(s.wrk.p99Ms)} ms)`),
-  ])
-  const roundHead = ['candidate', ...(r.runs[0]?.samples ?? []).map((s) => `round ${s.round}`)]
+  const sections = r.cases.map((c) => {
+    if (c.kind === 'skipped') return `## ${c.name}\n\nSkipped: ${c.reason}.`
+    const runRows = c.runs.flatMap((cr) =>
+      cr.samples.flatMap((s) => {
+        const row = (a: Attempt, label: string): string[] => [
+          cr.name,
+          label,
+          fmtInt(a.load.reqPerS),
+          fmtInt(a.load.requests),
+          fmtMs(a.load.p50Ms),
+          fmtMs(a.load.p99Ms),
+          fmtOpt(a.cpuS, (v) => v.toFixed(2)),
+          a.wallS.toFixed(1),
+          String(a.outsideBusyPctOfCore),
+          String(a.load.socketErrors + a.load.badStatuses),
+        ]
+        return [
+          ...(s.discarded === undefined ? [] : [row(s.discarded, `${s.round} (discarded)`)]),
+          row(s, String(s.round)),
+        ]
+      }),
+    )
+    const head = [
+      'candidate',
+      'round',
+      'req/s',
+      'requests',
+      'p50 ms',
+      'p99 ms',
+      'CPU-s',
+      'wall s',
+      'outside busy %',
+      'errors',
+    ]
+    return `## ${c.name}: ${c.title}
+
+${caseIntro(c)}
+
+${caseTables(c, mdTable).join('\n\n')}
+
+Every run, in order of rounds ("outside busy %": share of one core busy outside the bench during the run; "errors": socket errors plus non-2xx/3xx):
+
+${mdTable(head, runRows, 2)}
+
+${bullets([...caseSkipNotes(c), ...c.notes, ...runNotes(c.runs)], 'no notes: no skips, errors, non-2xx responses or busy-box waits.')}`
+  })
   return `# Benchmark run, ${r.date}
 
-Command: \`${r.command}\`
+Command: \`${r.command}\`${r.quick ? ' (quick mode: smoke figures, not to be quoted)' : ''}
 
-Load: \`${r.wrkCommand}\` against each candidate. ${r.protocol} Whole run: ${Math.round(r.elapsedS)} s.
+${r.protocol} Whole run: ${Math.round(r.elapsedS)} s (planned ${Math.round(r.plannedS)} s).
 
 ## Machine
 
-${machineLines(r.machine).join('\n')}
+${machineLines(r).join('\n')}
 
 ${sharedCoresCaveat(r.machine)}
 
-## Results
-
-${mdTable(TABLE_HEAD, tableRows(r.summaries))}
-
-${mdTable(RATIO_HEAD, ratioRows(r.ratios))}
-
 ${RATIO_LEGEND}
 
-## Rounds (req/s, p99)
-
-${mdTable(roundHead, perRound)}
-
-## Notes
-
-${r.notes.length === 0 ? '- none: no socket errors, no non-2xx responses, no waits for a busy box.' : r.notes.map((n) => `- ${n}`).join('\n')}
+${sections.join('\n\n')}
 `
 }
 
-export function formatDocsMd(r: RunReport, resultsPath: string): string {
+/** The section of docs/benchmarks.md that `npm run bench:idle` fills in, between these markers. */
+export const IDLE_BEGIN = '<!-- bench:idle begin -->'
+export const IDLE_END = '<!-- bench:idle end -->'
+
+const IDLE_PLACEHOLDER = `${IDLE_BEGIN}
+Not measured yet: run \`npm run bench:idle\`.
+${IDLE_END}`
+
+/**
+ * docs/benchmarks.md. `idleSection` is the idle-memory section (markers included) carried over from
+ * the previous file, written by `npm run bench:idle`; a placeholder when there is none.
+ */
+export function formatDocsMd(r: RunReport, resultsPath: string, idleSection: string | undefined): string {
+  const caseSections = r.cases.map((c) => {
+    if (c.kind === 'skipped') return `${caseHeading(c)}\n\nSkipped: ${c.reason}.`
+    const extra = c.layers
+      ? `\n\nThe last table splits the subject's cost into layers, from the bare undici dispatch up to the full path. ${LAYER_NOTE}`
+      : ''
+    const skips = caseSkipNotes(c)
+    return `${caseHeading(c)}
+
+${caseIntro(c)}
+
+${caseTables(c, mdTable).join('\n\n')}${extra}${skips.length === 0 ? '' : `\n\n${skips.map((s) => `- ${s}`).join('\n')}`}`
+  })
+  const notes = r.cases.flatMap((c) =>
+    c.kind === 'measured' ? [...c.notes, ...runNotes(c.runs)].map((n) => `${c.name}: ${n}`) : [],
+  )
+  const glance = glanceTable(r)
   return `# Benchmarks
 
-\`npm run bench\` measures the Switchyard proxy path side by side with reference candidates, in one interleaved run, and reports ratios:
+\`npm run bench\` measures Switchyard side by side with nginx, HAProxy and Node proxies, case by case, each case in one interleaved run, and reports ratios against references measured in the same run. Generated by \`bench/run.ts\`; do not edit by hand.
+
+## Candidates
 
 ${r.candidates.map((c) => `- **${c.name}**: ${c.description}`).join('\n')}
 
-The candidates are listed in \`bench/candidates.ts\`; adding one (nginx, HAProxy, @fastify/http-proxy, ...) is one entry there.
+Candidates are listed in \`bench/candidates.ts\`, cases in \`bench/cases.ts\`. A peer whose binary or npm package is missing is skipped with a note.
 
 ## How it is measured
 
-- Three minimal Node backends (\`bench/peers/backends.ts\`) answer every GET with a 100-byte body over keep-alive. Everything listens on 127.0.0.1, on ports the OS hands out.
-- Load comes from \`${r.wrkCommand.replace(/http:\S+/, 'URL')}\`. ${r.protocol}
-- CPU is the proxy's own user+system time from \`/proc/PID/stat\` during each run, reported as CPU-seconds per 1,000 requests.
-- Before each run the bench samples \`/proc/stat\` for 1 s and waits (up to 10 s) while more than 25% of a core is busy outside its own processes.
+- Backends: three upstream servers on 127.0.0.1; \`/\` answers exactly 100 bytes, \`/16k\` exactly 16,384 bytes. nginx serves them when installed (one process, \`worker_processes 1\`, three \`server\` blocks, static files), the Node backends in \`bench/peers/backends.ts\` otherwise; the run below says which.
+- Every proxy balances round-robin over the three backends. Everything listens on 127.0.0.1, on ports the OS hands out; after start-up the bench checks in \`/proc\` that the socket on each port belongs to the process it started.
+- Throughput cases drive each candidate with \`wrk -t1 -cN -dS --latency\`; the latency case drives it at a fixed rate with \`hey -z S -c 50 -q RATE/50\`. ${r.protocol}
+- CPU is the proxy's user+system time from \`/proc/PID/stat\`, over its whole process tree (nginx and HAProxy workers, Switchyard's cluster workers), reported as CPU-seconds per 1,000 requests, as cores kept busy, and as req/s per busy core.
+- Before each run the bench samples \`/proc/stat\` for 1 s and waits (up to 10 s) while more than 25% of a core is busy outside its own processes. A run during which more than 25% of a core was busy elsewhere is redone once; both runs are in the results file.
 
-Run it with \`npm run bench\` (about 2 minutes), or \`npm run bench -- --quick\` for a smoke run (one 3 s run per candidate, about 20 s). \`--duration N\` (seconds) and \`--connections N\` change the load. It needs wrk (\`apt-get install -y wrk\`).
+## Running it
+
+- \`npm run bench\`: every case, 3 rounds of 8 s after a 2 s warm-up per candidate, about 20–25 minutes on 2 cores (it prints the plan first). Run it on a quiet machine.
+- \`npm run bench -- --quick\`: every case once for 2 s, a few minutes: a smoke test, not figures to quote.
+- \`npm run bench -- --case small-50 --case latency-50\`: some cases only (\`--help\` lists them); \`--duration S\`, \`--rounds N\`, \`--warmup S\` change the protocol; \`--backends node\` forces the Node backends.
+- \`npm run bench:idle\`: memory held per idle keep-alive client connection (below).
+- Needs wrk; uses nginx, HAProxy and hey when present: \`apt-get install -y wrk nginx haproxy hey\`.
 
 ## Latest results (${r.date})
 
-Command: \`${r.command}\`
+Command: \`${r.command}\`${r.quick ? ' (**quick mode: smoke figures, not to be quoted**)' : ''}
 
-${machineLines(r.machine).join('\n')}
-
-${mdTable(TABLE_HEAD, tableRows(r.summaries))}
-
-${mdTable(RATIO_HEAD, ratioRows(r.ratios))}
-
-${RATIO_LEGEND}
+${machineLines(r).join('\n')}
 
 ${sharedCoresCaveat(r.machine)}
 
-Per-round numbers and notes: [${resultsPath}](../${resultsPath}).
+${glance === undefined ? '' : `### At a glance: req/s of the subject over each reference\n\n${glance}\n\n`}${RATIO_LEGEND}
+
+${caseSections.join('\n\n')}
+
+## Idle connections
+
+${idleSection ?? IDLE_PLACEHOLDER}
+
+## Notes
+
+${bullets(notes, 'none: no socket errors, no non-2xx responses, no waits for a busy box, no redone runs.')}
+
+Every run, including redone ones: [${resultsPath}](../${resultsPath}).
 `
 }

@@ -1,4 +1,4 @@
-// Driving wrk and reading its `--latency` report. One thread, fixed connection count, GET /.
+// Driving wrk and reading its `--latency` report. One thread, a fixed connection count, GET of the URL given.
 import { spawnSync } from 'node:child_process'
 import type { Children } from './children.js'
 
@@ -8,16 +8,19 @@ export interface WrkOptions {
   readonly durationS: number
 }
 
-export interface WrkResult {
+/** What one load run measured, whichever tool drove it. */
+export interface LoadResult {
   readonly requests: number
   readonly reqPerS: number
   readonly p50Ms: number
   readonly p99Ms: number
-  /** connect + read + write + timeout errors. */
+  /** Failed requests: wrk's connect + read + write + timeout errors, or hey's error distribution. */
   readonly socketErrors: number
   /** Responses with a status outside 2xx/3xx. */
   readonly badStatuses: number
 }
+
+export type WrkResult = LoadResult
 
 export function wrkArgs(o: WrkOptions): string[] {
   return ['-t1', `-c${o.connections}`, `-d${o.durationS}s`, '--latency', o.url]

@@ -1,0 +1,52 @@
+// One load run, whichever tool drives it: wrk as fast as it can (throughput cases) or hey at a fixed
+// rate (latency cases). Everything goes to 127.0.0.1, and every run is bounded by its duration.
+import type { Children } from './children.js'
+import { heyArgs, runHey } from './hey.js'
+import { type LoadResult, runWrk, wrkArgs } from './wrk.js'
+
+export type Load =
+  /** `wrk -t1 -cN -dS --latency`: closed loop, as many requests as the target answers. */
+  | { readonly tool: 'wrk'; readonly path: string; readonly connections: number; readonly durationS: number }
+  /** `hey -z S -c N -q RATE/N`: open loop at `ratePerS` in total, for latency at a set load. */
+  | {
+      readonly tool: 'hey'
+      readonly path: string
+      readonly connections: number
+      readonly durationS: number
+      readonly ratePerS: number
+    }
+
+const urlOf = (port: number | string, path: string): string => `http://127.0.0.1:${port}${path}`
+
+export async function runLoad(children: Children, port: number, load: Load, signal: AbortSignal): Promise<LoadResult> {
+  const url = urlOf(port, load.path)
+  switch (load.tool) {
+    case 'wrk':
+      return runWrk(children, { url, connections: load.connections, durationS: load.durationS }, signal)
+    case 'hey':
+      return runHey(
+        children,
+        { url, connections: load.connections, durationS: load.durationS, ratePerS: load.ratePerS },
+        signal,
+      )
+    default: {
+      const unreachable: never = load
+      throw new Error(`unknown load ${JSON.stringify(unreachable)}`)
+    }
+  }
+}
+
+/** The exact command line of `load`, with PORT in place of the port. */
+export function describeLoad(load: Load): string {
+  const url = urlOf('PORT', load.path)
+  switch (load.tool) {
+    case 'wrk':
+      return `wrk ${wrkArgs({ url, connections: load.connections, durationS: load.durationS }).join(' ')}`
+    case 'hey':
+      return `hey ${heyArgs({ url, connections: load.connections, durationS: load.durationS, ratePerS: load.ratePerS }).join(' ')}`
+    default: {
+      const unreachable: never = load
+      throw new Error(`unknown load ${JSON.stringify(unreachable)}`)
+    }
+  }
+}
