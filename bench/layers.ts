@@ -1,0 +1,196 @@
+// What each layer of Switchyard's request path costs on its own, in nanoseconds per request, measured
+// in-process on the real functions with realistic inputs (no sockets): head scan and forwarding
+// headers, routing (1 catch-all route, and a 12-route table matched at its last route), balancing,
+// metrics updates, and the access-log line (written to a sink that drops it). The end-to-end view of
+// the same layers (bare proxy → no access log → full) is in `npm run bench`.
+// Usage: npm run bench:layers
+import { pino } from 'pino'
+import { createBalancer } from '../src/balancer/index.js'
+import { validateConfig } from '../src/config/index.js'
+import { AccessLog } from '../src/l7/access-log.js'
+import { buildTrust, downstreamResponseHeaders, scanRequestHead, upstreamRequestHeaders } from '../src/l7/headers.js'
+import { hostWithoutPort, pathOf, Router } from '../src/l7/router.js'
+import { Metrics } from '../src/metrics/index.js'
+
+const ITERATIONS = 1_000_000
+const ROUNDS = 5
+
+/** A browser-like request head (13 headers), as Node's parser hands it over. */
+const RAW = [
+  'Host',
+  'shop.example.com',
+  'User-Agent',
+  'Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/131.0 Safari/537.36',
+  'Accept',
+  'text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8',
+  'Accept-Language',
+  'en-US,en;q=0.9',
+  'Accept-Encoding',
+  'gzip, deflate, br',
+  'Connection',
+  'keep-alive',
+  'Cookie',
+  'session=0123456789abcdef; theme=dark',
+  'Cache-Control',
+  'no-cache',
+  'Sec-Fetch-Dest',
+  'document',
+  'Sec-Fetch-Mode',
+  'navigate',
+  'Sec-Fetch-Site',
+  'none',
+  'Upgrade-Insecure-Requests',
+  '1',
+  'Referer',
+  'https://shop.example.com/cart',
+]
+const RESPONSE = [
+  'Server',
+  'nginx',
+  'Date',
+  'Tue, 24 Nov 2026 16:00:00 GMT',
+  'Content-Type',
+  'text/html; charset=utf-8',
+  'Content-Length',
+  '5120',
+  'Connection',
+  'keep-alive',
+  'Cache-Control',
+  'private, max-age=0',
+  'Set-Cookie',
+  'session=0123456789abcdef; Path=/; HttpOnly',
+].map((s) => Buffer.from(s))
+
+const cfg = validateConfig({
+  listeners: [
+    {
+      name: 'l',
+      listen: '127.0.0.1:0',
+      routes: [
+        ...Array.from({ length: 11 }, (_, i) => ({
+          match: { host: `svc${i}.example.com`, pathPrefix: `/v${i}/` },
+          pool: 'p',
+        })),
+        { match: { host: '*.example.com', pathPrefix: '/' }, pool: 'p' },
+      ],
+    },
+  ],
+  pools: [{ name: 'p', servers: ['http://127.0.0.1:1', 'http://127.0.0.1:2', 'http://127.0.0.1:3'] }],
+})
+if (!cfg.ok) throw new Error('bad bench config')
+const routes = cfg.config.listeners[0]!.routes
+const wide = new Router(routes.map((r) => ({ match: r.match, target: r.pool })))
+const single = new Router([{ match: routes[routes.length - 1]!.match, target: 'p' }])
+const policy = { xForwarded: true, forwarded: true, ...buildTrust([]) }
+const balancer = createBalancer({ algorithm: 'round-robin' })
+balancer.update(cfg.config.pools[0]!.backends)
+const metrics = new Metrics()
+const route = metrics.forRoute('l', 'p')
+const server = metrics.forServer('p', '127.0.0.1:1')
+const sink = { write: () => true }
+const accessLog = AccessLog.of(pino({ level: 'info' }, sink))!
+const source = { headers: {} }
+
+let keep = 0
+const layers: { name: string; run(): void }[] = [
+  {
+    name: 'request head: scan + forwarding headers (13 headers in)',
+    run() {
+      const head = scanRequestHead(RAW, 'x-request-id')
+      keep += upstreamRequestHeaders(
+        head,
+        { clientIp: '192.0.2.7', proto: 'http', requestId: 'req-1', requestIdHeader: 'x-request-id' },
+        policy,
+      ).length
+    },
+  },
+  {
+    name: 'response head: filter (7 headers)',
+    run() {
+      keep += downstreamResponseHeaders(RESPONSE, ['x-request-id', 'req-1']).length
+    },
+  },
+  {
+    name: 'routing: 1 catch-all route',
+    run() {
+      keep += single.match({
+        method: 'GET',
+        host: hostWithoutPort('shop.example.com'),
+        path: pathOf('/cart?x=1'),
+        source,
+      })
+        ? 1
+        : 0
+    },
+  },
+  {
+    name: 'routing: 12 routes, match at the last',
+    run() {
+      keep += wide.match({
+        method: 'GET',
+        host: hostWithoutPort('shop.example.com'),
+        path: pathOf('/cart?x=1'),
+        source,
+      })
+        ? 1
+        : 0
+    },
+  },
+  {
+    name: 'balancing: round-robin pick over 3 servers',
+    run() {
+      for (const b of balancer.pick({ clientIp: '192.0.2.7' })) {
+        keep += b.port
+        break
+      }
+    },
+  },
+  {
+    name: 'metrics: status class, server count, duration histogram',
+    run() {
+      route.byClass[1]!.value++
+      server.value++
+      route.duration.observe(0.0013)
+    },
+  },
+  {
+    name: 'access log: one line built and batched',
+    run() {
+      accessLog.write({
+        requestId: '0f8c3a4e-9b1d-4c55-8e2f-6a7b8c9d0e1f',
+        listener: 'l',
+        client: '192.0.2.7',
+        method: 'GET',
+        url: '/cart?x=1',
+        status: 200,
+        pool: 'p',
+        upstream: '127.0.0.1:1',
+        bytesIn: 0,
+        bytesOut: 5120,
+        ttfbMs: 0.731,
+        durationMs: 0.912,
+        code: undefined,
+        error: undefined,
+        aborted: false,
+      })
+    },
+  },
+]
+
+process.stdout.write(
+  `Per-request cost of each layer, ns/op (median of ${ROUNDS} rounds of ${ITERATIONS.toLocaleString('en')}), Node ${process.version}\n\n`,
+)
+process.stdout.write('| layer | ns/op |\n|---|--:|\n')
+for (const layer of layers) {
+  for (let i = 0; i < ITERATIONS / 10; i++) layer.run() // warm-up: let the JIT settle
+  const samples: number[] = []
+  for (let r = 0; r < ROUNDS; r++) {
+    const start = process.hrtime.bigint()
+    for (let i = 0; i < ITERATIONS; i++) layer.run()
+    samples.push(Number(process.hrtime.bigint() - start) / ITERATIONS)
+  }
+  samples.sort((a, b) => a - b)
+  process.stdout.write(`| ${layer.name} | ${samples[Math.floor(ROUNDS / 2)]!.toFixed(0)} |\n`)
+}
+accessLog.flush()
+if (keep === 42) process.stdout.write('\n') // keeps the results observable, so no layer is optimised away
