@@ -2,13 +2,17 @@
 // process that listens on `ctx.port` in front of `ctx.backendPorts`; the runner hands out the port and
 // a private directory, writes the files the command asks for, starts it, waits until the port accepts
 // connections, checks that the listening socket is the child's, and measures the CPU time of the
-// child's whole process tree (so master/worker servers and cluster workers count in full).
+// child's whole process tree (so master/worker servers and cluster workers count in full). The load
+// tool speaks HTTP/1.1 to every candidate, over TLS to those with `scheme: 'https'`; layer 4
+// candidates carry it through their pipe.
 // A candidate whose binary or npm package is missing is skipped with a note, never an error.
 // Adding one is one entry in `candidates` plus its name in the cases that run it (bench/cases.ts).
 import path from 'node:path'
-import { HAPROXY_MAXCONN, haproxyArgs, haproxyConf, haproxyMaxconn } from './lib/haproxy.js'
-import { NGINX_DIRS, nginxArgs, proxyConf } from './lib/nginx.js'
+import { HAPROXY_MAXCONN, haproxyArgs, haproxyConf, haproxyMaxconn, haproxyTcpConf } from './lib/haproxy.js'
+import { NGINX_DIRS, nginxArgs, proxyConf, streamConf, streamSupport } from './lib/nginx.js'
+import { type SwitchyardListener, switchyardConf } from './lib/switchyard.js'
 import { openFileLimit } from './lib/system.js'
+import { TLS_FILE_NAMES, tlsFileContents, tlsFilesIn } from './lib/tls.js'
 import type { Tool } from './lib/tools.js'
 
 export interface LaunchContext {
@@ -41,6 +45,11 @@ export interface Command {
 export type Requirement =
   | { readonly kind: 'binary'; readonly name: Tool }
   | { readonly kind: 'package'; readonly name: string }
+  /** nginx's `stream` module, built in or as a loadable module file (bench/lib/nginx.ts). */
+  | { readonly kind: 'nginx-stream' }
+
+/** How the load tool reaches a candidate: plain HTTP/1.1, or HTTP/1.1 over TLS. */
+export type Scheme = 'http' | 'https'
 
 /**
  * What a candidate is, for the ratios: the ceiling, Switchyard itself, a C server (nginx, HAProxy) or
@@ -58,6 +67,8 @@ export type Candidate =
       /** One line of Markdown for docs/benchmarks.md. */
       readonly description: string
       readonly requires: readonly Requirement[]
+      /** What it listens for; `http` when absent. */
+      readonly scheme?: Scheme
       readonly launch: (ctx: LaunchContext) => Command
     }
 
@@ -92,23 +103,73 @@ function switchyard(ctx: LaunchContext, extra: readonly string[], env?: Readonly
   }
 }
 
-function nginx(ctx: LaunchContext, workers: number): Command {
+/** Switchyard from dist/ with a config file (layer 4 or HTTPS listener), default log level. */
+function switchyardWithConfig(ctx: LaunchContext, listener: SwitchyardListener): Command {
+  const conf = path.join(ctx.workDir, 'switchyard.yaml')
+  return {
+    file: process.execPath,
+    args: [path.join(ctx.rootDir, 'bin', 'switchyard.js'), '-c', conf],
+    files: {
+      'switchyard.yaml': switchyardConf(ctx.port, ctx.backendPorts, listener),
+      ...(listener.protocol === 'https' ? tlsFileContents(ctx.rootDir) : {}),
+    },
+  }
+}
+
+/** nginx as an HTTP reverse proxy, terminating TLS when `tls` is set. */
+function nginx(ctx: LaunchContext, workers: number, tls = false): Command {
   const conf = path.join(ctx.workDir, 'nginx.conf')
   return {
     file: ctx.binary('nginx'),
     args: nginxArgs(ctx.workDir, conf),
     dirs: NGINX_DIRS,
-    files: { 'nginx.conf': proxyConf(ctx.workDir, ctx.port, ctx.backendPorts, workers) },
+    files: {
+      'nginx.conf': tls
+        ? proxyConf(ctx.workDir, ctx.port, ctx.backendPorts, workers, tlsFilesIn(ctx.workDir))
+        : proxyConf(ctx.workDir, ctx.port, ctx.backendPorts, workers),
+      ...(tls ? tlsFileContents(ctx.rootDir) : {}),
+    },
   }
 }
 
-function haproxy(ctx: LaunchContext, threads: number): Command {
+function nginxStream(ctx: LaunchContext): Command {
+  const binary = ctx.binary('nginx')
+  const support = streamSupport(binary)
+  // The `nginx-stream` requirement was checked before the launch.
+  if (support.kind === 'missing') throw new Error(support.reason)
+  const conf = path.join(ctx.workDir, 'nginx.conf')
+  const moduleFile = support.kind === 'dynamic' ? support.moduleFile : undefined
+  return {
+    file: binary,
+    args: nginxArgs(ctx.workDir, conf),
+    files: { 'nginx.conf': streamConf(ctx.workDir, ctx.port, ctx.backendPorts, 1, moduleFile) },
+  }
+}
+
+/** HAProxy in HTTP mode (terminating TLS when `mode` is `https`) or layer 4 (`tcp`). */
+function haproxy(ctx: LaunchContext, threads: number, mode: 'http' | 'https' | 'tcp' = 'http'): Command {
   const hard = openFileLimit('hard')
   const maxconn = haproxyMaxconn(hard)
+  let cfg: string
+  switch (mode) {
+    case 'http':
+      cfg = haproxyConf(ctx.port, ctx.backendPorts, threads, maxconn)
+      break
+    case 'https':
+      cfg = haproxyConf(ctx.port, ctx.backendPorts, threads, maxconn, path.join(ctx.workDir, TLS_FILE_NAMES.combined))
+      break
+    case 'tcp':
+      cfg = haproxyTcpConf(ctx.port, ctx.backendPorts, threads, maxconn)
+      break
+    default: {
+      const unreachable: never = mode
+      throw new Error(`unknown HAProxy mode ${JSON.stringify(unreachable)}`)
+    }
+  }
   return {
     file: ctx.binary('haproxy'),
     args: haproxyArgs(path.join(ctx.workDir, 'haproxy.cfg')),
-    files: { 'haproxy.cfg': haproxyConf(ctx.port, ctx.backendPorts, threads, maxconn) },
+    files: { 'haproxy.cfg': cfg, ...(mode === 'https' ? tlsFileContents(ctx.rootDir) : {}) },
     ...(maxconn < HAPROXY_MAXCONN
       ? { note: `maxconn ${maxconn}, not ${HAPROXY_MAXCONN}: the open-file hard limit here is ${hard}` }
       : {}),
@@ -123,6 +184,13 @@ export const candidates: readonly Candidate[] = [
     name: 'direct',
     family: 'direct',
     description: 'the load tool straight at one backend, no proxy in between: the ceiling.',
+  },
+  {
+    kind: 'direct',
+    name: 'direct-plain-http',
+    family: 'direct',
+    description:
+      'the same as `direct`, in the `https-50` case: **plain HTTP, no TLS**, straight at one backend (the backends speak only HTTP). The ceiling, not a like-for-like reference: its ratio includes the whole cost of TLS.',
   },
   {
     kind: 'process',
@@ -221,6 +289,72 @@ export const candidates: readonly Candidate[] = [
       'the bare undici `dispatch` proxy, no features (no routing, metrics, logs or forwarded headers): node:http in, round-robin over one undici `Pool` per backend: `bench/peers/undici-dispatch.ts`. The floor Switchyard is built on.',
     requires: [{ kind: 'package', name: 'undici' }],
     launch: (ctx) => tsPeer(ctx, 'undici-dispatch.ts'),
+  },
+  {
+    kind: 'process',
+    name: 'switchyard-tcp',
+    family: 'switchyard',
+    description:
+      'Switchyard in layer 4 mode: `node bin/switchyard.js -c FILE` with one `protocol: tcp` listener and a pool of the backends as `tcp://` servers (`bench/lib/switchyard.ts`), round-robin per connection, default log level (one log line per connection, at close; stdout to /dev/null). **The subject of the `tcp-50` case.**',
+    requires: [],
+    launch: (ctx) => switchyardWithConfig(ctx, { protocol: 'tcp' }),
+  },
+  {
+    kind: 'process',
+    name: 'tcp-pipe',
+    family: 'node',
+    description:
+      "the bare Node TCP pipe, no features (no timeouts, metrics or logs): `net.createServer`, each connection `pipe()`d both ways to the next backend in turn: `bench/peers/tcp-pipe.ts`. The floor Switchyard's layer 4 mode is built on.",
+    requires: [],
+    launch: (ctx) => tsPeer(ctx, 'tcp-pipe.ts'),
+  },
+  {
+    kind: 'process',
+    name: 'nginx-stream',
+    family: 'nginx',
+    description:
+      'nginx `stream` module: a `server` with `proxy_pass` to an `upstream` of the backends (round-robin per connection), `worker_processes 1`, no `http` block; the module is loaded with `load_module` when it is a dynamic one (Debian: libnginx-mod-stream), skipped with a note when nginx has none (`bench/lib/nginx.ts`).',
+    requires: [{ kind: 'binary', name: 'nginx' }, { kind: 'nginx-stream' }],
+    launch: nginxStream,
+  },
+  {
+    kind: 'process',
+    name: 'haproxy-tcp',
+    family: 'haproxy',
+    description:
+      "HAProxy, `mode tcp`, `nbthread 1`, round-robin per connection, `maxconn` as for `haproxy`, 65 s timeouts, no logging, HAProxy's default buffering (no splice options) (`bench/lib/haproxy.ts`).",
+    requires: [{ kind: 'binary', name: 'haproxy' }],
+    launch: (ctx) => haproxy(ctx, 1, 'tcp'),
+  },
+  {
+    kind: 'process',
+    name: 'switchyard-https',
+    family: 'switchyard',
+    description:
+      'Switchyard terminating TLS: `node bin/switchyard.js -c FILE` with one `protocol: https` listener (`tls: { cert, key }`, defaults otherwise) and the backends as `http://` servers (`bench/lib/switchyard.ts`), round-robin, default log level: access log on (stdout to /dev/null). **The subject of the `https-50` case.**',
+    requires: [],
+    scheme: 'https',
+    launch: (ctx) => switchyardWithConfig(ctx, { protocol: 'https', tls: tlsFilesIn(ctx.workDir) }),
+  },
+  {
+    kind: 'process',
+    name: 'nginx-https',
+    family: 'nginx',
+    description:
+      'the `nginx` proxy with `listen … ssl`, `ssl_certificate`, `ssl_certificate_key` and `ssl_protocols TLSv1.2 TLSv1.3` (nginx before 1.23.4 leaves TLS 1.3 out by default; default ciphers), plain HTTP upstream with `keepalive 64`, `worker_processes 1`.',
+    requires: [{ kind: 'binary', name: 'nginx' }],
+    scheme: 'https',
+    launch: (ctx) => nginx(ctx, 1, true),
+  },
+  {
+    kind: 'process',
+    name: 'haproxy-https',
+    family: 'haproxy',
+    description:
+      "the `haproxy` proxy with `bind … ssl crt FILE` (one PEM: certificate, then key; HAProxy's default protocols, TLS 1.2 and 1.3, and ciphers), plain HTTP to the backends, `nbthread 1`.",
+    requires: [{ kind: 'binary', name: 'haproxy' }],
+    scheme: 'https',
+    launch: (ctx) => haproxy(ctx, 1, 'https'),
   },
 ]
 

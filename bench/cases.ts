@@ -1,6 +1,7 @@
 // The bench's cases. Each case is its own interleaved set of rounds over its own candidates (by name,
 // from bench/candidates.ts), started fresh for the case and stopped after it; `npm run bench -- --case
 // NAME` runs some of them. The first name in `subjects` is the one the case's ratios are about.
+import type { Goal } from './lib/report.js'
 
 /** What a single-process proxy runs against: the ceiling, Switchyard's variants, the servers, the Node peers. */
 const ONE_WORKER = [
@@ -30,6 +31,10 @@ export type Case =
       readonly scalingBase?: string
       /** Whether the layer-cost table (bare dispatch → no log → full) is built from this case. */
       readonly layers: boolean
+      /** What a reader must know to read the figures, for the report (one paragraph of Markdown). */
+      readonly note?: string
+      /** req/s ratios the first subject aims for, each checked and reported as met or not. */
+      readonly goals?: readonly Goal[]
     }
   /**
    * Open-loop hey at a fixed rate: `rateShare` of the median req/s that `rateFrom.candidate` reached in
@@ -45,6 +50,7 @@ export type Case =
       readonly subjects: readonly string[]
       readonly rateFrom: { readonly case: string; readonly candidate: string }
       readonly rateShare: number
+      readonly note?: string
     }
 
 export const cases: readonly Case[] = [
@@ -110,13 +116,38 @@ export const cases: readonly Case[] = [
     rateFrom: { case: 'small-50', candidate: 'switchyard' },
     rateShare: 0.5,
   },
-  // ---- Hook: cases still to come. Not implemented; each needs a new `kind` in the `Case` union,
-  // its load in bench/lib/load.ts and its candidates in bench/candidates.ts. ----
-  // - tcp (layer 4): Switchyard's tcp:// listener against bench/peers/tcp-pipe.ts, nginx `stream` and
-  //   HAProxy `mode tcp`, driven by wrk through the pipe.
-  // - https: TLS termination in front of the same backends; wrk against https://, one certificate
-  //   made for the run; nginx `ssl`, HAProxy `bind ... ssl crt`.
+  {
+    kind: 'throughput',
+    name: 'tcp-50',
+    title: 'layer 4: 100-byte body (`/`) through TCP proxies, 50 connections, one worker or thread per proxy',
+    note: "wrk's HTTP/1.1 keep-alive traffic flows through each proxy's pipe: every wrk connection is one piped TCP connection to a backend, chosen round-robin per connection (17, 17 and 16 of the 50), so the proxies copy bytes and never parse HTTP. The Node floor is `tcp-pipe`, the bare `net` pipe Switchyard's layer 4 mode is built on.",
+    path: '/',
+    connections: 50,
+    candidates: ['direct', 'switchyard-tcp', 'tcp-pipe', 'nginx-stream', 'haproxy-tcp'],
+    subjects: ['switchyard-tcp'],
+    layers: false,
+    goals: [
+      { against: 'tcp-pipe', minReqPerS: 0.9 },
+      { against: 'nginx-stream', minReqPerS: 0.8 },
+    ],
+  },
+  {
+    kind: 'throughput',
+    name: 'https-50',
+    title:
+      'TLS termination, record encryption on the data path (handshakes only at connection setup): 100-byte body (`/`), 50 connections, one worker or thread per proxy',
+    note: 'wrk keeps its 50 connections open for the whole run, so each does one TLS handshake, at setup: this case measures the encryption and decryption of TLS records on the data path, not handshakes. Every TLS candidate serves the same self-signed RSA 2048 certificate (`test/fixtures/tls`, copied for the run), offers TLS 1.2 and 1.3 with its default ciphers (so the same TLS 1.3 suite is negotiated everywhere: TLS_AES_256_GCM_SHA384 with the defaults of OpenSSL 3), and reaches the backends over plain HTTP. `direct-plain-http` is plain HTTP end to end: the ceiling, not a like-for-like reference. No Node peers here.',
+    path: '/',
+    connections: 50,
+    candidates: ['direct-plain-http', 'switchyard-https', 'nginx-https', 'haproxy-https'],
+    subjects: ['switchyard-https'],
+    layers: false,
+  },
+  // ---- Hook: cases still to come. Not implemented. ----
   // - h2: HTTP/2 to the proxy (TLS with ALPN, and h2c), driven by h2load (`h2load -c N -m M -D S`).
+  //   Waits for Switchyard itself: it does not speak HTTP/2 downstream yet (its https listener offers
+  //   only `http/1.1` in ALPN). Needs a new `kind` in the `Case` union with its load in
+  //   bench/lib/load.ts, and h2 candidates in bench/candidates.ts.
 ]
 
 /** Names of every case, in run order. */

@@ -9,7 +9,7 @@ import os from 'node:os'
 import path from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { parseArgs } from 'node:util'
-import { candidate, candidates } from './candidates.js'
+import { candidate, candidates, type Scheme } from './candidates.js'
 import { type Case, caseNames, cases } from './cases.js'
 import { type BackendKind, checkBodies, startBackends } from './lib/backends.js'
 import { ensureBuilt, localDate } from './lib/build.js'
@@ -24,6 +24,7 @@ import {
   formatText,
   IDLE_BEGIN,
   IDLE_END,
+  type LoadVariant,
   type RunReport,
   type Skipped,
   summarize,
@@ -182,12 +183,14 @@ async function runCase(c: Case, plan: Plan, sc: StartContext, seen: RatesSeen, h
     }
     const runs = await runRounds(sc.children, targets, load, plan, sc.signal, log)
     seen.set(c.name, new Map(runs.map((r) => [r.name, summarize(r).reqPerS])))
+    const scheme = schemeOf(c.subjects[0])
     return {
       kind: 'measured',
       name: c.name,
       title: c.title,
       load: c.kind,
-      loadCommand: describeLoad(load),
+      loadCommand: describeLoad(load, scheme),
+      loadVariants: loadVariants(load, scheme, targets),
       subjects: c.subjects,
       scalingBase: c.kind === 'throughput' ? c.scalingBase : undefined,
       layers: c.kind === 'throughput' && c.layers,
@@ -195,10 +198,27 @@ async function runCase(c: Case, plan: Plan, sc: StartContext, seen: RatesSeen, h
       skipped,
       notes,
       rate,
+      note: c.note,
+      goals: (c.kind === 'throughput' ? c.goals : undefined) ?? [],
     }
   } finally {
     for (const t of targets) if (t.child !== undefined) await sc.children.stop(t.child)
   }
+}
+
+/** The scheme the load tool speaks to candidate `name` (the case's subject: its scheme is the case's). */
+function schemeOf(name: string | undefined): Scheme {
+  const c = name === undefined ? undefined : candidate(name)
+  return c?.kind === 'process' ? (c.scheme ?? 'http') : 'http'
+}
+
+/** The targets the load reaches over another scheme than the case's, grouped by scheme, with the command. */
+function loadVariants(load: Load, caseScheme: Scheme, targets: readonly Target[]): LoadVariant[] {
+  const others = [...new Set(targets.map((t) => t.scheme))].filter((s) => s !== caseScheme)
+  return others.map((scheme) => ({
+    names: targets.filter((t) => t.scheme === scheme).map((t) => t.name),
+    command: describeLoad(load, scheme),
+  }))
 }
 
 /**
@@ -222,7 +242,11 @@ async function topRate(
   log(`  ${c.name}: measuring ${who}'s top rate (${from} was not part of this run)`)
   const wrk = await runWrk(
     sc.children,
-    { url: `http://127.0.0.1:${t.port}${source.path}`, connections: source.connections, durationS: plan.durationS },
+    {
+      url: `${t.scheme}://127.0.0.1:${t.port}${source.path}`,
+      connections: source.connections,
+      durationS: plan.durationS,
+    },
     sc.signal,
   )
   return {

@@ -1,5 +1,7 @@
 // One load run, whichever tool drives it: wrk as fast as it can (throughput cases) or hey at a fixed
-// rate (latency cases). Everything goes to 127.0.0.1, and every run is bounded by its duration.
+// rate (latency cases), over plain HTTP or HTTPS as the target asks. Everything goes to 127.0.0.1,
+// and every run is bounded by its duration.
+import type { Scheme } from '../candidates.js'
 import type { Children } from './children.js'
 import { heyArgs, runHey } from './hey.js'
 import { type LoadResult, runWrk, wrkArgs } from './wrk.js'
@@ -16,10 +18,16 @@ export type Load =
       readonly ratePerS: number
     }
 
-const urlOf = (port: number | string, path: string): string => `http://127.0.0.1:${port}${path}`
+/** Where the load goes: a port on 127.0.0.1 and the scheme spoken there. */
+export interface Endpoint {
+  readonly port: number
+  readonly scheme: Scheme
+}
 
-export async function runLoad(children: Children, port: number, load: Load, signal: AbortSignal): Promise<LoadResult> {
-  const url = urlOf(port, load.path)
+const urlOf = (scheme: Scheme, port: number | string, path: string): string => `${scheme}://127.0.0.1:${port}${path}`
+
+export async function runLoad(children: Children, to: Endpoint, load: Load, signal: AbortSignal): Promise<LoadResult> {
+  const url = urlOf(to.scheme, to.port, load.path)
   switch (load.tool) {
     case 'wrk':
       return runWrk(children, { url, connections: load.connections, durationS: load.durationS }, signal)
@@ -36,9 +44,9 @@ export async function runLoad(children: Children, port: number, load: Load, sign
   }
 }
 
-/** The exact command line of `load`, with PORT in place of the port. */
-export function describeLoad(load: Load): string {
-  const url = urlOf('PORT', load.path)
+/** The exact command line of `load` over `scheme`, with PORT in place of the port. */
+export function describeLoad(load: Load, scheme: Scheme): string {
+  const url = urlOf(scheme, 'PORT', load.path)
   switch (load.tool) {
     case 'wrk':
       return `wrk ${wrkArgs({ url, connections: load.connections, durationS: load.durationS }).join(' ')}`

@@ -23,7 +23,7 @@ async function attempt(children: Children, t: Target, load: Load, signal: AbortS
   meter.start()
   const t0 = performance.now()
   const ticks0 = pid === undefined ? 0 : treeTicks(pid)
-  const result = await runLoad(children, t.port, load, signal)
+  const result = await runLoad(children, t, load, signal)
   const ticks1 = pid === undefined ? 0 : treeTicks(pid)
   const wallS = (performance.now() - t0) / 1_000
   const outsideBusyPctOfCore = meter.stop()
@@ -66,7 +66,7 @@ export async function runRounds(
   if (plan.warmupS > 0) {
     for (const t of targets) {
       log(`  warm-up ${t.name.padEnd(20)} ${plan.warmupS} s`)
-      await runLoad(children, t.port, { ...load, durationS: plan.warmupS }, signal)
+      await runLoad(children, t, { ...load, durationS: plan.warmupS }, signal)
     }
   }
   const samples = new Map<string, Sample[]>(targets.map((t) => [t.name, []]))

@@ -4,7 +4,16 @@ import assert from 'node:assert/strict'
 import { describe, it } from 'node:test'
 import { extractSection, replaceSection } from './docs-section.js'
 import { parseHey } from './hey.js'
-import { type CandidateRuns, caseRatios, layerRows, median, references, type Sample, summarize } from './report.js'
+import {
+  type CandidateRuns,
+  caseRatios,
+  checkGoals,
+  layerRows,
+  median,
+  references,
+  type Sample,
+  summarize,
+} from './report.js'
 
 function sample(reqPerS: number, cpuS: number | undefined, round = 1): Sample {
   return {
@@ -70,6 +79,39 @@ describe('references and ratios', () => {
     const scaled = [...summaries, summarize(runs('switchyard-2w', 'switchyard', 30_000, 3))]
     const rs = caseRatios(scaled, ['switchyard-2w'], 'switchyard')
     assert.equal(rs.find((r) => r.roles.includes('one-worker'))?.reqPerS, 1.5)
+  })
+})
+
+describe('layer 4 references and goals', () => {
+  const summaries = [
+    runs('direct', 'direct', 100_000),
+    runs('switchyard-tcp', 'switchyard', 45_000, 2),
+    runs('tcp-pipe', 'node', 50_000, 2),
+    runs('nginx-stream', 'nginx', 60_000, 1.6),
+  ].map(summarize)
+
+  it('takes the TCP pipe as the bare Node floor and the best Node peer', () => {
+    const refs = references(summaries, undefined)
+    assert.deepEqual(
+      refs.map((r) => [r.label, r.roles]),
+      [
+        ['direct', ['direct']],
+        ['nginx-stream', ['nginx']],
+        ['tcp-pipe (bare Node TCP pipe, and the best Node peer)', ['best-node', 'bare']],
+      ],
+    )
+  })
+  it('checks each goal against its ratio, and flags a reference that did not run', () => {
+    const rs = caseRatios(summaries, ['switchyard-tcp'], undefined)
+    const goals = checkGoals(rs, 'switchyard-tcp', [
+      { against: 'tcp-pipe', minReqPerS: 0.9 },
+      { against: 'nginx-stream', minReqPerS: 0.8 },
+      { against: 'haproxy-tcp', minReqPerS: 0.8 },
+    ])
+    assert.deepEqual(
+      goals.map((g) => g.reqPerS),
+      [0.9, 0.75, undefined],
+    )
   })
 })
 

@@ -52,8 +52,26 @@ export type CaseResult =
       readonly notes: readonly string[]
       /** Fixed-rate cases: the total rate asked for, in req/s, and where it came from. */
       readonly rate: { readonly perS: number; readonly source: string } | undefined
+      /** Candidates the load reached differently (e.g. plain HTTP in an HTTPS case), with their command. */
+      readonly loadVariants: readonly LoadVariant[]
+      /** One paragraph of Markdown from the case, for the reader; undefined when it has none. */
+      readonly note: string | undefined
+      readonly goals: readonly Goal[]
     }
   | { readonly kind: 'skipped'; readonly name: string; readonly title: string; readonly reason: string }
+
+export interface LoadVariant {
+  readonly names: readonly string[]
+  /** The exact load command for them, with PORT for the port. */
+  readonly command: string
+}
+
+/** A req/s ratio the first subject of a case aims for: subject / `against` ≥ `minReqPerS`. */
+export interface Goal {
+  /** A candidate of the case. */
+  readonly against: string
+  readonly minReqPerS: number
+}
 
 export interface RunReport {
   readonly date: string
@@ -144,8 +162,17 @@ function ratio(subject: Summary, ref: Summary, reference: string, roles: readonl
   }
 }
 
-/** The bare undici dispatch peer: the floor Switchyard is built on, one of the named references. */
+/** The bare undici dispatch peer: the floor Switchyard's HTTP path is built on. */
 export const BARE_DISPATCH = 'undici-dispatch'
+
+/**
+ * The bare Node floors, by candidate name → what each is: the featureless Node code a Switchyard mode
+ * is built on. A case's floor is the one of these it runs (at most one makes sense per case).
+ */
+export const FLOORS: ReadonlyMap<string, string> = new Map([
+  [BARE_DISPATCH, 'bare undici dispatch'],
+  ['tcp-pipe', 'bare Node TCP pipe'],
+])
 
 /** Why a summary is a reference: the columns of the at-a-glance table. */
 export type Role = 'direct' | 'nginx' | 'haproxy' | 'best-node' | 'bare' | 'one-worker'
@@ -155,7 +182,7 @@ export const ROLE_LABELS: Readonly<Record<Role, string>> = {
   nginx: 'nginx',
   haproxy: 'haproxy',
   'best-node': 'best Node peer',
-  bare: 'bare undici dispatch',
+  bare: 'bare Node floor',
   'one-worker': '1 worker',
 }
 
@@ -166,9 +193,10 @@ export interface Reference {
 }
 
 /**
- * The references of a case, in report order: direct, nginx, HAProxy, the best Node peer (highest
- * req/s among the Node proxies), the bare undici dispatch (one row with the previous when it is the
- * best), and the one-worker baseline when the case scales. A reference the case did not run is left out.
+ * The references of a case, in report order: direct, nginx, HAProxy (the first candidate of each
+ * family), the best Node peer (highest req/s among the Node proxies), the bare Node floor (`FLOORS`;
+ * one row with the previous when it is the best), and the one-worker baseline when the case scales. A
+ * reference the case did not run is left out.
  */
 export function references(summaries: readonly Summary[], scalingBase: string | undefined): Reference[] {
   const out: Reference[] = []
@@ -178,12 +206,13 @@ export function references(summaries: readonly Summary[], scalingBase: string | 
   }
   const node = summaries.filter((s) => s.family === 'node')
   const best = node.reduce<Summary | undefined>((a, s) => (a === undefined || s.reqPerS > a.reqPerS ? s : a), undefined)
-  const bare = node.find((s) => s.name === BARE_DISPATCH)
+  const bare = node.find((s) => FLOORS.has(s.name))
+  const what = bare === undefined ? undefined : FLOORS.get(bare.name)
   if (best !== undefined && best === bare) {
-    out.push({ label: `${bare.name} (bare dispatch, and the best Node peer)`, ref: bare, roles: ['best-node', 'bare'] })
+    out.push({ label: `${bare.name} (${what}, and the best Node peer)`, ref: bare, roles: ['best-node', 'bare'] })
   } else {
     if (best !== undefined) out.push({ label: `best Node peer (${best.name})`, ref: best, roles: ['best-node'] })
-    if (bare !== undefined) out.push({ label: `${bare.name} (bare dispatch)`, ref: bare, roles: ['bare'] })
+    if (bare !== undefined) out.push({ label: `${bare.name} (${what})`, ref: bare, roles: ['bare'] })
   }
   const base = summaries.find((s) => s.name === scalingBase)
   if (base !== undefined) out.push({ label: `${base.name} (1 worker)`, ref: base, roles: ['one-worker'] })
@@ -201,6 +230,21 @@ export function caseRatios(
     const subject = summaries.find((s) => s.name === name)
     return subject === undefined ? [] : refs.map(({ label, ref, roles }) => ratio(subject, ref, label, roles))
   })
+}
+
+export interface GoalCheck extends Goal {
+  readonly subject: string
+  /** The measured req/s ratio; undefined when the subject or the reference did not run. */
+  readonly reqPerS: number | undefined
+}
+
+/** Each goal of a case checked against its ratios, for its first subject. */
+export function checkGoals(ratios: readonly Ratio[], subject: string, goals: readonly Goal[]): GoalCheck[] {
+  return goals.map((g) => ({
+    ...g,
+    subject,
+    reqPerS: ratios.find((r) => r.subject === subject && r.referenceName === g.against)?.reqPerS,
+  }))
 }
 
 /** The layers from the bare dispatch to the full Switchyard path, each with what it adds. */
@@ -374,14 +418,35 @@ const LAYER_NOTE =
 
 type Measured = Extract<CaseResult, { kind: 'measured' }>
 
-/** Summaries, ratios and layers of a measured case, computed once for all the formats. */
-function analyse(c: Measured): { summaries: Summary[]; ratios: Ratio[]; layers: LayerRow[] | undefined } {
+/** Summaries, ratios, goals and layers of a measured case, computed once for all the formats. */
+function analyse(c: Measured): {
+  summaries: Summary[]
+  ratios: Ratio[]
+  goals: GoalCheck[]
+  layers: LayerRow[] | undefined
+} {
   const summaries = c.runs.map(summarize)
+  const ratios = c.load === 'throughput' ? caseRatios(summaries, c.subjects, c.scalingBase) : []
+  const subject = c.subjects[0]
   return {
     summaries,
-    ratios: c.load === 'throughput' ? caseRatios(summaries, c.subjects, c.scalingBase) : [],
+    ratios,
+    goals: subject === undefined ? [] : checkGoals(ratios, subject, c.goals),
     layers: c.layers ? layerRows(summaries) : undefined,
   }
+}
+
+function goalLine(g: GoalCheck): string {
+  const want = `${g.subject} / ${g.against} ≥ ${fmtRatio(g.minReqPerS)} in req/s`
+  if (g.reqPerS === undefined) return `${want}: not measured (one of them did not run)`
+  // Three decimals, so that a miss never reads as the target itself (0.795 is not 0.80).
+  return `${want}: ${g.reqPerS.toFixed(3)}×, ${g.reqPerS >= g.minReqPerS ? 'met' : 'not met'}`
+}
+
+/** The case's goals as Markdown, or undefined when it has none. */
+function goalsMd(c: Measured): string | undefined {
+  const { goals } = analyse(c)
+  return goals.length === 0 ? undefined : `Targets:\n\n${goals.map((g) => `- ${goalLine(g)}`).join('\n')}`
 }
 
 /** The tables of one case, in the given table format. */
@@ -413,6 +478,9 @@ export function formatText(r: RunReport): string {
     parts.push(
       `== ${c.name}: ${c.title}${rate}`,
       ...caseTables(c, plainTable),
+      analyse(c)
+        .goals.map((g) => `target: ${goalLine(g)}`)
+        .join('\n'),
       ...caseSkipNotes(c).map((n) => `note: ${n}`),
     )
     parts.push(...[...c.notes, ...runNotes(c.runs)].map((n) => `note: ${n}`), '')
@@ -447,7 +515,9 @@ function caseIntro(c: Measured): string {
     c.rate === undefined
       ? ''
       : ` Rate: ${fmtInt(c.rate.perS)} req/s in total (${c.rate.source}). hey reports latency in steps of 0.1 ms.`
-  return `Load: \`${c.loadCommand}\`.${rate}`
+  const variants = c.loadVariants.map((v) => `; for ${v.names.join(', ')}: \`${v.command}\``).join('')
+  const note = c.note === undefined ? '' : `\n\n${c.note}`
+  return `Load: \`${c.loadCommand}\`${variants}.${rate}${note}`
 }
 
 function bullets(lines: readonly string[], none: string): string {
@@ -465,7 +535,10 @@ function glanceTable(r: RunReport): string | undefined {
     const cell = (role: Role): string => {
       const found = rs.find((x) => x.roles.includes(role))
       if (found === undefined) return '—'
-      return role === 'best-node' ? `${fmtRatio(found.reqPerS)} (${found.referenceName})` : fmtRatio(found.reqPerS)
+      // Name the reference where the column's label does not (nginx-stream under "nginx", ...).
+      return found.referenceName === ROLE_LABELS[role]
+        ? fmtRatio(found.reqPerS)
+        : `${fmtRatio(found.reqPerS)} (${found.referenceName})`
     }
     rows.push([c.name, subject ?? '—', ...roles.map(cell)])
   }
@@ -512,7 +585,7 @@ export function formatResultsMd(r: RunReport): string {
 
 ${caseIntro(c)}
 
-${caseTables(c, mdTable).join('\n\n')}
+${[...caseTables(c, mdTable), goalsMd(c) ?? []].flat().join('\n\n')}
 
 Every run, in order of rounds ("outside busy %": share of one core busy outside the bench during the run; "errors": socket errors plus non-2xx/3xx):
 
@@ -561,7 +634,7 @@ export function formatDocsMd(r: RunReport, resultsPath: string, idleSection: str
 
 ${caseIntro(c)}
 
-${caseTables(c, mdTable).join('\n\n')}${extra}${skips.length === 0 ? '' : `\n\n${skips.map((s) => `- ${s}`).join('\n')}`}`
+${[...caseTables(c, mdTable), goalsMd(c) ?? []].flat().join('\n\n')}${extra}${skips.length === 0 ? '' : `\n\n${skips.map((s) => `- ${s}`).join('\n')}`}`
   })
   const notes = r.cases.flatMap((c) =>
     c.kind === 'measured' ? [...c.notes, ...runNotes(c.runs)].map((n) => `${c.name}: ${n}`) : [],
@@ -580,18 +653,19 @@ Candidates are listed in \`bench/candidates.ts\`, cases in \`bench/cases.ts\`. A
 ## How it is measured
 
 - Backends: three upstream servers on 127.0.0.1; \`/\` answers exactly 100 bytes, \`/16k\` exactly 16,384 bytes. nginx serves them when installed (one process, \`worker_processes 1\`, three \`server\` blocks, static files), the Node backends in \`bench/peers/backends.ts\` otherwise; the run below says which.
-- Every proxy balances round-robin over the three backends. Everything listens on 127.0.0.1, on ports the OS hands out; after start-up the bench checks in \`/proc\` that the socket on each port belongs to the process it started.
-- Throughput cases drive each candidate with \`wrk -t1 -cN -dS --latency\`; the latency case drives it at a fixed rate with \`hey -z S -c 50 -q RATE/50\`. ${r.protocol}
+- Every proxy balances round-robin over the three backends: per request at layer 7, per connection in the layer 4 case. Everything listens on 127.0.0.1, on ports the OS hands out; after start-up the bench checks in \`/proc\` that the socket on each port belongs to the process it started.
+- Throughput cases drive each candidate with \`wrk -t1 -cN -dS --latency\` (HTTP/1.1; over \`https://\` to the candidates that terminate TLS, through the pipe of the layer 4 ones); the latency case drives it at a fixed rate with \`hey -z S -c 50 -q RATE/50\`. ${r.protocol}
 - CPU is the proxy's user+system time from \`/proc/PID/stat\`, over its whole process tree (nginx and HAProxy workers, Switchyard's cluster workers), reported as CPU-seconds per 1,000 requests, as cores kept busy, and as req/s per busy core.
 - Before each run the bench samples \`/proc/stat\` for 1 s and waits (up to 10 s) while more than 25% of a core is busy outside its own processes. A run during which more than 25% of a core was busy elsewhere is redone once; both runs are in the results file.
+- Not measured yet: HTTP/2 to the proxy. Switchyard does not speak HTTP/2 downstream yet; the case is planned in \`bench/cases.ts\`.
 
 ## Running it
 
-- \`npm run bench\`: every case, 3 rounds of 8 s after a 2 s warm-up per candidate, about 20–25 minutes on 2 cores (it prints the plan first). Run it on a quiet machine.
+- \`npm run bench\`: every case, 3 rounds of 8 s after a 2 s warm-up per candidate, planned at about ${Math.ceil(r.defaultPlannedS / 60)} minutes, more when it has to wait for a quiet box or redo runs (it prints the plan first). Run it on a quiet machine.
 - \`npm run bench -- --quick\`: every case once for 2 s, a few minutes: a smoke test, not figures to quote.
 - \`npm run bench -- --case small-50 --case latency-50\`: some cases only (\`--help\` lists them); \`--duration S\`, \`--rounds N\`, \`--warmup S\` change the protocol; \`--backends node\` forces the Node backends.
 - \`npm run bench:idle\`: memory held per idle keep-alive client connection (below).
-- Needs wrk; uses nginx, HAProxy and hey when present: \`apt-get install -y wrk nginx haproxy hey\`.
+- Needs wrk; uses nginx, HAProxy and hey when present: \`apt-get install -y wrk nginx libnginx-mod-stream haproxy hey\` (Debian ships nginx's \`stream\` module, for the layer 4 case, as a separate package).
 
 ## Latest results (${r.date})
 

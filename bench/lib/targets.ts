@@ -4,8 +4,9 @@
 // is skipped with a reason; Switchyard failing to start is an error.
 import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs'
 import path from 'node:path'
-import type { Candidate, Family, LaunchContext, Requirement } from '../candidates.js'
+import type { Candidate, Family, LaunchContext, Requirement, Scheme } from '../candidates.js'
 import type { Child, Children } from './children.js'
+import { streamSupport } from './nginx.js'
 import { type PortOwner, portOwner } from './system.js'
 import { findBinary, packageVersion, type Tool } from './tools.js'
 
@@ -17,6 +18,8 @@ export interface Target {
   readonly name: string
   readonly family: Family
   readonly port: number
+  /** How the load tool reaches it: `direct` is always plain HTTP (the backends speak nothing else). */
+  readonly scheme: Scheme
   /** The process whose CPU time is measured; undefined for `direct`. */
   readonly child: Child | undefined
 }
@@ -32,6 +35,13 @@ export function missing(rootDir: string, req: Requirement): string | undefined {
       return findBinary(req.name) === undefined ? `${req.name} is not installed` : undefined
     case 'package':
       return packageVersion(rootDir, req.name) === undefined ? `npm package ${req.name} is not installed` : undefined
+    case 'nginx-stream': {
+      const nginx = findBinary('nginx')
+      // Without nginx at all, its `binary` requirement says so; one reason is enough.
+      if (nginx === undefined) return undefined
+      const support = streamSupport(nginx)
+      return support.kind === 'missing' ? support.reason : undefined
+    }
     default: {
       const unreachable: never = req
       throw new Error(`unknown requirement ${JSON.stringify(unreachable)}`)
@@ -56,7 +66,7 @@ export async function startCandidate(c: Candidate, port: number, sc: StartContex
       const backendPort = sc.backendPorts[0]!
       return {
         kind: 'started',
-        target: { name: c.name, family: c.family, port: backendPort, child: undefined },
+        target: { name: c.name, family: c.family, port: backendPort, scheme: 'http', child: undefined },
         note: ownerNote(c.name, portOwner(sc.backendChild.pid, backendPort), backendPort),
       }
     }
@@ -108,7 +118,7 @@ async function startProcess(
   }
   return {
     kind: 'started',
-    target: { name: c.name, family: c.family, port, child },
+    target: { name: c.name, family: c.family, port, scheme: c.scheme ?? 'http', child },
     note: ownerNote(c.name, owner, port),
   }
 }
