@@ -5,7 +5,9 @@
 // With --perf, Linux `perf record` (cpu-clock, so it works in VMs without hardware counters) samples
 // the process instead, kernel included, with JavaScript frames named through --perf-basic-prof. It
 // attributes time far better than V8's sampler, which charges the kernel's TCP work to socket writes.
-// Usage: npm run bench:profile -- [--root DIR] [--label NAME] [--duration S] [--access-log] [--perf]
+// With --docs, the profiles recorded so far (bench/results/profile-{before,current}[-perf].md) are
+// copied into their section of docs/benchmarks.md, which `npm run bench` carries over.
+// Usage: npm run bench:profile -- [--root DIR] [--label NAME] [--duration S] [--access-log] [--perf] [--docs]
 //   --root DIR   a checkout whose dist/ is built (default: this one, rebuilt first); profile an older
 //                commit with `git worktree add /tmp/old COMMIT`, a node_modules symlink and `npx tsc -p
 //                tsconfig.build.json` there
@@ -16,6 +18,8 @@ import path from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { parseArgs } from 'node:util'
 import { Children, freePorts } from './lib/children.js'
+import { replaceSection } from './lib/docs-section.js'
+import { PROFILE_BEGIN, PROFILE_END } from './lib/report.js'
 import { runWrk } from './lib/wrk.js'
 
 const ROOT = path.dirname(path.dirname(fileURLToPath(import.meta.url)))
@@ -56,6 +60,7 @@ async function main(): Promise<number> {
       duration: { type: 'string', default: '8' },
       'access-log': { type: 'boolean', default: false },
       perf: { type: 'boolean', default: false },
+      docs: { type: 'boolean', default: false },
     },
   })
   const usePerf = values.perf
@@ -153,6 +158,7 @@ async function main(): Promise<number> {
       process.stdout.write(`${text}\n`)
       mkdirSync(path.join(ROOT, 'bench', 'results'), { recursive: true })
       writeFileSync(path.join(ROOT, 'bench', 'results', `profile-${values.label}-perf.md`), `${text}\n`)
+      if (values.docs) writeDocsSection()
       return 0
     }
     const wrk = await runWrk(children, { url, connections: 50, durationS }, aborter.signal)
@@ -189,10 +195,54 @@ async function main(): Promise<number> {
     process.stdout.write(`${text}\n`)
     mkdirSync(path.join(ROOT, 'bench', 'results'), { recursive: true })
     writeFileSync(path.join(ROOT, 'bench', 'results', `profile-${values.label}.md`), `${text}\n`)
+    if (values.docs) writeDocsSection()
     return 0
   } finally {
     await children.stopAll()
   }
+}
+
+/** Copies the recorded profiles into their section of docs/benchmarks.md. */
+function writeDocsSection(): void {
+  const read = (name: string): string | undefined => {
+    try {
+      return readFileSync(path.join(ROOT, 'bench', 'results', name), 'utf8').trim()
+    } catch {
+      return undefined
+    }
+  }
+  const parts = [
+    ['Before this round of work (commit da80080), perf', 'profile-before-perf.md'],
+    ['Now, perf', 'profile-current-perf.md'],
+    ['Before, V8 sampler (`--cpu-prof`)', 'profile-before.md'],
+    ['Now, V8 sampler (`--cpu-prof`)', 'profile-current.md'],
+  ].flatMap(([title, file]) => {
+    const text = read(file!)
+    return text === undefined ? [] : [`### ${title}\n\n${text}`]
+  })
+  const section = `${PROFILE_BEGIN}
+Made with \`npm run bench:profile -- --perf\` (and without \`--perf\` for V8's sampler), on the current build
+and on an older one (\`--root\` pointing at a worktree of commit da80080, built with \`tsc\`). Both run one
+Switchyard process with the access log off, in front of the Node backends, under \`wrk -t1 -c50\`. V8's
+sampler charges the kernel's TCP work to the socket-write functions (\`writev\`, \`writeLatin1String\`), so
+perf, which sees the kernel, is the better guide. The request path is spread thin: the kernel's TCP stack,
+V8 builtins, Node's http and undici take almost all of it, and Switchyard's own functions a few percent.
+
+${parts.join('\n\n')}
+${PROFILE_END}`
+  const docsPath = path.join(ROOT, 'docs', 'benchmarks.md')
+  const text = readFileSync(docsPath, 'utf8')
+  writeFileSync(
+    docsPath,
+    replaceSection(
+      text,
+      PROFILE_BEGIN,
+      PROFILE_END,
+      section,
+      (t, s) => `${t.trimEnd()}\n\n## Where the time goes: profiles before and after\n\n${s}\n`,
+    ),
+  )
+  process.stdout.write('updated the profile section of docs/benchmarks.md\n')
 }
 
 main().then(

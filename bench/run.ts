@@ -25,6 +25,8 @@ import {
   IDLE_BEGIN,
   IDLE_END,
   type LoadVariant,
+  PROFILE_BEGIN,
+  PROFILE_END,
   type RunReport,
   type Skipped,
   summarize,
@@ -361,7 +363,15 @@ async function main(argv: readonly string[]): Promise<number> {
     mkdirSync(path.join(ROOT, 'bench', 'results'), { recursive: true })
     writeFileSync(path.join(ROOT, resultsPath), formatResultsMd(report))
     mkdirSync(path.dirname(docsPath), { recursive: true })
-    writeFileSync(docsPath, formatDocsMd(report, resultsPath, previousIdleSection(docsPath)))
+    writeFileSync(
+      docsPath,
+      formatDocsMd(
+        report,
+        resultsPath,
+        previousSection(docsPath, IDLE_BEGIN, IDLE_END),
+        previousSection(docsPath, PROFILE_BEGIN, PROFILE_END),
+      ),
+    )
     process.stdout.write(`\n${formatText(report)}\n\nwrote ${resultsPath} and docs/benchmarks.md\n`)
     return 0
   } catch (err) {
@@ -379,10 +389,10 @@ async function main(argv: readonly string[]): Promise<number> {
   }
 }
 
-/** The idle-memory section `npm run bench:idle` last wrote into docs/benchmarks.md, if any. */
-function previousIdleSection(docsPath: string): string | undefined {
+/** A section another script (bench:idle, bench:profile) last wrote into docs/benchmarks.md, if any. */
+function previousSection(docsPath: string, begin: string, end: string): string | undefined {
   try {
-    return extractSection(readFileSync(docsPath, 'utf8'), IDLE_BEGIN, IDLE_END)
+    return extractSection(readFileSync(docsPath, 'utf8'), begin, end)
   } catch {
     return undefined
   }

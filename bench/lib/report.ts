@@ -615,15 +615,29 @@ ${sections.join('\n\n')}
 export const IDLE_BEGIN = '<!-- bench:idle begin -->'
 export const IDLE_END = '<!-- bench:idle end -->'
 
+/** The section of docs/benchmarks.md that `npm run bench:profile -- --docs` fills in. */
+export const PROFILE_BEGIN = '<!-- bench:profile begin -->'
+export const PROFILE_END = '<!-- bench:profile end -->'
+
+const PROFILE_PLACEHOLDER = `${PROFILE_BEGIN}
+Not recorded yet: run \`npm run bench:profile -- --perf --docs\`.
+${PROFILE_END}`
+
 const IDLE_PLACEHOLDER = `${IDLE_BEGIN}
 Not measured yet: run \`npm run bench:idle\`.
 ${IDLE_END}`
 
 /**
- * docs/benchmarks.md. `idleSection` is the idle-memory section (markers included) carried over from
- * the previous file, written by `npm run bench:idle`; a placeholder when there is none.
+ * docs/benchmarks.md. `idleSection` and `profileSection` (markers included) are carried over from the
+ * previous file, written by `npm run bench:idle` and `npm run bench:profile -- --docs`; placeholders
+ * when there are none.
  */
-export function formatDocsMd(r: RunReport, resultsPath: string, idleSection: string | undefined): string {
+export function formatDocsMd(
+  r: RunReport,
+  resultsPath: string,
+  idleSection: string | undefined,
+  profileSection?: string,
+): string {
   const caseSections = r.cases.map((c) => {
     if (c.kind === 'skipped') return `${caseHeading(c)}\n\nSkipped: ${c.reason}.`
     const extra = c.layers
@@ -682,6 +696,10 @@ ${caseSections.join('\n\n')}
 ## Idle connections
 
 ${idleSection ?? IDLE_PLACEHOLDER}
+
+## Where the time goes: profiles before and after
+
+${profileSection ?? PROFILE_PLACEHOLDER}
 
 ## Notes
 
