@@ -1,7 +1,7 @@
 /**
  * The access log: one JSON line per request, batched here and handed to the logger's destination
- * (pino's async SonicBoom from `createLogger`) up to 4 KiB at a time (one atomic pipe write, so that
- * workers sharing stdout never interleave lines), and at least every 100 ms.
+ * (pino's SonicBoom from `createLogger`) in batches below the destination's largest write (4 KiB for
+ * a pipe, so that workers sharing it never interleave lines; 16 KiB for a file), at least every 100 ms.
  * The line has the shape pino gives every other log line (level, time, the logger's bindings, then the
  * fields), but is built from a fixed template. Measured: generic serialization of an object per request,
  * and SonicBoom's per-write cost (it measures the UTF-8 length of its whole pending buffer on every
@@ -50,10 +50,14 @@ export interface TcpEntry {
 
 interface Destination {
   write(line: string): unknown
+  /** SonicBoom's largest single write, in bytes. */
+  readonly maxWrite?: number
 }
 
-/** Characters of lines gathered before they go to the destination in one write; below 4096 bytes. */
-const BATCH_CHARS = 3 * 1024
+/** Share of the destination's largest write that a batch fills before it is written. */
+const BATCH_SHARE = 0.75
+/** Batch size when the destination does not say its largest write. */
+const DEFAULT_BATCH_CHARS = 3 * 1024
 /** Longest a line waits in the batch. */
 const FLUSH_INTERVAL_MS = 100
 
@@ -63,6 +67,8 @@ export class AccessLog {
   readonly #dest: Destination
   /** `,"name":"switchyard"`-style bindings of the logger (pino's chindings), or ''. */
   readonly #bindings: string
+  /** Characters gathered before a write. */
+  readonly #batchChars: number
   #batch = ''
   #timer: NodeJS.Timeout | undefined
   /** `time` of the last line, and the millisecond it is for: the same for many lines under load. */
@@ -72,6 +78,10 @@ export class AccessLog {
   private constructor(dest: Destination, bindings: string) {
     this.#dest = dest
     this.#bindings = bindings
+    this.#batchChars =
+      typeof dest.maxWrite === 'number' && dest.maxWrite > 0
+        ? Math.floor(dest.maxWrite * BATCH_SHARE)
+        : DEFAULT_BATCH_CHARS
   }
 
   /**
@@ -139,7 +149,7 @@ export class AccessLog {
 
   #append(line: string): void {
     this.#batch += line
-    if (this.#batch.length >= BATCH_CHARS) this.flush()
+    if (this.#batch.length >= this.#batchChars) this.flush()
     else if (this.#timer === undefined) {
       this.#timer = setTimeout(this.#onTimer, FLUSH_INTERVAL_MS)
       this.#timer.unref()
