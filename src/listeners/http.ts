@@ -14,6 +14,7 @@ import type { ListenerConfig } from '../config/index.js'
 import { SwitchyardError } from '../core/errors.js'
 import { type ListenerRuntime, proxyRequest, type RequestHooks } from '../l7/proxy.js'
 import { boundAddress, listenOn } from './bind.js'
+import { IdleWait } from './idle-wait.js'
 import type { Listener } from './types.js'
 
 /** Reads the certificate and key of an `https` listener. Throws SWY_TLS_CONFIG naming the file. */
@@ -41,7 +42,7 @@ export class HttpListener implements RequestHooks, Listener {
   #tls: SecureContextOptions | undefined
   #inFlight = 0
   #draining = false
-  #idleWaiters: (() => void)[] = []
+  readonly #idle = new IdleWait()
   readonly #inFlightGauge: { inc(): void; dec(): void }
 
   constructor(rt: ListenerRuntime) {
@@ -91,9 +92,7 @@ export class HttpListener implements RequestHooks, Listener {
   end(): void {
     this.#inFlight--
     this.#inFlightGauge.dec()
-    if (this.#inFlight === 0 && this.#idleWaiters.length > 0) {
-      for (const w of this.#idleWaiters.splice(0)) w()
-    }
+    if (this.#inFlight === 0) this.#idle.notifyIdle()
   }
 
   /** Binds the configured address. Rejects with SWY_LISTEN_IN_USE / SWY_LISTEN_FAILED. */
@@ -127,14 +126,7 @@ export class HttpListener implements RequestHooks, Listener {
     const closed = new Promise<void>((resolve) => this.#server.close(() => resolve()))
     this.#server.closeIdleConnections()
     if (this.#inFlight > 0) {
-      let timer: NodeJS.Timeout | undefined
-      await Promise.race([
-        new Promise<void>((resolve) => this.#idleWaiters.push(resolve)),
-        new Promise<void>((resolve) => {
-          timer = setTimeout(resolve, graceMs)
-        }),
-      ])
-      clearTimeout(timer)
+      await this.#idle.until(graceMs)
     }
     this.#server.closeAllConnections()
     await closed

@@ -7,6 +7,7 @@ import { type AddressInfo, createServer, type Server, type Socket } from 'node:n
 import { pipeConnection, type TcpRuntime } from '../l4/tcp-proxy.js'
 import type { ListenerRuntime } from '../l7/proxy.js'
 import { boundAddress, listenOn } from './bind.js'
+import { IdleWait } from './idle-wait.js'
 import type { Listener } from './types.js'
 
 export class TcpListener implements Listener {
@@ -14,7 +15,7 @@ export class TcpListener implements Listener {
   #rt: ListenerRuntime
   #tcp: TcpRuntime
   readonly #open = new Set<Socket>()
-  #idleWaiters: (() => void)[] = []
+  readonly #idle = new IdleWait()
   readonly #hooks = { end: (client: Socket) => this.#onEnd(client) }
 
   constructor(rt: ListenerRuntime) {
@@ -50,14 +51,7 @@ export class TcpListener implements Listener {
   async drain(graceMs: number): Promise<void> {
     const closed = new Promise<void>((resolve) => this.#server.close(() => resolve()))
     if (this.#open.size > 0) {
-      let timer: NodeJS.Timeout | undefined
-      await Promise.race([
-        new Promise<void>((resolve) => this.#idleWaiters.push(resolve)),
-        new Promise<void>((resolve) => {
-          timer = setTimeout(resolve, graceMs)
-        }),
-      ])
-      clearTimeout(timer)
+      await this.#idle.until(graceMs)
     }
     for (const s of this.#open) s.destroy()
     await closed
@@ -65,7 +59,7 @@ export class TcpListener implements Listener {
 
   #onEnd(client: Socket): void {
     this.#open.delete(client)
-    if (this.#open.size === 0 && this.#idleWaiters.length > 0) for (const w of this.#idleWaiters.splice(0)) w()
+    if (this.#open.size === 0) this.#idle.notifyIdle()
   }
 }
 
