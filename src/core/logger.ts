@@ -19,7 +19,7 @@ export interface LoggerOptions {
  * Largest single write to a pipe or socket: PIPE_BUF on Linux. Worker processes share stdout, and a
  * write to a pipe of at most this size is atomic, so lines of different workers never interleave.
  */
-export const ATOMIC_WRITE_BYTES = 4096
+const ATOMIC_WRITE_BYTES = 4096
 /** Largest single write to a file or device (SonicBoom's default). */
 const FILE_WRITE_BYTES = 16 * 1024
 

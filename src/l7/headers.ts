@@ -70,14 +70,8 @@ function headerKind(name: string): number {
   return name.length > 6 && equalsLower(name, 'proxy-') ? HOP : PASS
 }
 
-/** True for a header name that never crosses a proxy, in either direction. */
-export function isHopByHop(name: string): boolean {
-  const kind = headerKind(name)
-  return kind === HOP || kind === CONNECTION || kind === TRANSFER_ENCODING
-}
-
 /** Lower-case header names listed in Connection header values, or undefined when there are none. */
-export function connectionTokens(values: readonly string[]): Set<string> | undefined {
+function connectionTokens(values: readonly string[]): Set<string> | undefined {
   let out: Set<string> | undefined
   for (const v of values) {
     for (const part of v.split(',')) {

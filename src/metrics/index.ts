@@ -1,6 +1,5 @@
 export {
   Cell,
-  DURATION_BUCKETS_S,
   DurationCell,
   METRICS,
   Metrics,
