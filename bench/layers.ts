@@ -159,6 +159,7 @@ const layers: { name: string; run(): void }[] = [
         code: undefined,
         error: undefined,
         aborted: false,
+        h2: false,
       })
     },
   },

@@ -7,7 +7,7 @@ import type { BalanceOptions } from '../balancer/index.js'
 import { durationToMs, formatAddress, type ListenAddress, parseListen } from '../core/address.js'
 import type { Backend } from '../core/backend.js'
 import type { LogLevel } from '../core/logger.js'
-import { type ParsedConfig, parseServerUrl, type TLS_VERSIONS } from './schema.js'
+import { DEFAULT_H2_MAX_STREAMS, type ParsedConfig, parseServerUrl, type TLS_VERSIONS } from './schema.js'
 
 export type TlsVersion = (typeof TLS_VERSIONS)[number]
 
@@ -38,6 +38,8 @@ export interface ListenerConfig extends ListenAddress {
   readonly protocol: 'http' | 'https' | 'tcp'
   /** PEM file paths, for `https` only. */
   readonly tls: { readonly certFile: string; readonly keyFile: string; readonly minVersion: TlsVersion } | undefined
+  /** HTTP/2 settings; undefined when the listener speaks HTTP/1.x only. */
+  readonly http2: { readonly maxConcurrentStreams: number } | undefined
   readonly routes: readonly RouteConfig[]
   readonly timeouts: { readonly requestHeadersMs: number; readonly idleMs: number; readonly totalMs: number }
   readonly forwarded: {
@@ -79,6 +81,10 @@ export function normalize(cfg: ParsedConfig): RuntimeConfig {
       ...mustListen(l.listen),
       protocol: l.protocol,
       tls: l.tls ? { certFile: l.tls.cert, keyFile: l.tls.key, minVersion: l.tls.minVersion } : undefined,
+      http2:
+        l.http2 === false
+          ? undefined
+          : { maxConcurrentStreams: l.http2 === true ? DEFAULT_H2_MAX_STREAMS : l.http2.maxConcurrentStreams },
       routes: l.routes.map((r) => ({ pool: r.pool, match: normalizeMatch(r.match) })),
       timeouts: {
         requestHeadersMs: durationToMs(l.timeouts.requestHeaders),

@@ -137,6 +137,24 @@ const tls = z.strictObject({
   minVersion: z.enum(TLS_VERSIONS).default('TLSv1.2').describe('Oldest TLS version accepted.'),
 })
 
+/** Default SETTINGS_MAX_CONCURRENT_STREAMS: HAProxy's default, and what Envoy recommends at the edge. */
+export const DEFAULT_H2_MAX_STREAMS = 100
+
+const http2 = z
+  .union([
+    z.boolean(),
+    z.strictObject({
+      maxConcurrentStreams: z
+        .number()
+        .int()
+        .min(1)
+        .max(2 ** 31 - 1)
+        .default(DEFAULT_H2_MAX_STREAMS)
+        .describe('Most requests one client connection may have open at once (SETTINGS_MAX_CONCURRENT_STREAMS).'),
+    }),
+  ])
+  .default(false)
+
 const listener = z.strictObject({
   name,
   listen,
@@ -144,9 +162,12 @@ const listener = z.strictObject({
     .enum(['http', 'https', 'tcp'])
     .default('http')
     .describe(
-      'Protocol spoken to clients: `http` (HTTP/1.1), `https` (HTTP/1.1 over TLS, terminated here; needs `tls`), or `tcp` (layer 4: each connection is piped to a server of the pool; one route, with no `match`).',
+      'Protocol spoken to clients: `http` (HTTP/1.1, and HTTP/2 with prior knowledge when `http2` is on), `https` (HTTP/1.1 over TLS, terminated here, and HTTP/2 by ALPN when `http2` is on; needs `tls`), or `tcp` (layer 4: each connection is piped to a server of the pool; one route, with no `match`).',
     ),
   tls: tls.optional().describe('Certificate and key for `protocol: https`.'),
+  http2: http2.describe(
+    'Accept HTTP/2 beside HTTP/1.1 on an `http` or `https` listener: `true`, or an object of HTTP/2 settings. Requests go upstream as HTTP/1.1.',
+  ),
   routes: z.array(route).min(1).describe('Routes, tried in order; the first that matches wins.'),
   timeouts: listenerTimeouts.describe('Client-side timeouts.'),
   forwarded: forwarded.describe('Forwarding headers added to upstream requests.'),
@@ -314,6 +335,9 @@ export function checkReferences(cfg: unknown): ReferenceProblem[] {
       if (file !== undefined && file !== '' && !isReadableFile(file))
         issue(['listeners', i, 'tls', key], `expected a readable PEM file, found no readable file at "${file}"`)
     }
+    const h2 = field(l, 'http2')
+    if (protocol === 'tcp' && h2 !== undefined && h2 !== false)
+      issue(['listeners', i, 'http2'], 'expected no `http2` for protocol tcp (it sees no HTTP)')
     const routes = list(field(l, 'routes'))
     if (protocol === 'tcp') {
       if (routes.length > 1)

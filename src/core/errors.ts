@@ -31,6 +31,7 @@ export const ERROR_CODES = {
   SWY_TIMEOUT: { status: 504, source: 'internal', text: 'the request exceeded its total time limit' },
   SWY_SHUTTING_DOWN: { status: 503, source: 'internal', text: 'the load balancer is shutting down' },
   SWY_BAD_REQUEST: { status: 400, source: 'downstream', text: 'the request is malformed' },
+  SWY_NOT_IMPLEMENTED: { status: 501, source: 'downstream', text: 'the request method is not supported' },
   SWY_CLIENT_ABORTED: { status: 499, source: 'downstream', text: 'the client closed the connection' },
   SWY_INTERNAL: { status: 500, source: 'internal', text: 'internal error' },
   SWY_CONFIG_INVALID: { status: 0, source: 'config', text: 'the configuration is invalid' },

@@ -31,6 +31,8 @@ export interface AccessEntry {
   readonly code: string | undefined
   readonly error: string | undefined
   readonly aborted: boolean
+  /** An HTTP/2 request: the line gets `"protocol":"h2"` (absent: HTTP/1.x). */
+  readonly h2: boolean
 }
 
 /** One TCP (layer 4) connection's log fields, written when it closes. */
@@ -125,6 +127,7 @@ export class AccessLog {
     if (e.code !== undefined) line += `,"code":"${e.code}"`
     if (e.error !== undefined) line += `,"error":${str(e.error)}`
     if (e.aborted) line += ',"aborted":true'
+    if (e.h2) line += ',"protocol":"h2"'
     this.#append(`${line}}\n`)
   }
 

@@ -4,6 +4,7 @@ import {
   buildTrust,
   downstreamResponseHeaders,
   isValidRequestId,
+  joinCookies,
   scanRequestHead,
   upstreamRequestHeaders,
 } from './headers.js'
@@ -176,6 +177,27 @@ describe('request head scan', () => {
     assert.equal(scanRequestHead(['Transfer-Encoding', 'chunked'], 'x-request-id').hasBody, true)
     assert.equal(scanRequestHead(['Content-Length', '0'], 'x-request-id').hasBody, false)
     assert.equal(scanRequestHead(['Host', 'a'], 'x-request-id').hasBody, false)
+  })
+
+  it('reads an HTTP/2 head: :authority is the host (before a Host field), other pseudo-headers are dropped', () => {
+    const head = scanRequestHead(
+      [':path', '/x', ':method', 'GET', ':authority', 'h2.test', ':scheme', 'https', 'host', 'other', 'accept', '*/*'],
+      'x-request-id',
+    )
+    assert.equal(head.host, 'h2.test')
+    assert.deepEqual(pairs(head.headers), [['accept', '*/*']])
+  })
+
+  it('joins the Cookie fields of an HTTP/2 request into one (RFC 9113 §8.2.3)', () => {
+    const flat = ['cookie', 'a=1', 'accept', '*/*', 'cookie', 'b=2', 'cookie', 'c=3']
+    joinCookies(flat)
+    assert.deepEqual(pairs(flat), [
+      ['cookie', 'a=1; b=2; c=3'],
+      ['accept', '*/*'],
+    ])
+    const single = ['cookie', 'a=1']
+    joinCookies(single)
+    assert.deepEqual(single, ['cookie', 'a=1'])
   })
 })
 

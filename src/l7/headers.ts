@@ -32,6 +32,8 @@ function equalsLower(name: string, lower: string): boolean {
 
 /** Hop-by-hop headers (RFC 9110 §7.6.1), Proxy-*, and the headers a proxy handles itself. */
 function headerKind(name: string): number {
+  // HTTP/2 pseudo-headers: :authority stands for Host (RFC 9113 §8.3.1); the others are the request line.
+  if (name.charCodeAt(0) === 58 /* : */) return name === ':authority' ? HOST : HOP
   switch (name.length) {
     case 2:
       if (equalsLower(name, 'te')) return HOP
@@ -182,6 +184,24 @@ export function scanRequestHead(raw: readonly string[], requestIdHeader: string)
   const named = connection ? connectionTokens(connection) : undefined
   if (named) head.headers = dropNamed(out, named)
   return head
+}
+
+/**
+ * Joins the Cookie fields of an HTTP/2 request into one, as RFC 9113 §8.2.3 requires before it is sent
+ * on over HTTP/1.1 (HTTP/2 clients may split cookies into one field each). Names are lower-case in
+ * HTTP/2. Works in place on `flat`, a [name, value, ...] array.
+ */
+export function joinCookies(flat: string[]): void {
+  let first = -1
+  for (let i = 0; i < flat.length; i += 2) {
+    if (flat[i] !== 'cookie') continue
+    if (first < 0) first = i
+    else {
+      flat[first + 1] = `${flat[first + 1]}; ${flat[i + 1]}`
+      flat.splice(i, 2)
+      i -= 2
+    }
+  }
 }
 
 /** What the upstream head depends on besides the client's headers. */

@@ -1,7 +1,8 @@
 /**
- * The HTTP/1.1 request path: route → pool → balancer → undici dispatch, with both bodies streamed and
+ * The HTTP request path: route → pool → balancer → undici dispatch, with both bodies streamed and
  * backpressure both ways. One `Exchange` object per request holds its state and is itself the undici
- * dispatch handler, so the path allocates little beyond the header arrays.
+ * dispatch handler, so the path allocates little beyond the header arrays. Client requests are HTTP/1.x
+ * (node:http) or HTTP/2 (node:http2's compatibility API); upstream requests are HTTP/1.1.
  *
  * Failure contract: before the response head is sent, every failure becomes an error response whose
  * status comes from the error table (502/503/504/...). After it, the client connection is destroyed, so a
@@ -9,6 +10,8 @@
  */
 import { randomUUID } from 'node:crypto'
 import type { IncomingMessage, ServerResponse } from 'node:http'
+import { type Http2ServerRequest, type Http2ServerResponse, constants as h2constants } from 'node:http2'
+import type { Readable } from 'node:stream'
 import type { SecureContextOptions } from 'node:tls'
 import type { Dispatcher } from 'undici'
 import type { ListenerConfig } from '../config/index.js'
@@ -24,6 +27,7 @@ import {
   downstreamResponseHeaders,
   type ForwardingPolicy,
   isValidRequestId,
+  joinCookies,
   type RequestHead,
   scanRequestHead,
   trailerPairs,
@@ -66,16 +70,29 @@ export interface RequestHooks {
 export function proxyRequest(
   rt: ListenerRuntime,
   hooks: RequestHooks,
-  req: IncomingMessage,
-  res: ServerResponse,
+  request: IncomingMessage | Http2ServerRequest,
+  response: ServerResponse | Http2ServerResponse,
   expectContinue: boolean,
 ): void {
+  // node:http2's compatibility API mirrors node:http's request and response in every member used on
+  // this path, except `res.destroyed` (see Exchange#clientGone) and what `h2` switches.
+  const req = request as IncomingMessage
+  const res = response as ServerResponse
+  const h2 = req.httpVersionMajor === 2
   const idCfg = rt.config.requestId
   const head = scanRequestHead(req.rawHeaders, idCfg.header)
-  const ex = new Exchange(rt, hooks, req, res, head)
+  // HTTP/2 frames the request body: it has one unless the HEADERS frame ended the stream.
+  if (h2) {
+    head.hasBody = !(request as Http2ServerRequest).stream.endAfterHeaders
+    joinCookies(head.headers)
+  }
+  const ex = new Exchange(rt, hooks, req, res, head, h2)
   // RFC 9112 §3.2: an HTTP/1.1 request without Host is answered 400 (checked here to answer with a code).
-  if (head.host === undefined && req.httpVersionMinor >= 1)
+  // An HTTP/2 request names its host in :authority (or Host), which the head scan reads as the host.
+  if (head.host === undefined && (h2 || req.httpVersionMinor >= 1))
     return ex.fail(new SwitchyardError('SWY_BAD_REQUEST', 'missing Host header'))
+  // HTTP/2 CONNECT (tunnels, RFC 9113 §8.5) has no path to route on.
+  if (h2 && req.method === 'CONNECT') return ex.fail(new SwitchyardError('SWY_NOT_IMPLEMENTED', 'CONNECT'))
   const url = req.url ?? '/'
   let path = url
   if (url.charCodeAt(0) !== 47 /* / */) {
@@ -110,7 +127,8 @@ export function proxyRequest(
       path,
       method,
       headers,
-      body: head.hasBody ? req : null,
+      // undici's dispatch takes async iterables as bodies (core/request.js) although its types omit them.
+      body: head.hasBody ? (h2 ? (ex.h2Body() as unknown as Readable) : req) : null,
       headersTimeout: pool.timeouts.responseHeadersMs,
       bodyTimeout: pool.timeouts.idleMs,
     },
@@ -137,9 +155,16 @@ class Exchange implements Dispatcher.DispatchHandler {
   readonly requestId: string
   readonly clientIp: string
   readonly startMs = performance.now()
-  /** The request announces a body (chunked, or a non-zero Content-Length). */
+  /** The request announces a body (chunked, or a non-zero Content-Length; HTTP/2: DATA frames follow). */
   readonly hasBody: boolean
+  /** An HTTP/2 request: no hop-by-hop headers or status text in the response, no per-request byte count from the shared socket. */
+  readonly h2: boolean
+  /** HTTP/1: the client socket's bytesRead when the request began. HTTP/2: -1. */
   readonly #bytesReadAtStart: number
+  /** HTTP/2: request body bytes seen so far. */
+  #h2BytesIn = 0
+  /** The response emitted `close` (its stream or socket is gone, or it completed). */
+  #closed = false
   /**
    * The first body chunk, held until the parse that produced it ends: if the response completes in the
    * same read (the common case for small bodies), head and body leave in one `res.end(chunk)`.
@@ -157,21 +182,38 @@ class Exchange implements Dispatcher.DispatchHandler {
   /** undici's resume for the upstream socket, called on client `drain` after onData returned false. */
   #resume: (() => void) | undefined
 
-  constructor(rt: ListenerRuntime, hooks: RequestHooks, req: IncomingMessage, res: ServerResponse, head: RequestHead) {
+  constructor(
+    rt: ListenerRuntime,
+    hooks: RequestHooks,
+    req: IncomingMessage,
+    res: ServerResponse,
+    head: RequestHead,
+    h2: boolean,
+  ) {
     this.rt = rt
     this.hooks = hooks
     this.req = req
     this.res = res
+    this.h2 = h2
     const incoming = rt.config.requestId.trustIncoming ? head.requestId : undefined
     this.requestId = isValidRequestId(incoming) ? incoming : randomUUID()
     const ip = req.socket.remoteAddress ?? ''
     this.clientIp = ip.startsWith('::ffff:') ? ip.slice(7) : ip
-    this.#bytesReadAtStart = req.socket.bytesRead
     this.hasBody = head.hasBody
+    // HTTP/2 streams share the socket: their body bytes are counted by `h2Body` instead.
+    this.#bytesReadAtStart = h2 ? -1 : req.socket.bytesRead
     hooks.begin()
     res.once('close', this.#onClientClose)
     const totalMs = rt.config.timeouts.totalMs
     if (totalMs > 0) this.#timer = setTimeout(this.#onTotalTimeout, totalMs)
+  }
+
+  /** The HTTP/2 request body, counted as undici reads it. */
+  async *h2Body(): AsyncGenerator<Buffer> {
+    for await (const chunk of this.req as AsyncIterable<Buffer>) {
+      this.#h2BytesIn += chunk.length
+      yield chunk
+    }
   }
 
   // --- undici handler -------------------------------------------------------------------------
@@ -188,10 +230,11 @@ class Exchange implements Dispatcher.DispatchHandler {
     this.#resume = resume
     const extra: string[] = []
     if (this.rt.config.requestId.echo) extra.push(this.rt.config.requestId.header, this.requestId)
-    if (this.hooks.draining) extra.push('connection', 'close')
+    if (this.hooks.draining && !this.h2) extra.push('connection', 'close')
     try {
       const headers = downstreamResponseHeaders(rawHeaders, extra)
-      if (statusText) this.res.writeHead(statusCode, statusText, headers)
+      // HTTP/2 has no reason phrase (RFC 9113 §8.3.2).
+      if (statusText && !this.h2) this.res.writeHead(statusCode, statusText, headers)
       else this.res.writeHead(statusCode, headers)
     } catch (err) {
       this.#abort?.(new SwitchyardError('SWY_UPSTREAM_PROTOCOL', 'invalid response header', { cause: err }))
@@ -227,14 +270,19 @@ class Exchange implements Dispatcher.DispatchHandler {
     const held = this.#held
     if (held === undefined) return
     this.#held = undefined
-    if (!this.#done && !this.res.destroyed) this.res.write(held)
+    if (!this.#done && !this.#clientGone()) this.res.write(held)
+  }
+
+  /** The client can no longer be written to. (The HTTP/2 compatibility response has no `destroyed`.) */
+  #clientGone(): boolean {
+    return this.#closed || this.res.destroyed === true
   }
 
   onError(err: Error): void {
     if (this.#done) return
     // The client went away (possibly mid-upload, which undici reports as a body stream error): not an
     // upstream failure, and nobody is left to answer.
-    const clientGone = this.res.destroyed || (this.req.destroyed && !this.req.complete)
+    const clientGone = this.#clientGone() || (this.req.destroyed && !this.req.complete)
     const swy = clientGone
       ? new SwitchyardError('SWY_CLIENT_ABORTED', undefined, { cause: err })
       : classifyUpstreamError(err)
@@ -256,8 +304,11 @@ class Exchange implements Dispatcher.DispatchHandler {
   fail(err: SwitchyardError): void {
     if (this.#done) return
     const res = this.res
-    if (res.headersSent || res.destroyed) {
-      res.destroy()
+    if (res.headersSent || this.#clientGone()) {
+      // HTTP/2: RST_STREAM with INTERNAL_ERROR; a plain destroy() would reset with NO_ERROR, which a
+      // client may take for a complete response.
+      if (this.h2) (res as unknown as Http2ServerResponse).stream.close(h2constants.NGHTTP2_INTERNAL_ERROR)
+      else res.destroy()
       return this.#finish(this.#status || err.status, err)
     }
     const accept = this.req.headers.accept
@@ -274,14 +325,17 @@ class Exchange implements Dispatcher.DispatchHandler {
     if (this.rt.config.requestId.echo) headers.push(this.rt.config.requestId.header, this.requestId)
     // Close when a request body is left unread, rather than read and discard an unbounded upload.
     const bodyPending = this.hasBody && !this.req.complete
-    if (this.hooks.draining || bodyPending || err.code === 'SWY_BAD_REQUEST') headers.push('connection', 'close')
+    if (!this.h2 && (this.hooks.draining || bodyPending || err.code === 'SWY_BAD_REQUEST'))
+      headers.push('connection', 'close')
     res.writeHead(err.status, headers)
     res.end(this.req.method === 'HEAD' ? undefined : body)
     this.#finish(err.status, err)
   }
 
   readonly #onClientClose = (): void => {
-    if (this.#done || this.res.writableFinished) return
+    this.#closed = true
+    // HTTP/2: a reset stream reads as finished; only our own end() (which sets #done) means done.
+    if (this.#done || (!this.h2 && this.res.writableFinished)) return
     const err = new SwitchyardError('SWY_CLIENT_ABORTED')
     if (this.#abort) this.#abort(err)
     else this.#finish(499, err)
@@ -328,13 +382,14 @@ class Exchange implements Dispatcher.DispatchHandler {
       status,
       pool: poolName,
       upstream: this.backend?.id,
-      bytesIn: this.req.socket ? this.req.socket.bytesRead - this.#bytesReadAtStart : 0,
+      bytesIn: this.h2 ? this.#h2BytesIn : this.req.socket ? this.req.socket.bytesRead - this.#bytesReadAtStart : 0,
       bytesOut: this.#bytesOut,
       ttfbMs: this.#ttfbMs,
       durationMs,
       code: err?.code,
       error: err?.message,
       aborted: err !== undefined && this.res.headersSent && this.#status !== 0,
+      h2: this.h2,
     }
     // Server-side failures are warnings, through pino, whether or not the access log is on; lines
     // already batched go first, to keep the order.

@@ -1,19 +1,25 @@
 /**
- * An HTTP/1.1 listener, plain or over TLS (`https`: node:https, the certificate and key read from the
- * configured files, replaced on reload without dropping connections): Node's strict parser, client-side
- * timeouts from the config, and the listener snapshot that the request path reads. `swap()` replaces the snapshot for new
- * requests; requests already running keep the one they started with. `drain()` stops accepting, lets
- * in-flight requests finish (their responses carry `Connection: close`), and closes idle connections.
+ * An HTTP listener, plain or over TLS (`https`: node:https, the certificate and key read from the
+ * configured files, replaced on reload without dropping connections): Node's strict HTTP/1.1 parser,
+ * client-side timeouts from the config, and the listener snapshot that the request path reads. With
+ * `http2` on, connections that speak HTTP/2 (ALPN `h2` over TLS, the connection preface in clear) go to
+ * an `Http2Front` instead; both kinds of request take the same proxy path.
+ *
+ * `swap()` replaces the snapshot for new requests; requests already running keep the one they started
+ * with. `drain()` stops accepting, lets in-flight requests finish (HTTP/1.1 responses carry
+ * `Connection: close`, HTTP/2 sessions get a GOAWAY), and closes idle connections.
  */
 import { readFileSync } from 'node:fs'
 import { createServer, type IncomingMessage, type Server, type ServerOptions, type ServerResponse } from 'node:http'
+import type { Http2ServerRequest, Http2ServerResponse } from 'node:http2'
 import { createServer as createTlsServer, type Server as HttpsServer } from 'node:https'
 import type { AddressInfo, Socket } from 'node:net'
-import type { SecureContextOptions } from 'node:tls'
+import type { SecureContextOptions, TLSSocket } from 'node:tls'
 import type { ListenerConfig } from '../config/index.js'
 import { SwitchyardError } from '../core/errors.js'
 import { type ListenerRuntime, proxyRequest, type RequestHooks } from '../l7/proxy.js'
 import { boundAddress, listenOn } from './bind.js'
+import { Http2Front, type Http2Options, sniffPreface } from './http2.js'
 import { IdleWait } from './idle-wait.js'
 import type { Listener } from './types.js'
 
@@ -44,6 +50,10 @@ export class HttpListener implements RequestHooks, Listener {
   #draining = false
   readonly #idle = new IdleWait()
   readonly #inFlightGauge: { inc(): void; dec(): void }
+  /** Created when HTTP/2 is first turned on; kept (and drained) if a reload turns it off. */
+  #h2: Http2Front | undefined
+  /** Plain connections whose first bytes are still awaited, to tell HTTP/2 from HTTP/1.1. */
+  readonly #sniffing = new Set<Socket>()
 
   constructor(rt: ListenerRuntime) {
     this.#rt = rt
@@ -63,13 +73,51 @@ export class HttpListener implements RequestHooks, Listener {
     const onRequest = (req: IncomingMessage, res: ServerResponse) => this.#onRequest(req, res, false)
     this.#tls = rt.tls
     if (rt.tls) {
-      const server = createTlsServer({ ...options, ...rt.tls, ALPNProtocols: ['http/1.1'] }, onRequest)
+      const server = createTlsServer({ ...options, ...rt.tls, ALPNCallback: this.#chooseAlpn }, onRequest)
       // A failed handshake costs its connection only; nothing to answer in HTTP.
       server.on('tlsClientError', (_err, socket) => socket.destroy())
+      // node:https hands each handshaken connection to node:http; those that chose h2 go to HTTP/2.
+      const toH1 = takeListeners(server, 'secureConnection')
+      server.on('secureConnection', (socket: TLSSocket) => {
+        if (socket.alpnProtocol === 'h2' && this.#h2) this.#h2.accept(socket)
+        else toH1(socket)
+      })
       this.#server = server
-    } else this.#server = createServer(options, onRequest)
+    } else {
+      const server = createServer(options, onRequest)
+      const toH1 = takeListeners(server, 'connection')
+      server.on('connection', (socket: Socket) => {
+        if (this.#rt.config.http2 === undefined) return toH1(socket)
+        this.#sniffing.add(socket)
+        sniffPreface(socket, this.#rt.config.timeouts.requestHeadersMs, (s, h2) => {
+          this.#sniffing.delete(s)
+          if (h2 && this.#h2) this.#h2.accept(s)
+          else toH1(s)
+        })
+        socket.once('close', () => this.#sniffing.delete(socket))
+      })
+      this.#server = server
+    }
     this.#server.on('checkContinue', (req, res) => this.#onRequest(req, res, true))
     this.#server.on('clientError', (err, socket) => this.#onClientError(err, socket as Socket))
+    this.#configureH2(rt)
+  }
+
+  /** ALPN: h2 when HTTP/2 is on and offered, else http/1.1; a client that offers neither is refused. */
+  readonly #chooseAlpn = ({ protocols }: { protocols: string[] }): string | undefined => {
+    if (this.#rt.config.http2 !== undefined && protocols.includes('h2')) return 'h2'
+    return protocols.includes('http/1.1') ? 'http/1.1' : undefined
+  }
+
+  #configureH2(rt: ListenerRuntime): void {
+    const h2 = rt.config.http2
+    if (h2 === undefined) return
+    const options: Http2Options = { maxConcurrentStreams: h2.maxConcurrentStreams, idleMs: rt.config.timeouts.idleMs }
+    if (this.#h2) this.#h2.configure(options)
+    else
+      this.#h2 = new Http2Front(options, rt.metrics.http2Of(rt.config.name), (req, res, expectContinue) =>
+        this.#onRequest(req, res, expectContinue),
+      )
   }
 
   get name(): string {
@@ -115,6 +163,7 @@ export class HttpListener implements RequestHooks, Listener {
     this.#rt = rt
     this.#server.keepAliveTimeout = rt.config.timeouts.idleMs
     this.#server.headersTimeout = rt.config.timeouts.requestHeadersMs
+    this.#configureH2(rt)
   }
 
   /**
@@ -125,22 +174,30 @@ export class HttpListener implements RequestHooks, Listener {
     this.#draining = true
     const closed = new Promise<void>((resolve) => this.#server.close(() => resolve()))
     this.#server.closeIdleConnections()
+    for (const socket of this.#sniffing) socket.destroy()
+    this.#h2?.drain()
     if (this.#inFlight > 0) {
       await this.#idle.until(graceMs)
     }
     this.#server.closeAllConnections()
+    this.#h2?.destroyAll()
     await closed
   }
 
-  #onRequest(req: IncomingMessage, res: ServerResponse, expectContinue: boolean): void {
+  #onRequest(
+    req: IncomingMessage | Http2ServerRequest,
+    res: ServerResponse | Http2ServerResponse,
+    expectContinue: boolean,
+  ): void {
     try {
       proxyRequest(this.#rt, this, req, res, expectContinue)
     } catch (err) {
       // A bug on the request path must cost one request, never the process.
       this.#rt.logger.error({ err, url: req.url }, 'internal error on the request path')
       if (!res.headersSent) {
-        res.writeHead(500, { 'content-type': 'application/json', connection: 'close' })
-        res.end(JSON.stringify({ error: { code: 'SWY_INTERNAL', status: 500, message: 'internal error' } }))
+        const body = JSON.stringify({ error: { code: 'SWY_INTERNAL', status: 500, message: 'internal error' } })
+        if (req.httpVersionMajor === 2) res.writeHead(500, { 'content-type': 'application/json' }).end(body)
+        else res.writeHead(500, { 'content-type': 'application/json', connection: 'close' }).end(body)
       } else res.destroy()
     }
   }
@@ -172,6 +229,18 @@ export class HttpListener implements RequestHooks, Listener {
       { type: 'client-error', status, parser: code, client: socket.remoteAddress },
       'malformed request',
     )
+  }
+}
+
+/**
+ * Removes the listeners node:http(s) installed for `event` and returns a function that runs them, so
+ * that a connection can be offered to them or to HTTP/2.
+ */
+function takeListeners(server: Server | HttpsServer, event: string): (socket: Socket) => void {
+  const listeners = server.listeners(event) as ((socket: Socket) => void)[]
+  server.removeAllListeners(event)
+  return (socket) => {
+    for (const l of listeners) l.call(server, socket)
   }
 }
 

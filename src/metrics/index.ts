@@ -1,6 +1,7 @@
 export {
   Cell,
   DurationCell,
+  type Http2Metrics,
   METRICS,
   Metrics,
   type RouteMetrics,

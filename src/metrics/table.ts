@@ -50,6 +50,16 @@ export const METRICS = {
     help: 'Bytes piped by TCP (layer 4) listeners, by listener and direction (in: from clients, out: to clients).',
     labelNames: ['listener', 'direction'],
   },
+  http2Sessions: {
+    name: 'switchyard_http2_sessions_total',
+    help: 'HTTP/2 client connections (sessions) opened, by listener.',
+    labelNames: ['listener'],
+  },
+  http2Active: {
+    name: 'switchyard_http2_sessions_active',
+    help: 'HTTP/2 client connections (sessions) open now, by listener.',
+    labelNames: ['listener'],
+  },
   reloads: {
     name: 'switchyard_config_reloads_total',
     help: 'Configuration reloads, by result (ok, rejected).',
@@ -121,6 +131,12 @@ export interface TcpMetrics {
   readonly bytesOut: Cell
 }
 
+/** The HTTP/2 session counts of one listener. */
+export interface Http2Metrics {
+  readonly opened: Cell
+  readonly active: Cell
+}
+
 /** The cells of one (listener, pool) pair. */
 export interface RouteMetrics {
   /** Index `Math.floor(status / 100) - 1`. */
@@ -165,6 +181,7 @@ export class Metrics {
   readonly #servers = new Map<string, { pool: string; server: string; cell: Cell }>()
   readonly #inFlight = new Map<string, Cell>()
   readonly #tcp = new Map<string, { listener: string; pool: string; cells: TcpMetrics }>()
+  readonly #http2 = new Map<string, Http2Metrics>()
 
   constructor() {
     const register = (m: ScrapedMetric) => this.registry.registerMetric(m as unknown as Metric)
@@ -211,6 +228,16 @@ export class Metrics {
           { value: cells.bytesIn.value, labels: { listener, direction: 'in' } },
           { value: cells.bytesOut.value, labels: { listener, direction: 'out' } },
         ]),
+      ),
+    )
+    register(
+      new ScrapedMetric(METRICS.http2Sessions.name, METRICS.http2Sessions.help, 'counter', () =>
+        [...this.#http2].map(([listener, cells]) => ({ value: cells.opened.value, labels: { listener } })),
+      ),
+    )
+    register(
+      new ScrapedMetric(METRICS.http2Active.name, METRICS.http2Active.help, 'gauge', () =>
+        [...this.#http2].map(([listener, cells]) => ({ value: cells.active.value, labels: { listener } })),
       ),
     )
     register(
@@ -263,6 +290,16 @@ export class Metrics {
       this.#servers.set(key, entry)
     }
     return entry.cell
+  }
+
+  /** The HTTP/2 session cells of one listener. Off the request path. */
+  http2Of(listener: string): Http2Metrics {
+    let cells = this.#http2.get(listener)
+    if (!cells) {
+      cells = { opened: new Cell(), active: new Cell() }
+      this.#http2.set(listener, cells)
+    }
+    return cells
   }
 
   /** The in-flight gauge cell of one listener. Off the request path. */

@@ -1,0 +1,175 @@
+/**
+ * The HTTP/2 side of an HTTP listener (`http2:` in the listener config). The listener's own socket
+ * server accepts every connection and hands the HTTP/2 ones here: on `https`, those that chose `h2` by
+ * ALPN; on plain `http`, those that open with the HTTP/2 connection preface (prior knowledge, RFC 9113
+ * §3.3), told apart by `sniffPreface`. Requests arrive through node:http2's compatibility API and take
+ * the same proxy path as HTTP/1.1 ones.
+ *
+ * Sessions are tracked so that they can be closed gracefully: an idle session (no open stream for the
+ * listener's `timeouts.idle`) and every session on drain get a GOAWAY and close once their open streams
+ * finish; `destroyAll()` ends whatever is left when the grace period is over.
+ */
+import {
+  createServer,
+  type Http2Server,
+  type Http2ServerRequest,
+  type Http2ServerResponse,
+  type ServerHttp2Session,
+  type ServerHttp2Stream,
+  type Settings,
+} from 'node:http2'
+import type { Socket } from 'node:net'
+import type { Http2Metrics } from '../metrics/index.js'
+
+export interface Http2Options {
+  readonly maxConcurrentStreams: number
+  /** Close a session after this long without an open stream. 0: never. */
+  readonly idleMs: number
+}
+
+type RequestListener = (req: Http2ServerRequest, res: Http2ServerResponse, expectContinue: boolean) => void
+
+/** Open streams of one session, for the idle timeout. */
+interface SessionState {
+  open: number
+  /** The idle timer fired while streams were open; it is started again when they are done. */
+  expired: boolean
+}
+
+export class Http2Front {
+  readonly #server: Http2Server
+  readonly #sessions = new Map<ServerHttp2Session, SessionState>()
+  readonly #metrics: Http2Metrics
+  #options: Http2Options
+  #draining = false
+
+  constructor(options: Http2Options, metrics: Http2Metrics, onRequest: RequestListener) {
+    this.#options = options
+    this.#metrics = metrics
+    this.#server = createServer({ settings: settingsOf(options) })
+    this.#server.on('request', (req, res) => onRequest(req, res, false))
+    this.#server.on('checkContinue', (req, res) => onRequest(req, res, true))
+    this.#server.on('session', this.#onSession)
+    this.#server.on('stream', this.#onStream)
+    // A protocol error costs its session only (node:http2 then destroys it); nothing to answer.
+    this.#server.on('sessionError', () => {})
+  }
+
+  /** Open sessions. */
+  get sessions(): number {
+    return this.#sessions.size
+  }
+
+  /** Takes over a connection that speaks HTTP/2 (ALPN `h2`, or a sniffed preface). */
+  accept(socket: Socket): void {
+    if (this.#draining) {
+      socket.destroy()
+      return
+    }
+    this.#server.emit('connection', socket)
+  }
+
+  /** New settings and idle timeout: for new sessions, and announced to open ones. */
+  configure(options: Http2Options): void {
+    if (options.maxConcurrentStreams !== this.#options.maxConcurrentStreams) {
+      const settings = settingsOf(options)
+      this.#server.updateSettings(settings)
+      for (const session of this.#sessions.keys()) if (!session.closed && !session.destroyed) session.settings(settings)
+    }
+    this.#options = options
+  }
+
+  /** Sends every session a GOAWAY: open streams finish, new ones are refused, then the session closes. */
+  drain(): void {
+    this.#draining = true
+    for (const session of this.#sessions.keys()) if (!session.closed) session.close()
+  }
+
+  /** Ends every session now (after the drain grace period). */
+  destroyAll(): void {
+    for (const session of this.#sessions.keys()) session.destroy()
+  }
+
+  readonly #onSession = (session: ServerHttp2Session): void => {
+    const state: SessionState = { open: 0, expired: false }
+    this.#sessions.set(session, state)
+    this.#metrics.opened.value++
+    this.#metrics.active.value++
+    session.once('close', () => {
+      this.#sessions.delete(session)
+      this.#metrics.active.value--
+    })
+    if (this.#draining) {
+      session.close()
+      return
+    }
+    // node:http2 restarts the timer on every frame and fires it after `idleMs` of silence, once. A
+    // session whose streams are merely slow (a long poll) is left alone, and the timer is started
+    // again when its last stream closes.
+    if (this.#options.idleMs > 0) this.#armIdle(session, state)
+  }
+
+  #armIdle(session: ServerHttp2Session, state: SessionState): void {
+    session.setTimeout(this.#options.idleMs, () => {
+      if (state.open > 0) state.expired = true
+      else if (!session.closed) session.close()
+    })
+  }
+
+  readonly #onStream = (stream: ServerHttp2Stream): void => {
+    const session = stream.session as ServerHttp2Session
+    const state = this.#sessions.get(session)
+    if (state === undefined) return
+    state.open++
+    stream.once('close', () => {
+      if (--state.open === 0 && state.expired) {
+        state.expired = false
+        if (!session.closed && !session.destroyed) this.#armIdle(session, state)
+      }
+    })
+  }
+}
+
+function settingsOf(options: Http2Options): Settings {
+  return { maxConcurrentStreams: options.maxConcurrentStreams, enablePush: false }
+}
+
+/** First bytes of the HTTP/2 client connection preface (RFC 9113 §3.4): "PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n". */
+const PREFACE_START = Buffer.from('PRI', 'latin1')
+
+/**
+ * Reads the first bytes of a plain connection, then calls `route(socket, true)` when they open the
+ * HTTP/2 preface and `route(socket, false)` otherwise, with those bytes put back. A connection that
+ * sends nothing for `timeoutMs`, or fails first, is destroyed without a call.
+ */
+export function sniffPreface(socket: Socket, timeoutMs: number, route: (socket: Socket, h2: boolean) => void): void {
+  let seen: Buffer | undefined
+  const done = (): void => {
+    clearTimeout(timer)
+    socket.removeListener('data', onData)
+    socket.removeListener('error', onError)
+    socket.removeListener('close', done)
+  }
+  const onData = (chunk: Buffer): void => {
+    seen = seen === undefined ? chunk : Buffer.concat([seen, chunk])
+    const n = Math.min(seen.length, PREFACE_START.length)
+    const h2 = seen.compare(PREFACE_START, 0, n, 0, n) === 0
+    // A lone "P" or "PR" could still be either; wait for a third byte.
+    if (h2 && seen.length < PREFACE_START.length) return
+    done()
+    socket.pause()
+    socket.unshift(seen)
+    route(socket, h2)
+    // node:http reads straight from the handle once it has the connection; the bytes put back reach
+    // it by resuming the stream, ahead of anything read later. node:http2 takes them from the buffer.
+    if (!h2) socket.resume()
+  }
+  const onError = (): void => {
+    done()
+    socket.destroy()
+  }
+  const timer = setTimeout(onError, timeoutMs)
+  socket.on('data', onData)
+  socket.on('error', onError)
+  socket.on('close', done)
+}
