@@ -3,12 +3,20 @@
 // a private directory, writes the files the command asks for, starts it, waits until the port accepts
 // connections, checks that the listening socket is the child's, and measures the CPU time of the
 // child's whole process tree (so master/worker servers and cluster workers count in full). The load
-// tool speaks HTTP/1.1 to every candidate, over TLS to those with `scheme: 'https'`; layer 4
-// candidates carry it through their pipe.
+// tool speaks HTTP/1.1 (wrk, hey) or HTTP/2 (h2load, in the HTTP/2 cases) to every candidate, over TLS
+// to those with `scheme: 'https'`; layer 4 candidates carry it through their pipe. A case runs only
+// candidates that answer its tool's HTTP version (`http`; bench/cases.ts checks).
 // A candidate whose binary or npm package is missing is skipped with a note, never an error.
 // Adding one is one entry in `candidates` plus its name in the cases that run it (bench/cases.ts).
 import path from 'node:path'
-import { HAPROXY_MAXCONN, haproxyArgs, haproxyConf, haproxyMaxconn, haproxyTcpConf } from './lib/haproxy.js'
+import {
+  HAPROXY_MAXCONN,
+  type HaproxyFront,
+  haproxyArgs,
+  haproxyConf,
+  haproxyMaxconn,
+  haproxyTcpConf,
+} from './lib/haproxy.js'
 import { NGINX_DIRS, nginxArgs, proxyConf, streamConf, streamSupport } from './lib/nginx.js'
 import { type SwitchyardListener, switchyardConf } from './lib/switchyard.js'
 import { openFileLimit } from './lib/system.js'
@@ -48,8 +56,17 @@ export type Requirement =
   /** nginx's `stream` module, built in or as a loadable module file (bench/lib/nginx.ts). */
   | { readonly kind: 'nginx-stream' }
 
-/** How the load tool reaches a candidate: plain HTTP/1.1, or HTTP/1.1 over TLS. */
+/**
+ * How the load tool reaches a candidate: in the clear, or over TLS. HTTP/2 is h2c with prior
+ * knowledge over `http` and h2 by ALPN over `https`.
+ */
 export type Scheme = 'http' | 'https'
+
+/** An HTTP version a load tool speaks: wrk and hey speak `http/1.1`, h2load `h2`. */
+export type HttpVersion = 'http/1.1' | 'h2'
+
+/** What a candidate answers on its port: HTTP/1.1 only, HTTP/2 only, or either. */
+export type HttpVersions = HttpVersion | 'both'
 
 /**
  * What a candidate is, for the ratios: the ceiling, Switchyard itself, a C server (nginx, HAProxy) or
@@ -69,8 +86,16 @@ export type Candidate =
       readonly requires: readonly Requirement[]
       /** What it listens for; `http` when absent. */
       readonly scheme?: Scheme
+      /** The HTTP versions it answers; `http/1.1` when absent. */
+      readonly http?: HttpVersions
       readonly launch: (ctx: LaunchContext) => Command
     }
+
+/** Whether `c` answers `version`. `direct` is the backends: HTTP/1.1 only. */
+export function speaks(c: Candidate, version: HttpVersion): boolean {
+  const versions = c.kind === 'process' ? (c.http ?? 'http/1.1') : 'http/1.1'
+  return versions === 'both' || versions === version
+}
 
 /** The candidate the single-process ratios are about: the full feature path, access log on. */
 export const SUBJECT = 'switchyard'
@@ -103,7 +128,7 @@ function switchyard(ctx: LaunchContext, extra: readonly string[], env?: Readonly
   }
 }
 
-/** Switchyard from dist/ with a config file (layer 4 or HTTPS listener), default log level. */
+/** Switchyard from dist/ with a config file (layer 4, HTTPS or HTTP/2 listener), default log level. */
 function switchyardWithConfig(ctx: LaunchContext, listener: SwitchyardListener): Command {
   const conf = path.join(ctx.workDir, 'switchyard.yaml')
   return {
@@ -116,18 +141,25 @@ function switchyardWithConfig(ctx: LaunchContext, listener: SwitchyardListener):
   }
 }
 
-/** nginx as an HTTP reverse proxy, terminating TLS when `tls` is set. */
-function nginx(ctx: LaunchContext, workers: number, tls = false): Command {
+/** How an nginx or HAProxy peer's listener talks to clients: in the clear or over TLS, with or without HTTP/2. */
+interface Front {
+  readonly tls: boolean
+  readonly http2: boolean
+}
+
+const HTTP1: Front = { tls: false, http2: false }
+
+/** nginx as an HTTP reverse proxy, terminating TLS and speaking HTTP/2 as `front` says. */
+function nginx(ctx: LaunchContext, workers: number, front: Front = HTTP1): Command {
   const conf = path.join(ctx.workDir, 'nginx.conf')
+  const listener = { http2: front.http2, ...(front.tls ? { tls: tlsFilesIn(ctx.workDir) } : {}) }
   return {
     file: ctx.binary('nginx'),
     args: nginxArgs(ctx.workDir, conf),
     dirs: NGINX_DIRS,
     files: {
-      'nginx.conf': tls
-        ? proxyConf(ctx.workDir, ctx.port, ctx.backendPorts, workers, tlsFilesIn(ctx.workDir))
-        : proxyConf(ctx.workDir, ctx.port, ctx.backendPorts, workers),
-      ...(tls ? tlsFileContents(ctx.rootDir) : {}),
+      'nginx.conf': proxyConf(ctx.workDir, ctx.port, ctx.backendPorts, workers, listener),
+      ...(front.tls ? tlsFileContents(ctx.rootDir) : {}),
     },
   }
 }
@@ -146,18 +178,26 @@ function nginxStream(ctx: LaunchContext): Command {
   }
 }
 
-/** HAProxy in HTTP mode (terminating TLS when `mode` is `https`) or layer 4 (`tcp`). */
-function haproxy(ctx: LaunchContext, threads: number, mode: 'http' | 'https' | 'tcp' = 'http'): Command {
+/** HAProxy in HTTP mode (TLS and HTTP/2 to clients as `mode.front` says) or layer 4 (`tcp`). */
+function haproxy(
+  ctx: LaunchContext,
+  threads: number,
+  mode: { readonly kind: 'http'; readonly front: Front } | { readonly kind: 'tcp' } = { kind: 'http', front: HTTP1 },
+): Command {
   const hard = openFileLimit('hard')
   const maxconn = haproxyMaxconn(hard)
   let cfg: string
-  switch (mode) {
-    case 'http':
-      cfg = haproxyConf(ctx.port, ctx.backendPorts, threads, maxconn)
+  let tls = false
+  switch (mode.kind) {
+    case 'http': {
+      tls = mode.front.tls
+      const front: HaproxyFront = {
+        http2: mode.front.http2,
+        ...(tls ? { crtFile: path.join(ctx.workDir, TLS_FILE_NAMES.combined) } : {}),
+      }
+      cfg = haproxyConf(ctx.port, ctx.backendPorts, threads, maxconn, front)
       break
-    case 'https':
-      cfg = haproxyConf(ctx.port, ctx.backendPorts, threads, maxconn, path.join(ctx.workDir, TLS_FILE_NAMES.combined))
-      break
+    }
     case 'tcp':
       cfg = haproxyTcpConf(ctx.port, ctx.backendPorts, threads, maxconn)
       break
@@ -169,7 +209,7 @@ function haproxy(ctx: LaunchContext, threads: number, mode: 'http' | 'https' | '
   return {
     file: ctx.binary('haproxy'),
     args: haproxyArgs(path.join(ctx.workDir, 'haproxy.cfg')),
-    files: { 'haproxy.cfg': cfg, ...(mode === 'https' ? tlsFileContents(ctx.rootDir) : {}) },
+    files: { 'haproxy.cfg': cfg, ...(tls ? tlsFileContents(ctx.rootDir) : {}) },
     ...(maxconn < HAPROXY_MAXCONN
       ? { note: `maxconn ${maxconn}, not ${HAPROXY_MAXCONN}: the open-file hard limit here is ${hard}` }
       : {}),
@@ -324,7 +364,7 @@ export const candidates: readonly Candidate[] = [
     description:
       "HAProxy, `mode tcp`, `nbthread 1`, round-robin per connection, `maxconn` as for `haproxy`, 65 s timeouts, no logging, HAProxy's default buffering (no splice options) (`bench/lib/haproxy.ts`).",
     requires: [{ kind: 'binary', name: 'haproxy' }],
-    launch: (ctx) => haproxy(ctx, 1, 'tcp'),
+    launch: (ctx) => haproxy(ctx, 1, { kind: 'tcp' }),
   },
   {
     kind: 'process',
@@ -344,7 +384,7 @@ export const candidates: readonly Candidate[] = [
       'the `nginx` proxy with `listen … ssl`, `ssl_certificate`, `ssl_certificate_key` and `ssl_protocols TLSv1.2 TLSv1.3` (nginx before 1.23.4 leaves TLS 1.3 out by default; default ciphers), plain HTTP upstream with `keepalive 64`, `worker_processes 1`.',
     requires: [{ kind: 'binary', name: 'nginx' }],
     scheme: 'https',
-    launch: (ctx) => nginx(ctx, 1, true),
+    launch: (ctx) => nginx(ctx, 1, { tls: true, http2: false }),
   },
   {
     kind: 'process',
@@ -354,7 +394,70 @@ export const candidates: readonly Candidate[] = [
       "the `haproxy` proxy with `bind … ssl crt FILE` (one PEM: certificate, then key; HAProxy's default protocols, TLS 1.2 and 1.3, and ciphers), plain HTTP to the backends, `nbthread 1`.",
     requires: [{ kind: 'binary', name: 'haproxy' }],
     scheme: 'https',
-    launch: (ctx) => haproxy(ctx, 1, 'https'),
+    launch: (ctx) => haproxy(ctx, 1, { kind: 'http', front: { tls: true, http2: false } }),
+  },
+  {
+    kind: 'process',
+    name: 'switchyard-h2c',
+    family: 'switchyard',
+    description:
+      'Switchyard with HTTP/2 to clients in the clear: `node bin/switchyard.js -c FILE` with one `protocol: http` listener with `http2: true` (HTTP/2 with prior knowledge beside HTTP/1.1, told apart by the connection preface; 100 concurrent streams per connection) and the backends as `http://` servers, reached over HTTP/1.1 (`bench/lib/switchyard.ts`), round-robin, default log level: access log on (stdout to /dev/null). **The subject of the `h2c-10x10` case.**',
+    requires: [],
+    http: 'both',
+    launch: (ctx) => switchyardWithConfig(ctx, { protocol: 'http', http2: true }),
+  },
+  {
+    kind: 'process',
+    name: 'nginx-h2c',
+    family: 'nginx',
+    description:
+      "the `nginx` proxy with `listen … http2` and no `ssl`: HTTP/2 with prior knowledge only (no HTTP/1.1 on that port), nginx's default of 128 concurrent streams, `keepalive_requests 1000000` bounding HTTP/2 connections too; HTTP/1.1 upstream with `keepalive 64`, `worker_processes 1`.",
+    requires: [{ kind: 'binary', name: 'nginx' }],
+    http: 'h2',
+    launch: (ctx) => nginx(ctx, 1, { tls: false, http2: true }),
+  },
+  {
+    kind: 'process',
+    name: 'haproxy-h2c',
+    family: 'haproxy',
+    description:
+      "the `haproxy` proxy with `bind … proto h2`: HTTP/2 with prior knowledge only, HAProxy's default of 100 concurrent streams; HTTP/1.1 to the backends, `nbthread 1`.",
+    requires: [{ kind: 'binary', name: 'haproxy' }],
+    http: 'h2',
+    launch: (ctx) => haproxy(ctx, 1, { kind: 'http', front: { tls: false, http2: true } }),
+  },
+  {
+    kind: 'process',
+    name: 'switchyard-h2',
+    family: 'switchyard',
+    description:
+      'Switchyard terminating TLS with HTTP/2 to clients: `switchyard-https` with `http2: true` on its `protocol: https` listener (ALPN offers `h2` and `http/1.1`; 100 concurrent streams per connection), HTTP/1.1 to the backends, default log level: access log on (stdout to /dev/null). **The subject of the `h2-tls-10x10` case.**',
+    requires: [],
+    scheme: 'https',
+    http: 'both',
+    launch: (ctx) => switchyardWithConfig(ctx, { protocol: 'https', tls: tlsFilesIn(ctx.workDir), http2: true }),
+  },
+  {
+    kind: 'process',
+    name: 'nginx-h2',
+    family: 'nginx',
+    description:
+      "the `nginx-https` proxy with `listen … ssl http2` (ALPN offers `h2` and `http/1.1`; nginx's default of 128 concurrent streams), HTTP/1.1 upstream with `keepalive 64`, `worker_processes 1`.",
+    requires: [{ kind: 'binary', name: 'nginx' }],
+    scheme: 'https',
+    http: 'both',
+    launch: (ctx) => nginx(ctx, 1, { tls: true, http2: true }),
+  },
+  {
+    kind: 'process',
+    name: 'haproxy-h2',
+    family: 'haproxy',
+    description:
+      "the `haproxy-https` proxy with `bind … ssl crt FILE alpn h2,http/1.1` (HAProxy's default of 100 concurrent streams), HTTP/1.1 to the backends, `nbthread 1`.",
+    requires: [{ kind: 'binary', name: 'haproxy' }],
+    scheme: 'https',
+    http: 'both',
+    launch: (ctx) => haproxy(ctx, 1, { kind: 'http', front: { tls: true, http2: true } }),
   },
 ]
 

@@ -1,6 +1,8 @@
 // The bench's cases. Each case is its own interleaved set of rounds over its own candidates (by name,
 // from bench/candidates.ts), started fresh for the case and stopped after it; `npm run bench -- --case
 // NAME` runs some of them. The first name in `subjects` is the one the case's ratios are about.
+import { candidate, speaks } from './candidates.js'
+import { HTTP_VERSION_OF, type LoadTool } from './lib/load.js'
 import type { Goal } from './lib/report.js'
 
 /** What a single-process proxy runs against: the ceiling, Switchyard's variants, the servers, the Node peers. */
@@ -14,6 +16,10 @@ const ONE_WORKER = [
   'fastify-http-proxy',
   'undici-dispatch',
 ] as const
+
+/** What the HTTP/2 cases share, for their notes. */
+const H2_NOTE =
+  "h2load keeps 10 connections open for the whole run, with 10 requests in flight on each (100 in all), and offers only HTTP/2: a proxy that answered HTTP/1.1 would fail the run rather than be measured. Every proxy speaks HTTP/1.1 with keep-alive to the backends. h2load prints no percentiles: p50 and p99 are taken, by nearest rank, from its per-request log (time from a stream's start to the end of its response). No `direct` ceiling (the backends speak only HTTP/1.1) and no Node peers: `http-proxy` has no HTTP/2 server, and the other peers are node:http servers, so the ratios are against nginx and HAProxy only, for the same transport."
 
 export type Case =
   /** Closed-loop wrk: each candidate as fast as it goes; req/s, latency and CPU per request. */
@@ -51,6 +57,25 @@ export type Case =
       readonly rateFrom: { readonly case: string; readonly candidate: string }
       readonly rateShare: number
       readonly note?: string
+    }
+  /**
+   * Closed-loop h2load over HTTP/2 (h2c with prior knowledge, or h2 by ALPN over TLS, as the
+   * candidates' `scheme` says): `connections` × `streams` requests in flight; req/s, latency and CPU
+   * per request, with ratios as in a throughput case.
+   */
+  | {
+      readonly kind: 'h2-throughput'
+      readonly name: string
+      readonly title: string
+      readonly path: '/' | '/16k'
+      readonly connections: number
+      /** Concurrent streams per connection. */
+      readonly streams: number
+      /** Every one must answer HTTP/2 (`http` in bench/candidates.ts). */
+      readonly candidates: readonly string[]
+      readonly subjects: readonly string[]
+      readonly note?: string
+      readonly goals?: readonly Goal[]
     }
 
 export const cases: readonly Case[] = [
@@ -143,12 +168,56 @@ export const cases: readonly Case[] = [
     subjects: ['switchyard-https'],
     layers: false,
   },
-  // ---- Hook: cases still to come. Not implemented. ----
-  // - h2: HTTP/2 to the proxy (TLS with ALPN, and h2c), driven by h2load (`h2load -c N -m M -D S`).
-  //   Waits for Switchyard itself: it does not speak HTTP/2 downstream yet (its https listener offers
-  //   only `http/1.1` in ALPN). Needs a new `kind` in the `Case` union with its load in
-  //   bench/lib/load.ts, and h2 candidates in bench/candidates.ts.
+  {
+    kind: 'h2-throughput',
+    name: 'h2c-10x10',
+    title:
+      'HTTP/2 in the clear (h2c, prior knowledge) to the proxy, HTTP/1.1 to the backends: 100-byte body (`/`), 10 connections × 10 concurrent streams, one worker or thread per proxy',
+    note: `${H2_NOTE} \`nginx-h2c\` and \`haproxy-h2c\` speak only HTTP/2 on their port; Switchyard tells HTTP/2 from HTTP/1.1 by the connection preface.`,
+    path: '/',
+    connections: 10,
+    streams: 10,
+    candidates: ['switchyard-h2c', 'nginx-h2c', 'haproxy-h2c'],
+    subjects: ['switchyard-h2c'],
+  },
+  {
+    kind: 'h2-throughput',
+    name: 'h2-tls-10x10',
+    title:
+      'HTTP/2 over TLS (ALPN `h2`) to the proxy, HTTP/1.1 to the backends: 100-byte body (`/`), 10 connections × 10 concurrent streams, one worker or thread per proxy',
+    note: `${H2_NOTE} Each of the 10 connections does one TLS handshake, at setup. The TLS candidates serve the certificate of \`https-50\`; h2load offers only \`h2\` by ALPN and the TLS 1.3 suites in OpenSSL's default order (as wrk does), so TLS_AES_256_GCM_SHA384 is negotiated everywhere.`,
+    path: '/',
+    connections: 10,
+    streams: 10,
+    candidates: ['switchyard-h2', 'nginx-h2', 'haproxy-h2'],
+    subjects: ['switchyard-h2'],
+  },
 ]
 
 /** Names of every case, in run order. */
 export const caseNames = (): string[] => cases.map((c) => c.name)
+
+/** The load tool that drives a case's candidates. */
+export function loadToolOf(c: Case): LoadTool {
+  switch (c.kind) {
+    case 'throughput':
+      return 'wrk'
+    case 'fixed-rate':
+      return 'hey'
+    case 'h2-throughput':
+      return 'h2load'
+    default: {
+      const unreachable: never = c
+      throw new Error(`unknown case ${JSON.stringify(unreachable)}`)
+    }
+  }
+}
+
+/**
+ * Candidates of `c` that do not answer the HTTP version of its load tool (wrk at an HTTP/2-only
+ * port, h2load at an HTTP/1.1 one): a mistake in this file. Empty when every candidate fits.
+ */
+export function misfits(c: Case): string[] {
+  const version = HTTP_VERSION_OF[loadToolOf(c)]
+  return c.candidates.filter((name) => !speaks(candidate(name), version))
+}

@@ -10,7 +10,7 @@ import path from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { parseArgs } from 'node:util'
 import { candidate, candidates, type Scheme } from './candidates.js'
-import { type Case, caseNames, cases } from './cases.js'
+import { type Case, caseNames, cases, loadToolOf, misfits } from './cases.js'
 import { type BackendKind, checkBodies, startBackends } from './lib/backends.js'
 import { ensureBuilt, localDate } from './lib/build.js'
 import { Children, freePorts } from './lib/children.js'
@@ -33,7 +33,7 @@ import {
 } from './lib/report.js'
 import { describeMachine } from './lib/system.js'
 import { type StartContext, startCandidate, type Target } from './lib/targets.js'
-import { packageVersion, probeTool } from './lib/tools.js'
+import { packageVersion, probeTool, TOOL_PACKAGES, type Tool } from './lib/tools.js'
 import { runWrk } from './lib/wrk.js'
 
 const ROOT = path.dirname(path.dirname(fileURLToPath(import.meta.url)))
@@ -137,9 +137,24 @@ const fmtReqPerS = (n: number): string => `${Math.round(n).toLocaleString('en-US
 type RatesSeen = Map<string, Map<string, number>>
 
 /** Runs one case: starts its candidates, measures them, stops them. */
-async function runCase(c: Case, plan: Plan, sc: StartContext, seen: RatesSeen, heyFound: boolean): Promise<CaseResult> {
-  if (c.kind === 'fixed-rate' && !heyFound)
-    return { kind: 'skipped', name: c.name, title: c.title, reason: 'hey is not installed (`apt-get install -y hey`)' }
+async function runCase(
+  c: Case,
+  plan: Plan,
+  sc: StartContext,
+  seen: RatesSeen,
+  tools: Readonly<Record<string, string>>,
+): Promise<CaseResult> {
+  const tool = loadToolOf(c)
+  const unfit = misfits(c)
+  if (unfit.length > 0)
+    throw new Error(`bench/cases.ts: case ${c.name} drives ${unfit.join(', ')} with ${tool}, which they do not answer`)
+  if (tools[tool] === 'missing')
+    return {
+      kind: 'skipped',
+      name: c.name,
+      title: c.title,
+      reason: `${tool} is not installed (\`apt-get install -y ${TOOL_PACKAGES[tool]}\`)`,
+    }
   const wanted = c.candidates.map(candidate)
   const ports = await freePorts(wanted.length)
   const targets: Target[] = []
@@ -178,6 +193,15 @@ async function runCase(c: Case, plan: Plan, sc: StartContext, seen: RatesSeen, h
         load = { tool: 'hey', path: c.path, connections: c.connections, durationS: plan.durationS, ratePerS: rate.perS }
         break
       }
+      case 'h2-throughput':
+        load = {
+          tool: 'h2load',
+          path: c.path,
+          connections: c.connections,
+          streams: c.streams,
+          durationS: plan.durationS,
+        }
+        break
       default: {
         const unreachable: never = c
         throw new Error(`unknown case ${JSON.stringify(unreachable)}`)
@@ -190,7 +214,7 @@ async function runCase(c: Case, plan: Plan, sc: StartContext, seen: RatesSeen, h
       kind: 'measured',
       name: c.name,
       title: c.title,
-      load: c.kind,
+      load: c.kind === 'fixed-rate' ? 'fixed-rate' : 'throughput',
       loadCommand: describeLoad(load, scheme),
       loadVariants: loadVariants(load, scheme, targets),
       subjects: c.subjects,
@@ -201,7 +225,7 @@ async function runCase(c: Case, plan: Plan, sc: StartContext, seen: RatesSeen, h
       notes,
       rate,
       note: c.note,
-      goals: (c.kind === 'throughput' ? c.goals : undefined) ?? [],
+      goals: (c.kind === 'fixed-rate' ? undefined : c.goals) ?? [],
     }
   } finally {
     for (const t of targets) if (t.child !== undefined) await sc.children.stop(t.child)
@@ -260,7 +284,8 @@ async function topRate(
 /** Versions of the tools and peer packages, `missing` where absent, for the report. */
 function toolVersions(): Record<string, string> {
   const out: Record<string, string> = {}
-  for (const tool of ['wrk', 'nginx', 'haproxy', 'hey'] as const) out[tool] = probeTool(tool)?.version ?? 'missing'
+  for (const tool of ['wrk', 'nginx', 'haproxy', 'hey', 'h2load'] as const satisfies readonly Tool[])
+    out[tool] = probeTool(tool)?.version ?? 'missing'
   for (const pkg of ['undici', 'http-proxy', 'fastify', '@fastify/http-proxy'])
     out[pkg] = packageVersion(ROOT, pkg) ?? 'missing'
   return out
@@ -337,7 +362,7 @@ async function main(argv: readonly string[]): Promise<number> {
     const results: CaseResult[] = []
     for (const c of plan.cases) {
       log(`case ${c.name}: ${c.title}`)
-      results.push(await runCase(c, plan, sc, seen, tools.hey !== 'missing'))
+      results.push(await runCase(c, plan, sc, seen, tools))
     }
 
     const date = localDate(started)

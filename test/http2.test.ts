@@ -7,6 +7,7 @@ import { execFile } from 'node:child_process'
 import { createHash, randomBytes } from 'node:crypto'
 import { readFileSync } from 'node:fs'
 import { type ClientHttp2Session, connect, constants } from 'node:http2'
+import { connect as netConnect } from 'node:net'
 import { Writable } from 'node:stream'
 import { after, before, describe, it } from 'node:test'
 import { connect as tlsConnect } from 'node:tls'
@@ -450,6 +451,29 @@ describe('HTTP/2 session lifecycle', () => {
       await closeSession(session)
     } finally {
       await lb.close({ gracePeriodMs: 1000 })
+      await backend.close()
+    }
+  })
+
+  it('on drain, closes a plain connection that has not yet said which protocol it speaks', {
+    timeout: 30_000,
+  }, async () => {
+    const backend = await startBackend('b')
+    // Nothing else would close the silent connection before the test times out.
+    const lb = createLoadBalancer(h2Config(backend.url, { timeouts: { requestHeaders: '10m', idle: '10m' } }))
+    await lb.start()
+    const port = Object.values(lb.addresses())[0]!.port
+    try {
+      const silent = netConnect(port, '127.0.0.1')
+      await new Promise<void>((resolve) => silent.once('connect', () => resolve()))
+      const closed = new Promise<void>((resolve) => silent.once('close', () => resolve()))
+      // With no request in flight, the drain has nothing to wait for: it must close the connection
+      // rather than sit out the 10-minute grace period.
+      await lb.close({ gracePeriodMs: 600_000 })
+      await closed
+      assert.equal(silent.destroyed, true)
+    } finally {
+      await lb.close({ gracePeriodMs: 0 })
       await backend.close()
     }
   })

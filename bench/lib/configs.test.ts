@@ -39,8 +39,21 @@ describe('nginx configurations', { skip: findBinary('nginx') === undefined && 'n
   })
   it('the TLS-terminating proxy passes nginx -t', () => {
     const conf = path.join(dir, 'https.conf')
-    writeFileSync(conf, proxyConf(dir, 4, [1, 2, 3], 1, tlsFilesIn(dir)))
+    writeFileSync(conf, proxyConf(dir, 4, [1, 2, 3], 1, { tls: tlsFilesIn(dir) }))
     check(nginx, ['-t', ...nginxArgs(dir, conf).slice(0, -2)])
+  })
+  it('the HTTP/2 proxies, h2c and over TLS, pass nginx -t', () => {
+    for (const [name, listener] of [
+      ['h2c', { http2: true }],
+      ['h2', { http2: true, tls: tlsFilesIn(dir) }],
+    ] as const) {
+      const conf = path.join(dir, `${name}.conf`)
+      const text = proxyConf(dir, 4, [1, 2, 3], 1, listener)
+      const listen = /listen 127\.0\.0\.1:4([^;]*);/.exec(text)?.[1]
+      if (listen !== (name === 'h2c' ? ' http2' : ' ssl http2')) throw new Error(`unexpected listen line in:\n${text}`)
+      writeFileSync(conf, text)
+      check(nginx, ['-t', ...nginxArgs(dir, conf).slice(0, -2)])
+    }
   })
   it('the stream proxy passes nginx -t, or nginx has no stream module', (t) => {
     const support = streamSupport(nginx)
@@ -59,8 +72,21 @@ describe('HAProxy configuration', { skip: findBinary('haproxy') === undefined &&
   })
   it('passes haproxy -c with TLS terminated', () => {
     const cfg = path.join(dir, 'https.cfg')
-    writeFileSync(cfg, haproxyConf(4, [1, 2, 3], 1, 1_000, path.join(dir, TLS_FILE_NAMES.combined)))
+    writeFileSync(cfg, haproxyConf(4, [1, 2, 3], 1, 1_000, { crtFile: path.join(dir, TLS_FILE_NAMES.combined) }))
     check(findBinary('haproxy') ?? 'haproxy', ['-c', '-f', cfg])
+  })
+  it('passes haproxy -c with HTTP/2, h2c and over TLS', () => {
+    const crtFile = path.join(dir, TLS_FILE_NAMES.combined)
+    for (const [name, front, bind] of [
+      ['h2c', { http2: true }, ' proto h2'],
+      ['h2', { http2: true, crtFile }, ` ssl crt ${crtFile} alpn h2,http/1.1`],
+    ] as const) {
+      const cfg = path.join(dir, `${name}.cfg`)
+      const text = haproxyConf(4, [1, 2, 3], 1, 1_000, front)
+      if (!text.includes(`  bind 127.0.0.1:4${bind}\n`)) throw new Error(`unexpected bind line in:\n${text}`)
+      writeFileSync(cfg, text)
+      check(findBinary('haproxy') ?? 'haproxy', ['-c', '-f', cfg])
+    }
   })
   it('passes haproxy -c in mode tcp', () => {
     const cfg = path.join(dir, 'tcp.cfg')
@@ -76,12 +102,17 @@ describe('Switchyard configurations', () => {
   for (const [name, text] of [
     ['tcp', switchyardConf(4, [1, 2, 3], { protocol: 'tcp' })],
     ['https', switchyardConf(4, [1, 2, 3], { protocol: 'https', tls: tlsFilesIn(dir) })],
+    ['h2c', switchyardConf(4, [1, 2, 3], { protocol: 'http', http2: true })],
+    ['h2', switchyardConf(4, [1, 2, 3], { protocol: 'https', tls: tlsFilesIn(dir), http2: true })],
   ] as const) {
     it(`the ${name} listener loads`, async () => {
       const file = path.join(dir, `switchyard-${name}.yaml`)
       writeFileSync(file, text)
       const result = await loadConfigFile(file)
       if (!result.ok) throw new Error(`${file}:\n${JSON.stringify(result.issues, null, 2)}`)
+      const http2 = result.config.listeners[0]?.http2
+      if ((name === 'h2c' || name === 'h2') !== (http2 !== undefined))
+        throw new Error(`${name}: http2 is ${JSON.stringify(http2)} in ${file}`)
     })
   }
 })

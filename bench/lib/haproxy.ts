@@ -1,5 +1,5 @@
-// The HAProxy configurations for the bench's proxy peers: HTTP (plain, or with TLS terminated) and
-// layer 4 (`mode tcp`). Pure functions returning the text of haproxy.cfg; the caller writes it and
+// The HAProxy configurations for the bench's proxy peers: HTTP (plain, or with TLS terminated;
+// HTTP/1.1 or HTTP/2 to clients) and layer 4 (`mode tcp`). Pure functions returning the text of haproxy.cfg; the caller writes it and
 // starts `haproxy -f CFG -db` (foreground, no master process), so that HAProxy stays a child we can
 // stop by PID. No logging.
 
@@ -29,19 +29,36 @@ function backendSection(backendPorts: readonly number[]): string {
 ${backendPorts.map((p, i) => `  server b${i + 1} 127.0.0.1:${p}\n`).join('')}`
 }
 
+/** What the HTTP frontend speaks to clients; HTTP/1.1 in the clear when empty. */
+export interface HaproxyFront {
+  /** Terminate TLS with this PEM file (the certificate, then its key). */
+  readonly crtFile?: string
+  /** HTTP/2: by ALPN (`alpn h2,http/1.1`) with `crtFile`; otherwise HTTP/2 only, with prior knowledge (`proto h2`). */
+  readonly http2?: boolean
+}
+
+/** The `bind` line's parameters after the address, for `front`. */
+function bindParams(front: HaproxyFront): string {
+  const { crtFile, http2 = false } = front
+  if (crtFile === undefined) return http2 ? ' proto h2' : ''
+  return ` ssl crt ${crtFile}${http2 ? ' alpn h2,http/1.1' : ''}`
+}
+
 /**
  * HTTP mode, round-robin over the backends, `nbthread` threads, connection limits set explicitly
  * (`maxconn` in `global` and `defaults`), server connections kept alive and shared between client
  * connections (`http-reuse always`), 65 s idle timeouts so that no side closes a connection mid-run.
- * With `crtFile` (one PEM holding the certificate and then its key), the frontend terminates TLS
- * (`bind ... ssl crt FILE`, HAProxy's defaults: TLS 1.2 and 1.3, default ciphers); the backends stay plain HTTP.
+ * With `front.crtFile` (one PEM holding the certificate and then its key), the frontend terminates TLS
+ * (`bind ... ssl crt FILE`, HAProxy's defaults: TLS 1.2 and 1.3, default ciphers). With `front.http2`
+ * it speaks HTTP/2 to clients, with HAProxy's default of 100 concurrent streams per connection. The
+ * backends stay plain HTTP/1.1.
  */
 export function haproxyConf(
   port: number,
   backendPorts: readonly number[],
   threads: number,
   maxconn: number,
-  crtFile?: string,
+  front: HaproxyFront = {},
 ): string {
   return `${globalSection(threads, maxconn)}
 defaults
@@ -56,7 +73,7 @@ defaults
   timeout http-request 10s
 
 frontend bench
-  bind 127.0.0.1:${port}${crtFile === undefined ? '' : ` ssl crt ${crtFile}`}
+  bind 127.0.0.1:${port}${bindParams(front)}
   default_backend backends
 
 ${backendSection(backendPorts)}`

@@ -1,8 +1,10 @@
-// One load run, whichever tool drives it: wrk as fast as it can (throughput cases) or hey at a fixed
-// rate (latency cases), over plain HTTP or HTTPS as the target asks. Everything goes to 127.0.0.1,
-// and every run is bounded by its duration.
-import type { Scheme } from '../candidates.js'
+// One load run, whichever tool drives it: wrk as fast as it can (throughput cases), hey at a fixed
+// rate (latency cases), both over HTTP/1.1, or h2load as fast as it can over HTTP/2 (HTTP/2 cases),
+// in the clear or over TLS as the target asks. Everything goes to 127.0.0.1, and every run is bounded
+// by its duration.
+import type { HttpVersion, Scheme } from '../candidates.js'
 import type { Children } from './children.js'
+import { h2loadArgs, runH2load } from './h2load.js'
 import { heyArgs, runHey } from './hey.js'
 import { type LoadResult, runWrk, wrkArgs } from './wrk.js'
 
@@ -17,6 +19,27 @@ export type Load =
       readonly durationS: number
       readonly ratePerS: number
     }
+  /**
+   * `h2load -t 1 -c N -m M -D S`: closed loop over HTTP/2, N connections with M concurrent streams
+   * each; h2c with prior knowledge on http://, h2 by ALPN on https://.
+   */
+  | {
+      readonly tool: 'h2load'
+      readonly path: string
+      readonly connections: number
+      /** Concurrent streams per connection. */
+      readonly streams: number
+      readonly durationS: number
+    }
+
+export type LoadTool = Load['tool']
+
+/** The HTTP version each tool speaks: a candidate must answer it (bench/cases.ts checks). */
+export const HTTP_VERSION_OF: Readonly<Record<LoadTool, HttpVersion>> = {
+  wrk: 'http/1.1',
+  hey: 'http/1.1',
+  h2load: 'h2',
+}
 
 /** Where the load goes: a port on 127.0.0.1 and the scheme spoken there. */
 export interface Endpoint {
@@ -37,6 +60,12 @@ export async function runLoad(children: Children, to: Endpoint, load: Load, sign
         { url, connections: load.connections, durationS: load.durationS, ratePerS: load.ratePerS },
         signal,
       )
+    case 'h2load':
+      return runH2load(
+        children,
+        { url, connections: load.connections, streams: load.streams, durationS: load.durationS },
+        signal,
+      )
     default: {
       const unreachable: never = load
       throw new Error(`unknown load ${JSON.stringify(unreachable)}`)
@@ -52,6 +81,8 @@ export function describeLoad(load: Load, scheme: Scheme): string {
       return `wrk ${wrkArgs({ url, connections: load.connections, durationS: load.durationS }).join(' ')}`
     case 'hey':
       return `hey ${heyArgs({ url, connections: load.connections, durationS: load.durationS, ratePerS: load.ratePerS }).join(' ')}`
+    case 'h2load':
+      return `h2load ${h2loadArgs({ url, connections: load.connections, streams: load.streams, durationS: load.durationS }, 'FILE').join(' ')}`
     default: {
       const unreachable: never = load
       throw new Error(`unknown load ${JSON.stringify(unreachable)}`)

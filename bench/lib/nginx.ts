@@ -1,5 +1,5 @@
 // nginx configurations for the bench: the static backends, the reverse-proxy peer (plain or with TLS
-// terminated) and the layer 4 `stream` peer. Pure functions returning the text of nginx.conf; the
+// terminated, HTTP/1.1 or HTTP/2 to clients) and the layer 4 `stream` peer. Pure functions returning the text of nginx.conf; the
 // caller writes it into a private directory and starts `nginx -c CONF -p DIR -e DIR/error.log -g
 // 'daemon off;'`, so that nginx stays a child we can stop by PID and writes nothing outside DIR. No
 // access log; idle keep-alive connections live 65 s and up to a million requests, so that neither
@@ -58,23 +58,37 @@ ${servers.join('')}}
 `
 }
 
+/** What the reverse-proxy peer's listener speaks to clients; HTTP/1.1 in the clear when empty. */
+export interface ProxyListener {
+  /** Terminate TLS with these PEM files. */
+  readonly tls?: TlsFiles
+  /** HTTP/2: by ALPN (`h2`, beside `http/1.1`) with `tls`; otherwise HTTP/2 only, with prior knowledge (h2c). */
+  readonly http2?: boolean
+}
+
 /**
  * The reverse-proxy peer: `proxy_pass` to an `upstream` of the backends (round-robin, the default),
  * with 64 idle upstream connections kept per worker over HTTP/1.1. With `tls`, the listener
  * terminates TLS (`listen ... ssl`, default ciphers) and offers TLS 1.2 and 1.3, like Switchyard and
- * HAProxy: nginx before 1.23.4 leaves TLS 1.3 out of its defaults. Upstream stays plain HTTP.
+ * HAProxy: nginx before 1.23.4 leaves TLS 1.3 out of its defaults. With `http2`, `listen ... http2`:
+ * nginx's own default of 128 concurrent streams, and `keepalive_requests` and `keepalive_timeout`
+ * bound HTTP/2 connections too (nginx 1.19.7 and later). Without `ssl` such a port speaks only HTTP/2
+ * with prior knowledge. nginx 1.25.1 and later prefer `http2 on;` and warn about the listen
+ * parameter, but still honour it. Upstream stays plain HTTP/1.1.
  */
 export function proxyConf(
   dir: string,
   port: number,
   backendPorts: readonly number[],
   workers: number,
-  tls?: TlsFiles,
+  listener: ProxyListener = {},
 ): string {
+  const { tls, http2 = false } = listener
+  const params = `${tls === undefined ? '' : ' ssl'}${http2 ? ' http2' : ''}`
   const listen =
     tls === undefined
-      ? `    listen 127.0.0.1:${port};\n`
-      : `    listen 127.0.0.1:${port} ssl;
+      ? `    listen 127.0.0.1:${port}${params};\n`
+      : `    listen 127.0.0.1:${port}${params};
     ssl_certificate ${tls.certFile};
     ssl_certificate_key ${tls.keyFile};
     ssl_protocols TLSv1.2 TLSv1.3;

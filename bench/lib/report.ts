@@ -668,10 +668,10 @@ Candidates are listed in \`bench/candidates.ts\`, cases in \`bench/cases.ts\`. A
 
 - Backends: three upstream servers on 127.0.0.1; \`/\` answers exactly 100 bytes, \`/16k\` exactly 16,384 bytes. nginx serves them when installed (one process, \`worker_processes 1\`, three \`server\` blocks, static files), the Node backends in \`bench/peers/backends.ts\` otherwise; the run below says which.
 - Every proxy balances round-robin over the three backends: per request at layer 7, per connection in the layer 4 case. Everything listens on 127.0.0.1, on ports the OS hands out; after start-up the bench checks in \`/proc\` that the socket on each port belongs to the process it started.
-- Throughput cases drive each candidate with \`wrk -t1 -cN -dS --latency\` (HTTP/1.1; over \`https://\` to the candidates that terminate TLS, through the pipe of the layer 4 ones); the latency case drives it at a fixed rate with \`hey -z S -c 50 -q RATE/50\`. ${r.protocol}
+- Throughput cases drive each candidate with \`wrk -t1 -cN -dS --latency\` (HTTP/1.1; over \`https://\` to the candidates that terminate TLS, through the pipe of the layer 4 ones); the latency case drives it at a fixed rate with \`hey -z S -c 50 -q RATE/50\`; the HTTP/2 cases drive it with \`h2load -t 1 -c N -m M -D S\` (N connections, M concurrent streams on each; HTTP/2 with prior knowledge over \`http://\`, \`h2\` by ALPN over \`https://\`), whose p50 and p99 come from its per-request log. ${r.protocol}
 - CPU is the proxy's user+system time from \`/proc/PID/stat\`, over its whole process tree (nginx and HAProxy workers, Switchyard's cluster workers), reported as CPU-seconds per 1,000 requests, as cores kept busy, and as req/s per busy core.
 - Before each run the bench samples \`/proc/stat\` for 1 s and waits (up to 10 s) while more than 25% of a core is busy outside its own processes. A run during which more than 25% of a core was busy elsewhere is redone once; both runs are in the results file.
-- Not measured yet: HTTP/2 to the proxy. Switchyard does not speak HTTP/2 downstream yet; the case is planned in \`bench/cases.ts\`.
+- HTTP/2 is measured on the client side only: every proxy speaks HTTP/1.1 to the backends, with keep-alive. Those cases have no \`direct\` ceiling (the backends speak only HTTP/1.1) and no Node peers (\`http-proxy\` has no HTTP/2 server), so their ratios are against nginx and HAProxy over the same transport: h2c against h2c, TLS against TLS.
 
 ## Running it
 
@@ -679,7 +679,7 @@ Candidates are listed in \`bench/candidates.ts\`, cases in \`bench/cases.ts\`. A
 - \`npm run bench -- --quick\`: every case once for 2 s, a few minutes: a smoke test, not figures to quote.
 - \`npm run bench -- --case small-50 --case latency-50\`: some cases only (\`--help\` lists them); \`--duration S\`, \`--rounds N\`, \`--warmup S\` change the protocol; \`--backends node\` forces the Node backends.
 - \`npm run bench:idle\`: memory held per idle keep-alive client connection (below).
-- Needs wrk; uses nginx, HAProxy and hey when present: \`apt-get install -y wrk nginx libnginx-mod-stream haproxy hey\` (Debian ships nginx's \`stream\` module, for the layer 4 case, as a separate package).
+- Needs wrk; uses nginx, HAProxy, hey and h2load when present: \`apt-get install -y wrk nginx libnginx-mod-stream haproxy hey nghttp2-client\` (Debian ships nginx's \`stream\` module, for the layer 4 case, as a separate package, and h2load in nghttp2-client). Without hey or h2load, the cases they drive are skipped with a note.
 
 ## Latest results (${r.date})
 

@@ -1,5 +1,6 @@
 // Switchyard config files for the candidates that a `--listen … --to …` command line cannot express:
-// a layer 4 (`tcp`) listener and an `https` listener. Pure functions returning YAML; the caller writes
+// a layer 4 (`tcp`) listener, an `https` listener, and HTTP/2 to clients on either `http` (h2c with
+// prior knowledge, beside HTTP/1.1) or `https` (h2 by ALPN). Pure functions returning YAML; the caller writes
 // it into the candidate's directory and runs `node bin/switchyard.js -c FILE`. No admin listener;
 // logging at the default level (`info`): one access-log line per request, one line per TCP connection.
 import type { TlsFiles } from './tls.js'
@@ -7,21 +8,31 @@ import type { TlsFiles } from './tls.js'
 export type SwitchyardListener =
   /** Layer 4: each connection piped to the next `tcp://` server in turn. */
   | { readonly protocol: 'tcp' }
-  /** TLS terminated with these PEM files (absolute paths), HTTP/1.1 inside, plain HTTP to the servers. */
-  | { readonly protocol: 'https'; readonly tls: TlsFiles }
+  /** Plain HTTP/1.1, and HTTP/2 with prior knowledge (h2c) as well with `http2`. */
+  | { readonly protocol: 'http'; readonly http2: boolean }
+  /**
+   * TLS terminated with these PEM files (absolute paths), HTTP/1.1 inside, and HTTP/2 as well (ALPN
+   * `h2`) with `http2`; plain HTTP/1.1 to the servers.
+   */
+  | { readonly protocol: 'https'; readonly tls: TlsFiles; readonly http2?: boolean }
 
 /** One listener on 127.0.0.1:`port`, one round-robin pool of the backends. */
 export function switchyardConf(port: number, backendPorts: readonly number[], listener: SwitchyardListener): string {
   let scheme: string
-  let tls = ''
+  let extra = ''
   switch (listener.protocol) {
     case 'tcp':
       scheme = 'tcp'
       break
+    case 'http':
+      scheme = 'http'
+      if (listener.http2) extra = '    http2: true\n'
+      break
     case 'https':
       scheme = 'http'
       // JSON strings are YAML double-quoted scalars: any path is written safely.
-      tls = `    tls: { cert: ${JSON.stringify(listener.tls.certFile)}, key: ${JSON.stringify(listener.tls.keyFile)} }\n`
+      extra = `    tls: { cert: ${JSON.stringify(listener.tls.certFile)}, key: ${JSON.stringify(listener.tls.keyFile)} }\n`
+      if (listener.http2 === true) extra += '    http2: true\n'
       break
     default: {
       const unreachable: never = listener
@@ -33,7 +44,7 @@ listeners:
   - name: bench
     listen: 127.0.0.1:${port}
     protocol: ${listener.protocol}
-${tls}    routes: [{ pool: backends }]
+${extra}    routes: [{ pool: backends }]
 pools:
   - name: backends
     balance: round-robin

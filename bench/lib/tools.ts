@@ -43,9 +43,20 @@ const VERSION_PROBES: Readonly<Record<string, { readonly args: readonly string[]
   haproxy: { args: ['-v'], re: /HAProxy version (\S+)/ },
   // hey has no version flag; its usage text says nothing about the version either.
   hey: { args: ['-h'], re: /(?!)/ },
+  // `h2load --version` prints `h2load nghttp2/1.52.0`.
+  h2load: { args: ['--version'], re: /nghttp2\/(\S+)/ },
 }
 
-export type Tool = 'wrk' | 'nginx' | 'haproxy' | 'hey'
+export type Tool = 'wrk' | 'nginx' | 'haproxy' | 'hey' | 'h2load'
+
+/** The Debian package each tool comes in, for the "install it with" hints. */
+export const TOOL_PACKAGES: Readonly<Record<Tool, string>> = {
+  wrk: 'wrk',
+  nginx: 'nginx',
+  haproxy: 'haproxy',
+  hey: 'hey',
+  h2load: 'nghttp2-client',
+}
 
 export interface FoundTool {
   readonly path: string
@@ -58,7 +69,7 @@ export function probeTool(tool: Tool): FoundTool | undefined {
   if (file === undefined) return undefined
   const probe = VERSION_PROBES[tool]!
   const out = spawnSync(file, probe.args, { encoding: 'utf8', timeout: 5_000 })
-  const version = probe.re.exec(`${out.stdout}${out.stderr}`)?.[1] ?? debianVersion(tool) ?? 'unknown'
+  const version = probe.re.exec(`${out.stdout}${out.stderr}`)?.[1] ?? debianVersion(TOOL_PACKAGES[tool]) ?? 'unknown'
   return { path: file, version }
 }
 

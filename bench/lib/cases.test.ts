@@ -1,0 +1,37 @@
+// The case table against the candidate table: every name exists, and every candidate of a case
+// answers the HTTP version of the case's load tool (no wrk at an HTTP/2-only port, no h2load at an
+// HTTP/1.1 one). Run with `npm run bench:test`.
+import assert from 'node:assert/strict'
+import { describe, it } from 'node:test'
+import { candidate, candidates, speaks } from '../candidates.js'
+import { cases, loadToolOf, misfits } from '../cases.js'
+
+describe('bench cases', () => {
+  it('have unique names, and subjects among their candidates', () => {
+    assert.equal(new Set(cases.map((c) => c.name)).size, cases.length)
+    assert.equal(new Set(candidates.map((c) => c.name)).size, candidates.length)
+    for (const c of cases) for (const s of c.subjects) assert.ok(c.candidates.includes(s), `${c.name}: subject ${s}`)
+  })
+  it('name only candidates that answer their load tool', () => {
+    for (const c of cases) assert.deepEqual(misfits(c), [], `${c.name} (${loadToolOf(c)})`)
+  })
+  it('keep wrk and hey away from the HTTP/2-only candidates', () => {
+    for (const name of ['nginx-h2c', 'haproxy-h2c']) {
+      assert.equal(speaks(candidate(name), 'http/1.1'), false, name)
+      assert.equal(speaks(candidate(name), 'h2'), true, name)
+    }
+    assert.equal(speaks(candidate('direct'), 'h2'), false)
+    assert.equal(speaks(candidate('switchyard'), 'h2'), false)
+  })
+  it('compare HTTP/2 candidates over one transport per case', () => {
+    for (const c of cases.filter((x) => loadToolOf(x) === 'h2load')) {
+      const schemes = new Set(
+        c.candidates.map((n) => {
+          const cand = candidate(n)
+          return cand.kind === 'process' ? (cand.scheme ?? 'http') : 'http'
+        }),
+      )
+      assert.equal(schemes.size, 1, `${c.name}: ${[...schemes].join(', ')}`)
+    }
+  })
+})
