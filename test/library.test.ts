@@ -111,7 +111,7 @@ describe('library API', () => {
         {
           name: 'p',
           algorithm: 'weighted-round-robin',
-          servers: [{ id: 'alpha', origin: backends[0]!.url, weight: 5 }],
+          servers: [{ id: 'alpha', origin: backends[0]!.url, weight: 5, backup: false }],
         },
       ])
     } finally {

@@ -70,3 +70,120 @@ export class SmoothWeights {
     return best
   }
 }
+
+/**
+ * Yields `list[first]`, then `list[second]` (unless -1 or equal to `first`), then the rest of `list` in
+ * rotation order after `first`, each server once. For algorithms whose first choices come from a
+ * comparison (least-connections, P2C): the runner-up is the next best candidate.
+ */
+export class Preferred implements IterableIterator<Backend> {
+  readonly #list: readonly Backend[]
+  readonly #first: number
+  readonly #second: number
+  #step = 0
+
+  constructor(list: readonly Backend[], first: number, second = -1) {
+    this.#list = list
+    this.#first = first
+    this.#second = second === first ? -1 : second
+  }
+
+  next(): IteratorResult<Backend> {
+    const n = this.#list.length
+    for (;;) {
+      const step = this.#step++
+      if (step === 0) return { done: false, value: this.#list[this.#first]! }
+      if (step === 1 && this.#second >= 0) return { done: false, value: this.#list[this.#second]! }
+      // Steps 2..n walk the rotation after `first` (step 1 does so too when there is no second).
+      const offset = this.#second >= 0 ? step - 1 : step
+      if (offset >= n) return { done: true, value: undefined }
+      const idx = (this.#first + offset) % n
+      if (idx === this.#second) continue
+      return { done: false, value: this.#list[idx]! }
+    }
+  }
+
+  [Symbol.iterator](): IterableIterator<Backend> {
+    return this
+  }
+}
+
+/**
+ * Requests in flight per server, for load-aware algorithms: an array indexed like the balancer's
+ * server list, with counts carried across `update()` for servers that stay (matched by id).
+ */
+export class InFlight {
+  #index = new Map<string, number>()
+  counts = new Float64Array(0)
+  total = 0
+
+  /** Re-indexes for `list`, keeping the counts of servers that stay. */
+  update(list: readonly Backend[]): void {
+    const counts = new Float64Array(list.length)
+    const index = new Map<string, number>()
+    let total = 0
+    list.forEach((b, i) => {
+      index.set(b.id, i)
+      const old = this.#index.get(b.id)
+      if (old !== undefined) counts[i] = this.counts[old]!
+      total += counts[i]!
+    })
+    this.#index = index
+    this.counts = counts
+    this.total = total
+  }
+
+  /** Index of `b` in the current list, or -1 when it is not in it (removed by an update). */
+  indexOf(b: Backend): number {
+    return this.#index.get(b.id) ?? -1
+  }
+
+  start(b: Backend): number {
+    const i = this.indexOf(b)
+    if (i >= 0) {
+      this.counts[i]!++
+      this.total++
+    }
+    return i
+  }
+
+  end(b: Backend): number {
+    const i = this.indexOf(b)
+    if (i >= 0 && this.counts[i]! > 0) {
+      this.counts[i]!--
+      this.total--
+    }
+    return i
+  }
+}
+
+/** Draws an index with probability proportional to its weight: prefix sums and a binary search, O(log n). */
+export class WeightedDraw {
+  readonly #prefix: Float64Array
+  readonly total: number
+
+  constructor(weights: readonly number[]) {
+    this.#prefix = new Float64Array(weights.length)
+    let sum = 0
+    weights.forEach((w, i) => {
+      sum += w
+      this.#prefix[i] = sum
+    })
+    this.total = sum
+  }
+
+  /** An index for the uniform number `u` in [0, 1); -1 when there are no weights. */
+  draw(u: number): number {
+    const p = this.#prefix
+    if (p.length === 0 || this.total <= 0) return -1
+    const x = u * this.total
+    let lo = 0
+    let hi = p.length - 1
+    while (lo < hi) {
+      const mid = (lo + hi) >>> 1
+      if (p[mid]! > x) hi = mid
+      else lo = mid + 1
+    }
+    return lo
+  }
+}

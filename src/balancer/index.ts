@@ -1,2 +1,3 @@
-export { ALGORITHMS, type BalanceOptions, balanceObjectSchema, createBalancer } from './registry.js'
-export type { Balancer, Outcome, PickContext } from './types.js'
+export { compileHashOn, type KeyExtractor, type KeySource } from './hash-key.js'
+export { ALGORITHMS, type BalanceOptions, balanceObjectSchema, createBalancer, defaultOptions } from './registry.js'
+export { type Balancer, type BalancerEnv, defaultEnv, type Outcome, type PickContext } from './types.js'

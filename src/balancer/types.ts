@@ -4,11 +4,26 @@ import type { Backend } from '../core/backend.js'
 /** What a balancer may look at to choose. Built once per request; never mutated. */
 export interface PickContext {
   readonly clientIp: string
-  /** A key for hashing algorithms (header, cookie, ...); absent when the algorithm needs none. */
-  readonly hashKey?: string
+  /**
+   * The key hashing algorithms hash: the field named by the pool's `hashOn` (header, cookie, query
+   * parameter, path), or the client address when that field is absent. Absent when the algorithm
+   * hashes nothing.
+   */
+  readonly hashKey?: string | undefined
 }
 
+/** How a request to a server ended, for load-aware algorithms: `failure` is an upstream error or a 5xx. */
 export type Outcome = 'success' | 'failure'
+
+/** Time and randomness, injected so that tests can drive them. */
+export interface BalancerEnv {
+  /** Milliseconds, monotonic. */
+  now(): number
+  /** Uniform in [0, 1). */
+  random(): number
+}
+
+export const defaultEnv: BalancerEnv = { now: () => performance.now(), random: Math.random }
 
 export interface Balancer {
   /** The registered algorithm name, e.g. `round-robin`. */
@@ -24,8 +39,11 @@ export interface Balancer {
    * Backends with weight 0 are never yielded.
    */
   pick(ctx: PickContext): Iterable<Backend>
-  /** Feedback for load-aware algorithms: a request to `b` started. */
+  /** Feedback for load-aware algorithms: a request (or TCP connection) to `b` started. */
   onStart?(b: Backend): void
-  /** Feedback for load-aware algorithms: a request to `b` ended. */
-  onEnd?(b: Backend, outcome: Outcome): void
+  /**
+   * Feedback for load-aware algorithms: a request to `b` ended, `latencyMs` after it started (time to
+   * the response head when there was one). Every `onStart` is followed by exactly one `onEnd`.
+   */
+  onEnd?(b: Backend, outcome: Outcome, latencyMs: number): void
 }

@@ -116,7 +116,7 @@ pools:
       'sy.yaml:4:5: listeners[0].protocl: unknown key, expected one of name, listen, protocol, tls, http2, routes, timeouts, forwarded, requestId',
       'sy.yaml:6:15: listeners[0].routes[0].pool: expected the name of a pool (web), found "apii"',
       'sy.yaml:7:9: listeners[0].routes[1]: expected no route after the catch-all route 0, found one that can never match',
-      'sy.yaml:10:14: pools[0].balance: expected "round-robin" or "weighted-round-robin" or a mapping, found "fastest"',
+      'sy.yaml:10:14: pools[0].balance: expected "round-robin" or "weighted-round-robin" or "least-connections" or "least-request" or "peak-ewma" or "random" or "ip-hash" or "ring-hash" or "maglev" or a mapping, found "fastest"',
       'sy.yaml:12:47: pools[0].servers[0].weight: expected a number, found "three"',
       'sy.yaml:13:9: pools[0].servers[1]: expected an http:// (or tcp://) URL, found "ftp://127.0.0.1"',
       'sy.yaml:14:11: pools[1].name: expected a unique pool name, found "web" again (first at pools[0].name)',
@@ -135,7 +135,7 @@ pools:
 `
     assert.deepEqual(problems(bad), [
       'sy.yaml:2:5: listeners[0].listen: expected a string, found nothing (the key is required)',
-      'sy.yaml:6:27: pools[0].balance.algorithm: expected one of round-robin, weighted-round-robin, found "fastest"',
+      'sy.yaml:6:27: pools[0].balance.algorithm: expected one of round-robin, weighted-round-robin, least-connections, least-request, peak-ewma, random, ip-hash, ring-hash, maglev, found "fastest"',
       'sy.yaml:7:14: pools[0].servers: expected at least 1 item, found 0',
     ])
   })
@@ -169,7 +169,7 @@ pools: [{ name: p, servers: [http://127.0.0.1:1] }]
     if (r.ok) return
     assert.deepEqual(r.issues.map(formatIssue), [
       'listeners: expected at least 1 item, found 0',
-      'pools[0].extra: unknown key, expected one of name, balance, servers, preserveHost, timeouts, connections',
+      'pools[0].extra: unknown key, expected one of name, balance, servers, sticky, slowStart, preserveHost, timeouts, connections',
     ])
   })
 })

@@ -2,8 +2,9 @@
  * Turns a validated config input into the runtime config: durations in milliseconds, servers as
  * Backend objects, short forms expanded, and everything deep-frozen. Code past this point trusts it.
  */
+import { randomBytes } from 'node:crypto'
 import { availableParallelism } from 'node:os'
-import type { BalanceOptions } from '../balancer/index.js'
+import { type BalanceOptions, defaultOptions } from '../balancer/index.js'
 import { durationToMs, formatAddress, type ListenAddress, parseListen } from '../core/address.js'
 import type { Backend } from '../core/backend.js'
 import type { LogLevel } from '../core/logger.js'
@@ -50,11 +51,37 @@ export interface ListenerConfig extends ListenAddress {
   readonly requestId: { readonly header: string; readonly trustIncoming: boolean; readonly echo: boolean }
 }
 
+/** Session persistence of a pool, normalized: the secret is hex text, so the config crosses IPC as JSON. */
+export type StickySettings =
+  | {
+      readonly mode: 'cookie'
+      readonly cookie: {
+        readonly name: string
+        readonly ttlS: number
+        readonly path: string
+        readonly domain: string | undefined
+        readonly secure: boolean
+        readonly httpOnly: boolean
+        readonly sameSite: 'Strict' | 'Lax' | 'None'
+      }
+      /** HMAC key, hex. */
+      readonly secretHex: string
+    }
+  | { readonly mode: 'client-ip' }
+  | { readonly mode: 'header'; readonly header: string }
+  | { readonly mode: 'app-cookie'; readonly cookie: string; readonly maxEntries: number; readonly ttlMs: number }
+
+/** Signs sticky cookies when the config names no secret: one per process run, the same across reloads. */
+const RUN_SECRET_HEX = randomBytes(32).toString('hex')
+
 export interface PoolConfig {
   readonly name: string
   readonly balance: BalanceOptions
   readonly backends: readonly Backend[]
   readonly preserveHost: boolean
+  /** Ramp-up of a server that joins on a reload; 0: none. */
+  readonly slowStartMs: number
+  readonly sticky: StickySettings | undefined
   readonly timeouts: { readonly connectMs: number; readonly responseHeadersMs: number; readonly idleMs: number }
   readonly connections: { readonly maxPerServer: number; readonly keepAliveMs: number }
 }
@@ -96,9 +123,11 @@ export function normalize(cfg: ParsedConfig): RuntimeConfig {
     })),
     pools: cfg.pools.map((p) => ({
       name: p.name,
-      balance: typeof p.balance === 'string' ? { algorithm: p.balance } : p.balance,
+      balance: typeof p.balance === 'string' ? defaultOptions(p.balance) : p.balance,
       backends: p.servers.map((s) => toBackend(p.name, s)),
       preserveHost: p.preserveHost,
+      slowStartMs: durationToMs(p.slowStart),
+      sticky: p.sticky === undefined ? undefined : normalizeSticky(p.sticky),
       timeouts: {
         connectMs: durationToMs(p.timeouts.connect),
         responseHeadersMs: durationToMs(p.timeouts.responseHeaders),
@@ -111,6 +140,39 @@ export function normalize(cfg: ParsedConfig): RuntimeConfig {
     })),
   }
   return deepFreeze(runtime)
+}
+
+function normalizeSticky(s: NonNullable<ParsedConfig['pools'][number]['sticky']>): StickySettings {
+  const colon = s.mode.indexOf(':')
+  const kind = colon < 0 ? s.mode : s.mode.slice(0, colon)
+  const arg = colon < 0 ? '' : s.mode.slice(colon + 1)
+  switch (kind) {
+    case 'cookie':
+      return {
+        mode: 'cookie',
+        cookie: {
+          name: s.cookie.name,
+          ttlS: Math.round(durationToMs(s.cookie.ttl) / 1000),
+          path: s.cookie.path,
+          domain: s.cookie.domain,
+          secure: s.cookie.secure,
+          httpOnly: s.cookie.httpOnly,
+          sameSite: s.cookie.sameSite,
+        },
+        secretHex: s.secret === undefined ? RUN_SECRET_HEX : Buffer.from(s.secret, 'utf8').toString('hex'),
+      }
+    case 'client-ip':
+      return { mode: 'client-ip' }
+    case 'header':
+      return { mode: 'header', header: arg.toLowerCase() }
+    default:
+      return {
+        mode: 'app-cookie',
+        cookie: arg,
+        maxEntries: s.sessions.maxEntries,
+        ttlMs: durationToMs(s.sessions.ttl),
+      }
+  }
 }
 
 function mustListen(text: string): ListenAddress {
@@ -131,6 +193,8 @@ function toBackend(pool: string, s: ParsedConfig['pools'][number]['servers'][num
     port: parsed.port,
     origin: `http://${address}`,
     weight: typeof s === 'string' ? 1 : s.weight,
+    backup: typeof s === 'string' ? false : s.backup,
+    draining: typeof s === 'string' ? false : s.drain,
   }
 }
 

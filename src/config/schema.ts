@@ -8,7 +8,7 @@ import { accessSync, constants, statSync } from 'node:fs'
 import { isIP } from 'node:net'
 import { z } from 'zod'
 import { ALGORITHMS, balanceObjectSchema } from '../balancer/index.js'
-import { DURATION_PATTERN, parseListen } from '../core/address.js'
+import { durationSchema, parseListen } from '../core/address.js'
 import { LOG_LEVELS } from '../core/logger.js'
 
 const NAME_RE = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$/
@@ -23,12 +23,7 @@ const listen = z
   .refine((s) => parseListen(s) !== undefined, { error: 'expected an address host:port such as 127.0.0.1:8080' })
   .describe('Address to bind, `host:port`; `[::1]:8080` for IPv6, `:8080` for all interfaces.')
 
-const duration = z
-  .union([
-    z.number().int().min(0),
-    z.string().regex(new RegExp(DURATION_PATTERN), { error: 'expected a duration such as 500ms, 5s, 2m or 1h' }),
-  ])
-  .describe('A duration: milliseconds as a number, or a string with a unit (`500ms`, `5s`, `2m`, `1h`). 0 disables.')
+const duration = durationSchema
 
 const serverObject = z.strictObject({
   url: z
@@ -42,11 +37,23 @@ const serverObject = z.strictObject({
     .default(1)
     .describe('Relative share of traffic, 0 to 1000. 0 sends no new requests.'),
   name: name.optional().describe('Server id within the pool, used in logs and metrics. Default: `host:port`.'),
+  backup: z
+    .boolean()
+    .default(false)
+    .describe('A backup server: used only while no primary (non-backup) server of the pool can take requests.'),
+  drain: z
+    .boolean()
+    .default(false)
+    .describe(
+      'Drain the server: it gets no new requests or sticky sessions, while requests of sessions already bound to it still reach it. Remove it once they are done.',
+    ),
 })
 
 const server = z
   .union([z.string(), serverObject])
-  .describe('A server: a URL string (`http://127.0.0.1:3001`), or an object with `url`, `weight` and `name`.')
+  .describe(
+    'A server: a URL string (`http://127.0.0.1:3001`), or an object with `url`, `weight`, `name`, `backup` and `drain`.',
+  )
 
 const balance = z
   .union([z.enum(ALGORITHMS), balanceObjectSchema])
@@ -194,10 +201,68 @@ const connections = z
   })
   .prefault({})
 
+const sticky = z
+  .strictObject({
+    mode: z
+      .string()
+      .regex(/^(cookie|client-ip|header:[!#$%&'*+.^_`|~0-9A-Za-z-]+|app-cookie:[!#$%&'*+.^_`|~0-9A-Za-z-]+)$/, {
+        error: 'expected cookie, client-ip, header:NAME or app-cookie:NAME',
+      })
+      .describe(
+        '`cookie` (a signed cookie set by Switchyard), `client-ip` or `header:NAME` (consistent hashing, no state), or `app-cookie:NAME` (follow a session cookie the servers set, such as JSESSIONID).',
+      ),
+    cookie: z
+      .strictObject({
+        name: z
+          .string()
+          .regex(/^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/, { error: 'expected a cookie name (a token)' })
+          .default('SWYSID')
+          .describe('Cookie name.'),
+        ttl: durationSchema
+          .default('1h')
+          .describe(
+            'Lifetime of a binding and Max-Age of the cookie. 0: a browser-session cookie (bound for at most a day).',
+          ),
+        path: z.string().startsWith('/').default('/').describe('Cookie Path.'),
+        domain: z.string().optional().describe('Cookie Domain. Absent: the host of the request.'),
+        secure: z.boolean().default(false).describe('Send the cookie over HTTPS only.'),
+        httpOnly: z.boolean().default(true).describe('Hide the cookie from scripts.'),
+        sameSite: z.enum(['Strict', 'Lax', 'None']).default('Lax').describe('Cookie SameSite attribute.'),
+      })
+      .prefault({})
+      .describe('The cookie Switchyard sets in `cookie` mode.'),
+    secret: z
+      .string()
+      .min(16)
+      .optional()
+      .describe(
+        'Key that signs `cookie` mode bindings (HMAC-SHA256), at least 16 characters, best taken from the environment. Absent: a random key per process run, so bindings do not survive a restart and instances do not share them.',
+      ),
+    sessions: z
+      .strictObject({
+        maxEntries: z
+          .number()
+          .int()
+          .min(1)
+          .default(100_000)
+          .describe('Most sessions remembered; the least recently used go first.'),
+        ttl: durationSchema.default('1h').describe('A session unused for this long is forgotten. 0: never.'),
+      })
+      .prefault({})
+      .describe('The session table of `app-cookie` mode.'),
+  })
+  .describe('Session persistence: keep a client on one server.')
+
 const pool = z.strictObject({
   name,
   balance,
   servers: z.array(server).min(1).describe('The servers of the pool.'),
+  sticky: sticky.optional(),
+  slowStart: durationSchema
+    .default(0)
+    .describe(
+      'Ramp-up for a server that joins the pool on a reload: its share of new requests grows linearly from 5% to 100% of its weight over this time. 0: none.',
+    ),
   preserveHost: z
     .boolean()
     .default(true)

@@ -1,4 +1,5 @@
 /** Parsing of `host:port` listen addresses and human durations. */
+import { z } from 'zod'
 
 export interface ListenAddress {
   /** Host to bind; `0.0.0.0` when the address was `:port`. */
@@ -35,4 +36,10 @@ export function durationToMs(value: number | string): number {
   return Math.round(Number(m[1]) * UNIT_MS[m[2] as keyof typeof UNIT_MS])
 }
 
-export const DURATION_PATTERN = DURATION_RE.source
+/** A duration in the config: milliseconds as a number, or a string with a unit. */
+export const durationSchema = z
+  .union([
+    z.number().int().min(0),
+    z.string().regex(DURATION_RE, { error: 'expected a duration such as 500ms, 5s, 2m or 1h' }),
+  ])
+  .describe('A duration: milliseconds as a number, or a string with a unit (`500ms`, `5s`, `2m`, `1h`). 0 disables.')

@@ -13,4 +13,8 @@ export interface Backend {
   readonly origin: string
   /** Relative share of traffic; 0 means "no new traffic". */
   readonly weight: number
+  /** Used only while no primary server of the pool can take requests. */
+  readonly backup: boolean
+  /** In drain: no new requests or sessions; requests of sessions already bound to it still go there. */
+  readonly draining: boolean
 }

@@ -31,7 +31,11 @@ export function pipeConnection(rt: ListenerRuntime, tcp: TcpRuntime, client: Soc
   const ip = client.remoteAddress ?? ''
   const clientIp = ip.startsWith('::ffff:') ? ip.slice(7) : ip
   const pool = tcp.target.pool
-  const selection = pool.select({ clientIp })
+  // Sticky pools bind TCP clients by address (`client-ip`); the HTTP modes find nothing here and balance.
+  const selection =
+    pool.sticky === undefined
+      ? pool.select({ clientIp })
+      : pool.selectSticky({ clientIp }, { clientIp, rawHeaders: [], url: '' })?.selection
   let upstream: Socket | undefined
   let connectMs = -1
   let failure: SwitchyardError | undefined
@@ -53,6 +57,14 @@ export function pipeConnection(rt: ListenerRuntime, tcp: TcpRuntime, client: Soc
     m.bytesOut.value += client.bytesWritten
     if (failure || connectMs < 0) m.error.value++
     else m.ok.value++
+    if (selection) {
+      const failed = failure !== undefined ? failure.source === 'upstream' : connectMs < 0
+      pool.ended(
+        selection.backend,
+        failed ? 'failure' : 'success',
+        connectMs >= 0 ? connectMs : performance.now() - startMs,
+      )
+    }
     hooks.end(client)
     const entry = {
       listener: rt.config.name,
@@ -78,6 +90,7 @@ export function pipeConnection(rt: ListenerRuntime, tcp: TcpRuntime, client: Soc
     return
   }
   selection.counter.value++
+  pool.started(selection.backend)
   const backend = selection.backend
   upstream = connect({ host: backend.host, port: backend.port, noDelay: true, allowHalfOpen: true })
   upstream.once('close', onClose)

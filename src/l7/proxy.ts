@@ -21,7 +21,7 @@ import { classifyUpstreamError, errorBody, errorText, SwitchyardError } from '..
 import type { Logger } from '../core/logger.js'
 import type { TcpRuntime } from '../l4/tcp-proxy.js'
 import type { Metrics, RouteMetrics } from '../metrics/index.js'
-import type { UpstreamPool } from '../upstream/pool.js'
+import type { Selection, UpstreamPool } from '../upstream/pool.js'
 import type { AccessEntry, AccessLog } from './access-log.js'
 import {
   downstreamResponseHeaders,
@@ -105,10 +105,23 @@ export function proxyRequest(
   const target = rt.router.match({ method, host: hostWithoutPort(head.host), path: pathOf(path), source: req })
   if (!target) return ex.fail(new SwitchyardError('SWY_NO_ROUTE'))
   ex.target = target
-  const selection = target.pool.select({ clientIp: ex.clientIp })
+  const pool = target.pool
+  const keyOf = pool.keyOf
+  let selection: Selection | undefined
+  if (keyOf === undefined && pool.sticky === undefined) selection = pool.select({ clientIp: ex.clientIp })
+  else {
+    const src = { clientIp: ex.clientIp, rawHeaders: req.rawHeaders, url: path }
+    const ctx = { clientIp: ex.clientIp, hashKey: keyOf?.(src) }
+    if (pool.sticky === undefined) selection = pool.select(ctx)
+    else {
+      const sticky = pool.selectSticky(ctx, src)
+      selection = sticky?.selection
+      ex.setCookie = sticky?.setCookie
+    }
+  }
   if (!selection) return ex.fail(new SwitchyardError('SWY_NO_SERVER'))
   ex.backend = selection.backend
-  const pool = target.pool.config
+  const poolConfig = pool.config
   const headers = upstreamRequestHeaders(
     head,
     {
@@ -116,12 +129,14 @@ export function proxyRequest(
       proto: rt.proto,
       requestId: ex.requestId,
       requestIdHeader: idCfg.header,
-      upstreamHost: pool.preserveHost ? undefined : selection.hostHeader,
+      upstreamHost: poolConfig.preserveHost ? undefined : selection.hostHeader,
     },
     rt.forwarding,
   )
   if (expectContinue) res.writeContinue()
   selection.counter.value++
+  target.pool.started(selection.backend)
+  ex.upstreamStarted = true
   selection.dispatcher.dispatch(
     {
       path,
@@ -129,8 +144,8 @@ export function proxyRequest(
       headers,
       // undici's dispatch takes async iterables as bodies (core/request.js) although its types omit them.
       body: head.hasBody ? (h2 ? (ex.h2Body() as unknown as Readable) : req) : null,
-      headersTimeout: pool.timeouts.responseHeadersMs,
-      bodyTimeout: pool.timeouts.idleMs,
+      headersTimeout: poolConfig.timeouts.responseHeadersMs,
+      bodyTimeout: poolConfig.timeouts.idleMs,
     },
     ex,
   )
@@ -173,6 +188,10 @@ class Exchange implements Dispatcher.DispatchHandler {
   #bodyStarted = false
   target: RouteTarget | undefined
   backend: Backend | undefined
+  /** The balancer was told that a request to `backend` started; it is told once that it ended. */
+  upstreamStarted = false
+  /** A sticky binding to send with the response (`Set-Cookie` value), when one is due. */
+  setCookie: string | undefined
   #abort: ((err: Error) => void) | undefined
   #status = 0
   #bytesOut = 0
@@ -230,6 +249,9 @@ class Exchange implements Dispatcher.DispatchHandler {
     this.#resume = resume
     const extra: string[] = []
     if (this.rt.config.requestId.echo) extra.push(this.rt.config.requestId.header, this.requestId)
+    if (this.setCookie !== undefined) extra.push('set-cookie', this.setCookie)
+    const sticky = this.target?.pool.sticky
+    if (sticky?.learns) sticky.learn(this.backend!.id, rawHeaders)
     if (this.hooks.draining && !this.h2) extra.push('connection', 'close')
     try {
       const headers = downstreamResponseHeaders(rawHeaders, extra)
@@ -354,6 +376,15 @@ class Exchange implements Dispatcher.DispatchHandler {
     if (this.#timer) clearTimeout(this.#timer)
     this.hooks.end()
     const durationMs = performance.now() - this.startMs
+    if (this.upstreamStarted) {
+      // An upstream error or an upstream 5xx is a failure for the balancer; a client abort is not.
+      const failed = err === undefined ? status >= 500 : err.source === 'upstream'
+      this.target!.pool.ended(
+        this.backend!,
+        failed ? 'failure' : 'success',
+        this.#ttfbMs >= 0 ? this.#ttfbMs : durationMs,
+      )
+    }
     const rt = this.rt
     const m = this.target?.metrics ?? rt.unrouted
     const cls = (status / 100) | 0

@@ -46,7 +46,14 @@ export interface StatusReport {
   readonly pools: readonly {
     name: string
     algorithm: string
-    servers: readonly { id: string; origin: string; weight: number }[]
+    servers: readonly {
+      id: string
+      origin: string
+      weight: number
+      backup: boolean
+      /** Share of its weight a server in slow start gets now (0.05 to 1); absent when it is not ramping. */
+      slowStart?: number
+    }[]
   }[]
 }
 
@@ -237,11 +244,18 @@ export class LoadBalancer {
         inFlight: e.listener.inFlight,
         routes: e.config.routes.length,
       })),
-      pools: [...this.#pools.values()].map((p) => ({
-        name: p.name,
-        algorithm: p.balancer.algorithm,
-        servers: p.config.backends.map((b) => ({ id: b.id, origin: b.origin, weight: b.weight })),
-      })),
+      pools: [...this.#pools.values()].map((p) => {
+        const ramping = p.rampingServers()
+        return {
+          name: p.name,
+          algorithm: p.balancer.algorithm,
+          servers: p.config.backends.map((b) => {
+            const ramp = ramping.get(b.id)
+            const server = { id: b.id, origin: b.origin, weight: b.weight, backup: b.backup }
+            return ramp === undefined || ramp >= 1 ? server : { ...server, slowStart: Math.round(ramp * 100) / 100 }
+          }),
+        }
+      }),
     }
   }
 
@@ -249,7 +263,10 @@ export class LoadBalancer {
     const pools = new Map<string, UpstreamPool>()
     for (const pc of cfg.pools) {
       const old = previous.get(pc.name)
-      pools.set(pc.name, old && old.key === poolKey(pc) ? old : new UpstreamPool(pc, this.#connections, this.metrics))
+      pools.set(
+        pc.name,
+        old && old.key === poolKey(pc) ? old : new UpstreamPool(pc, this.#connections, this.metrics, old),
+      )
     }
     return pools
   }

@@ -1,14 +1,32 @@
 /**
- * A pool as the data plane sees it: its backends, its balancer, and one upstream dispatcher per backend.
- * Built by the control plane; `select()` is the request-path entry. A pool whose config is unchanged by a
- * reload is kept whole, balancer state and connections included.
+ * A pool as the data plane sees it: its backends, its balancers, and one upstream dispatcher per
+ * backend. Built by the control plane; `select()` is the request-path entry. A pool whose config is
+ * unchanged by a reload is kept whole, balancer state and connections included.
+ *
+ * - Backup servers (`backup: true`) have a balancer of their own, asked only when no primary server
+ *   can take the request.
+ * - Slow start (`slowStart`): a server that a reload adds to an existing pool ramps up. While it does,
+ *   when the balancer puts it first it is taken with probability `max(elapsed / slowStart, 5%)`, and
+ *   otherwise passed over for the next candidate, so its share grows linearly with every algorithm.
+ *   (A hashing algorithm's keys thus reach it gradually too.) A brand-new pool starts at full weight.
  */
 import type { Pool as UndiciPool } from 'undici'
-import { type Balancer, createBalancer, type PickContext } from '../balancer/index.js'
+import type { KeySource } from '../balancer/index.js'
+import {
+  type Balancer,
+  type BalancerEnv,
+  compileHashOn,
+  createBalancer,
+  defaultEnv,
+  type KeyExtractor,
+  type Outcome,
+  type PickContext,
+} from '../balancer/index.js'
 import type { PoolConfig } from '../config/index.js'
 import { formatAddress } from '../core/address.js'
 import type { Backend } from '../core/backend.js'
 import type { Cell, Metrics } from '../metrics/index.js'
+import { Stickiness } from '../sticky/index.js'
 import type { ConnectionRegistry } from './connections.js'
 
 /** One server of the pool with what the request path needs of it, built once per snapshot. */
@@ -31,17 +49,47 @@ export function poolKey(config: PoolConfig): string {
 export class UpstreamPool {
   readonly name: string
   readonly config: PoolConfig
+  /** The primary servers' balancer. */
   readonly balancer: Balancer
+  /** The backup servers' balancer; undefined when the pool has none. */
+  readonly backupBalancer: Balancer | undefined
   /** Canonical text of the config, to tell whether a reload changed this pool. */
   readonly key: string
+  /**
+   * The request field the balancer hashes (`hashOn`), compiled; undefined when the algorithm hashes
+   * nothing or hashes the client address only, so the request path extracts nothing.
+   */
+  readonly keyOf: KeyExtractor | undefined
+  /** Session persistence; undefined when the pool has none. */
+  readonly sticky: Stickiness | undefined
+  /** Whether the balancers want `started()`/`ended()` feedback. */
+  readonly #feedback: boolean
   readonly #dispatchers = new Map<string, Selection>()
   readonly #registry: ConnectionRegistry
+  /** Servers still ramping up: id → when they joined (ms, `performance.now()`). Usually empty. */
+  readonly #joined = new Map<string, number>()
+  readonly #slowStartMs: number
+  readonly #now: () => number
+  readonly #random: () => number
 
-  constructor(config: PoolConfig, registry: ConnectionRegistry, metrics: Metrics) {
+  /**
+   * `previous`: the pool of the same name that this one replaces on a reload, if any: servers it did
+   * not have start slowly (with `slowStart`), and servers still ramping in it keep ramping.
+   */
+  constructor(
+    config: PoolConfig,
+    registry: ConnectionRegistry,
+    metrics: Metrics,
+    previous?: UpstreamPool,
+    env: BalancerEnv = defaultEnv,
+  ) {
     this.name = config.name
     this.config = config
     this.key = poolKey(config)
     this.#registry = registry
+    this.#now = env.now
+    this.#random = env.random
+    this.#slowStartMs = config.slowStartMs
     const settings = { ...config.connections, connectMs: config.timeouts.connectMs }
     for (const b of config.backends) {
       const { key, pool } = registry.acquire(b, settings)
@@ -53,20 +101,110 @@ export class UpstreamPool {
         key,
       })
     }
-    this.balancer = createBalancer(config.balance)
-    this.balancer.update(config.backends)
+    // A draining server takes no new requests from the balancers; sessions bound to it stay.
+    const primaries = config.backends.filter((b) => !b.backup && !b.draining)
+    const backups = config.backends.filter((b) => b.backup && !b.draining)
+    this.balancer = createBalancer(config.balance, env)
+    this.balancer.update(primaries)
+    if (backups.length > 0) {
+      this.backupBalancer = createBalancer(config.balance, env)
+      this.backupBalancer.update(backups)
+    }
+    const st = config.sticky
+    this.sticky =
+      st === undefined
+        ? undefined
+        : new Stickiness(
+            config.name,
+            st.mode === 'cookie' ? { ...st, secret: Buffer.from(st.secretHex, 'hex') } : st,
+            config.backends.filter((b) => !b.backup),
+          )
+    const hashOn = 'hashOn' in config.balance ? config.balance.hashOn : undefined
+    this.keyOf = hashOn === undefined || hashOn === 'client-ip' ? undefined : compileHashOn(hashOn)
+    this.#feedback = this.balancer.onStart !== undefined || this.balancer.onEnd !== undefined
+    if (previous !== undefined && this.#slowStartMs > 0) {
+      const now = this.#now()
+      for (const b of config.backends) {
+        const since = previous.#joined.get(b.id) ?? (previous.#dispatchers.has(b.id) ? undefined : now)
+        if (since !== undefined && now - since < this.#slowStartMs) this.#joined.set(b.id, since)
+      }
+    }
+  }
+
+  /** Servers still in slow start, with the share of their weight they get now (0.05 to 1). */
+  rampingServers(): Map<string, number> {
+    const now = this.#now()
+    return new Map([...this.#joined].map(([id, since]) => [id, this.#ramp(now, since)]))
   }
 
   /**
-   * The first available candidate from the balancer, with its dispatcher; undefined when none is.
-   * Every configured backend counts as available until health checking exists.
+   * The first available candidate, primary servers first, then backups, with its dispatcher;
+   * undefined when none is. Every configured server counts as available until health checking exists.
    */
   select(ctx: PickContext): Selection | undefined {
-    for (const backend of this.balancer.pick(ctx)) {
-      const selection = this.#dispatchers.get(backend.id)
-      if (selection) return selection
+    return (
+      this.#first(this.balancer.pick(ctx)) ??
+      (this.backupBalancer === undefined ? undefined : this.#first(this.backupBalancer.pick(ctx)))
+    )
+  }
+
+  /**
+   * For a pool with `sticky`: the server the request is bound to when it can take it, else the
+   * balancer's choice; with the `Set-Cookie` value that binds the client to it, when one is due.
+   */
+  selectSticky(ctx: PickContext, src: KeySource): { selection: Selection; setCookie: string | undefined } | undefined {
+    const sticky = this.sticky!
+    const bound = sticky.bound(src)
+    if (typeof bound === 'string') {
+      const selection = this.#dispatchers.get(bound)
+      if (selection !== undefined) return { selection, setCookie: undefined }
+    } else if (bound !== undefined) {
+      for (const backend of bound) {
+        const selection = this.#dispatchers.get(backend.id)
+        if (selection !== undefined) return { selection, setCookie: undefined }
+      }
     }
-    return undefined
+    const selection = this.select(ctx)
+    if (selection === undefined) return undefined
+    return { selection, setCookie: sticky.issue(selection.backend.id, typeof bound === 'string' ? bound : undefined) }
+  }
+
+  #first(candidates: Iterable<Backend>): Selection | undefined {
+    let passedOver: Selection | undefined
+    for (const backend of candidates) {
+      const selection = this.#dispatchers.get(backend.id)
+      if (selection === undefined) continue
+      if (this.#joined.size === 0 || !this.#skipWhileRamping(backend.id)) return selection
+      passedOver ??= selection
+    }
+    // Every candidate was ramping and lost its draw: the best of them still beats no server.
+    return passedOver
+  }
+
+  /** True when a ramping server loses its draw for this request. Ends the ramp when it is over. */
+  #skipWhileRamping(id: string): boolean {
+    const since = this.#joined.get(id)
+    if (since === undefined) return false
+    const now = this.#now()
+    if (now - since >= this.#slowStartMs) {
+      this.#joined.delete(id)
+      return false
+    }
+    return this.#random() >= this.#ramp(now, since)
+  }
+
+  #ramp(now: number, since: number): number {
+    return Math.min(1, Math.max(MIN_RAMP, (now - since) / this.#slowStartMs))
+  }
+
+  /** A request (or TCP connection) to `backend` begins. Pair with exactly one `ended()`. */
+  started(backend: Backend): void {
+    if (this.#feedback) (backend.backup ? this.backupBalancer : this.balancer)?.onStart?.(backend)
+  }
+
+  /** The request to `backend` ended: `latencyMs` to its response head (or to its end, without one). */
+  ended(backend: Backend, outcome: Outcome, latencyMs: number): void {
+    if (this.#feedback) (backend.backup ? this.backupBalancer : this.balancer)?.onEnd?.(backend, outcome, latencyMs)
   }
 
   /** Releases this pool's connection references (they close when no other snapshot uses them). */
@@ -75,3 +213,6 @@ export class UpstreamPool {
     this.#dispatchers.clear()
   }
 }
+
+/** Share of its weight a server gets at the start of its slow start. */
+const MIN_RAMP = 0.05

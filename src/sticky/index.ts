@@ -1,0 +1,117 @@
+/**
+ * Session persistence (`sticky:` on a pool): which server a request is bound to, before the balancer
+ * is asked. Four modes:
+ *
+ * - `cookie`: Switchyard issues a signed cookie naming the server (see cookie.ts). A request whose
+ *   cookie is missing, expired, tampered with, or names a server that is gone or cannot take requests
+ *   goes to the balancer, and its response re-issues the cookie. It never errors.
+ * - `client-ip` and `header:NAME`: a consistent hash ring over the pool's primary servers, keyed on the
+ *   client address or that header (the client address when the header is absent). No state and no
+ *   cookie, so restarts and separate instances with the same servers agree.
+ * - `app-cookie:NAME`: follows a cookie that the servers set themselves (such as JSESSIONID): its
+ *   value is learnt from their `Set-Cookie` headers into a bounded table (session-table.ts).
+ *
+ * A server in drain keeps its bound sessions but the balancer gives it no new ones; the pool decides
+ * availability, this module only says where a request is bound.
+ */
+
+import { cookieValue, headerValue, type KeySource } from '../balancer/hash-key.js'
+import { HashRing } from '../balancer/hash-ring.js'
+import type { Backend } from '../core/backend.js'
+import { type CookieSettings, setCookieValue, signBinding, verifyBinding } from './cookie.js'
+import { SessionTable } from './session-table.js'
+
+export type { CookieSettings } from './cookie.js'
+
+export type StickyConfig =
+  | { readonly mode: 'cookie'; readonly cookie: CookieSettings; readonly secret: Buffer }
+  | { readonly mode: 'client-ip' }
+  | { readonly mode: 'header'; readonly header: string }
+  | { readonly mode: 'app-cookie'; readonly cookie: string; readonly maxEntries: number; readonly ttlMs: number }
+
+/** Ring points for the hash modes: as `ring-hash`'s default. */
+const RING_SIZE = 4096
+
+export interface Clock {
+  /** Milliseconds since the epoch (cookie expiry and table ages). */
+  nowMs(): number
+}
+
+const systemClock: Clock = { nowMs: () => Date.now() }
+
+export class Stickiness {
+  readonly config: StickyConfig
+  readonly #pool: string
+  readonly #clock: Clock
+  readonly #ring: HashRing | undefined
+  readonly #table: SessionTable | undefined
+
+  constructor(pool: string, config: StickyConfig, primaries: readonly Backend[], clock: Clock = systemClock) {
+    this.#pool = pool
+    this.config = config
+    this.#clock = clock
+    if (config.mode === 'client-ip' || config.mode === 'header') {
+      this.#ring = new HashRing({ minRingSize: RING_SIZE })
+      this.#ring.update(primaries)
+    }
+    if (config.mode === 'app-cookie') this.#table = new SessionTable(config.maxEntries, config.ttlMs)
+  }
+
+  /**
+   * Where the request is bound: the server ids to try in order (one for the cookie modes, the ring
+   * order for the hash modes), or undefined when it is bound nowhere.
+   */
+  bound(src: KeySource): Iterable<Backend> | string | undefined {
+    const c = this.config
+    switch (c.mode) {
+      case 'cookie': {
+        const value = cookieValue(src.rawHeaders, c.cookie.name)
+        return value === undefined ? undefined : verifyBinding(c.secret, this.#pool, value, this.#clock.nowMs() / 1000)
+      }
+      case 'client-ip':
+        return this.#ring!.candidates(src.clientIp)
+      case 'header':
+        return this.#ring!.candidates(headerValue(src.rawHeaders, c.header) ?? src.clientIp)
+      case 'app-cookie': {
+        const value = cookieValue(src.rawHeaders, c.cookie)
+        return value === undefined ? undefined : this.#table!.get(value, this.#clock.nowMs())
+      }
+      default: {
+        const unreachable: never = c
+        throw new Error(`unknown sticky mode ${JSON.stringify(unreachable)}`)
+      }
+    }
+  }
+
+  /**
+   * The `Set-Cookie` value to add to a response from server `id`, when the request was not already
+   * bound to it by a valid cookie (cookie mode only); undefined otherwise.
+   */
+  issue(id: string, boundTo: string | undefined): string | undefined {
+    const c = this.config
+    if (c.mode !== 'cookie' || boundTo === id) return undefined
+    const value = signBinding(c.secret, this.#pool, id, this.#clock.nowMs() / 1000, c.cookie.ttlS)
+    return setCookieValue(c.cookie, value)
+  }
+
+  /** True when responses must be shown to `learn()` (app-cookie mode). */
+  get learns(): boolean {
+    return this.#table !== undefined
+  }
+
+  /** app-cookie mode: binds the session cookie that server `id` sets in its response, if any. */
+  learn(id: string, rawHeaders: readonly Buffer[]): void {
+    const c = this.config
+    if (c.mode !== 'app-cookie') return
+    for (let i = 0; i < rawHeaders.length; i += 2) {
+      const name = rawHeaders[i]!
+      if (name.length !== 10 || name.toString('latin1').toLowerCase() !== 'set-cookie') continue
+      const value = rawHeaders[i + 1]!.toString('latin1')
+      const eq = value.indexOf('=')
+      if (eq !== c.cookie.length || !value.startsWith(c.cookie)) continue
+      const end = value.indexOf(';', eq)
+      const session = value.slice(eq + 1, end < 0 ? value.length : end).trim()
+      if (session !== '') this.#table!.set(session, id, this.#clock.nowMs())
+    }
+  }
+}
