@@ -1,8 +1,11 @@
 /**
  * `least-connections`: the server with the fewest requests in flight relative to its weight, that is
- * the lowest (in-flight + 1) / weight, as HAProxy's `leastconn` and nginx's `least_conn` weigh it. Ties
- * are broken at random, so that idle servers share a quiet pool evenly. O(servers) per pick. The
- * runner-up is the second candidate. Servers with weight 0 get nothing.
+ * the lowest (in-flight + 1) / weight, as HAProxy's `leastconn` and nginx's `least_conn` weigh it.
+ * Servers sit in a binary min-heap on that score (HAProxy keeps a tree for the same reason), so a pick
+ * reads the top in O(1) and each start or end of a request moves one server in O(log servers). Ties
+ * are broken at random: a server draws a new random tie-breaker whenever its count changes, and the
+ * top one when it is picked while tied, so idle servers of equal weight share a quiet pool evenly. The runner-up (the better child of the top)
+ * is the second candidate. Servers with weight 0 get nothing.
  *
  * Counts are per process: with several workers each balances its own share of the requests.
  */
@@ -19,60 +22,109 @@ export class LeastConnections implements Balancer {
   readonly #inFlight = new InFlight()
   #active: readonly Backend[] = []
   #weights = new Float64Array(0)
+  /** Heap of server indices; #pos[i] is where server i sits in it. */
+  #heap = new Int32Array(0)
+  #pos = new Int32Array(0)
+  /** Score (in flight + 1) / weight, and a random tie-breaker, per server. */
+  #score = new Float64Array(0)
+  #tie = new Float64Array(0)
 
   constructor(env: BalancerEnv = defaultEnv) {
     this.#env = env
   }
 
   update(backends: readonly Backend[]): void {
-    this.#active = backends.filter((b) => b.weight > 0)
-    this.#weights = Float64Array.from(this.#active, (b) => b.weight)
-    this.#inFlight.update(this.#active)
+    const active = backends.filter((b) => b.weight > 0)
+    const n = active.length
+    this.#active = active
+    this.#weights = Float64Array.from(active, (b) => b.weight)
+    this.#inFlight.update(active)
+    this.#score = new Float64Array(n)
+    this.#tie = new Float64Array(n)
+    this.#heap = new Int32Array(n)
+    this.#pos = new Int32Array(n)
+    for (let i = 0; i < n; i++) {
+      this.#score[i] = (this.#inFlight.counts[i]! + 1) / this.#weights[i]!
+      this.#tie[i] = this.#env.random()
+      this.#heap[i] = i
+      this.#pos[i] = i
+    }
+    for (let at = (n >> 1) - 1; at >= 0; at--) this.#siftDown(at)
   }
 
   pick(_ctx: PickContext): Iterable<Backend> {
     const n = this.#active.length
     if (n === 0) return Rotation.empty
-    const counts = this.#inFlight.counts
-    const w = this.#weights
-    let best = -1
-    let bestScore = Number.POSITIVE_INFINITY
+    const h = this.#heap
+    const top = h[0]!
     let second = -1
-    let secondScore = Number.POSITIVE_INFINITY
-    let ties = 0
-    for (let i = 0; i < n; i++) {
-      const score = (counts[i]! + 1) / w[i]!
-      if (score < bestScore) {
-        second = best
-        secondScore = bestScore
-        best = i
-        bestScore = score
-        ties = 1
-      } else if (score === bestScore) {
-        // Reservoir sampling over the tied servers: each ends up first with probability 1/ties.
-        ties++
-        if (this.#env.random() * ties < 1) {
-          second = best
-          secondScore = bestScore
-          best = i
-        } else if (second < 0 || score < secondScore) {
-          second = i
-          secondScore = score
-        }
-      } else if (score < secondScore) {
-        second = i
-        secondScore = score
-      }
+    if (n > 2) second = this.#less(h[1]!, h[2]!) ? h[1]! : h[2]!
+    else if (n === 2) second = h[1]!
+    // A tie at the top: the top draws a new tie-breaker, so that the next pick (if no request starts
+    // in between) may go to another of the tied servers, each as likely.
+    if (second >= 0 && this.#score[second] === this.#score[top]) {
+      this.#tie[top] = this.#env.random()
+      this.#siftDown(0)
     }
-    return new Preferred(this.#active, best, second)
+    return new Preferred(this.#active, top, second)
   }
 
   onStart(b: Backend): void {
-    this.#inFlight.start(b)
+    const i = this.#inFlight.start(b)
+    if (i >= 0) this.#rescore(i)
   }
 
   onEnd(b: Backend): void {
-    this.#inFlight.end(b)
+    const i = this.#inFlight.end(b)
+    if (i >= 0) this.#rescore(i)
+  }
+
+  #rescore(i: number): void {
+    this.#score[i] = (this.#inFlight.counts[i]! + 1) / this.#weights[i]!
+    this.#tie[i] = this.#env.random()
+    const at = this.#pos[i]!
+    this.#siftUp(at)
+    this.#siftDown(this.#pos[i]!)
+  }
+
+  /** Server a ranks before server b. */
+  #less(a: number, b: number): boolean {
+    const sa = this.#score[a]!
+    const sb = this.#score[b]!
+    return sa < sb || (sa === sb && this.#tie[a]! < this.#tie[b]!)
+  }
+
+  #swap(x: number, y: number): void {
+    const h = this.#heap
+    const a = h[x]!
+    const b = h[y]!
+    h[x] = b
+    h[y] = a
+    this.#pos[b] = x
+    this.#pos[a] = y
+  }
+
+  #siftUp(at: number): void {
+    while (at > 0) {
+      const parent = (at - 1) >> 1
+      if (!this.#less(this.#heap[at]!, this.#heap[parent]!)) return
+      this.#swap(at, parent)
+      at = parent
+    }
+  }
+
+  #siftDown(at: number): void {
+    const h = this.#heap
+    const n = h.length
+    for (;;) {
+      const left = 2 * at + 1
+      if (left >= n) return
+      const right = left + 1
+      const child = right < n && this.#less(h[right]!, h[left]!) ? right : left
+      if (!this.#less(h[child]!, h[at]!)) return
+      this.#swap(at, child)
+      at = child
+    }
   }
 }
 
