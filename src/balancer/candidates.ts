@@ -187,3 +187,41 @@ export class WeightedDraw {
     return lo
   }
 }
+
+/** Redraws when a draw repeats the best so far: distinct choices with probability 1 - (share of best)^4. */
+const DISTINCT_REDRAWS = 3
+
+/**
+ * Power of `choices` random choices: draws servers in proportion to their weight and ranks them by
+ * `score` (lower is better). Draws are of distinct servers where the pool allows (as Finagle's P2C): a
+ * few redraws when a draw repeats the current best, so a lone slow server is not chosen by drawing it
+ * twice. The best draw comes first, the runner-up second, then the rest in rotation order.
+ */
+export function bestOfDraws(
+  active: readonly Backend[],
+  draw: WeightedDraw,
+  random: () => number,
+  choices: number,
+  score: (i: number) => number,
+): Preferred {
+  let best = -1
+  let bestScore = Number.POSITIVE_INFINITY
+  let second = -1
+  let secondScore = Number.POSITIVE_INFINITY
+  for (let k = 0; k < choices; k++) {
+    let i = draw.draw(random())
+    for (let retry = 0; retry < DISTINCT_REDRAWS && i === best && active.length > 1; retry++) i = draw.draw(random())
+    if (i === best) continue
+    const s = score(i)
+    if (s < bestScore) {
+      second = best
+      secondScore = bestScore
+      best = i
+      bestScore = s
+    } else if (i !== second && s < secondScore) {
+      second = i
+      secondScore = s
+    }
+  }
+  return new Preferred(active, best, second)
+}

@@ -9,7 +9,7 @@
  */
 import { z } from 'zod'
 import type { Backend } from '../core/backend.js'
-import { InFlight, Preferred, Rotation, WeightedDraw } from './candidates.js'
+import { bestOfDraws, InFlight, Rotation, WeightedDraw } from './candidates.js'
 import { type Balancer, type BalancerEnv, defaultEnv, type PickContext } from './types.js'
 
 export const schema = z.strictObject({
@@ -22,9 +22,6 @@ export const schema = z.strictObject({
     .default(2)
     .describe('Servers drawn per pick; the least loaded of them wins.'),
 })
-
-/** Redraws when a draw repeats the best so far: distinct choices with probability 1 - (share of best)^4. */
-const DISTINCT_REDRAWS = 3
 
 export class LeastRequest implements Balancer {
   readonly algorithm = 'least-request'
@@ -49,31 +46,11 @@ export class LeastRequest implements Balancer {
 
   pick(_ctx: PickContext): Iterable<Backend> {
     if (this.#active.length === 0) return Rotation.empty
-    const counts = this.#inFlight.counts
-    let best = -1
-    let bestScore = Number.POSITIVE_INFINITY
-    let second = -1
-    let secondScore = Number.POSITIVE_INFINITY
-    for (let k = 0; k < this.#choices; k++) {
-      let i = this.#draw.draw(this.#env.random())
-      // Draws are of distinct servers where the pool allows (as Finagle's P2C): a few redraws when a
-      // draw repeats the current best, so a lone slow server is not chosen by drawing it twice.
-      for (let retry = 0; retry < DISTINCT_REDRAWS && i === best && this.#active.length > 1; retry++)
-        i = this.#draw.draw(this.#env.random())
-      if (i === best) continue
-      const score = (counts[i]! + 1) / this.#weights[i]!
-      if (score < bestScore) {
-        second = best
-        secondScore = bestScore
-        best = i
-        bestScore = score
-      } else if (i !== second && score < secondScore) {
-        second = i
-        secondScore = score
-      }
-    }
-    return new Preferred(this.#active, best, second)
+    return bestOfDraws(this.#active, this.#draw, this.#env.random, this.#choices, this.#score)
   }
+
+  /** Requests in flight per unit of weight, counting the new one. */
+  readonly #score = (i: number): number => (this.#inFlight.counts[i]! + 1) / this.#weights[i]!
 
   onStart(b: Backend): void {
     this.#inFlight.start(b)

@@ -16,7 +16,7 @@
 import { z } from 'zod'
 import { durationSchema, durationToMs } from '../core/address.js'
 import type { Backend } from '../core/backend.js'
-import { InFlight, Preferred, Rotation, WeightedDraw } from './candidates.js'
+import { bestOfDraws, InFlight, Rotation, WeightedDraw } from './candidates.js'
 import { type Balancer, type BalancerEnv, defaultEnv, type Outcome, type PickContext } from './types.js'
 
 export const schema = z.strictObject({
@@ -30,9 +30,6 @@ export const schema = z.strictObject({
 /** Cost per request in flight of a server that has not answered yet (ms): far above any real latency. */
 const UNMEASURED_PENALTY_MS = 1e6
 
-/** Redraws when a draw repeats the best so far: distinct choices with probability 1 - (share of best)^4. */
-const DISTINCT_REDRAWS = 3
-
 export class PeakEwma implements Balancer {
   readonly algorithm = 'peak-ewma'
   readonly #env: BalancerEnv
@@ -45,6 +42,8 @@ export class PeakEwma implements Balancer {
   /** Latency average (ms) per server, -1 before its first sample; and when it was last updated. */
   #ewma = new Float64Array(0)
   #stamp = new Float64Array(0)
+  /** `now` of the pick being made. */
+  #pickedAt = 0
 
   constructor(decayMs = 10_000, choices = 2, env: BalancerEnv = defaultEnv) {
     this.#decayMs = Math.max(decayMs, 1)
@@ -82,31 +81,12 @@ export class PeakEwma implements Balancer {
 
   pick(_ctx: PickContext): Iterable<Backend> {
     if (this.#active.length === 0) return Rotation.empty
-    const now = this.#env.now()
-    let best = -1
-    let bestCost = Number.POSITIVE_INFINITY
-    let second = -1
-    let secondCost = Number.POSITIVE_INFINITY
-    for (let k = 0; k < this.#choices; k++) {
-      let i = this.#draw.draw(this.#env.random())
-      // Draws are of distinct servers where the pool allows (as Finagle's P2C): a few redraws when a
-      // draw repeats the current best, so a lone slow server is not chosen by drawing it twice.
-      for (let retry = 0; retry < DISTINCT_REDRAWS && i === best && this.#active.length > 1; retry++)
-        i = this.#draw.draw(this.#env.random())
-      if (i === best) continue
-      const c = this.cost(i, now)
-      if (c < bestCost) {
-        second = best
-        secondCost = bestCost
-        best = i
-        bestCost = c
-      } else if (i !== second && c < secondCost) {
-        second = i
-        secondCost = c
-      }
-    }
-    return new Preferred(this.#active, best, second)
+    this.#pickedAt = this.#env.now()
+    return bestOfDraws(this.#active, this.#draw, this.#env.random, this.#choices, this.#costNow)
   }
+
+  /** The cost of server `i` at the time of the current pick. */
+  readonly #costNow = (i: number): number => this.cost(i, this.#pickedAt)
 
   onStart(b: Backend): void {
     this.#inFlight.start(b)

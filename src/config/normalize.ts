@@ -8,6 +8,7 @@ import { type BalanceOptions, defaultOptions } from '../balancer/index.js'
 import { durationToMs, formatAddress, type ListenAddress, parseListen } from '../core/address.js'
 import type { Backend } from '../core/backend.js'
 import type { LogLevel } from '../core/logger.js'
+import type { CookieSettings } from '../sticky/cookie.js'
 import { DEFAULT_H2_MAX_STREAMS, type ParsedConfig, parseServerUrl, type TLS_VERSIONS } from './schema.js'
 
 export type TlsVersion = (typeof TLS_VERSIONS)[number]
@@ -55,15 +56,7 @@ export interface ListenerConfig extends ListenAddress {
 export type StickySettings =
   | {
       readonly mode: 'cookie'
-      readonly cookie: {
-        readonly name: string
-        readonly ttlS: number
-        readonly path: string
-        readonly domain: string | undefined
-        readonly secure: boolean
-        readonly httpOnly: boolean
-        readonly sameSite: 'Strict' | 'Lax' | 'None'
-      }
+      readonly cookie: CookieSettings
       /** HMAC key, hex. */
       readonly secretHex: string
     }
