@@ -1,8 +1,9 @@
 // What each layer of Switchyard's request path costs on its own, in nanoseconds per request, measured
 // in-process on the real functions with realistic inputs (no sockets): head scan and forwarding
 // headers, routing (1 catch-all route, and a 12-route table matched at its last route), balancing,
-// metrics updates, and the access-log line (written to a sink that drops it). The end-to-end view of
-// the same layers (bare proxy → no access log → full) is in `npm run bench`.
+// sticky sessions (a cookie check, a new session, a header ring lookup), metrics updates, and the
+// access-log line (written to a sink that drops it). The end-to-end view of the same layers (bare
+// proxy → no access log → full) is in `npm run bench`.
 // Usage: npm run bench:layers
 import { pino } from 'pino'
 import { createBalancer } from '../src/balancer/index.js'
@@ -11,6 +12,7 @@ import { AccessLog } from '../src/l7/access-log.js'
 import { buildTrust, downstreamResponseHeaders, scanRequestHead, upstreamRequestHeaders } from '../src/l7/headers.js'
 import { hostWithoutPort, pathOf, Router } from '../src/l7/router.js'
 import { Metrics } from '../src/metrics/index.js'
+import { Stickiness } from '../src/sticky/index.js'
 
 const ITERATIONS = 1_000_000
 const ROUNDS = 5
@@ -93,6 +95,36 @@ const source = { headers: {} }
 
 let keep = 0
 
+const backends = cfg.config.pools[0]!.backends
+const stickyCookie = new Stickiness(
+  'p',
+  {
+    mode: 'cookie',
+    cookie: {
+      name: 'SWYSID',
+      ttlS: 3600,
+      path: '/',
+      domain: undefined,
+      secure: false,
+      httpOnly: true,
+      sameSite: 'Lax',
+    },
+    secret: Buffer.from('a bench secret of 32 bytes......'),
+  },
+  backends,
+)
+const issued = stickyCookie.issue('127.0.0.1:1', undefined)!.split(';')[0]!
+/** The browser request with a sticky cookie among its cookies, and a tenant header. */
+const STICKY_RAW = [
+  ...RAW.slice(0, 12),
+  'Cookie',
+  `session=0123456789abcdef; ${issued}; theme=dark`,
+  ...RAW.slice(14),
+  'X-Tenant',
+  'acme',
+]
+const stickyHeader = new Stickiness('p', { mode: 'header', header: 'x-tenant' }, backends)
+
 /** Matches one browser request (host and path with a query) through `router`. */
 function routingLayer(name: string, router: Router<string>): { name: string; run(): void } {
   return {
@@ -127,6 +159,31 @@ const layers: { name: string; run(): void }[] = [
     name: 'balancing: round-robin pick over 3 servers',
     run() {
       for (const b of balancer.pick({ clientIp: '192.0.2.7' })) {
+        keep += b.port
+        break
+      }
+    },
+  },
+  {
+    name: 'sticky cookie: a request bound by a valid cookie (parse; HMAC checked once per value)',
+    run() {
+      const bound = stickyCookie.bound({ clientIp: '192.0.2.7', rawHeaders: STICKY_RAW, url: '/cart' })
+      keep += typeof bound === 'string' ? bound.length : 0
+    },
+  },
+  {
+    name: 'sticky cookie: a new session (no cookie; sign + Set-Cookie)',
+    run() {
+      keep += stickyCookie.bound({ clientIp: '192.0.2.7', rawHeaders: RAW, url: '/cart' }) === undefined ? 1 : 0
+      keep += stickyCookie.issue('127.0.0.1:1', undefined)?.length ?? 0
+    },
+  },
+  {
+    name: 'sticky header: ring lookup of an X-Tenant value',
+    run() {
+      for (const b of stickyHeader.bound({ clientIp: '192.0.2.7', rawHeaders: STICKY_RAW, url: '/cart' }) as Iterable<{
+        port: number
+      }>) {
         keep += b.port
         break
       }

@@ -55,6 +55,12 @@ export function verifyBinding(secret: Buffer, pool: string, value: string, nowS:
   return timingSafeEqual(given, mac(secret, pool, id, expiry)) ? id : undefined
 }
 
+/** The expiry (unix seconds) written in a binding that `verifyBinding` accepted. */
+export function bindingExpiryS(value: string): number {
+  const first = value.indexOf('.')
+  return Number.parseInt(value.slice(first + 1, value.indexOf('.', first + 1)), 36)
+}
+
 /** The `Set-Cookie` value that carries `value` with the configured attributes. */
 export function setCookieValue(settings: CookieSettings, value: string): string {
   let out = `${settings.name}=${value}; Path=${settings.path}`

@@ -18,7 +18,7 @@
 import { cookieValue, headerValue, type KeySource } from '../balancer/hash-key.js'
 import { HashRing } from '../balancer/hash-ring.js'
 import type { Backend } from '../core/backend.js'
-import { type CookieSettings, setCookieValue, signBinding, verifyBinding } from './cookie.js'
+import { bindingExpiryS, type CookieSettings, setCookieValue, signBinding, verifyBinding } from './cookie.js'
 import { SessionTable } from './session-table.js'
 
 export type { CookieSettings } from './cookie.js'
@@ -28,6 +28,9 @@ export type StickyConfig =
   | { readonly mode: 'client-ip' }
   | { readonly mode: 'header'; readonly header: string }
   | { readonly mode: 'app-cookie'; readonly cookie: string; readonly maxEntries: number; readonly ttlMs: number }
+
+/** Verified cookie values remembered, per pool: the oldest is dropped beyond this. */
+const VERIFIED_CACHE_SIZE = 16_384
 
 /** Ring points for the hash modes: as `ring-hash`'s default. */
 const RING_SIZE = 4096
@@ -45,6 +48,8 @@ export class Stickiness {
   readonly #clock: Clock
   readonly #ring: HashRing | undefined
   readonly #table: SessionTable | undefined
+  /** Cookie values whose signature verified: value → server id and expiry (oldest first). */
+  readonly #checked = new Map<string, { id: string; expiresAtS: number }>()
 
   constructor(pool: string, config: StickyConfig, primaries: readonly Backend[], clock: Clock = systemClock) {
     this.#pool = pool
@@ -66,7 +71,7 @@ export class Stickiness {
     switch (c.mode) {
       case 'cookie': {
         const value = cookieValue(src.rawHeaders, c.cookie.name)
-        return value === undefined ? undefined : verifyBinding(c.secret, this.#pool, value, this.#clock.nowMs() / 1000)
+        return value === undefined ? undefined : this.#verified(c.secret, value)
       }
       case 'client-ip':
         return this.#ring!.candidates(src.clientIp)
@@ -92,6 +97,26 @@ export class Stickiness {
     if (c.mode !== 'cookie' || boundTo === id) return undefined
     const value = signBinding(c.secret, this.#pool, id, this.#clock.nowMs() / 1000, c.cookie.ttlS)
     return setCookieValue(c.cookie, value)
+  }
+
+  /**
+   * The server a cookie value binds to, checking its signature once per value: a session sends the
+   * same value with every request, and an HMAC costs about 3 µs. Only values that verified are kept,
+   * with their expiry, so a forged value is checked (and refused) every time.
+   */
+  #verified(secret: Buffer, value: string): string | undefined {
+    const nowS = this.#clock.nowMs() / 1000
+    const hit = this.#checked.get(value)
+    if (hit !== undefined) {
+      if (hit.expiresAtS > nowS) return hit.id
+      this.#checked.delete(value)
+      return undefined
+    }
+    const id = verifyBinding(secret, this.#pool, value, nowS)
+    if (id === undefined) return undefined
+    if (this.#checked.size >= VERIFIED_CACHE_SIZE) this.#checked.delete(this.#checked.keys().next().value!)
+    this.#checked.set(value, { id, expiresAtS: bindingExpiryS(value) })
+    return id
   }
 
   /** True when responses must be shown to `learn()` (app-cookie mode). */

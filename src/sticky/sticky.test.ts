@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict'
 import { describe, it } from 'node:test'
 import { type CookieSettings, setCookieValue, signBinding, verifyBinding } from './cookie.js'
+import { Stickiness } from './index.js'
 import { SessionTable } from './session-table.js'
 
 const secret = Buffer.from('0123456789abcdef0123456789abcdef')
@@ -64,5 +65,50 @@ describe('session table (app-cookie)', () => {
     t.set('d', 's1', 0)
     t.dropServer('s1')
     assert.equal(t.get('d', 1), undefined)
+  })
+})
+
+describe('cookie binding lookups', () => {
+  it('checks a value once, then remembers it until its expiry; a tampered value never passes', () => {
+    let nowMs = 1_000_000
+    const backends = ['s1', 's2'].map((id) => ({
+      id,
+      pool: 'web',
+      host: '127.0.0.1',
+      port: 1,
+      origin: 'http://x',
+      weight: 1,
+      backup: false,
+      draining: false,
+    }))
+    const sticky = new Stickiness(
+      'web',
+      {
+        mode: 'cookie',
+        secret,
+        cookie: {
+          name: 'SWYSID',
+          ttlS: 60,
+          path: '/',
+          domain: undefined,
+          secure: false,
+          httpOnly: true,
+          sameSite: 'Lax',
+        },
+      },
+      backends,
+      { nowMs: () => nowMs },
+    )
+    const cookie = sticky.issue('s2', undefined)!.split(';')[0]!
+    const lookup = (c: string) => sticky.bound({ clientIp: '10.0.0.1', rawHeaders: ['Cookie', c], url: '/' })
+    assert.equal(lookup(cookie), 's2')
+    assert.equal(lookup(cookie), 's2') // remembered
+    // A character in the middle of the signature (the last one carries 2 unused bits).
+    const at = cookie.length - 5
+    const tampered = `${cookie.slice(0, at)}${cookie[at] === 'A' ? 'B' : 'A'}${cookie.slice(at + 1)}`
+    assert.equal(lookup(tampered), undefined)
+    assert.equal(sticky.issue('s2', 's2'), undefined, 'a valid binding is not re-issued')
+    nowMs += 61_000
+    assert.equal(lookup(cookie), undefined, 'expired, though remembered')
   })
 })
