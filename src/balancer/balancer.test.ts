@@ -54,6 +54,26 @@ for (const algorithm of ALGORITHMS) {
       }
     })
 
+    it('lets the caller skip an unavailable server: the next candidates cover the others', () => {
+      const b = make(algorithm)
+      b.update([backend('a'), backend('down'), backend('c')])
+      const counts: Record<string, number> = {}
+      for (let i = 0; i < 300; i++) {
+        let chosen: string | undefined
+        for (const candidate of b.pick({ clientIp: `10.0.${i % 200}.${i % 7}`, hashKey: `k${i}` })) {
+          if (candidate.id === 'down') continue // what the pool does with a server that cannot take requests
+          chosen = candidate.id
+          break
+        }
+        assert.ok(chosen, 'a candidate besides the unavailable one')
+        counts[chosen] = (counts[chosen] ?? 0) + 1
+        const server = backend(chosen)
+        b.onStart?.(server)
+        b.onEnd?.(server, 'success', 1)
+      }
+      assert.deepEqual(Object.keys(counts).sort(), ['a', 'c'])
+    })
+
     it('never yields a server with weight 0, and yields nothing when all weights are 0', () => {
       const b = make(algorithm)
       b.update([backend('a', 0), backend('b', 1)])

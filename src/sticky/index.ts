@@ -18,7 +18,14 @@
 import { cookieValue, headerValue, type KeySource } from '../balancer/hash-key.js'
 import { HashRing } from '../balancer/hash-ring.js'
 import type { Backend } from '../core/backend.js'
-import { bindingExpiryS, type CookieSettings, setCookieValue, signBinding, verifyBinding } from './cookie.js'
+import {
+  bindingExpiryS,
+  type CookieSettings,
+  SESSION_TTL_S,
+  setCookieValue,
+  signBinding,
+  verifyBinding,
+} from './cookie.js'
 import { SessionTable } from './session-table.js'
 
 export type { CookieSettings } from './cookie.js'
@@ -50,6 +57,8 @@ export class Stickiness {
   readonly #table: SessionTable | undefined
   /** Cookie values whose signature verified: value → server id and expiry (oldest first). */
   readonly #checked = new Map<string, { id: string; expiresAtS: number }>()
+  /** Expiry of the binding that the last `bound()` call verified (read by `issue()` right after it). */
+  #boundExpiryS = 0
 
   constructor(pool: string, config: StickyConfig, primaries: readonly Backend[], clock: Clock = systemClock) {
     this.#pool = pool
@@ -89,13 +98,18 @@ export class Stickiness {
   }
 
   /**
-   * The `Set-Cookie` value to add to a response from server `id`, when the request was not already
-   * bound to it by a valid cookie (cookie mode only); undefined otherwise.
+   * The `Set-Cookie` value to add to a response from server `id` (cookie mode only): when the request
+   * was not bound to it by a valid cookie, or when its binding (the one `bound()` just read) has less
+   * than half of its lifetime left, so that an active session keeps its server (a sliding expiry).
+   * Undefined otherwise.
    */
   issue(id: string, boundTo: string | undefined): string | undefined {
     const c = this.config
-    if (c.mode !== 'cookie' || boundTo === id) return undefined
-    const value = signBinding(c.secret, this.#pool, id, this.#clock.nowMs() / 1000, c.cookie.ttlS)
+    if (c.mode !== 'cookie') return undefined
+    const nowS = this.#clock.nowMs() / 1000
+    const lifeS = c.cookie.ttlS > 0 ? c.cookie.ttlS : SESSION_TTL_S
+    if (boundTo === id && this.#boundExpiryS - nowS > lifeS / 2) return undefined
+    const value = signBinding(c.secret, this.#pool, id, nowS, c.cookie.ttlS)
     return setCookieValue(c.cookie, value)
   }
 
@@ -108,14 +122,18 @@ export class Stickiness {
     const nowS = this.#clock.nowMs() / 1000
     const hit = this.#checked.get(value)
     if (hit !== undefined) {
-      if (hit.expiresAtS > nowS) return hit.id
+      if (hit.expiresAtS > nowS) {
+        this.#boundExpiryS = hit.expiresAtS
+        return hit.id
+      }
       this.#checked.delete(value)
       return undefined
     }
     const id = verifyBinding(secret, this.#pool, value, nowS)
     if (id === undefined) return undefined
     if (this.#checked.size >= VERIFIED_CACHE_SIZE) this.#checked.delete(this.#checked.keys().next().value!)
-    this.#checked.set(value, { id, expiresAtS: bindingExpiryS(value) })
+    this.#boundExpiryS = bindingExpiryS(value)
+    this.#checked.set(value, { id, expiresAtS: this.#boundExpiryS })
     return id
   }
 

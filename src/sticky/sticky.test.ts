@@ -107,8 +107,13 @@ describe('cookie binding lookups', () => {
     const at = cookie.length - 5
     const tampered = `${cookie.slice(0, at)}${cookie[at] === 'A' ? 'B' : 'A'}${cookie.slice(at + 1)}`
     assert.equal(lookup(tampered), undefined)
-    assert.equal(sticky.issue('s2', 's2'), undefined, 'a valid binding is not re-issued')
-    nowMs += 61_000
+    assert.equal(sticky.issue('s2', 's2'), undefined, 'a fresh binding is not re-issued')
+    // Past half its life, a binding in use is renewed (sliding expiry).
+    nowMs += 31_000
+    assert.equal(lookup(cookie), 's2')
+    const renewed = sticky.issue('s2', 's2')
+    assert.ok(renewed?.startsWith('SWYSID='), 'renewed')
+    nowMs += 30_000
     assert.equal(lookup(cookie), undefined, 'expired, though remembered')
   })
 })

@@ -157,7 +157,8 @@ export class UpstreamPool {
     const bound = sticky.bound(src)
     if (typeof bound === 'string') {
       const selection = this.#dispatchers.get(bound)
-      if (selection !== undefined) return { selection, setCookie: undefined }
+      // Still bound: a renewed cookie only when the binding is past half its life.
+      if (selection !== undefined) return { selection, setCookie: sticky.issue(bound, bound) }
     } else if (bound !== undefined) {
       for (const backend of bound) {
         const selection = this.#dispatchers.get(backend.id)
