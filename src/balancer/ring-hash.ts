@@ -12,7 +12,7 @@ import { hashOnSchema } from './hash-key.js'
 import { HashRing } from './hash-ring.js'
 import type { Balancer, PickContext } from './types.js'
 
-/** Ring points by default: about 400 per server in a pool of 10, for shares within a few percent. */
+/** Least ring points by default: 512 per server in a pool of 10 (weight 1), for shares within a few percent. */
 export const DEFAULT_MIN_RING_SIZE = 4096
 
 export const ringOptions = {
