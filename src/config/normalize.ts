@@ -8,6 +8,7 @@ import { type BalanceOptions, defaultOptions } from '../balancer/index.js'
 import { durationToMs, formatAddress, type ListenAddress, parseListen } from '../core/address.js'
 import type { Backend } from '../core/backend.js'
 import type { LogLevel } from '../core/logger.js'
+import type { CheckSchedule, HealthCheckOptions } from '../health/index.js'
 import type { CookieSettings } from '../sticky/cookie.js'
 import { DEFAULT_H2_MAX_STREAMS, type ParsedConfig, parseServerUrl, type TLS_VERSIONS } from './schema.js'
 
@@ -64,6 +65,12 @@ export type StickySettings =
   | { readonly mode: 'header'; readonly header: string }
   | { readonly mode: 'app-cookie'; readonly cookie: string; readonly maxEntries: number; readonly ttlMs: number }
 
+/** Active health checks: the probe's own options as validated, and the schedule in milliseconds. */
+export interface HealthCheckSettings {
+  readonly probe: HealthCheckOptions
+  readonly schedule: CheckSchedule
+}
+
 /** Signs sticky cookies when the config names no secret: one per process run, the same across reloads. */
 const RUN_SECRET_HEX = randomBytes(32).toString('hex')
 
@@ -75,6 +82,8 @@ export interface PoolConfig {
   /** Ramp-up of a server that joins on a reload; 0: none. */
   readonly slowStartMs: number
   readonly sticky: StickySettings | undefined
+  /** Active health checks; undefined when the pool has none. */
+  readonly healthCheck: HealthCheckSettings | undefined
   readonly timeouts: { readonly connectMs: number; readonly responseHeadersMs: number; readonly idleMs: number }
   readonly connections: { readonly maxPerServer: number; readonly keepAliveMs: number }
 }
@@ -121,6 +130,21 @@ export function normalize(cfg: ParsedConfig): RuntimeConfig {
       preserveHost: p.preserveHost,
       slowStartMs: durationToMs(p.slowStart),
       sticky: p.sticky === undefined ? undefined : normalizeSticky(p.sticky),
+      healthCheck:
+        p.healthCheck === undefined
+          ? undefined
+          : {
+              probe: p.healthCheck,
+              schedule: {
+                intervalMs: durationToMs(p.healthCheck.interval),
+                unhealthyIntervalMs: durationToMs(p.healthCheck.unhealthyInterval ?? p.healthCheck.interval),
+                timeoutMs: durationToMs(p.healthCheck.timeout),
+                jitter: p.healthCheck.jitter,
+                rise: p.healthCheck.rise,
+                fall: p.healthCheck.fall,
+                port: p.healthCheck.port,
+              },
+            },
       timeouts: {
         connectMs: durationToMs(p.timeouts.connect),
         responseHeadersMs: durationToMs(p.timeouts.responseHeaders),

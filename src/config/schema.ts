@@ -10,6 +10,7 @@ import { z } from 'zod'
 import { ALGORITHMS, balanceObjectSchema } from '../balancer/index.js'
 import { durationSchema, parseListen } from '../core/address.js'
 import { LOG_LEVELS } from '../core/logger.js'
+import { healthCheckSchema } from '../health/index.js'
 
 const NAME_RE = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$/
 
@@ -258,6 +259,11 @@ const pool = z.strictObject({
   balance,
   servers: z.array(server).min(1).describe('The servers of the pool.'),
   sticky: sticky.optional(),
+  healthCheck: healthCheckSchema
+    .optional()
+    .describe(
+      'Active health checks: `type: http` or `type: tcp`, with interval, timeout, rise and fall. Absent: every server counts as up.',
+    ),
   slowStart: durationSchema
     .default(0)
     .describe(

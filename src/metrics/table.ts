@@ -60,6 +60,11 @@ export const METRICS = {
     help: 'HTTP/2 client connections (sessions) open now, by listener.',
     labelNames: ['listener'],
   },
+  serverUp: {
+    name: 'switchyard_server_up',
+    help: 'Active health check state of each server: 1 up, 0 down (pools with healthCheck only).',
+    labelNames: ['pool', 'server'],
+  },
   reloads: {
     name: 'switchyard_config_reloads_total',
     help: 'Configuration reloads, by result (ok, rejected).',
@@ -182,6 +187,7 @@ export class Metrics {
   readonly #inFlight = new Map<string, Cell>()
   readonly #tcp = new Map<string, { listener: string; pool: string; cells: TcpMetrics }>()
   readonly #http2 = new Map<string, Http2Metrics>()
+  readonly #health = new Map<string, { states(): { server: string; state: 'up' | 'down' }[] }>()
 
   constructor() {
     const register = (m: ScrapedMetric) => this.registry.registerMetric(m as unknown as Metric)
@@ -241,6 +247,13 @@ export class Metrics {
       ),
     )
     register(
+      new ScrapedMetric(METRICS.serverUp.name, METRICS.serverUp.help, 'gauge', () =>
+        [...this.#health].flatMap(([pool, tracker]) =>
+          tracker.states().map((s) => ({ value: s.state === 'up' ? 1 : 0, labels: { pool, server: s.server } })),
+        ),
+      ),
+    )
+    register(
       new ScrapedMetric(METRICS.upstreamRequests.name, METRICS.upstreamRequests.help, 'counter', () =>
         [...this.#servers.values()].map(({ pool, server, cell }) => ({ value: cell.value, labels: { pool, server } })),
       ),
@@ -290,6 +303,12 @@ export class Metrics {
       this.#servers.set(key, entry)
     }
     return entry.cell
+  }
+
+  /** Where `switchyard_server_up` reads a pool's health states from; undefined stops reporting it. */
+  setHealth(pool: string, tracker: { states(): { server: string; state: 'up' | 'down' }[] } | undefined): void {
+    if (tracker === undefined) this.#health.delete(pool)
+    else this.#health.set(pool, tracker)
   }
 
   /** The HTTP/2 session cells of one listener. Off the request path. */

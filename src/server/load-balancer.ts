@@ -13,8 +13,10 @@ import {
   type RuntimeConfig,
   validateConfig,
 } from '../config/index.js'
+import { channels } from '../core/channels.js'
 import { SwitchyardError } from '../core/errors.js'
 import { type Logger, silentLogger } from '../core/logger.js'
+import { createProbe, HealthChecker, type Transition } from '../health/index.js'
 import { AccessLog } from '../l7/access-log.js'
 import { buildTrust } from '../l7/headers.js'
 import type { ListenerRuntime, RouteTarget } from '../l7/proxy.js'
@@ -59,6 +61,8 @@ export interface StatusReport {
 
 type State = 'new' | 'starting' | 'running' | 'closing' | 'closed'
 
+const NONE_DOWN: ReadonlySet<string> = new Set()
+
 export class LoadBalancer {
   readonly metrics = new Metrics()
   readonly #logger: Logger
@@ -66,6 +70,8 @@ export class LoadBalancer {
   #config: RuntimeConfig
   #pools = new Map<string, UpstreamPool>()
   #listeners = new Map<string, ListenerEntry>()
+  /** Active health checkers by pool name, with the config text they were built from. */
+  #health = new Map<string, { key: string; checker: HealthChecker }>()
   #admin: AdminServer | undefined
   #state: State = 'new'
   #generation = 0
@@ -163,6 +169,7 @@ export class LoadBalancer {
       }
     } catch (err) {
       for (const l of started) await l.drain(0)
+      this.#updateHealthCheckers(this.#config)
       for (const p of pools.values()) if (oldPools.get(p.name) !== p) p.release()
       this.metrics.reloads.labels('rejected').inc()
       throw err
@@ -208,6 +215,7 @@ export class LoadBalancer {
   }
 
   async #teardown(graceMs: number): Promise<void> {
+    for (const { checker } of this.#health.values()) checker.stop()
     await Promise.all([...this.#listeners.values()].map((e) => e.listener.drain(graceMs)))
     await this.#admin?.close()
     for (const p of this.#pools.values()) p.release()
@@ -260,15 +268,84 @@ export class LoadBalancer {
   }
 
   #buildPools(cfg: RuntimeConfig, previous: ReadonlyMap<string, UpstreamPool>): Map<string, UpstreamPool> {
+    this.#updateHealthCheckers(cfg)
     const pools = new Map<string, UpstreamPool>()
     for (const pc of cfg.pools) {
       const old = previous.get(pc.name)
+      const health = pc.healthCheck === undefined ? undefined : this.#healthView(pc.name)
       pools.set(
         pc.name,
-        old && old.key === poolKey(pc) ? old : new UpstreamPool(pc, this.#connections, this.metrics, old),
+        old && old.key === poolKey(pc)
+          ? old
+          : new UpstreamPool(pc, this.#connections, this.metrics, old, undefined, health),
       )
     }
     return pools
+  }
+
+  /**
+   * One checker per pool with `healthCheck`: kept (with its servers' state) while its settings stay,
+   * told about added and removed servers, rebuilt when its settings change, stopped with its pool.
+   */
+  #updateHealthCheckers(cfg: RuntimeConfig): void {
+    const wanted = new Set<string>()
+    for (const pc of cfg.pools) {
+      if (pc.healthCheck === undefined) continue
+      wanted.add(pc.name)
+      const key = JSON.stringify(pc.healthCheck)
+      let entry = this.#health.get(pc.name)
+      if (entry === undefined || entry.key !== key) {
+        entry?.checker.stop()
+        const pool = pc.name
+        entry = {
+          key,
+          checker: new HealthChecker(createProbe(pc.healthCheck.probe), pc.healthCheck.schedule, (t) =>
+            this.#onHealthChange(pool, t),
+          ),
+        }
+        this.#health.set(pc.name, entry)
+      }
+      entry.checker.update(pc.backends)
+      this.metrics.setHealth(pc.name, entry.checker.tracker)
+    }
+    for (const [name, entry] of this.#health)
+      if (!wanted.has(name)) {
+        entry.checker.stop()
+        this.#health.delete(name)
+        this.metrics.setHealth(name, undefined)
+      }
+  }
+
+  /**
+   * What a pool reads its down servers from: the current checker of that pool name, whichever it is
+   * (a reload may replace the checker, and a rejected reload may restore the one before).
+   */
+  #healthView(pool: string): { readonly down: ReadonlySet<string> } {
+    const health = this.#health
+    return {
+      get down() {
+        return health.get(pool)?.checker.tracker.down ?? NONE_DOWN
+      },
+    }
+  }
+
+  /** Logged once per transition; a server that comes back ramps up again (slow start). */
+  #onHealthChange(pool: string, t: Transition): void {
+    if (t.state === 'down')
+      this.#logger.warn(
+        { type: 'health', pool, server: t.server, state: t.state, reason: t.reason },
+        `server ${pool}/${t.server} DOWN after ${t.checks} failed checks: ${t.reason}`,
+      )
+    else {
+      this.#logger.info(
+        { type: 'health', pool, server: t.server, state: t.state },
+        `server ${pool}/${t.server} UP after ${t.checks} passed checks`,
+      )
+      this.#pools.get(pool)?.startRamp(t.server)
+    }
+    this.#pools.get(pool)?.healthChanged()
+    if (channels.healthChange.hasSubscribers)
+      channels.healthChange.publish({ pool, server: t.server, state: t.state, reason: t.reason })
   }
 
   #runtimeFor(lc: ListenerConfig, cfg: RuntimeConfig, pools: ReadonlyMap<string, UpstreamPool>): ListenerRuntime {

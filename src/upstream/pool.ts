@@ -72,9 +72,13 @@ export class UpstreamPool {
   readonly #now: () => number
   readonly #random: () => number
 
+  /** Servers that health checks found down, replaced whole on every change; undefined: no checks. */
+  readonly #health: { readonly down: ReadonlySet<string> } | undefined
+
   /**
    * `previous`: the pool of the same name that this one replaces on a reload, if any: servers it did
    * not have start slowly (with `slowStart`), and servers still ramping in it keep ramping.
+   * `health`: the pool's health tracker, when it has active checks.
    */
   constructor(
     config: PoolConfig,
@@ -82,7 +86,9 @@ export class UpstreamPool {
     metrics: Metrics,
     previous?: UpstreamPool,
     env: BalancerEnv = defaultEnv,
+    health?: { readonly down: ReadonlySet<string> },
   ) {
+    this.#health = health
     this.name = config.name
     this.config = config
     this.key = poolKey(config)
@@ -101,15 +107,9 @@ export class UpstreamPool {
         key,
       })
     }
-    // A draining server takes no new requests from the balancers; sessions bound to it stay.
-    const primaries = config.backends.filter((b) => !b.backup && !b.draining)
-    const backups = config.backends.filter((b) => b.backup && !b.draining)
     this.balancer = createBalancer(config.balance, env)
-    this.balancer.update(primaries)
-    if (backups.length > 0) {
-      this.backupBalancer = createBalancer(config.balance, env)
-      this.backupBalancer.update(backups)
-    }
+    if (config.backends.some((b) => b.backup)) this.backupBalancer = createBalancer(config.balance, env)
+    this.healthChanged()
     const st = config.sticky
     this.sticky =
       st === undefined
@@ -129,6 +129,25 @@ export class UpstreamPool {
         if (since !== undefined && now - since < this.#slowStartMs) this.#joined.set(b.id, since)
       }
     }
+  }
+
+  /**
+   * Gives the balancers the servers that may take new requests: not draining, and not down by health
+   * checks. Called at construction and on every health transition (control plane), so that the
+   * balancers spread the load over the servers that are up rather than hand a down server's share to
+   * its neighbour.
+   */
+  healthChanged(): void {
+    const down = this.#health?.down
+    // A draining server takes no new requests from the balancers; sessions bound to it stay.
+    const usable = (b: Backend) => !b.draining && down?.has(b.id) !== true
+    this.balancer.update(this.config.backends.filter((b) => !b.backup && usable(b)))
+    this.backupBalancer?.update(this.config.backends.filter((b) => b.backup && usable(b)))
+  }
+
+  /** A server came back up (health checks): it ramps up again, with `slowStart`. */
+  startRamp(id: string): void {
+    if (this.#slowStartMs > 0 && this.#dispatchers.has(id)) this.#joined.set(id, this.#now())
   }
 
   /** Servers still in slow start, with the share of their weight they get now (0.05 to 1). */
@@ -155,14 +174,16 @@ export class UpstreamPool {
   selectSticky(ctx: PickContext, src: KeySource): { selection: Selection; setCookie: string | undefined } | undefined {
     const sticky = this.sticky!
     const bound = sticky.bound(src)
+    const down = this.#health?.down
     if (typeof bound === 'string') {
       const selection = this.#dispatchers.get(bound)
-      // Still bound: a renewed cookie only when the binding is past half its life.
-      if (selection !== undefined) return { selection, setCookie: sticky.issue(bound, bound) }
+      // Still bound (and up): a renewed cookie only when the binding is past half its life.
+      if (selection !== undefined && down?.has(bound) !== true)
+        return { selection, setCookie: sticky.issue(bound, bound) }
     } else if (bound !== undefined) {
       for (const backend of bound) {
         const selection = this.#dispatchers.get(backend.id)
-        if (selection !== undefined) return { selection, setCookie: undefined }
+        if (selection !== undefined && down?.has(backend.id) !== true) return { selection, setCookie: undefined }
       }
     }
     const selection = this.select(ctx)
@@ -172,9 +193,10 @@ export class UpstreamPool {
 
   #first(candidates: Iterable<Backend>): Selection | undefined {
     let passedOver: Selection | undefined
+    const down = this.#health?.down
     for (const backend of candidates) {
       const selection = this.#dispatchers.get(backend.id)
-      if (selection === undefined) continue
+      if (selection === undefined || (down !== undefined && down.size > 0 && down.has(backend.id))) continue
       if (this.#joined.size === 0 || !this.#skipWhileRamping(backend.id)) return selection
       passedOver ??= selection
     }

@@ -1,0 +1,58 @@
+/** What every health check shares: its settings common to all types, and the probe signature. */
+import { z } from 'zod'
+import { durationSchema, durationToMs } from '../core/address.js'
+
+/** A check duration: at least 10 ms, so that a zero never makes a busy loop. */
+const checkDuration = durationSchema.refine((v) => durationToMs(v) >= 10, {
+  error: 'expected a duration of at least 10ms',
+})
+
+export const commonCheckFields = {
+  interval: checkDuration.default('5s').describe('Time between two checks of a server that is up.'),
+  unhealthyInterval: checkDuration
+    .optional()
+    .describe('Time between two checks of a server that is down. Absent: `interval`.'),
+  timeout: checkDuration.default('2s').describe('A check that takes longer fails.'),
+  rise: z
+    .number()
+    .int()
+    .min(1)
+    .max(100)
+    .default(2)
+    .describe('Passed checks in a row that bring a server that is down back up.'),
+  fall: z
+    .number()
+    .int()
+    .min(1)
+    .max(100)
+    .default(3)
+    .describe('Failed checks in a row that take a server that is up down.'),
+  jitter: z
+    .number()
+    .min(0)
+    .max(0.5)
+    .default(0.1)
+    .describe('Each interval is varied at random by up to this fraction, so that checks of many servers spread out.'),
+  port: z
+    .number()
+    .int()
+    .min(1)
+    .max(65535)
+    .optional()
+    .describe("Port to check, when it differs from the server's traffic port."),
+}
+
+/** Where a check goes. */
+export interface CheckTarget {
+  readonly host: string
+  readonly port: number
+}
+
+/**
+ * One probe of one server: resolves undefined when the server passed, or a short reason when it failed
+ * (`ECONNREFUSED`, `status 503`, `timeout after 2000 ms`). Never rejects.
+ */
+export type Probe = (target: CheckTarget, timeoutMs: number) => Promise<string | undefined>
+
+/** Largest response (HTTP body or TCP bytes) a check reads to find what it expects. */
+export const MAX_CHECK_READ_BYTES = 64 * 1024

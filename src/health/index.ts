@@ -1,0 +1,5 @@
+export type { CheckSchedule } from './checker.js'
+export { HealthChecker } from './checker.js'
+export { createProbe, type HealthCheckOptions, healthCheckSchema } from './registry.js'
+export type { HealthState, Transition } from './tracker.js'
+export { HealthTracker } from './tracker.js'
