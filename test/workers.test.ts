@@ -205,4 +205,47 @@ describe('workers', () => {
     assert.equal(await p.exited(), 0)
     assert.equal((await slow).status, 200)
   })
+
+  it('checks health once for the instance, in the supervisor, and every worker follows its states', async () => {
+    let sick = true
+    const flaky = await startBackend('flaky', (req, res) => {
+      req.resume()
+      if (req.url === '/healthz') {
+        res.writeHead(sick ? 503 : 200)
+        res.end()
+      } else res.end('flaky')
+    })
+    after(() => flaky.close())
+    const f = join(dir, 'health.yaml')
+    await writeFile(
+      f,
+      `workers: 2\nadmin: { listen: 127.0.0.1:0 }\nlisteners:\n  - name: web\n    listen: 127.0.0.1:0\n    routes: [{ pool: p }]\npools:\n  - name: p\n    servers: [{ url: "${backends[0]!.url}", name: good }, { url: "${flaky.url}", name: flaky }]\n    healthCheck: { type: http, path: /healthz, interval: 50ms, rise: 1, fall: 2 }\n`,
+    )
+    const { p, url, admin } = await start(['-c', f])
+    try {
+      await p.waitForLog((l) => typeof l.msg === 'string' && l.msg.includes('server p/flaky DOWN'))
+      // Both workers serve; neither sends to the server that is down.
+      const down = await load(url, 40, 4)
+      assert.equal(down.failed, 0)
+      assert.deepEqual(new Set(down.bodies), new Set(['b1']))
+      const metrics = await (await fetch(`${admin}/metrics`)).text()
+      assert.match(metrics, /switchyard_server_up\{pool="p",server="flaky"\} 0/)
+      sick = false
+      await p.waitForLog((l) => typeof l.msg === 'string' && l.msg.includes('server p/flaky UP'))
+      // The state reaches the workers over IPC, a moment after the supervisor logs it.
+      let up = await load(url, 40, 4)
+      for (let i = 0; i < 50 && !up.bodies.includes('flaky'); i++) up = await load(url, 40, 4)
+      assert.deepEqual(new Set(up.bodies), new Set(['b1', 'flaky']))
+      // One checker for the instance: each transition was logged once, by the supervisor.
+      const lines = p
+        .stdout()
+        .split('\n')
+        .filter((l) => l.includes('server p/flaky DOWN'))
+      assert.equal(lines.length, 1)
+      assert.ok(!lines[0]!.includes('"worker"'), 'logged by the supervisor')
+    } finally {
+      p.kill('SIGTERM')
+      assert.equal(await p.exited(), 0)
+    }
+  })
 })

@@ -1,5 +1,6 @@
 export type { CheckSchedule } from './checker.js'
 export { HealthChecker } from './checker.js'
+export { type CheckedPool, ExternalHealth, HealthMonitor, type HealthSource } from './monitor.js'
 export { createProbe, type HealthCheckOptions, healthCheckSchema } from './registry.js'
 export type { HealthState, Transition } from './tracker.js'
 export { HealthTracker } from './tracker.js'

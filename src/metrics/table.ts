@@ -92,6 +92,7 @@ export const METRICS = {
  * Every other metric is summed over the workers when scraped.
  */
 export const SUPERVISOR_METRICS: readonly string[] = [
+  METRICS.serverUp.name,
   METRICS.reloads.name,
   METRICS.info.name,
   METRICS.workers.name,
@@ -305,10 +306,10 @@ export class Metrics {
     return entry.cell
   }
 
-  /** Where `switchyard_server_up` reads a pool's health states from; undefined stops reporting it. */
-  setHealth(pool: string, tracker: { states(): { server: string; state: 'up' | 'down' }[] } | undefined): void {
-    if (tracker === undefined) this.#health.delete(pool)
-    else this.#health.set(pool, tracker)
+  /** Where `switchyard_server_up` reads each checked pool's states from (replaces the previous set). */
+  setHealth(trackers: ReadonlyMap<string, { states(): { server: string; state: 'up' | 'down' }[] }>): void {
+    this.#health.clear()
+    for (const [pool, tracker] of trackers) this.#health.set(pool, tracker)
   }
 
   /** The HTTP/2 session cells of one listener. Off the request path. */
@@ -339,6 +340,25 @@ export class SupervisorMetrics {
   readonly info = new Gauge({ ...METRICS.info, registers: [this.registry] })
   readonly workers = new Gauge({ ...METRICS.workers, registers: [this.registry] })
   readonly workerRestarts = new Counter({ ...METRICS.workerRestarts, registers: [this.registry] })
+  #health: ReadonlyMap<string, { states(): { server: string; state: 'up' | 'down' }[] }> = new Map()
+
+  constructor() {
+    const self = this
+    new Gauge({
+      ...METRICS.serverUp,
+      registers: [this.registry],
+      collect() {
+        this.reset()
+        for (const [pool, tracker] of self.#health)
+          for (const s of tracker.states()) this.labels(pool, s.server).set(s.state === 'up' ? 1 : 0)
+      },
+    })
+  }
+
+  /** Where `switchyard_server_up` reads each checked pool's states from (the supervisor runs the checks). */
+  setHealth(trackers: ReadonlyMap<string, { states(): { server: string; state: 'up' | 'down' }[] }>): void {
+    this.#health = trackers
+  }
 }
 
 function histogramSamples(name: string, labels: Record<string, string>, cell: DurationCell): Sample[] {

@@ -16,6 +16,8 @@ export type ToWorker =
   /** Answer with the registry as JSON (prom-client's `getMetricsAsJSON`). */
   | { readonly t: 'scrape'; readonly id: number }
   | { readonly t: 'status'; readonly id: number }
+  /** Active health checks run in the supervisor: the servers of `pool` that are down now. */
+  | { readonly t: 'health'; readonly pool: string; readonly down: readonly string[] }
   /** Drain within `gracePeriodMs`, then exit 0. */
   | { readonly t: 'stop'; readonly gracePeriodMs: number }
 

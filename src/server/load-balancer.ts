@@ -16,7 +16,7 @@ import {
 import { channels } from '../core/channels.js'
 import { SwitchyardError } from '../core/errors.js'
 import { type Logger, silentLogger } from '../core/logger.js'
-import { createProbe, HealthChecker, type Transition } from '../health/index.js'
+import { ExternalHealth, HealthMonitor, type Transition } from '../health/index.js'
 import { AccessLog } from '../l7/access-log.js'
 import { buildTrust } from '../l7/headers.js'
 import type { ListenerRuntime, RouteTarget } from '../l7/proxy.js'
@@ -32,6 +32,11 @@ import { VERSION } from '../version.js'
 export interface LoadBalancerOptions {
   /** Where logs go. Default: a silent logger (embedders opt in). */
   readonly logger?: Logger
+  /**
+   * Run no health checks here; take the states from `applyHealth()` instead (a worker, fed by its
+   * supervisor, which checks each server once for the whole instance). Default: false.
+   */
+  readonly externalHealth?: boolean
 }
 
 interface ListenerEntry {
@@ -61,8 +66,6 @@ export interface StatusReport {
 
 type State = 'new' | 'starting' | 'running' | 'closing' | 'closed'
 
-const NONE_DOWN: ReadonlySet<string> = new Set()
-
 export class LoadBalancer {
   readonly metrics = new Metrics()
   readonly #logger: Logger
@@ -70,8 +73,8 @@ export class LoadBalancer {
   #config: RuntimeConfig
   #pools = new Map<string, UpstreamPool>()
   #listeners = new Map<string, ListenerEntry>()
-  /** Active health checkers by pool name, with the config text they were built from. */
-  #health = new Map<string, { key: string; checker: HealthChecker }>()
+  /** Health checks run here (single process), or states pushed by the supervisor (worker). */
+  readonly #healthSource: HealthMonitor | ExternalHealth
   #admin: AdminServer | undefined
   #state: State = 'new'
   #generation = 0
@@ -83,6 +86,9 @@ export class LoadBalancer {
     this.#config = config
     this.#logger = options.logger ?? silentLogger()
     this.metrics.info.labels(VERSION).set(1)
+    this.#healthSource = options.externalHealth
+      ? new ExternalHealth()
+      : new HealthMonitor((pool, t) => this.#onHealthChange(pool, t))
   }
 
   get config(): RuntimeConfig {
@@ -169,7 +175,10 @@ export class LoadBalancer {
       }
     } catch (err) {
       for (const l of started) await l.drain(0)
-      this.#updateHealthCheckers(this.#config)
+      if (this.#healthSource instanceof HealthMonitor) {
+        this.#healthSource.update(this.#config.pools)
+        this.metrics.setHealth(this.#healthSource.trackers())
+      }
       for (const p of pools.values()) if (oldPools.get(p.name) !== p) p.release()
       this.metrics.reloads.labels('rejected').inc()
       throw err
@@ -215,7 +224,7 @@ export class LoadBalancer {
   }
 
   async #teardown(graceMs: number): Promise<void> {
-    for (const { checker } of this.#health.values()) checker.stop()
+    if (this.#healthSource instanceof HealthMonitor) this.#healthSource.stop()
     await Promise.all([...this.#listeners.values()].map((e) => e.listener.drain(graceMs)))
     await this.#admin?.close()
     for (const p of this.#pools.values()) p.release()
@@ -268,7 +277,10 @@ export class LoadBalancer {
   }
 
   #buildPools(cfg: RuntimeConfig, previous: ReadonlyMap<string, UpstreamPool>): Map<string, UpstreamPool> {
-    this.#updateHealthCheckers(cfg)
+    if (this.#healthSource instanceof HealthMonitor) {
+      this.#healthSource.update(cfg.pools)
+      this.metrics.setHealth(this.#healthSource.trackers())
+    }
     const pools = new Map<string, UpstreamPool>()
     for (const pc of cfg.pools) {
       const old = previous.get(pc.name)
@@ -283,50 +295,26 @@ export class LoadBalancer {
     return pools
   }
 
-  /**
-   * One checker per pool with `healthCheck`: kept (with its servers' state) while its settings stay,
-   * told about added and removed servers, rebuilt when its settings change, stopped with its pool.
-   */
-  #updateHealthCheckers(cfg: RuntimeConfig): void {
-    const wanted = new Set<string>()
-    for (const pc of cfg.pools) {
-      if (pc.healthCheck === undefined) continue
-      wanted.add(pc.name)
-      const key = JSON.stringify(pc.healthCheck)
-      let entry = this.#health.get(pc.name)
-      if (entry === undefined || entry.key !== key) {
-        entry?.checker.stop()
-        const pool = pc.name
-        entry = {
-          key,
-          checker: new HealthChecker(createProbe(pc.healthCheck.probe), pc.healthCheck.schedule, (t) =>
-            this.#onHealthChange(pool, t),
-          ),
-        }
-        this.#health.set(pc.name, entry)
-      }
-      entry.checker.update(pc.backends)
-      this.metrics.setHealth(pc.name, entry.checker.tracker)
+  /** What a pool reads its down servers from, whichever checker or supervisor provides them. */
+  #healthView(pool: string): { readonly down: ReadonlySet<string> } {
+    const source = this.#healthSource
+    return {
+      get down() {
+        return source.down(pool)
+      },
     }
-    for (const [name, entry] of this.#health)
-      if (!wanted.has(name)) {
-        entry.checker.stop()
-        this.#health.delete(name)
-        this.metrics.setHealth(name, undefined)
-      }
   }
 
   /**
-   * What a pool reads its down servers from: the current checker of that pool name, whichever it is
-   * (a reload may replace the checker, and a rejected reload may restore the one before).
+   * Worker mode: the supervisor's health states for `pool` (the servers that are down). Servers that
+   * came back up ramp up again (slow start); the pool's balancers are updated either way.
    */
-  #healthView(pool: string): { readonly down: ReadonlySet<string> } {
-    const health = this.#health
-    return {
-      get down() {
-        return health.get(pool)?.checker.tracker.down ?? NONE_DOWN
-      },
-    }
+  applyHealth(pool: string, down: readonly string[]): void {
+    if (!(this.#healthSource instanceof ExternalHealth)) throw new Error('this load balancer runs its own checks')
+    const cameBack = this.#healthSource.set(pool, down)
+    const p = this.#pools.get(pool)
+    for (const id of cameBack) p?.startRamp(id)
+    p?.healthChanged()
   }
 
   /** Logged once per transition; a server that comes back ramps up again (slow start). */

@@ -22,6 +22,7 @@ import { AdminServer, type AdminSource } from '../admin/server.js'
 import type { RuntimeConfig } from '../config/index.js'
 import { ERROR_CODES, type ErrorCode, SwitchyardError } from '../core/errors.js'
 import type { Logger, LogLevel } from '../core/logger.js'
+import { HealthMonitor, type Transition } from '../health/index.js'
 import { SUPERVISOR_METRICS, SupervisorMetrics } from '../metrics/index.js'
 import { VERSION } from '../version.js'
 import { type FromWorker, type ToWorker, WORKER_ENV, type WorkerMetrics } from './ipc.js'
@@ -81,6 +82,8 @@ export class Supervisor implements AdminSource {
   #startedAt = new Date()
   #nextId = 1
   readonly #pending = new Map<number, Pending>()
+  /** Active health checks, once for the whole instance; states are pushed to the workers. */
+  readonly #health: HealthMonitor
   /** Resolvers waiting for the first `ready` (or failure) of a worker, by worker id. */
   readonly #starting = new Map<number, { resolve(): void; reject(err: Error): void }>()
 
@@ -89,6 +92,7 @@ export class Supervisor implements AdminSource {
     this.#logger = options.logger
     this.#level = options.level
     this.metrics.info.labels(VERSION).set(1)
+    this.#health = new HealthMonitor((pool, t) => this.#onHealthChange(pool, t))
   }
 
   get config(): RuntimeConfig {
@@ -106,6 +110,7 @@ export class Supervisor implements AdminSource {
     // with a shared socket, the kernel resets only the connections the dead worker had accepted.
     if (process.env.NODE_CLUSTER_SCHED_POLICY === undefined) cluster.schedulingPolicy = cluster.SCHED_NONE
     cluster.setupPrimary({ exec: WORKER_ENTRY, args: [], serialization: 'advanced' })
+    this.#updateHealth(this.#config)
     try {
       await Promise.all(Array.from({ length: this.#config.workers }, (_, i) => this.#spawn(this.#newSlot(i))))
       if (this.#config.admin) {
@@ -142,6 +147,8 @@ export class Supervisor implements AdminSource {
     this.#config = next
     this.#generation++
     this.metrics.reloads.labels('ok').inc()
+    this.#updateHealth(next)
+    for (const w of this.#connectedWorkers()) this.#sendHealth(w)
     if (failed.length > 0) this.#logger.error({ failed }, 'some workers kept the old configuration')
     await this.#scale(next.workers)
     this.#logger.info(
@@ -155,6 +162,7 @@ export class Supervisor implements AdminSource {
     if (this.#state === 'closing' || this.#state === 'closed') return
     this.#state = 'closing'
     const grace = gracePeriodMs ?? this.#config.shutdown.gracePeriodMs
+    this.#health.stop()
     await Promise.all(this.#slots.map((s) => this.#stopSlot(s, grace)))
     await this.#admin?.close()
     for (const p of this.#pending.values()) {
@@ -222,6 +230,38 @@ export class Supervisor implements AdminSource {
     return slot
   }
 
+  #updateHealth(config: RuntimeConfig): void {
+    this.#health.update(config.pools)
+    this.metrics.setHealth(this.#health.trackers())
+  }
+
+  /** Every checked pool's down servers, to one worker (after its start, and after a reload). */
+  #sendHealth(worker: Worker): void {
+    for (const pool of this.#health.trackers().keys())
+      worker.send({ t: 'health', pool, down: [...this.#health.down(pool)] } satisfies ToWorker)
+  }
+
+  /** Logged once for the instance, and pushed to every worker. */
+  #onHealthChange(pool: string, t: Transition): void {
+    if (t.state === 'down')
+      this.#logger.warn(
+        { type: 'health', pool, server: t.server, state: t.state, reason: t.reason },
+        `server ${pool}/${t.server} DOWN after ${t.checks} failed checks: ${t.reason}`,
+      )
+    else
+      this.#logger.info(
+        { type: 'health', pool, server: t.server, state: t.state },
+        `server ${pool}/${t.server} UP after ${t.checks} passed checks`,
+      )
+    const msg: ToWorker = { t: 'health', pool, down: [...this.#health.down(pool)] }
+    for (const w of this.#connectedWorkers()) w.send(msg)
+  }
+
+  /** Workers that can take messages, whether they serve yet or are starting. */
+  #connectedWorkers(): Worker[] {
+    return this.#slots.flatMap((s) => (s.worker?.isConnected() ? [s.worker] : []))
+  }
+
   #readyWorkers(): Worker[] {
     return this.#slots.flatMap((s) => (s.state === 'ready' && s.worker?.isConnected() ? [s.worker] : []))
   }
@@ -245,6 +285,7 @@ export class Supervisor implements AdminSource {
       case 'booted': {
         const start: ToWorker = { t: 'start', config: this.#config, level: this.#level }
         worker.send(start)
+        this.#sendHealth(worker)
         return
       }
       case 'ready': {

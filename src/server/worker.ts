@@ -33,7 +33,8 @@ export function runWorker(): void {
     switch (msg.t) {
       case 'start': {
         logger = createLogger({ level: msg.level }).child({ worker: process.pid })
-        lb = new LoadBalancer({ ...msg.config, admin: undefined }, { logger })
+        // Health checks run once for the instance, in the supervisor, which sends their states.
+        lb = new LoadBalancer({ ...msg.config, admin: undefined }, { logger, externalHealth: true })
         try {
           await lb.start()
           send({ t: 'ready', addresses: lb.addresses() })
@@ -59,6 +60,9 @@ export function runWorker(): void {
       case 'status':
         if (lb) send({ t: 'reply', id: msg.id, ok: true, value: lb.status() })
         else send({ t: 'reply', id: msg.id, ok: false, message: 'worker not started' })
+        return
+      case 'health':
+        lb?.applyHealth(msg.pool, msg.down)
         return
       case 'stop':
         return stop(msg.gracePeriodMs)
