@@ -209,3 +209,91 @@ describe('tcp health checks', () => {
     assert.ok(!unknown.ok && unknown.issues.some((i) => i.path.startsWith('pools[0].healthCheck')))
   })
 })
+
+describe('passive health (outlier detection) and panic mode', () => {
+  it('ejects a server that fails half of its requests: clients see under 1% errors over 1,000 requests', async (t) => {
+    let n = 0
+    const good = await Promise.all(['g1', 'g2'].map((name) => startBackend(name)))
+    const bad = await startBackend('bad', (req, res) => {
+      req.resume()
+      res.writeHead(n++ % 2 === 0 ? 500 : 200)
+      res.end('bad')
+    })
+    const lb = createLoadBalancer({
+      listeners: [{ name: 'main', listen: '127.0.0.1:0', routes: [{ pool: 'p' }] }],
+      pools: [
+        {
+          name: 'p',
+          servers: [...good, bad].map((b) => ({ url: b.url, name: b.name })),
+          outlierDetection: {
+            consecutiveFailures: 5,
+            errorRate: { threshold: 0.4, minRequests: 10, window: '10s' },
+            baseEjectionTime: '60s',
+          },
+        },
+      ],
+    })
+    await lb.start()
+    const url = `http://127.0.0.1:${Object.values(lb.addresses())[0]!.port}/`
+    try {
+      let errors = 0
+      let toBad = 0
+      for (let i = 0; i < 1000; i++) {
+        const res = await request(url)
+        const body = await res.body.text()
+        if (res.statusCode >= 500) errors++
+        if (body === 'bad') toBad++
+      }
+      t.diagnostic(`errors seen by clients: ${errors} of 1,000; requests that reached the bad server: ${toBad}`)
+      assert.ok(errors < 10, `${errors} errors`)
+      assert.ok(toBad <= 12, 'ejected after about minRequests of its requests')
+    } finally {
+      await lb.close({ gracePeriodMs: 200 })
+      for (const b of [...good, bad]) await b.close()
+    }
+  })
+
+  it('panic mode: with fewer than panicThreshold % of the servers up, balances over all of them', async () => {
+    const sick = new Set(['p2', 'p3'])
+    const servers = await Promise.all(
+      ['p1', 'p2', 'p3'].map((name) =>
+        startBackend(name, (req, res, b) => {
+          req.resume()
+          if (req.url === '/healthz') res.writeHead(sick.has(b.name) ? 503 : 200)
+          res.end(b.name)
+        }),
+      ),
+    )
+    const config = (panicThreshold: number): ConfigInput => ({
+      listeners: [{ name: 'main', listen: '127.0.0.1:0', routes: [{ pool: 'p' }] }],
+      pools: [
+        {
+          name: 'p',
+          panicThreshold,
+          servers: servers.map((b) => ({ url: b.url, name: b.name })),
+          healthCheck: { type: 'http', path: '/healthz', interval: '30ms', rise: 1, fall: 1 },
+        },
+      ],
+    })
+    const lb = createLoadBalancer(config(0))
+    await lb.start()
+    const url = `http://127.0.0.1:${Object.values(lb.addresses())[0]!.port}/`
+    const seen = async () => {
+      const names = new Set<string>()
+      for (let i = 0; i < 12; i++) names.add(await (await request(url)).body.text())
+      return [...names].sort()
+    }
+    try {
+      await until(async () => (await seen()).join() === 'p1')
+      // 1 of 3 up is under 50%: panic spreads over all three again.
+      await lb.reload(config(50))
+      await until(async () => (await seen()).join() === 'p1,p2,p3')
+      // Two of three up (67%) ends the panic: the one that is down is skipped again.
+      sick.delete('p2')
+      await until(async () => (await seen()).join() === 'p1,p2')
+    } finally {
+      await lb.close({ gracePeriodMs: 200 })
+      for (const b of servers) await b.close()
+    }
+  })
+})

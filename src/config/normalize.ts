@@ -8,7 +8,7 @@ import { type BalanceOptions, defaultOptions } from '../balancer/index.js'
 import { durationToMs, formatAddress, type ListenAddress, parseListen } from '../core/address.js'
 import type { Backend } from '../core/backend.js'
 import type { LogLevel } from '../core/logger.js'
-import type { CheckSchedule, HealthCheckOptions } from '../health/index.js'
+import type { CheckSchedule, HealthCheckOptions, OutlierSettings } from '../health/index.js'
 import type { CookieSettings } from '../sticky/cookie.js'
 import { DEFAULT_H2_MAX_STREAMS, type ParsedConfig, parseServerUrl, type TLS_VERSIONS } from './schema.js'
 
@@ -84,6 +84,10 @@ export interface PoolConfig {
   readonly sticky: StickySettings | undefined
   /** Active health checks; undefined when the pool has none. */
   readonly healthCheck: HealthCheckSettings | undefined
+  /** Passive health checking; undefined when off. */
+  readonly outlier: OutlierSettings | undefined
+  /** Percentage of primary servers up below which the pool ignores health (0: never). */
+  readonly panicThreshold: number
   readonly timeouts: { readonly connectMs: number; readonly responseHeadersMs: number; readonly idleMs: number }
   readonly connections: { readonly maxPerServer: number; readonly keepAliveMs: number }
 }
@@ -130,6 +134,24 @@ export function normalize(cfg: ParsedConfig): RuntimeConfig {
       preserveHost: p.preserveHost,
       slowStartMs: durationToMs(p.slowStart),
       sticky: p.sticky === undefined ? undefined : normalizeSticky(p.sticky),
+      outlier:
+        p.outlierDetection === undefined
+          ? undefined
+          : {
+              consecutiveFailures: p.outlierDetection.consecutiveFailures,
+              errorRate:
+                p.outlierDetection.errorRate === undefined
+                  ? undefined
+                  : {
+                      threshold: p.outlierDetection.errorRate.threshold,
+                      minRequests: p.outlierDetection.errorRate.minRequests,
+                      windowMs: durationToMs(p.outlierDetection.errorRate.window),
+                    },
+              baseEjectionMs: durationToMs(p.outlierDetection.baseEjectionTime),
+              maxEjectionMs: durationToMs(p.outlierDetection.maxEjectionTime),
+              maxEjectionPercent: p.outlierDetection.maxEjectionPercent,
+            },
+      panicThreshold: p.panicThreshold,
       healthCheck:
         p.healthCheck === undefined
           ? undefined

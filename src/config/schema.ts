@@ -264,6 +264,44 @@ const pool = z.strictObject({
     .describe(
       'Active health checks: `type: http` or `type: tcp`, with interval, timeout, rise and fall. Absent: every server counts as up.',
     ),
+  outlierDetection: z
+    .strictObject({
+      consecutiveFailures: z
+        .number()
+        .int()
+        .min(1)
+        .default(5)
+        .describe('Failures in a row (upstream errors and 5xx responses) that eject a server.'),
+      errorRate: z
+        .strictObject({
+          threshold: z.number().gt(0).max(1).describe('Share of failed requests (0 to 1) that ejects a server.'),
+          minRequests: z.number().int().min(1).default(20).describe('Requests in the window before the rate counts.'),
+          window: durationSchema.default('10s').describe('Length of the window the rate is measured over.'),
+        })
+        .optional()
+        .describe('Also eject a server whose failure rate over a window reaches a threshold.'),
+      baseEjectionTime: durationSchema
+        .default('30s')
+        .describe('How long a first ejection lasts; the n-th lasts n times as long.'),
+      maxEjectionTime: durationSchema.default('5m').describe('Longest ejection.'),
+      maxEjectionPercent: z
+        .number()
+        .int()
+        .min(0)
+        .max(100)
+        .default(50)
+        .describe("Most of the pool's servers (in percent) ejected at once."),
+    })
+    .optional()
+    .describe('Passive health checking: eject servers that fail real requests, for a while.'),
+  panicThreshold: z
+    .number()
+    .min(0)
+    .max(100)
+    .default(0)
+    .describe(
+      'Panic mode: when fewer than this percentage of the primary servers are up (health checks, outlier detection), balance over all of them, rather than overload the few. 0: off.',
+    ),
   slowStart: durationSchema
     .default(0)
     .describe(

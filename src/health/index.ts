@@ -1,6 +1,7 @@
 export type { CheckSchedule } from './checker.js'
 export { HealthChecker } from './checker.js'
 export { type CheckedPool, ExternalHealth, HealthMonitor, type HealthSource } from './monitor.js'
+export { type OutlierClock, OutlierDetector, type OutlierSettings } from './outlier.js'
 export { createProbe, type HealthCheckOptions, healthCheckSchema } from './registry.js'
 export type { HealthState, Transition } from './tracker.js'
 export { HealthTracker } from './tracker.js'

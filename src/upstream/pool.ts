@@ -25,6 +25,7 @@ import {
 import type { PoolConfig } from '../config/index.js'
 import { formatAddress } from '../core/address.js'
 import type { Backend } from '../core/backend.js'
+import { OutlierDetector } from '../health/index.js'
 import type { Cell, Metrics } from '../metrics/index.js'
 import { Stickiness } from '../sticky/index.js'
 import type { ConnectionRegistry } from './connections.js'
@@ -74,6 +75,10 @@ export class UpstreamPool {
 
   /** Servers that health checks found down, replaced whole on every change; undefined: no checks. */
   readonly #health: { readonly down: ReadonlySet<string> } | undefined
+  /** Passive health checking; undefined when off. */
+  readonly #outlier: OutlierDetector | undefined
+  /** Too few primary servers are up (`panicThreshold`): health is ignored until more come back. */
+  #panic = false
 
   /**
    * `previous`: the pool of the same name that this one replaces on a reload, if any: servers it did
@@ -89,6 +94,10 @@ export class UpstreamPool {
     health?: { readonly down: ReadonlySet<string> },
   ) {
     this.#health = health
+    this.#outlier =
+      config.outlier === undefined
+        ? undefined
+        : new OutlierDetector(config.outlier, config.backends.length, () => this.healthChanged())
     this.name = config.name
     this.config = config
     this.key = poolKey(config)
@@ -138,11 +147,22 @@ export class UpstreamPool {
    * its neighbour.
    */
   healthChanged(): void {
-    const down = this.#health?.down
     // A draining server takes no new requests from the balancers; sessions bound to it stay.
-    const usable = (b: Backend) => !b.draining && down?.has(b.id) !== true
-    this.balancer.update(this.config.backends.filter((b) => !b.backup && usable(b)))
-    this.backupBalancer?.update(this.config.backends.filter((b) => b.backup && usable(b)))
+    const open = this.config.backends.filter((b) => !b.draining)
+    const primaries = open.filter((b) => !b.backup)
+    const upPrimaries = primaries.filter((b) => !this.#isDown(b.id))
+    const threshold = this.config.panicThreshold
+    this.#panic = threshold > 0 && primaries.length > 0 && (upPrimaries.length * 100) / primaries.length < threshold
+    this.balancer.update(this.#panic ? primaries : upPrimaries)
+    this.backupBalancer?.update(open.filter((b) => b.backup && !this.#isDown(b.id)))
+  }
+
+  /** Down by active checks or ejected by outlier detection (and not in panic mode). */
+  #isDown(id: string): boolean {
+    const down = this.#health?.down
+    if (down !== undefined && down.size > 0 && down.has(id)) return true
+    const ejected = this.#outlier?.ejected
+    return ejected !== undefined && ejected.size > 0 && ejected.has(id)
   }
 
   /** A server came back up (health checks): it ramps up again, with `slowStart`. */
@@ -174,16 +194,17 @@ export class UpstreamPool {
   selectSticky(ctx: PickContext, src: KeySource): { selection: Selection; setCookie: string | undefined } | undefined {
     const sticky = this.sticky!
     const bound = sticky.bound(src)
-    const down = this.#health?.down
+    const checkHealth = !this.#panic
     if (typeof bound === 'string') {
       const selection = this.#dispatchers.get(bound)
       // Still bound (and up): a renewed cookie only when the binding is past half its life.
-      if (selection !== undefined && down?.has(bound) !== true)
+      if (selection !== undefined && !(checkHealth && this.#isDown(bound)))
         return { selection, setCookie: sticky.issue(bound, bound) }
     } else if (bound !== undefined) {
       for (const backend of bound) {
         const selection = this.#dispatchers.get(backend.id)
-        if (selection !== undefined && down?.has(backend.id) !== true) return { selection, setCookie: undefined }
+        if (selection !== undefined && !(checkHealth && this.#isDown(backend.id)))
+          return { selection, setCookie: undefined }
       }
     }
     const selection = this.select(ctx)
@@ -193,10 +214,10 @@ export class UpstreamPool {
 
   #first(candidates: Iterable<Backend>): Selection | undefined {
     let passedOver: Selection | undefined
-    const down = this.#health?.down
+    const checkHealth = !this.#panic
     for (const backend of candidates) {
       const selection = this.#dispatchers.get(backend.id)
-      if (selection === undefined || (down !== undefined && down.size > 0 && down.has(backend.id))) continue
+      if (selection === undefined || (checkHealth && this.#isDown(backend.id))) continue
       if (this.#joined.size === 0 || !this.#skipWhileRamping(backend.id)) return selection
       passedOver ??= selection
     }
@@ -227,6 +248,7 @@ export class UpstreamPool {
 
   /** The request to `backend` ended: `latencyMs` to its response head (or to its end, without one). */
   ended(backend: Backend, outcome: Outcome, latencyMs: number): void {
+    this.#outlier?.record(backend.id, outcome === 'success')
     if (this.#feedback) (backend.backup ? this.backupBalancer : this.balancer)?.onEnd?.(backend, outcome, latencyMs)
   }
 

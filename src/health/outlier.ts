@@ -1,0 +1,116 @@
+/**
+ * Passive health checking (outlier detection, after Envoy's): the pool reports how each request to a
+ * server ended, and a server is ejected (taken out of the balancers) after `consecutiveFailures`
+ * failures in a row (upstream errors and 5xx), or when its failure rate over `window` reaches
+ * `errorRate.threshold` with at least `errorRate.minRequests` requests. The n-th ejection of a server
+ * lasts n × `baseEjectionTime`, at most `maxEjectionTime`; then the server returns on probation, and a
+ * success resets its count. No more than `maxEjectionPercent` of the pool's servers are ejected at once,
+ * so a bad signal cannot empty the pool.
+ *
+ * Data plane, per process: with several workers, each detects from its own requests. The clock and the
+ * timers are injected for tests.
+ */
+export interface OutlierSettings {
+  readonly consecutiveFailures: number
+  readonly errorRate:
+    | { readonly threshold: number; readonly minRequests: number; readonly windowMs: number }
+    | undefined
+  readonly baseEjectionMs: number
+  readonly maxEjectionMs: number
+  readonly maxEjectionPercent: number
+}
+
+export interface OutlierClock {
+  now(): number
+  /** Calls `fn` after `ms`; the timer must not keep the process alive. */
+  after(ms: number, fn: () => void): void
+}
+
+const realClock: OutlierClock = {
+  now: () => performance.now(),
+  after(ms, fn) {
+    setTimeout(fn, ms).unref()
+  },
+}
+
+interface ServerRecord {
+  consecutive: number
+  /** Ejections so far: the next one lasts (ejections + 1) × base. */
+  ejections: number
+  windowStart: number
+  windowTotal: number
+  windowFailed: number
+}
+
+export class OutlierDetector {
+  readonly #settings: OutlierSettings
+  readonly #clock: OutlierClock
+  readonly #onChange: () => void
+  readonly #servers = new Map<string, ServerRecord>()
+  #serverCount: number
+  /** Ejected now: a new set on every change, read by the request path. */
+  #ejected: ReadonlySet<string> = new Set()
+
+  /** `onChange` runs after every ejection and every return. */
+  constructor(settings: OutlierSettings, serverCount: number, onChange: () => void, clock: OutlierClock = realClock) {
+    this.#settings = settings
+    this.#serverCount = serverCount
+    this.#onChange = onChange
+    this.#clock = clock
+  }
+
+  get ejected(): ReadonlySet<string> {
+    return this.#ejected
+  }
+
+  /** The outcome of one request to server `id`. */
+  record(id: string, ok: boolean): void {
+    let r = this.#servers.get(id)
+    const now = this.#clock.now()
+    if (r === undefined) {
+      r = { consecutive: 0, ejections: 0, windowStart: now, windowTotal: 0, windowFailed: 0 }
+      this.#servers.set(id, r)
+    }
+    const rate = this.#settings.errorRate
+    if (rate !== undefined && now - r.windowStart >= rate.windowMs) {
+      r.windowStart = now
+      r.windowTotal = 0
+      r.windowFailed = 0
+    }
+    r.windowTotal++
+    if (ok) {
+      r.consecutive = 0
+      return
+    }
+    r.consecutive++
+    r.windowFailed++
+    if (this.#ejected.has(id)) return
+    const byStreak = r.consecutive >= this.#settings.consecutiveFailures
+    const byRate =
+      rate !== undefined && r.windowTotal >= rate.minRequests && r.windowFailed / r.windowTotal >= rate.threshold
+    if (byStreak || byRate) this.#eject(id, r)
+  }
+
+  #eject(id: string, r: ServerRecord): void {
+    const cap = Math.floor((this.#serverCount * this.#settings.maxEjectionPercent) / 100)
+    if (this.#ejected.size + 1 > cap) return
+    r.ejections++
+    r.consecutive = 0
+    r.windowTotal = 0
+    r.windowFailed = 0
+    this.#ejected = new Set([...this.#ejected, id])
+    const ms = Math.min(this.#settings.baseEjectionMs * r.ejections, this.#settings.maxEjectionMs)
+    this.#clock.after(ms, () => this.#restore(id))
+    this.#onChange()
+  }
+
+  #restore(id: string): void {
+    if (!this.#ejected.has(id)) return
+    const next = new Set(this.#ejected)
+    next.delete(id)
+    this.#ejected = next
+    const r = this.#servers.get(id)
+    if (r !== undefined) r.windowStart = this.#clock.now()
+    this.#onChange()
+  }
+}
