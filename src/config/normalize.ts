@@ -65,6 +65,21 @@ export type StickySettings =
   | { readonly mode: 'header'; readonly header: string }
   | { readonly mode: 'app-cookie'; readonly cookie: string; readonly maxEntries: number; readonly ttlMs: number }
 
+/** Retries of a pool, normalized. */
+export interface RetrySettings {
+  /** Further tries after the first. */
+  readonly attempts: number
+  readonly onConnectFailure: boolean
+  readonly onReset: boolean
+  /** Upstream statuses that are retried. */
+  readonly statuses: readonly number[]
+  readonly retryNonIdempotent: boolean
+  readonly backoffBaseMs: number
+  readonly backoffMaxMs: number
+  readonly budgetPercent: number
+  readonly budgetMinRetries: number
+}
+
 /** Active health checks: the probe's own options as validated, and the schedule in milliseconds. */
 export interface HealthCheckSettings {
   readonly probe: HealthCheckOptions
@@ -88,6 +103,7 @@ export interface PoolConfig {
   readonly outlier: OutlierSettings | undefined
   /** Percentage of primary servers up below which the pool ignores health (0: never). */
   readonly panicThreshold: number
+  readonly retries: RetrySettings
   readonly timeouts: { readonly connectMs: number; readonly responseHeadersMs: number; readonly idleMs: number }
   readonly connections: { readonly maxPerServer: number; readonly keepAliveMs: number }
 }
@@ -152,6 +168,17 @@ export function normalize(cfg: ParsedConfig): RuntimeConfig {
               maxEjectionPercent: p.outlierDetection.maxEjectionPercent,
             },
       panicThreshold: p.panicThreshold,
+      retries: {
+        attempts: p.retries.attempts,
+        onConnectFailure: p.retries.on.includes('connect-failure'),
+        onReset: p.retries.on.includes('reset'),
+        statuses: p.retries.on.filter((o) => /^\d+$/.test(o)).map(Number),
+        retryNonIdempotent: p.retries.retryNonIdempotent,
+        backoffBaseMs: durationToMs(p.retries.backoff.base),
+        backoffMaxMs: durationToMs(p.retries.backoff.max),
+        budgetPercent: p.retries.budget.percent,
+        budgetMinRetries: p.retries.budget.minRetries,
+      },
       healthCheck:
         p.healthCheck === undefined
           ? undefined

@@ -294,6 +294,58 @@ const pool = z.strictObject({
     })
     .optional()
     .describe('Passive health checking: eject servers that fail real requests, for a while.'),
+  retries: z
+    .strictObject({
+      attempts: z
+        .number()
+        .int()
+        .min(0)
+        .max(10)
+        .default(2)
+        .describe('Further tries after the first, each on another server. 0: no retries.'),
+      on: z
+        .array(z.enum(['connect-failure', 'reset', '502', '503', '504']))
+        .default(['connect-failure'])
+        .describe(
+          'What is retried: `connect-failure` (the server could not be reached: any method, since nothing reached it), `reset` (the connection closed before a response), and those statuses. `reset` and statuses apply to idempotent requests without a body (any method with `retryNonIdempotent`).',
+        ),
+      retryNonIdempotent: z
+        .boolean()
+        .default(false)
+        .describe(
+          'Also retry POST and PATCH on `reset` and statuses. Requests with a body are retried on `connect-failure` only.',
+        ),
+      backoff: z
+        .strictObject({
+          base: durationSchema.default('25ms').describe('Wait before the first retry; doubled for each further one.'),
+          max: durationSchema.default('250ms').describe('Longest wait between tries.'),
+        })
+        .prefault({})
+        .describe('Waits between tries, with full jitter (a random share of the computed wait).'),
+      budget: z
+        .strictObject({
+          percent: z
+            .number()
+            .min(0)
+            .max(100)
+            .default(20)
+            .describe(
+              'Retries at most this percentage of the requests to the pool (each request earns a share of a retry).',
+            ),
+          minRetries: z
+            .number()
+            .int()
+            .min(0)
+            .default(3)
+            .describe('Retries that may always be in flight besides, whatever the percentage.'),
+        })
+        .prefault({})
+        .describe(
+          'Retry budget (after Envoy and Finagle): caps how much retries can multiply the load on a failing pool.',
+        ),
+    })
+    .prefault({})
+    .describe('Retries of failed requests on other servers of the pool.'),
   panicThreshold: z
     .number()
     .min(0)

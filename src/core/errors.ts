@@ -25,6 +25,7 @@ export const ERROR_CODES = {
   SWY_UPSTREAM_RESET: { status: 502, source: 'upstream', text: 'the upstream server closed the connection' },
   SWY_UPSTREAM_TIMEOUT: { status: 504, source: 'upstream', text: 'the upstream server did not answer in time' },
   SWY_UPSTREAM_BODY_TIMEOUT: { status: 504, source: 'upstream', text: 'the upstream server stalled mid-response' },
+  SWY_UPSTREAM_STATUS: { status: 502, source: 'upstream', text: 'the upstream server answered with an error status' },
   SWY_UPSTREAM_PROTOCOL: { status: 502, source: 'upstream', text: 'the upstream server sent an invalid response' },
   SWY_NO_SERVER: { status: 503, source: 'internal', text: 'no server is available in the pool' },
   SWY_NO_ROUTE: { status: 404, source: 'internal', text: 'no route matches the request' },

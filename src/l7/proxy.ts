@@ -14,6 +14,7 @@ import { type Http2ServerRequest, type Http2ServerResponse, constants as h2const
 import type { Readable } from 'node:stream'
 import type { SecureContextOptions } from 'node:tls'
 import type { Dispatcher } from 'undici'
+import type { Outcome, PickContext } from '../balancer/index.js'
 import type { ListenerConfig } from '../config/index.js'
 import type { Backend } from '../core/backend.js'
 import { channels } from '../core/channels.js'
@@ -108,48 +109,35 @@ export function proxyRequest(
   const pool = target.pool
   const keyOf = pool.keyOf
   let selection: Selection | undefined
-  if (keyOf === undefined && pool.sticky === undefined) selection = pool.select({ clientIp: ex.clientIp })
-  else {
+  let ctx: PickContext
+  if (keyOf === undefined && pool.sticky === undefined) {
+    ctx = { clientIp: ex.clientIp }
+    ex.candidates = pool.candidates(ctx)
+    selection = pool.take(ex.candidates, ctx)
+  } else {
     const src = { clientIp: ex.clientIp, rawHeaders: req.rawHeaders, url: path }
-    const ctx = { clientIp: ex.clientIp, hashKey: keyOf?.(src) }
-    if (pool.sticky === undefined) selection = pool.select(ctx)
-    else {
+    ctx = { clientIp: ex.clientIp, hashKey: keyOf?.(src) }
+    if (pool.sticky === undefined) {
+      ex.candidates = pool.candidates(ctx)
+      selection = pool.take(ex.candidates, ctx)
+    } else {
       const sticky = pool.selectSticky(ctx, src)
       selection = sticky?.selection
       ex.setCookie = sticky?.setCookie
     }
   }
   if (!selection) return ex.fail(new SwitchyardError('SWY_NO_SERVER'))
-  ex.backend = selection.backend
-  const poolConfig = pool.config
-  const headers = upstreamRequestHeaders(
-    head,
-    {
-      clientIp: ex.clientIp,
-      proto: rt.proto,
-      requestId: ex.requestId,
-      requestIdHeader: idCfg.header,
-      upstreamHost: poolConfig.preserveHost ? undefined : selection.hostHeader,
-    },
-    rt.forwarding,
-  )
   if (expectContinue) res.writeContinue()
-  selection.counter.value++
-  target.pool.started(selection.backend)
-  ex.upstreamStarted = true
-  selection.dispatcher.dispatch(
-    {
-      path,
-      method,
-      headers,
-      // undici's dispatch takes async iterables as bodies (core/request.js) although its types omit them.
-      body: head.hasBody ? (h2 ? (ex.h2Body() as unknown as Readable) : req) : null,
-      headersTimeout: poolConfig.timeouts.responseHeadersMs,
-      bodyTimeout: poolConfig.timeouts.idleMs,
-    },
-    ex,
-  )
+  ex.path = path
+  ex.method = method
+  ex.head = head
+  ex.baseHeaders = head.headers.length
+  ex.pickCtx = ctx
+  ex.send(selection)
 }
+
+/** Methods that RFC 9110 §9.2.2 defines as idempotent. */
+const IDEMPOTENT = new Set(['GET', 'HEAD', 'OPTIONS', 'PUT', 'DELETE', 'TRACE'])
 
 function absoluteToOrigin(url: string): string | undefined {
   if (!/^https?:\/\//i.test(url)) return undefined
@@ -192,6 +180,24 @@ class Exchange implements Dispatcher.DispatchHandler {
   upstreamStarted = false
   /** A sticky binding to send with the response (`Set-Cookie` value), when one is due. */
   setCookie: string | undefined
+  // What each try sends, set once the request is routed (see proxyRequest and send()).
+  path = ''
+  method = 'GET'
+  head: RequestHead | undefined
+  /** Length of `head.headers` before the forwarding headers of a try were added to it. */
+  baseHeaders = 0
+  pickCtx: PickContext = { clientIp: '' }
+  /** The balancer's candidates for this request, which retries continue from (not for sticky pools). */
+  candidates: IterableIterator<Backend> | undefined
+  /** Servers tried so far, kept when the pool retries. */
+  #tried: string[] | undefined
+  /** Tries sent so far. */
+  #tries = 0
+  /** The current try is a retry, holding a place in the pool's retry budget. */
+  #inBudget = false
+  #retryTimer: NodeJS.Timeout | undefined
+  /** Set when a response with a retryable status is being discarded (its abort ends in onError). */
+  #discarding: SwitchyardError | undefined
   #abort: ((err: Error) => void) | undefined
   #status = 0
   #bytesOut = 0
@@ -227,6 +233,108 @@ class Exchange implements Dispatcher.DispatchHandler {
     if (totalMs > 0) this.#timer = setTimeout(this.#onTotalTimeout, totalMs)
   }
 
+  /** Sends one try to `selection`'s server: the first, or a retry. */
+  send(selection: Selection): void {
+    const rt = this.rt
+    const pool = this.target!.pool
+    const poolConfig = pool.config
+    const head = this.head!
+    this.backend = selection.backend
+    if (this.#tries++ === 0) pool.requestBegan()
+    if (poolConfig.retries.attempts > 0) (this.#tried ??= []).push(selection.backend.id)
+    // The forwarding headers depend on the server (Host, without preserveHost): rebuilt for each try.
+    head.headers.length = this.baseHeaders
+    const headers = upstreamRequestHeaders(
+      head,
+      {
+        clientIp: this.clientIp,
+        proto: rt.proto,
+        requestId: this.requestId,
+        requestIdHeader: rt.config.requestId.header,
+        upstreamHost: poolConfig.preserveHost ? undefined : selection.hostHeader,
+      },
+      rt.forwarding,
+    )
+    selection.counter.value++
+    pool.started(selection.backend)
+    this.upstreamStarted = true
+    selection.dispatcher.dispatch(
+      {
+        path: this.path,
+        method: this.method,
+        headers,
+        // undici's dispatch takes async iterables as bodies (core/request.js) although its types omit them.
+        body: this.hasBody ? (this.h2 ? (this.h2Body() as unknown as Readable) : this.req) : null,
+        headersTimeout: poolConfig.timeouts.responseHeadersMs,
+        bodyTimeout: poolConfig.timeouts.idleMs,
+      },
+      this,
+    )
+  }
+
+  /**
+   * Whether a failed try may be retried: tries left, a kind of failure the pool retries (a connect
+   * failure whatever the request, since nothing reached the server and the body is still unread; a
+   * reset or a status only for a request without a body, and idempotent unless `retryNonIdempotent`),
+   * nothing sent to the client yet, and room in the retry budget.
+   */
+  #mayRetry(err: SwitchyardError, status: number): boolean {
+    const pool = this.target?.pool
+    if (pool === undefined || this.res.headersSent) return false
+    const r = pool.config.retries
+    if (this.#tries > r.attempts) return false
+    let kind: boolean
+    if (err.code === 'SWY_UPSTREAM_CONNECT' || err.code === 'SWY_UPSTREAM_CONNECT_TIMEOUT') kind = r.onConnectFailure
+    else {
+      // A body already streamed upstream cannot be sent again (it is not buffered).
+      const safe = !this.hasBody && (r.retryNonIdempotent || IDEMPOTENT.has(this.method))
+      kind = status > 0 ? safe && r.statuses.includes(status) : safe && r.onReset && err.code === 'SWY_UPSTREAM_RESET'
+    }
+    return kind && pool.tryRetry()
+  }
+
+  /** Ends the failed try (balancer and outlier feedback) and sends the next after a backoff. */
+  #retry(err: SwitchyardError): void {
+    const pool = this.target!.pool
+    this.#endTry('failure')
+    this.#inBudget = true
+    const r = pool.config.retries
+    // A server that could not be reached says nothing about the others: the next one is tried at once.
+    // After a reset or an error status, waits grow with full jitter: a random share of
+    // base × 2^(retry − 1), at most max.
+    const connectFailure = err.code === 'SWY_UPSTREAM_CONNECT' || err.code === 'SWY_UPSTREAM_CONNECT_TIMEOUT'
+    const ceiling = connectFailure ? 0 : Math.min(r.backoffMaxMs, r.backoffBaseMs * 2 ** (this.#tries - 1))
+    this.#retryTimer = setTimeout(() => {
+      this.#retryTimer = undefined
+      if (this.#done) return
+      const tried = this.#tried ?? []
+      const next =
+        this.candidates === undefined
+          ? pool.selectAnother(this.pickCtx, tried)
+          : pool.take(this.candidates, this.pickCtx, tried)
+      if (next === undefined) return this.fail(err)
+      this.#abort = undefined
+      this.send(next)
+    }, Math.random() * ceiling)
+  }
+
+  /** Reports the end of the current try to the pool (balancers, outlier detection, retry budget). */
+  #endTry(outcome: Outcome): void {
+    if (this.#inBudget && !this.upstreamStarted) {
+      // A retry that never went out (no server left, or the client left during the backoff).
+      this.#inBudget = false
+      this.target!.pool.retryEnded()
+    }
+    if (!this.upstreamStarted) return
+    this.upstreamStarted = false
+    const latency = this.#ttfbMs >= 0 ? this.#ttfbMs : performance.now() - this.startMs
+    this.target!.pool.ended(this.backend!, outcome, latency)
+    if (this.#inBudget) {
+      this.#inBudget = false
+      this.target!.pool.retryEnded()
+    }
+  }
+
   /** The HTTP/2 request body, counted as undici reads it. */
   async *h2Body(): AsyncGenerator<Buffer> {
     for await (const chunk of this.req as AsyncIterable<Buffer>) {
@@ -244,6 +352,15 @@ class Exchange implements Dispatcher.DispatchHandler {
 
   onHeaders(statusCode: number, rawHeaders: Buffer[], resume: () => void, statusText: string): boolean {
     if (statusCode < 200) return true // interim responses are not relayed
+    if (statusCode >= 500 && this.target?.pool.config.retries.statuses.includes(statusCode)) {
+      const err = new SwitchyardError('SWY_UPSTREAM_STATUS', `the upstream server answered ${statusCode}`)
+      if (this.#mayRetry(err, statusCode)) {
+        // Discard this response: the abort ends the try in onError, which retries.
+        this.#discarding = err
+        this.#abort?.(err)
+        return false
+      }
+    }
     this.#status = statusCode
     this.#ttfbMs = performance.now() - this.startMs
     this.#resume = resume
@@ -302,6 +419,11 @@ class Exchange implements Dispatcher.DispatchHandler {
 
   onError(err: Error): void {
     if (this.#done) return
+    const discarded = this.#discarding
+    if (discarded !== undefined) {
+      this.#discarding = undefined
+      return this.#retry(discarded)
+    }
     // The client went away (possibly mid-upload, which undici reports as a body stream error): not an
     // upstream failure, and nobody is left to answer.
     const clientGone = this.#clientGone() || (this.req.destroyed && !this.req.complete)
@@ -309,6 +431,7 @@ class Exchange implements Dispatcher.DispatchHandler {
       ? new SwitchyardError('SWY_CLIENT_ABORTED', undefined, { cause: err })
       : classifyUpstreamError(err)
     if (swy.code === 'SWY_CLIENT_ABORTED') return this.#finish(499, swy)
+    if (this.#mayRetry(swy, 0)) return this.#retry(swy)
     if (channels.upstreamError.hasSubscribers)
       channels.upstreamError.publish({
         requestId: this.requestId,
@@ -376,15 +499,9 @@ class Exchange implements Dispatcher.DispatchHandler {
     if (this.#timer) clearTimeout(this.#timer)
     this.hooks.end()
     const durationMs = performance.now() - this.startMs
-    if (this.upstreamStarted) {
-      // An upstream error or an upstream 5xx is a failure for the balancer; a client abort is not.
-      const failed = err === undefined ? status >= 500 : err.source === 'upstream'
-      this.target!.pool.ended(
-        this.backend!,
-        failed ? 'failure' : 'success',
-        this.#ttfbMs >= 0 ? this.#ttfbMs : durationMs,
-      )
-    }
+    if (this.#retryTimer !== undefined) clearTimeout(this.#retryTimer)
+    // An upstream error or an upstream 5xx is a failure for the balancer; a client abort is not.
+    this.#endTry((err === undefined ? status >= 500 : err.source === 'upstream') ? 'failure' : 'success')
     const rt = this.rt
     const m = this.target?.metrics ?? rt.unrouted
     const cls = (status / 100) | 0

@@ -79,6 +79,10 @@ export class UpstreamPool {
   readonly #outlier: OutlierDetector | undefined
   /** Too few primary servers are up (`panicThreshold`): health is ignored until more come back. */
   #panic = false
+  /** Retries in flight (counted against `budget.minRetries`). */
+  #retriesInFlight = 0
+  /** Retries earned and not spent (see tryRetry). */
+  #retryTokens = 0
 
   /**
    * `previous`: the pool of the same name that this one replaces on a reload, if any: servers it did
@@ -181,9 +185,23 @@ export class UpstreamPool {
    * undefined when none is. Every configured server counts as available until health checking exists.
    */
   select(ctx: PickContext): Selection | undefined {
+    return this.take(this.candidates(ctx), ctx)
+  }
+
+  /** The primary balancer's candidates for a request, best first; keep them to `take()` retries from. */
+  candidates(ctx: PickContext): IterableIterator<Backend> {
+    return this.balancer.pick(ctx)[Symbol.iterator]() as IterableIterator<Backend>
+  }
+
+  /**
+   * The next available server from `candidates` that is none of `tried`, else from the backups;
+   * undefined when there is none. Consumes the candidates it passes over, so that a retry continues
+   * where the first choice left off (round-robin's next server, P2C's runner-up, the ring's next).
+   */
+  take(candidates: IterableIterator<Backend>, ctx: PickContext, tried?: readonly string[]): Selection | undefined {
     return (
-      this.#first(this.balancer.pick(ctx)) ??
-      (this.backupBalancer === undefined ? undefined : this.#first(this.backupBalancer.pick(ctx)))
+      this.#first(candidates, tried) ??
+      (this.backupBalancer === undefined ? undefined : this.#first(this.backupBalancer.pick(ctx), tried))
     )
   }
 
@@ -212,12 +230,13 @@ export class UpstreamPool {
     return { selection, setCookie: sticky.issue(selection.backend.id, typeof bound === 'string' ? bound : undefined) }
   }
 
-  #first(candidates: Iterable<Backend>): Selection | undefined {
+  #first(candidates: Iterable<Backend>, exclude?: readonly string[]): Selection | undefined {
     let passedOver: Selection | undefined
     const checkHealth = !this.#panic
     for (const backend of candidates) {
       const selection = this.#dispatchers.get(backend.id)
       if (selection === undefined || (checkHealth && this.#isDown(backend.id))) continue
+      if (exclude !== undefined && exclude.includes(backend.id)) continue
       if (this.#joined.size === 0 || !this.#skipWhileRamping(backend.id)) return selection
       passedOver ??= selection
     }
@@ -241,6 +260,45 @@ export class UpstreamPool {
     return Math.min(1, Math.max(MIN_RAMP, (now - since) / this.#slowStartMs))
   }
 
+  /**
+   * The first available candidate that is none of `tried` (server ids), for a retry; undefined when
+   * no other server can take the request.
+   */
+  selectAnother(ctx: PickContext, tried: readonly string[]): Selection | undefined {
+    return (
+      this.#first(this.balancer.pick(ctx), tried) ??
+      (this.backupBalancer === undefined ? undefined : this.#first(this.backupBalancer.pick(ctx), tried))
+    )
+  }
+
+  /**
+   * Takes a place in the retry budget. Each request earns `budget.percent` / 100 of a retry (saved up
+   * to RETRY_SAVINGS requests' worth), and each retry spends one, so over time retries stay within
+   * that share of the requests, however the pool fails. `budget.minRetries` retries may always be in
+   * flight besides, so that a quiet pool can retry at all. False when the budget is spent. Pair with
+   * `retryEnded()`.
+   */
+  tryRetry(): boolean {
+    if (this.#retriesInFlight < this.config.retries.budgetMinRetries) {
+      this.#retriesInFlight++
+      return true
+    }
+    if (this.#retryTokens < 1) return false
+    this.#retryTokens -= 1
+    this.#retriesInFlight++
+    return true
+  }
+
+  retryEnded(): void {
+    this.#retriesInFlight--
+  }
+
+  /** A request to this pool began (its first try): it earns its share of a retry. */
+  requestBegan(): void {
+    const share = this.config.retries.budgetPercent / 100
+    this.#retryTokens = Math.min(this.#retryTokens + share, Math.max(1, share * RETRY_SAVINGS))
+  }
+
   /** A request (or TCP connection) to `backend` begins. Pair with exactly one `ended()`. */
   started(backend: Backend): void {
     if (this.#feedback) (backend.backup ? this.backupBalancer : this.balancer)?.onStart?.(backend)
@@ -258,6 +316,9 @@ export class UpstreamPool {
     this.#dispatchers.clear()
   }
 }
+
+/** Requests whose share of a retry the budget saves up: a burst of failures can spend at most this much. */
+const RETRY_SAVINGS = 100
 
 /** Share of its weight a server gets at the start of its slow start. */
 const MIN_RAMP = 0.05
