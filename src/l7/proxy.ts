@@ -241,7 +241,10 @@ class Exchange implements Dispatcher.DispatchHandler {
     const head = this.head!
     this.backend = selection.backend
     if (this.#tries++ === 0) pool.requestBegan()
-    if (poolConfig.retries.attempts > 0) (this.#tried ??= []).push(selection.backend.id)
+    if (poolConfig.retries.attempts > 0) {
+      this.#tried ??= []
+      this.#tried.push(selection.backend.id)
+    }
     // The forwarding headers depend on the server (Host, without preserveHost): rebuilt for each try.
     head.headers.length = this.baseHeaders
     const headers = upstreamRequestHeaders(

@@ -236,7 +236,7 @@ export class UpstreamPool {
     for (const backend of candidates) {
       const selection = this.#dispatchers.get(backend.id)
       if (selection === undefined || (checkHealth && this.#isDown(backend.id))) continue
-      if (exclude !== undefined && exclude.includes(backend.id)) continue
+      if (exclude?.includes(backend.id)) continue
       if (this.#joined.size === 0 || !this.#skipWhileRamping(backend.id)) return selection
       passedOver ??= selection
     }
