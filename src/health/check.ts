@@ -56,3 +56,28 @@ export type Probe = (target: CheckTarget, timeoutMs: number) => Promise<string |
 
 /** Largest response (HTTP body or TCP bytes) a check reads to find what it expects. */
 export const MAX_CHECK_READ_BYTES = 64 * 1024
+
+/**
+ * Runs one probe that ends exactly once: when `start`'s code calls `done` (undefined: passed; else the
+ * reason it failed), or after `timeoutMs`. `start` returns what releases the probe's socket, called
+ * when it ends.
+ */
+export function probeOnce(
+  timeoutMs: number,
+  start: (done: (reason: string | undefined) => void) => () => void,
+): Promise<string | undefined> {
+  return new Promise((resolve) => {
+    let settled = false
+    let release: (() => void) | undefined
+    const done = (reason: string | undefined) => {
+      if (settled) return
+      settled = true
+      clearTimeout(timer)
+      release?.()
+      resolve(reason)
+    }
+    const timer = setTimeout(() => done(`timeout after ${timeoutMs} ms`), timeoutMs)
+    release = start(done)
+    if (settled) release()
+  })
+}

@@ -6,7 +6,7 @@
  */
 import { request } from 'node:http'
 import { z } from 'zod'
-import { type CheckTarget, commonCheckFields, MAX_CHECK_READ_BYTES, type Probe } from './check.js'
+import { type CheckTarget, commonCheckFields, MAX_CHECK_READ_BYTES, type Probe, probeOnce } from './check.js'
 
 const statusRange = z
   .union([z.number().int().min(100).max(599), z.string().regex(/^[1-5]\d\d(-[1-5]\d\d)?$/)])
@@ -40,15 +40,7 @@ function statusMatcher(ranges: readonly (number | string)[]): (status: number) =
 export function create(options: HttpCheckOptions): Probe {
   const passes = statusMatcher(options.expectStatus)
   return (target: CheckTarget, timeoutMs: number) =>
-    new Promise((resolve) => {
-      let settled = false
-      const done = (reason: string | undefined) => {
-        if (settled) return
-        settled = true
-        clearTimeout(timer)
-        req.destroy()
-        resolve(reason)
-      }
+    probeOnce(timeoutMs, (done) => {
       const host = target.host.includes(':') ? `[${target.host}]:${target.port}` : `${target.host}:${target.port}`
       const req = request({
         host: target.host,
@@ -58,7 +50,6 @@ export function create(options: HttpCheckOptions): Probe {
         agent: false,
         headers: { host: options.host ?? host, 'user-agent': 'switchyard-health-check', connection: 'close' },
       })
-      const timer = setTimeout(() => done(`timeout after ${timeoutMs} ms`), timeoutMs)
       req.on('error', (err: NodeJS.ErrnoException) => done(err.code ?? err.message))
       req.on('response', (res) => {
         const status = res.statusCode ?? 0
@@ -76,5 +67,6 @@ export function create(options: HttpCheckOptions): Probe {
         res.on('error', () => done('response aborted'))
       })
       req.end()
+      return () => req.destroy()
     })
 }

@@ -4,7 +4,7 @@
  */
 import { connect } from 'node:net'
 import { z } from 'zod'
-import { type CheckTarget, commonCheckFields, MAX_CHECK_READ_BYTES, type Probe } from './check.js'
+import { type CheckTarget, commonCheckFields, MAX_CHECK_READ_BYTES, type Probe, probeOnce } from './check.js'
 
 export const schema = z.strictObject({
   type: z.literal('tcp'),
@@ -17,17 +17,8 @@ export type TcpCheckOptions = z.infer<typeof schema>
 
 export function create(options: TcpCheckOptions): Probe {
   return (target: CheckTarget, timeoutMs: number) =>
-    new Promise((resolve) => {
-      let settled = false
-      const done = (reason: string | undefined) => {
-        if (settled) return
-        settled = true
-        clearTimeout(timer)
-        socket.destroy()
-        resolve(reason)
-      }
+    probeOnce(timeoutMs, (done) => {
       const socket = connect({ host: target.host, port: target.port })
-      const timer = setTimeout(() => done(`timeout after ${timeoutMs} ms`), timeoutMs)
       socket.on('error', (err: NodeJS.ErrnoException) => done(err.code ?? err.message))
       socket.on('connect', () => {
         if (options.send !== undefined) socket.write(options.send)
@@ -44,5 +35,6 @@ export function create(options: TcpCheckOptions): Probe {
         })
         socket.on('end', () => done(seen.includes(expected) ? undefined : `closed without ${JSON.stringify(expected)}`))
       }
+      return () => socket.destroy()
     })
 }
