@@ -4,4 +4,4 @@ export { type CheckedPool, ExternalHealth, HealthMonitor, type HealthSource } fr
 export { type OutlierClock, OutlierDetector, type OutlierSettings } from './outlier.js'
 export { createProbe, type HealthCheckOptions, healthCheckSchema } from './registry.js'
 export type { HealthState, Transition } from './tracker.js'
-export { HealthTracker } from './tracker.js'
+export { HealthTracker, logTransition } from './tracker.js'

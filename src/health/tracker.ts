@@ -80,3 +80,21 @@ export class HealthTracker {
     this.#down = new Set([...this.#servers].filter(([, s]) => !s.up).map(([id]) => id))
   }
 }
+
+/** Logs a transition once: going down is a warning with the last check's reason, coming back is info. */
+export function logTransition(
+  logger: { warn(obj: object, msg: string): void; info(obj: object, msg: string): void },
+  pool: string,
+  t: Transition,
+): void {
+  if (t.state === 'down')
+    logger.warn(
+      { type: 'health', pool, server: t.server, state: t.state, reason: t.reason },
+      `server ${pool}/${t.server} DOWN after ${t.checks} failed checks: ${t.reason}`,
+    )
+  else
+    logger.info(
+      { type: 'health', pool, server: t.server, state: t.state },
+      `server ${pool}/${t.server} UP after ${t.checks} passed checks`,
+    )
+}

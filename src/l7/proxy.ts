@@ -310,11 +310,8 @@ class Exchange implements Dispatcher.DispatchHandler {
     this.#retryTimer = setTimeout(() => {
       this.#retryTimer = undefined
       if (this.#done) return
-      const tried = this.#tried ?? []
-      const next =
-        this.candidates === undefined
-          ? pool.selectAnother(this.pickCtx, tried)
-          : pool.take(this.candidates, this.pickCtx, tried)
+      // Sticky pools kept no candidate list: a fresh pick, minus the servers tried.
+      const next = pool.take(this.candidates ?? pool.candidates(this.pickCtx), this.pickCtx, this.#tried)
       if (next === undefined) return this.fail(err)
       this.#abort = undefined
       this.send(next)

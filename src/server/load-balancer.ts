@@ -16,7 +16,7 @@ import {
 import { channels } from '../core/channels.js'
 import { SwitchyardError } from '../core/errors.js'
 import { type Logger, silentLogger } from '../core/logger.js'
-import { ExternalHealth, HealthMonitor, type Transition } from '../health/index.js'
+import { ExternalHealth, HealthMonitor, logTransition, type Transition } from '../health/index.js'
 import { AccessLog } from '../l7/access-log.js'
 import { buildTrust } from '../l7/headers.js'
 import type { ListenerRuntime, RouteTarget } from '../l7/proxy.js'
@@ -319,18 +319,8 @@ export class LoadBalancer {
 
   /** Logged once per transition; a server that comes back ramps up again (slow start). */
   #onHealthChange(pool: string, t: Transition): void {
-    if (t.state === 'down')
-      this.#logger.warn(
-        { type: 'health', pool, server: t.server, state: t.state, reason: t.reason },
-        `server ${pool}/${t.server} DOWN after ${t.checks} failed checks: ${t.reason}`,
-      )
-    else {
-      this.#logger.info(
-        { type: 'health', pool, server: t.server, state: t.state },
-        `server ${pool}/${t.server} UP after ${t.checks} passed checks`,
-      )
-      this.#pools.get(pool)?.startRamp(t.server)
-    }
+    logTransition(this.#logger, pool, t)
+    if (t.state === 'up') this.#pools.get(pool)?.startRamp(t.server)
     this.#pools.get(pool)?.healthChanged()
     if (channels.healthChange.hasSubscribers)
       channels.healthChange.publish({ pool, server: t.server, state: t.state, reason: t.reason })

@@ -22,7 +22,7 @@ import { AdminServer, type AdminSource } from '../admin/server.js'
 import type { RuntimeConfig } from '../config/index.js'
 import { ERROR_CODES, type ErrorCode, SwitchyardError } from '../core/errors.js'
 import type { Logger, LogLevel } from '../core/logger.js'
-import { HealthMonitor, type Transition } from '../health/index.js'
+import { HealthMonitor, logTransition, type Transition } from '../health/index.js'
 import { SUPERVISOR_METRICS, SupervisorMetrics } from '../metrics/index.js'
 import { VERSION } from '../version.js'
 import { type FromWorker, type ToWorker, WORKER_ENV, type WorkerMetrics } from './ipc.js'
@@ -243,16 +243,7 @@ export class Supervisor implements AdminSource {
 
   /** Logged once for the instance, and pushed to every worker. */
   #onHealthChange(pool: string, t: Transition): void {
-    if (t.state === 'down')
-      this.#logger.warn(
-        { type: 'health', pool, server: t.server, state: t.state, reason: t.reason },
-        `server ${pool}/${t.server} DOWN after ${t.checks} failed checks: ${t.reason}`,
-      )
-    else
-      this.#logger.info(
-        { type: 'health', pool, server: t.server, state: t.state },
-        `server ${pool}/${t.server} UP after ${t.checks} passed checks`,
-      )
+    logTransition(this.#logger, pool, t)
     const msg: ToWorker = { t: 'health', pool, down: [...this.#health.down(pool)] }
     for (const w of this.#connectedWorkers()) w.send(msg)
   }

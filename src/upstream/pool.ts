@@ -11,7 +11,6 @@
  *   (A hashing algorithm's keys thus reach it gradually too.) A brand-new pool starts at full weight.
  */
 import type { Pool as UndiciPool } from 'undici'
-import type { KeySource } from '../balancer/index.js'
 import {
   type Balancer,
   type BalancerEnv,
@@ -19,6 +18,7 @@ import {
   createBalancer,
   defaultEnv,
   type KeyExtractor,
+  type KeySource,
   type Outcome,
   type PickContext,
 } from '../balancer/index.js'
@@ -258,17 +258,6 @@ export class UpstreamPool {
 
   #ramp(now: number, since: number): number {
     return Math.min(1, Math.max(MIN_RAMP, (now - since) / this.#slowStartMs))
-  }
-
-  /**
-   * The first available candidate that is none of `tried` (server ids), for a retry; undefined when
-   * no other server can take the request.
-   */
-  selectAnother(ctx: PickContext, tried: readonly string[]): Selection | undefined {
-    return (
-      this.#first(this.balancer.pick(ctx), tried) ??
-      (this.backupBalancer === undefined ? undefined : this.#first(this.backupBalancer.pick(ctx), tried))
-    )
   }
 
   /**
