@@ -108,23 +108,23 @@ export function proxyRequest(
   ex.target = target
   const pool = target.pool
   const keyOf = pool.keyOf
+  // The request head is read for a key only by hashing and sticky pools.
+  const src =
+    keyOf === undefined && pool.sticky === undefined
+      ? undefined
+      : { clientIp: ex.clientIp, rawHeaders: req.rawHeaders, url: path }
+  const ctx: PickContext =
+    keyOf === undefined || src === undefined
+      ? { clientIp: ex.clientIp }
+      : { clientIp: ex.clientIp, hashKey: keyOf(src) }
   let selection: Selection | undefined
-  let ctx: PickContext
-  if (keyOf === undefined && pool.sticky === undefined) {
-    ctx = { clientIp: ex.clientIp }
+  if (pool.sticky === undefined || src === undefined) {
     ex.candidates = pool.candidates(ctx)
     selection = pool.take(ex.candidates, ctx)
   } else {
-    const src = { clientIp: ex.clientIp, rawHeaders: req.rawHeaders, url: path }
-    ctx = { clientIp: ex.clientIp, hashKey: keyOf?.(src) }
-    if (pool.sticky === undefined) {
-      ex.candidates = pool.candidates(ctx)
-      selection = pool.take(ex.candidates, ctx)
-    } else {
-      const sticky = pool.selectSticky(ctx, src)
-      selection = sticky?.selection
-      ex.setCookie = sticky?.setCookie
-    }
+    const sticky = pool.selectSticky(ctx, src)
+    selection = sticky?.selection
+    ex.setCookie = sticky?.setCookie
   }
   if (!selection) return ex.fail(new SwitchyardError('SWY_NO_SERVER'))
   if (expectContinue) res.writeContinue()
