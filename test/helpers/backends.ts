@@ -56,11 +56,22 @@ export async function startBackends(count: number, handler?: Handler): Promise<T
   return Promise.all(Array.from({ length: count }, (_, i) => startBackend(`b${i + 1}`, handler)))
 }
 
-/** A port that nothing listens on (bound, read, released). */
+/**
+ * A port that nothing listens on: one below the kernel's ephemeral range (Linux: 32768 and up), found
+ * free by binding it. Ports that `listen(0)` hands out come from that range, so no later listener of
+ * the tests (or of Switchyard) can take this one, as could happen with a port released by `listen(0)`.
+ */
 export async function deadPort(): Promise<number> {
-  const s = createServer()
-  await new Promise<void>((resolve) => s.listen(0, '127.0.0.1', resolve))
-  const { port } = s.address() as AddressInfo
-  await new Promise<void>((resolve) => s.close(() => resolve()))
-  return port
+  for (let attempt = 0; attempt < 50; attempt++) {
+    const port = 20_000 + Math.floor(Math.random() * 12_000)
+    const s = createServer()
+    const bound = await new Promise<boolean>((resolve) => {
+      s.once('error', () => resolve(false))
+      s.listen(port, '127.0.0.1', () => resolve(true))
+    })
+    if (!bound) continue
+    await new Promise<void>((resolve) => s.close(() => resolve()))
+    return port
+  }
+  throw new Error('no free port below the ephemeral range')
 }
