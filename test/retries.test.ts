@@ -159,12 +159,23 @@ describe('retries', () => {
     }
   })
 
-  it('never retries a request whose body went upstream: a POST to a server that resets is answered 502', async () => {
+  it('retries a body only when it was buffered: a POST to a server that resets', async () => {
     const resetting: TestBackend = await startBackend('reset', (req) => {
       req.on('data', () => req.socket.destroy())
     })
-    const good = await startBackend('good')
-    const lb = createLoadBalancer({
+    const bodies: string[] = []
+    const good = await startBackend('good', (req, res) => {
+      let body = ''
+      req.setEncoding('utf8')
+      req.on('data', (c: string) => {
+        body += c
+      })
+      req.on('end', () => {
+        bodies.push(body)
+        res.end('good')
+      })
+    })
+    const config = (bufferBytes: number): ConfigInput => ({
       listeners: [{ name: 'main', listen: '127.0.0.1:0', routes: [{ pool: 'p' }] }],
       pools: [
         {
@@ -173,18 +184,76 @@ describe('retries', () => {
             { url: resetting.url, name: 'reset' },
             { url: good.url, name: 'good' },
           ],
-          retries: { on: ['connect-failure', 'reset'], retryNonIdempotent: true },
+          retries: { on: ['connect-failure', 'reset'], retryNonIdempotent: true, bufferBytes },
+        },
+      ],
+    })
+    // Larger than bufferBytes: the body streamed to the resetting server, and cannot be sent again.
+    const streaming = createLoadBalancer(config(4))
+    await streaming.start()
+    try {
+      const res = await request(lbUrl(streaming), { method: 'POST', body: 'payload' })
+      assert.equal(res.statusCode, 502)
+      assert.match(await res.body.text(), /SWY_UPSTREAM_RESET/)
+      assert.deepEqual(bodies, [])
+    } finally {
+      await streaming.close({ gracePeriodMs: 200 })
+    }
+    // Within bufferBytes (the default 64 KiB): read whole first, then sent again to the good server.
+    const buffered = createLoadBalancer(config(65536))
+    await buffered.start()
+    try {
+      const res = await request(lbUrl(buffered), { method: 'POST', body: 'payload' })
+      assert.equal(res.statusCode, 200)
+      assert.equal(await res.body.text(), 'good')
+      assert.deepEqual(bodies, ['payload'])
+    } finally {
+      await buffered.close({ gracePeriodMs: 200 })
+      await resetting.close()
+      await good.close()
+    }
+  })
+
+  it('gives each try perTryTimeout to answer, then retries idempotent requests elsewhere', async () => {
+    const hanging = await startBackend('hang', (req) => req.resume())
+    const good = await startBackend('good')
+    const lb = createLoadBalancer({
+      listeners: [{ name: 'main', listen: '127.0.0.1:0', routes: [{ pool: 'p' }] }],
+      pools: [
+        {
+          name: 'p',
+          balance: 'round-robin',
+          servers: [
+            { url: hanging.url, name: 'hang' },
+            { url: good.url, name: 'good' },
+          ],
+          retries: { on: ['connect-failure', 'timeout'], perTryTimeout: '150ms' },
+          timeouts: { responseHeaders: '30s' },
         },
       ],
     })
     await lb.start()
     try {
-      const res = await request(lbUrl(lb), { method: 'POST', body: 'payload' })
-      await res.body.text()
-      assert.equal(res.statusCode, 502)
+      const results: string[] = []
+      for (let i = 0; i < 4; i++) {
+        const res = await request(lbUrl(lb))
+        results.push(`${res.statusCode} ${await res.body.text()}`)
+      }
+      // Every GET ends at the good server, half of them after the hanging one timed out.
+      assert.deepEqual(results, ['200 good', '200 good', '200 good', '200 good'])
+      assert.equal(hanging.requests.length, 2)
+      // A POST is not retried: the hanging server may be working on it. 504 after its one try.
+      const statuses: number[] = []
+      for (let i = 0; i < 2; i++) {
+        const res = await request(lbUrl(lb), { method: 'POST', body: 'x' })
+        const text = await res.body.text()
+        statuses.push(res.statusCode)
+        if (res.statusCode === 504) assert.match(text, /SWY_UPSTREAM_TIMEOUT/)
+      }
+      assert.deepEqual(statuses.sort(), [200, 504])
     } finally {
       await lb.close({ gracePeriodMs: 200 })
-      await resetting.close()
+      await hanging.close()
       await good.close()
     }
   })

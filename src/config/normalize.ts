@@ -71,6 +71,7 @@ export interface RetrySettings {
   readonly attempts: number
   readonly onConnectFailure: boolean
   readonly onReset: boolean
+  readonly onTimeout: boolean
   /** Upstream statuses that are retried. */
   readonly statuses: readonly number[]
   readonly retryNonIdempotent: boolean
@@ -78,6 +79,12 @@ export interface RetrySettings {
   readonly backoffMaxMs: number
   readonly budgetPercent: number
   readonly budgetMinRetries: number
+  /** Request bodies with a Content-Length up to this are buffered, to be replayable; 0: none are. */
+  readonly bufferBytes: number
+  /** Time to a response head for each try; 0: the pool's `responseHeadersMs`. */
+  readonly perTryTimeoutMs: number
+  /** Resend, whatever the method, a request that a reused idle connection lost before any response byte. */
+  readonly keepAliveRace: boolean
 }
 
 /** Active health checks: the probe's own options as validated, and the schedule in milliseconds. */
@@ -172,12 +179,16 @@ export function normalize(cfg: ParsedConfig): RuntimeConfig {
         attempts: p.retries.attempts,
         onConnectFailure: p.retries.on.includes('connect-failure'),
         onReset: p.retries.on.includes('reset'),
+        onTimeout: p.retries.on.includes('timeout'),
         statuses: p.retries.on.filter((o) => /^\d+$/.test(o)).map(Number),
         retryNonIdempotent: p.retries.retryNonIdempotent,
         backoffBaseMs: durationToMs(p.retries.backoff.base),
         backoffMaxMs: durationToMs(p.retries.backoff.max),
         budgetPercent: p.retries.budget.percent,
         budgetMinRetries: p.retries.budget.minRetries,
+        bufferBytes: p.retries.bufferBytes,
+        perTryTimeoutMs: durationToMs(p.retries.perTryTimeout),
+        keepAliveRace: p.retries.keepAliveRace,
       },
       healthCheck:
         p.healthCheck === undefined

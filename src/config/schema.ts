@@ -304,16 +304,34 @@ const pool = z.strictObject({
         .default(2)
         .describe('Further tries after the first, each on another server. 0: no retries.'),
       on: z
-        .array(z.enum(['connect-failure', 'reset', '502', '503', '504']))
+        .array(z.enum(['connect-failure', 'reset', 'timeout', '502', '503', '504']))
         .default(['connect-failure'])
         .describe(
-          'What is retried: `connect-failure` (the server could not be reached: any method, since nothing reached it), `reset` (the connection closed before a response), and those statuses. `reset` and statuses apply to idempotent requests without a body (any method with `retryNonIdempotent`).',
+          'What is retried: `connect-failure` (the server could not be reached: any method, since nothing reached it), `reset` (the connection closed before a response), `timeout` (no response head within `perTryTimeout`), and those statuses. All but `connect-failure` apply to idempotent requests (any method with `retryNonIdempotent`) whose body, if any, was buffered (`bufferBytes`).',
         ),
       retryNonIdempotent: z
         .boolean()
         .default(false)
+        .describe('Also retry POST and PATCH on `reset`, `timeout` and statuses.'),
+      bufferBytes: z
+        .number()
+        .int()
+        .min(0)
+        .max(16 * 1024 * 1024)
+        .default(64 * 1024)
         .describe(
-          'Also retry POST and PATCH on `reset` and statuses. Requests with a body are retried on `connect-failure` only.',
+          'Request bodies with a Content-Length up to this size are read whole before they are sent, so that a failed try can be sent again. Larger and chunked bodies stream, and are retried on `connect-failure` only. 0: never buffer.',
+        ),
+      perTryTimeout: durationSchema
+        .default(0)
+        .describe(
+          'Time each try has to produce a response head; when it runs out, the try fails with SWY_UPSTREAM_TIMEOUT (retried with `on: [timeout]`). 0: `timeouts.responseHeaders` alone.',
+        ),
+      keepAliveRace: z
+        .boolean()
+        .default(true)
+        .describe(
+          'Send a request again, at once and whatever its method, when it failed because the server closed a reused idle connection as the request was written (no byte of a response came back, so the application never read it). Needs a replayable body (none, or buffered). Not counted against `attempts` or the budget; at most 3 times per request.',
         ),
       backoff: z
         .strictObject({

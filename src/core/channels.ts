@@ -5,6 +5,8 @@
  * - `switchyard:request:end`    { requestId, listener, pool, server, status, code, durationMs }
  * - `switchyard:upstream:error` { requestId, pool, server, code, error }
  * - `switchyard:health:change`  { pool, server, state: 'up' | 'down', reason } (control plane)
+ * - `switchyard:keepalive:race` { requestId, pool, server }: a request resent after a reused idle
+ *   connection was closed under it
  */
 import diagnostics from 'node:diagnostics_channel'
 
@@ -12,4 +14,5 @@ export const channels = {
   requestEnd: diagnostics.channel('switchyard:request:end'),
   upstreamError: diagnostics.channel('switchyard:upstream:error'),
   healthChange: diagnostics.channel('switchyard:health:change'),
+  keepAliveRace: diagnostics.channel('switchyard:keepalive:race'),
 } as const

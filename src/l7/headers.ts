@@ -123,6 +123,8 @@ export class RequestHead {
   host: string | undefined = undefined
   /** The request announces a body: chunked, or a non-zero Content-Length. */
   hasBody = false
+  /** The Content-Length the client sent; -1 without one (no body, or chunked). */
+  contentLength = -1
   /** The client's request-id header, unvalidated. */
   requestId: string | undefined = undefined
   xff: string | undefined = undefined
@@ -161,6 +163,7 @@ export function scanRequestHead(raw: readonly string[], requestIdHeader: string)
         head.hasBody = true
         break
       case CONTENT_LENGTH:
+        head.contentLength = Number(value)
         if (value !== '0') head.hasBody = true
         out.push(name, value)
         break

@@ -11,6 +11,7 @@
 import { randomUUID } from 'node:crypto'
 import type { IncomingMessage, ServerResponse } from 'node:http'
 import { type Http2ServerRequest, type Http2ServerResponse, constants as h2constants } from 'node:http2'
+import type { Socket } from 'node:net'
 import type { Readable } from 'node:stream'
 import type { SecureContextOptions } from 'node:tls'
 import type { Dispatcher } from 'undici'
@@ -23,6 +24,7 @@ import type { Logger } from '../core/logger.js'
 import type { TcpRuntime } from '../l4/tcp-proxy.js'
 import type { Metrics, RouteMetrics } from '../metrics/index.js'
 import type { Selection, UpstreamPool } from '../upstream/pool.js'
+import { expectSocket, type SocketObserver } from '../upstream/socket-reuse.js'
 import type { AccessEntry, AccessLog } from './access-log.js'
 import {
   downstreamResponseHeaders,
@@ -133,7 +135,10 @@ export function proxyRequest(
   ex.head = head
   ex.baseHeaders = head.headers.length
   ex.pickCtx = ctx
-  ex.send(selection)
+  // A small body with a known length is read whole first, so that a failed try can send it again.
+  const limit = pool.config.retries.bufferBytes
+  if (head.contentLength > 0 && head.contentLength <= limit) ex.bufferBody(selection)
+  else ex.send(selection)
 }
 
 /** Methods that RFC 9110 §9.2.2 defines as idempotent. */
@@ -149,8 +154,11 @@ function absoluteToOrigin(url: string): string | undefined {
   }
 }
 
+/** Resends of one request after lost keep-alive races, at most (see Exchange#lostKeepAliveRace). */
+const MAX_RACE_RESENDS = 3
+
 /** One request in flight. Implements undici's (raw-header) dispatch handler. */
-class Exchange implements Dispatcher.DispatchHandler {
+class Exchange implements Dispatcher.DispatchHandler, SocketObserver {
   readonly rt: ListenerRuntime
   readonly hooks: RequestHooks
   readonly req: IncomingMessage
@@ -191,8 +199,20 @@ class Exchange implements Dispatcher.DispatchHandler {
   candidates: IterableIterator<Backend> | undefined
   /** Servers tried so far, kept when the pool retries. */
   #tried: string[] | undefined
-  /** Tries sent so far. */
+  /** Tries sent so far (resends after lost keep-alive races not included). */
   #tries = 0
+  /** The server of the current try. */
+  #selection: Selection | undefined
+  /** The request body, read whole (see bufferBody); undefined when it streams or there is none. */
+  #body: Buffer | undefined
+  /** The socket the current try was written to, if undici published it (see socket-reuse.ts). */
+  #socket: Socket | undefined
+  /** The socket had carried requests before the current try's. */
+  #socketReused = false
+  /** `#socket.bytesRead` when the current try was written: more means a response began. */
+  #readAtSend = 0
+  /** Resends after lost keep-alive races. */
+  #raceResends = 0
   /** The current try is a retry, holding a place in the pool's retry budget. */
   #inBudget = false
   #retryTimer: NodeJS.Timeout | undefined
@@ -233,15 +253,36 @@ class Exchange implements Dispatcher.DispatchHandler {
     if (totalMs > 0) this.#timer = setTimeout(this.#onTotalTimeout, totalMs)
   }
 
-  /** Sends one try to `selection`'s server: the first, or a retry. */
-  send(selection: Selection): void {
+  /**
+   * Reads the whole request body (its Content-Length is at most `retries.bufferBytes`), then sends the
+   * first try. The body can then be sent again by any retry.
+   */
+  bufferBody(selection: Selection): void {
+    const chunks: Buffer[] = []
+    const req = this.req
+    req.on('data', (chunk: Buffer) => chunks.push(chunk))
+    req.once('end', () => {
+      if (this.#done) return
+      this.#body = chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks)
+      this.#h2BytesIn = this.#body.length
+      this.send(selection)
+    })
+    // An aborted upload ends the exchange through the response's `close` (#onClientClose).
+    req.once('error', () => {})
+  }
+
+  /** Sends one try to `selection`'s server: the first, a retry, or (`resend`) the same try again. */
+  send(selection: Selection, resend = false): void {
     const rt = this.rt
     const pool = this.target!.pool
     const poolConfig = pool.config
     const head = this.head!
     this.backend = selection.backend
-    if (this.#tries++ === 0) pool.requestBegan()
-    if (poolConfig.retries.attempts > 0) {
+    this.#selection = selection
+    this.#socket = undefined
+    if (resend) this.#raceResends++
+    else if (this.#tries++ === 0) pool.requestBegan()
+    if (poolConfig.retries.attempts > 0 && !resend) {
       this.#tried ??= []
       this.#tried.push(selection.backend.id)
     }
@@ -267,8 +308,8 @@ class Exchange implements Dispatcher.DispatchHandler {
         method: this.method,
         headers,
         // undici's dispatch takes async iterables as bodies (core/request.js) although its types omit them.
-        body: this.hasBody ? (this.h2 ? (this.h2Body() as unknown as Readable) : this.req) : null,
-        headersTimeout: poolConfig.timeouts.responseHeadersMs,
+        body: this.hasBody ? (this.#body ?? (this.h2 ? (this.h2Body() as unknown as Readable) : this.req)) : null,
+        headersTimeout: poolConfig.retries.perTryTimeoutMs || poolConfig.timeouts.responseHeadersMs,
         bodyTimeout: poolConfig.timeouts.idleMs,
       },
       this,
@@ -289,11 +330,45 @@ class Exchange implements Dispatcher.DispatchHandler {
     let kind: boolean
     if (err.code === 'SWY_UPSTREAM_CONNECT' || err.code === 'SWY_UPSTREAM_CONNECT_TIMEOUT') kind = r.onConnectFailure
     else {
-      // A body already streamed upstream cannot be sent again (it is not buffered).
-      const safe = !this.hasBody && (r.retryNonIdempotent || IDEMPOTENT.has(this.method))
-      kind = status > 0 ? safe && r.statuses.includes(status) : safe && r.onReset && err.code === 'SWY_UPSTREAM_RESET'
+      const safe = this.#replayable() && (r.retryNonIdempotent || IDEMPOTENT.has(this.method))
+      if (!safe) kind = false
+      else if (status > 0) kind = r.statuses.includes(status)
+      else if (err.code === 'SWY_UPSTREAM_RESET') kind = r.onReset
+      else kind = err.code === 'SWY_UPSTREAM_TIMEOUT' && r.onTimeout
     }
     return kind && pool.tryRetry()
+  }
+
+  /** The request can be sent again: it has no body, or its body was buffered. */
+  #replayable(): boolean {
+    return !this.hasBody || this.#body !== undefined
+  }
+
+  /**
+   * The try failed because the server closed a reused idle connection just as the request was written
+   * to it: undici's connection was closed or reset, the socket had carried an earlier request, and not
+   * one byte of a response came back on it after this request was written. A server closes an idle
+   * connection only when no request is in it, and an application that reads a request and then closes
+   * without a byte of an answer is the one case this cannot tell apart (see docs/availability.md).
+   */
+  #lostKeepAliveRace(err: SwitchyardError): boolean {
+    const socket = this.#socket
+    return (
+      err.code === 'SWY_UPSTREAM_RESET' &&
+      socket !== undefined &&
+      this.#socketReused &&
+      socket.bytesRead === this.#readAtSend &&
+      this.#raceResends < MAX_RACE_RESENDS &&
+      !this.res.headersSent &&
+      this.#replayable() &&
+      this.target!.pool.config.retries.keepAliveRace
+    )
+  }
+
+  onSocket(socket: Socket, uses: number): void {
+    this.#socket = socket
+    this.#socketReused = uses > 0
+    this.#readAtSend = socket.bytesRead
   }
 
   /** Ends the failed try (balancer and outlier feedback) and sends the next after a backoff. */
@@ -348,6 +423,7 @@ class Exchange implements Dispatcher.DispatchHandler {
   onConnect(abort: (err?: Error) => void): void {
     this.#abort = abort
     if (this.#done) abort(new SwitchyardError('SWY_CLIENT_ABORTED'))
+    else expectSocket(this)
   }
 
   onHeaders(statusCode: number, rawHeaders: Buffer[], resume: () => void, statusText: string): boolean {
@@ -431,6 +507,19 @@ class Exchange implements Dispatcher.DispatchHandler {
       ? new SwitchyardError('SWY_CLIENT_ABORTED', undefined, { cause: err })
       : classifyUpstreamError(err)
     if (swy.code === 'SWY_CLIENT_ABORTED') return this.#finish(499, swy)
+    if (this.#lostKeepAliveRace(swy)) {
+      // Nothing reached the application: the same server, at once, on another connection. Not a
+      // failure of the server (outlier detection and balancers count it as a success).
+      this.#endTry('success')
+      if (channels.keepAliveRace.hasSubscribers)
+        channels.keepAliveRace.publish({
+          requestId: this.requestId,
+          pool: this.target?.pool.name,
+          server: this.backend?.id,
+        })
+      this.#abort = undefined
+      return this.send(this.#selection!, true)
+    }
     if (this.#mayRetry(swy, 0)) return this.#retry(swy)
     if (channels.upstreamError.hasSubscribers)
       channels.upstreamError.publish({
