@@ -211,3 +211,43 @@ describe('tcp listener', () => {
     )
   })
 })
+
+describe('tcp circuit breaking', () => {
+  it('resets a connection that finds every server full (maxPerServer + maxPending)', async () => {
+    const backend = await tcpBackend('full', (s) => {
+      s.resume()
+      s.on('end', () => s.end('full'))
+    })
+    const lb = createLoadBalancer({
+      ...tcpConfig([backend.url]),
+      pools: [{ name: 'p', servers: [backend.url], connections: { maxPerServer: 1, maxPending: 0 } }],
+    })
+    await lb.start()
+    const port = Object.values(lb.addresses())[0]!.port
+    try {
+      // The first connection holds the server's one place until it ends.
+      const held = connect({ host: '127.0.0.1', port, allowHalfOpen: true })
+      await once(held, 'connect')
+      await new Promise((r) => setTimeout(r, 100))
+      const refused = connect({ host: '127.0.0.1', port })
+      const outcome = await new Promise<string>((resolve) => {
+        refused.once('error', (e: NodeJS.ErrnoException) => resolve(e.code ?? 'error'))
+        refused.once('data', () => resolve('data'))
+      })
+      refused.destroy()
+      assert.equal(outcome, 'ECONNRESET')
+      const reply: Buffer[] = []
+      held.on('data', (c: Buffer) => reply.push(c))
+      held.end('y')
+      await once(held, 'end')
+      held.destroy()
+      assert.equal(Buffer.concat(reply).toString(), 'full')
+      // Its place is free again.
+      await new Promise((r) => setTimeout(r, 50))
+      assert.equal((await exchange(port, Buffer.from('z'))).body.toString(), 'full')
+    } finally {
+      await lb.close({ gracePeriodMs: 100 })
+      await backend.close()
+    }
+  })
+})

@@ -210,6 +210,15 @@ describe('sticky: client-ip, header and app-cookie', () => {
       const unknown = await request(`${lb.url}/page`, { headers: { cookie: 'JSESSIONID=nobody' } })
       assert.equal(unknown.statusCode, 200)
       await unknown.body.text()
+      // A reload that changes the pool (its algorithm) keeps the session table.
+      const login = await request(`${lb.url}/login`)
+      const server = await login.body.text()
+      const session = cookieFrom(login.headers['set-cookie'], 'JSESSIONID')!
+      const changed = config(backends, { mode: 'app-cookie:JSESSIONID' })
+      changed.pools[0]!.balance = 'random'
+      await lb.lb.reload(changed)
+      for (let i = 0; i < 8; i++)
+        assert.equal(await (await request(`${lb.url}/page`, { headers: { cookie: session } })).body.text(), server)
     } finally {
       await lb.close()
     }

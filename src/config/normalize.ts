@@ -113,6 +113,24 @@ export interface PoolConfig {
   readonly retries: RetrySettings
   readonly timeouts: { readonly connectMs: number; readonly responseHeadersMs: number; readonly idleMs: number }
   readonly connections: { readonly maxPerServer: number; readonly keepAliveMs: number }
+  /** Each server's connection cap and pending cap (-1: none), by server id. */
+  readonly serverLimits: Readonly<Record<string, ServerLimits>>
+  readonly queue: QueueSettings
+}
+
+export interface ServerLimits {
+  /** Concurrent connections to the server, each with one request at a time. */
+  readonly maxConnections: number
+  /** Requests waiting for one of its connections; -1: no limit. */
+  readonly maxPending: number
+}
+
+export interface QueueSettings {
+  /** Requests the pool serves at once; 0: no limit. */
+  readonly maxInFlight: number
+  /** Requests that may wait; 0: no queue. */
+  readonly size: number
+  readonly timeoutMs: number
 }
 
 export interface RuntimeConfig {
@@ -213,6 +231,23 @@ export function normalize(cfg: ParsedConfig): RuntimeConfig {
       connections: {
         maxPerServer: p.connections.maxPerServer,
         keepAliveMs: durationToMs(p.connections.keepAlive),
+      },
+      serverLimits: Object.fromEntries(
+        p.servers.map((s) => {
+          const own = typeof s === 'string' ? undefined : s
+          return [
+            toBackend(p.name, s).id,
+            {
+              maxConnections: own?.maxConnections ?? p.connections.maxPerServer,
+              maxPending: own?.maxPending ?? p.connections.maxPending ?? -1,
+            },
+          ]
+        }),
+      ),
+      queue: {
+        maxInFlight: p.queue.maxInFlight,
+        size: p.queue.size,
+        timeoutMs: durationToMs(p.queue.timeout),
       },
     })),
   }

@@ -48,12 +48,24 @@ const serverObject = z.strictObject({
     .describe(
       'Drain the server: it gets no new requests or sticky sessions, while requests of sessions already bound to it still reach it. Remove it once they are done.',
     ),
+  maxConnections: z
+    .number()
+    .int()
+    .min(1)
+    .optional()
+    .describe("This server's `connections.maxPerServer`: most concurrent connections (and so requests) to it."),
+  maxPending: z
+    .number()
+    .int()
+    .min(0)
+    .optional()
+    .describe("This server's `connections.maxPending`: most requests waiting for one of its connections."),
 })
 
 const server = z
   .union([z.string(), serverObject])
   .describe(
-    'A server: a URL string (`http://127.0.0.1:3001`), or an object with `url`, `weight`, `name`, `backup` and `drain`.',
+    'A server: a URL string (`http://127.0.0.1:3001`), or an object with `url`, `weight`, `name`, `backup`, `drain`, `maxConnections` and `maxPending`.',
   )
 
 const balance = z
@@ -197,7 +209,17 @@ const connections = z
       .int()
       .min(1)
       .default(256)
-      .describe('Most concurrent connections to one server; further requests queue.'),
+      .describe(
+        'Most concurrent connections to one server (HAProxy `maxconn`); each carries one request at a time. Further requests wait for a connection of that server (see `maxPending`).',
+      ),
+    maxPending: z
+      .number()
+      .int()
+      .min(0)
+      .optional()
+      .describe(
+        'Most requests waiting for a connection of one server. A server with `maxPerServer + maxPending` requests is full: the balancer passes over it, and when every server is full, requests wait in the pool `queue` (or get 503 SWY_OVERLOADED without one). Default: no limit.',
+      ),
     keepAlive: duration.default('4s').describe('How long an idle upstream connection is kept for reuse.'),
   })
   .prefault({})
@@ -383,6 +405,30 @@ const pool = z.strictObject({
     .describe('Send the client `Host` header upstream. When false, send the server `host:port`.'),
   timeouts: poolTimeouts.describe('Upstream timeouts.'),
   connections: connections.describe('Upstream connection pool.'),
+  queue: z
+    .strictObject({
+      maxInFlight: z
+        .number()
+        .int()
+        .min(0)
+        .default(0)
+        .describe('Most requests the pool serves at once; more wait in the queue. 0: no limit.'),
+      size: z
+        .number()
+        .int()
+        .min(0)
+        .default(0)
+        .describe(
+          'Most requests waiting for the pool (over `maxInFlight`, or every server full). More get 503 SWY_OVERLOADED at once. 0: no queue.',
+        ),
+      timeout: duration
+        .default('5s')
+        .describe('Longest a request waits in the queue before it gets 503 SWY_OVERLOADED.'),
+    })
+    .prefault({})
+    .describe(
+      'Circuit breaking, after HAProxy `maxconn` and queue: a cap on in-flight requests with a bounded, timed FIFO queue. HTTP only; a TCP connection that finds every server full is reset.',
+    ),
 })
 
 export const configSchema = z.strictObject({

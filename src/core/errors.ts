@@ -28,6 +28,11 @@ export const ERROR_CODES = {
   SWY_UPSTREAM_STATUS: { status: 502, source: 'upstream', text: 'the upstream server answered with an error status' },
   SWY_UPSTREAM_PROTOCOL: { status: 502, source: 'upstream', text: 'the upstream server sent an invalid response' },
   SWY_NO_SERVER: { status: 503, source: 'internal', text: 'no server is available in the pool' },
+  SWY_OVERLOADED: {
+    status: 503,
+    source: 'internal',
+    text: 'the pool is at its limits and its queue is full or timed out',
+  },
   SWY_NO_ROUTE: { status: 404, source: 'internal', text: 'no route matches the request' },
   SWY_TIMEOUT: { status: 504, source: 'internal', text: 'the request exceeded its total time limit' },
   SWY_SHUTTING_DOWN: { status: 503, source: 'internal', text: 'the load balancer is shutting down' },

@@ -32,10 +32,11 @@ export function pipeConnection(rt: ListenerRuntime, tcp: TcpRuntime, client: Soc
   const clientIp = ip.startsWith('::ffff:') ? ip.slice(7) : ip
   const pool = tcp.target.pool
   // Sticky pools bind TCP clients by address (`client-ip`); the HTTP modes find nothing here and balance.
+  // A connection that finds every server full (circuit breaking) is refused: TCP has no queue.
+  const sticky =
+    pool.sticky === undefined ? undefined : pool.selectSticky({ clientIp }, { clientIp, rawHeaders: [], url: '' })
   const selection =
-    pool.sticky === undefined
-      ? pool.select({ clientIp })
-      : pool.selectSticky({ clientIp }, { clientIp, rawHeaders: [], url: '' })?.selection
+    pool.sticky === undefined ? pool.select({ clientIp }) : sticky === 'full' ? undefined : sticky?.selection
   let upstream: Socket | undefined
   let connectMs = -1
   let failure: SwitchyardError | undefined
@@ -59,11 +60,7 @@ export function pipeConnection(rt: ListenerRuntime, tcp: TcpRuntime, client: Soc
     else m.ok.value++
     if (selection) {
       const failed = failure !== undefined ? failure.source === 'upstream' : connectMs < 0
-      pool.ended(
-        selection.backend,
-        failed ? 'failure' : 'success',
-        connectMs >= 0 ? connectMs : performance.now() - startMs,
-      )
+      pool.ended(selection, failed ? 'failure' : 'success', connectMs >= 0 ? connectMs : performance.now() - startMs)
     }
     hooks.end(client)
     const entry = {
@@ -84,13 +81,13 @@ export function pipeConnection(rt: ListenerRuntime, tcp: TcpRuntime, client: Soc
   client.on('error', () => fail(new SwitchyardError('SWY_CLIENT_ABORTED')))
   client.once('close', onClose)
   if (!selection) {
-    failure = new SwitchyardError('SWY_NO_SERVER')
+    failure = new SwitchyardError(sticky === 'full' || pool.saturated() ? 'SWY_OVERLOADED' : 'SWY_NO_SERVER')
     rt.logger.warn({ type: 'tcp', listener: rt.config.name, pool: pool.name, code: failure.code }, failure.message)
     client.resetAndDestroy()
     return
   }
   selection.counter.value++
-  pool.started(selection.backend)
+  pool.started(selection)
   const backend = selection.backend
   upstream = connect({ host: backend.host, port: backend.port, noDelay: true, allowHalfOpen: true })
   upstream.once('close', onClose)

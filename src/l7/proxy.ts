@@ -15,7 +15,7 @@ import type { Socket } from 'node:net'
 import type { Readable } from 'node:stream'
 import type { SecureContextOptions } from 'node:tls'
 import type { Dispatcher } from 'undici'
-import type { Outcome, PickContext } from '../balancer/index.js'
+import type { KeySource, Outcome, PickContext } from '../balancer/index.js'
 import type { ListenerConfig } from '../config/index.js'
 import type { Backend } from '../core/backend.js'
 import { channels } from '../core/channels.js'
@@ -23,7 +23,7 @@ import { classifyUpstreamError, errorBody, errorText, SwitchyardError } from '..
 import type { Logger } from '../core/logger.js'
 import type { TcpRuntime } from '../l4/tcp-proxy.js'
 import type { Metrics, RouteMetrics } from '../metrics/index.js'
-import type { Selection, UpstreamPool } from '../upstream/pool.js'
+import type { QueuedRequest, Selection, UpstreamPool } from '../upstream/pool.js'
 import { expectSocket, type SocketObserver } from '../upstream/socket-reuse.js'
 import type { AccessEntry, AccessLog } from './access-log.js'
 import {
@@ -115,30 +115,18 @@ export function proxyRequest(
     keyOf === undefined && pool.sticky === undefined
       ? undefined
       : { clientIp: ex.clientIp, rawHeaders: req.rawHeaders, url: path }
-  const ctx: PickContext =
+  ex.pickCtx =
     keyOf === undefined || src === undefined
       ? { clientIp: ex.clientIp }
       : { clientIp: ex.clientIp, hashKey: keyOf(src) }
-  let selection: Selection | undefined
-  if (pool.sticky === undefined || src === undefined) {
-    ex.candidates = pool.candidates(ctx)
-    selection = pool.take(ex.candidates, ctx)
-  } else {
-    const sticky = pool.selectSticky(ctx, src)
-    selection = sticky?.selection
-    ex.setCookie = sticky?.setCookie
-  }
-  if (!selection) return ex.fail(new SwitchyardError('SWY_NO_SERVER'))
-  if (expectContinue) res.writeContinue()
+  ex.keySource = src
+  ex.expectContinue = expectContinue
   ex.path = path
   ex.method = method
   ex.head = head
   ex.baseHeaders = head.headers.length
-  ex.pickCtx = ctx
-  // A small body with a known length is read whole first, so that a failed try can send it again.
-  const limit = pool.config.retries.bufferBytes
-  if (head.contentLength > 0 && head.contentLength <= limit) ex.bufferBody(selection)
-  else ex.send(selection)
+  // Circuit breaking: over the pool's in-flight cap, or with every server full, the request waits.
+  if (!pool.admits() || ex.start() === 'full') ex.wait()
 }
 
 /** Methods that RFC 9110 §9.2.2 defines as idempotent. */
@@ -158,7 +146,7 @@ function absoluteToOrigin(url: string): string | undefined {
 const MAX_RACE_RESENDS = 3
 
 /** One request in flight. Implements undici's (raw-header) dispatch handler. */
-class Exchange implements Dispatcher.DispatchHandler, SocketObserver {
+class Exchange implements Dispatcher.DispatchHandler, SocketObserver, QueuedRequest {
   readonly rt: ListenerRuntime
   readonly hooks: RequestHooks
   readonly req: IncomingMessage
@@ -195,6 +183,14 @@ class Exchange implements Dispatcher.DispatchHandler, SocketObserver {
   /** Length of `head.headers` before the forwarding headers of a try were added to it. */
   baseHeaders = 0
   pickCtx: PickContext = { clientIp: '' }
+  /** What a sticky pool reads the binding from; undefined for other pools. */
+  keySource: KeySource | undefined
+  /** The client sent `Expect: 100-continue`: answered once the request starts. */
+  expectContinue = false
+  /** Holds a place under the pool's `queue.maxInFlight` (see UpstreamPool#admitted). */
+  #admitted = false
+  /** Waiting in the pool's queue. */
+  #queued = false
   /** The balancer's candidates for this request, which retries continue from (not for sticky pools). */
   candidates: IterableIterator<Backend> | undefined
   /** Servers tried so far, kept when the pool retries. */
@@ -254,6 +250,62 @@ class Exchange implements Dispatcher.DispatchHandler, SocketObserver {
   }
 
   /**
+   * Picks a server and sends the first try: `full` when every server that could take the request is
+   * full (it must wait), `ended` when there is no server to take it (answered 503 SWY_NO_SERVER).
+   */
+  start(): 'started' | 'full' | 'ended' {
+    const pool = this.target!.pool
+    const ctx = this.pickCtx
+    let selection: Selection | undefined
+    if (pool.sticky === undefined || this.keySource === undefined) {
+      this.candidates = pool.candidates(ctx)
+      selection = pool.take(this.candidates, ctx)
+    } else {
+      const sticky = pool.selectSticky(ctx, this.keySource)
+      if (sticky === 'full') return 'full'
+      selection = sticky?.selection
+      this.setCookie = sticky?.setCookie
+    }
+    if (selection === undefined) {
+      if (pool.saturated()) return 'full'
+      this.fail(new SwitchyardError('SWY_NO_SERVER'))
+      return 'ended'
+    }
+    pool.admitted()
+    this.#admitted = true
+    if (this.expectContinue) this.res.writeContinue()
+    // A small body with a known length is read whole first, so that a failed try can send it again.
+    const length = this.head!.contentLength
+    if (length > 0 && length <= pool.config.retries.bufferBytes) this.bufferBody(selection)
+    else this.send(selection)
+    return 'started'
+  }
+
+  /** Waits in the pool's queue, or is answered 503 SWY_OVERLOADED when it is full. */
+  wait(): void {
+    if (!this.target!.pool.enqueue(this)) return this.fail(new SwitchyardError('SWY_OVERLOADED', 'the queue is full'))
+    this.#queued = true
+  }
+
+  // QueuedRequest: the pool calls these.
+  get sticky(): boolean {
+    return this.keySource !== undefined && this.target?.pool.sticky !== undefined
+  }
+
+  resume(): boolean {
+    if (this.#done) return true
+    const started = this.start() !== 'full'
+    if (started) this.#queued = false
+    return started
+  }
+
+  expire(): void {
+    this.#queued = false
+    const waitedMs = this.target!.pool.config.queue.timeoutMs
+    this.fail(new SwitchyardError('SWY_OVERLOADED', `waited ${waitedMs} ms in the queue`))
+  }
+
+  /**
    * Reads the whole request body (its Content-Length is at most `retries.bufferBytes`), then sends the
    * first try. The body can then be sent again by any retry.
    */
@@ -300,7 +352,7 @@ class Exchange implements Dispatcher.DispatchHandler, SocketObserver {
       rt.forwarding,
     )
     selection.counter.value++
-    pool.started(selection.backend)
+    pool.started(selection)
     this.upstreamStarted = true
     selection.dispatcher.dispatch(
       {
@@ -403,7 +455,7 @@ class Exchange implements Dispatcher.DispatchHandler, SocketObserver {
     if (!this.upstreamStarted) return
     this.upstreamStarted = false
     const latency = this.#ttfbMs >= 0 ? this.#ttfbMs : performance.now() - this.startMs
-    this.target!.pool.ended(this.backend!, outcome, latency)
+    this.target!.pool.ended(this.#selection!, outcome, latency)
     if (this.#inBudget) {
       this.#inBudget = false
       this.target!.pool.retryEnded()
@@ -589,6 +641,8 @@ class Exchange implements Dispatcher.DispatchHandler, SocketObserver {
     this.hooks.end()
     const durationMs = performance.now() - this.startMs
     if (this.#retryTimer !== undefined) clearTimeout(this.#retryTimer)
+    if (this.#queued) this.target!.pool.dequeue(this)
+    if (this.#admitted) this.target!.pool.requestEnded()
     // An upstream error or an upstream 5xx is a failure for the balancer; a client abort is not.
     this.#endTry((err === undefined ? status >= 500 : err.source === 'upstream') ? 'failure' : 'success')
     const rt = this.rt

@@ -60,7 +60,17 @@ export class Stickiness {
   /** Expiry of the binding that the last `bound()` call verified (read by `issue()` right after it). */
   #boundExpiryS = 0
 
-  constructor(pool: string, config: StickyConfig, primaries: readonly Backend[], clock: Clock = systemClock) {
+  /**
+   * `previous`: the stickiness of the pool this one replaces on a reload. With the same `app-cookie`
+   * settings, its session table carries over (sessions bound to servers that are gone rebalance).
+   */
+  constructor(
+    pool: string,
+    config: StickyConfig,
+    primaries: readonly Backend[],
+    clock: Clock = systemClock,
+    previous?: Stickiness,
+  ) {
     this.#pool = pool
     this.config = config
     this.#clock = clock
@@ -68,7 +78,13 @@ export class Stickiness {
       this.#ring = new HashRing({ minRingSize: RING_SIZE })
       this.#ring.update(primaries)
     }
-    if (config.mode === 'app-cookie') this.#table = new SessionTable(config.maxEntries, config.ttlMs)
+    if (config.mode === 'app-cookie')
+      this.#table =
+        previous !== undefined &&
+        previous.#table !== undefined &&
+        JSON.stringify(previous.config) === JSON.stringify(config)
+          ? previous.#table
+          : new SessionTable(config.maxEntries, config.ttlMs)
   }
 
   /**

@@ -7,8 +7,14 @@ import { Pool } from 'undici'
 import type { PoolConfig } from '../config/index.js'
 import type { Backend } from '../core/backend.js'
 
+/** Requests in flight to one server (its connection pool), counted across every snapshot that uses it. */
+export interface ServerLoad {
+  inFlight: number
+}
+
 interface Entry {
   readonly pool: Pool
+  readonly load: ServerLoad
   refs: number
 }
 
@@ -19,7 +25,7 @@ export class ConnectionRegistry {
   acquire(
     backend: Backend,
     settings: PoolConfig['connections'] & { readonly connectMs: number },
-  ): { key: string; pool: Pool } {
+  ): { key: string; pool: Pool; load: ServerLoad } {
     const key = `${backend.origin}|${settings.connectMs}|${settings.maxPerServer}|${settings.keepAliveMs}`
     let entry = this.#entries.get(key)
     if (!entry) {
@@ -32,12 +38,13 @@ export class ConnectionRegistry {
           connect: { timeout: settings.connectMs, noDelay: true },
           strictContentLength: true,
         }),
+        load: { inFlight: 0 },
         refs: 0,
       }
       this.#entries.set(key, entry)
     }
     entry.refs++
-    return { key, pool: entry.pool }
+    return { key, pool: entry.pool, load: entry.load }
   }
 
   /** Drops a reference; the last one closes the dispatcher once its requests are done. */

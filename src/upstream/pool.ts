@@ -9,6 +9,10 @@
  *   when the balancer puts it first it is taken with probability `max(elapsed / slowStart, 5%)`, and
  *   otherwise passed over for the next candidate, so its share grows linearly with every algorithm.
  *   (A hashing algorithm's keys thus reach it gradually too.) A brand-new pool starts at full weight.
+ * - Circuit breaking: a server with `maxConnections + maxPending` requests in flight is full, and
+ *   passed over like a down one. When every server is full, or the pool serves `queue.maxInFlight`
+ *   requests, HTTP requests wait in a FIFO queue (bounded by `queue.size` and `queue.timeout`) that
+ *   is served as requests end. The counts and the queue outlive reloads.
  */
 import type { Pool as UndiciPool } from 'undici'
 import {
@@ -28,7 +32,7 @@ import type { Backend } from '../core/backend.js'
 import { OutlierDetector } from '../health/index.js'
 import type { Cell, Metrics } from '../metrics/index.js'
 import { Stickiness } from '../sticky/index.js'
-import type { ConnectionRegistry } from './connections.js'
+import type { ConnectionRegistry, ServerLoad } from './connections.js'
 
 /** One server of the pool with what the request path needs of it, built once per snapshot. */
 export interface Selection {
@@ -40,6 +44,28 @@ export interface Selection {
   readonly hostHeader: string
   /** Registry key of the dispatcher, for `release()`. */
   readonly key: string
+  /** Requests in flight to the server, from every pool and snapshot that uses its connections. */
+  readonly load: ServerLoad
+  /** In-flight requests at which the server is full: `maxConnections + maxPending` (Infinity: never). */
+  readonly limit: number
+}
+
+/** A request waiting in a pool's queue (see UpstreamPool#enqueue). */
+export interface QueuedRequest {
+  /** Bound to one server (sticky): it may start while others cannot, and the reverse. */
+  readonly sticky: boolean
+  /** Tries to start now: false when it must keep waiting (no server has room for it). */
+  resume(): boolean
+  /** It waited `queue.timeout`: answer 503 SWY_OVERLOADED. */
+  expire(): void
+}
+
+/** What the generations of a pool (same name, across reloads) share: in-flight count and queue. */
+class PoolShared {
+  inFlight = 0
+  /** Waiting requests in arrival order, with their queue-timeout timers. */
+  readonly waiting = new Map<QueuedRequest, NodeJS.Timeout>()
+  drainScheduled = false
 }
 
 /** Canonical text of a pool's config: equal keys mean a reload left the pool unchanged. */
@@ -83,6 +109,7 @@ export class UpstreamPool {
   #retriesInFlight = 0
   /** Retries earned and not spent (see tryRetry). */
   #retryTokens = 0
+  readonly #shared: PoolShared
 
   /**
    * `previous`: the pool of the same name that this one replaces on a reload, if any: servers it did
@@ -109,15 +136,23 @@ export class UpstreamPool {
     this.#now = env.now
     this.#random = env.random
     this.#slowStartMs = config.slowStartMs
-    const settings = { ...config.connections, connectMs: config.timeouts.connectMs }
+    this.#shared = previous === undefined ? new PoolShared() : previous.#shared
     for (const b of config.backends) {
-      const { key, pool } = registry.acquire(b, settings)
+      const limits = config.serverLimits[b.id] ?? { maxConnections: config.connections.maxPerServer, maxPending: -1 }
+      const settings = {
+        ...config.connections,
+        maxPerServer: limits.maxConnections,
+        connectMs: config.timeouts.connectMs,
+      }
+      const { key, pool, load } = registry.acquire(b, settings)
       this.#dispatchers.set(b.id, {
         backend: b,
         dispatcher: pool,
         counter: metrics.forServer(config.name, b.id),
         hostHeader: formatAddress(b.host, b.port),
         key,
+        load,
+        limit: limits.maxPending < 0 ? Number.POSITIVE_INFINITY : limits.maxConnections + limits.maxPending,
       })
     }
     this.balancer = createBalancer(config.balance, env)
@@ -131,6 +166,8 @@ export class UpstreamPool {
             config.name,
             st.mode === 'cookie' ? { ...st, secret: Buffer.from(st.secretHex, 'hex') } : st,
             config.backends.filter((b) => !b.backup),
+            undefined,
+            previous?.sticky,
           )
     const hashOn = 'hashOn' in config.balance ? config.balance.hashOn : undefined
     this.keyOf = hashOn === undefined || hashOn === 'client-ip' ? undefined : compileHashOn(hashOn)
@@ -208,21 +245,29 @@ export class UpstreamPool {
   /**
    * For a pool with `sticky`: the server the request is bound to when it can take it, else the
    * balancer's choice; with the `Set-Cookie` value that binds the client to it, when one is due.
+   * `full` when the bound server is up but full: the request waits for it rather than lose its session.
    */
-  selectSticky(ctx: PickContext, src: KeySource): { selection: Selection; setCookie: string | undefined } | undefined {
+  selectSticky(
+    ctx: PickContext,
+    src: KeySource,
+  ): { selection: Selection; setCookie: string | undefined } | 'full' | undefined {
     const sticky = this.sticky!
     const bound = sticky.bound(src)
     const checkHealth = !this.#panic
     if (typeof bound === 'string') {
       const selection = this.#dispatchers.get(bound)
       // Still bound (and up): a renewed cookie only when the binding is past half its life.
-      if (selection !== undefined && !(checkHealth && this.#isDown(bound)))
+      if (selection !== undefined && !(checkHealth && this.#isDown(bound))) {
+        if (selection.load.inFlight >= selection.limit) return 'full'
         return { selection, setCookie: sticky.issue(bound, bound) }
+      }
     } else if (bound !== undefined) {
       for (const backend of bound) {
         const selection = this.#dispatchers.get(backend.id)
-        if (selection !== undefined && !(checkHealth && this.#isDown(backend.id)))
+        if (selection !== undefined && !(checkHealth && this.#isDown(backend.id))) {
+          if (selection.load.inFlight >= selection.limit) return 'full'
           return { selection, setCookie: undefined }
+        }
       }
     }
     const selection = this.select(ctx)
@@ -236,7 +281,7 @@ export class UpstreamPool {
     for (const backend of candidates) {
       const selection = this.#dispatchers.get(backend.id)
       if (selection === undefined || (checkHealth && this.#isDown(backend.id))) continue
-      if (exclude?.includes(backend.id)) continue
+      if (exclude?.includes(backend.id) || selection.load.inFlight >= selection.limit) continue
       if (this.#joined.size === 0 || !this.#skipWhileRamping(backend.id)) return selection
       passedOver ??= selection
     }
@@ -288,15 +333,106 @@ export class UpstreamPool {
     this.#retryTokens = Math.min(this.#retryTokens + share, Math.max(1, share * RETRY_SAVINGS))
   }
 
-  /** A request (or TCP connection) to `backend` begins. Pair with exactly one `ended()`. */
-  started(backend: Backend): void {
+  /** A request (or TCP connection) to `selection`'s server begins. Pair with exactly one `ended()`. */
+  started(selection: Selection): void {
+    selection.load.inFlight++
+    const backend = selection.backend
     if (this.#feedback) (backend.backup ? this.backupBalancer : this.balancer)?.onStart?.(backend)
   }
 
-  /** The request to `backend` ended: `latencyMs` to its response head (or to its end, without one). */
-  ended(backend: Backend, outcome: Outcome, latencyMs: number): void {
+  /** The request to `selection`'s server ended: `latencyMs` to its response head (or to its end, without one). */
+  ended(selection: Selection, outcome: Outcome, latencyMs: number): void {
+    selection.load.inFlight--
+    const backend = selection.backend
     this.#outlier?.record(backend.id, outcome === 'success')
     if (this.#feedback) (backend.backup ? this.backupBalancer : this.balancer)?.onEnd?.(backend, outcome, latencyMs)
+    if (this.#shared.waiting.size > 0) this.#scheduleDrain()
+  }
+
+  /**
+   * Every server that could take the request is full (circuit breaking): what an empty `take()` or
+   * `select()` means when this is true, rather than no server being up.
+   */
+  saturated(): boolean {
+    const checkHealth = !this.#panic
+    let full = false
+    for (const s of this.#dispatchers.values()) {
+      if (s.backend.draining || (checkHealth && this.#isDown(s.backend.id))) continue
+      if (s.load.inFlight < s.limit) return false
+      full = true
+    }
+    return full
+  }
+
+  /** The pool may start another request now: under `queue.maxInFlight`, and nobody waiting before it. */
+  admits(): boolean {
+    const max = this.config.queue.maxInFlight
+    return (max === 0 || this.#shared.inFlight < max) && this.#shared.waiting.size === 0
+  }
+
+  /** A request started (it holds a place under `queue.maxInFlight`). Pair with `requestEnded()`. */
+  admitted(): void {
+    this.#shared.inFlight++
+  }
+
+  requestEnded(): void {
+    this.#shared.inFlight--
+    if (this.#shared.waiting.size > 0) this.#scheduleDrain()
+  }
+
+  /**
+   * Queues a request that cannot start yet; false when the queue is full (or there is none). It is
+   * resumed, in arrival order, as requests end, or expired after `queue.timeout`.
+   */
+  enqueue(request: QueuedRequest): boolean {
+    const { size, timeoutMs } = this.config.queue
+    const waiting = this.#shared.waiting
+    if (waiting.size >= size) return false
+    const timer = setTimeout(() => {
+      waiting.delete(request)
+      request.expire()
+    }, timeoutMs)
+    waiting.set(request, timer)
+    this.#scheduleDrain()
+    return true
+  }
+
+  /** Takes a request out of the queue (its client left). */
+  dequeue(request: QueuedRequest): void {
+    const timer = this.#shared.waiting.get(request)
+    if (timer === undefined) return
+    clearTimeout(timer)
+    this.#shared.waiting.delete(request)
+  }
+
+  /** Requests waiting in the queue. */
+  get queued(): number {
+    return this.#shared.waiting.size
+  }
+
+  #scheduleDrain(): void {
+    if (this.#shared.drainScheduled) return
+    this.#shared.drainScheduled = true
+    queueMicrotask(this.#drain)
+  }
+
+  /**
+   * Starts waiting requests in arrival order while the pool has room. A request that finds no server
+   * means none of the others would either, unless they are sticky (bound to a server of their own).
+   */
+  readonly #drain = (): void => {
+    const shared = this.#shared
+    shared.drainScheduled = false
+    const max = this.config.queue.maxInFlight
+    let othersBlocked = false
+    for (const [request, timer] of shared.waiting) {
+      if (max > 0 && shared.inFlight >= max) return
+      if (othersBlocked && !request.sticky) continue
+      if (request.resume()) {
+        clearTimeout(timer)
+        shared.waiting.delete(request)
+      } else if (!request.sticky) othersBlocked = true
+    }
   }
 
   /** Releases this pool's connection references (they close when no other snapshot uses them). */
