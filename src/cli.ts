@@ -12,13 +12,14 @@ import { createLogger, LOG_LEVELS, type Logger, type LogLevel } from './core/log
 import { startSampleBackends } from './demo/backends.js'
 import { LoadBalancer } from './server/load-balancer.js'
 import { Supervisor } from './server/supervisor.js'
+import { watchConfigFile } from './server/watch.js'
 import { VERSION } from './version.js'
 
 const USAGE = `switchyard ${VERSION}: a load balancer and reverse proxy
 
 Usage:
   switchyard --listen ADDR --to URL [--to URL ...] [--balance ALG] [--admin ADDR] [--workers N]
-  switchyard --config FILE            (-c FILE)
+  switchyard --config FILE [--watch]  (-c FILE)
   switchyard validate FILE
   switchyard demo [--listen ADDR] [--admin ADDR]
 
@@ -29,11 +30,12 @@ Options:
   --admin ADDR       serve the admin API (status, metrics) on ADDR
   --workers N|auto   worker processes (default 1; auto: one per CPU core)
   -c, --config FILE  run from a YAML or JSON config file
+  --watch            reload the config file whenever its content changes (as SIGHUP does)
   --log-level LEVEL  ${LOG_LEVELS.join(' | ')} (default: info)
   -h, --help         show this help
   -v, --version      print the version
 
-Signals: SIGTERM/SIGINT drain and exit 0; SIGHUP reloads the config file.
+Signals: SIGTERM/SIGINT drain and exit 0; SIGHUP reloads the config file (as --watch does on a change).
 Docs: docs/README.md, configuration reference: docs/configuration.md
 `
 
@@ -83,8 +85,9 @@ export async function main(argv: readonly string[], io: Io = stdio): Promise<num
       return usageError(io, '--config cannot be combined with --to, --balance or --workers')
     const result = await loadConfigFile(values.config)
     if (!result.ok) return printIssues(result.issues, io)
-    return serve(result.config, values.config, level as LogLevel | undefined, io)
+    return serve(result.config, values.config, level as LogLevel | undefined, io, undefined, values.watch === true)
   }
+  if (values.watch) return usageError(io, '--watch needs --config FILE')
   if (values.to === undefined || values.listen === undefined)
     return usageError(io, 'give --config FILE, or --listen ADDR with at least one --to URL')
   const quick = validateConfig({
@@ -113,6 +116,7 @@ function parse(argv: readonly string[]) {
       admin: { type: 'string' },
       workers: { type: 'string' },
       'log-level': { type: 'string' },
+      watch: { type: 'boolean' },
       help: { type: 'boolean', short: 'h' },
       version: { type: 'boolean', short: 'v' },
     },
@@ -205,6 +209,7 @@ async function serve(
   level: LogLevel | undefined,
   io: Io,
   banner?: string,
+  watch = false,
 ): Promise<number> {
   const logLevel = level ?? config.logging.level
   const logger = createLogger({ level: logLevel })
@@ -225,12 +230,14 @@ async function serve(
   if (banner) io.out(banner)
   return new Promise<number>((resolve) => {
     let stopping = false
+    let stopWatching = () => {}
     const stop = (signal: NodeJS.Signals) => {
       if (stopping) {
         logger.warn(`${signal} again: exiting without waiting`)
         return void flush(logger).then(() => resolve(1))
       }
       stopping = true
+      stopWatching()
       logger.info(`${signal} received: draining`)
       service.close().then(
         () => flush(logger).then(() => resolve(0)),
@@ -240,10 +247,18 @@ async function serve(
         },
       )
     }
-    const reload = () => void reloadFromFile(service, file, logger)
+    const reload = () => void reloadFromFile(service, file, logger, 'SIGHUP received')
     process.on('SIGTERM', stop)
     process.on('SIGINT', stop)
     process.on('SIGHUP', reload)
+    if (watch && file !== undefined)
+      void watchConfigFile(file, () => void reloadFromFile(service, file, logger, 'config file changed')).then(
+        (unwatch) => {
+          logger.info({ file }, 'watching the config file for changes')
+          stopWatching = unwatch
+        },
+        (err: unknown) => logger.error({ err, file }, 'cannot watch the config file'),
+      )
   })
 }
 
@@ -256,12 +271,17 @@ function adaptLoadBalancer(lb: LoadBalancer): Service {
   }
 }
 
-async function reloadFromFile(service: Service, file: string | undefined, logger: Logger): Promise<void> {
+async function reloadFromFile(
+  service: Service,
+  file: string | undefined,
+  logger: Logger,
+  reason: string,
+): Promise<void> {
   if (file === undefined) {
-    logger.warn('SIGHUP received, but there is no config file to reload (quick mode)')
+    logger.warn(`${reason}, but there is no config file to reload (quick mode)`)
     return
   }
-  logger.info({ file }, 'SIGHUP received: reloading configuration')
+  logger.info({ file }, `${reason}: reloading configuration`)
   const result = await loadConfigFile(file)
   if (!result.ok) {
     service.metrics.reloads.labels('rejected').inc()

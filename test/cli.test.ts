@@ -1,7 +1,7 @@
 /** The `switchyard` command as a user runs it: a real child process, real signals, real sockets. */
 import assert from 'node:assert/strict'
 import { existsSync } from 'node:fs'
-import { mkdtemp, writeFile } from 'node:fs/promises'
+import { mkdtemp, rename, writeFile } from 'node:fs/promises'
 import { createServer } from 'node:http'
 import type { AddressInfo } from 'node:net'
 import { tmpdir } from 'node:os'
@@ -239,5 +239,42 @@ describe('switchyard serving (quick mode and config file)', () => {
       p.kill()
       await p.exited()
     }
+  })
+
+  it('--watch reloads when the file changes (also when replaced by a rename), and rejects a bad edit', async () => {
+    const cfg = (server: string, extra = '') =>
+      `listeners:\n  - name: web\n    listen: 127.0.0.1:0\n    routes: [{ pool: p }]\npools:\n  - name: p\n    servers: [${server}]\n${extra}`
+    const f = await file('watched.yaml', cfg(backends[0]!.url))
+    const p = runCli(['-c', f, '--watch'])
+    try {
+      const port = await readyPort(p, 'web')
+      await p.waitForLog((l) => l.msg === 'watching the config file for changes')
+      const url = `http://127.0.0.1:${port}/`
+      assert.equal(await (await fetch(url)).text(), 'b1')
+      // Written in place.
+      await writeFile(f, cfg(backends[1]!.url))
+      await p.waitForLog((l) => l.msg === 'configuration generation 2 active')
+      assert.equal(await (await fetch(url)).text(), 'b2')
+      // Replaced the way deploy tools do it: a new file renamed over the old one.
+      await writeFile(`${f}.tmp`, cfg(backends[0]!.url))
+      await rename(`${f}.tmp`, f)
+      await p.waitForLog((l) => l.msg === 'configuration generation 3 active')
+      assert.equal(await (await fetch(url)).text(), 'b1')
+      // A bad edit is rejected; the running configuration stays.
+      await writeFile(f, `${cfg(backends[1]!.url)}bogus: true\n`)
+      const rejected = await p.waitForLog((l) => String(l.msg).startsWith('reload rejected'))
+      assert.match(String(rejected.msg), /watched\.yaml:8:1: bogus: unknown key/)
+      assert.equal(await (await fetch(url)).text(), 'b1')
+      assert.equal(p.stdout().match(/config file changed: reloading configuration/g)?.length, 3)
+    } finally {
+      p.kill()
+      await p.exited()
+    }
+  })
+
+  it('--watch without --config is a usage error', async () => {
+    const r = await runCliToEnd(['--listen', '127.0.0.1:0', '--to', backends[0]!.url, '--watch'])
+    assert.equal(r.code, 2)
+    assert.match(r.stderr, /--watch needs --config FILE/)
   })
 })
