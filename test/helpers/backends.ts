@@ -43,13 +43,17 @@ export async function startBackend(name: string, handler: Handler = nameHandler)
     url: `http://127.0.0.1:${port}`,
     requests,
     server,
-    close: () =>
-      new Promise<void>((resolve) => {
-        server.close(() => resolve())
-        for (const s of sockets) s.destroy()
-      }),
+    close: () => closeServer(server, sockets),
   }
   return self
+}
+
+/** Stops `server` from accepting, destroys its open `sockets`, and resolves once it has closed. */
+export function closeServer(server: { close(cb: () => void): unknown }, sockets: Iterable<Socket>): Promise<void> {
+  return new Promise<void>((resolve) => {
+    server.close(() => resolve())
+    for (const s of sockets) s.destroy()
+  })
 }
 
 export async function startBackends(count: number, handler?: Handler): Promise<TestBackend[]> {

@@ -10,6 +10,7 @@
 import { createServer, type Server } from 'node:http'
 import { type AddressInfo, createConnection, createServer as createTcpServer, type Socket } from 'node:net'
 import { Agent, request } from 'undici'
+import { closeServer } from './backends.js'
 
 export interface IdleClosingBackend {
   readonly url: string
@@ -70,11 +71,7 @@ export async function startIdleClosingBackend(idleMs: number, busyMs = 0): Promi
     server,
     seen,
     idleCloses: () => closes,
-    close: () =>
-      new Promise<void>((resolve) => {
-        server.close(() => resolve())
-        for (const s of sockets) s.destroy()
-      }),
+    close: () => closeServer(server, sockets),
   }
 }
 
@@ -115,11 +112,7 @@ export async function startLatencyLink(targetPort: number, delayMs: number): Pro
   return {
     port,
     url: `http://127.0.0.1:${port}`,
-    close: () =>
-      new Promise<void>((resolve) => {
-        server.close(() => resolve())
-        for (const s of pairs) s.destroy()
-      }),
+    close: () => closeServer(server, pairs),
   }
 }
 
