@@ -168,88 +168,91 @@ export function normalize(cfg: ParsedConfig): RuntimeConfig {
       forwarded: { ...l.forwarded },
       requestId: { ...l.requestId, header: l.requestId.header.toLowerCase() },
     })),
-    pools: cfg.pools.map((p) => ({
-      name: p.name,
-      balance: typeof p.balance === 'string' ? defaultOptions(p.balance) : p.balance,
-      backends: p.servers.map((s) => toBackend(p.name, s)),
-      preserveHost: p.preserveHost,
-      slowStartMs: durationToMs(p.slowStart),
-      sticky: p.sticky === undefined ? undefined : normalizeSticky(p.sticky),
-      outlier:
-        p.outlierDetection === undefined
-          ? undefined
-          : {
-              consecutiveFailures: p.outlierDetection.consecutiveFailures,
-              errorRate:
-                p.outlierDetection.errorRate === undefined
-                  ? undefined
-                  : {
-                      threshold: p.outlierDetection.errorRate.threshold,
-                      minRequests: p.outlierDetection.errorRate.minRequests,
-                      windowMs: durationToMs(p.outlierDetection.errorRate.window),
-                    },
-              baseEjectionMs: durationToMs(p.outlierDetection.baseEjectionTime),
-              maxEjectionMs: durationToMs(p.outlierDetection.maxEjectionTime),
-              maxEjectionPercent: p.outlierDetection.maxEjectionPercent,
-            },
-      panicThreshold: p.panicThreshold,
-      retries: {
-        attempts: p.retries.attempts,
-        onConnectFailure: p.retries.on.includes('connect-failure'),
-        onReset: p.retries.on.includes('reset'),
-        onTimeout: p.retries.on.includes('timeout'),
-        statuses: p.retries.on.filter((o) => /^\d+$/.test(o)).map(Number),
-        retryNonIdempotent: p.retries.retryNonIdempotent,
-        backoffBaseMs: durationToMs(p.retries.backoff.base),
-        backoffMaxMs: durationToMs(p.retries.backoff.max),
-        budgetPercent: p.retries.budget.percent,
-        budgetMinRetries: p.retries.budget.minRetries,
-        bufferBytes: p.retries.bufferBytes,
-        perTryTimeoutMs: durationToMs(p.retries.perTryTimeout),
-        keepAliveRace: p.retries.keepAliveRace,
-      },
-      healthCheck:
-        p.healthCheck === undefined
-          ? undefined
-          : {
-              probe: p.healthCheck,
-              schedule: {
-                intervalMs: durationToMs(p.healthCheck.interval),
-                unhealthyIntervalMs: durationToMs(p.healthCheck.unhealthyInterval ?? p.healthCheck.interval),
-                timeoutMs: durationToMs(p.healthCheck.timeout),
-                jitter: p.healthCheck.jitter,
-                rise: p.healthCheck.rise,
-                fall: p.healthCheck.fall,
-                port: p.healthCheck.port,
+    pools: cfg.pools.map((p) => {
+      const backends = p.servers.map((s) => toBackend(p.name, s))
+      return {
+        name: p.name,
+        balance: typeof p.balance === 'string' ? defaultOptions(p.balance) : p.balance,
+        backends,
+        preserveHost: p.preserveHost,
+        slowStartMs: durationToMs(p.slowStart),
+        sticky: p.sticky === undefined ? undefined : normalizeSticky(p.sticky),
+        outlier:
+          p.outlierDetection === undefined
+            ? undefined
+            : {
+                consecutiveFailures: p.outlierDetection.consecutiveFailures,
+                errorRate:
+                  p.outlierDetection.errorRate === undefined
+                    ? undefined
+                    : {
+                        threshold: p.outlierDetection.errorRate.threshold,
+                        minRequests: p.outlierDetection.errorRate.minRequests,
+                        windowMs: durationToMs(p.outlierDetection.errorRate.window),
+                      },
+                baseEjectionMs: durationToMs(p.outlierDetection.baseEjectionTime),
+                maxEjectionMs: durationToMs(p.outlierDetection.maxEjectionTime),
+                maxEjectionPercent: p.outlierDetection.maxEjectionPercent,
               },
-            },
-      timeouts: {
-        connectMs: durationToMs(p.timeouts.connect),
-        responseHeadersMs: durationToMs(p.timeouts.responseHeaders),
-        idleMs: durationToMs(p.timeouts.idle),
-      },
-      connections: {
-        maxPerServer: p.connections.maxPerServer,
-        keepAliveMs: durationToMs(p.connections.keepAlive),
-      },
-      serverLimits: Object.fromEntries(
-        p.servers.map((s) => {
-          const own = typeof s === 'string' ? undefined : s
-          return [
-            toBackend(p.name, s).id,
-            {
-              maxConnections: own?.maxConnections ?? p.connections.maxPerServer,
-              maxPending: own?.maxPending ?? p.connections.maxPending ?? -1,
-            },
-          ]
-        }),
-      ),
-      queue: {
-        maxInFlight: p.queue.maxInFlight,
-        size: p.queue.size,
-        timeoutMs: durationToMs(p.queue.timeout),
-      },
-    })),
+        panicThreshold: p.panicThreshold,
+        retries: {
+          attempts: p.retries.attempts,
+          onConnectFailure: p.retries.on.includes('connect-failure'),
+          onReset: p.retries.on.includes('reset'),
+          onTimeout: p.retries.on.includes('timeout'),
+          statuses: p.retries.on.filter((o) => /^\d+$/.test(o)).map(Number),
+          retryNonIdempotent: p.retries.retryNonIdempotent,
+          backoffBaseMs: durationToMs(p.retries.backoff.base),
+          backoffMaxMs: durationToMs(p.retries.backoff.max),
+          budgetPercent: p.retries.budget.percent,
+          budgetMinRetries: p.retries.budget.minRetries,
+          bufferBytes: p.retries.bufferBytes,
+          perTryTimeoutMs: durationToMs(p.retries.perTryTimeout),
+          keepAliveRace: p.retries.keepAliveRace,
+        },
+        healthCheck:
+          p.healthCheck === undefined
+            ? undefined
+            : {
+                probe: p.healthCheck,
+                schedule: {
+                  intervalMs: durationToMs(p.healthCheck.interval),
+                  unhealthyIntervalMs: durationToMs(p.healthCheck.unhealthyInterval ?? p.healthCheck.interval),
+                  timeoutMs: durationToMs(p.healthCheck.timeout),
+                  jitter: p.healthCheck.jitter,
+                  rise: p.healthCheck.rise,
+                  fall: p.healthCheck.fall,
+                  port: p.healthCheck.port,
+                },
+              },
+        timeouts: {
+          connectMs: durationToMs(p.timeouts.connect),
+          responseHeadersMs: durationToMs(p.timeouts.responseHeaders),
+          idleMs: durationToMs(p.timeouts.idle),
+        },
+        connections: {
+          maxPerServer: p.connections.maxPerServer,
+          keepAliveMs: durationToMs(p.connections.keepAlive),
+        },
+        serverLimits: Object.fromEntries(
+          p.servers.map((s, i) => {
+            const own = typeof s === 'string' ? undefined : s
+            return [
+              backends[i]!.id,
+              {
+                maxConnections: own?.maxConnections ?? p.connections.maxPerServer,
+                maxPending: own?.maxPending ?? p.connections.maxPending ?? -1,
+              },
+            ]
+          }),
+        ),
+        queue: {
+          maxInFlight: p.queue.maxInFlight,
+          size: p.queue.size,
+          timeoutMs: durationToMs(p.queue.timeout),
+        },
+      }
+    }),
   }
   return deepFreeze(runtime)
 }

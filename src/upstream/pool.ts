@@ -138,7 +138,8 @@ export class UpstreamPool {
     this.#slowStartMs = config.slowStartMs
     this.#shared = previous === undefined ? new PoolShared() : previous.#shared
     for (const b of config.backends) {
-      const limits = config.serverLimits[b.id] ?? { maxConnections: config.connections.maxPerServer, maxPending: -1 }
+      // The config gives every server its limits (its own, or the pool's).
+      const limits = config.serverLimits[b.id]!
       const settings = {
         ...config.connections,
         maxPerServer: limits.maxConnections,
@@ -258,14 +259,14 @@ export class UpstreamPool {
       const selection = this.#dispatchers.get(bound)
       // Still bound (and up): a renewed cookie only when the binding is past half its life.
       if (selection !== undefined && !(checkHealth && this.#isDown(bound))) {
-        if (selection.load.inFlight >= selection.limit) return 'full'
+        if (isFull(selection)) return 'full'
         return { selection, setCookie: sticky.issue(bound, bound) }
       }
     } else if (bound !== undefined) {
       for (const backend of bound) {
         const selection = this.#dispatchers.get(backend.id)
         if (selection !== undefined && !(checkHealth && this.#isDown(backend.id))) {
-          if (selection.load.inFlight >= selection.limit) return 'full'
+          if (isFull(selection)) return 'full'
           return { selection, setCookie: undefined }
         }
       }
@@ -281,7 +282,7 @@ export class UpstreamPool {
     for (const backend of candidates) {
       const selection = this.#dispatchers.get(backend.id)
       if (selection === undefined || (checkHealth && this.#isDown(backend.id))) continue
-      if (exclude?.includes(backend.id) || selection.load.inFlight >= selection.limit) continue
+      if (exclude?.includes(backend.id) || isFull(selection)) continue
       if (this.#joined.size === 0 || !this.#skipWhileRamping(backend.id)) return selection
       passedOver ??= selection
     }
@@ -358,7 +359,7 @@ export class UpstreamPool {
     let full = false
     for (const s of this.#dispatchers.values()) {
       if (s.backend.draining || (checkHealth && this.#isDown(s.backend.id))) continue
-      if (s.load.inFlight < s.limit) return false
+      if (!isFull(s)) return false
       full = true
     }
     return full
@@ -440,6 +441,11 @@ export class UpstreamPool {
     for (const d of this.#dispatchers.values()) this.#registry.release(d.key)
     this.#dispatchers.clear()
   }
+}
+
+/** The server has `maxConnections + maxPending` requests in flight: it takes no more (circuit breaking). */
+function isFull(selection: Selection): boolean {
+  return selection.load.inFlight >= selection.limit
 }
 
 /** Requests whose share of a retry the budget saves up: a burst of failures can spend at most this much. */
