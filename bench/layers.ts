@@ -81,7 +81,7 @@ const cfg = validateConfig({
 })
 if (!cfg.ok) throw new Error('bad bench config')
 const routes = cfg.config.listeners[0]!.routes
-const wide = new Router(routes.map((r) => ({ match: r.match, target: r.pool })))
+const wide = new Router(routes.map((r) => ({ match: r.match, target: r.pool ?? '' })))
 const single = new Router([{ match: routes[routes.length - 1]!.match, target: 'p' }])
 const policy = { xForwarded: true, forwarded: true, ...buildTrust([]) }
 const balancer = createBalancer({ algorithm: 'round-robin' })
@@ -91,7 +91,6 @@ const route = metrics.forRoute('l', 'p')
 const server = metrics.forServer('p', '127.0.0.1:1')
 const sink = { write: () => true }
 const accessLog = AccessLog.of(pino({ level: 'info' }, sink))!
-const source = { headers: {} }
 
 let keep = 0
 
@@ -130,7 +129,12 @@ function routingLayer(name: string, router: Router<string>): { name: string; run
   return {
     name,
     run() {
-      const facts = { method: 'GET', host: hostWithoutPort('shop.example.com'), path: pathOf('/cart?x=1'), source }
+      const facts = {
+        method: 'GET',
+        host: hostWithoutPort('shop.example.com'),
+        path: pathOf('/cart?x=1'),
+        rawHeaders: RAW,
+      }
       keep += router.match(facts) ? 1 : 0
     },
   }
@@ -216,7 +220,7 @@ const layers: { name: string; run(): void }[] = [
         code: undefined,
         error: undefined,
         aborted: false,
-        h2: false,
+        protocol: 'http/1.1',
       })
     },
   },

@@ -125,7 +125,7 @@ describe('upstream failures', () => {
     assert.equal(mine.length, 1, 'exactly one log line for the failed request')
     assert.equal(mine[0]!.code, 'SWY_UPSTREAM_CONNECT')
     assert.equal(mine[0]!.status, 502)
-    assert.equal(mine[0]!.level, 40, 'logged at warn level')
+    assert.equal(mine[0]!.level, 'warn', 'logged at warn level')
   })
 
   it('an upstream that resets the connection before answering gives 502 SWY_UPSTREAM_RESET', async () => {

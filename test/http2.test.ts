@@ -257,7 +257,7 @@ describe('HTTP/2 with prior knowledge (h2c) beside HTTP/1.1 on a plain listener'
     assert.equal(upload?.protocol, 'h2')
     assert.equal(upload?.bytesIn, 4 * 1024 * 1024)
     const h1 = access.find((l) => l.url === '/h1')
-    assert.equal(h1?.protocol, undefined)
+    assert.equal(h1?.protocol, 'http/1.1')
   })
 })
 

@@ -77,6 +77,152 @@ describe('retries', () => {
     }
   })
 
+  it('with the defaults alone, killing 1 of 3 servers under 2,000 GETs fails none of them', async (t) => {
+    const backends = await Promise.all(
+      ['d1', 'd2', 'd3'].map((name) =>
+        startBackend(name, (req, res, b) => {
+          req.resume()
+          setTimeout(() => res.end(b.name), 2)
+        }),
+      ),
+    )
+    // No health check, no retry settings: what `--listen ... --to ... --to ... --to ...` gives.
+    const lb = createLoadBalancer({
+      listeners: [{ name: 'main', listen: '127.0.0.1:0', routes: [{ pool: 'p' }] }],
+      pools: [{ name: 'p', servers: backends.map((b) => ({ url: b.url, name: b.name })) }],
+    })
+    await lb.start()
+    const url = lbUrl(lb)
+    const agent = new Agent({ connections: 16 })
+    let sent = 0
+    const failures = new Map<string, number>()
+    try {
+      const worker = async () => {
+        while (sent < 2000) {
+          sent++
+          if (sent === 500) await backends[1]!.close()
+          try {
+            const res = await request(url, { dispatcher: agent })
+            const text = await res.body.text()
+            if (res.statusCode !== 200) failures.set(text, (failures.get(text) ?? 0) + 1)
+          } catch (err) {
+            failures.set(String(err), (failures.get(String(err)) ?? 0) + 1)
+          }
+        }
+      }
+      await Promise.all(Array.from({ length: 16 }, worker))
+      const m = (await lb.metricsText()).body
+      const toDead = Number(/switchyard_upstream_requests_total\{pool="p",server="d2"\} (\d+)/.exec(m)?.[1] ?? -1)
+      const retries = [...m.matchAll(/^switchyard_upstream_retries_total\{[^}]*\} (\d+)/gm)].reduce(
+        (a, x) => a + Number(x[1]),
+        0,
+      )
+      t.diagnostic(
+        `failures ${JSON.stringify(Object.fromEntries(failures))}; tries to d2 ${toDead}; retries ${retries}`,
+      )
+      assert.deepEqual(Object.fromEntries(failures), {})
+      // The refusing server left the rotation at once: it got about its third of the first 500 requests
+      // and a handful of probes' worth after, not a third of the remaining 1,500.
+      assert.ok(toDead < 500 / 3 + 100, `${toDead} tries to the dead server`)
+      assert.ok(retries > 0, 'the requests that met the dead server were retried, and counted')
+    } finally {
+      await agent.close()
+      await lb.close({ gracePeriodMs: 200 })
+      for (const b of backends) await b.close().catch(() => {})
+    }
+  })
+
+  it('retries by default a GET whose fresh connection the server closes before answering', async (t) => {
+    let n = 0
+    const flaky = await startBackend('flaky', (req, res) => {
+      req.resume()
+      // One fresh connection in 5 is closed before a byte of the answer.
+      if (n++ % 5 === 0) req.socket.destroy()
+      else res.end('ok')
+    })
+    const other = await startBackend('other')
+    const lb = createLoadBalancer({
+      listeners: [{ name: 'main', listen: '127.0.0.1:0', routes: [{ pool: 'p' }] }],
+      pools: [
+        {
+          name: 'p',
+          servers: [
+            { url: flaky.url, name: 'flaky' },
+            { url: other.url, name: 'other' },
+          ],
+          // A fresh connection for every request, so that no failure can pass for a keep-alive race.
+          connections: { keepAlive: 0 },
+        },
+      ],
+    })
+    await lb.start()
+    const agent = new Agent({ connections: 8 })
+    let failed = 0
+    try {
+      let next = 0
+      const worker = async () => {
+        while (next < 600) {
+          next++
+          const res = await request(lbUrl(lb), { dispatcher: agent })
+          await res.body.text()
+          if (res.statusCode !== 200) failed++
+        }
+      }
+      await Promise.all(Array.from({ length: 8 }, worker))
+      const m = (await lb.metricsText()).body
+      const resets = Number(
+        /switchyard_upstream_retries_total\{pool="p",server="flaky",reason="reset"\} (\d+)/.exec(m)?.[1] ?? 0,
+      )
+      t.diagnostic(`failed ${failed} of 600; reset retries ${resets}`)
+      assert.equal(failed, 0)
+      assert.ok(resets > 0, 'resets were retried and counted by reason')
+    } finally {
+      await agent.close()
+      await lb.close({ gracePeriodMs: 200 })
+      await flaky.close()
+      await other.close()
+    }
+  })
+
+  it('relays the last upstream 5xx when its retries give up, instead of answering 502', async () => {
+    const calls: string[] = []
+    const sick = await startBackend('sick', (req, res, b) => {
+      req.resume()
+      calls.push(b.name)
+      res.writeHead(503, { 'content-type': 'text/plain', 'retry-after': '7' }).end(`busy ${b.name}`)
+    })
+    const lb = createLoadBalancer({
+      listeners: [{ name: 'main', listen: '127.0.0.1:0', routes: [{ pool: 'p' }] }],
+      pools: [
+        {
+          name: 'p',
+          // The second server refuses connections: the retry of the 503 fails to connect.
+          servers: [
+            { url: sick.url, name: 'sick' },
+            { url: `http://127.0.0.1:${await deadPort()}`, name: 'dead' },
+          ],
+          balance: 'round-robin',
+          retries: { on: ['connect-failure', '503'], backoff: { base: '1ms', max: '1ms' } },
+        },
+      ],
+    })
+    await lb.start()
+    try {
+      for (let i = 0; i < 4; i++) {
+        const res = await request(lbUrl(lb))
+        const text = await res.body.text()
+        assert.equal(res.statusCode, 503, text)
+        assert.equal(text, 'busy sick')
+        assert.equal(res.headers['retry-after'], '7')
+      }
+      const m = (await lb.metricsText()).body
+      assert.match(m, /switchyard_upstream_retries_total\{pool="p",server="sick",reason="status"\} [1-9]/)
+    } finally {
+      await lb.close({ gracePeriodMs: 200 })
+      await sick.close()
+    }
+  })
+
   it('retries a 503 for GET on another server, but relays it for POST', async () => {
     let unavailable = 0
     const sick = await startBackend('sick', (req, res) => {
@@ -131,6 +277,9 @@ describe('retries', () => {
           name: 'p',
           servers: ports.map((p) => `http://127.0.0.1:${p}`),
           retries: { attempts: 2, backoff: { base: '20ms', max: '20ms' }, budget: { percent: 20, minRetries: 0 } },
+          // The budget alone: with ejection (the default) refusing servers leave the rotation, and the
+          // last one left gets no retry at all (see the next test).
+          ejectOnConnectFailure: false,
         },
       ],
     }

@@ -65,6 +65,16 @@ export function headerValue(raw: readonly string[], lower: string): string | und
   return undefined
 }
 
+/** Every value of header `lower` (lower-case name) in a raw header array, in order. */
+export function headerValues(raw: readonly string[], lower: string): string[] {
+  const out: string[] = []
+  for (let i = 0; i < raw.length; i += 2) {
+    const n = raw[i] as string
+    if (n.length === lower.length && n.toLowerCase() === lower) out.push(raw[i + 1] as string)
+  }
+  return out
+}
+
 /** The value of cookie `name` from every Cookie header, or undefined. */
 export function cookieValue(raw: readonly string[], name: string): string | undefined {
   for (let i = 0; i < raw.length; i += 2) {

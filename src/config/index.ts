@@ -6,5 +6,14 @@ export {
   parseConfigText,
   validateConfig,
 } from './load.js'
-export type { ListenerConfig, PoolConfig, RouteConfig, RouteMatch, RuntimeConfig } from './normalize.js'
+export type {
+  ListenerConfig,
+  PluginConfig,
+  PoolConfig,
+  RetrySettings,
+  RouteConfig,
+  RouteMatch,
+  RuntimeConfig,
+  ServerLimits,
+} from './normalize.js'
 export { type ConfigInput, configSchema } from './schema.js'

@@ -4,10 +4,11 @@
  * dotted path, and "what was expected, what was found". Nothing here throws for bad input.
  */
 import { readFile } from 'node:fs/promises'
+import path from 'node:path'
 import { type Document, isMap, isPair, isScalar, isSeq, LineCounter, type Node, parseDocument, visit } from 'yaml'
 import type { z } from 'zod'
 import { ALGORITHMS } from '../balancer/index.js'
-import { normalize, type RuntimeConfig } from './normalize.js'
+import { type NormalizeOptions, normalize, type RuntimeConfig } from './normalize.js'
 import { checkReferences, configSchema, formatPath } from './schema.js'
 
 export interface ConfigIssue {
@@ -67,7 +68,7 @@ export function parseConfigText(text: string, file: string, env: NodeJS.ProcessE
   const envIssues = interpolateEnv(doc, env).map((p) => ({ file, ...at(p.offset), path: p.path, message: p.message }))
   if (envIssues.length > 0) return { ok: false, issues: envIssues }
 
-  const result = validateConfig(doc.toJS())
+  const result = validateConfig(doc.toJS(), { baseDir: path.dirname(path.resolve(file)) })
   if (result.ok) return result
   const issues = result.issues.map(({ rawPath, atKey, ...i }) => ({ ...i, file, ...at(locate(doc, rawPath, atKey)) }))
   issues.sort((a, b) => (a.line ?? 0) - (b.line ?? 0) || (a.col ?? 0) - (b.col ?? 0))
@@ -83,7 +84,7 @@ interface RawIssue extends ConfigIssue {
 type ValidateResult = { ok: true; config: RuntimeConfig } | { ok: false; issues: readonly RawIssue[] }
 
 /** Validates a plain object (the library API's entry). Issues carry paths but no positions. */
-export function validateConfig(input: unknown): ValidateResult {
+export function validateConfig(input: unknown, options: NormalizeOptions = {}): ValidateResult {
   const parsed = configSchema.safeParse(input, { reportInput: true })
   const issues: RawIssue[] = []
   if (!parsed.success) for (const issue of parsed.error.issues) explain(issue, [], input, issues)
@@ -99,7 +100,7 @@ export function validateConfig(input: unknown): ValidateResult {
       atKey: false,
     })
   }
-  if (parsed.success && issues.length === 0) return { ok: true, config: normalize(parsed.data) }
+  if (parsed.success && issues.length === 0) return { ok: true, config: normalize(parsed.data, options) }
   return { ok: false, issues }
 }
 

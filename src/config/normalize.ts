@@ -4,11 +4,13 @@
  */
 import { randomBytes } from 'node:crypto'
 import { availableParallelism } from 'node:os'
+import path from 'node:path'
 import { type BalanceOptions, defaultOptions } from '../balancer/index.js'
 import { durationToMs, formatAddress, type ListenAddress, parseListen } from '../core/address.js'
 import type { Backend } from '../core/backend.js'
 import type { LogLevel } from '../core/logger.js'
-import type { CheckSchedule, HealthCheckOptions, OutlierSettings } from '../health/index.js'
+import { type RuleOptions, rulesOf } from '../filters/registry.js'
+import type { CheckSchedule, ConnectEjectionSettings, HealthCheckOptions, OutlierSettings } from '../health/index.js'
 import type { CookieSettings } from '../sticky/cookie.js'
 import { DEFAULT_H2_MAX_STREAMS, type ParsedConfig, parseServerUrl, type TLS_VERSIONS } from './schema.js'
 
@@ -30,8 +32,19 @@ export interface RouteMatch {
 }
 
 export interface RouteConfig {
+  /** The route's `name`, if it has one. */
+  readonly name: string | undefined
   readonly match: RouteMatch
-  readonly pool: string
+  /** The pool that serves the route; undefined when a rule chooses it or answers itself. */
+  readonly pool: string | undefined
+  /** The route's built-in rules, as validated (compiled into filters per snapshot). */
+  readonly rules: RuleOptions
+}
+
+/** A plugin to load: a module path (absolute) or package name, and its options. */
+export interface PluginConfig {
+  readonly module: string
+  readonly options: unknown
 }
 
 export interface ListenerConfig extends ListenAddress {
@@ -42,8 +55,12 @@ export interface ListenerConfig extends ListenAddress {
   /** PEM file paths, for `https` only. */
   readonly tls: { readonly certFile: string; readonly keyFile: string; readonly minVersion: TlsVersion } | undefined
   /** HTTP/2 settings; undefined when the listener speaks HTTP/1.x only. */
-  readonly http2: { readonly maxConcurrentStreams: number } | undefined
+  readonly http2:
+    | { readonly maxConcurrentStreams: number; readonly pingIntervalMs: number; readonly pingTimeoutMs: number }
+    | undefined
   readonly routes: readonly RouteConfig[]
+  /** Listener-level rules, run for every request before routing (see filters/registry.ts). */
+  readonly rules: RuleOptions
   readonly timeouts: { readonly requestHeadersMs: number; readonly idleMs: number; readonly totalMs: number }
   readonly forwarded: {
     readonly xForwarded: boolean
@@ -108,6 +125,8 @@ export interface PoolConfig {
   readonly healthCheck: HealthCheckSettings | undefined
   /** Passive health checking; undefined when off. */
   readonly outlier: OutlierSettings | undefined
+  /** Ejection after a refused or timed-out connect (passive health on by default); undefined when off. */
+  readonly connectEjection: ConnectEjectionSettings | undefined
   /** Percentage of primary servers up below which the pool ignores health (0: never). */
   readonly panicThreshold: number
   readonly retries: RetrySettings
@@ -141,9 +160,15 @@ export interface RuntimeConfig {
   readonly shutdown: { readonly gracePeriodMs: number }
   readonly listeners: readonly ListenerConfig[]
   readonly pools: readonly PoolConfig[]
+  readonly plugins: readonly PluginConfig[]
 }
 
-export function normalize(cfg: ParsedConfig): RuntimeConfig {
+export interface NormalizeOptions {
+  /** Where relative plugin paths start: the config file's directory. Default: the working directory. */
+  readonly baseDir?: string | undefined
+}
+
+export function normalize(cfg: ParsedConfig, options: NormalizeOptions = {}): RuntimeConfig {
   const runtime: RuntimeConfig = {
     admin: cfg.admin ? { ...mustListen(cfg.admin.listen), listen: cfg.admin.listen } : undefined,
     workers: cfg.workers === 'auto' ? availableParallelism() : cfg.workers,
@@ -158,8 +183,20 @@ export function normalize(cfg: ParsedConfig): RuntimeConfig {
       http2:
         l.http2 === false
           ? undefined
-          : { maxConcurrentStreams: l.http2 === true ? DEFAULT_H2_MAX_STREAMS : l.http2.maxConcurrentStreams },
-      routes: l.routes.map((r) => ({ pool: r.pool, match: normalizeMatch(r.match) })),
+          : l.http2 === true
+            ? { maxConcurrentStreams: DEFAULT_H2_MAX_STREAMS, pingIntervalMs: 5000, pingTimeoutMs: 10_000 }
+            : {
+                maxConcurrentStreams: l.http2.maxConcurrentStreams,
+                pingIntervalMs: Math.max(1, durationToMs(l.http2.pingInterval)),
+                pingTimeoutMs: Math.max(1, durationToMs(l.http2.pingTimeout)),
+              },
+      routes: l.routes.map((r) => ({
+        name: r.name,
+        pool: r.pool,
+        match: normalizeMatch(r.match),
+        rules: rulesOf(r, 'route'),
+      })),
+      rules: rulesOf(l, 'listener'),
       timeouts: {
         requestHeadersMs: durationToMs(l.timeouts.requestHeaders),
         idleMs: durationToMs(l.timeouts.idle),
@@ -194,6 +231,15 @@ export function normalize(cfg: ParsedConfig): RuntimeConfig {
                 maxEjectionMs: durationToMs(p.outlierDetection.maxEjectionTime),
                 maxEjectionPercent: p.outlierDetection.maxEjectionPercent,
               },
+        connectEjection:
+          p.ejectOnConnectFailure === false
+            ? undefined
+            : p.ejectOnConnectFailure === true
+              ? { baseEjectionMs: 1000, maxEjectionMs: 30_000 }
+              : {
+                  baseEjectionMs: durationToMs(p.ejectOnConnectFailure.baseEjectionTime),
+                  maxEjectionMs: durationToMs(p.ejectOnConnectFailure.maxEjectionTime),
+                },
         panicThreshold: p.panicThreshold,
         retries: {
           attempts: p.retries.attempts,
@@ -253,8 +299,15 @@ export function normalize(cfg: ParsedConfig): RuntimeConfig {
         },
       }
     }),
+    plugins: cfg.plugins.map((pl) => ({ module: resolveModule(pl.module, options.baseDir), options: pl.options })),
   }
   return deepFreeze(runtime)
+}
+
+/** A relative path (`./x.js`, `../x.js`) against `baseDir`; a package name or absolute path as is. */
+function resolveModule(module: string, baseDir: string | undefined): string {
+  if (!module.startsWith('./') && !module.startsWith('../')) return module
+  return path.resolve(baseDir ?? process.cwd(), module)
 }
 
 function normalizeSticky(s: NonNullable<ParsedConfig['pools'][number]['sticky']>): StickySettings {

@@ -10,6 +10,7 @@ import { z } from 'zod'
 import { ALGORITHMS, balanceObjectSchema } from '../balancer/index.js'
 import { durationSchema, parseListen } from '../core/address.js'
 import { LOG_LEVELS } from '../core/logger.js'
+import { ANSWERING_RULES, checkRedirect, checkRewrite, POOL_RULES, ruleShape, rulesAt } from '../filters/registry.js'
 import { healthCheckSchema } from '../health/index.js'
 
 const NAME_RE = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$/
@@ -105,8 +106,14 @@ const match = z
   .describe('Conditions that must all hold. Absent: the route matches every request.')
 
 const route = z.strictObject({
+  name: name
+    .optional()
+    .describe('A name for the route, unique in its listener: shown in logs and used by `switchyard test`.'),
   match: match.optional(),
-  pool: name.describe('Name of the pool that serves matching requests.'),
+  pool: name
+    .optional()
+    .describe('Name of the pool that serves matching requests. Not needed with `pools`, `redirect` or `respond`.'),
+  ...ruleShape('route'),
 })
 
 const listenerTimeouts = z
@@ -171,6 +178,12 @@ const http2 = z
         .max(2 ** 31 - 1)
         .default(DEFAULT_H2_MAX_STREAMS)
         .describe('Most requests one client connection may have open at once (SETTINGS_MAX_CONCURRENT_STREAMS).'),
+      pingInterval: duration
+        .default('5s')
+        .describe('How often a connection with open requests is sent a PING to check that the client is alive.'),
+      pingTimeout: duration
+        .default('10s')
+        .describe('How long a PING may go unanswered before the connection (and its requests) is closed.'),
     }),
   ])
   .default(false)
@@ -189,6 +202,7 @@ const listener = z.strictObject({
     'Accept HTTP/2 beside HTTP/1.1 on an `http` or `https` listener: `true`, or an object of HTTP/2 settings. Requests go upstream as HTTP/1.1.',
   ),
   routes: z.array(route).min(1).describe('Routes, tried in order; the first that matches wins.'),
+  ...ruleShape('listener'),
   timeouts: listenerTimeouts.describe('Client-side timeouts.'),
   forwarded: forwarded.describe('Forwarding headers added to upstream requests.'),
   requestId: requestId.describe('Request id handling.'),
@@ -327,7 +341,7 @@ const pool = z.strictObject({
         .describe('Further tries after the first, each on another server. 0: no retries.'),
       on: z
         .array(z.enum(['connect-failure', 'reset', 'timeout', '502', '503', '504']))
-        .default(['connect-failure'])
+        .default(['connect-failure', 'reset'])
         .describe(
           'What is retried: `connect-failure` (the server could not be reached: any method, since nothing reached it), `reset` (the connection closed before a response), `timeout` (no response head within `perTryTimeout`), and those statuses. All but `connect-failure` apply to idempotent requests (any method with `retryNonIdempotent`) whose body, if any, was buffered (`bufferBytes`).',
         ),
@@ -386,6 +400,18 @@ const pool = z.strictObject({
     })
     .prefault({})
     .describe('Retries of failed requests on other servers of the pool.'),
+  ejectOnConnectFailure: z
+    .union([
+      z.boolean(),
+      z.strictObject({
+        baseEjectionTime: durationSchema.default('1s').describe('How long a first ejection lasts.'),
+        maxEjectionTime: durationSchema.default('30s').describe('Longest ejection (each failure in a row doubles it).'),
+      }),
+    ])
+    .default(true)
+    .describe(
+      'Passive health on by default: a server that refuses a connection or does not accept one in time leaves the rotation at once, for a short time that doubles with each failure in a row (1 s up to 30 s); a TCP connect probe brings it back. The last server that could take requests is never ejected. `false`: off.',
+    ),
   panicThreshold: z
     .number()
     .min(0)
@@ -455,6 +481,20 @@ export const configSchema = z.strictObject({
     })
     .prefault({})
     .describe('Graceful shutdown.'),
+  plugins: z
+    .array(
+      z.strictObject({
+        module: z
+          .string()
+          .min(1)
+          .describe('Path of a JavaScript module (relative to the config file), or a package name.'),
+        options: z.unknown().optional().describe('Passed to the module when its default export is a function.'),
+      }),
+    )
+    .default([])
+    .describe(
+      'TypeScript/JavaScript plugins, loaded at start and on every reload, run in this order around the built-in rules.',
+    ),
   listeners: z.array(listener).min(1).describe('Where Switchyard accepts traffic.'),
   pools: z.array(pool).min(1).describe('Groups of upstream servers.'),
 })
@@ -575,6 +615,11 @@ export function checkReferences(cfg: unknown): ReferenceProblem[] {
           )
       })
     }
+    if (protocol !== 'tcp') checkListenerRules(l, i, issue)
+    else
+      for (const key of rulesAt('listener'))
+        if (field(l, key) !== undefined)
+          issue(['listeners', i, key], `expected no \`${key}\` on a tcp listener (it sees no HTTP request)`)
     let catchAll = -1
     routes.forEach((r, j) => {
       const pool = text(field(r, 'pool'))
@@ -583,6 +628,19 @@ export function checkReferences(cfg: unknown): ReferenceProblem[] {
           ['listeners', i, 'routes', j, 'pool'],
           `expected the name of a pool (${poolNames.join(', ')}), found "${pool}"`,
         )
+      const routeName = text(field(r, 'name'))
+      if (routeName !== undefined)
+        checkUnique(`route name in listener ${listenerName ?? i}`, routeName, ['listeners', i, 'routes', j, 'name'])
+      if (protocol === 'tcp') {
+        if (pool === undefined)
+          issue(['listeners', i, 'routes', j], 'expected a `pool` for the route of a tcp listener, found none')
+        for (const key of rulesAt('route'))
+          if (field(r, key) !== undefined)
+            issue(
+              ['listeners', i, 'routes', j, key],
+              `expected no \`${key}\` on a tcp listener's route (it sees no HTTP request)`,
+            )
+      } else checkRouteRules(r, ['listeners', i, 'routes', j], poolNames, pool, issue)
       if (catchAll >= 0)
         issue(
           ['listeners', i, 'routes', j],
@@ -590,7 +648,7 @@ export function checkReferences(cfg: unknown): ReferenceProblem[] {
         )
       const m = field(r, 'match')
       if (m === undefined || (typeof m === 'object' && m !== null && Object.keys(m).length === 0)) catchAll = j
-      if (protocol !== 'tcp' && pool !== undefined) httpPools.add(pool)
+      if (protocol !== 'tcp') for (const p of routePools(r)) httpPools.add(p)
     })
   })
   // tcp:// servers speak no HTTP: only tcp listeners may send to them.
@@ -606,6 +664,73 @@ export function checkReferences(cfg: unknown): ReferenceProblem[] {
     })
   })
   return problems
+}
+
+/** Every pool a route sends to: `pool`, the split's pools and the mirror's. */
+function routePools(r: unknown): string[] {
+  const out: string[] = []
+  const pool = text(field(r, 'pool'))
+  if (pool !== undefined) out.push(pool)
+  for (const side of list(field(r, 'pools'))) {
+    const p = text(field(side, 'pool'))
+    if (p !== undefined) out.push(p)
+  }
+  const mirrorPool = text(field(field(r, 'mirror'), 'pool'))
+  if (mirrorPool !== undefined) out.push(mirrorPool)
+  return out
+}
+
+type Issue = (path: (string | number)[], message: string) => void
+
+/** A route's rules: what serves it, pools that exist, and each rule's own checks at its place. */
+function checkRouteRules(
+  r: unknown,
+  at: (string | number)[],
+  poolNames: string[],
+  pool: string | undefined,
+  issue: Issue,
+): void {
+  const answering = ANSWERING_RULES.filter((k) => field(r, k) !== undefined)
+  const choosing = POOL_RULES.filter((k) => field(r, k) !== undefined)
+  const serving = [...(pool === undefined ? [] : ['pool']), ...answering, ...choosing]
+  if (serving.length === 0)
+    issue(
+      at,
+      `expected what serves the route: \`pool\`, ${[...POOL_RULES, ...ANSWERING_RULES].map((k) => `\`${k}\``).join(', ')}, found none`,
+    )
+  else if (serving.length > 1)
+    issue(
+      [...at, serving[1] as string],
+      `expected one of \`pool\`, ${[...POOL_RULES, ...ANSWERING_RULES].map((k) => `\`${k}\``).join(', ')}, found ${serving.map((k) => `\`${k}\``).join(' and ')}`,
+    )
+  const known = (p: string | undefined, path: (string | number)[]) => {
+    if (p !== undefined && !poolNames.includes(p))
+      issue(path, `expected the name of a pool (${poolNames.join(', ')}), found "${p}"`)
+  }
+  for (const [k, side] of list(field(r, 'pools')).entries())
+    known(text(field(side, 'pool')), [...at, 'pools', k, 'pool'])
+  const mirror = field(r, 'mirror')
+  known(text(field(mirror, 'pool')), [...at, 'mirror', 'pool'])
+  const m = field(r, 'match')
+  const prefix = text(field(m, 'pathPrefix'))
+  const rewrite = field(r, 'rewrite')
+  if (rewrite !== undefined && typeof rewrite === 'object')
+    for (const p of checkRewrite(rewrite as never, prefix, text(field(m, 'path')))) issue([...at, 'rewrite'], p)
+  const redirect = field(r, 'redirect')
+  if (redirect !== undefined && typeof redirect === 'object')
+    for (const p of checkRedirect(redirect as never, prefix, 'route')) issue([...at, 'redirect'], p)
+}
+
+function checkListenerRules(l: unknown, i: number, issue: Issue): void {
+  const redirect = field(l, 'redirect')
+  if (redirect !== undefined && typeof redirect === 'object')
+    for (const p of checkRedirect(redirect as never, undefined, 'listener')) issue(['listeners', i, 'redirect'], p)
+  const answering = ANSWERING_RULES.filter((k) => field(l, k) !== undefined)
+  if (answering.length > 1)
+    issue(
+      ['listeners', i, answering[1] as string],
+      `expected at most one of ${ANSWERING_RULES.map((k) => `\`${k}\``).join(', ')}, found both`,
+    )
 }
 
 function isReadableFile(file: string): boolean {

@@ -39,6 +39,7 @@ export const ERROR_CODES = {
   SWY_BAD_REQUEST: { status: 400, source: 'downstream', text: 'the request is malformed' },
   SWY_NOT_IMPLEMENTED: { status: 501, source: 'downstream', text: 'the request method is not supported' },
   SWY_CLIENT_ABORTED: { status: 499, source: 'downstream', text: 'the client closed the connection' },
+  SWY_FILTER_ERROR: { status: 500, source: 'internal', text: 'a request filter or plugin failed' },
   SWY_INTERNAL: { status: 500, source: 'internal', text: 'internal error' },
   SWY_CONFIG_INVALID: { status: 0, source: 'config', text: 'the configuration is invalid' },
   SWY_LISTEN_IN_USE: { status: 0, source: 'config', text: 'the address is already in use' },
@@ -71,13 +72,23 @@ export function isSwitchyardError(err: unknown): err is SwitchyardError {
 }
 
 /** System error codes that mean "the TCP connection could not be made". */
-const CONNECT_CODES = new Set([
+const CONNECT_CODES: ReadonlySet<string> = new Set([
   'ECONNREFUSED',
   'EHOSTUNREACH',
   'ENETUNREACH',
   'EADDRNOTAVAIL',
   'ENOTFOUND',
   'EAI_AGAIN',
+])
+
+/** Codes that mean "the connection closed or broke under the request". */
+const RESET_CODES: ReadonlySet<string> = new Set([
+  'UND_ERR_SOCKET',
+  'UND_ERR_CLOSED',
+  'ECONNRESET',
+  'EPIPE',
+  'ECONNABORTED',
+  'ETIMEDOUT',
 ])
 
 /**
@@ -93,11 +104,17 @@ export function classifyUpstreamError(err: unknown): SwitchyardError {
   else if (code === 'UND_ERR_CONNECT_TIMEOUT') swy = 'SWY_UPSTREAM_CONNECT_TIMEOUT'
   else if (code === 'UND_ERR_HEADERS_TIMEOUT') swy = 'SWY_UPSTREAM_TIMEOUT'
   else if (code === 'UND_ERR_BODY_TIMEOUT') swy = 'SWY_UPSTREAM_BODY_TIMEOUT'
-  else if (code === 'UND_ERR_SOCKET' || code === 'ECONNRESET' || code === 'EPIPE' || code === 'UND_ERR_CLOSED')
-    swy = 'SWY_UPSTREAM_RESET'
-  else if (code === 'HPE_INVALID_CONSTANT' || code.startsWith('HPE_') || code === 'UND_ERR_RES_CONTENT_LENGTH_MISMATCH')
+  else if (RESET_CODES.has(code)) swy = 'SWY_UPSTREAM_RESET'
+  else if (code.startsWith('HPE_') || code === 'UND_ERR_RES_CONTENT_LENGTH_MISMATCH' || code === 'UND_ERR_INFO')
     swy = 'SWY_UPSTREAM_PROTOCOL'
-  else swy = 'SWY_UPSTREAM_RESET'
+  else if (code === 'UND_ERR_REQ_CONTENT_LENGTH_MISMATCH' || code === 'ERR_STREAM_PREMATURE_CLOSE')
+    // The client's body did not match what it announced, or its stream ended early.
+    swy = 'SWY_CLIENT_ABORTED'
+  else if (code === 'UND_ERR_DESTROYED')
+    swy = 'SWY_SHUTTING_DOWN' // connections closed after the grace period
+  // Anything else is not known to be the server's doing (e.g. undici's UND_ERR_INVALID_ARG): it must
+  // not feed outlier detection or retries.
+  else swy = 'SWY_INTERNAL'
   const detail = err instanceof Error ? `${ERROR_CODES[swy].text}: ${code || err.message}` : ERROR_CODES[swy].text
   return new SwitchyardError(swy, detail, { cause: err })
 }

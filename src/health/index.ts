@@ -1,5 +1,6 @@
 export type { CheckSchedule } from './checker.js'
 export { HealthChecker } from './checker.js'
+export { type ConnectEjectionSettings, ConnectEjector } from './connect-ejection.js'
 export { type CheckedPool, ExternalHealth, HealthMonitor, type HealthSource } from './monitor.js'
 export { type OutlierClock, OutlierDetector, type OutlierSettings } from './outlier.js'
 export { createProbe, type HealthCheckOptions, healthCheckSchema } from './registry.js'

@@ -10,33 +10,29 @@
  */
 import { connect, type Socket } from 'node:net'
 import { classifyUpstreamError, SwitchyardError } from '../core/errors.js'
-import type { ListenerRuntime, RouteTarget } from '../l7/proxy.js'
-import type { TcpMetrics } from '../metrics/index.js'
-
-/** The TCP part of a listener snapshot. */
-export interface TcpRuntime {
-  readonly target: RouteTarget
-  readonly metrics: TcpMetrics
-}
+import type { TcpSnapshot } from '../listeners/snapshot.js'
 
 /** Where the listener learns that a connection ended. */
 export interface ConnectionHooks {
   end(client: Socket): void
 }
 
-export function pipeConnection(rt: ListenerRuntime, tcp: TcpRuntime, client: Socket, hooks: ConnectionHooks): void {
+export function pipeConnection(rt: TcpSnapshot, client: Socket, hooks: ConnectionHooks): void {
   const startMs = performance.now()
-  const m = tcp.metrics
+  const m = rt.tcp
   m.active.value++
   const ip = client.remoteAddress ?? ''
   const clientIp = ip.startsWith('::ffff:') ? ip.slice(7) : ip
-  const pool = tcp.target.pool
+  const pool = rt.pool
   // Sticky pools bind TCP clients by address (`client-ip`); the HTTP modes find nothing here and balance.
   // A connection that finds every server full (circuit breaking) is refused: TCP has no queue.
-  const sticky =
-    pool.sticky === undefined ? undefined : pool.selectSticky({ clientIp }, { clientIp, rawHeaders: [], url: '' })
-  const selection =
-    pool.sticky === undefined ? pool.select({ clientIp }) : sticky === 'full' ? undefined : sticky?.selection
+  const admission = pool.admit({
+    ctx: { clientIp },
+    keySource: pool.sticky === undefined ? undefined : { clientIp, rawHeaders: [], url: '' },
+  })
+  const lease = admission.kind === 'go' ? admission.lease : undefined
+  const selection = lease?.first
+  const tryLease = lease?.begin(lease.first, false)
   let upstream: Socket | undefined
   let connectMs = -1
   let failure: SwitchyardError | undefined
@@ -58,36 +54,48 @@ export function pipeConnection(rt: ListenerRuntime, tcp: TcpRuntime, client: Soc
     m.bytesOut.value += client.bytesWritten
     if (failure || connectMs < 0) m.error.value++
     else m.ok.value++
-    if (selection) {
+    if (tryLease !== undefined) {
+      const connectFailed =
+        failure?.code === 'SWY_UPSTREAM_CONNECT' || failure?.code === 'SWY_UPSTREAM_CONNECT_TIMEOUT' || connectMs < 0
       const failed = failure !== undefined ? failure.source === 'upstream' : connectMs < 0
-      pool.ended(selection, failed ? 'failure' : 'success', connectMs >= 0 ? connectMs : performance.now() - startMs)
+      tryLease.end(
+        connectFailed && failed ? 'connect-failure' : failed ? 'failure' : 'success',
+        connectMs >= 0 ? connectMs : performance.now() - startMs,
+      )
     }
+    lease?.end()
     hooks.end(client)
-    const entry = {
-      listener: rt.config.name,
-      client: clientIp,
-      pool: pool.name,
-      upstream: selection?.backend.id,
-      bytesIn: client.bytesRead,
-      bytesOut: client.bytesWritten,
-      connectMs,
-      durationMs: performance.now() - startMs,
-      code: failure?.code,
-    }
-    if (failure && failure.source === 'upstream') rt.logger.warn({ type: 'tcp', ...entry }, failure.message)
-    else rt.accessLog?.writeTcp(entry)
+    log(failure)
+  }
+
+  /** One line per connection, of the access-log schema: `warn` when it failed on the server side. */
+  const log = (err: SwitchyardError | undefined) => {
+    const serverSide = err !== undefined && err.source !== 'downstream'
+    if (rt.accessLog === undefined || !(serverSide || rt.accessInfo)) return
+    rt.accessLog.writeTcp(
+      {
+        listener: rt.config.name,
+        client: clientIp,
+        pool: pool.name,
+        upstream: selection?.backend.id,
+        bytesIn: client.bytesRead,
+        bytesOut: client.bytesWritten,
+        connectMs,
+        durationMs: performance.now() - startMs,
+        code: err?.code,
+        error: err?.message,
+      },
+      serverSide ? 'warn' : 'info',
+    )
   }
 
   client.on('error', () => fail(new SwitchyardError('SWY_CLIENT_ABORTED')))
   client.once('close', onClose)
-  if (!selection) {
-    failure = new SwitchyardError(sticky === 'full' || pool.saturated() ? 'SWY_OVERLOADED' : 'SWY_NO_SERVER')
-    rt.logger.warn({ type: 'tcp', listener: rt.config.name, pool: pool.name, code: failure.code }, failure.message)
+  if (selection === undefined) {
+    failure = new SwitchyardError(admission.kind === 'reject' ? admission.code : 'SWY_OVERLOADED')
     client.resetAndDestroy()
     return
   }
-  selection.counter.value++
-  pool.started(selection)
   const backend = selection.backend
   upstream = connect({ host: backend.host, port: backend.port, noDelay: true, allowHalfOpen: true })
   upstream.once('close', onClose)

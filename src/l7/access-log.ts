@@ -31,8 +31,8 @@ export interface AccessEntry {
   readonly code: string | undefined
   readonly error: string | undefined
   readonly aborted: boolean
-  /** An HTTP/2 request: the line gets `"protocol":"h2"` (absent: HTTP/1.x). */
-  readonly h2: boolean
+  /** What the client spoke: `http/1.0`, `http/1.1` or `h2`. */
+  readonly protocol: string
 }
 
 /** One TCP (layer 4) connection's log fields, written when it closes. */
@@ -48,6 +48,8 @@ export interface TcpEntry {
   readonly connectMs: number
   readonly durationMs: number
   readonly code: string | undefined
+  /** What went wrong, when it failed. */
+  readonly error: string | undefined
 }
 
 interface Destination {
@@ -88,10 +90,10 @@ export class AccessLog {
 
   /**
    * The access log on `logger`'s destination (one per logger, shared by every snapshot), or undefined
-   * when the logger drops `info` lines.
+   * when the logger drops `warn` lines (the level of requests that failed on the server side).
    */
   static of(logger: Logger): AccessLog | undefined {
-    if (!logger.isLevelEnabled('info')) return undefined
+    if (!logger.isLevelEnabled('warn')) return undefined
     let log = byLogger.get(logger)
     if (log) return log
     const dest = (logger as unknown as Record<symbol, Destination | undefined>)[pino.symbols.streamSym]
@@ -117,8 +119,9 @@ export class AccessLog {
     this.flush()
   }
 
-  write(e: AccessEntry): void {
-    let line = `{"level":"info","time":"${this.#time()}"${this.#bindings},"type":"access","requestId":${str(e.requestId)},"listener":${str(e.listener)},"client":"${e.client}","method":${str(e.method)},"url":${str(e.url)},"status":${e.status}`
+  /** One request's line: `info`, or `warn` for a request that failed on the server side (5xx errors). */
+  write(e: AccessEntry, level: 'info' | 'warn' = 'info'): void {
+    let line = `{"level":"${level}","time":"${this.#time()}"${this.#bindings},"type":"access","requestId":${str(e.requestId)},"listener":${str(e.listener)},"client":"${e.client}","method":${str(e.method)},"url":${str(e.url)},"status":${e.status}`
     if (e.pool !== undefined) line += `,"pool":${str(e.pool)}`
     if (e.upstream !== undefined) line += `,"upstream":${str(e.upstream)}`
     line += `,"bytesIn":${e.bytesIn},"bytesOut":${e.bytesOut}`
@@ -127,18 +130,22 @@ export class AccessLog {
     if (e.code !== undefined) line += `,"code":"${e.code}"`
     if (e.error !== undefined) line += `,"error":${str(e.error)}`
     if (e.aborted) line += ',"aborted":true'
-    if (e.h2) line += ',"protocol":"h2"'
+    line += `,"protocol":"${e.protocol}"`
     this.#append(`${line}}\n`)
+    if (level !== 'info') this.flush()
   }
 
-  writeTcp(e: TcpEntry): void {
-    let line = `{"level":"info","time":"${this.#time()}"${this.#bindings},"type":"tcp","listener":${str(e.listener)},"client":"${e.client}","pool":${str(e.pool)}`
+  /** One TCP connection's line: `info`, or `warn` when it failed on the server side. */
+  writeTcp(e: TcpEntry, level: 'info' | 'warn' = 'info'): void {
+    let line = `{"level":"${level}","time":"${this.#time()}"${this.#bindings},"type":"tcp","listener":${str(e.listener)},"client":"${e.client}","pool":${str(e.pool)}`
     if (e.upstream !== undefined) line += `,"upstream":${str(e.upstream)}`
     line += `,"bytesIn":${e.bytesIn},"bytesOut":${e.bytesOut}`
     if (e.connectMs >= 0) line += `,"connectMs":${round(e.connectMs)}`
     line += `,"durationMs":${round(e.durationMs)}`
     if (e.code !== undefined) line += `,"code":"${e.code}"`
+    if (e.error !== undefined) line += `,"error":${str(e.error)}`
     this.#append(`${line}}\n`)
+    if (level !== 'info') this.flush()
   }
 
   #time(): string {

@@ -6,7 +6,7 @@
  *   incoming values are kept and appended to; from anyone else they are replaced.
  * - The request id header is set to the id chosen for the request.
  */
-import { BlockList, isIPv6 } from 'node:net'
+import { BlockList, isIP, isIPv6 } from 'node:net'
 
 // Header name kinds, told apart without lower-casing: by length first, then a case-insensitive compare.
 const PASS = 0
@@ -110,6 +110,28 @@ export function buildTrust(ranges: readonly string[]): { trusted: BlockList; tru
     else trusted.addSubnet(ip, Number(prefix), type)
   }
   return { trusted, trustAny: ranges.length > 0 }
+}
+
+/**
+ * The client's address as the trusted-proxy rules resolve it: the peer, unless the peer is a trusted
+ * proxy; then the nearest address of its X-Forwarded-For that is not trusted itself (the leftmost when
+ * every one is). Without trusted proxies, always the peer.
+ */
+export function resolveClientIp(peer: string, xff: string | undefined, policy: ForwardingPolicy): string {
+  if (!policy.trustAny || xff === undefined || !isTrusted(peer, policy)) return peer
+  const hops = xff.split(',')
+  let ip = peer
+  for (let i = hops.length - 1; i >= 0; i--) {
+    const hop = (hops[i] as string).trim()
+    if (isIP(hop) === 0) return ip
+    ip = hop
+    if (!isTrusted(hop, policy)) return hop
+  }
+  return ip
+}
+
+function isTrusted(ip: string, policy: ForwardingPolicy): boolean {
+  return policy.trusted.check(ip, ip.includes(':') ? 'ipv6' : 'ipv4')
 }
 
 /**

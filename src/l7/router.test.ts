@@ -20,7 +20,7 @@ function routerFor(routesYaml: string): Router<string> {
     {},
   )
   if (!r.ok) throw new Error(JSON.stringify(r.issues))
-  return new Router(r.config.listeners[0]!.routes.map((x) => ({ match: x.match, target: x.pool })))
+  return new Router(r.config.listeners[0]!.routes.map((x) => ({ match: x.match, target: x.pool ?? '' })))
 }
 
 const router = routerFor(`      - { match: { host: api.example.com, pathPrefix: /v1/ }, pool: api }
@@ -35,7 +35,7 @@ const req = (method: string, host: string, url: string, headers: Record<string, 
   method,
   host: hostWithoutPort(host),
   path: pathOf(url),
-  source: { headers },
+  rawHeaders: Object.entries(headers).flat(),
 })
 
 describe('router', () => {

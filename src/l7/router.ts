@@ -2,7 +2,7 @@
  * Route table for one listener, compiled from config at load time. First match wins; a route with no
  * conditions matches everything. Matching is allocation-free apart from the lower-cased host.
  */
-import type { IncomingHttpHeaders } from 'node:http'
+import { headerValues } from '../balancer/hash-key.js'
 import type { RouteMatch } from '../config/index.js'
 
 export interface RequestFacts {
@@ -11,8 +11,8 @@ export interface RequestFacts {
   readonly host: string
   /** The request target up to (not including) '?'. */
   readonly path: string
-  /** Where header conditions look (the IncomingMessage): its `headers` object is built only if read. */
-  readonly source: { readonly headers: IncomingHttpHeaders }
+  /** `[name, value, ...]` as received: where header conditions look. */
+  readonly rawHeaders: readonly string[]
 }
 
 interface CompiledRoute<T> {
@@ -40,11 +40,10 @@ function matches(m: RouteMatch, req: RequestFacts): boolean {
   if (m.pathPrefix !== undefined && !req.path.startsWith(m.pathPrefix)) return false
   if (m.methods.length > 0 && !m.methods.includes(req.method)) return false
   if (m.headers.length === 0) return true
-  const headers = req.source.headers
   for (const [name, value] of m.headers) {
-    const actual = headers[name]
-    if (actual === undefined) return false
-    if (value !== undefined && (Array.isArray(actual) ? !actual.includes(value) : actual !== value)) return false
+    const actual = headerValues(req.rawHeaders, name)
+    if (actual.length === 0) return false
+    if (value !== undefined && !actual.includes(value)) return false
   }
   return true
 }

@@ -17,10 +17,12 @@ import type { AddressInfo, Socket } from 'node:net'
 import type { SecureContextOptions, TLSSocket } from 'node:tls'
 import type { ListenerConfig } from '../config/index.js'
 import { SwitchyardError } from '../core/errors.js'
-import { type ListenerRuntime, proxyRequest, type RequestHooks } from '../l7/proxy.js'
+import { clientOf } from '../l7/client.js'
+import { handleRequest, type RequestHooks } from '../l7/request.js'
 import { boundAddress, listenOn } from './bind.js'
 import { Http2Front, type Http2Options, sniffPreface } from './http2.js'
 import { IdleWait } from './idle-wait.js'
+import type { HttpSnapshot, ListenerSnapshot } from './snapshot.js'
 import type { Listener } from './types.js'
 
 /** Reads the certificate and key of an `https` listener. Throws SWY_TLS_CONFIG naming the file. */
@@ -43,7 +45,7 @@ export function tlsOptions(config: ListenerConfig): SecureContextOptions {
 
 export class HttpListener implements RequestHooks, Listener {
   readonly #server: Server | HttpsServer
-  #rt: ListenerRuntime
+  #rt: HttpSnapshot
   /** The TLS material in use, to tell whether a reload changed it. */
   #tls: SecureContextOptions | undefined
   #inFlight = 0
@@ -55,7 +57,7 @@ export class HttpListener implements RequestHooks, Listener {
   /** Plain connections whose first bytes are still awaited, to tell HTTP/2 from HTTP/1.1. */
   readonly #sniffing = new Set<Socket>()
 
-  constructor(rt: ListenerRuntime) {
+  constructor(rt: HttpSnapshot) {
     this.#rt = rt
     this.#inFlightGauge = rt.metrics.inFlightOf(rt.config.name)
     const t = rt.config.timeouts
@@ -109,10 +111,15 @@ export class HttpListener implements RequestHooks, Listener {
     return protocols.includes('http/1.1') ? 'http/1.1' : undefined
   }
 
-  #configureH2(rt: ListenerRuntime): void {
+  #configureH2(rt: HttpSnapshot): void {
     const h2 = rt.config.http2
     if (h2 === undefined) return
-    const options: Http2Options = { maxConcurrentStreams: h2.maxConcurrentStreams, idleMs: rt.config.timeouts.idleMs }
+    const options: Http2Options = {
+      maxConcurrentStreams: h2.maxConcurrentStreams,
+      idleMs: rt.config.timeouts.idleMs,
+      pingIntervalMs: h2.pingIntervalMs,
+      pingTimeoutMs: h2.pingTimeoutMs,
+    }
     if (this.#h2) this.#h2.configure(options)
     else
       this.#h2 = new Http2Front(options, rt.metrics.http2Of(rt.config.name), (req, res, expectContinue) =>
@@ -153,7 +160,8 @@ export class HttpListener implements RequestHooks, Listener {
   }
 
   /** Installs a new snapshot for requests that start from now on. */
-  swap(rt: ListenerRuntime): void {
+  swap(rt: ListenerSnapshot): void {
+    if (rt.kind !== 'http') throw new Error(`listener ${rt.config.name}: a TCP snapshot for an HTTP listener`)
     // A renewed certificate (new file contents, same paths or not) applies to new handshakes; open
     // connections keep theirs.
     if (rt.tls && 'setSecureContext' in this.#server && !sameTls(rt.tls, this.#tls)) {
@@ -190,7 +198,7 @@ export class HttpListener implements RequestHooks, Listener {
     expectContinue: boolean,
   ): void {
     try {
-      proxyRequest(this.#rt, this, req, res, expectContinue)
+      handleRequest(this.#rt, this, clientOf(req, res), expectContinue)
     } catch (err) {
       // A bug on the request path must cost one request, never the process.
       this.#rt.logger.error({ err, url: req.url }, 'internal error on the request path')

@@ -8,6 +8,12 @@
  * Sessions are tracked so that they can be closed gracefully: an idle session (no open stream for the
  * listener's `timeouts.idle`) and every session on drain get a GOAWAY and close once their open streams
  * finish; `destroyAll()` ends whatever is left when the grace period is over.
+ *
+ * Liveness: every `pingInterval`, each session with open streams is sent a PING; one that does not
+ * answer within `pingTimeout` is destroyed, which closes its streams (and so ends their requests and
+ * aborts their upstream requests). This is what ends a session that nghttp2 terminated after a
+ * protocol error (an oversized DATA frame, a bad pad length): Node stops reading it and emits nothing
+ * at all, on the session, its streams, their requests or the socket, even when the peer closes.
  */
 import {
   createServer,
@@ -25,6 +31,10 @@ export interface Http2Options {
   readonly maxConcurrentStreams: number
   /** Close a session after this long without an open stream. 0: never. */
   readonly idleMs: number
+  /** How often a session with open streams is pinged. */
+  readonly pingIntervalMs: number
+  /** How long a PING may go unanswered before its session is destroyed. */
+  readonly pingTimeoutMs: number
 }
 
 type RequestListener = (req: Http2ServerRequest, res: Http2ServerResponse, expectContinue: boolean) => void
@@ -34,6 +44,8 @@ interface SessionState {
   open: number
   /** The idle timer fired while streams were open; it is started again when they are done. */
   expired: boolean
+  /** A liveness PING is unanswered. */
+  pinging: boolean
 }
 
 export class Http2Front {
@@ -42,9 +54,11 @@ export class Http2Front {
   readonly #metrics: Http2Metrics
   #options: Http2Options
   #draining = false
+  #liveness: NodeJS.Timeout | undefined
 
   constructor(options: Http2Options, metrics: Http2Metrics, onRequest: RequestListener) {
     this.#options = options
+    this.#startLiveness()
     this.#metrics = metrics
     this.#server = createServer({ settings: settingsOf(options) })
     this.#server.on('request', (req, res) => onRequest(req, res, false))
@@ -76,7 +90,35 @@ export class Http2Front {
       this.#server.updateSettings(settings)
       for (const session of this.#sessions.keys()) if (!session.closed && !session.destroyed) session.settings(settings)
     }
+    const pingChanged = options.pingIntervalMs !== this.#options.pingIntervalMs
     this.#options = options
+    if (pingChanged) this.#startLiveness()
+  }
+
+  #startLiveness(): void {
+    if (this.#liveness !== undefined) clearInterval(this.#liveness)
+    this.#liveness = setInterval(() => this.#checkLiveness(), this.#options.pingIntervalMs)
+    this.#liveness.unref()
+  }
+
+  /** Pings every session with open streams; one that does not answer in time is destroyed. */
+  #checkLiveness(): void {
+    const timeoutMs = this.#options.pingTimeoutMs
+    for (const [session, state] of this.#sessions) {
+      if (state.open === 0 || state.pinging || session.destroyed) continue
+      state.pinging = true
+      const deadline = setTimeout(() => session.destroy(), timeoutMs)
+      deadline.unref()
+      const sent = session.ping((err) => {
+        clearTimeout(deadline)
+        state.pinging = false
+        if (err !== null && !session.destroyed) session.destroy()
+      })
+      if (!sent) {
+        clearTimeout(deadline)
+        state.pinging = false
+      }
+    }
   }
 
   /** Sends every session a GOAWAY: open streams finish, new ones are refused, then the session closes. */
@@ -88,10 +130,12 @@ export class Http2Front {
   /** Ends every session now (after the drain grace period). */
   destroyAll(): void {
     for (const session of this.#sessions.keys()) session.destroy()
+    if (this.#liveness !== undefined) clearInterval(this.#liveness)
+    this.#liveness = undefined
   }
 
   readonly #onSession = (session: ServerHttp2Session): void => {
-    const state: SessionState = { open: 0, expired: false }
+    const state: SessionState = { open: 0, expired: false, pinging: false }
     this.#sessions.set(session, state)
     this.#metrics.opened.value++
     this.#metrics.active.value++

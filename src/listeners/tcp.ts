@@ -4,26 +4,24 @@
  * gives open connections the grace period to end by themselves, then closes the rest.
  */
 import { type AddressInfo, createServer, type Server, type Socket } from 'node:net'
-import { pipeConnection, type TcpRuntime } from '../l4/tcp-proxy.js'
-import type { ListenerRuntime } from '../l7/proxy.js'
+import { pipeConnection } from '../l4/tcp-proxy.js'
 import { boundAddress, listenOn } from './bind.js'
 import { IdleWait } from './idle-wait.js'
+import type { ListenerSnapshot, TcpSnapshot } from './snapshot.js'
 import type { Listener } from './types.js'
 
 export class TcpListener implements Listener {
   readonly #server: Server
-  #rt: ListenerRuntime
-  #tcp: TcpRuntime
+  #rt: TcpSnapshot
   readonly #open = new Set<Socket>()
   readonly #idle = new IdleWait()
   readonly #hooks = { end: (client: Socket) => this.#onEnd(client) }
 
-  constructor(rt: ListenerRuntime) {
+  constructor(rt: TcpSnapshot) {
     this.#rt = rt
-    this.#tcp = mustTcp(rt)
     this.#server = createServer({ allowHalfOpen: true, noDelay: true }, (client) => {
       this.#open.add(client)
-      pipeConnection(this.#rt, this.#tcp, client, this.#hooks)
+      pipeConnection(this.#rt, client, this.#hooks)
     })
   }
 
@@ -43,8 +41,8 @@ export class TcpListener implements Listener {
     return boundAddress(this.#server)
   }
 
-  swap(rt: ListenerRuntime): void {
-    this.#tcp = mustTcp(rt)
+  swap(rt: ListenerSnapshot): void {
+    if (rt.kind !== 'tcp') throw new Error(`listener ${rt.config.name}: an HTTP snapshot for a TCP listener`)
     this.#rt = rt
   }
 
@@ -61,9 +59,4 @@ export class TcpListener implements Listener {
     this.#open.delete(client)
     if (this.#open.size === 0) this.#idle.notifyIdle()
   }
-}
-
-function mustTcp(rt: ListenerRuntime): TcpRuntime {
-  if (!rt.tcp) throw new Error(`listener ${rt.config.name} has no TCP snapshot`)
-  return rt.tcp
 }

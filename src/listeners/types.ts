@@ -1,6 +1,6 @@
 /** What the server lifecycle needs of a listener, whatever protocol it speaks. */
 import type { AddressInfo } from 'node:net'
-import type { ListenerRuntime } from '../l7/proxy.js'
+import type { ListenerSnapshot } from './snapshot.js'
 
 export interface Listener {
   readonly name: string
@@ -10,7 +10,7 @@ export interface Listener {
   listen(): Promise<AddressInfo>
   address(): AddressInfo | undefined
   /** Installs a new snapshot for requests or connections that start from now on. */
-  swap(rt: ListenerRuntime): void
+  swap(rt: ListenerSnapshot): void
   /** Stops accepting, lets in-flight work finish for up to `graceMs`, then closes every connection. */
   drain(graceMs: number): Promise<void>
 }

@@ -35,6 +35,11 @@ export const METRICS = {
     help: 'Requests sent to each upstream server.',
     labelNames: ['pool', 'server'],
   },
+  upstreamRetries: {
+    name: 'switchyard_upstream_retries_total',
+    help: 'Requests tried again, by pool, the server whose try failed, and reason (connect-failure, reset, timeout, status, keepalive-race).',
+    labelNames: ['pool', 'server', 'reason'],
+  },
   tcpConnections: {
     name: 'switchyard_tcp_connections_total',
     help: 'TCP (layer 4) connections ended, by listener, pool and outcome (ok: piped to a server; error: no server reached).',
@@ -185,6 +190,7 @@ export class Metrics {
   readonly info = new Gauge({ ...METRICS.info, registers: [this.registry] })
   readonly #routes = new Map<string, { listener: string; pool: string; cells: RouteMetrics }>()
   readonly #servers = new Map<string, { pool: string; server: string; cell: Cell }>()
+  readonly #retries = new Map<string, { pool: string; server: string; reason: string; cell: Cell }>()
   readonly #inFlight = new Map<string, Cell>()
   readonly #tcp = new Map<string, { listener: string; pool: string; cells: TcpMetrics }>()
   readonly #http2 = new Map<string, Http2Metrics>()
@@ -255,6 +261,14 @@ export class Metrics {
       ),
     )
     register(
+      new ScrapedMetric(METRICS.upstreamRetries.name, METRICS.upstreamRetries.help, 'counter', () =>
+        [...this.#retries.values()].map(({ pool, server, reason, cell }) => ({
+          value: cell.value,
+          labels: { pool, server, reason },
+        })),
+      ),
+    )
+    register(
       new ScrapedMetric(METRICS.upstreamRequests.name, METRICS.upstreamRequests.help, 'counter', () =>
         [...this.#servers.values()].map(({ pool, server, cell }) => ({ value: cell.value, labels: { pool, server } })),
       ),
@@ -302,6 +316,17 @@ export class Metrics {
     if (!entry) {
       entry = { pool, server, cell: new Cell() }
       this.#servers.set(key, entry)
+    }
+    return entry.cell
+  }
+
+  /** The retry cell of one (pool, server, reason); made on the first retry of its kind. */
+  retryOf(pool: string, server: string, reason: string): Cell {
+    const key = `${pool}\0${server}\0${reason}`
+    let entry = this.#retries.get(key)
+    if (!entry) {
+      entry = { pool, server, reason, cell: new Cell() }
+      this.#retries.set(key, entry)
     }
     return entry.cell
   }

@@ -16,15 +16,21 @@ import {
 import { channels } from '../core/channels.js'
 import { SwitchyardError } from '../core/errors.js'
 import { type Logger, silentLogger } from '../core/logger.js'
+import type { FilterEnv } from '../filters/env.js'
+import { compileListener, compileRoute } from '../filters/pipeline.js'
+import { createRules } from '../filters/registry.js'
+import type { Filter } from '../filters/types.js'
 import { ExternalHealth, HealthMonitor, logTransition, type Transition } from '../health/index.js'
 import { AccessLog } from '../l7/access-log.js'
 import { buildTrust } from '../l7/headers.js'
-import type { ListenerRuntime, RouteTarget } from '../l7/proxy.js'
 import { Router } from '../l7/router.js'
+import type { PoolTarget, RouteTarget } from '../l7/target.js'
 import { HttpListener, tlsOptions } from '../listeners/http.js'
+import type { ListenerSnapshot } from '../listeners/snapshot.js'
 import { TcpListener } from '../listeners/tcp.js'
 import type { Listener } from '../listeners/types.js'
 import { Metrics } from '../metrics/index.js'
+import { loadPlugins, type Plugin, pluginProblems } from '../plugins/index.js'
 import { ConnectionRegistry } from '../upstream/connections.js'
 import { poolKey, UpstreamPool } from '../upstream/pool.js'
 import { VERSION } from '../version.js'
@@ -37,6 +43,8 @@ export interface LoadBalancerOptions {
    * supervisor, which checks each server once for the whole instance). Default: false.
    */
   readonly externalHealth?: boolean
+  /** Plugins given in code; they run before the config's `plugins`, in this order. */
+  readonly plugins?: readonly Plugin[]
 }
 
 interface ListenerEntry {
@@ -81,10 +89,17 @@ export class LoadBalancer {
   #startedAt = new Date()
   /** Serialises reload/close so two control-plane changes never interleave. */
   #queue: Promise<unknown> = Promise.resolve()
+  readonly #embeddedPlugins: readonly Plugin[]
 
   constructor(config: RuntimeConfig, options: LoadBalancerOptions = {}) {
     this.#config = config
     this.#logger = options.logger ?? silentLogger()
+    this.#embeddedPlugins = options.plugins ?? []
+    for (const [i, p] of this.#embeddedPlugins.entries()) {
+      const problems = pluginProblems(p)
+      if (problems.length > 0)
+        throw new SwitchyardError('SWY_CONFIG_INVALID', `plugins option [${i}]: ${problems.join('; ')}`)
+    }
     this.metrics.info.labels(VERSION).set(1)
     this.#healthSource = options.externalHealth
       ? new ExternalHealth()
@@ -105,9 +120,11 @@ export class LoadBalancer {
     this.#state = 'starting'
     this.#startedAt = new Date()
     try {
+      const plugins = await this.#plugins(this.#config)
       this.#pools = this.#buildPools(this.#config, new Map())
+      for (const p of this.#pools.values()) p.activate()
       for (const lc of this.#config.listeners) {
-        const listener = createListener(this.#runtimeFor(lc, this.#config, this.#pools))
+        const listener = createListener(this.#runtimeFor(lc, this.#config, this.#pools, plugins))
         this.#listeners.set(lc.name, { listener, config: lc })
         await listener.listen()
         this.#logger.info({ listener: lc.name, address: addressText(listener.address()) }, `listener ${lc.name} ready`)
@@ -151,16 +168,28 @@ export class LoadBalancer {
     return p
   }
 
+  /** Embedded plugins, then the config's (loaded afresh). */
+  async #plugins(config: RuntimeConfig): Promise<Plugin[]> {
+    return [...this.#embeddedPlugins, ...(await loadPlugins(config.plugins))]
+  }
+
   async #apply(next: RuntimeConfig): Promise<void> {
+    let plugins: Plugin[]
+    try {
+      plugins = await this.#plugins(next)
+    } catch (err) {
+      this.metrics.reloads.labels('rejected').inc()
+      throw err
+    }
     const oldPools = this.#pools
     const pools = this.#buildPools(next, oldPools)
     const oldListeners = this.#listeners
     const listeners = new Map<string, ListenerEntry>()
-    const runtimes = new Map<string, ListenerRuntime>()
+    const runtimes = new Map<string, ListenerSnapshot>()
     const started: Listener[] = []
     try {
       for (const lc of next.listeners) {
-        const rt = this.#runtimeFor(lc, next, pools)
+        const rt = this.#runtimeFor(lc, next, pools, plugins)
         runtimes.set(lc.name, rt)
         const old = oldListeners.get(lc.name)
         if (old && old.config.listen === lc.listen && old.config.protocol === lc.protocol) {
@@ -184,7 +213,8 @@ export class LoadBalancer {
       throw err
     }
     // Commit: swap snapshots, then retire what the new generation no longer uses.
-    for (const [name, entry] of listeners) entry.listener.swap(runtimes.get(name)!)
+    for (const [name, entry] of listeners) entry.listener.swap(runtimes.get(name) as ListenerSnapshot)
+    for (const p of pools.values()) p.activate()
     const retiring = [...oldListeners.entries()].filter(([name, e]) => listeners.get(name)?.listener !== e.listener)
     this.#listeners = listeners
     this.#pools = pools
@@ -266,7 +296,7 @@ export class LoadBalancer {
         return {
           name: p.name,
           algorithm: p.balancer.algorithm,
-          servers: p.config.backends.map((b) => {
+          servers: p.backends.map((b) => {
             const ramp = ramping.get(b.id)
             const server = { id: b.id, origin: b.origin, weight: b.weight, backup: b.backup }
             return ramp === undefined || ramp >= 1 ? server : { ...server, slowStart: Math.round(ramp * 100) / 100 }
@@ -289,7 +319,7 @@ export class LoadBalancer {
         pc.name,
         old && old.key === poolKey(pc)
           ? old
-          : new UpstreamPool(pc, this.#connections, this.metrics, old, undefined, health),
+          : new UpstreamPool(pc, this.#connections, this.metrics, { previous: old, health }),
       )
     }
     return pools
@@ -326,37 +356,79 @@ export class LoadBalancer {
       channels.healthChange.publish({ pool, server: t.server, state: t.state, reason: t.reason })
   }
 
-  #runtimeFor(lc: ListenerConfig, cfg: RuntimeConfig, pools: ReadonlyMap<string, UpstreamPool>): ListenerRuntime {
-    const routes = lc.routes.map((r) => {
-      const pool = pools.get(r.pool)
-      if (!pool) throw new Error(`unvalidated route to pool ${r.pool}`)
-      const target: RouteTarget = { pool, metrics: this.metrics.forRoute(lc.name, pool.name) }
+  #runtimeFor(
+    lc: ListenerConfig,
+    cfg: RuntimeConfig,
+    pools: ReadonlyMap<string, UpstreamPool>,
+    plugins: readonly Filter[],
+  ): ListenerSnapshot {
+    const accessLog = AccessLog.of(this.#logger)
+    const base = {
+      config: lc,
+      logger: this.#logger,
+      accessLog,
+      accessInfo: cfg.logging.accessLog && this.#logger.isLevelEnabled('info'),
+      metrics: this.metrics,
+    }
+    const poolOf = (name: string): UpstreamPool => {
+      const pool = pools.get(name)
+      if (!pool) throw new Error(`unvalidated reference to pool ${name}`)
+      return pool
+    }
+    if (lc.protocol === 'tcp') {
+      const pool = poolOf(lc.routes[0]?.pool ?? '')
+      return { kind: 'tcp', ...base, pool, tcp: this.metrics.forTcp(lc.name, pool.name) }
+    }
+    const env = (pathPrefix: string | undefined): FilterEnv => ({
+      listener: lc.name,
+      logger: this.#logger,
+      pools,
+      pathPrefix,
+    })
+    const listenerRules = createRules(lc.rules, env(undefined))
+    const targets = new Map<string, PoolTarget>(
+      [...pools.values()].map((pool) => [pool.name, { pool, metrics: this.metrics.forRoute(lc.name, pool.name) }]),
+    )
+    const unrouted = this.metrics.forRoute(lc.name, '')
+    const routes = lc.routes.map((r, index) => {
+      const pool = r.pool === undefined ? undefined : targets.get(poolOf(r.pool).name)
+      const target: RouteTarget = {
+        pool,
+        metrics: pool?.metrics ?? unrouted,
+        pipeline: compileRoute([...plugins, ...listenerRules, ...createRules(r.rules, env(r.match.pathPrefix))]),
+        view: { name: r.name, index, pool: r.pool },
+      }
       return { match: r.match, target }
     })
     return {
-      config: lc,
+      kind: 'http',
+      ...base,
       proto: lc.protocol === 'https' ? 'https' : 'http',
       tls: lc.protocol === 'https' ? tlsOptions(lc) : undefined,
       router: new Router(routes),
-      tcp:
-        lc.protocol === 'tcp' && routes[0]
-          ? { target: routes[0].target, metrics: this.metrics.forTcp(lc.name, routes[0].target.pool.name) }
-          : undefined,
       forwarding: {
         xForwarded: lc.forwarded.xForwarded,
         forwarded: lc.forwarded.forwarded,
         ...buildTrust(lc.forwarded.trustedProxies),
       },
-      logger: this.#logger,
-      accessLog: cfg.logging.accessLog ? AccessLog.of(this.#logger) : undefined,
-      metrics: this.metrics,
-      unrouted: this.metrics.forRoute(lc.name, ''),
+      pipeline: compileListener([...plugins, ...listenerRules]),
+      pools: targets,
+      unrouted,
     }
   }
 }
 
-function createListener(rt: ListenerRuntime): Listener {
-  return rt.config.protocol === 'tcp' ? new TcpListener(rt) : new HttpListener(rt)
+function createListener(rt: ListenerSnapshot): Listener {
+  switch (rt.kind) {
+    case 'tcp':
+      return new TcpListener(rt)
+    case 'http':
+      return new HttpListener(rt)
+    default: {
+      const unknown: never = rt
+      throw new Error(`unknown listener kind ${JSON.stringify(unknown)}`)
+    }
+  }
 }
 
 export function configError(issues: readonly ConfigIssue[]): SwitchyardError {

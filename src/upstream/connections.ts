@@ -33,7 +33,8 @@ export class ConnectionRegistry {
         pool: new Pool(backend.origin, {
           connections: settings.maxPerServer,
           pipelining: 1,
-          keepAliveTimeout: settings.keepAliveMs,
+          // keepAlive 0: every request closes its connection (see the exchange); undici needs a positive value.
+          keepAliveTimeout: Math.max(settings.keepAliveMs, 1),
           keepAliveMaxTimeout: Math.max(settings.keepAliveMs, 1000),
           connect: { timeout: settings.connectMs, noDelay: true },
           strictContentLength: true,

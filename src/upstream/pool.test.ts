@@ -61,16 +61,15 @@ describe('slow start', () => {
 
   it('ramps a server added by a reload linearly, from 5% of its share to all of it', (t) => {
     const env = testEnv(5)
-    const before = new UpstreamPool(
-      poolConfig(servers.slice(0, 1), { slowStart: '10s' }),
-      registry,
-      new Metrics(),
-      undefined,
+    const before = new UpstreamPool(poolConfig(servers.slice(0, 1), { slowStart: '10s' }), registry, new Metrics(), {
       env,
-    )
+    })
     // A new pool starts at full weight: nothing to ramp.
     assert.equal(before.rampingServers().size, 0)
-    const after = new UpstreamPool(poolConfig(servers, { slowStart: '10s' }), registry, new Metrics(), before, env)
+    const after = new UpstreamPool(poolConfig(servers, { slowStart: '10s' }), registry, new Metrics(), {
+      previous: before,
+      env,
+    })
     const shareOfB = () => (firstChoices(after, 4000).b ?? 0) / 4000
     const start = shareOfB()
     env.advance(5000)
@@ -87,21 +86,19 @@ describe('slow start', () => {
 
   it('keeps ramping across a further reload, and leaves servers that stay alone', () => {
     const env = testEnv(6)
-    const first = new UpstreamPool(
-      poolConfig(servers.slice(0, 1), { slowStart: '10s' }),
-      registry,
-      new Metrics(),
-      undefined,
+    const first = new UpstreamPool(poolConfig(servers.slice(0, 1), { slowStart: '10s' }), registry, new Metrics(), {
       env,
-    )
-    const second = new UpstreamPool(poolConfig(servers, { slowStart: '10s' }), registry, new Metrics(), first, env)
+    })
+    const second = new UpstreamPool(poolConfig(servers, { slowStart: '10s' }), registry, new Metrics(), {
+      previous: first,
+      env,
+    })
     env.advance(4000)
     const third = new UpstreamPool(
       poolConfig([...servers, { url: 'http://127.0.0.1:3', name: 'c' }], { slowStart: '10s' }),
       registry,
       new Metrics(),
-      second,
-      env,
+      { previous: second, env },
     )
     const ramping = third.rampingServers()
     assert.deepEqual([...ramping.keys()].sort(), ['b', 'c'])

@@ -1,8 +1,12 @@
 /**
- * A pool as the data plane sees it: its backends, its balancers, and one upstream dispatcher per
- * backend. Built by the control plane; `select()` is the request-path entry. A pool whose config is
- * unchanged by a reload is kept whole, balancer state and connections included.
+ * A pool as the data plane sees it: its members (servers with their upstream dispatchers), its
+ * balancers, and the admission of requests. Built by the control plane; `admit()` is the request-path
+ * entry. A pool whose config is unchanged by a reload is kept whole, balancer state and connections
+ * included.
  *
+ * - Admission hands out leases (see PoolLease): `admit()` answers `go` with a lease, `wait` (the request
+ *   is queued and is granted a lease later, or expires), or `reject` with a code. A lease's `end()` is
+ *   idempotent, and so is the end of each try it begins, so the request path keeps no pairing flags.
  * - Backup servers (`backup: true`) have a balancer of their own, asked only when no primary server
  *   can take the request.
  * - Slow start (`slowStart`): a server that a reload adds to an existing pool ramps up. While it does,
@@ -12,7 +16,10 @@
  * - Circuit breaking: a server with `maxConnections + maxPending` requests in flight is full, and
  *   passed over like a down one. When every server is full, or the pool serves `queue.maxInFlight`
  *   requests, HTTP requests wait in a FIFO queue (bounded by `queue.size` and `queue.timeout`) that
- *   is served as requests end. The counts and the queue outlive reloads.
+ *   is served as requests end. The counts and the queue outlive reloads: a queued request, and a
+ *   retry waiting out its backoff, are served by the pool's newest generation.
+ * - The pool's spec (its config less its servers) is kept apart from its members, which
+ *   `setMembers()` replaces without rebuilding the pool.
  */
 import type { Pool as UndiciPool } from 'undici'
 import {
@@ -26,15 +33,15 @@ import {
   type Outcome,
   type PickContext,
 } from '../balancer/index.js'
-import type { PoolConfig } from '../config/index.js'
+import type { PoolConfig, ServerLimits } from '../config/index.js'
 import { formatAddress } from '../core/address.js'
 import type { Backend } from '../core/backend.js'
-import { OutlierDetector } from '../health/index.js'
+import { ConnectEjector, OutlierDetector } from '../health/index.js'
 import type { Cell, Metrics } from '../metrics/index.js'
 import { Stickiness } from '../sticky/index.js'
 import type { ConnectionRegistry, ServerLoad } from './connections.js'
 
-/** One server of the pool with what the request path needs of it, built once per snapshot. */
+/** One server of the pool with what the request path needs of it, built once per member set. */
 export interface Selection {
   readonly backend: Backend
   readonly dispatcher: UndiciPool
@@ -50,27 +57,61 @@ export interface Selection {
   readonly limit: number
 }
 
-/** A request waiting in a pool's queue (see UpstreamPool#enqueue). */
-export interface QueuedRequest {
-  /** Bound to one server (sticky): it may start while others cannot, and the reverse. */
-  readonly sticky: boolean
-  /** Tries to start now: false when it must keep waiting (no server has room for it). */
-  resume(): boolean
-  /** It waited `queue.timeout`: answer 503 SWY_OVERLOADED. */
-  expire(): void
+/** What admission needs of a request. */
+export interface AdmitRequest {
+  readonly ctx: PickContext
+  /** What a sticky pool reads the binding from; undefined when the pool has no `sticky`. */
+  readonly keySource: KeySource | undefined
+  /**
+   * Reorders or filters the candidates (the `selectUpstream` phase), best first; undefined when no
+   * filter has that phase. Called with every available candidate, primaries then backups.
+   */
+  readonly select?: ((candidates: readonly Selection[]) => readonly Selection[]) | undefined
 }
 
-/** What the generations of a pool (same name, across reloads) share: in-flight count and queue. */
+/** A queued request: the pool grants it a lease later, or expires it. */
+export interface Waiter {
+  /** Bound to one server (sticky): it may start while others cannot, and the reverse. */
+  readonly sticky: boolean
+  granted(lease: PoolLease): void
+  /**
+   * It leaves the queue unserved: it waited `queue.timeout` (`SWY_OVERLOADED`), or no server is left
+   * that could take it (`SWY_NO_SERVER`: every server down, or removed by a reload).
+   */
+  rejected(code: 'SWY_NO_SERVER' | 'SWY_OVERLOADED', reason: string): void
+}
+
+export type Admission =
+  | { readonly kind: 'go'; readonly lease: PoolLease }
+  /** Queued: `granted()` or `expired()` follows, unless `cancel()` is called first. */
+  | { readonly kind: 'wait'; cancel(): void }
+  | { readonly kind: 'reject'; readonly code: 'SWY_NO_SERVER' | 'SWY_OVERLOADED'; readonly reason: string }
+
+/** What the generations of a pool (same name, across reloads) share. */
 class PoolShared {
   inFlight = 0
   /** Waiting requests in arrival order, with their queue-timeout timers. */
-  readonly waiting = new Map<QueuedRequest, NodeJS.Timeout>()
+  readonly waiting = new Map<Waiter, { readonly request: AdmitRequest; readonly timer: NodeJS.Timeout }>()
   drainScheduled = false
+  /** The generation that serves now (set when a snapshot that holds it is committed). */
+  current: UpstreamPool | undefined
 }
 
 /** Canonical text of a pool's config: equal keys mean a reload left the pool unchanged. */
 export function poolKey(config: PoolConfig): string {
   return JSON.stringify(config)
+}
+
+/** A pool's settings, apart from its servers. */
+export type PoolSpec = Omit<PoolConfig, 'backends' | 'serverLimits'>
+
+export interface PoolOptions {
+  /** The pool of the same name that this one replaces on a reload, if any. */
+  readonly previous?: UpstreamPool | undefined
+  /** Clock and randomness, for tests. */
+  readonly env?: BalancerEnv | undefined
+  /** Servers that active health checks found down; undefined: the pool has no checks. */
+  readonly health?: { readonly down: ReadonlySet<string> } | undefined
 }
 
 export class UpstreamPool {
@@ -89,76 +130,63 @@ export class UpstreamPool {
   readonly keyOf: KeyExtractor | undefined
   /** Session persistence; undefined when the pool has none. */
   readonly sticky: Stickiness | undefined
-  /** Whether the balancers want `started()`/`ended()` feedback. */
+  /** Whether the balancers want start/end feedback. */
   readonly #feedback: boolean
-  readonly #dispatchers = new Map<string, Selection>()
+  #members = new Map<string, Selection>()
+  #backends: readonly Backend[] = []
   readonly #registry: ConnectionRegistry
+  readonly #metrics: Metrics
   /** Servers still ramping up: id → when they joined (ms, `performance.now()`). Usually empty. */
   readonly #joined = new Map<string, number>()
   readonly #slowStartMs: number
   readonly #now: () => number
   readonly #random: () => number
-
   /** Servers that health checks found down, replaced whole on every change; undefined: no checks. */
   readonly #health: { readonly down: ReadonlySet<string> } | undefined
   /** Passive health checking; undefined when off. */
   readonly #outlier: OutlierDetector | undefined
+  /** Servers out of rotation after a refused or timed-out connection; undefined when off. */
+  readonly #ejector: ConnectEjector | undefined
   /** Too few primary servers are up (`panicThreshold`): health is ignored until more come back. */
   #panic = false
   /** Retries in flight (counted against `budget.minRetries`). */
   #retriesInFlight = 0
-  /** Retries earned and not spent (see tryRetry). */
+  /** Retries earned and not spent (see canRetry). */
   #retryTokens = 0
+  /** The generation was replaced by a reload: its leases hop to the newest one for further tries. */
+  #retired = false
   readonly #shared: PoolShared
 
-  /**
-   * `previous`: the pool of the same name that this one replaces on a reload, if any: servers it did
-   * not have start slowly (with `slowStart`), and servers still ramping in it keep ramping.
-   * `health`: the pool's health tracker, when it has active checks.
-   */
-  constructor(
-    config: PoolConfig,
-    registry: ConnectionRegistry,
-    metrics: Metrics,
-    previous?: UpstreamPool,
-    env: BalancerEnv = defaultEnv,
-    health?: { readonly down: ReadonlySet<string> },
-  ) {
-    this.#health = health
-    this.#outlier =
-      config.outlier === undefined
-        ? undefined
-        : new OutlierDetector(config.outlier, config.backends.length, () => this.healthChanged())
+  constructor(config: PoolConfig, registry: ConnectionRegistry, metrics: Metrics, options: PoolOptions = {}) {
+    const previous = options.previous
+    const env = options.env ?? defaultEnv
+    this.#health = options.health
     this.name = config.name
     this.config = config
     this.key = poolKey(config)
     this.#registry = registry
+    this.#metrics = metrics
     this.#now = env.now
     this.#random = env.random
     this.#slowStartMs = config.slowStartMs
     this.#shared = previous === undefined ? new PoolShared() : previous.#shared
-    for (const b of config.backends) {
-      // The config gives every server its limits (its own, or the pool's).
-      const limits = config.serverLimits[b.id]!
-      const settings = {
-        ...config.connections,
-        maxPerServer: limits.maxConnections,
-        connectMs: config.timeouts.connectMs,
-      }
-      const { key, pool, load } = registry.acquire(b, settings)
-      this.#dispatchers.set(b.id, {
-        backend: b,
-        dispatcher: pool,
-        counter: metrics.forServer(config.name, b.id),
-        hostHeader: formatAddress(b.host, b.port),
-        key,
-        load,
-        limit: limits.maxPending < 0 ? Number.POSITIVE_INFINITY : limits.maxConnections + limits.maxPending,
-      })
-    }
+    this.#outlier =
+      config.outlier === undefined
+        ? undefined
+        : new OutlierDetector(config.outlier, config.backends.length, () => this.healthChanged())
+    const ej = config.connectEjection
+    this.#ejector =
+      ej === undefined
+        ? undefined
+        : ConnectEjector.adopt(
+            previous === undefined ? undefined : previous.#ejector,
+            ej,
+            config.timeouts.connectMs,
+            (id) => this.#othersAvailable(id),
+            () => this.healthChanged(),
+          )
     this.balancer = createBalancer(config.balance, env)
     if (config.backends.some((b) => b.backup)) this.backupBalancer = createBalancer(config.balance, env)
-    this.healthChanged()
     const st = config.sticky
     this.sticky =
       st === undefined
@@ -173,24 +201,62 @@ export class UpstreamPool {
     const hashOn = 'hashOn' in config.balance ? config.balance.hashOn : undefined
     this.keyOf = hashOn === undefined || hashOn === 'client-ip' ? undefined : compileHashOn(hashOn)
     this.#feedback = this.balancer.onStart !== undefined || this.balancer.onEnd !== undefined
+    this.setMembers(config.backends, config.serverLimits)
     if (previous !== undefined && this.#slowStartMs > 0) {
       const now = this.#now()
       for (const b of config.backends) {
-        const since = previous.#joined.get(b.id) ?? (previous.#dispatchers.has(b.id) ? undefined : now)
+        const since = previous.#joined.get(b.id) ?? (previous.#members.has(b.id) ? undefined : now)
         if (since !== undefined && now - since < this.#slowStartMs) this.#joined.set(b.id, since)
       }
     }
   }
 
   /**
+   * Replaces the pool's servers (control plane): dispatchers for the new ones, the old ones released,
+   * the balancers updated. `limits` gives every server its connection and pending caps.
+   */
+  setMembers(backends: readonly Backend[], limits: Readonly<Record<string, ServerLimits>>): void {
+    const old = this.#members
+    const members = new Map<string, Selection>()
+    for (const b of backends) {
+      const own = limits[b.id] ?? { maxConnections: this.config.connections.maxPerServer, maxPending: -1 }
+      const settings = {
+        ...this.config.connections,
+        maxPerServer: own.maxConnections,
+        connectMs: this.config.timeouts.connectMs,
+      }
+      const { key, pool, load } = this.#registry.acquire(b, settings)
+      members.set(b.id, {
+        backend: b,
+        dispatcher: pool,
+        counter: this.#metrics.forServer(this.name, b.id),
+        hostHeader: formatAddress(b.host, b.port),
+        key,
+        load,
+        limit: own.maxPending < 0 ? Number.POSITIVE_INFINITY : own.maxConnections + own.maxPending,
+      })
+    }
+    this.#members = members
+    this.#backends = backends
+    for (const s of old.values()) this.#registry.release(s.key)
+    this.#ejector?.retain(new Set(members.keys()))
+    this.healthChanged()
+  }
+
+  /** The pool's servers now. */
+  get backends(): readonly Backend[] {
+    return this.#backends
+  }
+
+  /**
    * Gives the balancers the servers that may take new requests: not draining, and not down by health
-   * checks. Called at construction and on every health transition (control plane), so that the
-   * balancers spread the load over the servers that are up rather than hand a down server's share to
-   * its neighbour.
+   * checks. Called when the members change and on every health transition (control plane), so that
+   * the balancers spread the load over the servers that are up rather than hand a down server's share
+   * to its neighbour.
    */
   healthChanged(): void {
     // A draining server takes no new requests from the balancers; sessions bound to it stay.
-    const open = this.config.backends.filter((b) => !b.draining)
+    const open = this.#backends.filter((b) => !b.draining)
     const primaries = open.filter((b) => !b.backup)
     const upPrimaries = primaries.filter((b) => !this.#isDown(b.id))
     const threshold = this.config.panicThreshold
@@ -199,17 +265,24 @@ export class UpstreamPool {
     this.backupBalancer?.update(open.filter((b) => b.backup && !this.#isDown(b.id)))
   }
 
-  /** Down by active checks or ejected by outlier detection (and not in panic mode). */
+  /** Down by active checks, ejected by outlier detection or after a failed connect (and not in panic mode). */
   #isDown(id: string): boolean {
     const down = this.#health?.down
     if (down !== undefined && down.size > 0 && down.has(id)) return true
     const ejected = this.#outlier?.ejected
-    return ejected !== undefined && ejected.size > 0 && ejected.has(id)
+    if (ejected !== undefined && ejected.size > 0 && ejected.has(id)) return true
+    const refused = this.#ejector?.ejected
+    return refused !== undefined && refused.size > 0 && refused.has(id)
+  }
+
+  /** Some server of the pool besides `id` could take requests (not draining, down, or weight 0). */
+  #othersAvailable(id: string): boolean {
+    return this.#backends.some((b) => b.id !== id && !b.draining && b.weight > 0 && !this.#isDown(b.id))
   }
 
   /** A server came back up (health checks): it ramps up again, with `slowStart`. */
   startRamp(id: string): void {
-    if (this.#slowStartMs > 0 && this.#dispatchers.has(id)) this.#joined.set(id, this.#now())
+    if (this.#slowStartMs > 0 && this.#members.has(id)) this.#joined.set(id, this.#now())
   }
 
   /** Servers still in slow start, with the share of their weight they get now (0.05 to 1). */
@@ -218,29 +291,159 @@ export class UpstreamPool {
     return new Map([...this.#joined].map(([id, since]) => [id, this.#ramp(now, since)]))
   }
 
-  /**
-   * The first available candidate, primary servers first, then backups, with its dispatcher;
-   * undefined when none is. Every configured server counts as available until health checking exists.
-   */
-  select(ctx: PickContext): Selection | undefined {
-    return this.take(this.candidates(ctx), ctx)
+  /** This generation serves from now on (its snapshot was committed): queued requests drain here. */
+  activate(): void {
+    this.#shared.current = this
+    if (this.#shared.waiting.size > 0) this.#scheduleDrain()
   }
 
-  /** The primary balancer's candidates for a request, best first; keep them to `take()` retries from. */
-  candidates(ctx: PickContext): IterableIterator<Backend> {
-    return this.balancer.pick(ctx)[Symbol.iterator]() as IterableIterator<Backend>
+  /** A reload replaced this generation: releases its connection references (they close when unused). */
+  release(): void {
+    this.#retired = true
+    for (const d of this.#members.values()) this.#registry.release(d.key)
+    this.#members = new Map()
+  }
+
+  /** The generation that serves now: this one, or the one a reload put in its place. */
+  get #live(): UpstreamPool {
+    return this.#retired ? (this.#shared.current ?? this) : this
   }
 
   /**
-   * The next available server from `candidates` that is none of `tried`, else from the backups;
-   * undefined when there is none. Consumes the candidates it passes over, so that a retry continues
-   * where the first choice left off (round-robin's next server, P2C's runner-up, the ring's next).
+   * Admission: a lease when the pool has room and a server can take the request; otherwise the
+   * request waits in the queue (when `waiter` is given and the queue has room), or is rejected:
+   * `SWY_OVERLOADED` when the pool or its servers are at their limits, `SWY_NO_SERVER` when no server
+   * is available at all.
    */
-  take(candidates: IterableIterator<Backend>, ctx: PickContext, tried?: readonly string[]): Selection | undefined {
-    return (
-      this.#first(candidates, tried) ??
-      (this.backupBalancer === undefined ? undefined : this.#first(this.backupBalancer.pick(ctx), tried))
-    )
+  admit(request: AdmitRequest, waiter?: Waiter): Admission {
+    const shared = this.#shared
+    const max = this.config.queue.maxInFlight
+    if ((max > 0 && shared.inFlight >= max) || shared.waiting.size > 0)
+      return this.#queue(request, waiter, 'the pool is at its in-flight limit')
+    const lease = this.#tryLease(request)
+    if (lease === 'full') return this.#queue(request, waiter, 'every server that can take the request is full')
+    if (lease === undefined) return { kind: 'reject', code: 'SWY_NO_SERVER', reason: 'no server is available' }
+    return { kind: 'go', lease }
+  }
+
+  /** A lease on the first server that can take the request; `full` when the only ones left are full. */
+  #tryLease(request: AdmitRequest): PoolLease | 'full' | undefined {
+    let first: Selection | undefined
+    let setCookie: string | undefined
+    let candidates: Iterator<Selection> | undefined
+    if (this.sticky !== undefined && request.keySource !== undefined) {
+      const sticky = this.#selectSticky(request.ctx, request.keySource)
+      if (sticky === 'full') return 'full'
+      first = sticky?.selection
+      setCookie = sticky?.setCookie
+    } else {
+      candidates = this.#candidates(request)
+      first = this.#next(candidates, undefined)
+    }
+    if (first === undefined) return this.saturated() ? 'full' : undefined
+    this.#shared.inFlight++
+    return new PoolLease(this, request, first, setCookie, candidates)
+  }
+
+  #queue(request: AdmitRequest, waiter: Waiter | undefined, why: string): Admission {
+    const { size, timeoutMs } = this.config.queue
+    const waiting = this.#shared.waiting
+    if (waiter === undefined || waiting.size >= size)
+      return { kind: 'reject', code: 'SWY_OVERLOADED', reason: size === 0 ? why : `${why}, and the queue is full` }
+    const timer = setTimeout(() => {
+      waiting.delete(waiter)
+      waiter.rejected('SWY_OVERLOADED', `waited ${timeoutMs} ms in the queue`)
+    }, timeoutMs)
+    waiting.set(waiter, { request, timer })
+    this.#scheduleDrain()
+    return {
+      kind: 'wait',
+      cancel: () => {
+        const entry = waiting.get(waiter)
+        if (entry === undefined) return
+        clearTimeout(entry.timer)
+        waiting.delete(waiter)
+      },
+    }
+  }
+
+  /** Requests waiting in the queue. */
+  get queued(): number {
+    return this.#shared.waiting.size
+  }
+
+  #scheduleDrain(): void {
+    if (this.#shared.drainScheduled) return
+    this.#shared.drainScheduled = true
+    queueMicrotask(this.#drain)
+  }
+
+  /**
+   * Grants leases to waiting requests in arrival order while the pool has room, from the generation
+   * that serves now. A request that finds no server means none of the others would either, unless
+   * they are sticky (bound to a server of their own).
+   */
+  readonly #drain = (): void => {
+    const shared = this.#shared
+    shared.drainScheduled = false
+    const pool = shared.current ?? this
+    const max = pool.config.queue.maxInFlight
+    let othersBlocked = false
+    for (const [waiter, { request, timer }] of shared.waiting) {
+      if (max > 0 && shared.inFlight >= max) return
+      if (othersBlocked && !waiter.sticky) continue
+      const lease = pool.#tryLease(request)
+      if (lease instanceof PoolLease) {
+        clearTimeout(timer)
+        shared.waiting.delete(waiter)
+        waiter.granted(lease)
+      } else if (lease === undefined && !pool.saturated()) {
+        // Nothing can take it (every server down, or removed by the reload): answered, not kept.
+        clearTimeout(timer)
+        shared.waiting.delete(waiter)
+        waiter.rejected('SWY_NO_SERVER', 'no server is available')
+      } else if (!waiter.sticky) othersBlocked = true
+    }
+  }
+
+  /** The candidates for a request, best first: primaries, then backups, through `select` when given. */
+  #candidates(request: AdmitRequest): Iterator<Selection> {
+    const ctx = request.ctx
+    const all = this.#selections(this.balancer.pick(ctx), this.backupBalancer, ctx)
+    if (request.select === undefined) return all
+    const available: Selection[] = []
+    for (let r = all.next(); r.done !== true; r = all.next()) if (this.#available(r.value)) available.push(r.value)
+    return request.select(available)[Symbol.iterator]()
+  }
+
+  *#selections(primary: Iterable<Backend>, backup: Balancer | undefined, ctx: PickContext): Generator<Selection> {
+    for (const b of primary) {
+      const s = this.#members.get(b.id)
+      if (s !== undefined) yield s
+    }
+    if (backup === undefined) return
+    for (const b of backup.pick(ctx)) {
+      const s = this.#members.get(b.id)
+      if (s !== undefined) yield s
+    }
+  }
+
+  /**
+   * The next available server from `candidates` that is none of `tried`; undefined when there is
+   * none. Consumes the candidates it passes over, so that a retry continues where the first choice
+   * left off (round-robin's next server, P2C's runner-up, the ring's next).
+   */
+  #next(candidates: Iterator<Selection>, tried: readonly string[] | undefined): Selection | undefined {
+    let passedOver: Selection | undefined
+    for (let r = candidates.next(); r.done !== true; r = candidates.next()) {
+      const selection = r.value
+      const id = selection.backend.id
+      if (!this.#available(selection) || tried?.includes(id)) continue
+      if (this.#joined.size === 0 || !this.#skipWhileRamping(id)) return selection
+      passedOver ??= selection
+    }
+    // Every candidate was ramping and lost its draw: the best of them still beats no server.
+    return passedOver
   }
 
   /**
@@ -248,15 +451,15 @@ export class UpstreamPool {
    * balancer's choice; with the `Set-Cookie` value that binds the client to it, when one is due.
    * `full` when the bound server is up but full: the request waits for it rather than lose its session.
    */
-  selectSticky(
+  #selectSticky(
     ctx: PickContext,
     src: KeySource,
   ): { selection: Selection; setCookie: string | undefined } | 'full' | undefined {
-    const sticky = this.sticky!
+    const sticky = this.sticky as Stickiness
     const bound = sticky.bound(src)
     const checkHealth = !this.#panic
     if (typeof bound === 'string') {
-      const selection = this.#dispatchers.get(bound)
+      const selection = this.#members.get(bound)
       // Still bound (and up): a renewed cookie only when the binding is past half its life.
       if (selection !== undefined && !(checkHealth && this.#isDown(bound))) {
         if (isFull(selection)) return 'full'
@@ -264,30 +467,39 @@ export class UpstreamPool {
       }
     } else if (bound !== undefined) {
       for (const backend of bound) {
-        const selection = this.#dispatchers.get(backend.id)
+        const selection = this.#members.get(backend.id)
         if (selection !== undefined && !(checkHealth && this.#isDown(backend.id))) {
           if (isFull(selection)) return 'full'
           return { selection, setCookie: undefined }
         }
       }
     }
-    const selection = this.select(ctx)
+    const selection = this.#next(this.#selections(this.balancer.pick(ctx), this.backupBalancer, ctx), undefined)
     if (selection === undefined) return undefined
     return { selection, setCookie: sticky.issue(selection.backend.id, typeof bound === 'string' ? bound : undefined) }
   }
 
-  #first(candidates: Iterable<Backend>, exclude?: readonly string[]): Selection | undefined {
-    let passedOver: Selection | undefined
-    const checkHealth = !this.#panic
-    for (const backend of candidates) {
-      const selection = this.#dispatchers.get(backend.id)
-      if (selection === undefined || (checkHealth && this.#isDown(backend.id))) continue
-      if (exclude?.includes(backend.id) || isFull(selection)) continue
-      if (this.#joined.size === 0 || !this.#skipWhileRamping(backend.id)) return selection
-      passedOver ??= selection
-    }
-    // Every candidate was ramping and lost its draw: the best of them still beats no server.
-    return passedOver
+  /** The first available server for a request (tests and tools; requests take leases). */
+  select(ctx: PickContext): Selection | undefined {
+    return this.#next(this.#candidates({ ctx, keySource: undefined }), undefined)
+  }
+
+  /** A further server for a lease's retry, from the generation that serves now. */
+  nextFor(
+    lease: PoolLease,
+    candidates: Iterator<Selection> | undefined,
+    tried: readonly string[],
+  ): Selection | undefined {
+    const live = this.#live
+    // Sticky pools keep no candidate list, and a new generation has its own: a fresh pick there.
+    const list = candidates !== undefined && live === this ? candidates : live.#candidates(lease.request)
+    return live.#next(list, tried)
+  }
+
+  /** A member of this generation that is up (or the pool is in panic mode) and not full. */
+  #available(selection: Selection): boolean {
+    const id = selection.backend.id
+    return this.#members.get(id) === selection && !(!this.#panic && this.#isDown(id)) && !isFull(selection)
   }
 
   /** True when a ramping server loses its draw for this request. Ends the ramp when it is over. */
@@ -307,13 +519,17 @@ export class UpstreamPool {
   }
 
   /**
-   * Takes a place in the retry budget. Each request earns `budget.percent` / 100 of a retry (saved up
-   * to RETRY_SAVINGS requests' worth), and each retry spends one, so over time retries stay within
-   * that share of the requests, however the pool fails. `budget.minRetries` retries may always be in
-   * flight besides, so that a quiet pool can retry at all. False when the budget is spent. Pair with
-   * `retryEnded()`.
+   * Whether a retry may go now. Each request earns `budget.percent` / 100 of a retry (saved up to
+   * RETRY_SAVINGS requests' worth), and each retry spends one, so over time retries stay within that
+   * share of the requests, however the pool fails. `budget.minRetries` retries may always be in flight
+   * besides, so that a quiet pool can retry at all.
    */
-  tryRetry(): boolean {
+  canRetry(): boolean {
+    return this.#retriesInFlight < this.config.retries.budgetMinRetries || this.#retryTokens >= 1
+  }
+
+  /** Spends a place in the retry budget; false when it is spent. Ended by `retryEnded()`. */
+  takeRetry(): boolean {
     if (this.#retriesInFlight < this.config.retries.budgetMinRetries) {
       this.#retriesInFlight++
       return true
@@ -329,117 +545,147 @@ export class UpstreamPool {
   }
 
   /** A request to this pool began (its first try): it earns its share of a retry. */
-  requestBegan(): void {
+  earnRetry(): void {
     const share = this.config.retries.budgetPercent / 100
     this.#retryTokens = Math.min(this.#retryTokens + share, Math.max(1, share * RETRY_SAVINGS))
   }
 
-  /** A request (or TCP connection) to `selection`'s server begins. Pair with exactly one `ended()`. */
-  started(selection: Selection): void {
+  /** A request (or TCP connection) to `selection`'s server begins: load and balancer feedback. */
+  startOn(selection: Selection): void {
     selection.load.inFlight++
     const backend = selection.backend
     if (this.#feedback) (backend.backup ? this.backupBalancer : this.balancer)?.onStart?.(backend)
   }
 
   /** The request to `selection`'s server ended: `latencyMs` to its response head (or to its end, without one). */
-  ended(selection: Selection, outcome: Outcome, latencyMs: number): void {
+  endOn(selection: Selection, outcome: TryOutcome, latencyMs: number): void {
     selection.load.inFlight--
     const backend = selection.backend
+    const balancerOutcome: Outcome = outcome === 'success' ? 'success' : 'failure'
+    if (outcome === 'connect-failure') this.#ejector?.refused(selection.backend)
+    else if (outcome === 'success') this.#ejector?.succeeded(backend.id)
     this.#outlier?.record(backend.id, outcome === 'success')
-    if (this.#feedback) (backend.backup ? this.backupBalancer : this.balancer)?.onEnd?.(backend, outcome, latencyMs)
+    if (this.#feedback)
+      (backend.backup ? this.backupBalancer : this.balancer)?.onEnd?.(backend, balancerOutcome, latencyMs)
+    if (this.#shared.waiting.size > 0) this.#scheduleDrain()
+  }
+
+  /** A lease ended: its place under `queue.maxInFlight` is free. */
+  leaseEnded(): void {
+    this.#shared.inFlight--
     if (this.#shared.waiting.size > 0) this.#scheduleDrain()
   }
 
   /**
-   * Every server that could take the request is full (circuit breaking): what an empty `take()` or
-   * `select()` means when this is true, rather than no server being up.
+   * Every server that could take the request is full (circuit breaking): what an empty pick means
+   * when this is true, rather than no server being up.
    */
   saturated(): boolean {
     const checkHealth = !this.#panic
     let full = false
-    for (const s of this.#dispatchers.values()) {
+    for (const s of this.#members.values()) {
       if (s.backend.draining || (checkHealth && this.#isDown(s.backend.id))) continue
       if (!isFull(s)) return false
       full = true
     }
     return full
   }
+}
 
-  /** The pool may start another request now: under `queue.maxInFlight`, and nobody waiting before it. */
-  admits(): boolean {
-    const max = this.config.queue.maxInFlight
-    return (max === 0 || this.#shared.inFlight < max) && this.#shared.waiting.size === 0
+/** How a try ended, for balancers and passive health: a refused or timed-out connect is told apart. */
+export type TryOutcome = 'success' | 'failure' | 'connect-failure'
+
+/**
+ * One request's hold on a pool: its place under `queue.maxInFlight`, the candidates its retries
+ * continue from, the servers it tried. `end()` is idempotent. Each try is a TryLease of its own.
+ */
+export class PoolLease {
+  readonly #pool: UpstreamPool
+  readonly request: AdmitRequest
+  /** The server of the first try. */
+  readonly first: Selection
+  /** A sticky binding to send with the response (`Set-Cookie` value), when one is due. */
+  readonly setCookie: string | undefined
+  readonly #candidates: Iterator<Selection> | undefined
+  readonly #tried: string[] = []
+  #tries = 0
+  #ended = false
+
+  constructor(
+    pool: UpstreamPool,
+    request: AdmitRequest,
+    first: Selection,
+    setCookie: string | undefined,
+    candidates: Iterator<Selection> | undefined,
+  ) {
+    this.#pool = pool
+    this.request = request
+    this.first = first
+    this.setCookie = setCookie
+    this.#candidates = candidates
   }
 
-  /** A request started (it holds a place under `queue.maxInFlight`). Pair with `requestEnded()`. */
-  admitted(): void {
-    this.#shared.inFlight++
+  get pool(): UpstreamPool {
+    return this.#pool
   }
 
-  requestEnded(): void {
-    this.#shared.inFlight--
-    if (this.#shared.waiting.size > 0) this.#scheduleDrain()
+  /** Tries begun so far (resends of the same try not included). */
+  get tries(): number {
+    return this.#tries
   }
 
-  /**
-   * Queues a request that cannot start yet; false when the queue is full (or there is none). It is
-   * resumed, in arrival order, as requests end, or expired after `queue.timeout`.
-   */
-  enqueue(request: QueuedRequest): boolean {
-    const { size, timeoutMs } = this.config.queue
-    const waiting = this.#shared.waiting
-    if (waiting.size >= size) return false
-    const timer = setTimeout(() => {
-      waiting.delete(request)
-      request.expire()
-    }, timeoutMs)
-    waiting.set(request, timer)
-    this.#scheduleDrain()
-    return true
+  /** Begins the first try, or a retry (which must have taken a budget place: see `takeRetry`). */
+  begin(selection: Selection, retry: boolean): TryLease {
+    if (this.#tries++ === 0) this.#pool.earnRetry()
+    this.#tried.push(selection.backend.id)
+    return new TryLease(this.#pool, selection, retry)
   }
 
-  /** Takes a request out of the queue (its client left). */
-  dequeue(request: QueuedRequest): void {
-    const timer = this.#shared.waiting.get(request)
-    if (timer === undefined) return
-    clearTimeout(timer)
-    this.#shared.waiting.delete(request)
+  /** Sends the same try again (a lost keep-alive race): same server, not a retry. */
+  resend(selection: Selection): TryLease {
+    return new TryLease(this.#pool, selection, false)
   }
 
-  /** Requests waiting in the queue. */
-  get queued(): number {
-    return this.#shared.waiting.size
+  /** The next server for a retry, none of those tried; undefined when there is none. */
+  next(): Selection | undefined {
+    return this.#pool.nextFor(this, this.#candidates, this.#tried)
   }
 
-  #scheduleDrain(): void {
-    if (this.#shared.drainScheduled) return
-    this.#shared.drainScheduled = true
-    queueMicrotask(this.#drain)
+  canRetry(): boolean {
+    return this.#pool.canRetry()
   }
 
-  /**
-   * Starts waiting requests in arrival order while the pool has room. A request that finds no server
-   * means none of the others would either, unless they are sticky (bound to a server of their own).
-   */
-  readonly #drain = (): void => {
-    const shared = this.#shared
-    shared.drainScheduled = false
-    const max = this.config.queue.maxInFlight
-    let othersBlocked = false
-    for (const [request, timer] of shared.waiting) {
-      if (max > 0 && shared.inFlight >= max) return
-      if (othersBlocked && !request.sticky) continue
-      if (request.resume()) {
-        clearTimeout(timer)
-        shared.waiting.delete(request)
-      } else if (!request.sticky) othersBlocked = true
-    }
+  takeRetry(): boolean {
+    return this.#pool.takeRetry()
   }
 
-  /** Releases this pool's connection references (they close when no other snapshot uses them). */
-  release(): void {
-    for (const d of this.#dispatchers.values()) this.#registry.release(d.key)
-    this.#dispatchers.clear()
+  end(): void {
+    if (this.#ended) return
+    this.#ended = true
+    this.#pool.leaseEnded()
+  }
+}
+
+/** One try to one server: its load and the balancer's feedback, ended once. */
+export class TryLease {
+  readonly #pool: UpstreamPool
+  readonly selection: Selection
+  readonly #retry: boolean
+  #ended = false
+
+  constructor(pool: UpstreamPool, selection: Selection, retry: boolean) {
+    this.#pool = pool
+    this.selection = selection
+    this.#retry = retry
+    selection.counter.value++
+    pool.startOn(selection)
+  }
+
+  end(outcome: TryOutcome, latencyMs: number): void {
+    if (this.#ended) return
+    this.#ended = true
+    this.#pool.endOn(this.selection, outcome, latencyMs)
+    if (this.#retry) this.#pool.retryEnded()
   }
 }
 

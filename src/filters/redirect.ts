@@ -1,0 +1,93 @@
+/**
+ * `redirect`: answers with a redirect built from the request. Each part is optional and defaults to
+ * the request's own: `scheme`, `host`, `port`, `path` (the whole path) or `prefix` (replaces the
+ * route's matched `pathPrefix`), with the query kept unless `dropQuery`. Status 301, 302, 307 or 308
+ * (default 302). On a listener, it answers every request (HTTP to HTTPS).
+ */
+import { z } from 'zod'
+import type { FilterEnv } from './env.js'
+import type { Filter, FilterContext, Respond } from './types.js'
+
+export const schema = z
+  .strictObject({
+    scheme: z.enum(['http', 'https']).optional().describe("Scheme of the target. Default: the request's."),
+    host: z
+      .string()
+      .regex(/^[A-Za-z0-9.-]+$|^\[[0-9A-Fa-f:.]+\]$/, { error: 'expected a host name such as example.com' })
+      .optional()
+      .describe("Host of the target. Default: the request's."),
+    port: z
+      .number()
+      .int()
+      .min(1)
+      .max(65535)
+      .optional()
+      .describe("Port of the target. Default: the request's when scheme and host are kept, else the scheme's."),
+    path: z.string().startsWith('/').optional().describe('Path of the target, replacing the whole path.'),
+    prefix: z
+      .string()
+      .startsWith('/')
+      .optional()
+      .describe("Replaces the route's `match.pathPrefix` at the start of the path (the rest is kept)."),
+    status: z
+      .union([z.literal(301), z.literal(302), z.literal(307), z.literal(308)])
+      .default(302)
+      .describe('301 or 308 (permanent), 302 or 307 (temporary; 307 and 308 keep the method).'),
+    dropQuery: z.boolean().default(false).describe('Leave the query out of the target.'),
+  })
+  .describe('Answer with a redirect; no pool is asked.')
+
+export type RedirectOptions = z.output<typeof schema>
+
+/** The problems of a redirect at its place in the config (a `prefix` needs the route's pathPrefix). */
+export function check(options: RedirectOptions, pathPrefix: string | undefined, level: 'listener' | 'route'): string[] {
+  const out: string[] = []
+  if (options.path !== undefined && options.prefix !== undefined) out.push('expected `path` or `prefix`, found both')
+  if (options.prefix !== undefined && pathPrefix === undefined)
+    out.push(
+      level === 'listener'
+        ? "expected no `prefix` on a listener (it replaces a route's match.pathPrefix)"
+        : 'expected the route to have match.pathPrefix for `prefix` to replace',
+    )
+  return out
+}
+
+export function create(options: RedirectOptions, env: FilterEnv): Filter {
+  const from = env.pathPrefix
+  const answer = (ctx: FilterContext): Respond => ({
+    kind: 'respond',
+    status: options.status,
+    headers: {
+      location: location(options, from, ctx),
+      'cache-control': options.status === 301 || options.status === 308 ? 'max-age=3600' : 'no-store',
+    },
+  })
+  return { name: 'redirect', onRequest: answer, onRoute: answer }
+}
+
+/** The Location of the redirect for a request. */
+export function location(options: RedirectOptions, pathPrefix: string | undefined, ctx: FilterContext): string {
+  const r = ctx.request
+  const scheme = options.scheme ?? r.scheme
+  let authority: string
+  if (options.host === undefined && options.port === undefined && scheme === r.scheme) authority = r.host ?? r.hostname
+  else {
+    const host = options.host ?? bareHost(r)
+    const port = options.port
+    const defaultPort = scheme === 'https' ? 443 : 80
+    authority = port === undefined || port === defaultPort ? host : `${host}:${port}`
+  }
+  let path = r.path
+  if (options.path !== undefined) path = options.path
+  else if (options.prefix !== undefined && pathPrefix !== undefined && path.startsWith(pathPrefix))
+    path = options.prefix + path.slice(pathPrefix.length)
+  const query = options.dropQuery ? '' : r.query
+  return `${scheme}://${authority}${path}${query}`
+}
+
+function bareHost(r: FilterContext['request']): string {
+  const host = r.host ?? ''
+  if (host.startsWith('[')) return host.slice(0, host.indexOf(']') + 1)
+  const colon = host.indexOf(':')
+  return colon < 0 ? host : host.slice(0, colon)
+}

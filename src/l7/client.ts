@@ -1,0 +1,299 @@
+/**
+ * The client side of an exchange, behind one small interface: read the head, read the body, write the
+ * head, write the body, end with trailers, abort. Today node:http (HTTP/1.x) and node:http2's
+ * compatibility API (HTTP/2) sit under it; the exchange, the filters, routing, retries and logging see
+ * only this interface, so another engine can replace them.
+ *
+ * Lifecycle: `watch(onGone)` calls `onGone` once when the client can no longer be answered, on the
+ * first of the events that can say so. Node does not always emit `close` on the response:
+ * - HTTP/1.1: a pipelined request whose response is still queued behind another gets no `close` when
+ *   the connection goes away, so the socket's own `close` is watched too (one listener per socket,
+ *   shared by the requests on it);
+ * - HTTP/2: the response, its stream, and the session (one listener per session) are watched. A
+ *   session that nghttp2 ended after a protocol error emits nothing at all; the listener's liveness
+ *   ping (listeners/http2.ts) destroys it, which closes its streams.
+ */
+import type { IncomingMessage, ServerResponse } from 'node:http'
+import { constants, type Http2ServerRequest, type Http2ServerResponse, type Http2Session } from 'node:http2'
+import type { Socket } from 'node:net'
+import type { Readable } from 'node:stream'
+
+export type Protocol = 'http/1.0' | 'http/1.1' | 'h2'
+
+export interface ClientSide {
+  readonly protocol: Protocol
+  readonly method: string
+  /** The request target as sent. */
+  readonly url: string
+  /** `[name, value, ...]` as received. */
+  readonly rawHeaders: readonly string[]
+  /** The address of the connection's peer, without the `::ffff:` prefix. */
+  readonly peerIp: string
+  /** HTTP/2: the request has a body (the HEADERS frame did not end the stream); undefined for HTTP/1.x. */
+  readonly h2HasBody: boolean | undefined
+  /** The request body. */
+  readonly body: Readable
+  /** The whole request body has been read. */
+  readonly bodyComplete: boolean
+  /** The request stream was destroyed before its body was complete (an aborted upload). */
+  readonly bodyAborted: boolean
+  /** The response head has been written. */
+  readonly headersSent: boolean
+  /** The client can no longer be written to. */
+  readonly gone: boolean
+  /** Bytes the client sent for this request so far (HTTP/1: on its socket; HTTP/2: body bytes). */
+  bytesIn(): number
+  /** Records HTTP/2 body bytes read by the exchange (HTTP/1 counts its socket). */
+  countBody(bytes: number): void
+  writeContinue(): void
+  /** Writes the head; `reason` is dropped for HTTP/2. Throws on an invalid header. */
+  writeHead(status: number, reason: string | undefined, headers: readonly string[]): void
+  /** False when the client is full: wait for `onDrain`. */
+  write(chunk: Buffer): boolean
+  onDrain(fn: () => void): void
+  end(chunk?: Buffer | string, trailers?: readonly [string, string][]): void
+  /** Ends the response so that it cannot pass for complete: HTTP/2 RST_STREAM INTERNAL_ERROR, HTTP/1 a closed connection. */
+  abort(): void
+  /** Calls `onGone` once when the client goes away before `unwatch()`. */
+  watch(onGone: () => void): void
+  unwatch(): void
+}
+
+/** Requests watching each HTTP/1 socket or HTTP/2 session: one `close` listener per socket or session. */
+const watchers = new WeakMap<object, Set<Watched>>()
+
+interface Watched {
+  clientClosed(): void
+}
+
+function watchClose(target: Socket | Http2Session, who: Watched): void {
+  let set = watchers.get(target)
+  if (set === undefined) {
+    const created = new Set<Watched>()
+    set = created
+    watchers.set(target, created)
+    target.once('close', () => {
+      watchers.delete(target)
+      for (const w of created) w.clientClosed()
+    })
+  }
+  set.add(who)
+}
+
+function unwatchClose(target: Socket | Http2Session | undefined, who: Watched): void {
+  if (target !== undefined) watchers.get(target)?.delete(who)
+}
+
+function bareIp(ip: string | undefined): string {
+  if (ip === undefined) return ''
+  return ip.startsWith('::ffff:') ? ip.slice(7) : ip
+}
+
+abstract class NodeClient implements ClientSide, Watched {
+  abstract readonly protocol: Protocol
+  readonly req: IncomingMessage
+  readonly res: ServerResponse
+  readonly peerIp: string
+  #onGone: (() => void) | undefined
+  /** The response emitted `close`. */
+  protected closed = false
+
+  constructor(req: IncomingMessage, res: ServerResponse) {
+    this.req = req
+    this.res = res
+    this.peerIp = bareIp(req.socket?.remoteAddress)
+  }
+
+  get method(): string {
+    return this.req.method ?? 'GET'
+  }
+
+  get url(): string {
+    return this.req.url ?? '/'
+  }
+
+  get rawHeaders(): readonly string[] {
+    return this.req.rawHeaders
+  }
+
+  get body(): Readable {
+    return this.req
+  }
+
+  get bodyComplete(): boolean {
+    return this.req.complete
+  }
+
+  get bodyAborted(): boolean {
+    return this.req.destroyed && !this.req.complete
+  }
+
+  get headersSent(): boolean {
+    return this.res.headersSent
+  }
+
+  abstract readonly h2HasBody: boolean | undefined
+  abstract get gone(): boolean
+  abstract bytesIn(): number
+  abstract countBody(bytes: number): void
+  abstract abort(): void
+  protected abstract watchMore(): void
+  protected abstract unwatchMore(): void
+
+  writeContinue(): void {
+    this.res.writeContinue()
+  }
+
+  write(chunk: Buffer): boolean {
+    return this.res.write(chunk)
+  }
+
+  onDrain(fn: () => void): void {
+    this.res.once('drain', fn)
+  }
+
+  end(chunk?: Buffer | string, trailers?: readonly [string, string][]): void {
+    if (trailers !== undefined && trailers.length > 0) this.res.addTrailers(trailers as [string, string][])
+    this.res.end(chunk)
+  }
+
+  abstract writeHead(status: number, reason: string | undefined, headers: readonly string[]): void
+
+  watch(onGone: () => void): void {
+    this.#onGone = onGone
+    this.res.once('close', this.#onResClose)
+    this.watchMore()
+  }
+
+  unwatch(): void {
+    this.#onGone = undefined
+    this.unwatchMore()
+  }
+
+  readonly #onResClose = (): void => {
+    this.closed = true
+    this.clientClosed()
+  }
+
+  clientClosed(): void {
+    const fn = this.#onGone
+    if (fn === undefined) return
+    this.#onGone = undefined
+    this.unwatchMore()
+    fn()
+  }
+}
+
+class Http1Client extends NodeClient {
+  readonly protocol: Protocol
+  readonly h2HasBody = undefined
+  readonly #socket: Socket | undefined
+  /** The socket's bytesRead when the request began. */
+  readonly #bytesAtStart: number
+
+  constructor(req: IncomingMessage, res: ServerResponse) {
+    super(req, res)
+    this.protocol = req.httpVersionMinor === 0 ? 'http/1.0' : 'http/1.1'
+    this.#socket = req.socket ?? undefined
+    this.#bytesAtStart = this.#socket?.bytesRead ?? 0
+  }
+
+  get gone(): boolean {
+    return this.closed || this.res.destroyed || this.#socket?.destroyed === true
+  }
+
+  bytesIn(): number {
+    return this.#socket ? this.#socket.bytesRead - this.#bytesAtStart : 0
+  }
+
+  countBody(): void {}
+
+  writeHead(status: number, reason: string | undefined, headers: readonly string[]): void {
+    if (reason) this.res.writeHead(status, reason, headers as string[])
+    else this.res.writeHead(status, headers as string[])
+  }
+
+  abort(): void {
+    this.res.destroy()
+  }
+
+  protected watchMore(): void {
+    const socket = this.#socket
+    if (socket === undefined) return
+    if (socket.destroyed) queueMicrotask(() => this.clientClosed())
+    else watchClose(socket, this)
+  }
+
+  protected unwatchMore(): void {
+    unwatchClose(this.#socket, this)
+  }
+}
+
+class Http2Client extends NodeClient {
+  readonly protocol = 'h2' as const
+  readonly h2HasBody: boolean
+  readonly #h2res: Http2ServerResponse
+  readonly #session: Http2Session | undefined
+  #bodyBytes = 0
+
+  constructor(req: Http2ServerRequest, res: Http2ServerResponse) {
+    super(req as unknown as IncomingMessage, res as unknown as ServerResponse)
+    this.#h2res = res
+    // HTTP/2 frames the request body: it has one unless the HEADERS frame ended the stream.
+    this.h2HasBody = !req.stream.endAfterHeaders
+    this.#session = req.stream.session ?? undefined
+  }
+
+  get gone(): boolean {
+    const stream = this.#h2res.stream
+    return this.closed || stream.destroyed || stream.closed
+  }
+
+  bytesIn(): number {
+    return this.#bodyBytes
+  }
+
+  countBody(bytes: number): void {
+    this.#bodyBytes += bytes
+  }
+
+  writeHead(status: number, _reason: string | undefined, headers: readonly string[]): void {
+    // HTTP/2 has no reason phrase (RFC 9113 §8.3.2), and no hop-by-hop headers.
+    this.res.writeHead(status, headers as string[])
+  }
+
+  abort(): void {
+    // RST_STREAM with INTERNAL_ERROR; a plain destroy() would reset with NO_ERROR, which a client may
+    // take for a complete response.
+    this.#h2res.stream.close(constants.NGHTTP2_INTERNAL_ERROR)
+  }
+
+  protected watchMore(): void {
+    const stream = this.#h2res.stream
+    stream.once('close', this.clientGoneListener)
+    const session = this.#session
+    if (session === undefined) return
+    if (session.destroyed) queueMicrotask(() => this.clientClosed())
+    else watchClose(session, this)
+  }
+
+  protected unwatchMore(): void {
+    this.#h2res.stream.removeListener('close', this.clientGoneListener)
+    unwatchClose(this.#session, this)
+  }
+
+  readonly clientGoneListener = (): void => {
+    this.closed = true
+    this.clientClosed()
+  }
+}
+
+/** The client side of a node:http or node:http2 (compatibility API) request. */
+export function clientOf(
+  req: IncomingMessage | Http2ServerRequest,
+  res: ServerResponse | Http2ServerResponse,
+): ClientSide {
+  return req.httpVersionMajor === 2
+    ? new Http2Client(req as Http2ServerRequest, res as Http2ServerResponse)
+    : new Http1Client(req as IncomingMessage, res as ServerResponse)
+}

@@ -1,0 +1,48 @@
+/**
+ * The responses Switchyard writes itself: errors (status from the one code table, a small JSON body,
+ * or text for clients that ask for it), and the answers of filters (`respond` verdicts).
+ */
+import { errorBody, errorText, type SwitchyardError } from '../core/errors.js'
+import type { Respond } from '../filters/types.js'
+
+export interface OwnResponse {
+  readonly status: number
+  /** `[name, value, ...]`, Content-Length included. */
+  readonly headers: string[]
+  readonly body: string | Uint8Array
+}
+
+/** An error response: JSON unless the client prefers text/plain. */
+export function errorResponse(err: SwitchyardError, requestId: string, accept: string | undefined): OwnResponse {
+  const plain = accept?.includes('text/plain') === true && !accept.includes('json')
+  const body = plain ? errorText(err, requestId) : errorBody(err, requestId)
+  return {
+    status: err.status,
+    headers: [
+      'content-type',
+      plain ? 'text/plain; charset=utf-8' : 'application/json',
+      'content-length',
+      String(Buffer.byteLength(body)),
+      'cache-control',
+      'no-store',
+    ],
+    body,
+  }
+}
+
+/** The response a filter's `respond` verdict asks for. */
+export function verdictResponse(verdict: Respond): OwnResponse {
+  const body = verdict.body ?? ''
+  const headers: string[] = []
+  let typed = false
+  for (const [name, value] of Object.entries(verdict.headers ?? {})) {
+    const lower = name.toLowerCase()
+    if (lower === 'content-length' || lower === 'transfer-encoding') continue
+    if (lower === 'content-type') typed = true
+    headers.push(name, value)
+  }
+  const length = typeof body === 'string' ? Buffer.byteLength(body) : body.byteLength
+  if (!typed && length > 0) headers.push('content-type', 'text/plain; charset=utf-8')
+  headers.push('content-length', String(length))
+  return { status: verdict.status, headers, body }
+}

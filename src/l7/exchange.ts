@@ -1,0 +1,677 @@
+/**
+ * The exchange: one routed request proxied to its pool. Built once a route matched (so its target is
+ * always known): admission (a lease from the pool, or a place in its queue), the body (read whole when
+ * small, so a retry can send it again), the tries (through the upstream interface), the retry decision
+ * (retry.ts), the response head through the `onResponse` phase and the body through any
+ * `responseBody` transform, with backpressure both ways.
+ *
+ * Failure contract: before the response head is sent, every failure becomes an error response whose
+ * status comes from the error table (502/503/504/...), or the last upstream 5xx when retries of it
+ * gave up. After it, the client's response is aborted, so a truncated body is never mistaken for a
+ * complete one. `stop()` (the client went away, or the total timeout) aborts whatever runs: the try
+ * upstream, the backoff timer, the queue wait.
+ */
+import type { Socket } from 'node:net'
+import type { Transform } from 'node:stream'
+import type { KeySource, PickContext } from '../balancer/index.js'
+import { channels } from '../core/channels.js'
+import { classifyUpstreamError, SwitchyardError } from '../core/errors.js'
+import { callOnResponse, type PhaseOutcome, runPhase } from '../filters/chain.js'
+import type { RoutePipeline } from '../filters/pipeline.js'
+import type { Candidate, Filter, ForwardedRequest, ResponseDraft } from '../filters/types.js'
+import type { AdmitRequest, PoolLease, Selection, TryLease, TryOutcome, Waiter } from '../upstream/pool.js'
+import { readWholeBody, streamedBody } from './body.js'
+import { verdictResponse } from './error-response.js'
+import { downstreamResponseHeaders, trailerPairs, upstreamRequestHeaders } from './headers.js'
+import type { Inbound, UpstreamFacts } from './request.js'
+import { decideRetry, type RetryDecision, type RetryReason } from './retry.js'
+import type { PoolTarget, RouteTarget } from './target.js'
+import { type UpstreamCall, type UpstreamHandler, type UpstreamRequest, upstreamCall } from './upstream.js'
+
+/** Largest retryable 5xx response kept while its retry runs, to relay if the retries give up. */
+const HELD_RESPONSE_BYTES = 64 * 1024
+
+/** An upstream response being read before it is relayed (a 5xx that a retry may replace). */
+interface HeldResponse {
+  readonly status: number
+  readonly statusText: string
+  readonly rawHeaders: readonly Buffer[]
+  readonly chunks: Buffer[]
+  bytes: number
+  trailers: readonly Buffer[]
+  /** Its body was read whole. */
+  complete: boolean
+}
+
+export class Exchange implements UpstreamHandler, Waiter {
+  readonly #in: Inbound
+  readonly #poolTarget: PoolTarget
+  readonly #pipeline: RoutePipeline
+  #lease: PoolLease | undefined
+  /** Waiting in the pool's queue. */
+  #ticket: { cancel(): void } | undefined
+  #try: TryLease | undefined
+  #call: (UpstreamCall & { send(d: Selection['dispatcher'], r: UpstreamRequest): void }) | undefined
+  /** The request body, read whole; undefined when it streams or there is none. */
+  #body: Buffer | undefined
+  /** Length of the forwarded header array before a try's own headers were added to it; -1 before the first. */
+  #baseHeaders = -1
+  /** The socket the current try was written to, if undici published it (see socket-reuse.ts). */
+  #socket: Socket | undefined
+  #socketReused = false
+  /** `#socket.bytesRead` when the current try was written: more means a response began. */
+  #readAtSend = 0
+  #raceResends = 0
+  #retryTimer: NodeJS.Timeout | undefined
+  /** A retryable 5xx being read while the exchange decides; the last one is relayed if retries give up. */
+  #held: HeldResponse | undefined
+  /** `#held` is the response of the current try (still being read). */
+  #holding = false
+  /** Why the exchange was stopped from outside (client gone, total timeout); the try's error follows. */
+  #stopped: SwitchyardError | undefined
+  #status = 0
+  #bytesOut = 0
+  #ttfbMs = -1
+  /** The first body chunk, held for the rest of the current parse: head and body may leave in one write. */
+  #firstChunk: Buffer | undefined
+  #bodyStarted = false
+  #transform: Transform | undefined
+  #ended = false
+
+  constructor(inbound: Inbound, target: RouteTarget, poolTarget: PoolTarget) {
+    this.#in = inbound
+    this.#poolTarget = poolTarget
+    this.#pipeline = target.pipeline
+  }
+
+  get #pool() {
+    return this.#poolTarget.pool
+  }
+
+  // --- admission --------------------------------------------------------------------------------
+
+  start(): void {
+    const inbound = this.#in
+    const pool = this.#pool
+    const keyOf = pool.keyOf
+    const src: KeySource | undefined =
+      keyOf === undefined && pool.sticky === undefined
+        ? undefined
+        : { clientIp: inbound.clientIp, rawHeaders: inbound.client.rawHeaders, url: inbound.url }
+    const ctx: PickContext =
+      keyOf === undefined || src === undefined
+        ? { clientIp: inbound.clientIp }
+        : { clientIp: inbound.clientIp, hashKey: keyOf(src) }
+    const request: AdmitRequest = {
+      ctx,
+      keySource: pool.sticky === undefined ? undefined : src,
+      select: this.#pipeline.selectUpstream.length === 0 ? undefined : (list) => this.#selectUpstream(list),
+    }
+    const admission = pool.admit(request, this)
+    switch (admission.kind) {
+      case 'go':
+        return this.#go(admission.lease)
+      case 'wait':
+        this.#ticket = admission
+        return
+      case 'reject':
+        return this.#in.fail(new SwitchyardError(admission.code, admission.reason))
+      default: {
+        const unknown: never = admission
+        throw new Error(`unknown admission ${JSON.stringify(unknown)}`)
+      }
+    }
+  }
+
+  get sticky(): boolean {
+    return this.#pool.sticky !== undefined
+  }
+
+  granted(lease: PoolLease): void {
+    this.#ticket = undefined
+    if (this.#in.done) return lease.end()
+    this.#go(lease)
+  }
+
+  rejected(code: 'SWY_NO_SERVER' | 'SWY_OVERLOADED', reason: string): void {
+    this.#ticket = undefined
+    this.#in.fail(new SwitchyardError(code, reason))
+  }
+
+  #go(lease: PoolLease): void {
+    this.#lease = lease
+    const inbound = this.#in
+    if (inbound.expectContinue) inbound.client.writeContinue()
+    // A small body with a known length is read whole first, so that a failed try can send it again.
+    const length = inbound.head.contentLength
+    if (length > 0 && length <= this.#pool.config.retries.bufferBytes)
+      readWholeBody(inbound.client, (body) => {
+        if (inbound.done) return
+        this.#body = body
+        this.#send(lease.first, lease.begin(lease.first, false))
+      })
+    else this.#send(lease.first, lease.begin(lease.first, false))
+  }
+
+  /** The `selectUpstream` phase over the pool's available candidates. */
+  #selectUpstream(list: readonly Selection[]): readonly Selection[] {
+    const candidates: Candidate[] = list.map(candidateOf)
+    let chosen: readonly Candidate[] = candidates
+    const ctx = this.#in.context()
+    for (const f of this.#pipeline.selectUpstream)
+      chosen = (f.selectUpstream as NonNullable<Filter['selectUpstream']>)(ctx, chosen) ?? chosen
+    const byId = new Map(list.map((s) => [s.backend.id, s]))
+    return chosen.flatMap((c) => {
+      const s = byId.get(c.id)
+      return s === undefined ? [] : [s]
+    })
+  }
+
+  // --- tries ------------------------------------------------------------------------------------
+
+  /** Sends one try to its server: the first, a retry, or the same try again after a lost race. */
+  #send(selection: Selection, tryLease: TryLease): void {
+    const inbound = this.#in
+    const rt = inbound.rt
+    const config = this.#pool.config
+    const head = inbound.head
+    this.#try = tryLease
+    inbound.server = selection.backend.id
+    this.#socket = undefined
+    // The forwarding headers depend on the server (Host, without preserveHost): rebuilt for each try.
+    const first = this.#baseHeaders < 0
+    if (first) this.#baseHeaders = head.headers.length
+    else head.headers.length = this.#baseHeaders
+    const perTry = inbound.perTryHeaders
+    if (perTry !== undefined)
+      for (const [name, template] of perTry)
+        head.headers.push(name, template.replaceAll('{server}', selection.backend.id))
+    const headers = upstreamRequestHeaders(
+      head,
+      {
+        clientIp: inbound.peerIp,
+        proto: rt.proto,
+        requestId: inbound.requestId,
+        requestIdHeader: rt.config.requestId.header,
+        upstreamHost: inbound.upstreamHost ?? (config.preserveHost ? undefined : selection.hostHeader),
+      },
+      rt.forwarding,
+    )
+    const body: UpstreamRequest['body'] = !inbound.hasBody ? null : (this.#body ?? streamedBody(inbound.client))
+    if (first && this.#pipeline.onForward.length > 0) this.#forward(headers)
+    const call = upstreamCall(this)
+    this.#call = call
+    call.send(selection.dispatcher, {
+      path: inbound.upstreamPath,
+      method: inbound.method,
+      headers,
+      body,
+      headersTimeoutMs: config.retries.perTryTimeoutMs || config.timeouts.responseHeadersMs,
+      bodyTimeoutMs: config.timeouts.idleMs,
+      closeAfter: config.connections.keepAliveMs === 0,
+    })
+  }
+
+  /** The `onForward` phase: taps see the request as it is first sent. */
+  #forward(headers: readonly string[]): void {
+    const inbound = this.#in
+    const request: ForwardedRequest = {
+      method: inbound.method,
+      path: inbound.upstreamPath,
+      headers: [...headers],
+      body: this.#body,
+      hasBody: inbound.hasBody,
+    }
+    const ctx = inbound.context()
+    for (const f of this.#pipeline.onForward) {
+      try {
+        f.onForward?.(ctx, request)
+      } catch (err) {
+        inbound.rt.logger.warn({ err, filter: f.name }, `filter ${f.name} failed in onForward`)
+      }
+    }
+  }
+
+  onUpstreamSocket(socket: Socket, uses: number): void {
+    this.#socket = socket
+    this.#socketReused = uses > 0
+    this.#readAtSend = socket.bytesRead
+  }
+
+  /** Ends the current try (balancers, outlier detection, retry budget). */
+  #endTry(outcome: TryOutcome): void {
+    const t = this.#try
+    if (t === undefined) return
+    this.#try = undefined
+    t.end(outcome, this.#ttfbMs >= 0 ? this.#ttfbMs : performance.now() - this.#in.startMs)
+  }
+
+  #decide(code: SwitchyardError['code'], status: number): RetryDecision {
+    const lease = this.#lease as PoolLease
+    const socket = this.#socket
+    return decideRetry(
+      this.#pool.config.retries,
+      {
+        code,
+        status,
+        reusedConnection: socket !== undefined && this.#socketReused,
+        // Unknown socket: count it as answered, so that nothing is taken for a lost race.
+        responseBytes: socket === undefined || socket.bytesRead !== this.#readAtSend,
+      },
+      {
+        method: this.#in.method,
+        replayable: !this.#in.hasBody || this.#body !== undefined,
+        responseStarted: this.#in.client.headersSent,
+        tries: lease.tries,
+        raceResends: this.#raceResends,
+        budgetAvailable: lease.canRetry(),
+      },
+    )
+  }
+
+  /** Carries out a retry: the failed try ends, the next server is tried after the delay. */
+  #retry(reason: Exclude<RetryReason, 'keepalive-race'>, delayMs: number, err: SwitchyardError): void {
+    const failed = this.#try?.selection
+    this.#endTry(reason === 'connect-failure' ? 'connect-failure' : 'failure')
+    this.#countRetry(reason, failed)
+    const run = () => {
+      this.#retryTimer = undefined
+      if (this.#in.done) return
+      const lease = this.#lease as PoolLease
+      const next = lease.next()
+      if (next === undefined || !lease.takeRetry()) return this.#giveUp(err)
+      this.#send(next, lease.begin(next, true))
+    }
+    if (delayMs <= 0) run()
+    else this.#retryTimer = setTimeout(run, delayMs)
+  }
+
+  #countRetry(reason: RetryReason, failed: Selection | undefined): void {
+    const rt = this.#in.rt
+    const server = failed?.backend.id ?? ''
+    rt.metrics.retryOf(this.#pool.name, server, reason).value++
+    if (rt.logger.isLevelEnabled('debug'))
+      rt.logger.debug(
+        { requestId: this.#in.requestId, pool: this.#pool.name, server, reason },
+        `retrying request ${this.#in.requestId} (${reason} on ${server})`,
+      )
+  }
+
+  /** No further try: the last upstream 5xx held for it, or the error. */
+  #giveUp(err: SwitchyardError): void {
+    const held = this.#held
+    if (held?.complete) return this.#relayHeld(held)
+    this.#fail(err)
+  }
+
+  // --- the upstream handler ---------------------------------------------------------------------
+
+  onUpstreamHead(status: number, rawHeaders: readonly Buffer[], statusText: string): boolean {
+    if (this.#in.done) return true
+    if (status >= 500 && this.#pool.config.retries.statuses.includes(status)) {
+      const decision = this.#decide('SWY_UPSTREAM_STATUS', status)
+      if (decision.kind === 'retry') {
+        // Read it (bounded) while deciding: relayed if the retries give up, else dropped.
+        this.#held = { status, statusText, rawHeaders, chunks: [], bytes: 0, trailers: [], complete: false }
+        this.#holding = true
+        return true
+      }
+    }
+    this.#ttfbMs = performance.now() - this.#in.startMs
+    return this.#head(status, statusText, rawHeaders)
+  }
+
+  onUpstreamData(chunk: Buffer): boolean {
+    if (this.#holding) {
+      const held = this.#held as HeldResponse
+      held.bytes += chunk.length
+      if (held.bytes > HELD_RESPONSE_BYTES) {
+        this.#holding = false
+        this.#held = undefined
+        this.#call?.abort(new SwitchyardError('SWY_UPSTREAM_STATUS', `the upstream server answered ${held.status}`))
+        return true
+      }
+      held.chunks.push(chunk)
+      return true
+    }
+    return this.#data(chunk)
+  }
+
+  onUpstreamEnd(trailers: readonly Buffer[]): void {
+    if (this.#holding) {
+      this.#holding = false
+      const held = this.#held as HeldResponse
+      held.trailers = trailers
+      held.complete = true
+      const decision = this.#decide('SWY_UPSTREAM_STATUS', held.status)
+      const err = new SwitchyardError('SWY_UPSTREAM_STATUS', `the upstream server answered ${held.status}`)
+      if (decision.kind === 'retry') return this.#retry(decision.reason, decision.delayMs, err)
+      // The budget ran out while the body was read: relay this one.
+      this.#endTry('failure')
+      return this.#relayHeld(held)
+    }
+    this.#complete(trailers)
+  }
+
+  onUpstreamError(raw: Error): void {
+    const inbound = this.#in
+    if (inbound.done) return this.#endTry('success')
+    const stopped = this.#stopped
+    if (stopped !== undefined) {
+      this.#endTry('success')
+      return stopped.code === 'SWY_CLIENT_ABORTED' ? this.#end(499, stopped) : this.#fail(stopped)
+    }
+    // The client went away (possibly mid-upload, which undici reports as a body stream error): not an
+    // upstream failure, and nobody is left to answer.
+    const client = inbound.client
+    if (client.gone || client.bodyAborted) {
+      this.#endTry('success')
+      return this.#end(499, new SwitchyardError('SWY_CLIENT_ABORTED', undefined, { cause: raw }))
+    }
+    this.#holding = false
+    const err = classifyUpstreamError(raw)
+    if (err.source !== 'upstream') {
+      this.#endTry('success')
+      return this.#fail(err)
+    }
+    const decision = this.#decide(err.code, 0)
+    switch (decision.kind) {
+      case 'resend': {
+        // Nothing reached the application: the same server, at once, on another connection. Not a
+        // failure of the server (outlier detection and balancers count it as a success).
+        const selection = (this.#try as TryLease).selection
+        this.#endTry('success')
+        this.#raceResends++
+        this.#countRetry('keepalive-race', selection)
+        if (channels.keepAliveRace.hasSubscribers)
+          channels.keepAliveRace.publish({
+            requestId: inbound.requestId,
+            pool: this.#pool.name,
+            server: selection.backend.id,
+          })
+        return this.#send(selection, (this.#lease as PoolLease).resend(selection))
+      }
+      case 'retry':
+        return this.#retry(decision.reason, decision.delayMs, err)
+      case 'fail': {
+        const connectFailure = err.code === 'SWY_UPSTREAM_CONNECT' || err.code === 'SWY_UPSTREAM_CONNECT_TIMEOUT'
+        const server = this.#try?.selection.backend.id
+        this.#endTry(connectFailure ? 'connect-failure' : 'failure')
+        if (channels.upstreamError.hasSubscribers)
+          channels.upstreamError.publish({
+            requestId: inbound.requestId,
+            pool: this.#pool.name,
+            server,
+            code: err.code,
+            error: raw,
+          })
+        return this.#giveUp(err)
+      }
+      default: {
+        const unknown: never = decision
+        throw new Error(`unknown retry decision ${JSON.stringify(unknown)}`)
+      }
+    }
+  }
+
+  // --- the response -----------------------------------------------------------------------------
+
+  /** Writes the response head (through `onResponse` and any `responseBody` transform). */
+  #head(status: number, statusText: string, rawHeaders: readonly Buffer[]): boolean {
+    const inbound = this.#in
+    const rt = inbound.rt
+    this.#status = status
+    const extra: string[] = []
+    if (rt.config.requestId.echo) extra.push(rt.config.requestId.header, inbound.requestId)
+    const setCookie = this.#lease?.setCookie
+    if (setCookie !== undefined) extra.push('set-cookie', setCookie)
+    const sticky = this.#pool.sticky
+    const server = this.#try?.selection.backend.id
+    if (sticky?.learns && server !== undefined) sticky.learn(server, rawHeaders)
+    if (inbound.hooks.draining && inbound.client.protocol !== 'h2') extra.push('connection', 'close')
+    const headers = downstreamResponseHeaders(rawHeaders, extra)
+    const pipeline = this.#pipeline
+    if (pipeline.onResponse.length === 0 && pipeline.responseBody.length === 0)
+      return this.#writeHead(status, statusText, headers)
+    const draft = new HeadDraft(status, headers)
+    const outcome =
+      pipeline.onResponse.length === 0
+        ? undefined
+        : runPhase(pipeline.onResponse, callOnResponse, inbound.context(), draft)
+    if (outcome instanceof Promise) {
+      outcome.then(
+        (o) => {
+          if (this.#afterResponsePhase(o, draft, statusText)) this.#call?.resume()
+        },
+        (err: unknown) => this.#filterFailed('(pipeline)', err),
+      )
+      return false
+    }
+    return this.#afterResponsePhase(outcome, draft, statusText)
+  }
+
+  /** After `onResponse`: the head as the filters left it, or their own answer. False: nothing more to write. */
+  #afterResponsePhase(outcome: PhaseOutcome | undefined, draft: HeadDraft, statusText: string): boolean {
+    if (this.#in.done) return false
+    if (outcome !== undefined)
+      switch (outcome.kind) {
+        case 'continue':
+          break
+        case 'respond':
+          this.#endTry(this.#status >= 500 ? 'failure' : 'success')
+          this.#in.respond(verdictResponse(outcome), undefined, this.#facts())
+          this.#drop()
+          this.#endLease()
+          return false
+        case 'error':
+          this.#filterFailed(outcome.filter, outcome.error)
+          return false
+        default: {
+          const unknown: never = outcome
+          throw new Error(`unknown phase outcome ${JSON.stringify(unknown)}`)
+        }
+      }
+    const ctx = this.#in.context()
+    for (const f of this.#pipeline.responseBody) {
+      let transform: Transform | undefined
+      try {
+        transform = f.responseBody?.(ctx, draft)
+      } catch (err) {
+        this.#filterFailed(f.name, err)
+        return false
+      }
+      if (transform !== undefined) {
+        this.#pipeTransform(transform)
+        break
+      }
+    }
+    const reason = draft.status === this.#status ? statusText : ''
+    this.#status = draft.status
+    return this.#writeHead(draft.status, reason, draft.headers)
+  }
+
+  #writeHead(status: number, statusText: string, headers: readonly string[]): boolean {
+    try {
+      this.#in.client.writeHead(status, statusText || undefined, headers)
+    } catch (err) {
+      this.#call?.abort(new SwitchyardError('SWY_UPSTREAM_PROTOCOL', 'invalid response header', { cause: err }))
+      return false
+    }
+    return true
+  }
+
+  #filterFailed(filter: string, err: unknown): void {
+    this.#endTry('success')
+    this.#release()
+    this.#in.filterFailed(filter, err)
+    this.#drop()
+    this.#endLease()
+  }
+
+  /** Stops reading the current upstream response, once the request was answered otherwise. */
+  #drop(): void {
+    const call = this.#call
+    if (call?.active) call.abort(new SwitchyardError('SWY_CLIENT_ABORTED', 'the response was replaced'))
+  }
+
+  #pipeTransform(transform: Transform): void {
+    this.#transform = transform
+    const client = this.#in.client
+    transform.on('data', (chunk: Buffer) => {
+      this.#bytesOut += chunk.length
+      if (!client.write(chunk)) {
+        transform.pause()
+        client.onDrain(() => transform.resume())
+      }
+    })
+    transform.once('error', (err) =>
+      this.#call?.abort(new SwitchyardError('SWY_INTERNAL', 'response transform failed', { cause: err })),
+    )
+  }
+
+  #data(chunk: Buffer): boolean {
+    const transform = this.#transform
+    if (transform !== undefined) {
+      if (transform.write(chunk)) return true
+      transform.once('drain', () => this.#call?.resume())
+      return false
+    }
+    this.#bytesOut += chunk.length
+    const client = this.#in.client
+    if (!this.#bodyStarted) {
+      this.#bodyStarted = true
+      this.#firstChunk = chunk
+      queueMicrotask(() => this.#flushFirst())
+      return true
+    }
+    if (this.#firstChunk !== undefined) this.#flushFirst()
+    if (client.write(chunk)) return true
+    client.onDrain(() => this.#call?.resume())
+    return false
+  }
+
+  /** Writes the held first chunk, if the response did not complete in the same parse. */
+  #flushFirst(): void {
+    const held = this.#firstChunk
+    if (held === undefined) return
+    this.#firstChunk = undefined
+    if (!this.#in.done && !this.#in.client.gone) this.#in.client.write(held)
+  }
+
+  #complete(trailers: readonly Buffer[]): void {
+    if (this.#in.done) return this.#endTry('success')
+    const client = this.#in.client
+    const pairs = trailers.length > 0 ? trailerPairs(trailers) : undefined
+    const transform = this.#transform
+    this.#endTry(this.#status >= 500 ? 'failure' : 'success')
+    if (transform !== undefined) {
+      transform.once('end', () => {
+        client.end(undefined, pairs)
+        this.#end(this.#status, undefined)
+      })
+      transform.end()
+      return
+    }
+    const held = this.#firstChunk
+    this.#firstChunk = undefined
+    client.end(held, pairs)
+    this.#end(this.#status, undefined)
+  }
+
+  /** Relays an upstream response read whole (the last 5xx, when the retries of it gave up). */
+  #relayHeld(held: HeldResponse): void {
+    this.#held = undefined
+    if (!this.#head(held.status, held.statusText, held.rawHeaders) || this.#in.done) return
+    for (const chunk of held.chunks) this.#data(chunk)
+    this.#complete(held.trailers)
+  }
+
+  // --- the end ----------------------------------------------------------------------------------
+
+  /** Ends the exchange from outside: the client went away, or the total timeout. */
+  stop(err: SwitchyardError): void {
+    if (this.#stopped !== undefined || this.#in.done) return
+    this.#stopped = err
+    if (this.#call?.active) return this.#call.abort(err) // onUpstreamError ends it
+    if (err.code === 'SWY_CLIENT_ABORTED') this.#end(499, err)
+    else this.#fail(err)
+  }
+
+  #facts(): UpstreamFacts {
+    return { server: this.#in.server, ttfbMs: this.#ttfbMs, bytesOut: this.#bytesOut }
+  }
+
+  #fail(err: SwitchyardError): void {
+    this.#release()
+    this.#in.fail(err, this.#facts(), this.#status)
+    this.#endLease()
+  }
+
+  #end(status: number, err: SwitchyardError | undefined): void {
+    this.#release()
+    this.#in.finish(status, err, this.#facts(), err !== undefined && this.#in.client.headersSent)
+    this.#endLease()
+  }
+
+  /** Releases what a wait or a backoff holds. */
+  #release(): void {
+    if (this.#retryTimer !== undefined) clearTimeout(this.#retryTimer)
+    this.#retryTimer = undefined
+    this.#ticket?.cancel()
+    this.#ticket = undefined
+    this.#transform?.destroy()
+  }
+
+  #endLease(): void {
+    if (this.#ended) return
+    this.#ended = true
+    this.#endTry('success')
+    this.#lease?.end()
+  }
+}
+
+function candidateOf(s: Selection): Candidate {
+  const b = s.backend
+  return {
+    id: b.id,
+    host: b.host,
+    port: b.port,
+    weight: b.weight,
+    backup: b.backup,
+    inFlight: s.load.inFlight,
+    limit: s.limit,
+  }
+}
+
+/** The response head as `onResponse` and `responseBody` filters change it: a flat header array. */
+class HeadDraft implements ResponseDraft {
+  status: number
+  headers: string[]
+
+  constructor(status: number, headers: string[]) {
+    this.status = status
+    this.headers = headers
+  }
+
+  header(name: string): string | undefined {
+    const lower = name.toLowerCase()
+    const h = this.headers
+    for (let i = 0; i < h.length; i += 2) if ((h[i] as string).toLowerCase() === lower) return h[i + 1]
+    return undefined
+  }
+
+  setHeader(name: string, value: string): void {
+    this.removeHeader(name)
+    this.headers.push(name, value)
+  }
+
+  addHeader(name: string, value: string): void {
+    this.headers.push(name, value)
+  }
+
+  removeHeader(name: string): void {
+    const lower = name.toLowerCase()
+    const h = this.headers
+    for (let i = h.length - 2; i >= 0; i -= 2) if ((h[i] as string).toLowerCase() === lower) h.splice(i, 2)
+  }
+}

@@ -1,0 +1,468 @@
+/**
+ * One HTTP request from its head to its end: the checks on its head, the `onRequest` phase, routing,
+ * the `onRoute` phase, then an Exchange (exchange.ts) that proxies it to the pool. Requests answered
+ * before that (a bad head, no route, a redirect or a filter's own answer) never build an Exchange.
+ *
+ * Lifecycle: a request ends exactly once (`finish`), on the first of: its response completing, its
+ * client going away (see ClientSide#watch), the listener's `timeouts.total`, or an error. Whatever is
+ * running then (a filter's promise, a queued admission, a try upstream) is told, and releases what it
+ * holds. Each request is counted, published on `switchyard:request:end` and logged once, when it ends.
+ */
+import { randomUUID } from 'node:crypto'
+import { channels } from '../core/channels.js'
+import { SwitchyardError } from '../core/errors.js'
+import { callOnRequest, callOnRoute, type PhaseOutcome, runPhase } from '../filters/chain.js'
+import type { Filter, FilterContext, LogRecord, RequestView, RouteView, UpstreamDraft } from '../filters/types.js'
+import type { HttpSnapshot } from '../listeners/snapshot.js'
+import type { RouteMetrics } from '../metrics/index.js'
+import type { AccessEntry } from './access-log.js'
+import type { ClientSide, Protocol } from './client.js'
+import { errorResponse, type OwnResponse, verdictResponse } from './error-response.js'
+import { Exchange } from './exchange.js'
+import { isValidRequestId, joinCookies, type RequestHead, resolveClientIp, scanRequestHead } from './headers.js'
+import { hostWithoutPort, pathOf } from './router.js'
+import type { PoolTarget, RouteTarget } from './target.js'
+
+/** The listener's live state that the request path reports to. */
+export interface RequestHooks {
+  /** True once the listener drains: responses then carry `Connection: close`. */
+  readonly draining: boolean
+  begin(): void
+  end(): void
+}
+
+/** What the exchange adds to a request's end: the upstream side of it. */
+export interface UpstreamFacts {
+  readonly server: string | undefined
+  /** Milliseconds to the upstream response head, or -1 when there was none. */
+  readonly ttfbMs: number
+  readonly bytesOut: number
+}
+
+const NO_UPSTREAM: UpstreamFacts = { server: undefined, ttfbMs: -1, bytesOut: 0 }
+
+/** Handles one request from a listener. */
+export function handleRequest(
+  rt: HttpSnapshot,
+  hooks: RequestHooks,
+  client: ClientSide,
+  expectContinue: boolean,
+): void {
+  new Inbound(rt, hooks, client, expectContinue).run()
+}
+
+export class Inbound implements RequestView {
+  readonly rt: HttpSnapshot
+  readonly hooks: RequestHooks
+  readonly client: ClientSide
+  readonly head: RequestHead
+  readonly requestId: string
+  readonly peerIp: string
+  readonly clientIp: string
+  readonly startMs = performance.now()
+  readonly expectContinue: boolean
+  /** The request announces a body (chunked, a non-zero Content-Length, or HTTP/2 DATA frames). */
+  readonly hasBody: boolean
+  /** The origin-form target: path and query. */
+  url = '/'
+  /** What is sent upstream: path and query (rewrites change it), and a Host header that replaces the default. */
+  upstreamPath = '/'
+  upstreamHost: string | undefined
+  /** Request headers whose value names `{server}`: added to each try for its server. */
+  perTryHeaders: [name: string, template: string][] | undefined
+  /** The route that matched; undefined before routing, or when none did. */
+  target: RouteTarget | undefined
+  /** The pool that serves the request: the route's, or one chosen with `usePool`. */
+  poolTarget: PoolTarget | undefined
+  /** The server of the latest try (set by the exchange). */
+  server: string | undefined
+  #context: PipelineContext | undefined
+  #exchange: Exchange | undefined
+  #done = false
+  #timer: NodeJS.Timeout | undefined
+
+  constructor(rt: HttpSnapshot, hooks: RequestHooks, client: ClientSide, expectContinue: boolean) {
+    this.rt = rt
+    this.hooks = hooks
+    this.client = client
+    this.expectContinue = expectContinue
+    const idCfg = rt.config.requestId
+    const head = scanRequestHead(client.rawHeaders, idCfg.header)
+    if (client.h2HasBody !== undefined) {
+      head.hasBody = client.h2HasBody
+      joinCookies(head.headers)
+    }
+    this.head = head
+    this.hasBody = head.hasBody
+    const incoming = idCfg.trustIncoming ? head.requestId : undefined
+    this.requestId = isValidRequestId(incoming) ? incoming : randomUUID()
+    this.peerIp = client.peerIp
+    this.clientIp = resolveClientIp(this.peerIp, head.xff, rt.forwarding)
+    hooks.begin()
+    client.watch(() => this.#onClientGone())
+    const totalMs = rt.config.timeouts.totalMs
+    if (totalMs > 0) this.#timer = setTimeout(() => this.#onTotalTimeout(), totalMs)
+  }
+
+  // --- RequestView ------------------------------------------------------------------------------
+
+  get method(): string {
+    return this.client.method
+  }
+
+  get path(): string {
+    return pathOf(this.url)
+  }
+
+  get query(): string {
+    const q = this.url.indexOf('?')
+    return q < 0 ? '' : this.url.slice(q)
+  }
+
+  get host(): string | undefined {
+    return this.head.host
+  }
+
+  get hostname(): string {
+    return hostWithoutPort(this.head.host)
+  }
+
+  get scheme(): 'http' | 'https' {
+    return this.rt.proto
+  }
+
+  get protocol(): Protocol {
+    return this.client.protocol
+  }
+
+  get rawHeaders(): readonly string[] {
+    return this.client.rawHeaders
+  }
+
+  header(name: string): string | undefined {
+    const raw = this.client.rawHeaders
+    const lower = name.toLowerCase()
+    for (let i = 0; i < raw.length; i += 2) {
+      const n = raw[i] as string
+      if (n.length === lower.length && n.toLowerCase() === lower) return raw[i + 1]
+    }
+    return undefined
+  }
+
+  get done(): boolean {
+    return this.#done
+  }
+
+  /** The filter context of this request, made when a filter first needs it. */
+  context(): PipelineContext {
+    this.#context ??= new PipelineContext(this)
+    return this.#context
+  }
+
+  // --- the steps before the exchange --------------------------------------------------------------
+
+  run(): void {
+    const client = this.client
+    const h2 = client.protocol === 'h2'
+    // RFC 9112 §3.2: an HTTP/1.1 request without Host is answered 400 (checked here to answer with a code).
+    // An HTTP/2 request names its host in :authority (or Host), which the head scan reads as the host.
+    if (this.head.host === undefined && client.protocol !== 'http/1.0')
+      return this.fail(new SwitchyardError('SWY_BAD_REQUEST', 'missing Host header'))
+    // HTTP/2 CONNECT (tunnels, RFC 9113 §8.5) has no path to route on.
+    if (h2 && client.method === 'CONNECT') return this.fail(new SwitchyardError('SWY_NOT_IMPLEMENTED', 'CONNECT'))
+    const url = client.url
+    if (url.charCodeAt(0) === 47 /* / */) this.url = url
+    else {
+      // absolute-form (RFC 9112 §3.2.2) is accepted and sent on as origin-form; anything else is refused.
+      const origin = absoluteToOrigin(url)
+      if (origin === undefined) return this.fail(new SwitchyardError('SWY_BAD_REQUEST', 'unsupported request target'))
+      this.url = origin
+    }
+    this.upstreamPath = this.url
+    const filters = this.rt.pipeline.onRequest
+    if (filters.length === 0) return this.#route()
+    this.#afterPhase(runPhase(filters, callOnRequest, this.context(), undefined), 'request')
+  }
+
+  /** Carries on after a phase, now or when its promise settles. */
+  #afterPhase(outcome: PhaseOutcome | Promise<PhaseOutcome>, phase: 'request' | 'route'): void {
+    if (outcome instanceof Promise) {
+      outcome.then(
+        (o) => this.#afterPhase(o, phase),
+        (err: unknown) => this.filterFailed('(pipeline)', err),
+      )
+      return
+    }
+    if (this.#done) return
+    switch (outcome.kind) {
+      case 'continue':
+        return phase === 'request' ? this.#route() : this.#proxy()
+      case 'respond':
+        return this.respond(verdictResponse(outcome))
+      case 'error':
+        return this.filterFailed(outcome.filter, outcome.error)
+      default: {
+        const unknown: never = outcome
+        throw new Error(`unknown phase outcome ${JSON.stringify(unknown)}`)
+      }
+    }
+  }
+
+  #route(): void {
+    const target = this.rt.router.match({
+      method: this.method,
+      host: this.hostname,
+      path: this.path,
+      rawHeaders: this.client.rawHeaders,
+    })
+    if (target === undefined) return this.fail(new SwitchyardError('SWY_NO_ROUTE'))
+    this.target = target
+    this.poolTarget ??= target.pool
+    const filters = target.pipeline.onRoute
+    if (filters.length === 0) return this.#proxy()
+    this.#afterPhase(runPhase(filters, callOnRoute, this.context(), undefined), 'route')
+  }
+
+  #proxy(): void {
+    const poolTarget = this.poolTarget
+    const target = this.target
+    if (poolTarget === undefined || target === undefined)
+      return this.fail(new SwitchyardError('SWY_INTERNAL', 'the route has no pool and no rule answered'))
+    const exchange = new Exchange(this, target, poolTarget)
+    this.#exchange = exchange
+    exchange.start()
+  }
+
+  // --- outcomes ---------------------------------------------------------------------------------
+
+  /** A filter threw or rejected: 500 SWY_FILTER_ERROR, naming it. */
+  filterFailed(filter: string, error: unknown): void {
+    const message = error instanceof Error ? error.message : String(error)
+    this.fail(new SwitchyardError('SWY_FILTER_ERROR', `filter ${filter} failed: ${message}`, { cause: error }))
+  }
+
+  /** Answers with a response of our own (a filter's, or an error), then ends the request. */
+  respond(own: OwnResponse, err?: SwitchyardError, upstream: UpstreamFacts = NO_UPSTREAM): void {
+    if (this.#done) return
+    const client = this.client
+    const headers = own.headers
+    const idCfg = this.rt.config.requestId
+    if (idCfg.echo) headers.push(idCfg.header, this.requestId)
+    // Close when a request body is left unread, rather than read and discard an unbounded upload.
+    const bodyPending = this.hasBody && !client.bodyComplete
+    if (
+      client.protocol !== 'h2' &&
+      (this.hooks.draining || bodyPending || err?.code === 'SWY_BAD_REQUEST' || client.protocol === 'http/1.0')
+    )
+      headers.push('connection', 'close')
+    client.writeHead(own.status, undefined, headers)
+    client.end(this.method === 'HEAD' ? undefined : (own.body as Buffer | string))
+    this.finish(own.status, err, upstream)
+  }
+
+  /** Answers with the error's status if nothing was sent yet; otherwise aborts the client's response. */
+  fail(err: SwitchyardError, upstream: UpstreamFacts = NO_UPSTREAM, status = 0): void {
+    if (this.#done) return
+    const client = this.client
+    if (client.headersSent || client.gone) {
+      client.abort()
+      return this.finish(status || err.status, err, upstream, client.headersSent)
+    }
+    this.respond(errorResponse(err, this.requestId, this.header('accept')), err, upstream)
+  }
+
+  #onClientGone(): void {
+    if (this.#done) return
+    const err = new SwitchyardError('SWY_CLIENT_ABORTED')
+    if (this.#exchange !== undefined) this.#exchange.stop(err)
+    else this.finish(499, err, NO_UPSTREAM)
+  }
+
+  #onTotalTimeout(): void {
+    this.#timer = undefined
+    if (this.#done) return
+    const err = new SwitchyardError('SWY_TIMEOUT')
+    if (this.#exchange !== undefined) this.#exchange.stop(err)
+    else this.fail(err)
+  }
+
+  /**
+   * The end of the request, once: metrics, the `request:end` channel, `onLog` filters and the access
+   * log. `aborted`: the response was cut off after its head.
+   */
+  finish(status: number, err: SwitchyardError | undefined, up: UpstreamFacts, aborted = false): void {
+    if (this.#done) return
+    this.#done = true
+    if (this.#timer) clearTimeout(this.#timer)
+    this.client.unwatch()
+    this.hooks.end()
+    const durationMs = performance.now() - this.startMs
+    const rt = this.rt
+    const metrics: RouteMetrics = this.poolTarget?.metrics ?? this.target?.metrics ?? rt.unrouted
+    const cls = (status / 100) | 0
+    if (cls >= 1 && cls <= 5) (metrics.byClass[cls - 1] as { value: number }).value++
+    metrics.duration.observe(durationMs / 1000)
+    const poolName = this.poolTarget?.pool.name
+    if (err) rt.metrics.errors.labels(poolName ?? '', err.code).inc()
+    if (channels.requestEnd.hasSubscribers)
+      channels.requestEnd.publish({
+        requestId: this.requestId,
+        listener: rt.config.name,
+        pool: poolName,
+        server: up.server,
+        status,
+        code: err?.code,
+        durationMs,
+      })
+    const bytesIn = this.client.bytesIn()
+    const onLog = this.target?.pipeline.onLog
+    if (onLog !== undefined && onLog.length > 0) {
+      const record: LogRecord = {
+        status,
+        code: err?.code,
+        durationMs,
+        pool: poolName,
+        server: up.server,
+        bytesIn,
+        bytesOut: up.bytesOut,
+      }
+      runLog(onLog, this.context(), record, rt)
+    }
+    const serverError = err !== undefined && err.status >= 500
+    if (rt.accessLog === undefined || !(serverError || rt.accessInfo)) return
+    const entry: AccessEntry = {
+      requestId: this.requestId,
+      listener: rt.config.name,
+      client: this.clientIp,
+      method: this.method,
+      url: this.client.url,
+      status,
+      pool: poolName,
+      upstream: up.server,
+      bytesIn,
+      bytesOut: up.bytesOut,
+      ttfbMs: up.ttfbMs,
+      durationMs,
+      code: err?.code,
+      error: err?.message,
+      aborted,
+      protocol: this.client.protocol,
+    }
+    // Server-side failures are warnings, written whether or not the access log is on.
+    rt.accessLog.write(entry, serverError ? 'warn' : 'info')
+  }
+}
+
+/** `onLog` hooks: a failure there is logged, and costs nothing else (the request has ended). */
+function runLog(filters: readonly Filter[], ctx: FilterContext, record: LogRecord, rt: HttpSnapshot): void {
+  for (const f of filters) {
+    try {
+      f.onLog?.(ctx, record)
+    } catch (err) {
+      rt.logger.warn({ err, filter: f.name }, `filter ${f.name} failed in onLog`)
+    }
+  }
+}
+
+function absoluteToOrigin(url: string): string | undefined {
+  if (!/^https?:\/\//i.test(url)) return undefined
+  try {
+    const u = new URL(url)
+    return `${u.pathname}${u.search}`
+  } catch {
+    return undefined
+  }
+}
+
+/** The filter context of one request: its view, the upstream draft, the route, scratch state. */
+export class PipelineContext implements FilterContext, UpstreamDraft {
+  readonly #inbound: Inbound
+  readonly state: Record<string, unknown> = {}
+  #route: RouteView | undefined
+
+  constructor(inbound: Inbound) {
+    this.#inbound = inbound
+  }
+
+  get listener(): string {
+    return this.#inbound.rt.config.name
+  }
+
+  get request(): RequestView {
+    return this.#inbound
+  }
+
+  get upstream(): UpstreamDraft {
+    return this
+  }
+
+  get server(): string | undefined {
+    return this.#inbound.server
+  }
+
+  /** A request header rendered for each try's server (a value that names `{server}`). */
+  addPerTry(name: string, template: string): void {
+    const inbound = this.#inbound
+    inbound.perTryHeaders ??= []
+    inbound.perTryHeaders.push([name, template])
+  }
+
+  get route(): RouteView | undefined {
+    const target = this.#inbound.target
+    if (target === undefined) return undefined
+    const pool = this.#inbound.poolTarget?.pool.name
+    if (this.#route === undefined || this.#route.pool !== pool) this.#route = { ...target.view, pool }
+    return this.#route
+  }
+
+  usePool(pool: string): void {
+    const target = this.#inbound.rt.pools.get(pool)
+    if (target === undefined) throw new Error(`usePool: no pool named "${pool}"`)
+    this.#inbound.poolTarget = target
+  }
+
+  // UpstreamDraft: writes to the forwarded head.
+  get path(): string {
+    return this.#inbound.upstreamPath
+  }
+
+  set path(value: string) {
+    this.#inbound.upstreamPath = value
+  }
+
+  get host(): string | undefined {
+    return this.#inbound.upstreamHost
+  }
+
+  set host(value: string | undefined) {
+    this.#inbound.upstreamHost = value
+  }
+
+  setHeader(name: string, value: string): void {
+    if (this.#hostHeader(name, value)) return
+    this.removeHeader(name)
+    const perTry = this.#inbound.perTryHeaders
+    if (perTry !== undefined)
+      this.#inbound.perTryHeaders = perTry.filter(([n]) => n.toLowerCase() !== name.toLowerCase())
+    this.#inbound.head.headers.push(name, value)
+  }
+
+  addHeader(name: string, value: string): void {
+    if (this.#hostHeader(name, value)) return
+    this.#inbound.head.headers.push(name, value)
+  }
+
+  removeHeader(name: string): void {
+    const flat = this.#inbound.head.headers
+    const lower = name.toLowerCase()
+    for (let i = flat.length - 2; i >= 0; i -= 2)
+      if ((flat[i] as string).length === lower.length && (flat[i] as string).toLowerCase() === lower) flat.splice(i, 2)
+  }
+
+  /** Host is sent by its own rule (preserveHost, rewrite.host): a filter that sets it sets that. */
+  #hostHeader(name: string, value: string): boolean {
+    if (name.length !== 4 || name.toLowerCase() !== 'host') return false
+    this.#inbound.upstreamHost = value
+    return true
+  }
+}

@@ -1,0 +1,53 @@
+/**
+ * What a listener serves from: an immutable snapshot, built by the control plane for each config
+ * generation and swapped whole on reload. A union keyed on `kind`: HTTP listeners (routes, pipeline,
+ * forwarding policy) and TCP listeners (one pool). Requests and connections keep the snapshot they
+ * started with.
+ */
+import type { SecureContextOptions } from 'node:tls'
+import type { ListenerConfig } from '../config/index.js'
+import type { Logger } from '../core/logger.js'
+import type { ListenerPipeline } from '../filters/pipeline.js'
+import type { AccessLog } from '../l7/access-log.js'
+import type { ForwardingPolicy } from '../l7/headers.js'
+import type { Router } from '../l7/router.js'
+import type { PoolTarget, RouteTarget } from '../l7/target.js'
+import type { Metrics, RouteMetrics, TcpMetrics } from '../metrics/index.js'
+import type { UpstreamPool } from '../upstream/pool.js'
+
+interface SnapshotBase {
+  readonly config: ListenerConfig
+  readonly logger: Logger
+  /**
+   * The access-log writer; undefined when the logger drops even `warn` lines. Requests that fail on the
+   * server side are written at `warn` whether or not `accessInfo` is on.
+   */
+  readonly accessLog: AccessLog | undefined
+  /** One `info` line per request or connection (logging.accessLog, and the logger writes `info`). */
+  readonly accessInfo: boolean
+  readonly metrics: Metrics
+}
+
+export interface HttpSnapshot extends SnapshotBase {
+  readonly kind: 'http'
+  /** `https` for TLS listeners: what X-Forwarded-Proto and Forwarded say. */
+  readonly proto: 'http' | 'https'
+  /** Certificate and key, read when the snapshot was built (https only). */
+  readonly tls: SecureContextOptions | undefined
+  readonly router: Router<RouteTarget>
+  readonly forwarding: ForwardingPolicy
+  /** Listener-level filters (plugins, then built-in rules), for `onRequest`. */
+  readonly pipeline: ListenerPipeline
+  /** Every pool of the config with this listener's metric cells, for `usePool`. */
+  readonly pools: ReadonlyMap<string, PoolTarget>
+  /** Metrics for requests that matched no route. */
+  readonly unrouted: RouteMetrics
+}
+
+export interface TcpSnapshot extends SnapshotBase {
+  readonly kind: 'tcp'
+  readonly pool: UpstreamPool
+  readonly tcp: TcpMetrics
+}
+
+export type ListenerSnapshot = HttpSnapshot | TcpSnapshot

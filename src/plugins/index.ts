@@ -1,0 +1,2 @@
+export { definePlugin, type Plugin, pluginProblems } from './define.js'
+export { loadPlugins } from './load.js'
