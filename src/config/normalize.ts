@@ -10,7 +10,13 @@ import type { Backend } from '../core/backend.js'
 import type { LogLevel } from '../core/logger.js'
 import type { CheckSchedule, HealthCheckOptions, OutlierSettings } from '../health/index.js'
 import type { CookieSettings } from '../sticky/cookie.js'
-import { DEFAULT_H2_MAX_STREAMS, type ParsedConfig, parseServerUrl, type TLS_VERSIONS } from './schema.js'
+import {
+  DEFAULT_H2_MAX_STREAMS,
+  httpListenerSchema,
+  type ParsedConfig,
+  parseServerUrl,
+  type TLS_VERSIONS,
+} from './schema.js'
 
 export type TlsVersion = (typeof TLS_VERSIONS)[number]
 
@@ -149,7 +155,7 @@ export function normalize(cfg: ParsedConfig): RuntimeConfig {
     workers: cfg.workers === 'auto' ? availableParallelism() : cfg.workers,
     logging: { level: cfg.logging.level, accessLog: cfg.logging.accessLog },
     shutdown: { gracePeriodMs: durationToMs(cfg.shutdown.gracePeriod) },
-    listeners: cfg.listeners.map((l) => ({
+    listeners: cfg.listeners.map(httpShape).map((l) => ({
       name: l.name,
       listen: l.listen,
       ...mustListen(l.listen),
@@ -257,6 +263,23 @@ export function normalize(cfg: ParsedConfig): RuntimeConfig {
   return deepFreeze(runtime)
 }
 
+type ListenerInput = ParsedConfig['listeners'][number]
+type HttpListenerInput = Extract<ListenerInput, { protocol: 'http' | 'https' }>
+
+/**
+ * A listener in the shape of an HTTP one. A `tcp` listener has none of the HTTP settings: they take
+ * their defaults here (so ListenerConfig keeps one shape), and nothing on the TCP path reads them.
+ */
+function httpShape(l: ListenerInput): Omit<HttpListenerInput, 'protocol'> & { protocol: ListenerInput['protocol'] } {
+  if (l.protocol !== 'tcp') return l
+  const shaped = httpListenerSchema.parse({
+    name: l.name,
+    listen: l.listen,
+    routes: l.routes.map((r) => ({ pool: r.pool })),
+  })
+  return { ...shaped, protocol: 'tcp', timeouts: { ...shaped.timeouts, idle: l.timeouts.idle } }
+}
+
 function normalizeSticky(s: NonNullable<ParsedConfig['pools'][number]['sticky']>): StickySettings {
   const colon = s.mode.indexOf(':')
   const kind = colon < 0 ? s.mode : s.mode.slice(0, colon)
@@ -313,7 +336,7 @@ function toBackend(pool: string, s: ParsedConfig['pools'][number]['servers'][num
   }
 }
 
-type MatchInput = NonNullable<ParsedConfig['listeners'][number]['routes'][number]['match']>
+type MatchInput = NonNullable<HttpListenerInput['routes'][number]['match']>
 
 function normalizeMatch(m: MatchInput | undefined): RouteMatch {
   const hosts = m?.host === undefined ? [] : Array.isArray(m.host) ? m.host : [m.host]
