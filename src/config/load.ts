@@ -8,6 +8,7 @@ import { type Document, isMap, isPair, isScalar, isSeq, LineCounter, type Node, 
 import type { z } from 'zod'
 import { normalize, type RuntimeConfig } from './normalize.js'
 import { checkReferences, configSchema, formatPath } from './schema.js'
+import { explainYamlError } from './yaml-errors.js'
 
 export interface ConfigIssue {
   readonly file: string | undefined
@@ -53,15 +54,14 @@ export function parseConfigText(text: string, file: string, env: NodeJS.ProcessE
     return { line: pos.line, col: pos.col }
   }
   if (doc.errors.length > 0) {
-    return {
-      ok: false,
-      issues: doc.errors.map((e) => ({
-        file,
-        ...at(e.pos[0]),
-        path: '(syntax)',
-        message: e.message.split('\n')[0] ?? '',
-      })),
+    // One problem per line: a mis-indented line often draws two or three errors from the parser.
+    const byLine = new Map<number | undefined, ConfigIssue>()
+    for (const e of doc.errors) {
+      const { offset, message } = explainYamlError(text, e)
+      const issue = { file, ...at(offset), path: '(syntax)', message }
+      if (!byLine.has(issue.line)) byLine.set(issue.line, issue)
     }
+    return { ok: false, issues: [...byLine.values()] }
   }
   const envIssues = interpolateEnv(doc, env).map((p) => ({ file, ...at(p.offset), path: p.path, message: p.message }))
   if (envIssues.length > 0) return { ok: false, issues: envIssues }

@@ -626,7 +626,9 @@ export function checkReferences(cfg: unknown): ReferenceProblem[] {
       if (pool !== undefined && !poolNames.includes(pool))
         issue(
           ['listeners', i, 'routes', j, 'pool'],
-          `expected the name of a pool (${poolNames.join(', ')}), found "${pool}"`,
+          poolNames.length > 0
+            ? `expected the name of a pool (${poolNames.join(', ')}), found "${pool}"`
+            : `expected the name of a pool, found "${pool}" (no pool is defined)`,
         )
       if (catchAll >= 0)
         issue(
