@@ -139,3 +139,66 @@ pools: []
     )
   })
 })
+
+describe('docs/configuration.md', () => {
+  it('shows the messages the code prints for its samples', async () => {
+    const { readFile } = await import('node:fs/promises')
+    const doc = await readFile(new URL('../../docs/configuration.md', import.meta.url), 'utf8')
+    const samples = [
+      `listeners:
+  - name: public
+    listen: 127.0.0.1:8080
+    routes:
+      - match: { host: api.example.com }
+        pool: api
+      - pool: web
+pools:
+  - name: web
+    colour: blue
+    servers:
+      - http://127.0.0.1:3001
+      - url: http://127.0.0.1:3002
+        weight: heavy
+  - name: api
+    servers: [http://127.0.0.1:4001]
+`,
+      `listeners:
+  - name: postgres
+    listen: 127.0.0.1:5433
+    protocol: tcp
+    forwarded: { xForwarded: false }
+    timeouts: { idle: 30m, total: 1h }
+    routes:
+      - pool: replicas
+pools:
+  - name: replicas
+    retries: { attempts: 2 }
+    servers: [tcp://10.0.0.11:5432, tcp://10.0.0.12:5432]
+    healthCheck: { type: tcp, path: /healthz }
+  - name: cache
+    sticky: { mode: client-ip, secret: 0123456789abcdef0123 }
+    servers: [http://10.0.0.21:8080]
+`,
+      `listeners:
+  - name: public
+    listen: 127.0.0.1:8080
+   routes:
+      - pool: web
+pools:
+  - name: web
+    servers: [http://127.0.0.1:3001]
+`,
+    ]
+    for (const sample of samples) {
+      const r = parseConfigText(sample, 'switchyard.yaml', {})
+      assert.equal(r.ok, false)
+      const lines = r.ok ? [] : r.issues.map(formatIssue)
+      const count = `${lines.length} problem${lines.length === 1 ? '' : 's'} found`
+      const printed = lines.length > 1 ? [...lines, count] : lines
+      assert.ok(
+        doc.includes(`\`\`\`\n${printed.join('\n')}\n\`\`\``),
+        `docs/configuration.md lacks:\n${printed.join('\n')}`,
+      )
+    }
+  })
+})

@@ -216,8 +216,16 @@ const listener = z.discriminatedUnion('protocol', [httpListenerSchema, tcpListen
 const poolTimeouts = z
   .strictObject({
     connect: duration.default('5s').describe('Time to open a TCP connection to a server.'),
-    responseHeaders: duration.default('60s').describe('Time from sending a request to receiving the response head.'),
-    idle: duration.default('60s').describe('Longest silence between two chunks of a response body.'),
+    responseHeaders: duration
+      .default('60s')
+      .describe(
+        'Time from sending a request to receiving the response head. HTTP only: a pool that only `tcp` listeners use rejects it.',
+      ),
+    idle: duration
+      .default('60s')
+      .describe(
+        'Longest silence between two chunks of a response body. HTTP only: a pool that only `tcp` listeners use rejects it.',
+      ),
   })
   .prefault({})
 
@@ -239,7 +247,11 @@ const connections = z
       .describe(
         'Most requests waiting for a connection of one server. A server with `maxPerServer + maxPending` requests is full: the balancer passes over it, and when every server is full, requests wait in the pool `queue` (or get 503 SWY_OVERLOADED without one). Default: no limit.',
       ),
-    keepAlive: duration.default('4s').describe('How long an idle upstream connection is kept for reuse.'),
+    keepAlive: duration
+      .default('4s')
+      .describe(
+        'How long an idle upstream connection is kept for reuse. HTTP only: a pool that only `tcp` listeners use rejects it.',
+      ),
   })
   .prefault({})
 
@@ -274,13 +286,13 @@ const sticky = z
         sameSite: z.enum(['Strict', 'Lax', 'None']).default('Lax').describe('Cookie SameSite attribute.'),
       })
       .prefault({})
-      .describe('The cookie Switchyard sets in `cookie` mode.'),
+      .describe('Only with `mode: cookie`: the cookie Switchyard sets.'),
     secret: z
       .string()
       .min(16)
       .optional()
       .describe(
-        'Key that signs `cookie` mode bindings (HMAC-SHA256), at least 16 characters, best taken from the environment. Absent: a random key per process run, so bindings do not survive a restart and instances do not share them.',
+        'Only with `mode: cookie`: the key that signs bindings (HMAC-SHA256), at least 16 characters, best taken from the environment. Absent: a random key per process run, so bindings do not survive a restart and instances do not share them.',
       ),
     sessions: z
       .strictObject({
@@ -293,7 +305,7 @@ const sticky = z
         ttl: durationSchema.default('1h').describe('A session unused for this long is forgotten. 0: never.'),
       })
       .prefault({})
-      .describe('The session table of `app-cookie` mode.'),
+      .describe('Only with `mode: app-cookie:NAME`: its session table.'),
   })
   .describe('Session persistence: keep a client on one server.')
 
@@ -422,7 +434,9 @@ const pool = z.strictObject({
         ),
     })
     .prefault({})
-    .describe('Retries of failed requests on other servers of the pool.'),
+    .describe(
+      'Retries of failed requests on other servers of the pool. HTTP only: a pool that only `tcp` listeners use rejects it.',
+    ),
   panicThreshold: z
     .number()
     .min(0)
@@ -439,7 +453,9 @@ const pool = z.strictObject({
   preserveHost: z
     .boolean()
     .default(true)
-    .describe('Send the client `Host` header upstream. When false, send the server `host:port`.'),
+    .describe(
+      'Send the client `Host` header upstream. When false, send the server `host:port`. HTTP only: a pool that only `tcp` listeners use rejects it.',
+    ),
   timeouts: poolTimeouts.describe('Upstream timeouts.'),
   connections: connections.describe('Upstream connection pool.'),
   queue: z
@@ -464,7 +480,7 @@ const pool = z.strictObject({
     })
     .prefault({})
     .describe(
-      'Circuit breaking, after HAProxy `maxconn` and queue: a cap on in-flight requests with a bounded, timed FIFO queue. HTTP only; a TCP connection that finds every server full is reset.',
+      'Circuit breaking, after HAProxy `maxconn` and queue: a cap on in-flight requests with a bounded, timed FIFO queue. HTTP only: a TCP connection that finds every server full is reset, and a pool that only `tcp` listeners use rejects it.',
     ),
 })
 
