@@ -10,7 +10,7 @@ import { z } from 'zod'
 import { ALGORITHMS, balanceObjectSchema } from '../balancer/index.js'
 import { durationSchema, parseListen } from '../core/address.js'
 import { LOG_LEVELS } from '../core/logger.js'
-import { healthCheckSchema } from '../health/index.js'
+import { CHECK_TYPES, healthCheckSchema } from '../health/index.js'
 
 const NAME_RE = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$/
 
@@ -333,7 +333,7 @@ const pool = z.strictObject({
   healthCheck: healthCheckSchema
     .optional()
     .describe(
-      'Active health checks: `type: http` or `type: tcp`, with interval, timeout, rise and fall. Absent: every server counts as up.',
+      `Active health checks: ${CHECK_TYPES.map((t) => `\`type: ${t}\``).join(' or ')}, with interval, timeout, rise and fall. Absent: every server counts as up.`,
     ),
   outlierDetection: z
     .strictObject({
