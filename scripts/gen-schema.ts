@@ -17,25 +17,71 @@ writeFileSync(
   `${JSON.stringify({ ...schema, title: 'Switchyard configuration' }, null, 2)}\n`,
 )
 
+const variantsOf = (node: Json): Json[] =>
+  (((node.anyOf ?? node.oneOf) as Json[] | undefined) ?? []).flatMap((v) => (v.anyOf || v.oneOf ? variantsOf(v) : [v]))
+const isObject = (n: Json) => n.type === 'object' && n.properties !== undefined
+
 /** One row per key: path, type, default, description. */
 function rows(node: Json, path: string, out: string[][], required: boolean): void {
   const description = typeof node.description === 'string' ? node.description : ''
-  const variants = (node.anyOf ?? node.oneOf) as Json[] | undefined
+  const variants = variantsOf(node)
   if (path) out.push([`\`${path}\``, typeText(node), defaultText(node, required), description])
-  const objects = [node, ...(variants ?? [])].filter((n) => n.type === 'object' && n.properties)
-  for (const obj of objects) {
-    const req = new Set((obj.required as string[] | undefined) ?? [])
-    for (const [key, child] of Object.entries(obj.properties as Record<string, Json>)) {
-      if (key === '$schema') continue
-      rows(child, path ? `${path}.${key}` : key, out, req.has(key))
-    }
-  }
-  const arrays = [node, ...(variants ?? [])].filter((n) => n.type === 'array' && n.items)
+  const objects = [node, ...variants].filter(isObject)
+  if (objects.length > 1) mergeVariants(objects, path, out)
+  else for (const obj of objects) properties(obj, path, out)
+  const arrays = [node, ...variants].filter((n) => n.type === 'array' && n.items)
   for (const arr of arrays) {
     const items = arr.items as Json
-    const itemVariants = ((items.anyOf ?? items.oneOf) as Json[] | undefined) ?? [items]
-    if (itemVariants.some((v) => v.type === 'object'))
+    const itemVariants = variantsOf(items)
+    if ((itemVariants.length > 0 ? itemVariants : [items]).some((v) => v.type === 'object'))
       rows({ ...items, description: undefined }, `${path}[]`, out, true)
+  }
+}
+
+function properties(obj: Json, path: string, out: string[][]): void {
+  const req = new Set((obj.required as string[] | undefined) ?? [])
+  for (const [key, child] of Object.entries(obj.properties as Record<string, Json>)) {
+    if (key === '$schema') continue
+    rows(child, path ? `${path}.${key}` : key, out, req.has(key))
+  }
+}
+
+/**
+ * The options of a union (a listener per protocol, a health check per type, an algorithm's options):
+ * one row per key, its types merged, and a note on the keys that only some options have.
+ */
+function mergeVariants(objects: readonly Json[], path: string, out: string[][]): void {
+  const props = (o: Json) => o.properties as Record<string, Json>
+  const discriminator = Object.keys(props(objects[0]!)).find((k) =>
+    objects.every((o) => props(o)[k]?.const !== undefined || Array.isArray(props(o)[k]?.enum)),
+  )
+  const valuesOf = (o: Json): string[] => {
+    const d = discriminator === undefined ? undefined : props(o)[discriminator]
+    return (d === undefined ? [] : d.const !== undefined ? [d.const] : (d.enum as unknown[])).map(String)
+  }
+  const label = (values: readonly string[]) => `\`${discriminator}: ${values.join('` or `')}\``
+  const merged = new Map<string, { row: string[]; types: Set<string>; values: string[]; notes: string[] }>()
+  for (const o of objects) {
+    const sub: string[][] = []
+    properties(o, path, sub)
+    for (const row of sub) {
+      const [key, type, dflt, description] = row as [string, string, string, string]
+      const seen = merged.get(key)
+      if (seen === undefined) {
+        merged.set(key, { row, types: new Set([type]), values: valuesOf(o), notes: [] })
+        continue
+      }
+      seen.types.add(type)
+      seen.values.push(...valuesOf(o))
+      if (seen.row[2] === '' || seen.row[2] === 'required') seen.row[2] = dflt || seen.row[2]!
+      if (description !== '' && description !== seen.row[3] && !seen.notes.includes(description))
+        seen.notes.push(`With ${label(valuesOf(o))}: ${description}`)
+    }
+  }
+  const all = objects.flatMap(valuesOf).length
+  for (const { row, types, values, notes } of merged.values()) {
+    const only = values.length < all ? `Only with ${label(values)}. ` : ''
+    out.push([row[0]!, [...types].join(' \\| '), row[2]!, `${only}${[row[3], ...notes].filter(Boolean).join(' ')}`])
   }
 }
 

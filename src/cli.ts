@@ -97,7 +97,15 @@ export async function main(argv: readonly string[], io: Io = stdio): Promise<num
     pools: [{ name: 'default', balance: values.balance ?? 'round-robin', servers: values.to }],
   })
   if (!quick.ok) {
-    for (const i of quick.issues) io.err(`switchyard: ${flagFor(i.path)}: ${i.message}`)
+    for (const i of quick.issues) {
+      const flag = flagFor(i.path)
+      // A flag names an algorithm; the config's "or a mapping" (algorithm options) cannot be given here.
+      const message =
+        flag === '--balance'
+          ? `expected ${ALGORITHMS.map((a) => JSON.stringify(a)).join(' or ')}, found ${JSON.stringify(values.balance)}`
+          : i.message
+      io.err(`switchyard: ${flag}: ${message}`)
+    }
     return 2
   }
   return serve(quick.config, undefined, level as LogLevel | undefined, io)

@@ -101,6 +101,7 @@ describe('switchyard flags', () => {
     const b = await runCliToEnd(['--listen', '127.0.0.1:0', '--to', 'ftp://x', '--balance', 'fastest'])
     assert.equal(b.code, 2)
     assert.match(b.stderr, /--balance: expected "round-robin" or "weighted-round-robin"/)
+    assert.match(b.stderr, /--balance: expected "round-robin" or .* or "maglev", found "fastest"\n/)
     assert.match(b.stderr, /--to #1: expected an http:\/\/ \(or tcp:\/\/\) URL, found "ftp:\/\/x"/)
   })
 

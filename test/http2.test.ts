@@ -101,7 +101,10 @@ async function echoBackend(): Promise<TestBackend> {
   })
 }
 
-function h2Config(backend: string, extra: Partial<ConfigInput['listeners'][number]> = {}): ConfigInput {
+function h2Config(
+  backend: string,
+  extra: Partial<Extract<ConfigInput['listeners'][number], { protocol?: 'http' | 'https' | undefined }>> = {},
+): ConfigInput {
   return {
     listeners: [
       {

@@ -1,13 +1,14 @@
 /**
  * Conformance suite: every registered algorithm passes the same checks (after hono's router suite).
- * Adding an algorithm to the registry adds it here automatically. Randomness and time are injected
+ * The suite iterates the registry's table itself, so adding an algorithm there adds it here. Randomness and time are injected
  * (a seeded generator and a manual clock), so every run sees the same sequence.
  */
 import assert from 'node:assert/strict'
 import { describe, it } from 'node:test'
 import { backend, make, simulateShares, testEnv } from '../../test/helpers/balancers.js'
 import type { Backend } from '../core/backend.js'
-import { ALGORITHMS } from './index.js'
+import { ALGORITHMS, BALANCERS, type BalancerTable, balanceObjectSchema, createBalancer } from './index.js'
+import { RoundRobin } from './round-robin.js'
 
 type Algorithm = (typeof ALGORITHMS)[number]
 
@@ -20,7 +21,25 @@ const HASHING: readonly Algorithm[] = ['ip-hash', 'ring-hash', 'maglev']
 /** Random draws: shares within 5 points instead of 2. */
 const RANDOMIZED: readonly Algorithm[] = ['random', 'least-request', 'peak-ewma']
 
-for (const algorithm of ALGORITHMS) {
+describe('balancer registry', () => {
+  it('derives the names and the config union from the one table', () => {
+    assert.deepEqual(ALGORITHMS, Object.keys(BALANCERS))
+    for (const [name, entry] of Object.entries(BALANCERS)) {
+      assert.equal(entry.schema.shape.algorithm.value, name, `${name}: its schema's algorithm literal`)
+      assert.equal(balanceObjectSchema.safeParse({ algorithm: name }).success, true, name)
+    }
+  })
+
+  it('looks an algorithm up in a caller-given table (room for plugins)', () => {
+    const custom = new RoundRobin()
+    const table: BalancerTable = { ...BALANCERS, 'round-robin': { ...BALANCERS['round-robin'], create: () => custom } }
+    assert.equal(createBalancer({ algorithm: 'round-robin' }, undefined, table), custom)
+    assert.notEqual(createBalancer({ algorithm: 'round-robin' }), custom)
+    assert.throws(() => createBalancer({ algorithm: 'maglev' } as never, undefined, {}), /unknown algorithm "maglev"/)
+  })
+})
+
+for (const algorithm of Object.keys(BALANCERS) as Algorithm[]) {
   describe(`balancer conformance: ${algorithm}`, () => {
     it('reports its registered name', () => {
       assert.equal(make(algorithm).algorithm, algorithm)

@@ -7,9 +7,9 @@ import { readFile } from 'node:fs/promises'
 import path from 'node:path'
 import { type Document, isMap, isPair, isScalar, isSeq, LineCounter, type Node, parseDocument, visit } from 'yaml'
 import type { z } from 'zod'
-import { ALGORITHMS } from '../balancer/index.js'
 import { type NormalizeOptions, normalize, type RuntimeConfig } from './normalize.js'
 import { checkReferences, configSchema, formatPath } from './schema.js'
+import { explainYamlError } from './yaml-errors.js'
 
 export interface ConfigIssue {
   readonly file: string | undefined
@@ -55,15 +55,14 @@ export function parseConfigText(text: string, file: string, env: NodeJS.ProcessE
     return { line: pos.line, col: pos.col }
   }
   if (doc.errors.length > 0) {
-    return {
-      ok: false,
-      issues: doc.errors.map((e) => ({
-        file,
-        ...at(e.pos[0]),
-        path: '(syntax)',
-        message: e.message.split('\n')[0] ?? '',
-      })),
+    // One problem per line: a mis-indented line often draws two or three errors from the parser.
+    const byLine = new Map<number | undefined, ConfigIssue>()
+    for (const e of doc.errors) {
+      const { offset, message } = explainYamlError(text, e)
+      const issue = { file, ...at(offset), path: '(syntax)', message }
+      if (!byLine.has(issue.line)) byLine.set(issue.line, issue)
     }
+    return { ok: false, issues: [...byLine.values()] }
   }
   const envIssues = interpolateEnv(doc, env).map((p) => ({ file, ...at(p.offset), path: p.path, message: p.message }))
   if (envIssues.length > 0) return { ok: false, issues: envIssues }
@@ -86,20 +85,20 @@ type ValidateResult = { ok: true; config: RuntimeConfig } | { ok: false; issues:
 /** Validates a plain object (the library API's entry). Issues carry paths but no positions. */
 export function validateConfig(input: unknown, options: NormalizeOptions = {}): ValidateResult {
   const parsed = configSchema.safeParse(input, { reportInput: true })
-  const issues: RawIssue[] = []
-  if (!parsed.success) for (const issue of parsed.error.issues) explain(issue, [], input, issues)
-  for (const p of checkReferences(input)) {
-    if (issues.some((i) => i.path === formatPath(p.path))) continue
-    issues.push({
-      file: undefined,
-      line: undefined,
-      col: undefined,
-      path: formatPath(p.path),
-      message: p.message,
-      rawPath: p.path,
-      atKey: false,
-    })
-  }
+  // A cross-check says more than the schema about the same key (`tls` on a tcp listener): it wins.
+  const references: RawIssue[] = checkReferences(input).map((p) => ({
+    file: undefined,
+    line: undefined,
+    col: undefined,
+    path: formatPath(p.path),
+    message: p.message,
+    rawPath: p.path,
+    atKey: p.atKey === true,
+  }))
+  const schemaIssues: RawIssue[] = []
+  if (!parsed.success) for (const issue of parsed.error.issues) explain(issue, [], input, schemaIssues)
+  const checked = new Set(references.map((r) => r.path))
+  const issues = [...schemaIssues.filter((i) => !checked.has(i.path)), ...references]
   if (parsed.success && issues.length === 0) return { ok: true, config: normalize(parsed.data, options) }
   return { ok: false, issues }
 }
@@ -116,18 +115,19 @@ function explain(issue: z.core.$ZodIssue, prefix: readonly PropertyKey[], root: 
         return push(path, `expected ${article(issue.expected)}, found nothing (the key is required)`)
       return push(path, `expected ${article(issue.expected)}, found ${found}`)
     case 'unrecognized_keys':
-      for (const key of issue.keys) {
-        const allowed = keysAt(path)
-        const hint = allowed.length > 0 ? `expected one of ${allowed.join(', ')}` : 'expected no such key'
-        push([...path, key], `unknown key, ${hint}`, true)
-      }
+      for (const key of issue.keys) push([...path, key], unknownKey(path, key, root), true)
       return
     case 'invalid_value':
       return push(path, `expected ${issue.values.map((v) => JSON.stringify(v)).join(' or ')}, found ${found}`)
     case 'invalid_union': {
-      const { discriminator, note } = issue as { discriminator?: string; note?: string }
-      if (note === 'No matching discriminator' && discriminator)
-        return push(path, `expected one of ${ALGORITHMS.join(', ')}, found ${describe(valueAt(root, path))}`)
+      // A discriminated union whose key names none of its options: list that union's own options.
+      const { discriminator, note, options } = issue as { discriminator?: string; note?: string; options?: unknown[] }
+      if (note === 'No matching discriminator' && discriminator) {
+        const names = (options ?? []).filter((o) => o !== undefined).map(String)
+        const value = valueAt(root, path)
+        const foundText = value === undefined ? 'nothing (the key is required)' : describe(value)
+        return push(path, `expected one of ${names.join(', ')}, found ${foundText}`)
+      }
       // Prefer the branch that got furthest: its issues are deeper than the union itself.
       const deep = issue.errors.find((branch) => branch.length > 0 && branch.every((e) => e.path.length > 0))
       if (deep) {
@@ -189,34 +189,109 @@ function valueAt(root: unknown, path: readonly PropertyKey[]): unknown {
   return v
 }
 
-/** The keys the schema allows at a path, for "unknown key" hints. Walks zod's public definitions. */
-function keysAt(path: readonly PropertyKey[]): string[] {
-  let schemas: z.core.$ZodType[] = [configSchema]
-  const unwrap = (s: z.core.$ZodType): z.core.$ZodType[] => {
-    const def = s._zod.def as {
-      type: string
-      innerType?: z.core.$ZodType
-      in?: z.core.$ZodType
-      options?: z.core.$ZodType[]
+interface Def {
+  type: string
+  innerType?: z.core.$ZodType
+  in?: z.core.$ZodType
+  options?: z.core.$ZodType[]
+  discriminator?: string
+  shape?: Record<string, z.core.$ZodType>
+  element?: z.core.$ZodType
+}
+
+const defOf = (s: z.core.$ZodType): Def => s._zod.def as unknown as Def
+
+/** The values a discriminated union's option takes at its discriminator (`undefined`: the key may be absent). */
+const discriminatorValues = (option: z.core.$ZodType, discriminator: string): unknown[] => [
+  ...(option._zod.propValues?.[discriminator] ?? []),
+]
+
+/** A discriminated union met on the way down a path, and the options the input's value chose. */
+interface Branch {
+  /** Length of the path prefix where the union sits. */
+  readonly depth: number
+  readonly discriminator: string
+  readonly chosen: readonly z.core.$ZodType[]
+  readonly others: readonly z.core.$ZodType[]
+}
+
+/**
+ * The schemas at `path` below `start` (which sits at `base`), following the input: a discriminated
+ * union contributes only the options that its discriminator's value in `root` selects. Returns the
+ * object (and other leaf) schemas found, and the innermost discriminated union passed on the way.
+ * Walks zod's public definitions.
+ */
+function schemasAt(
+  start: readonly z.core.$ZodType[],
+  base: readonly PropertyKey[],
+  path: readonly PropertyKey[],
+  root: unknown,
+): { schemas: z.core.$ZodType[]; branch: Branch | undefined } {
+  let branch: Branch | undefined
+  const expand = (s: z.core.$ZodType, depth: number): z.core.$ZodType[] => {
+    const def = defOf(s)
+    if (def.innerType) return expand(def.innerType, depth)
+    if (def.type === 'pipe' && def.in) return expand(def.in, depth)
+    if (def.type === 'union' && def.options) {
+      const value = valueAt(root, [...base, ...path.slice(0, depth)])
+      const discriminator = def.discriminator
+      if (discriminator !== undefined && value !== null && typeof value === 'object' && !Array.isArray(value)) {
+        const own = (value as Record<string, unknown>)[discriminator]
+        const chosen = def.options.filter((o) => discriminatorValues(o, discriminator).includes(own))
+        if (chosen.length > 0) {
+          branch = { depth, discriminator, chosen, others: def.options.filter((o) => !chosen.includes(o)) }
+          return chosen.flatMap((o) => expand(o, depth))
+        }
+      }
+      return def.options.flatMap((o) => expand(o, depth))
     }
-    if (def.innerType) return unwrap(def.innerType)
-    if (def.type === 'pipe' && def.in) return unwrap(def.in)
-    if (def.type === 'union' && def.options) return def.options.flatMap(unwrap)
     return [s]
   }
-  for (const seg of path) {
-    schemas = schemas.flatMap(unwrap).flatMap((s) => {
-      const def = s._zod.def as { type: string; shape?: Record<string, z.core.$ZodType>; element?: z.core.$ZodType }
+  let schemas = start.flatMap((s) => expand(s, 0))
+  path.forEach((seg, i) => {
+    const children = schemas.flatMap((s) => {
+      const def = defOf(s)
       if (def.type === 'object' && typeof seg === 'string' && def.shape?.[seg]) return [def.shape[seg]]
       if (def.type === 'array' && typeof seg === 'number' && def.element) return [def.element]
       return []
     })
-  }
-  const keys = schemas.flatMap(unwrap).flatMap((s) => {
-    const def = s._zod.def as { type: string; shape?: Record<string, unknown> }
-    return def.type === 'object' && def.shape ? Object.keys(def.shape) : []
+    schemas = children.flatMap((s) => expand(s, i + 1))
   })
-  return [...new Set(keys)].filter((k) => k !== '$schema')
+  return { schemas, branch }
+}
+
+const keysOf = (schemas: readonly z.core.$ZodType[]): string[] => [
+  ...new Set(
+    schemas.flatMap((s) => {
+      const def = defOf(s)
+      return def.type === 'object' && def.shape ? Object.keys(def.shape) : []
+    }),
+  ),
+]
+
+/**
+ * What to say about an unknown `key` in the mapping at `path`: the keys allowed there, or, when the
+ * key belongs to another option of a union (`forwarded` on a tcp listener, `path` on a tcp check),
+ * which options have it.
+ */
+function unknownKey(path: readonly PropertyKey[], key: string, root: unknown): string {
+  const { schemas, branch } = schemasAt([configSchema], [], path, root)
+  if (branch) {
+    const below = path.slice(branch.depth)
+    const owners = branch.others.filter((o) =>
+      keysOf(schemasAt([o], path.slice(0, branch.depth), below, root).schemas).includes(key),
+    )
+    if (owners.length > 0) {
+      const named = (options: readonly z.core.$ZodType[]) => [
+        ...new Set(options.flatMap((o) => discriminatorValues(o, branch.discriminator)).filter((v) => v !== undefined)),
+      ]
+      const own = valueAt(root, [...path.slice(0, branch.depth), branch.discriminator]) ?? named(branch.chosen)[0]
+      const what = [...below, key].join('.')
+      return `expected no \`${what}\` for ${branch.discriminator} ${String(own)} (only ${branch.discriminator} ${named(owners).join(' or ')} has it)`
+    }
+  }
+  const allowed = keysOf(schemas).filter((k) => k !== '$schema')
+  return `unknown key, ${allowed.length > 0 ? `expected one of ${allowed.join(', ')}` : 'expected no such key'}`
 }
 
 /** Source offset of the node at `path`, or of the deepest ancestor that exists. */

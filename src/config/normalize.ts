@@ -12,7 +12,13 @@ import type { LogLevel } from '../core/logger.js'
 import { type RuleOptions, rulesOf } from '../filters/registry.js'
 import type { CheckSchedule, ConnectEjectionSettings, HealthCheckOptions, OutlierSettings } from '../health/index.js'
 import type { CookieSettings } from '../sticky/cookie.js'
-import { DEFAULT_H2_MAX_STREAMS, type ParsedConfig, parseServerUrl, type TLS_VERSIONS } from './schema.js'
+import {
+  DEFAULT_H2_MAX_STREAMS,
+  httpListenerSchema,
+  type ParsedConfig,
+  parseServerUrl,
+  type TLS_VERSIONS,
+} from './schema.js'
 
 export type TlsVersion = (typeof TLS_VERSIONS)[number]
 
@@ -174,7 +180,7 @@ export function normalize(cfg: ParsedConfig, options: NormalizeOptions = {}): Ru
     workers: cfg.workers === 'auto' ? availableParallelism() : cfg.workers,
     logging: { level: cfg.logging.level, accessLog: cfg.logging.accessLog },
     shutdown: { gracePeriodMs: durationToMs(cfg.shutdown.gracePeriod) },
-    listeners: cfg.listeners.map((l) => ({
+    listeners: cfg.listeners.map(httpShape).map((l) => ({
       name: l.name,
       listen: l.listen,
       ...mustListen(l.listen),
@@ -310,6 +316,23 @@ function resolveModule(module: string, baseDir: string | undefined): string {
   return path.resolve(baseDir ?? process.cwd(), module)
 }
 
+type ListenerInput = ParsedConfig['listeners'][number]
+type HttpListenerInput = Extract<ListenerInput, { protocol: 'http' | 'https' }>
+
+/**
+ * A listener in the shape of an HTTP one. A `tcp` listener has none of the HTTP settings: they take
+ * their defaults here (so ListenerConfig keeps one shape), and nothing on the TCP path reads them.
+ */
+function httpShape(l: ListenerInput): Omit<HttpListenerInput, 'protocol'> & { protocol: ListenerInput['protocol'] } {
+  if (l.protocol !== 'tcp') return l
+  const shaped = httpListenerSchema.parse({
+    name: l.name,
+    listen: l.listen,
+    routes: l.routes.map((r) => ({ pool: r.pool })),
+  })
+  return { ...shaped, protocol: 'tcp', timeouts: { ...shaped.timeouts, idle: l.timeouts.idle } }
+}
+
 function normalizeSticky(s: NonNullable<ParsedConfig['pools'][number]['sticky']>): StickySettings {
   const colon = s.mode.indexOf(':')
   const kind = colon < 0 ? s.mode : s.mode.slice(0, colon)
@@ -366,7 +389,7 @@ function toBackend(pool: string, s: ParsedConfig['pools'][number]['servers'][num
   }
 }
 
-type MatchInput = NonNullable<ParsedConfig['listeners'][number]['routes'][number]['match']>
+type MatchInput = NonNullable<HttpListenerInput['routes'][number]['match']>
 
 function normalizeMatch(m: MatchInput | undefined): RouteMatch {
   const hosts = m?.host === undefined ? [] : Array.isArray(m.host) ? m.host : [m.host]

@@ -11,7 +11,7 @@ import { ALGORITHMS, balanceObjectSchema } from '../balancer/index.js'
 import { durationSchema, parseListen } from '../core/address.js'
 import { LOG_LEVELS } from '../core/logger.js'
 import { ANSWERING_RULES, checkRedirect, checkRewrite, POOL_RULES, ruleShape, rulesAt } from '../filters/registry.js'
-import { healthCheckSchema } from '../health/index.js'
+import { CHECK_TYPES, healthCheckSchema } from '../health/index.js'
 
 const NAME_RE = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$/
 
@@ -188,15 +188,14 @@ const http2 = z
   ])
   .default(false)
 
-const listener = z.strictObject({
+const protocolText =
+  'Protocol spoken to clients: `http` (HTTP/1.1, and HTTP/2 with prior knowledge when `http2` is on), `https` (HTTP/1.1 over TLS, terminated here, and HTTP/2 by ALPN when `http2` is on; needs `tls`), or `tcp` (layer 4: each connection is piped to a server of the pool; one route, with no `match`).'
+
+/** An `http` or `https` listener (the default protocol): the one that sees requests. */
+export const httpListenerSchema = z.strictObject({
   name,
   listen,
-  protocol: z
-    .enum(['http', 'https', 'tcp'])
-    .default('http')
-    .describe(
-      'Protocol spoken to clients: `http` (HTTP/1.1, and HTTP/2 with prior knowledge when `http2` is on), `https` (HTTP/1.1 over TLS, terminated here, and HTTP/2 by ALPN when `http2` is on; needs `tls`), or `tcp` (layer 4: each connection is piped to a server of the pool; one route, with no `match`).',
-    ),
+  protocol: z.enum(['http', 'https']).default('http').describe(protocolText),
   tls: tls.optional().describe('Certificate and key for `protocol: https`.'),
   http2: http2.describe(
     'Accept HTTP/2 beside HTTP/1.1 on an `http` or `https` listener: `true`, or an object of HTTP/2 settings. Requests go upstream as HTTP/1.1.',
@@ -208,11 +207,39 @@ const listener = z.strictObject({
   requestId: requestId.describe('Request id handling.'),
 })
 
+/** A `tcp` listener: bytes, not requests, so none of the HTTP settings; one route to one pool. */
+const tcpListener = z.strictObject({
+  name,
+  listen,
+  protocol: z.literal('tcp').describe(protocolText),
+  routes: z
+    .array(z.strictObject({ pool: name.describe('Name of the pool whose servers take the connections.') }))
+    .min(1)
+    .describe('Exactly one route, with no `match`: every connection goes to its pool.'),
+  timeouts: z
+    .strictObject({
+      idle: duration.default('60s').describe('How long a connection with no bytes in either direction is kept open.'),
+    })
+    .prefault({})
+    .describe('Client-side timeouts.'),
+})
+
+/** Keyed on `protocol`; a listener without one is an `http` listener. */
+const listener = z.discriminatedUnion('protocol', [httpListenerSchema, tcpListener])
+
 const poolTimeouts = z
   .strictObject({
     connect: duration.default('5s').describe('Time to open a TCP connection to a server.'),
-    responseHeaders: duration.default('60s').describe('Time from sending a request to receiving the response head.'),
-    idle: duration.default('60s').describe('Longest silence between two chunks of a response body.'),
+    responseHeaders: duration
+      .default('60s')
+      .describe(
+        'Time from sending a request to receiving the response head. HTTP only: a pool that only `tcp` listeners use rejects it.',
+      ),
+    idle: duration
+      .default('60s')
+      .describe(
+        'Longest silence between two chunks of a response body. HTTP only: a pool that only `tcp` listeners use rejects it.',
+      ),
   })
   .prefault({})
 
@@ -234,15 +261,21 @@ const connections = z
       .describe(
         'Most requests waiting for a connection of one server. A server with `maxPerServer + maxPending` requests is full: the balancer passes over it, and when every server is full, requests wait in the pool `queue` (or get 503 SWY_OVERLOADED without one). Default: no limit.',
       ),
-    keepAlive: duration.default('4s').describe('How long an idle upstream connection is kept for reuse.'),
+    keepAlive: duration
+      .default('4s')
+      .describe(
+        'How long an idle upstream connection is kept for reuse. HTTP only: a pool that only `tcp` listeners use rejects it.',
+      ),
   })
   .prefault({})
+
+const STICKY_MODE_RE = /^(cookie|client-ip|header:[!#$%&'*+.^_`|~0-9A-Za-z-]+|app-cookie:[!#$%&'*+.^_`|~0-9A-Za-z-]+)$/
 
 const sticky = z
   .strictObject({
     mode: z
       .string()
-      .regex(/^(cookie|client-ip|header:[!#$%&'*+.^_`|~0-9A-Za-z-]+|app-cookie:[!#$%&'*+.^_`|~0-9A-Za-z-]+)$/, {
+      .regex(STICKY_MODE_RE, {
         error: 'expected cookie, client-ip, header:NAME or app-cookie:NAME',
       })
       .describe(
@@ -267,13 +300,13 @@ const sticky = z
         sameSite: z.enum(['Strict', 'Lax', 'None']).default('Lax').describe('Cookie SameSite attribute.'),
       })
       .prefault({})
-      .describe('The cookie Switchyard sets in `cookie` mode.'),
+      .describe('Only with `mode: cookie`: the cookie Switchyard sets.'),
     secret: z
       .string()
       .min(16)
       .optional()
       .describe(
-        'Key that signs `cookie` mode bindings (HMAC-SHA256), at least 16 characters, best taken from the environment. Absent: a random key per process run, so bindings do not survive a restart and instances do not share them.',
+        'Only with `mode: cookie`: the key that signs bindings (HMAC-SHA256), at least 16 characters, best taken from the environment. Absent: a random key per process run, so bindings do not survive a restart and instances do not share them.',
       ),
     sessions: z
       .strictObject({
@@ -286,9 +319,25 @@ const sticky = z
         ttl: durationSchema.default('1h').describe('A session unused for this long is forgotten. 0: never.'),
       })
       .prefault({})
-      .describe('The session table of `app-cookie` mode.'),
+      .describe('Only with `mode: app-cookie:NAME`: its session table.'),
   })
   .describe('Session persistence: keep a client on one server.')
+
+/** The mode that owns each mode-specific key of `sticky`: under any other mode, the key is rejected. */
+const STICKY_KEY_OWNERS = { cookie: 'cookie', secret: 'cookie', sessions: 'app-cookie:NAME' } as const
+
+/**
+ * Pool keys that only HTTP traffic uses, with why: a pool that only tcp listeners use rejects them. A
+ * pool that HTTP and tcp listeners share may have them; they apply to its HTTP requests.
+ */
+const HTTP_ONLY_POOL_KEYS: readonly { readonly path: readonly string[]; readonly why: string }[] = [
+  { path: ['retries'], why: 'a TCP connection is not retried' },
+  { path: ['queue'], why: 'a TCP connection that finds every server full is reset, not queued' },
+  { path: ['preserveHost'], why: 'TCP has no Host header' },
+  { path: ['timeouts', 'responseHeaders'], why: 'TCP has no response head' },
+  { path: ['timeouts', 'idle'], why: "the tcp listener's own `timeouts.idle` covers both directions" },
+  { path: ['connections', 'keepAlive'], why: 'TCP connections are not reused' },
+]
 
 const pool = z.strictObject({
   name,
@@ -298,7 +347,7 @@ const pool = z.strictObject({
   healthCheck: healthCheckSchema
     .optional()
     .describe(
-      'Active health checks: `type: http` or `type: tcp`, with interval, timeout, rise and fall. Absent: every server counts as up.',
+      `Active health checks: ${CHECK_TYPES.map((t) => `\`type: ${t}\``).join(' or ')}, with interval, timeout, rise and fall. Absent: every server counts as up.`,
     ),
   outlierDetection: z
     .strictObject({
@@ -399,7 +448,9 @@ const pool = z.strictObject({
         ),
     })
     .prefault({})
-    .describe('Retries of failed requests on other servers of the pool.'),
+    .describe(
+      'Retries of failed requests on other servers of the pool. HTTP only: a pool that only `tcp` listeners use rejects it.',
+    ),
   ejectOnConnectFailure: z
     .union([
       z.boolean(),
@@ -428,7 +479,9 @@ const pool = z.strictObject({
   preserveHost: z
     .boolean()
     .default(true)
-    .describe('Send the client `Host` header upstream. When false, send the server `host:port`.'),
+    .describe(
+      'Send the client `Host` header upstream. When false, send the server `host:port`. HTTP only: a pool that only `tcp` listeners use rejects it.',
+    ),
   timeouts: poolTimeouts.describe('Upstream timeouts.'),
   connections: connections.describe('Upstream connection pool.'),
   queue: z
@@ -453,7 +506,7 @@ const pool = z.strictObject({
     })
     .prefault({})
     .describe(
-      'Circuit breaking, after HAProxy `maxconn` and queue: a cap on in-flight requests with a bounded, timed FIFO queue. HTTP only; a TCP connection that finds every server full is reset.',
+      'Circuit breaking, after HAProxy `maxconn` and queue: a cap on in-flight requests with a bounded, timed FIFO queue. HTTP only: a TCP connection that finds every server full is reset, and a pool that only `tcp` listeners use rejects it.',
     ),
 })
 
@@ -535,6 +588,8 @@ export function checkCidr(text: string): string | undefined {
 export interface ReferenceProblem {
   readonly path: (string | number)[]
   readonly message: string
+  /** Point at the key of the last path segment rather than its value (a key that should not be there). */
+  readonly atKey?: boolean
 }
 
 const list = (v: unknown): unknown[] => (Array.isArray(v) ? v : [])
@@ -544,12 +599,14 @@ const text = (v: unknown): string | undefined => (typeof v === 'string' ? v : un
 
 /**
  * Cross-reference checks: unique names and addresses, routes to existing pools, valid server URLs and
- * proxy ranges, no unreachable routes. Runs on the raw input, even when its shape has other problems,
- * so that one `validate` run reports everything; values of the wrong type are skipped here.
+ * proxy ranges, no unreachable routes, sticky keys of another mode, HTTP settings in a pool that only
+ * tcp listeners use. Runs on the raw input, even when its shape has other problems, so that one
+ * `validate` run reports everything; values of the wrong type are skipped here. Where the schema
+ * reports the same path, the message from here is the one kept (it knows more).
  */
 export function checkReferences(cfg: unknown): ReferenceProblem[] {
   const problems: ReferenceProblem[] = []
-  const issue = (path: (string | number)[], message: string) => problems.push({ path, message })
+  const issue = (path: (string | number)[], message: string, atKey = false) => problems.push({ path, message, atKey })
   const seen = new Map<string, string>()
   const checkUnique = (kind: string, value: string, path: (string | number)[]) => {
     const key = `${kind}\u0000${value}`
@@ -563,6 +620,12 @@ export function checkReferences(cfg: unknown): ReferenceProblem[] {
   pools.forEach((p, i) => {
     const poolName = text(field(p, 'name'))
     if (poolName !== undefined) checkUnique('pool name', poolName, ['pools', i, 'name'])
+    const sticky = field(p, 'sticky')
+    const mode = text(field(sticky, 'mode'))
+    const kind = mode !== undefined && STICKY_MODE_RE.test(mode) ? mode.split(':')[0] : undefined
+    for (const [key, owner] of Object.entries(STICKY_KEY_OWNERS))
+      if (kind !== undefined && field(sticky, key) !== undefined && kind !== owner.split(':')[0])
+        issue(['pools', i, 'sticky', key], `expected no \`${key}\` for mode ${mode} (only mode ${owner} has it)`, true)
     list(field(p, 'servers')).forEach((s, j) => {
       const url = typeof s === 'string' ? s : text(field(s, 'url'))
       if (url === undefined) return
@@ -578,6 +641,7 @@ export function checkReferences(cfg: unknown): ReferenceProblem[] {
   })
 
   const httpPools = new Set<string>()
+  const tcpPools = new Set<string>()
   const admin = parseListen(text(field(field(cfg, 'admin'), 'listen')) ?? '')
   if (admin) seen.set(`address\u0000${admin.host}:${admin.port}`, 'admin.listen')
   list(field(cfg, 'listeners')).forEach((l, i) => {
@@ -600,9 +664,6 @@ export function checkReferences(cfg: unknown): ReferenceProblem[] {
       if (file !== undefined && file !== '' && !isReadableFile(file))
         issue(['listeners', i, 'tls', key], `expected a readable PEM file, found no readable file at "${file}"`)
     }
-    const h2 = field(l, 'http2')
-    if (protocol === 'tcp' && h2 !== undefined && h2 !== false)
-      issue(['listeners', i, 'http2'], 'expected no `http2` for protocol tcp (it sees no HTTP)')
     const routes = list(field(l, 'routes'))
     if (protocol === 'tcp') {
       if (routes.length > 1)
@@ -626,7 +687,9 @@ export function checkReferences(cfg: unknown): ReferenceProblem[] {
       if (pool !== undefined && !poolNames.includes(pool))
         issue(
           ['listeners', i, 'routes', j, 'pool'],
-          `expected the name of a pool (${poolNames.join(', ')}), found "${pool}"`,
+          poolNames.length > 0
+            ? `expected the name of a pool (${poolNames.join(', ')}), found "${pool}"`
+            : `expected the name of a pool, found "${pool}" (no pool is defined)`,
         )
       const routeName = text(field(r, 'name'))
       if (routeName !== undefined)
@@ -648,12 +711,33 @@ export function checkReferences(cfg: unknown): ReferenceProblem[] {
         )
       const m = field(r, 'match')
       if (m === undefined || (typeof m === 'object' && m !== null && Object.keys(m).length === 0)) catchAll = j
-      if (protocol !== 'tcp') for (const p of routePools(r)) httpPools.add(p)
+      if (protocol === 'tcp') {
+        if (pool !== undefined) tcpPools.add(pool)
+      } else for (const p of routePools(r)) httpPools.add(p)
     })
   })
-  // tcp:// servers speak no HTTP: only tcp listeners may send to them.
   pools.forEach((p, i) => {
-    if (!httpPools.has(text(field(p, 'name')) ?? '')) return
+    const poolName = text(field(p, 'name')) ?? ''
+    if (tcpPools.has(poolName) && !httpPools.has(poolName)) {
+      // Only tcp listeners use the pool: its HTTP settings could never apply.
+      for (const { path, why } of HTTP_ONLY_POOL_KEYS) {
+        const value = path.reduce<unknown>((v, key) => field(v, key), p)
+        if (value !== undefined)
+          issue(
+            ['pools', i, ...path],
+            `expected no \`${path.join('.')}\` in a pool that only tcp listeners use (${why})`,
+            true,
+          )
+      }
+      const mode = text(field(field(p, 'sticky'), 'mode'))
+      if (mode !== undefined && mode !== 'client-ip')
+        issue(
+          ['pools', i, 'sticky', 'mode'],
+          `expected mode client-ip in a pool that only tcp listeners use (cookie, header: and app-cookie: need HTTP), found "${mode}"`,
+        )
+    }
+    // tcp:// servers speak no HTTP: only tcp listeners may send to them.
+    if (!httpPools.has(poolName)) return
     list(field(p, 'servers')).forEach((s, j) => {
       const url = typeof s === 'string' ? s : text(field(s, 'url'))
       if (url?.toLowerCase().startsWith('tcp://'))
