@@ -1,7 +1,7 @@
 /**
- * The `switchyard` command: argv → config → a running load balancer, plus `validate` and `demo`.
- * Exit codes: 0 ok (including a graceful stop), 1 runtime failure (e.g. port in use), 2 bad usage or
- * invalid config.
+ * The `switchyard` command: argv → config → a running load balancer, plus `validate`, `test` and `demo`.
+ * Exit codes: 0 ok (including a graceful stop), 1 runtime failure (e.g. port in use) or a failing test
+ * case, 2 bad usage or an invalid config (or cases file).
  */
 import { parseArgs } from 'node:util'
 import type { Counter } from 'prom-client'
@@ -13,6 +13,7 @@ import { startSampleBackends } from './demo/backends.js'
 import { LoadBalancer } from './server/load-balancer.js'
 import { Supervisor } from './server/supervisor.js'
 import { watchConfigFile } from './server/watch.js'
+import { runCasesFiles } from './testkit/index.js'
 import { VERSION } from './version.js'
 
 const USAGE = `switchyard ${VERSION}: a load balancer and reverse proxy
@@ -21,6 +22,7 @@ Usage:
   switchyard --listen ADDR --to URL [--to URL ...] [--balance ALG] [--admin ADDR] [--workers N]
   switchyard --config FILE [--watch]  (-c FILE)
   switchyard validate FILE
+  switchyard test FILE [FILE ...]   (routing test cases: docs/testing-configs.md)
   switchyard demo [--listen ADDR] [--admin ADDR]
 
 Options:
@@ -76,6 +78,10 @@ export async function main(argv: readonly string[], io: Io = stdio): Promise<num
   if (command === 'validate') {
     if (positionals.length !== 2) return usageError(io, 'validate takes exactly one FILE')
     return validateCommand(positionals[1]!, io)
+  }
+  if (command === 'test') {
+    if (positionals.length < 2) return usageError(io, 'test takes at least one cases FILE')
+    return runCasesFiles(positionals.slice(1), io)
   }
   if (command === 'demo') return demoCommand(values, io)
   if (command !== undefined) return usageError(io, `unknown command "${command}"`)

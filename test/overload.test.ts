@@ -226,4 +226,84 @@ describe('circuit breaking', () => {
     })
     for (const g of gated) await g.backend.close()
   })
+
+  it('serves a request queued before a reload that changes its pool, from the new generation', async () => {
+    const gated = await Promise.all(['a', 'b'].map(gatedBackend))
+    const config = (servers: Gated[], slowStart: string) =>
+      pool(servers, {
+        servers: servers.map((g) => ({ url: g.backend.url, name: g.backend.name, maxConnections: 1, maxPending: 0 })),
+        queue: { size: 10, timeout: '10s' },
+        slowStart,
+      })
+    const lb = createLoadBalancer(config([gated[0]!], '0s'))
+    await lb.start()
+    const agent = new Agent({ connections: 8 })
+    const url = `http://127.0.0.1:${Object.values(lb.addresses())[0]!.port}/`
+    try {
+      const busy = send(url, agent, 'busy')
+      await until(() => gated[0]!.held() === 1, 'the first request at the server')
+      const queued = send(url, agent, 'queued')
+      await new Promise((r) => setTimeout(r, 50)) // it reaches the queue (nothing to observe from outside)
+      assert.equal(gated[0]!.held(), 1)
+      // A new generation of the pool: a second server (and another setting). The queued request is
+      // granted by it: it goes to the new, free server at once.
+      await lb.reload(config(gated, '1s'))
+      await until(() => gated[1]!.held() === 1, 'the queued request at the new server')
+      gated[1]!.release()
+      const result = await queued
+      assert.equal(result.status, 200, result.body)
+      assert.equal(result.body, 'b')
+      gated[0]!.release()
+      assert.equal((await busy).status, 200)
+    } finally {
+      await agent.close()
+      await lb.close({ gracePeriodMs: 200 })
+      for (const g of gated) await g.backend.close()
+    }
+  })
+
+  it('serves a retry that waited out its backoff across a reload, from the new generation', async () => {
+    let lb: ReturnType<typeof createLoadBalancer> | undefined
+    let reloadConfig: ConfigInput | undefined
+    const answered: string[] = []
+    // The first server answers 503, but only after a reload that changes the pool has committed.
+    const sick = await startBackend('sick', async (req, res) => {
+      req.resume()
+      answered.push('sick')
+      await lb!.reload(reloadConfig!)
+      res.writeHead(503).end('sick')
+    })
+    const good = await startBackend('good', (req, res) => {
+      req.resume()
+      answered.push('good')
+      res.end('good')
+    })
+    const config = (backoff: string): ConfigInput => ({
+      listeners: [{ name: 'main', listen: '127.0.0.1:0', routes: [{ pool: 'p' }] }],
+      pools: [
+        {
+          name: 'p',
+          balance: 'round-robin',
+          servers: [
+            { url: sick.url, name: 'sick' },
+            { url: good.url, name: 'good' },
+          ],
+          retries: { on: ['connect-failure', '503'], backoff: { base: backoff, max: backoff } },
+        },
+      ],
+    })
+    reloadConfig = config('2ms')
+    lb = createLoadBalancer(config('1ms'))
+    await lb.start()
+    try {
+      const res = await request(`http://127.0.0.1:${Object.values(lb.addresses())[0]!.port}/`)
+      assert.equal(res.statusCode, 200)
+      assert.equal(await res.body.text(), 'good')
+      assert.deepEqual(answered, ['sick', 'good'])
+    } finally {
+      await lb.close({ gracePeriodMs: 200 })
+      await sick.close()
+      await good.close()
+    }
+  })
 })

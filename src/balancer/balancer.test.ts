@@ -5,8 +5,9 @@
  */
 import assert from 'node:assert/strict'
 import { describe, it } from 'node:test'
-import { backend, make, simulateShares, testEnv } from '../../test/helpers/balancers.js'
+import { backend, make } from '../../test/helpers/balancers.js'
 import type { Backend } from '../core/backend.js'
+import { balancerConformance } from './conformance.js'
 import { ALGORITHMS, BALANCERS, type BalancerTable, balanceObjectSchema, createBalancer } from './index.js'
 import { RoundRobin } from './round-robin.js'
 
@@ -39,113 +40,11 @@ describe('balancer registry', () => {
   })
 })
 
-for (const algorithm of Object.keys(BALANCERS) as Algorithm[]) {
-  describe(`balancer conformance: ${algorithm}`, () => {
-    it('reports its registered name', () => {
-      assert.equal(make(algorithm).algorithm, algorithm)
-    })
-
-    it('yields nothing before update() and after update([])', () => {
-      const b = make(algorithm)
-      assert.deepEqual([...b.pick(ctx)], [])
-      b.update([backend('a')])
-      b.update([])
-      assert.deepEqual([...b.pick(ctx)], [])
-    })
-
-    it('always picks the only server', () => {
-      const b = make(algorithm)
-      b.update([backend('only')])
-      for (let i = 0; i < 10; i++)
-        assert.deepEqual(
-          [...b.pick({ clientIp: `10.0.0.${i}`, hashKey: `k${i}` })].map((x) => x.id),
-          ['only'],
-        )
-    })
-
-    it('yields every server with weight > 0 exactly once per pick, best first', () => {
-      const b = make(algorithm)
-      b.update([backend('a', 1), backend('b', 2), backend('zero', 0), backend('c', 3)])
-      for (let i = 0; i < 50; i++) {
-        const ids = [...b.pick({ clientIp: `10.0.0.${i}`, hashKey: `key-${i}` })].map((x) => x.id)
-        assert.equal(ids.length, 3)
-        assert.deepEqual([...ids].sort(), ['a', 'b', 'c'])
-      }
-    })
-
-    it('lets the caller skip an unavailable server: the next candidates cover the others', () => {
-      const b = make(algorithm)
-      b.update([backend('a'), backend('down'), backend('c')])
-      const counts: Record<string, number> = {}
-      for (let i = 0; i < 300; i++) {
-        let chosen: string | undefined
-        for (const candidate of b.pick({ clientIp: `10.0.${i % 200}.${i % 7}`, hashKey: `k${i}` })) {
-          if (candidate.id === 'down') continue // what the pool does with a server that cannot take requests
-          chosen = candidate.id
-          break
-        }
-        assert.ok(chosen, 'a candidate besides the unavailable one')
-        counts[chosen] = (counts[chosen] ?? 0) + 1
-        const server = backend(chosen)
-        b.onStart?.(server)
-        b.onEnd?.(server, 'success', 1)
-      }
-      assert.deepEqual(Object.keys(counts).sort(), ['a', 'c'])
-    })
-
-    it('never yields a server with weight 0, and yields nothing when all weights are 0', () => {
-      const b = make(algorithm)
-      b.update([backend('a', 0), backend('b', 1)])
-      for (let i = 0; i < 50; i++)
-        assert.deepEqual(
-          [...b.pick({ clientIp: `10.0.0.${i}`, hashKey: `k${i}` })].map((x) => x.id),
-          ['b'],
-        )
-      b.update([backend('a', 0), backend('b', 0)])
-      assert.deepEqual([...b.pick(ctx)], [])
-    })
-
-    it('follows a changed server list, and ignores feedback about servers it no longer has', () => {
-      const b = make(algorithm)
-      const old = backend('a')
-      b.update([old, backend('b')])
-      b.onStart?.(old)
-      b.update([backend('c'), backend('d'), backend('e')])
-      b.onEnd?.(old, 'success', 5)
-      const seen = new Set<string>()
-      for (let i = 0; i < 200; i++) seen.add([...b.pick({ clientIp: `10.0.${i}.1`, hashKey: `k${i}` })][0]!.id)
-      assert.deepEqual([...seen].sort(), ['c', 'd', 'e'])
-    })
-
-    const tolerance = RANDOMIZED.includes(algorithm) ? 0.05 : 0.02
-    it(`gives shares within ${tolerance * 100} points of the weights 1:2:3 over 30,000 picks (closed loop)`, (t) => {
-      const env = testEnv(7)
-      const b = make(algorithm, env)
-      const servers = [backend('a', 1), backend('b', 2), backend('c', 3)]
-      b.update(servers)
-      const shares = simulateShares(b, servers, 30_000, 30, env)
-      t.diagnostic(`shares ${[...shares].map(([id, s]) => `${id}=${(s * 100).toFixed(2)}%`).join(' ')}`)
-      const expected: Record<string, number> = { a: 1 / 6, b: 2 / 6, c: 3 / 6 }
-      for (const [id, share] of shares)
-        assert.ok(Math.abs(share - expected[id]!) <= tolerance, `${id}: ${share} vs ${expected[id]}`)
-    })
-
-    it('picks in the same order after the same updates and inputs (two instances)', () => {
-      const servers = Array.from({ length: 7 }, (_, i) => backend(`s${i}`, 1 + (i % 3)))
-      const one = make(algorithm, testEnv(3))
-      const two = make(algorithm, testEnv(3))
-      one.update(servers)
-      two.update([...servers])
-      for (let i = 0; i < 500; i++) {
-        const c = { clientIp: `10.1.${i % 200}.7`, hashKey: `user-${i}` }
-        assert.deepEqual(
-          [...one.pick(c)].map((x) => x.id),
-          [...two.pick(c)].map((x) => x.id),
-        )
-      }
-    })
+const RANDOMIZED_SET: ReadonlySet<string> = new Set(RANDOMIZED)
+for (const algorithm of Object.keys(BALANCERS) as Algorithm[])
+  balancerConformance(algorithm, (env) => make(algorithm, env), {
+    tolerance: RANDOMIZED_SET.has(algorithm) ? 0.05 : 0.02,
   })
-}
 
 describe('rotations', () => {
   for (const algorithm of ROTATIONS) {

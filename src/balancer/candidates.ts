@@ -20,7 +20,7 @@ export class Rotation implements IterableIterator<Backend> {
     const n = this.#list.length
     if (this.#i >= n) return { done: true, value: undefined }
     const idx = (this.#first + this.#i++) % n
-    return { done: false, value: this.#list[idx]! }
+    return { done: false, value: this.#list[idx] as Backend }
   }
 
   [Symbol.iterator](): IterableIterator<Backend> {
@@ -59,14 +59,14 @@ export class SmoothWeights {
     let best = -1
     let bestScore = Number.NEGATIVE_INFINITY
     for (let i = 0; i < w.length; i++) {
-      const score = cur[i]! + w[i]!
+      const score = (cur[i] as number) + (w[i] as number)
       cur[i] = score
       if (score > bestScore) {
         bestScore = score
         best = i
       }
     }
-    if (best >= 0) cur[best]! -= this.total
+    if (best >= 0) (cur[best] as number) -= this.total
     return best
   }
 }
@@ -92,14 +92,14 @@ export class Preferred implements IterableIterator<Backend> {
     const n = this.#list.length
     for (;;) {
       const step = this.#step++
-      if (step === 0) return { done: false, value: this.#list[this.#first]! }
-      if (step === 1 && this.#second >= 0) return { done: false, value: this.#list[this.#second]! }
+      if (step === 0) return { done: false, value: this.#list[this.#first] as Backend }
+      if (step === 1 && this.#second >= 0) return { done: false, value: this.#list[this.#second] as Backend }
       // Steps 2..n walk the rotation after `first` (step 1 does so too when there is no second).
       const offset = this.#second >= 0 ? step - 1 : step
       if (offset >= n) return { done: true, value: undefined }
       const idx = (this.#first + offset) % n
       if (idx === this.#second) continue
-      return { done: false, value: this.#list[idx]! }
+      return { done: false, value: this.#list[idx] as Backend }
     }
   }
 
@@ -125,8 +125,9 @@ export class InFlight {
     list.forEach((b, i) => {
       index.set(b.id, i)
       const old = this.#index.get(b.id)
-      if (old !== undefined) counts[i] = this.counts[old]!
-      total += counts[i]!
+      const count = old === undefined ? 0 : (this.counts[old] ?? 0)
+      counts[i] = count
+      total += count
     })
     this.#index = index
     this.counts = counts
@@ -141,7 +142,7 @@ export class InFlight {
   start(b: Backend): number {
     const i = this.indexOf(b)
     if (i >= 0) {
-      this.counts[i]!++
+      ;(this.counts[i] as number)++
       this.total++
     }
     return i
@@ -149,8 +150,8 @@ export class InFlight {
 
   end(b: Backend): number {
     const i = this.indexOf(b)
-    if (i >= 0 && this.counts[i]! > 0) {
-      this.counts[i]!--
+    if (i >= 0 && (this.counts[i] as number) > 0) {
+      ;(this.counts[i] as number)--
       this.total--
     }
     return i
@@ -181,7 +182,7 @@ export class WeightedDraw {
     let hi = p.length - 1
     while (lo < hi) {
       const mid = (lo + hi) >>> 1
-      if (p[mid]! > x) hi = mid
+      if ((p[mid] as number) > x) hi = mid
       else lo = mid + 1
     }
     return lo

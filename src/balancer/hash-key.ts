@@ -59,7 +59,7 @@ export function compileHashOn(hashOn: string): KeyExtractor {
 /** The first value of header `lower` (lower-case name) in a raw header array. */
 export function headerValue(raw: readonly string[], lower: string): string | undefined {
   for (let i = 0; i < raw.length; i += 2) {
-    const n = raw[i]!
+    const n = raw[i] as string
     if (n.length === lower.length && n.toLowerCase() === lower) return raw[i + 1]
   }
   return undefined
@@ -78,9 +78,9 @@ export function headerValues(raw: readonly string[], lower: string): string[] {
 /** The value of cookie `name` from every Cookie header, or undefined. */
 export function cookieValue(raw: readonly string[], name: string): string | undefined {
   for (let i = 0; i < raw.length; i += 2) {
-    const n = raw[i]!
+    const n = raw[i] as string
     if (n.length !== 6 || n.toLowerCase() !== 'cookie') continue
-    const value = raw[i + 1]!
+    const value = raw[i + 1] as string
     let at = 0
     while (at < value.length) {
       while (value.charCodeAt(at) === 32 /* space */) at++

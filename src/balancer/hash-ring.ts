@@ -45,23 +45,28 @@ export class HashRing {
     const active = backends.filter((b) => b.weight > 0)
     const totalWeight = active.reduce((sum, b) => sum + b.weight, 0)
     const perWeight = pointsPerWeight(this.#options.minRingSize, totalWeight)
-    const counts = active.map((b) => b.weight * perWeight)
-    const total = counts.reduce((a, c) => a + c, 0)
+    const total = active.reduce((sum, b) => sum + b.weight * perWeight, 0)
     const hashes = new Uint32Array(total)
     const owners = new Int32Array(total)
     let k = 0
     active.forEach((b, i) => {
-      for (let n = 0; n < counts[i]!; n++) {
+      const points = b.weight * perWeight
+      for (let n = 0; n < points; n++) {
         hashes[k] = hash32(`${b.id}#${n}`)
         owners[k] = i
         k++
       }
     })
     // Sort points by hash; equal hashes (rare) are ordered by server id, so every instance agrees.
+    // `order` holds point indices below `total`, and every owner is an index into `active`.
     const order = Array.from({ length: total }, (_, j) => j)
-    order.sort((x, y) => hashes[x]! - hashes[y]! || compareIds(active[owners[x]!]!.id, active[owners[y]!]!.id))
-    this.#points = Uint32Array.from(order, (j) => hashes[j]!)
-    this.#owners = Int32Array.from(order, (j) => owners[j]!)
+    order.sort(
+      (x, y) =>
+        (hashes[x] as number) - (hashes[y] as number) ||
+        compareIds((active[owners[x] as number] as Backend).id, (active[owners[y] as number] as Backend).id),
+    )
+    this.#points = Uint32Array.from(order, (j) => hashes[j] as number)
+    this.#owners = Int32Array.from(order, (j) => owners[j] as number)
     this.#active = active
     this.#weightShare = Float64Array.from(active, (b) => b.weight / totalWeight)
     this.#inFlight.update(active)
@@ -75,13 +80,14 @@ export class HashRing {
     return new RingWalk(this, start, factor === undefined ? -1 : this.#firstUnsaturated(start, factor))
   }
 
-  /** The server of point `p`. */
+  /** The server of point `p` (below `size`). */
   ownerAt(p: number): number {
-    return this.#owners[p]!
+    return this.#owners[p] as number
   }
 
+  /** Server `i` (below `servers`), as `ownerAt` gives it. */
   backendAt(i: number): Backend {
-    return this.#active[i]!
+    return this.#active[i] as Backend
   }
 
   get servers(): number {
@@ -102,7 +108,7 @@ export class HashRing {
     let hi = p.length
     while (lo < hi) {
       const mid = (lo + hi) >>> 1
-      if (p[mid]! < h) lo = mid + 1
+      if ((p[mid] as number) < h) lo = mid + 1
       else hi = mid
     }
     return lo === p.length ? 0 : lo
@@ -114,9 +120,9 @@ export class HashRing {
     const next = this.#inFlight.total + 1
     const n = this.#points.length
     for (let step = 0; step < n; step++) {
-      const owner = this.#owners[(start + step) % n]!
-      const bound = Math.ceil(factor * next * this.#weightShare[owner]!)
-      if (counts[owner]! + 1 <= bound) return owner
+      const owner = this.#owners[(start + step) % n] as number
+      const bound = Math.ceil(factor * next * (this.#weightShare[owner] as number))
+      if ((counts[owner] as number) + 1 <= bound) return owner
     }
     return -1
   }

@@ -22,6 +22,8 @@ export class LeastConnections implements Balancer {
   readonly #inFlight = new InFlight()
   #active: readonly Backend[] = []
   #weights = new Float64Array(0)
+  // Every array below has one slot per active server (the heap one per position), and every index
+  // read from them is a server index or heap position below n, so their reads are asserted `as number`.
   /** Heap of server indices; #pos[i] is where server i sits in it. */
   #heap = new Int32Array(0)
   #pos = new Int32Array(0)
@@ -44,7 +46,7 @@ export class LeastConnections implements Balancer {
     this.#heap = new Int32Array(n)
     this.#pos = new Int32Array(n)
     for (let i = 0; i < n; i++) {
-      this.#score[i] = (this.#inFlight.counts[i]! + 1) / this.#weights[i]!
+      this.#score[i] = ((this.#inFlight.counts[i] as number) + 1) / (this.#weights[i] as number)
       this.#tie[i] = this.#env.random()
       this.#heap[i] = i
       this.#pos[i] = i
@@ -56,10 +58,13 @@ export class LeastConnections implements Balancer {
     const n = this.#active.length
     if (n === 0) return Rotation.empty
     const h = this.#heap
-    const top = h[0]!
+    const top = h[0] as number
     let second = -1
-    if (n > 2) second = this.#less(h[1]!, h[2]!) ? h[1]! : h[2]!
-    else if (n === 2) second = h[1]!
+    if (n > 2) {
+      const left = h[1] as number
+      const right = h[2] as number
+      second = this.#less(left, right) ? left : right
+    } else if (n === 2) second = h[1] as number
     // A tie at the top: the top draws a new tie-breaker, so that the next pick (if no request starts
     // in between) may go to another of the tied servers, each as likely.
     if (second >= 0 && this.#score[second] === this.#score[top]) {
@@ -80,24 +85,24 @@ export class LeastConnections implements Balancer {
   }
 
   #rescore(i: number): void {
-    this.#score[i] = (this.#inFlight.counts[i]! + 1) / this.#weights[i]!
+    this.#score[i] = ((this.#inFlight.counts[i] as number) + 1) / (this.#weights[i] as number)
     this.#tie[i] = this.#env.random()
-    const at = this.#pos[i]!
+    const at = this.#pos[i] as number
     this.#siftUp(at)
-    this.#siftDown(this.#pos[i]!)
+    this.#siftDown(this.#pos[i] as number)
   }
 
   /** Server a ranks before server b. */
   #less(a: number, b: number): boolean {
-    const sa = this.#score[a]!
-    const sb = this.#score[b]!
-    return sa < sb || (sa === sb && this.#tie[a]! < this.#tie[b]!)
+    const sa = this.#score[a] as number
+    const sb = this.#score[b] as number
+    return sa < sb || (sa === sb && (this.#tie[a] as number) < (this.#tie[b] as number))
   }
 
   #swap(x: number, y: number): void {
     const h = this.#heap
-    const a = h[x]!
-    const b = h[y]!
+    const a = h[x] as number
+    const b = h[y] as number
     h[x] = b
     h[y] = a
     this.#pos[b] = x
@@ -107,7 +112,7 @@ export class LeastConnections implements Balancer {
   #siftUp(at: number): void {
     while (at > 0) {
       const parent = (at - 1) >> 1
-      if (!this.#less(this.#heap[at]!, this.#heap[parent]!)) return
+      if (!this.#less(this.#heap[at] as number, this.#heap[parent] as number)) return
       this.#swap(at, parent)
       at = parent
     }
@@ -120,8 +125,8 @@ export class LeastConnections implements Balancer {
       const left = 2 * at + 1
       if (left >= n) return
       const right = left + 1
-      const child = right < n && this.#less(h[right]!, h[left]!) ? right : left
-      if (!this.#less(h[child]!, h[at]!)) return
+      const child = right < n && this.#less(h[right] as number, h[left] as number) ? right : left
+      if (!this.#less(h[child] as number, h[at] as number)) return
       this.#swap(at, child)
       at = child
     }

@@ -50,7 +50,7 @@ export class LeastRequest implements Balancer {
   }
 
   /** Requests in flight per unit of weight, counting the new one. */
-  readonly #score = (i: number): number => (this.#inFlight.counts[i]! + 1) / this.#weights[i]!
+  readonly #score = (i: number): number => ((this.#inFlight.counts[i] as number) + 1) / (this.#weights[i] as number)
 
   onStart(b: Backend): void {
     this.#inFlight.start(b)

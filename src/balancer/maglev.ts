@@ -67,17 +67,20 @@ export class Maglev implements Balancer {
     const table = new Int32Array(m).fill(-1)
     let filled = 0
     while (filled < m) {
+      // i < n indexes the per-server arrays, and slot < m the table.
       for (let i = 0; i < n && filled < m; i++) {
-        credit[i]! += share[i]!
-        while (credit[i]! >= 1 && filled < m) {
-          credit[i]! -= 1
-          let slot = (offset[i]! + nextStep[i]! * skip[i]!) % m
-          while (table[slot]! >= 0) {
-            nextStep[i]!++
-            slot = (offset[i]! + nextStep[i]! * skip[i]!) % m
+        const first = offset[i] as number
+        const stride = skip[i] as number
+        ;(credit[i] as number) += share[i] as number
+        while ((credit[i] as number) >= 1 && filled < m) {
+          ;(credit[i] as number) -= 1
+          let slot = (first + (nextStep[i] as number) * stride) % m
+          while ((table[slot] as number) >= 0) {
+            ;(nextStep[i] as number)++
+            slot = (first + (nextStep[i] as number) * stride) % m
           }
           table[slot] = i
-          nextStep[i]!++
+          ;(nextStep[i] as number)++
           filled++
         }
       }
@@ -106,22 +109,23 @@ class TableWalk implements IterableIterator<Backend> {
     this.#slot = slot
   }
 
+  // Slots are taken modulo the table size, and every slot holds a server index below n (a full table).
   next(): IteratorResult<Backend> {
     const n = this.#active.length
     const m = this.#table.length
     if (this.#yielded >= n) return { done: true, value: undefined }
     if (this.#yielded === 1 && this.#seen === undefined) {
       this.#seen = new Uint8Array(n)
-      this.#seen[this.#table[this.#slot]!] = 1
+      this.#seen[this.#table[this.#slot] as number] = 1
     }
     while (this.#step < m) {
-      const owner = this.#table[(this.#slot + this.#step++) % m]!
+      const owner = this.#table[(this.#slot + this.#step++) % m] as number
       if (this.#seen !== undefined) {
         if (this.#seen[owner] === 1) continue
         this.#seen[owner] = 1
       }
       this.#yielded++
-      return { done: false, value: this.#active[owner]! }
+      return { done: false, value: this.#active[owner] as Backend }
     }
     return { done: true, value: undefined }
   }

@@ -63,20 +63,20 @@ export class PeakEwma implements Balancer {
     this.#active.forEach((b, i) => {
       const j = old.get(b.id)
       if (j !== undefined) {
-        this.#ewma[i] = oldEwma[j]!
-        this.#stamp[i] = oldStamp[j]!
+        this.#ewma[i] = oldEwma[j] ?? -1
+        this.#stamp[i] = oldStamp[j] ?? 0
       }
     })
     this.#inFlight.update(this.#active)
   }
 
-  /** The current cost of server `i`: decayed average × (in flight + 1) / weight. */
+  /** The current cost of server `i` (an index into the active list): decayed average × (in flight + 1) / weight. */
   cost(i: number, now: number): number {
-    const pending = this.#inFlight.counts[i]!
-    const ewma = this.#ewma[i]!
-    if (ewma < 0) return pending === 0 ? 0 : (UNMEASURED_PENALTY_MS * pending) / this.#weights[i]!
-    const decayed = ewma * Math.exp(-(now - this.#stamp[i]!) / this.#decayMs)
-    return (decayed * (pending + 1)) / this.#weights[i]!
+    const pending = this.#inFlight.counts[i] as number
+    const ewma = this.#ewma[i] as number
+    if (ewma < 0) return pending === 0 ? 0 : (UNMEASURED_PENALTY_MS * pending) / (this.#weights[i] as number)
+    const decayed = ewma * Math.exp(-(now - (this.#stamp[i] as number)) / this.#decayMs)
+    return (decayed * (pending + 1)) / (this.#weights[i] as number)
   }
 
   pick(_ctx: PickContext): Iterable<Backend> {
@@ -96,11 +96,11 @@ export class PeakEwma implements Balancer {
     const i = this.#inFlight.end(b)
     if (i < 0) return
     const now = this.#env.now()
-    const prev = this.#ewma[i]!
+    const prev = this.#ewma[i] as number
     const sample = outcome === 'failure' ? Math.max(latencyMs, 2 * Math.max(prev, 0), 1) : Math.max(latencyMs, 0)
     if (prev < 0 || sample > prev) this.#ewma[i] = sample
     else {
-      const w = Math.exp(-(now - this.#stamp[i]!) / this.#decayMs)
+      const w = Math.exp(-(now - (this.#stamp[i] as number)) / this.#decayMs)
       this.#ewma[i] = prev * w + sample * (1 - w)
     }
     this.#stamp[i] = now

@@ -42,7 +42,7 @@ export class RoundRobin implements Balancer {
     let first: number
     if (this.#live) first = this.#live.next()
     else {
-      first = this.#schedule[this.#cursor]!
+      first = this.#schedule[this.#cursor] as number
       this.#cursor = (this.#cursor + 1) % this.#schedule.length
     }
     return new Rotation(this.#active, first)

@@ -2,9 +2,12 @@ export {
   type ConfigIssue,
   formatIssue,
   type LoadResult,
+  type Locator,
   loadConfigFile,
   parseConfigText,
+  parseYamlText,
   validateConfig,
+  type YamlResult,
 } from './load.js'
 export type {
   ListenerConfig,

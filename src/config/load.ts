@@ -7,8 +7,11 @@ import { readFile } from 'node:fs/promises'
 import path from 'node:path'
 import { type Document, isMap, isPair, isScalar, isSeq, LineCounter, type Node, parseDocument, visit } from 'yaml'
 import type { z } from 'zod'
+import type { BalancerTable } from '../balancer/index.js'
+import { balancerTable } from '../plugins/balancers.js'
+import { loadPlugins } from '../plugins/load.js'
 import { type NormalizeOptions, normalize, type RuntimeConfig } from './normalize.js'
-import { checkReferences, configSchema, formatPath } from './schema.js'
+import { checkReferences, configSchema, configSchemaFor, formatPath } from './schema.js'
 import { explainYamlError } from './yaml-errors.js'
 
 export interface ConfigIssue {
@@ -42,11 +45,65 @@ export async function loadConfigFile(file: string, env: NodeJS.ProcessEnv = proc
       issues: [{ file, line: undefined, col: undefined, path: '(file)', message: `cannot read: ${reason}` }],
     }
   }
-  return parseConfigText(text, file, env)
+  // Algorithms that the config's plugins add must be known before `balance:` is validated.
+  const modules = pluginModules(text, path.dirname(path.resolve(file)))
+  if (modules.length === 0) return parseConfigText(text, file, env)
+  let balancers: BalancerTable | undefined
+  try {
+    balancers = balancerTable(await loadPlugins(modules.map((m) => ({ module: m.module, options: m.options }))))
+  } catch (err) {
+    const first = parseConfigText(text, file, env)
+    if (!first.ok) return first
+    return {
+      ok: false,
+      issues: [{ file, line: undefined, col: undefined, path: 'plugins', message: (err as Error).message }],
+    }
+  }
+  return parseConfigText(text, file, env, { balancers })
 }
 
-/** Parses YAML (or JSON, a subset of YAML) config text. `file` is only used in positions. */
-export function parseConfigText(text: string, file: string, env: NodeJS.ProcessEnv = process.env): LoadResult {
+/** The plugin modules a config file names (paths resolved), read leniently: validation comes after. */
+function pluginModules(text: string, baseDir: string): { module: string; options: unknown }[] {
+  let raw: unknown
+  try {
+    raw = parseDocument(text).toJS()
+  } catch {
+    return []
+  }
+  const list = (raw as { plugins?: unknown } | null)?.plugins
+  if (!Array.isArray(list)) return []
+  return list.flatMap((p: unknown) => {
+    const module = (p as { module?: unknown } | null)?.module
+    if (typeof module !== 'string' || module === '' || module.includes('${')) return []
+    const resolved = module.startsWith('./') || module.startsWith('../') ? path.resolve(baseDir, module) : module
+    return [{ module: resolved, options: (p as { options?: unknown }).options }]
+  })
+}
+
+/**
+ * Parses YAML (or JSON, a subset of YAML) config text. `file` is only used in positions (and as where
+ * relative plugin paths start). `options.balancers`: algorithms that plugins add.
+ */
+export function parseConfigText(
+  text: string,
+  file: string,
+  env: NodeJS.ProcessEnv = process.env,
+  options: Pick<ValidateOptions, 'balancers'> = {},
+): LoadResult {
+  const { doc, at, syntax } = readYaml(text, file)
+  if (syntax.length > 0) return { ok: false, issues: syntax }
+  const envIssues = interpolateEnv(doc, env).map((p) => ({ file, ...at(p.offset), path: p.path, message: p.message }))
+  if (envIssues.length > 0) return { ok: false, issues: envIssues }
+
+  const result = validateConfig(doc.toJS(), { baseDir: path.dirname(path.resolve(file)), balancers: options.balancers })
+  if (result.ok) return result
+  const issues = result.issues.map(({ rawPath, atKey, ...i }) => ({ ...i, file, ...at(locate(doc, rawPath, atKey)) }))
+  issues.sort((a, b) => (a.line ?? 0) - (b.line ?? 0) || (a.col ?? 0) - (b.col ?? 0))
+  return { ok: false, issues }
+}
+
+/** Parses YAML text with positions: the document, an offset → line/col mapper, and its syntax problems. */
+function readYaml(text: string, file: string) {
   const lineCounter = new LineCounter()
   const doc = parseDocument(text, { lineCounter, prettyErrors: false, uniqueKeys: true })
   const at = (offset: number | undefined) => {
@@ -54,22 +111,37 @@ export function parseConfigText(text: string, file: string, env: NodeJS.ProcessE
     const pos = lineCounter.linePos(offset)
     return { line: pos.line, col: pos.col }
   }
-  if (doc.errors.length > 0) {
-    // One problem per line: a mis-indented line often draws two or three errors from the parser.
-    const byLine = new Map<number | undefined, ConfigIssue>()
-    for (const e of doc.errors) {
-      const { offset, message } = explainYamlError(text, e)
-      const issue = { file, ...at(offset), path: '(syntax)', message }
-      if (!byLine.has(issue.line)) byLine.set(issue.line, issue)
-    }
-    return { ok: false, issues: [...byLine.values()] }
+  // One problem per line: a mis-indented line often draws two or three errors from the parser.
+  const byLine = new Map<number | undefined, ConfigIssue>()
+  for (const e of doc.errors) {
+    const { offset, message } = explainYamlError(text, e)
+    const issue = { file, ...at(offset), path: '(syntax)', message }
+    if (!byLine.has(issue.line)) byLine.set(issue.line, issue)
   }
-  const envIssues = interpolateEnv(doc, env).map((p) => ({ file, ...at(p.offset), path: p.path, message: p.message }))
-  if (envIssues.length > 0) return { ok: false, issues: envIssues }
+  return { doc, at, syntax: [...byLine.values()] }
+}
 
-  const result = validateConfig(doc.toJS(), { baseDir: path.dirname(path.resolve(file)) })
-  if (result.ok) return result
-  const issues = result.issues.map(({ rawPath, atKey, ...i }) => ({ ...i, file, ...at(locate(doc, rawPath, atKey)) }))
+/** Where a key of a parsed YAML file is: line and column (1-based), or undefined. */
+export type Locator = (path: readonly PropertyKey[]) => { line: number | undefined; col: number | undefined }
+
+export type YamlResult<T> =
+  | { readonly ok: true; readonly value: T; readonly locate: Locator }
+  | { readonly ok: false; readonly issues: readonly ConfigIssue[] }
+
+/**
+ * Parses YAML text against another schema than the config's (`switchyard test` reads its cases files
+ * so), with the same positions and messages as a config file; no `${ENV}` interpolation. `locate`
+ * finds a key of the value, for checks made after the schema's.
+ */
+export function parseYamlText<S extends z.ZodType>(text: string, file: string, schema: S): YamlResult<z.output<S>> {
+  const { doc, at, syntax } = readYaml(text, file)
+  if (syntax.length > 0) return { ok: false, issues: syntax }
+  const input: unknown = doc.toJS()
+  const parsed = schema.safeParse(input, { reportInput: true })
+  if (parsed.success) return { ok: true, value: parsed.data, locate: (p) => at(locate(doc, p, false)) }
+  const raw: RawIssue[] = []
+  for (const issue of parsed.error.issues) explain(issue, [], input, raw, schema)
+  const issues = raw.map(({ rawPath, atKey, ...i }) => ({ ...i, file, ...at(locate(doc, rawPath, atKey)) }))
   issues.sort((a, b) => (a.line ?? 0) - (b.line ?? 0) || (a.col ?? 0) - (b.col ?? 0))
   return { ok: false, issues }
 }
@@ -83,8 +155,13 @@ interface RawIssue extends ConfigIssue {
 type ValidateResult = { ok: true; config: RuntimeConfig } | { ok: false; issues: readonly RawIssue[] }
 
 /** Validates a plain object (the library API's entry). Issues carry paths but no positions. */
-export function validateConfig(input: unknown, options: NormalizeOptions = {}): ValidateResult {
-  const parsed = configSchema.safeParse(input, { reportInput: true })
+export interface ValidateOptions extends NormalizeOptions {
+  /** The balancing algorithms `balance:` may name: the built-ins and those plugins add. Default: the built-ins. */
+  readonly balancers?: BalancerTable | undefined
+}
+
+export function validateConfig(input: unknown, options: ValidateOptions = {}): ValidateResult {
+  const parsed = configSchemaFor(options.balancers).safeParse(input, { reportInput: true })
   // A cross-check says more than the schema about the same key (`tls` on a tcp listener): it wins.
   const references: RawIssue[] = checkReferences(input).map((p) => ({
     file: undefined,
@@ -103,7 +180,14 @@ export function validateConfig(input: unknown, options: NormalizeOptions = {}): 
   return { ok: false, issues }
 }
 
-function explain(issue: z.core.$ZodIssue, prefix: readonly PropertyKey[], root: unknown, out: RawIssue[]): void {
+/** Turns a zod issue into messages; `schema` is the root the input was parsed with (for unknown keys). */
+function explain(
+  issue: z.core.$ZodIssue,
+  prefix: readonly PropertyKey[],
+  root: unknown,
+  out: RawIssue[],
+  schema: z.core.$ZodType = configSchema,
+): void {
   const path = [...prefix, ...issue.path]
   const push = (p: readonly PropertyKey[], message: string, atKey = false): void => {
     out.push({ file: undefined, line: undefined, col: undefined, path: formatPath(p), message, rawPath: p, atKey })
@@ -115,7 +199,7 @@ function explain(issue: z.core.$ZodIssue, prefix: readonly PropertyKey[], root: 
         return push(path, `expected ${article(issue.expected)}, found nothing (the key is required)`)
       return push(path, `expected ${article(issue.expected)}, found ${found}`)
     case 'unrecognized_keys':
-      for (const key of issue.keys) push([...path, key], unknownKey(path, key, root), true)
+      for (const key of issue.keys) push([...path, key], unknownKey(path, key, root, schema), true)
       return
     case 'invalid_value':
       return push(path, `expected ${issue.values.map((v) => JSON.stringify(v)).join(' or ')}, found ${found}`)
@@ -131,7 +215,7 @@ function explain(issue: z.core.$ZodIssue, prefix: readonly PropertyKey[], root: 
       // Prefer the branch that got furthest: its issues are deeper than the union itself.
       const deep = issue.errors.find((branch) => branch.length > 0 && branch.every((e) => e.path.length > 0))
       if (deep) {
-        for (const e of deep) explain(e, path, root, out)
+        for (const e of deep) explain(e, path, root, out, schema)
         return
       }
       const expected = issue.errors.flatMap((b) => b.map(expectation)).filter((x) => x !== '')
@@ -274,8 +358,8 @@ const keysOf = (schemas: readonly z.core.$ZodType[]): string[] => [
  * key belongs to another option of a union (`forwarded` on a tcp listener, `path` on a tcp check),
  * which options have it.
  */
-function unknownKey(path: readonly PropertyKey[], key: string, root: unknown): string {
-  const { schemas, branch } = schemasAt([configSchema], [], path, root)
+function unknownKey(path: readonly PropertyKey[], key: string, root: unknown, schema: z.core.$ZodType): string {
+  const { schemas, branch } = schemasAt([schema], [], path, root)
   if (branch) {
     const below = path.slice(branch.depth)
     const owners = branch.others.filter((o) =>

@@ -287,10 +287,11 @@ export function normalize(cfg: ParsedConfig, options: NormalizeOptions = {}): Ru
           keepAliveMs: durationToMs(p.connections.keepAlive),
         },
         serverLimits: Object.fromEntries(
-          p.servers.map((s, i) => {
+          backends.map((b, i) => {
+            const s = p.servers[i]
             const own = typeof s === 'string' ? undefined : s
             return [
-              backends[i]!.id,
+              b.id,
               {
                 maxConnections: own?.maxConnections ?? p.connections.maxPerServer,
                 maxPending: own?.maxPending ?? p.connections.maxPending ?? -1,

@@ -7,7 +7,13 @@
 import { accessSync, constants, statSync } from 'node:fs'
 import { isIP } from 'node:net'
 import { z } from 'zod'
-import { ALGORITHMS, balanceObjectSchema } from '../balancer/index.js'
+import {
+  ALGORITHMS,
+  BALANCERS,
+  type BalancerSchema,
+  type BalancerTable,
+  balanceObjectSchema,
+} from '../balancer/index.js'
 import { durationSchema, parseListen } from '../core/address.js'
 import { LOG_LEVELS } from '../core/logger.js'
 import { ANSWERING_RULES, checkRedirect, checkRewrite, POOL_RULES, ruleShape, rulesAt } from '../filters/registry.js'
@@ -73,6 +79,16 @@ const balance = z
   .union([z.enum(ALGORITHMS), balanceObjectSchema])
   .default('round-robin')
   .describe(`Balancing algorithm: a name (${ALGORITHMS.join(', ')}) or an object with \`algorithm\` and its options.`)
+
+/** `balance:` over a table with more algorithms than the built-ins (those plugins add). */
+function balanceWith(table: BalancerTable) {
+  const names = Object.keys(table) as [string, ...string[]]
+  const schemas = Object.values(table).map((e) => e.schema) as unknown as [BalancerSchema, ...BalancerSchema[]]
+  return z
+    .union([z.enum(names), z.discriminatedUnion('algorithm', schemas)])
+    .default('round-robin')
+    .describe(balance.description ?? '')
+}
 
 const hostPattern = z
   .string()
@@ -552,6 +568,29 @@ export const configSchema = z.strictObject({
   pools: z.array(pool).min(1).describe('Groups of upstream servers.'),
 })
 
+const schemaByTable = new WeakMap<BalancerTable, typeof configSchema>()
+
+/**
+ * The config schema for a balancer table with more algorithms than the built-ins (plugins add them);
+ * the plain `configSchema` when there are none.
+ */
+export function configSchemaFor(table: BalancerTable | undefined): typeof configSchema {
+  if (table === undefined || Object.keys(table).every((name) => Object.hasOwn(BALANCERS, name))) return configSchema
+  let schema = schemaByTable.get(table)
+  if (schema === undefined) {
+    const pools = configSchema.shape.pools
+    const withBalance = pool.extend({ balance: balanceWith(table) })
+    schema = configSchema.extend({
+      pools: z
+        .array(withBalance)
+        .min(1)
+        .describe(pools.description ?? ''),
+    }) as unknown as typeof configSchema
+    schemaByTable.set(table, schema)
+  }
+  return schema
+}
+
 export type ConfigInput = z.input<typeof configSchema>
 export type ParsedConfig = z.output<typeof configSchema>
 
@@ -676,8 +715,11 @@ export function checkReferences(cfg: unknown): ReferenceProblem[] {
           )
       })
     }
-    if (protocol !== 'tcp') checkListenerRules(l, i, issue)
-    else
+    const requestIdHeader = (text(field(field(l, 'requestId'), 'header')) ?? 'x-request-id').toLowerCase()
+    if (protocol !== 'tcp') {
+      checkListenerRules(l, i, issue)
+      checkManagedHeaders(field(l, 'headers'), ['listeners', i, 'headers'], requestIdHeader, issue)
+    } else
       for (const key of rulesAt('listener'))
         if (field(l, key) !== undefined)
           issue(['listeners', i, key], `expected no \`${key}\` on a tcp listener (it sees no HTTP request)`)
@@ -703,7 +745,10 @@ export function checkReferences(cfg: unknown): ReferenceProblem[] {
               ['listeners', i, 'routes', j, key],
               `expected no \`${key}\` on a tcp listener's route (it sees no HTTP request)`,
             )
-      } else checkRouteRules(r, ['listeners', i, 'routes', j], poolNames, pool, issue)
+      } else {
+        checkRouteRules(r, ['listeners', i, 'routes', j], poolNames, pool, issue)
+        checkManagedHeaders(field(r, 'headers'), ['listeners', i, 'routes', j, 'headers'], requestIdHeader, issue)
+      }
       if (catchAll >= 0)
         issue(
           ['listeners', i, 'routes', j],
@@ -748,6 +793,24 @@ export function checkReferences(cfg: unknown): ReferenceProblem[] {
     })
   })
   return problems
+}
+
+/** Headers the proxy adds to every upstream request by its own settings. */
+const FORWARDING_HEADERS: ReadonlySet<string> = new Set([
+  'x-forwarded-for',
+  'x-forwarded-proto',
+  'x-forwarded-host',
+  'forwarded',
+])
+
+/** Why a request header rule may not name `name`, or undefined when it may. */
+export function managedHeader(name: string, requestIdHeader: string): string | undefined {
+  const lower = name.toLowerCase()
+  if (FORWARDING_HEADERS.has(lower))
+    return `expected a header other than ${lower}, which the listener's \`forwarded\` settings set (xForwarded, forwarded, trustedProxies)`
+  if (lower === requestIdHeader)
+    return `expected a header other than ${lower}, the listener's request id header (see \`requestId\`)`
+  return undefined
 }
 
 /** Every pool a route sends to: `pool`, the split's pools and the mirror's. */
@@ -803,6 +866,23 @@ function checkRouteRules(
   const redirect = field(r, 'redirect')
   if (redirect !== undefined && typeof redirect === 'object')
     for (const p of checkRedirect(redirect as never, prefix, 'route')) issue([...at, 'redirect'], p)
+}
+
+/** Request header rules may not name the headers the proxy sets itself (forwarding, request id). */
+function checkManagedHeaders(rules: unknown, at: (string | number)[], requestIdHeader: string, issue: Issue): void {
+  const request = field(rules, 'request')
+  for (const op of ['set', 'add'] as const) {
+    const names = field(request, op)
+    if (names === null || typeof names !== 'object' || Array.isArray(names)) continue
+    for (const name of Object.keys(names)) {
+      const why = managedHeader(name, requestIdHeader)
+      if (why !== undefined) issue([...at, 'request', op, name], why)
+    }
+  }
+  for (const [k, name] of list(field(request, 'remove')).entries()) {
+    const why = typeof name === 'string' ? managedHeader(name, requestIdHeader) : undefined
+    if (why !== undefined) issue([...at, 'request', 'remove', k], why)
+  }
 }
 
 function checkListenerRules(l: unknown, i: number, issue: Issue): void {

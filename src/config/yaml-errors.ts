@@ -63,35 +63,37 @@ export function explainYamlError(text: string, error: YAMLError): ExplainedYamlE
     0,
     lines.findLastIndex((l) => l.start <= offset),
   )
-  const at = (i: number) => ({ offset: lines[i]!.start + lines[i]!.indent })
-  const line = lines[index]!
+  const at = (l: Line) => ({ offset: l.start + l.indent })
+  const line = lines[index]
+  // `split` yields at least one line, and `index` is clamped into them.
+  if (line === undefined) throw new Error('explainYamlError: no line at the error offset')
   const yamlSays = `(YAML: ${original})`
 
   if (error.code === 'TAB_AS_INDENT')
     return { offset: line.start, message: `indented with a tab: YAML indentation takes spaces only ${yamlSays}` }
 
-  const missingColon = (i: number) => ({
-    ...at(i),
-    message: `probably a missing ":": ${what(lines[i]!)} is not followed by ":" and a value ${yamlSays}`,
+  const missingColon = (l: Line) => ({
+    ...at(l),
+    message: `probably a missing ":": ${what(l)} is not followed by ":" and a value ${yamlSays}`,
   })
 
   if (error.code === 'MISSING_CHAR' && original.startsWith('Implicit map keys need to be followed by map values'))
-    return missingColon(index)
+    return missingColon(line)
 
   if (error.code === 'BLOCK_AS_IMPLICIT_KEY' || error.code === 'MULTILINE_IMPLICIT_KEY') {
     // A word with no ":" runs into the next line, which YAML then takes as part of one long key.
-    if (keyOf(line) === undefined && !line.content.trimStart().startsWith('-')) return missingColon(index)
+    if (keyOf(line) === undefined && !line.content.trimStart().startsWith('-')) return missingColon(line)
     // A line that starts deeper than the key above it continues that key's value.
     const next = lines.findIndex((l, i) => i > index && !blank(l))
     const below = next >= 0 ? lines[next] : undefined
     if (below !== undefined && below.indent + 1 > keyColumn(line))
       return {
-        ...at(next),
+        ...at(below),
         message: `probably mis-indented: ${what(below)} starts at column ${below.indent + 1}, deeper than "${keyOf(line)}" on the line above (column ${keyColumn(line)}), so YAML reads it as part of that value ${yamlSays}`,
       }
     if (line.content.trimStart().startsWith('-'))
       return {
-        ...at(index),
+        ...at(line),
         message: `probably mis-indented: ${what(line)} at column ${line.indent + 1} sits among the keys of a mapping; a list goes under its key, indented deeper ${yamlSays}`,
       }
   }
@@ -102,7 +104,7 @@ export function explainYamlError(text: string, error: YAMLError): ExplainedYamlE
   if (misaligned) {
     const items = original.includes('sequence items') ? 'list items' : 'keys'
     return {
-      ...at(index),
+      ...at(line),
       message: `probably mis-indented: ${what(line)} at column ${line.indent + 1} does not line up with the ${items} above it; the ${items} of one ${items === 'keys' ? 'mapping' : 'list'} start at the same column ${yamlSays}`,
     }
   }

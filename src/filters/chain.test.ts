@@ -19,8 +19,20 @@ describe('runPhase', () => {
   it('stops at the first answer; `continue` goes on', () => {
     const seen: string[] = []
     const filters: Filter[] = [
-      { name: 'a', onRequest: () => (seen.push('a'), { kind: 'continue' }) },
-      { name: 'b', onRequest: () => (seen.push('b'), { kind: 'respond', status: 403 }) },
+      {
+        name: 'a',
+        onRequest: () => {
+          seen.push('a')
+          return { kind: 'continue' }
+        },
+      },
+      {
+        name: 'b',
+        onRequest: () => {
+          seen.push('b')
+          return { kind: 'respond', status: 403 }
+        },
+      },
       { name: 'c', onRequest: () => void seen.push('c') },
     ]
     assert.deepEqual(runPhase(filters, callOnRequest, ctx, undefined), { kind: 'respond', status: 403 })

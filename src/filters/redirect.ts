@@ -2,7 +2,8 @@
  * `redirect`: answers with a redirect built from the request. Each part is optional and defaults to
  * the request's own: `scheme`, `host`, `port`, `path` (the whole path) or `prefix` (replaces the
  * route's matched `pathPrefix`), with the query kept unless `dropQuery`. Status 301, 302, 307 or 308
- * (default 302). On a listener, it answers every request (HTTP to HTTPS).
+ * (default 302). On a listener, it answers every request (HTTP to HTTPS). A target that takes the
+ * request's host is answered 400 when the request has none (HTTP/1.0) or a malformed one.
  */
 import { z } from 'zod'
 import type { FilterEnv } from './env.js'
@@ -47,27 +48,48 @@ export function check(options: RedirectOptions, pathPrefix: string | undefined, 
     out.push(
       level === 'listener'
         ? "expected no `prefix` on a listener (it replaces a route's match.pathPrefix)"
-        : 'expected the route to have match.pathPrefix for `prefix` to replace',
+        : 'expected the route to have match.pathPrefix for `prefix` to replace, found none',
     )
   return out
 }
 
+/**
+ * A Host header that can go into a Location as it is (RFC 3986 `host [":" port]`: a reg-name of
+ * unreserved, sub-delims and %-escapes, or an IP literal). Anything else (`a@evil.example`, `x/y`) is
+ * refused, rather than echoed into a URL that means something else.
+ */
+const AUTHORITY_RE = /^(?:[A-Za-z0-9._~!$&'()*+,;=-]|%[0-9A-Fa-f]{2})+(?::\d{0,5})?$|^\[[0-9A-Fa-f:.]+\](?::\d{0,5})?$/
+
+/** Answered when the target needs the request's host and it has none (HTTP/1.0) or a malformed one. */
+const NO_HOST: Respond = Object.freeze({
+  kind: 'respond',
+  status: 400,
+  headers: { 'cache-control': 'no-store' },
+  body: 'a valid Host header is needed for this redirect\n',
+})
+
 export function create(options: RedirectOptions, env: FilterEnv): Filter {
   const from = env.pathPrefix
-  const answer = (ctx: FilterContext): Respond => ({
-    kind: 'respond',
-    status: options.status,
-    headers: {
-      location: location(options, from, ctx),
-      'cache-control': options.status === 301 || options.status === 308 ? 'max-age=3600' : 'no-store',
-    },
-  })
+  const cacheControl = options.status === 301 || options.status === 308 ? 'max-age=3600' : 'no-store'
+  const answer = (ctx: FilterContext): Respond => {
+    const target = location(options, from, ctx)
+    if (target === undefined) return NO_HOST
+    return { kind: 'respond', status: options.status, headers: { location: target, 'cache-control': cacheControl } }
+  }
   return { name: 'redirect', onRequest: answer, onRoute: answer }
 }
 
-/** The Location of the redirect for a request. */
-export function location(options: RedirectOptions, pathPrefix: string | undefined, ctx: FilterContext): string {
+/**
+ * The Location of the redirect for a request; undefined when it would take the request's host and the
+ * request has none (HTTP/1.0 without Host) or one that is not a plain `host[:port]`.
+ */
+export function location(
+  options: RedirectOptions,
+  pathPrefix: string | undefined,
+  ctx: FilterContext,
+): string | undefined {
   const r = ctx.request
+  if (options.host === undefined && (r.host === undefined || !AUTHORITY_RE.test(r.host))) return undefined
   const scheme = options.scheme ?? r.scheme
   let authority: string
   if (options.host === undefined && options.port === undefined && scheme === r.scheme) authority = r.host ?? r.hostname

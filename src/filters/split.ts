@@ -22,6 +22,10 @@ export const schema = z
     }),
   )
   .min(1)
+  // All weights 0 would leave the route with no pool at all: every request would fail.
+  .refine((sides) => sides.some((s) => s.weight > 0), {
+    error: 'expected at least one pool with a weight above 0, found only weights of 0',
+  })
   .describe("Split the route's requests over several pools by weight (canary), instead of one `pool`.")
 
 /** Seed of the split's hash, so that it does not line up with the pools' own hashing of the same key. */

@@ -322,6 +322,8 @@ export class Exchange implements UpstreamHandler, Waiter {
   }
 
   onUpstreamData(chunk: Buffer): boolean {
+    // Answered otherwise (a filter's own response, an error): the rest of the body is dropped.
+    if (this.#in.done) return true
     if (this.#holding) {
       const held = this.#held as HeldResponse
       held.bytes += chunk.length
@@ -494,7 +496,9 @@ export class Exchange implements UpstreamHandler, Waiter {
     try {
       this.#in.client.writeHead(status, statusText || undefined, headers)
     } catch (err) {
-      this.#call?.abort(new SwitchyardError('SWY_UPSTREAM_PROTOCOL', 'invalid response header', { cause: err }))
+      const invalid = new SwitchyardError('SWY_UPSTREAM_PROTOCOL', 'invalid response header', { cause: err })
+      if (this.#call?.active) this.#call.abort(invalid)
+      else this.#fail(invalid)
       return false
     }
     return true
@@ -533,7 +537,7 @@ export class Exchange implements UpstreamHandler, Waiter {
     const transform = this.#transform
     if (transform !== undefined) {
       if (transform.write(chunk)) return true
-      transform.once('drain', () => this.#call?.resume())
+      transform.once('drain', () => queueMicrotask(() => this.#call?.resume()))
       return false
     }
     this.#bytesOut += chunk.length
@@ -546,7 +550,10 @@ export class Exchange implements UpstreamHandler, Waiter {
     }
     if (this.#firstChunk !== undefined) this.#flushFirst()
     if (client.write(chunk)) return true
-    client.onDrain(() => this.#call?.resume())
+    // Resumed on the next tick, not inside `drain`: node:http emits a pipelined response's `drain`
+    // synchronously while another response's upstream parser runs, and undici's parser must not be
+    // resumed from within another parser's callback.
+    client.onDrain(() => queueMicrotask(() => this.#call?.resume()))
     return false
   }
 

@@ -5,6 +5,9 @@
  * - Upstream requests get X-Forwarded-For/-Proto/-Host and RFC 7239 Forwarded. From a trusted proxy the
  *   incoming values are kept and appended to; from anyone else they are replaced.
  * - The request id header is set to the id chosen for the request.
+ *
+ * Raw header arrays are flat [name, value, ...] pairs, as Node and undici give them (an even length),
+ * so `raw[i]` and `raw[i + 1]` are read as present for every even `i` below the length.
  */
 import { BlockList, isIP, isIPv6 } from 'node:net'
 
@@ -89,7 +92,10 @@ function connectionTokens(values: readonly string[]): Set<string> | undefined {
 /** Drops from a flat [name, value, ...] array every header that a Connection header named. Rare path. */
 function dropNamed(flat: string[], named: Set<string>): string[] {
   const out: string[] = []
-  for (let i = 0; i < flat.length; i += 2) if (!named.has(flat[i]!.toLowerCase())) out.push(flat[i]!, flat[i + 1]!)
+  for (let i = 0; i < flat.length; i += 2) {
+    const name = flat[i] as string
+    if (!named.has(name.toLowerCase())) out.push(name, flat[i + 1] as string)
+  }
   return out
 }
 
@@ -164,8 +170,8 @@ export function scanRequestHead(raw: readonly string[], requestIdHeader: string)
   const out = head.headers
   let connection: string[] | undefined
   for (let i = 0; i < raw.length; i += 2) {
-    const name = raw[i]!
-    const value = raw[i + 1]!
+    const name = raw[i] as string
+    const value = raw[i + 1] as string
     if (name.length === requestIdHeader.length && name.toLowerCase() === requestIdHeader) {
       head.requestId ??= value
       continue
@@ -293,29 +299,30 @@ export function downstreamResponseHeaders(raw: readonly Buffer[], extra: readonl
   let out: string[] = []
   let connection: string[] | undefined
   for (let i = 0; i < raw.length; i += 2) {
-    const name = raw[i]!.toString('latin1')
+    const name = (raw[i] as Buffer).toString('latin1')
     switch (headerKind(name)) {
       case HOP:
       case TRANSFER_ENCODING:
         break
       case CONNECTION:
         connection ??= []
-        connection.push(raw[i + 1]!.toString('latin1'))
+        connection.push((raw[i + 1] as Buffer).toString('latin1'))
         break
       default:
-        out.push(name, raw[i + 1]!.toString('latin1'))
+        out.push(name, (raw[i + 1] as Buffer).toString('latin1'))
     }
   }
   const named = connection ? connectionTokens(connection) : undefined
   if (named) out = dropNamed(out, named)
-  for (let i = 0; i < extra.length; i++) out.push(extra[i]!)
+  for (let i = 0; i < extra.length; i++) out.push(extra[i] as string)
   return out
 }
 
 /** Raw trailers (Buffers) to `[name, value]` tuples for `res.addTrailers`. */
 export function trailerPairs(raw: readonly Buffer[]): [string, string][] {
   const out: [string, string][] = []
-  for (let i = 0; i < raw.length; i += 2) out.push([raw[i]!.toString('latin1'), raw[i + 1]!.toString('latin1')])
+  for (let i = 0; i < raw.length; i += 2)
+    out.push([(raw[i] as Buffer).toString('latin1'), (raw[i + 1] as Buffer).toString('latin1')])
   return out
 }
 

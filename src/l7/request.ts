@@ -9,17 +9,16 @@
  * holds. Each request is counted, published on `switchyard:request:end` and logged once, when it ends.
  */
 import { randomUUID } from 'node:crypto'
-import { channels } from '../core/channels.js'
+import { managedHeader } from '../config/schema.js'
 import { SwitchyardError } from '../core/errors.js'
 import { callOnRequest, callOnRoute, type PhaseOutcome, runPhase } from '../filters/chain.js'
-import type { Filter, FilterContext, LogRecord, RequestView, RouteView, UpstreamDraft } from '../filters/types.js'
+import type { FilterContext, RequestView, RouteView, UpstreamDraft } from '../filters/types.js'
 import type { HttpSnapshot } from '../listeners/snapshot.js'
-import type { RouteMetrics } from '../metrics/index.js'
-import type { AccessEntry } from './access-log.js'
 import type { ClientSide, Protocol } from './client.js'
 import { errorResponse, type OwnResponse, verdictResponse } from './error-response.js'
 import { Exchange } from './exchange.js'
 import { isValidRequestId, joinCookies, type RequestHead, resolveClientIp, scanRequestHead } from './headers.js'
+import { recordEnd } from './request-end.js'
 import { hostWithoutPort, pathOf } from './router.js'
 import type { PoolTarget, RouteTarget } from './target.js'
 
@@ -41,14 +40,24 @@ export interface UpstreamFacts {
 
 const NO_UPSTREAM: UpstreamFacts = { server: undefined, ttfbMs: -1, bytesOut: 0 }
 
+export interface HandleOptions {
+  /**
+   * Takes the request once it is routed and its `onRequest`/`onRoute` phases ran, instead of an
+   * Exchange: the config test kit (testkit/) records the decision there. The request is left as it is
+   * (not answered, not finished): the callee owns it. Default: an Exchange proxies it.
+   */
+  readonly onProxy?: ((inbound: Inbound) => void) | undefined
+}
+
 /** Handles one request from a listener. */
 export function handleRequest(
   rt: HttpSnapshot,
   hooks: RequestHooks,
   client: ClientSide,
   expectContinue: boolean,
+  options?: HandleOptions,
 ): void {
-  new Inbound(rt, hooks, client, expectContinue).run()
+  new Inbound(rt, hooks, client, expectContinue, options).run()
 }
 
 export class Inbound implements RequestView {
@@ -77,12 +86,20 @@ export class Inbound implements RequestView {
   /** The server of the latest try (set by the exchange). */
   server: string | undefined
   #context: PipelineContext | undefined
+  readonly #onProxy: HandleOptions['onProxy']
   #exchange: Exchange | undefined
   #done = false
   #timer: NodeJS.Timeout | undefined
 
-  constructor(rt: HttpSnapshot, hooks: RequestHooks, client: ClientSide, expectContinue: boolean) {
+  constructor(
+    rt: HttpSnapshot,
+    hooks: RequestHooks,
+    client: ClientSide,
+    expectContinue: boolean,
+    options?: HandleOptions,
+  ) {
     this.rt = rt
+    this.#onProxy = options?.onProxy
     this.hooks = hooks
     this.client = client
     this.expectContinue = expectContinue
@@ -228,6 +245,7 @@ export class Inbound implements RequestView {
     const target = this.target
     if (poolTarget === undefined || target === undefined)
       return this.fail(new SwitchyardError('SWY_INTERNAL', 'the route has no pool and no rule answered'))
+    if (this.#onProxy !== undefined) return this.#onProxy(this)
     const exchange = new Exchange(this, target, poolTarget)
     this.#exchange = exchange
     exchange.start()
@@ -250,10 +268,7 @@ export class Inbound implements RequestView {
     if (idCfg.echo) headers.push(idCfg.header, this.requestId)
     // Close when a request body is left unread, rather than read and discard an unbounded upload.
     const bodyPending = this.hasBody && !client.bodyComplete
-    if (
-      client.protocol !== 'h2' &&
-      (this.hooks.draining || bodyPending || err?.code === 'SWY_BAD_REQUEST' || client.protocol === 'http/1.0')
-    )
+    if (client.protocol !== 'h2' && (this.hooks.draining || bodyPending || err?.code === 'SWY_BAD_REQUEST'))
       headers.push('connection', 'close')
     client.writeHead(own.status, undefined, headers)
     client.end(this.method === 'HEAD' ? undefined : (own.body as Buffer | string))
@@ -296,71 +311,7 @@ export class Inbound implements RequestView {
     if (this.#timer) clearTimeout(this.#timer)
     this.client.unwatch()
     this.hooks.end()
-    const durationMs = performance.now() - this.startMs
-    const rt = this.rt
-    const metrics: RouteMetrics = this.poolTarget?.metrics ?? this.target?.metrics ?? rt.unrouted
-    const cls = (status / 100) | 0
-    if (cls >= 1 && cls <= 5) (metrics.byClass[cls - 1] as { value: number }).value++
-    metrics.duration.observe(durationMs / 1000)
-    const poolName = this.poolTarget?.pool.name
-    if (err) rt.metrics.errors.labels(poolName ?? '', err.code).inc()
-    if (channels.requestEnd.hasSubscribers)
-      channels.requestEnd.publish({
-        requestId: this.requestId,
-        listener: rt.config.name,
-        pool: poolName,
-        server: up.server,
-        status,
-        code: err?.code,
-        durationMs,
-      })
-    const bytesIn = this.client.bytesIn()
-    const onLog = this.target?.pipeline.onLog
-    if (onLog !== undefined && onLog.length > 0) {
-      const record: LogRecord = {
-        status,
-        code: err?.code,
-        durationMs,
-        pool: poolName,
-        server: up.server,
-        bytesIn,
-        bytesOut: up.bytesOut,
-      }
-      runLog(onLog, this.context(), record, rt)
-    }
-    const serverError = err !== undefined && err.status >= 500
-    if (rt.accessLog === undefined || !(serverError || rt.accessInfo)) return
-    const entry: AccessEntry = {
-      requestId: this.requestId,
-      listener: rt.config.name,
-      client: this.clientIp,
-      method: this.method,
-      url: this.client.url,
-      status,
-      pool: poolName,
-      upstream: up.server,
-      bytesIn,
-      bytesOut: up.bytesOut,
-      ttfbMs: up.ttfbMs,
-      durationMs,
-      code: err?.code,
-      error: err?.message,
-      aborted,
-      protocol: this.client.protocol,
-    }
-    // Server-side failures are warnings, written whether or not the access log is on.
-    rt.accessLog.write(entry, serverError ? 'warn' : 'info')
-  }
-}
-
-/** `onLog` hooks: a failure there is logged, and costs nothing else (the request has ended). */
-function runLog(filters: readonly Filter[], ctx: FilterContext, record: LogRecord, rt: HttpSnapshot): void {
-  for (const f of filters) {
-    try {
-      f.onLog?.(ctx, record)
-    } catch (err) {
-      rt.logger.warn({ err, filter: f.name }, `filter ${f.name} failed in onLog`)
-    }
+    recordEnd(this, status, err, up, aborted)
   }
 }
 
@@ -439,6 +390,7 @@ export class PipelineContext implements FilterContext, UpstreamDraft {
   }
 
   setHeader(name: string, value: string): void {
+    this.#checkManaged(name)
     if (this.#hostHeader(name, value)) return
     this.removeHeader(name)
     const perTry = this.#inbound.perTryHeaders
@@ -448,15 +400,23 @@ export class PipelineContext implements FilterContext, UpstreamDraft {
   }
 
   addHeader(name: string, value: string): void {
+    this.#checkManaged(name)
     if (this.#hostHeader(name, value)) return
     this.#inbound.head.headers.push(name, value)
   }
 
   removeHeader(name: string): void {
+    this.#checkManaged(name)
     const flat = this.#inbound.head.headers
     const lower = name.toLowerCase()
     for (let i = flat.length - 2; i >= 0; i -= 2)
       if ((flat[i] as string).length === lower.length && (flat[i] as string).toLowerCase() === lower) flat.splice(i, 2)
+  }
+
+  /** The forwarding and request id headers are set by the listener's settings, after the filters. */
+  #checkManaged(name: string): void {
+    const why = managedHeader(name, this.#inbound.rt.config.requestId.header)
+    if (why !== undefined) throw new TypeError(why)
   }
 
   /** Host is sent by its own rule (preserveHost, rewrite.host): a filter that sets it sets that. */

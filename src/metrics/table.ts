@@ -125,9 +125,10 @@ export class DurationCell {
   count = 0
 
   observe(seconds: number): void {
+    // i stops at most at DURATION_BUCKETS_S.length, the last (+Inf) slot of `counts`.
     let i = 0
-    while (i < DURATION_BUCKETS_S.length && seconds > DURATION_BUCKETS_S[i]!) i++
-    this.counts[i]!++
+    while (i < DURATION_BUCKETS_S.length && seconds > (DURATION_BUCKETS_S[i] as number)) i++
+    ;(this.counts[i] as number)++
     this.sum += seconds
     this.count++
   }
@@ -201,7 +202,7 @@ export class Metrics {
     register(
       new ScrapedMetric(METRICS.requests.name, METRICS.requests.help, 'counter', () =>
         [...this.#routes.values()].flatMap(({ listener, pool, cells }) =>
-          CLASSES.map((cls, i) => ({ value: cells.byClass[i]!.value, labels: { listener, pool, class: cls } })),
+          CLASSES.map((cls, i) => ({ value: cells.byClass[i]?.value ?? 0, labels: { listener, pool, class: cls } })),
         ),
       ),
     )
@@ -390,8 +391,8 @@ function histogramSamples(name: string, labels: Record<string, string>, cell: Du
   const out: Sample[] = []
   let cumulative = 0
   for (let i = 0; i <= DURATION_BUCKETS_S.length; i++) {
-    cumulative += cell.counts[i]!
-    const le = i < DURATION_BUCKETS_S.length ? DURATION_BUCKETS_S[i]! : '+Inf'
+    cumulative += cell.counts[i] ?? 0
+    const le = DURATION_BUCKETS_S[i] ?? '+Inf'
     out.push({ value: cumulative, labels: { ...labels, le }, metricName: `${name}_bucket` })
   }
   out.push({ value: cell.sum, labels, metricName: `${name}_sum` })

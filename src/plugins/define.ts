@@ -5,8 +5,12 @@
  * on the way in, after them on the way out.
  */
 import type { Filter } from '../filters/types.js'
+import type { PluginBalancer } from './balancers.js'
 
-export interface Plugin<State extends object = Record<string, unknown>> extends Filter<State> {}
+export interface Plugin<State extends object = Record<string, unknown>> extends Filter<State> {
+  /** Balancing algorithms the plugin adds, by name (see plugins/balancers.ts). */
+  readonly balancers?: Readonly<Record<string, PluginBalancer>> | undefined
+}
 
 const NAME_RE = /^[A-Za-z0-9][A-Za-z0-9_.@/-]{0,127}$/
 
@@ -31,9 +35,13 @@ export function pluginProblems(value: unknown): string[] {
     out.push('expected `name`: letters, digits, `_`, `.`, `@`, `/` or `-` (at most 128)')
   for (const hook of HOOKS)
     if (p[hook] !== undefined && typeof p[hook] !== 'function') out.push(`expected \`${hook}\` to be a function`)
-  const known = new Set<string>(['name', ...HOOKS])
+  const known = new Set<string>(['name', 'balancers', ...HOOKS])
   for (const key of Object.keys(p))
     if (!known.has(key)) out.push(`unknown key \`${key}\`, expected one of ${[...known].join(', ')}`)
-  if (!HOOKS.some((h) => typeof p[h] === 'function')) out.push(`expected at least one hook (${HOOKS.join(', ')})`)
+  const balancers = p.balancers
+  if (balancers !== undefined && (balancers === null || typeof balancers !== 'object'))
+    out.push('expected `balancers` to map names to factories')
+  if (!HOOKS.some((h) => typeof p[h] === 'function') && balancers === undefined)
+    out.push(`expected at least one hook (${HOOKS.join(', ')}) or \`balancers\``)
   return out
 }

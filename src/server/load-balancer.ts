@@ -6,6 +6,7 @@
  */
 import type { AddressInfo } from 'node:net'
 import { AdminServer } from '../admin/server.js'
+import type { BalancerTable } from '../balancer/index.js'
 import {
   type ConfigIssue,
   formatIssue,
@@ -16,24 +17,19 @@ import {
 import { channels } from '../core/channels.js'
 import { SwitchyardError } from '../core/errors.js'
 import { type Logger, silentLogger } from '../core/logger.js'
-import type { FilterEnv } from '../filters/env.js'
-import { compileListener, compileRoute } from '../filters/pipeline.js'
-import { createRules } from '../filters/registry.js'
 import type { Filter } from '../filters/types.js'
 import { ExternalHealth, HealthMonitor, logTransition, type Transition } from '../health/index.js'
 import { AccessLog } from '../l7/access-log.js'
-import { buildTrust } from '../l7/headers.js'
-import { Router } from '../l7/router.js'
-import type { PoolTarget, RouteTarget } from '../l7/target.js'
-import { HttpListener, tlsOptions } from '../listeners/http.js'
+import { HttpListener } from '../listeners/http.js'
 import type { ListenerSnapshot } from '../listeners/snapshot.js'
 import { TcpListener } from '../listeners/tcp.js'
 import type { Listener } from '../listeners/types.js'
 import { Metrics } from '../metrics/index.js'
-import { loadPlugins, type Plugin, pluginProblems } from '../plugins/index.js'
+import { balancerTable, loadPlugins, type Plugin, pluginProblems } from '../plugins/index.js'
 import { ConnectionRegistry } from '../upstream/connections.js'
 import { poolKey, UpstreamPool } from '../upstream/pool.js'
 import { VERSION } from '../version.js'
+import { buildSnapshot } from './snapshot.js'
 
 export interface LoadBalancerOptions {
   /** Where logs go. Default: a silent logger (embedders opt in). */
@@ -121,7 +117,7 @@ export class LoadBalancer {
     this.#startedAt = new Date()
     try {
       const plugins = await this.#plugins(this.#config)
-      this.#pools = this.#buildPools(this.#config, new Map())
+      this.#pools = this.#buildPools(this.#config, new Map(), balancerTable(plugins))
       for (const p of this.#pools.values()) p.activate()
       for (const lc of this.#config.listeners) {
         const listener = createListener(this.#runtimeFor(lc, this.#config, this.#pools, plugins))
@@ -182,7 +178,13 @@ export class LoadBalancer {
       throw err
     }
     const oldPools = this.#pools
-    const pools = this.#buildPools(next, oldPools)
+    let pools: Map<string, UpstreamPool>
+    try {
+      pools = this.#buildPools(next, oldPools, balancerTable(plugins))
+    } catch (err) {
+      this.metrics.reloads.labels('rejected').inc()
+      throw err
+    }
     const oldListeners = this.#listeners
     const listeners = new Map<string, ListenerEntry>()
     const runtimes = new Map<string, ListenerSnapshot>()
@@ -306,7 +308,11 @@ export class LoadBalancer {
     }
   }
 
-  #buildPools(cfg: RuntimeConfig, previous: ReadonlyMap<string, UpstreamPool>): Map<string, UpstreamPool> {
+  #buildPools(
+    cfg: RuntimeConfig,
+    previous: ReadonlyMap<string, UpstreamPool>,
+    balancers: BalancerTable | undefined,
+  ): Map<string, UpstreamPool> {
     if (this.#healthSource instanceof HealthMonitor) {
       this.#healthSource.update(cfg.pools)
       this.metrics.setHealth(this.#healthSource.trackers())
@@ -319,7 +325,7 @@ export class LoadBalancer {
         pc.name,
         old && old.key === poolKey(pc)
           ? old
-          : new UpstreamPool(pc, this.#connections, this.metrics, { previous: old, health }),
+          : new UpstreamPool(pc, this.#connections, this.metrics, { previous: old, health, balancers }),
       )
     }
     return pools
@@ -362,59 +368,7 @@ export class LoadBalancer {
     pools: ReadonlyMap<string, UpstreamPool>,
     plugins: readonly Filter[],
   ): ListenerSnapshot {
-    const accessLog = AccessLog.of(this.#logger)
-    const base = {
-      config: lc,
-      logger: this.#logger,
-      accessLog,
-      accessInfo: cfg.logging.accessLog && this.#logger.isLevelEnabled('info'),
-      metrics: this.metrics,
-    }
-    const poolOf = (name: string): UpstreamPool => {
-      const pool = pools.get(name)
-      if (!pool) throw new Error(`unvalidated reference to pool ${name}`)
-      return pool
-    }
-    if (lc.protocol === 'tcp') {
-      const pool = poolOf(lc.routes[0]?.pool ?? '')
-      return { kind: 'tcp', ...base, pool, tcp: this.metrics.forTcp(lc.name, pool.name) }
-    }
-    const env = (pathPrefix: string | undefined): FilterEnv => ({
-      listener: lc.name,
-      logger: this.#logger,
-      pools,
-      pathPrefix,
-    })
-    const listenerRules = createRules(lc.rules, env(undefined))
-    const targets = new Map<string, PoolTarget>(
-      [...pools.values()].map((pool) => [pool.name, { pool, metrics: this.metrics.forRoute(lc.name, pool.name) }]),
-    )
-    const unrouted = this.metrics.forRoute(lc.name, '')
-    const routes = lc.routes.map((r, index) => {
-      const pool = r.pool === undefined ? undefined : targets.get(poolOf(r.pool).name)
-      const target: RouteTarget = {
-        pool,
-        metrics: pool?.metrics ?? unrouted,
-        pipeline: compileRoute([...plugins, ...listenerRules, ...createRules(r.rules, env(r.match.pathPrefix))]),
-        view: { name: r.name, index, pool: r.pool },
-      }
-      return { match: r.match, target }
-    })
-    return {
-      kind: 'http',
-      ...base,
-      proto: lc.protocol === 'https' ? 'https' : 'http',
-      tls: lc.protocol === 'https' ? tlsOptions(lc) : undefined,
-      router: new Router(routes),
-      forwarding: {
-        xForwarded: lc.forwarded.xForwarded,
-        forwarded: lc.forwarded.forwarded,
-        ...buildTrust(lc.forwarded.trustedProxies),
-      },
-      pipeline: compileListener([...plugins, ...listenerRules]),
-      pools: targets,
-      unrouted,
-    }
+    return buildSnapshot(lc, cfg, pools, plugins, { logger: this.#logger, metrics: this.metrics })
   }
 }
 

@@ -53,7 +53,9 @@ export class Stickiness {
   readonly config: StickyConfig
   readonly #pool: string
   readonly #clock: Clock
+  /** Set exactly in the hash modes (`client-ip`, `header`). */
   readonly #ring: HashRing | undefined
+  /** Set exactly in `app-cookie` mode. */
   readonly #table: SessionTable | undefined
   /** Cookie values whose signature verified: value → server id and expiry (oldest first). */
   readonly #checked = new Map<string, { id: string; expiresAtS: number }>()
@@ -99,12 +101,12 @@ export class Stickiness {
         return value === undefined ? undefined : this.#verified(c.secret, value)
       }
       case 'client-ip':
-        return this.#ring!.candidates(src.clientIp)
+        return (this.#ring as HashRing).candidates(src.clientIp)
       case 'header':
-        return this.#ring!.candidates(headerValue(src.rawHeaders, c.header) ?? src.clientIp)
+        return (this.#ring as HashRing).candidates(headerValue(src.rawHeaders, c.header) ?? src.clientIp)
       case 'app-cookie': {
         const value = cookieValue(src.rawHeaders, c.cookie)
-        return value === undefined ? undefined : this.#table!.get(value, this.#clock.nowMs())
+        return value === undefined ? undefined : (this.#table as SessionTable).get(value, this.#clock.nowMs())
       }
       default: {
         const unreachable: never = c
@@ -147,7 +149,10 @@ export class Stickiness {
     }
     const id = verifyBinding(secret, this.#pool, value, nowS)
     if (id === undefined) return undefined
-    if (this.#checked.size >= VERIFIED_CACHE_SIZE) this.#checked.delete(this.#checked.keys().next().value!)
+    if (this.#checked.size >= VERIFIED_CACHE_SIZE) {
+      const oldest = this.#checked.keys().next().value
+      if (oldest !== undefined) this.#checked.delete(oldest)
+    }
     this.#boundExpiryS = bindingExpiryS(value)
     this.#checked.set(value, { id, expiresAtS: this.#boundExpiryS })
     return id
@@ -163,14 +168,14 @@ export class Stickiness {
     const c = this.config
     if (c.mode !== 'app-cookie') return
     for (let i = 0; i < rawHeaders.length; i += 2) {
-      const name = rawHeaders[i]!
+      const name = rawHeaders[i] as Buffer
       if (name.length !== 10 || name.toString('latin1').toLowerCase() !== 'set-cookie') continue
-      const value = rawHeaders[i + 1]!.toString('latin1')
+      const value = (rawHeaders[i + 1] as Buffer).toString('latin1')
       const eq = value.indexOf('=')
       if (eq !== c.cookie.length || !value.startsWith(c.cookie)) continue
       const end = value.indexOf(';', eq)
       const session = value.slice(eq + 1, end < 0 ? value.length : end).trim()
-      if (session !== '') this.#table!.set(session, id, this.#clock.nowMs())
+      if (session !== '') (this.#table as SessionTable).set(session, id, this.#clock.nowMs())
     }
   }
 }

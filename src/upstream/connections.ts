@@ -35,7 +35,8 @@ export class ConnectionRegistry {
           pipelining: 1,
           // keepAlive 0: every request closes its connection (see the exchange); undici needs a positive value.
           keepAliveTimeout: Math.max(settings.keepAliveMs, 1),
-          keepAliveMaxTimeout: Math.max(settings.keepAliveMs, 1000),
+          // Also the longest a server's Keep-Alive hint may keep an idle connection: never past ours.
+          keepAliveMaxTimeout: Math.max(settings.keepAliveMs, 1),
           connect: { timeout: settings.connectMs, noDelay: true },
           strictContentLength: true,
         }),

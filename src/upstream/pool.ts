@@ -25,6 +25,7 @@ import type { Pool as UndiciPool } from 'undici'
 import {
   type Balancer,
   type BalancerEnv,
+  type BalancerTable,
   compileHashOn,
   createBalancer,
   defaultEnv,
@@ -112,6 +113,8 @@ export interface PoolOptions {
   readonly env?: BalancerEnv | undefined
   /** Servers that active health checks found down; undefined: the pool has no checks. */
   readonly health?: { readonly down: ReadonlySet<string> } | undefined
+  /** Where the algorithm is looked up: the built-ins and those plugins add. Default: the built-ins. */
+  readonly balancers?: BalancerTable | undefined
 }
 
 export class UpstreamPool {
@@ -185,8 +188,9 @@ export class UpstreamPool {
             (id) => this.#othersAvailable(id),
             () => this.healthChanged(),
           )
-    this.balancer = createBalancer(config.balance, env)
-    if (config.backends.some((b) => b.backup)) this.backupBalancer = createBalancer(config.balance, env)
+    this.balancer = createBalancer(config.balance, env, options.balancers)
+    if (config.backends.some((b) => b.backup))
+      this.backupBalancer = createBalancer(config.balance, env, options.balancers)
     const st = config.sticky
     this.sticky =
       st === undefined

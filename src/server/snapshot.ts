@@ -1,0 +1,108 @@
+/**
+ * Builds a listener's snapshot (listeners/snapshot.ts) from its config, the generation's pools and the
+ * plugins: the compiled rules and pipelines, the router, the forwarding policy. The control plane
+ * (LoadBalancer) builds one per listener and config generation; the config test kit (testkit/) builds
+ * the same to run requests through the real request path without a socket. Never on the request path.
+ */
+import type { SecureContextOptions } from 'node:tls'
+import type { ListenerConfig, RuntimeConfig } from '../config/index.js'
+import type { Logger } from '../core/logger.js'
+import type { FilterEnv } from '../filters/env.js'
+import { compileListener, compileRoute } from '../filters/pipeline.js'
+import { createRules } from '../filters/registry.js'
+import type { Filter } from '../filters/types.js'
+import { AccessLog } from '../l7/access-log.js'
+import { buildTrust } from '../l7/headers.js'
+import { Router } from '../l7/router.js'
+import type { PoolTarget, RouteTarget } from '../l7/target.js'
+import { tlsOptions } from '../listeners/http.js'
+import type { ListenerSnapshot } from '../listeners/snapshot.js'
+import type { Metrics } from '../metrics/index.js'
+import type { UpstreamPool } from '../upstream/pool.js'
+
+/** Where a filter of the snapshot comes from: a plugin, the listener's rules, or route `route`'s rules. */
+export type FilterOrigin =
+  | { readonly level: 'plugin' }
+  | { readonly level: 'listener'; readonly rule: string }
+  | { readonly level: 'route'; readonly rule: string; readonly route: number }
+
+export interface SnapshotDeps {
+  readonly logger: Logger
+  readonly metrics: Metrics
+  /** Read the certificate and key of an https listener. Default: true; false leaves `tls` undefined. */
+  readonly readTls?: boolean | undefined
+  /**
+   * Replaces each filter before the pipelines are compiled (the test kit observes them so); it must
+   * keep the filter's hooks. Default: the filters as they are.
+   */
+  readonly wrap?: ((filter: Filter, origin: FilterOrigin) => Filter) | undefined
+}
+
+/** The snapshot of listener `lc` of config `cfg`, over `pools` (every pool of the generation, by name). */
+export function buildSnapshot(
+  lc: ListenerConfig,
+  cfg: RuntimeConfig,
+  pools: ReadonlyMap<string, UpstreamPool>,
+  plugins: readonly Filter[],
+  deps: SnapshotDeps,
+): ListenerSnapshot {
+  const { logger, metrics } = deps
+  const base = {
+    config: lc,
+    logger,
+    accessLog: AccessLog.of(logger),
+    accessInfo: cfg.logging.accessLog && logger.isLevelEnabled('info'),
+    metrics,
+  }
+  const poolOf = (name: string): UpstreamPool => {
+    const pool = pools.get(name)
+    if (!pool) throw new Error(`unvalidated reference to pool ${name}`)
+    return pool
+  }
+  if (lc.protocol === 'tcp') {
+    const pool = poolOf(lc.routes[0]?.pool ?? '')
+    return { kind: 'tcp', ...base, pool, tcp: metrics.forTcp(lc.name, pool.name) }
+  }
+  const wrap = deps.wrap
+  const env = (pathPrefix: string | undefined): FilterEnv => ({ listener: lc.name, logger, pools, pathPrefix })
+  const rules = (created: Filter[], origin: (rule: string) => FilterOrigin): Filter[] =>
+    wrap === undefined ? created : created.map((f) => wrap(f, origin(f.name)))
+  const own = wrap === undefined ? plugins : plugins.map((p) => wrap(p, { level: 'plugin' }))
+  const listenerRules = rules(createRules(lc.rules, env(undefined)), (rule) => ({ level: 'listener', rule }))
+  const targets = new Map<string, PoolTarget>(
+    [...pools.values()].map((pool) => [pool.name, { pool, metrics: metrics.forRoute(lc.name, pool.name) }]),
+  )
+  const unrouted = metrics.forRoute(lc.name, '')
+  const routes = lc.routes.map((r, index) => {
+    const pool = r.pool === undefined ? undefined : targets.get(poolOf(r.pool).name)
+    const routeRules = rules(createRules(r.rules, env(r.match.pathPrefix)), (rule) => ({
+      level: 'route',
+      rule,
+      route: index,
+    }))
+    const target: RouteTarget = {
+      pool,
+      metrics: pool?.metrics ?? unrouted,
+      pipeline: compileRoute([...own, ...listenerRules, ...routeRules]),
+      view: { name: r.name, index, pool: r.pool },
+    }
+    return { match: r.match, target }
+  })
+  const tls: SecureContextOptions | undefined =
+    lc.protocol === 'https' && deps.readTls !== false ? tlsOptions(lc) : undefined
+  return {
+    kind: 'http',
+    ...base,
+    proto: lc.protocol === 'https' ? 'https' : 'http',
+    tls,
+    router: new Router(routes),
+    forwarding: {
+      xForwarded: lc.forwarded.xForwarded,
+      forwarded: lc.forwarded.forwarded,
+      ...buildTrust(lc.forwarded.trustedProxies),
+    },
+    pipeline: compileListener([...own, ...listenerRules]),
+    pools: targets,
+    unrouted,
+  }
+}
