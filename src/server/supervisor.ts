@@ -25,7 +25,7 @@ import type { Logger, LogLevel } from '../core/logger.js'
 import { HealthMonitor, logTransition, type Transition } from '../health/index.js'
 import { SUPERVISOR_METRICS, SupervisorMetrics } from '../metrics/index.js'
 import { VERSION } from '../version.js'
-import { type FromWorker, type ToWorker, WORKER_ENV, type WorkerMetrics } from './ipc.js'
+import { type FromWorker, type ToWorker, WORKER_ENV, WORKER_INDEX_ENV, type WorkerMetrics } from './ipc.js'
 import { addressText, type StatusReport } from './load-balancer.js'
 
 const here = fileURLToPath(import.meta.url)
@@ -262,7 +262,7 @@ export class Supervisor implements AdminSource {
     slot.state = 'starting'
     slot.timer = undefined
     slot.startedAtMs = Date.now()
-    const worker = cluster.fork({ [WORKER_ENV]: '1' })
+    const worker = cluster.fork({ [WORKER_ENV]: '1', [WORKER_INDEX_ENV]: String(slot.index) })
     slot.worker = worker
     const started = new Promise<void>((resolve, reject) => this.#starting.set(worker.id, { resolve, reject }))
     worker.on('message', (msg: FromWorker) => this.#onMessage(slot, worker, msg))
