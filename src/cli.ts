@@ -247,12 +247,30 @@ async function serve(
         },
       )
     }
-    const reload = () => void reloadFromFile(service, file, logger, 'SIGHUP received')
+    // One reload at a time (SIGHUP and --watch may ask at once). Asks that arrive while one runs are
+    // folded into one more reload after it, which reads the file as it is then.
+    let reloading = false
+    let again: string | undefined
+    const reload = (reason: string) => {
+      if (reloading) {
+        again = reason
+        return
+      }
+      reloading = true
+      void (async () => {
+        for (let next: string | undefined = reason; next !== undefined && !stopping; ) {
+          await reloadFromFile(service, file, logger, next)
+          next = again
+          again = undefined
+        }
+        reloading = false
+      })()
+    }
     process.on('SIGTERM', stop)
     process.on('SIGINT', stop)
-    process.on('SIGHUP', reload)
+    process.on('SIGHUP', () => reload('SIGHUP received'))
     if (watch && file !== undefined)
-      void watchConfigFile(file, () => void reloadFromFile(service, file, logger, 'config file changed')).then(
+      void watchConfigFile(file, () => reload('config file changed')).then(
         (unwatch) => {
           logger.info({ file }, 'watching the config file for changes')
           stopWatching = unwatch

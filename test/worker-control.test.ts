@@ -5,17 +5,23 @@
  */
 import assert from 'node:assert/strict'
 import { type ChildProcess, fork } from 'node:child_process'
+import { mkdtemp, writeFile } from 'node:fs/promises'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
 import { after, before, describe, it } from 'node:test'
 import { fileURLToPath } from 'node:url'
 import { validateConfig } from '../src/config/index.js'
 import type { FromWorker } from '../src/server/ipc.js'
 import { startBackends, type TestBackend } from './helpers/backends.js'
+import { type CliProcess, runCli } from './helpers/cli.js'
 
 const WORKER_MAIN = fileURLToPath(new URL('../src/server/worker-main.ts', import.meta.url))
 
 let backends: TestBackend[]
+let dir: string
 before(async () => {
   backends = await startBackends(3)
+  dir = await mkdtemp(join(tmpdir(), 'switchyard-worker-control-'))
 })
 after(async () => {
   await Promise.all(backends.map((b) => b.close()))
@@ -135,6 +141,95 @@ describe('a worker process and its control messages', () => {
       assert.equal(await w.exited, 0)
     } finally {
       w.child.kill('SIGKILL')
+    }
+  })
+})
+
+describe('supervisor reloads', () => {
+  const cfg = (server: string) =>
+    `workers: 2\nadmin: { listen: 127.0.0.1:0 }\nlisteners:\n  - name: web\n    listen: 127.0.0.1:0\n    routes: [{ pool: p }]\npools:\n  - name: p\n    servers: [${server}]\n`
+
+  async function start(file: string): Promise<{ p: CliProcess; url: string; admin: string }> {
+    const p = runCli(['-c', file])
+    await p.waitForLog((l) => l.msg === '2 workers serving')
+    const listener = await p.waitForLog((l) => l.listener === 'web' && typeof l.address === 'string')
+    const admin = await p.waitForLog((l) => l.msg === 'admin API ready')
+    return { p, url: `http://${String(listener.address)}/`, admin: `http://${String(admin.address)}` }
+  }
+
+  async function bodies(url: string, n: number): Promise<Set<string>> {
+    const seen = new Set<string>()
+    for (let i = 0; i < n; i++) seen.add(await (await fetch(url, { headers: { connection: 'close' } })).text())
+    return seen
+  }
+
+  it('are all or nothing: a worker that does not take the config rolls the others back; reloads queue', async () => {
+    const f = join(dir, 'rollback.yaml')
+    await writeFile(f, cfg(backends[0]!.url))
+    const { p, url, admin } = await start(f)
+    let stopped: number | undefined
+    try {
+      const status = (await (await fetch(`${admin}/api/status`)).json()) as { workers: { pid: number }[] }
+      const [w0, w1] = status.workers.map((w) => w.pid)
+      assert.deepEqual(await bodies(url, 4), new Set(['b1']))
+
+      // Worker 1 stops answering (SIGSTOP): worker 0 takes the new config, worker 1 never answers.
+      await writeFile(f, cfg(backends[1]!.url))
+      process.kill(w1!, 'SIGSTOP')
+      stopped = w1
+      p.kill('SIGHUP')
+      await p.waitForLog((l) => l.worker === 0 && l.msg === 'configuration generation 2 active')
+      // A second reload asked meanwhile waits for the first one to end.
+      await writeFile(f, cfg(backends[2]!.url))
+      p.kill('SIGHUP')
+      // After 10 s without an answer, worker 0 goes back to the old config...
+      await p.waitForLog((l) => l.msg === 'worker 0 rolled back to configuration generation 1', 20_000)
+      // ...and worker 1, once it runs again, applies the new config, then the old one, in order.
+      process.kill(w1!, 'SIGCONT')
+      stopped = undefined
+      await p.waitForLog((l) => l.msg === 'worker 1 rolled back to configuration generation 1')
+      const failed = await p.waitForLog((l) => String(l.msg).startsWith('reload failed'))
+      assert.equal(
+        failed.msg,
+        'reload failed, keeping the running configuration: 1 of 2 workers rejected the configuration (worker 1: no answer to "reload" within 10000 ms); worker 0, 1 rolled back; generation 1 still active',
+      )
+      // Then the queued reload runs, and succeeds on both.
+      await p.waitForLog((l) => l.worker === undefined && l.msg === 'configuration generation 2 active')
+      const lines = p
+        .stdout()
+        .split('\n')
+        .filter((l) => l.startsWith('{'))
+        .map((l) => JSON.parse(l) as Record<string, unknown>)
+      const order = lines.flatMap((l) =>
+        l.msg === 'SIGHUP received: reloading configuration'
+          ? ['reload']
+          : String(l.msg).startsWith('reload failed')
+            ? ['failed']
+            : l.worker === undefined && l.msg === 'configuration generation 2 active'
+              ? ['committed']
+              : [],
+      )
+      assert.deepEqual(order, ['reload', 'failed', 'reload', 'committed'], 'the second reload began after the first')
+      // Each worker's own generations: 2 (the rejected config), 3 (rolled back), 4 (the queued reload).
+      for (const [index, pid] of [
+        [0, w0],
+        [1, w1],
+      ])
+        assert.deepEqual(
+          lines.filter((l) => l.worker === index && String(l.msg).endsWith(' active')).map((l) => [l.pid, l.msg]),
+          [2, 3, 4].map((g) => [pid, `configuration generation ${g} active`]),
+          `worker ${index}`,
+        )
+      assert.deepEqual(await bodies(url, 20), new Set(['b3']))
+      const metrics = await (await fetch(`${admin}/metrics`)).text()
+      assert.match(metrics, /switchyard_config_reloads_total\{result="rejected"\} 1\n/)
+      assert.match(metrics, /switchyard_config_reloads_total\{result="ok"\} 1\n/)
+      const s = (await (await fetch(`${admin}/api/status`)).json()) as { generation: number }
+      assert.equal(s.generation, 2)
+    } finally {
+      if (stopped !== undefined) process.kill(stopped, 'SIGCONT')
+      p.kill('SIGTERM')
+      assert.equal(await p.exited(), 0)
     }
   })
 })
