@@ -7,7 +7,8 @@ import { parseArgs } from 'node:util'
 import type { Counter } from 'prom-client'
 import { ALGORITHMS } from './balancer/index.js'
 import { type ConfigIssue, formatIssue, loadConfigFile, type RuntimeConfig, validateConfig } from './config/index.js'
-import { isSwitchyardError } from './core/errors.js'
+import { formatAddress } from './core/address.js'
+import { isSwitchyardError, type SwitchyardError } from './core/errors.js'
 import { createLogger, LOG_LEVELS, type Logger, type LogLevel } from './core/logger.js'
 import { startSampleBackends } from './demo/backends.js'
 import { LoadBalancer } from './server/load-balancer.js'
@@ -85,7 +86,9 @@ export async function main(argv: readonly string[], io: Io = stdio): Promise<num
       return usageError(io, '--config cannot be combined with --to, --balance or --workers')
     const result = await loadConfigFile(values.config)
     if (!result.ok) return printIssues(result.issues, io)
-    return serve(result.config, values.config, level as LogLevel | undefined, io, undefined, values.watch === true)
+    return serve(result.config, { kind: 'file', file: values.config }, level as LogLevel | undefined, io, {
+      watch: values.watch === true,
+    })
   }
   if (values.watch) return usageError(io, '--watch needs --config FILE')
   if (values.to === undefined || values.listen === undefined)
@@ -100,7 +103,7 @@ export async function main(argv: readonly string[], io: Io = stdio): Promise<num
     for (const i of quick.issues) io.err(`switchyard: ${flagFor(i.path)}: ${i.message}`)
     return 2
   }
-  return serve(quick.config, undefined, level as LogLevel | undefined, io)
+  return serve(quick.config, { kind: 'flags', defaults: [] }, level as LogLevel | undefined, io)
 }
 
 function parse(argv: readonly string[]) {
@@ -180,6 +183,7 @@ async function demoCommand(values: ReturnType<typeof parse>['values'], io: Io): 
     'Switchyard demo',
     `  load balancer  http://${listen}   round-robin over ${backends.map((b) => `${b.name} (${b.url})`).join(', ')}`,
     `  admin          http://${admin}   status page, /api/status, /metrics`,
+    `  pid            ${process.pid}   Switchyard's own (not npm's): Ctrl-C or kill -TERM ${process.pid} stops it`,
     '',
     'Try:',
     `  for i in 1 2 3 4 5 6; do curl -s http://${listen}/; done`,
@@ -189,7 +193,12 @@ async function demoCommand(values: ReturnType<typeof parse>['values'], io: Io): 
     'Each request is logged below as one JSON line. Press Ctrl-C to stop.',
     '',
   ].join('\n')
-  const code = await serve(result.config, undefined, values['log-level'] as LogLevel | undefined, io, banner)
+  const defaults = [
+    ...(values.listen === undefined ? ['--listen'] : []),
+    ...(values.admin === undefined ? ['--admin'] : []),
+  ]
+  const level = values['log-level'] as LogLevel | undefined
+  const code = await serve(result.config, { kind: 'flags', defaults }, level, io, { banner })
   await Promise.all(backends.map((b) => b.close()))
   return code
 }
@@ -202,15 +211,23 @@ interface Service {
   readonly metrics: { readonly reloads: Counter }
 }
 
+/**
+ * Where the config came from, so that errors name what the user wrote: a file, or flags (quick mode and
+ * the demo; `defaults` lists the address flags that were left at the demo's defaults).
+ */
+type Origin =
+  | { readonly kind: 'file'; readonly file: string }
+  | { readonly kind: 'flags'; readonly defaults: readonly string[] }
+
 /** Starts the load balancer (or its workers) and resolves with the exit code once it has stopped. */
 async function serve(
   config: RuntimeConfig,
-  file: string | undefined,
+  origin: Origin,
   level: LogLevel | undefined,
   io: Io,
-  banner?: string,
-  watch = false,
+  { banner, watch = false }: { banner?: string; watch?: boolean } = {},
 ): Promise<number> {
+  const file = origin.kind === 'file' ? origin.file : undefined
   const logLevel = level ?? config.logging.level
   const logger = createLogger({ level: logLevel })
   const service: Service =
@@ -221,12 +238,18 @@ async function serve(
     await service.start()
   } catch (err) {
     if (isSwitchyardError(err) && err.source === 'config') {
-      io.err(`switchyard: ${err.message}`)
+      io.err(`switchyard: ${describeListenError(err, config, origin)}`)
       await flush(logger)
       return 1
     }
     throw err
   }
+  // Log the pid to signal: under `npm start` or `npx`, the pid of the npm process is not this one.
+  const pid = process.pid
+  logger.info(
+    { pid, version: VERSION, workers: config.workers },
+    `switchyard ${VERSION} running as pid ${pid}${config.workers > 1 ? ' (the supervisor)' : ''}: ${file === undefined ? '' : `kill -HUP ${pid} reloads ${file}, `}kill -TERM ${pid} drains and stops`,
+  )
   if (banner) io.out(banner)
   return new Promise<number>((resolve) => {
     let stopping = false
@@ -259,7 +282,7 @@ async function serve(
       reloading = true
       void (async () => {
         for (let next: string | undefined = reason; next !== undefined && !stopping; ) {
-          await reloadFromFile(service, file, logger, next)
+          await reloadFromFile(service, origin, logger, next)
           next = again
           again = undefined
         }
@@ -289,16 +312,12 @@ function adaptLoadBalancer(lb: LoadBalancer): Service {
   }
 }
 
-async function reloadFromFile(
-  service: Service,
-  file: string | undefined,
-  logger: Logger,
-  reason: string,
-): Promise<void> {
-  if (file === undefined) {
+async function reloadFromFile(service: Service, origin: Origin, logger: Logger, reason: string): Promise<void> {
+  if (origin.kind !== 'file') {
     logger.warn(`${reason}, but there is no config file to reload (quick mode)`)
     return
   }
+  const file = origin.file
   logger.info({ file }, `${reason}: reloading configuration`)
   const result = await loadConfigFile(file)
   if (!result.ok) {
@@ -312,8 +331,43 @@ async function reloadFromFile(
   try {
     await service.reload(result.config)
   } catch (err) {
-    logger.error({ err, file }, `reload failed, keeping the running configuration: ${(err as Error).message}`)
+    const why = isSwitchyardError(err) ? describeListenError(err, result.config, origin) : (err as Error).message
+    logger.error({ err, file }, `reload failed, keeping the running configuration: ${why}`)
   }
+}
+
+/**
+ * A listen failure (`cannot listen on 127.0.0.1:8080: address already in use`) told in the user's terms:
+ * `--listen 127.0.0.1:8080: address already in use` for flags, `FILE: listener "web" (listen:
+ * 127.0.0.1:8080): …` or `FILE: admin.listen 127.0.0.1:9901: …` for a file. Other errors keep their message.
+ */
+function describeListenError(err: SwitchyardError, config: RuntimeConfig, origin: Origin): string {
+  if (err.code !== 'SWY_LISTEN_IN_USE' && err.code !== 'SWY_LISTEN_FAILED') return err.message
+  const flags = origin.kind === 'flags'
+  const targets = [
+    ...config.listeners.map((l) => ({
+      prefix: `cannot listen on ${formatAddress(l.host, l.port)}: `,
+      flag: '--listen',
+      what: flags ? `--listen ${l.listen}` : `listener "${l.name}" (listen: ${l.listen})`,
+    })),
+    ...(config.admin
+      ? [
+          {
+            prefix: `cannot listen on ${formatAddress(config.admin.host, config.admin.port)} (admin): `,
+            flag: '--admin',
+            what: flags ? `--admin ${config.admin.listen}` : `admin.listen ${config.admin.listen}`,
+          },
+        ]
+      : []),
+  ]
+  const hit = targets.find((t) => err.message.startsWith(t.prefix))
+  if (!hit) return err.message
+  const reason = err.message.slice(hit.prefix.length)
+  if (!flags) return `${origin.file}: ${hit.what}: ${reason}`
+  const fallback = origin.defaults.includes(hit.flag)
+    ? ` (the demo's default; choose another with ${hit.flag} ADDR)`
+    : ''
+  return `${hit.what}: ${reason}${fallback}`
 }
 
 function flush(logger: Logger): Promise<void> {
