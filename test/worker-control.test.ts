@@ -1,7 +1,8 @@
 /**
  * The supervisor and its workers as a control plane: a worker survives control messages that fail,
  * reloads are all or nothing across workers and run one at a time, and log lines name the worker by
- * its slot index (`worker`) and process id (`pid`).
+ * its slot index (`worker`) and process id (`pid`). Also measures how the kernel spreads connections
+ * over the workers (docs/workers.md quotes it).
  */
 import assert from 'node:assert/strict'
 import { type ChildProcess, fork } from 'node:child_process'
@@ -10,6 +11,7 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { after, before, describe, it } from 'node:test'
 import { fileURLToPath } from 'node:url'
+import { Pool } from 'undici'
 import { validateConfig } from '../src/config/index.js'
 import type { FromWorker } from '../src/server/ipc.js'
 import { startBackends, type TestBackend } from './helpers/backends.js'
@@ -230,6 +232,62 @@ describe('supervisor reloads', () => {
       if (stopped !== undefined) process.kill(stopped, 'SIGCONT')
       p.kill('SIGTERM')
       assert.equal(await p.exited(), 0)
+    }
+  })
+})
+
+describe('connections over workers (a shared listening socket, the default scheduling)', () => {
+  /** Requests per worker index, from the access lines written after `from` characters of stdout. */
+  function perWorker(p: CliProcess, from: number): [number, number] {
+    const counts: [number, number] = [0, 0]
+    for (const line of p.stdout().slice(from).split('\n'))
+      if (line.includes('"type":"access"')) counts[(JSON.parse(line) as { worker: 0 | 1 }).worker]++
+    return counts
+  }
+
+  it('measured: new connections split about evenly; a few keep-alive connections need not', async (t) => {
+    const p = runCli(['--listen', '127.0.0.1:0', ...backends.flatMap((b) => ['--to', b.url]), '--workers', '2'])
+    try {
+      await p.waitForLog((l) => l.msg === '2 workers serving')
+      const l = await p.waitForLog((x) => x.listener === 'default' && typeof x.address === 'string')
+      const origin = `http://${String(l.address)}`
+      // 400 requests, each on a new connection, 8 at a time.
+      let next = 0
+      await Promise.all(
+        Array.from({ length: 8 }, async () => {
+          while (next++ < 400) await (await fetch(`${origin}/`, { headers: { connection: 'close' } })).text()
+        }),
+      )
+      // Access lines are batched for up to 100 ms; the log line of the SIGTERM comes after them.
+      const fresh = await waitForCounts(p, 0, 400)
+      t.diagnostic(`400 new connections: worker 0 took ${fresh[0]}, worker 1 took ${fresh[1]}`)
+      assert.ok(fresh[0] > 0 && fresh[1] > 0, 'both workers accepted connections')
+      // 10 rounds of 40 requests over 4 keep-alive connections: a request goes where its connection went.
+      const rounds: string[] = []
+      for (let round = 0; round < 10; round++) {
+        const from = p.stdout().length
+        const pool = new Pool(origin, { connections: 4 })
+        await Promise.all(
+          Array.from({ length: 40 }, async () => (await pool.request({ path: '/', method: 'GET' })).body.text()),
+        )
+        await pool.close()
+        const c = await waitForCounts(p, from, 40)
+        rounds.push(`${c[0]}/${c[1]}`)
+      }
+      t.diagnostic(`4 keep-alive connections, 40 requests, per round (worker 0/worker 1): ${rounds.join(' ')}`)
+    } finally {
+      p.kill('SIGTERM')
+      assert.equal(await p.exited(), 0)
+    }
+
+    async function waitForCounts(cli: CliProcess, from: number, total: number): Promise<[number, number]> {
+      const deadline = Date.now() + 5_000
+      for (;;) {
+        const c = perWorker(cli, from)
+        if (c[0] + c[1] >= total) return c
+        if (Date.now() > deadline) throw new Error(`only ${c[0] + c[1]} of ${total} access lines`)
+        await new Promise((r) => setTimeout(r, 20))
+      }
     }
   })
 })
