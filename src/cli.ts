@@ -3,6 +3,7 @@
  * Exit codes: 0 ok (including a graceful stop), 1 runtime failure (e.g. port in use), 2 bad usage or
  * invalid config.
  */
+import type { AddressInfo } from 'node:net'
 import { parseArgs } from 'node:util'
 import type { Counter } from 'prom-client'
 import { ALGORITHMS } from './balancer/index.js'
@@ -11,7 +12,7 @@ import { formatAddress } from './core/address.js'
 import { isSwitchyardError, type SwitchyardError } from './core/errors.js'
 import { createLogger, LOG_LEVELS, type Logger, type LogLevel } from './core/logger.js'
 import { startSampleBackends } from './demo/backends.js'
-import { LoadBalancer } from './server/load-balancer.js'
+import { addressText, LoadBalancer } from './server/load-balancer.js'
 import { Supervisor } from './server/supervisor.js'
 import { watchConfigFile } from './server/watch.js'
 import { VERSION } from './version.js'
@@ -178,21 +179,26 @@ async function demoCommand(values: ReturnType<typeof parse>['values'], io: Io): 
     await Promise.all(backends.map((b) => b.close()))
     return 2
   }
-  const banner = [
-    '',
-    'Switchyard demo',
-    `  load balancer  http://${listen}   round-robin over ${backends.map((b) => `${b.name} (${b.url})`).join(', ')}`,
-    `  admin          http://${admin}   status page, /api/status, /metrics`,
-    `  pid            ${process.pid}   Switchyard's own (not npm's): Ctrl-C or kill -TERM ${process.pid} stops it`,
-    '',
-    'Try:',
-    `  for i in 1 2 3 4 5 6; do curl -s http://${listen}/; done`,
-    `  curl -s http://${listen}/slow?ms=500        # a slow answer`,
-    `  curl -s http://${admin}/api/status`,
-    '',
-    'Each request is logged below as one JSON line. Press Ctrl-C to stop.',
-    '',
-  ].join('\n')
+  // Printed once serving, with the bound addresses (a port given as 0 shows the port the OS chose).
+  const banner = (service: Service): string => {
+    const at = addressText(service.addresses().demo) || listen
+    const adminAt = addressText(service.adminAddress()) || admin
+    return [
+      '',
+      'Switchyard demo',
+      `  load balancer  http://${at}   round-robin over ${backends.map((b) => `${b.name} (${b.url})`).join(', ')}`,
+      `  admin          http://${adminAt}   status page, /api/status, /metrics`,
+      `  pid            ${process.pid}   Switchyard's own (not npm's): Ctrl-C or kill -TERM ${process.pid} stops it`,
+      '',
+      'Try:',
+      `  for i in 1 2 3 4 5 6; do curl -s http://${at}/; done`,
+      `  curl -s http://${at}/slow?ms=500        # a slow answer`,
+      `  curl -s http://${adminAt}/api/status`,
+      '',
+      'Each request is logged below as one JSON line. Press Ctrl-C to stop.',
+      '',
+    ].join('\n')
+  }
   const defaults = [
     ...(values.listen === undefined ? ['--listen'] : []),
     ...(values.admin === undefined ? ['--admin'] : []),
@@ -208,6 +214,8 @@ interface Service {
   start(): Promise<void>
   close(): Promise<void>
   reload(config: RuntimeConfig): Promise<void>
+  addresses(): Record<string, AddressInfo>
+  adminAddress(): AddressInfo | undefined
   readonly metrics: { readonly reloads: Counter }
 }
 
@@ -225,7 +233,7 @@ async function serve(
   origin: Origin,
   level: LogLevel | undefined,
   io: Io,
-  { banner, watch = false }: { banner?: string; watch?: boolean } = {},
+  { banner, watch = false }: { banner?: (service: Service) => string; watch?: boolean } = {},
 ): Promise<number> {
   const file = origin.kind === 'file' ? origin.file : undefined
   const logLevel = level ?? config.logging.level
@@ -250,7 +258,7 @@ async function serve(
     { pid, version: VERSION, workers: config.workers },
     `switchyard ${VERSION} running as pid ${pid}${config.workers > 1 ? ' (the supervisor)' : ''}: ${file === undefined ? '' : `kill -HUP ${pid} reloads ${file}, `}kill -TERM ${pid} drains and stops`,
   )
-  if (banner) io.out(banner)
+  if (banner) io.out(banner(service))
   return new Promise<number>((resolve) => {
     let stopping = false
     let stopWatching = () => {}
@@ -308,6 +316,8 @@ function adaptLoadBalancer(lb: LoadBalancer): Service {
     start: () => lb.start(),
     close: () => lb.close(),
     reload: (config) => lb.reload(config, { validated: true }),
+    addresses: () => lb.addresses(),
+    adminAddress: () => lb.adminAddress(),
     metrics: lb.metrics,
   }
 }
