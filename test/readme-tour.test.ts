@@ -193,3 +193,101 @@ describe('README tour', () => {
     })
   })
 })
+
+describe('README tour, steps 5 and 6', () => {
+  const servers = new Map<number, TestBackend>()
+  before(async () => {
+    for (const port of [3001, 3002, 3003])
+      servers.set(
+        port,
+        await startBackend(`s${port}`, (req, res) => {
+          req.resume()
+          // A body large enough to compress, and a Server header for the rule to remove.
+          res.writeHead(200, { 'content-type': 'application/json', server: 'tour-backend' })
+          res.end(JSON.stringify({ server: `s${port}`, path: req.url, padding: 'x'.repeat(2048) }))
+        }),
+      )
+  })
+  after(async () => {
+    await Promise.all([...servers.values()].map((b) => b.close()))
+  })
+
+  /** The step's YAML, with its addresses moved to free ports and the test backends. */
+  function stepConfig(marker: string): string {
+    let yaml = blockAfter(marker, 'yaml')
+    for (const [from, to] of [
+      ['127.0.0.1:8080', '127.0.0.1:0'],
+      ['http://127.0.0.1:3001', servers.get(3001)!.url],
+      ['http://127.0.0.1:3002', servers.get(3002)!.url],
+      ['http://127.0.0.1:3003', servers.get(3003)!.url],
+    ] as const) {
+      assert.ok(yaml.includes(from), `the README config has ${from}`)
+      yaml = yaml.replaceAll(from, to)
+    }
+    return yaml
+  }
+
+  it('step 5: respond, redirect, rewrite, headers, compression and a canary split', async () => {
+    const f = join(dir, 'rules.yaml')
+    await writeFile(f, stepConfig('**5. Add request rules**'))
+    const p = runCli(['-c', f])
+    try {
+      const base = await listenerUrl(p, 'public')
+      const robots = await request(`${base}/robots.txt`)
+      assert.equal(robots.statusCode, 200)
+      assert.equal(await robots.body.text(), 'User-agent: *\nDisallow:\n')
+      const old = await request(`${base}/old/a?x=1`)
+      await old.body.text()
+      assert.equal(old.statusCode, 301)
+      assert.equal(old.headers.location, `${base}/new/a?x=1`)
+      const api = await request(`${base}/api/users`, { headers: { 'accept-encoding': 'gzip' } })
+      assert.equal(api.headers['content-encoding'], 'gzip')
+      assert.equal(api.headers.server, undefined, 'the Server header was removed')
+      const { gunzipSync } = await import('node:zlib')
+      const json = JSON.parse(gunzipSync(Buffer.from(await api.body.arrayBuffer())).toString()) as { path: string }
+      assert.equal(json.path, '/users')
+      const seen = [...servers.values()].flatMap((b) => b.requests).find((r) => r.url === '/users')
+      assert.equal(seen?.headers['x-client'], '127.0.0.1')
+      // The catch-all splits 90/10 between web and canary.
+      const sides = new Map<string, number>()
+      for (let i = 0; i < 200; i++) {
+        const r = await request(`${base}/`)
+        const side = ((await r.body.json()) as { server: string }).server === 's3003' ? 'canary' : 'web'
+        sides.set(side, (sides.get(side) ?? 0) + 1)
+      }
+      assert.ok((sides.get('canary') ?? 0) > 0 && (sides.get('canary') ?? 0) < 60, JSON.stringify([...sides]))
+    } finally {
+      p.kill('SIGTERM')
+      assert.equal(await p.exited(), 0)
+    }
+  })
+
+  it('step 6: the README plugin, named in a config', async () => {
+    const source = blockAfter('**6. Write a plugin**', 'ts').replace(
+      "from 'switchyard'",
+      `from ${JSON.stringify(new URL('../src/index.ts', import.meta.url).pathname)}`,
+    )
+    // An ES module project, as a user's would be (`"type": "module"`).
+    await writeFile(join(dir, 'package.json'), '{ "type": "module" }\n')
+    await writeFile(join(dir, 'tenant.ts'), source)
+    const f = join(dir, 'plugin.yaml')
+    await writeFile(
+      f,
+      `plugins: [{ module: ./tenant.ts }]\nlisteners: [{ name: public, listen: "127.0.0.1:0", routes: [{ pool: web }] }]\npools: [{ name: web, servers: [${servers.get(3001)!.url}] }]\n`,
+    )
+    const p = runCli(['-c', f])
+    try {
+      const base = await listenerUrl(p, 'public')
+      const refused = await request(`${base}/`)
+      assert.equal(refused.statusCode, 400)
+      assert.equal(await refused.body.text(), 'x-tenant is required\n')
+      const ok = await request(`${base}/t`, { headers: { 'x-tenant': 'ACME' } })
+      assert.equal(ok.statusCode, 200)
+      await ok.body.text()
+      assert.equal(servers.get(3001)!.requests.find((r) => r.url === '/t')?.headers['x-tenant-id'], 'acme')
+    } finally {
+      p.kill('SIGTERM')
+      assert.equal(await p.exited(), 0)
+    }
+  })
+})
