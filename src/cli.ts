@@ -3,14 +3,16 @@
  * Exit codes: 0 ok (including a graceful stop), 1 runtime failure (e.g. port in use) or a failing test
  * case, 2 bad usage or an invalid config (or cases file).
  */
+import type { AddressInfo } from 'node:net'
 import { parseArgs } from 'node:util'
 import type { Counter } from 'prom-client'
 import { ALGORITHMS } from './balancer/index.js'
 import { type ConfigIssue, formatIssue, loadConfigFile, type RuntimeConfig, validateConfig } from './config/index.js'
-import { isSwitchyardError } from './core/errors.js'
+import { formatAddress } from './core/address.js'
+import { isSwitchyardError, type SwitchyardError } from './core/errors.js'
 import { createLogger, LOG_LEVELS, type Logger, type LogLevel } from './core/logger.js'
 import { startSampleBackends } from './demo/backends.js'
-import { LoadBalancer } from './server/load-balancer.js'
+import { addressText, LoadBalancer } from './server/load-balancer.js'
 import { Supervisor } from './server/supervisor.js'
 import { watchConfigFile } from './server/watch.js'
 import { runCasesFiles } from './testkit/index.js'
@@ -91,7 +93,9 @@ export async function main(argv: readonly string[], io: Io = stdio): Promise<num
       return usageError(io, '--config cannot be combined with --to, --balance or --workers')
     const result = await loadConfigFile(values.config)
     if (!result.ok) return printIssues(result.issues, io)
-    return serve(result.config, values.config, level as LogLevel | undefined, io, undefined, values.watch === true)
+    return serve(result.config, { kind: 'file', file: values.config }, level as LogLevel | undefined, io, {
+      watch: values.watch === true,
+    })
   }
   if (values.watch) return usageError(io, '--watch needs --config FILE')
   if (values.to === undefined || values.listen === undefined)
@@ -114,7 +118,7 @@ export async function main(argv: readonly string[], io: Io = stdio): Promise<num
     }
     return 2
   }
-  return serve(quick.config, undefined, level as LogLevel | undefined, io)
+  return serve(quick.config, { kind: 'flags', defaults: [] }, level as LogLevel | undefined, io)
 }
 
 function parse(argv: readonly string[]) {
@@ -189,21 +193,32 @@ async function demoCommand(values: ReturnType<typeof parse>['values'], io: Io): 
     await Promise.all(backends.map((b) => b.close()))
     return 2
   }
-  const banner = [
-    '',
-    'Switchyard demo',
-    `  load balancer  http://${listen}   round-robin over ${backends.map((b) => `${b.name} (${b.url})`).join(', ')}`,
-    `  admin          http://${admin}   status page, /api/status, /metrics`,
-    '',
-    'Try:',
-    `  for i in 1 2 3 4 5 6; do curl -s http://${listen}/; done`,
-    `  curl -s http://${listen}/slow?ms=500        # a slow answer`,
-    `  curl -s http://${admin}/api/status`,
-    '',
-    'Each request is logged below as one JSON line. Press Ctrl-C to stop.',
-    '',
-  ].join('\n')
-  const code = await serve(result.config, undefined, values['log-level'] as LogLevel | undefined, io, banner)
+  // Printed once serving, with the bound addresses (a port given as 0 shows the port the OS chose).
+  const banner = (service: Service): string => {
+    const at = addressText(service.addresses().demo) || listen
+    const adminAt = addressText(service.adminAddress()) || admin
+    return [
+      '',
+      'Switchyard demo',
+      `  load balancer  http://${at}   round-robin over ${backends.map((b) => `${b.name} (${b.url})`).join(', ')}`,
+      `  admin          http://${adminAt}   status page, /api/status, /metrics`,
+      `  pid            ${process.pid}   Switchyard's own (not npm's): Ctrl-C or kill -TERM ${process.pid} stops it`,
+      '',
+      'Try:',
+      `  for i in 1 2 3 4 5 6; do curl -s http://${at}/; done`,
+      `  curl -s http://${at}/slow?ms=500        # a slow answer`,
+      `  curl -s http://${adminAt}/api/status`,
+      '',
+      'Each request is logged below as one JSON line. Press Ctrl-C to stop.',
+      '',
+    ].join('\n')
+  }
+  const defaults = [
+    ...(values.listen === undefined ? ['--listen'] : []),
+    ...(values.admin === undefined ? ['--admin'] : []),
+  ]
+  const level = values['log-level'] as LogLevel | undefined
+  const code = await serve(result.config, { kind: 'flags', defaults }, level, io, { banner })
   await Promise.all(backends.map((b) => b.close()))
   return code
 }
@@ -213,18 +228,28 @@ interface Service {
   start(): Promise<void>
   close(): Promise<void>
   reload(config: RuntimeConfig): Promise<void>
+  addresses(): Record<string, AddressInfo>
+  adminAddress(): AddressInfo | undefined
   readonly metrics: { readonly reloads: Counter }
 }
+
+/**
+ * Where the config came from, so that errors name what the user wrote: a file, or flags (quick mode and
+ * the demo; `defaults` lists the address flags that were left at the demo's defaults).
+ */
+type Origin =
+  | { readonly kind: 'file'; readonly file: string }
+  | { readonly kind: 'flags'; readonly defaults: readonly string[] }
 
 /** Starts the load balancer (or its workers) and resolves with the exit code once it has stopped. */
 async function serve(
   config: RuntimeConfig,
-  file: string | undefined,
+  origin: Origin,
   level: LogLevel | undefined,
   io: Io,
-  banner?: string,
-  watch = false,
+  { banner, watch = false }: { banner?: (service: Service) => string; watch?: boolean } = {},
 ): Promise<number> {
+  const file = origin.kind === 'file' ? origin.file : undefined
   const logLevel = level ?? config.logging.level
   const logger = createLogger({ level: logLevel })
   const service: Service =
@@ -235,13 +260,19 @@ async function serve(
     await service.start()
   } catch (err) {
     if (isSwitchyardError(err) && err.source === 'config') {
-      io.err(`switchyard: ${err.message}`)
+      io.err(`switchyard: ${describeListenError(err, config, origin)}`)
       await flush(logger)
       return 1
     }
     throw err
   }
-  if (banner) io.out(banner)
+  // Log the pid to signal: under `npm start` or `npx`, the pid of the npm process is not this one.
+  const pid = process.pid
+  logger.info(
+    { pid, version: VERSION, workers: config.workers },
+    `switchyard ${VERSION} running as pid ${pid}${config.workers > 1 ? ' (the supervisor)' : ''}: ${file === undefined ? '' : `kill -HUP ${pid} reloads ${file}, `}kill -TERM ${pid} drains and stops`,
+  )
+  if (banner) io.out(banner(service))
   return new Promise<number>((resolve) => {
     let stopping = false
     let stopWatching = () => {}
@@ -261,12 +292,30 @@ async function serve(
         },
       )
     }
-    const reload = () => void reloadFromFile(service, file, logger, 'SIGHUP received')
+    // One reload at a time (SIGHUP and --watch may ask at once). Asks that arrive while one runs are
+    // folded into one more reload after it, which reads the file as it is then.
+    let reloading = false
+    let again: string | undefined
+    const reload = (reason: string) => {
+      if (reloading) {
+        again = reason
+        return
+      }
+      reloading = true
+      void (async () => {
+        for (let next: string | undefined = reason; next !== undefined && !stopping; ) {
+          await reloadFromFile(service, origin, logger, next)
+          next = again
+          again = undefined
+        }
+        reloading = false
+      })()
+    }
     process.on('SIGTERM', stop)
     process.on('SIGINT', stop)
-    process.on('SIGHUP', reload)
+    process.on('SIGHUP', () => reload('SIGHUP received'))
     if (watch && file !== undefined)
-      void watchConfigFile(file, () => void reloadFromFile(service, file, logger, 'config file changed')).then(
+      void watchConfigFile(file, () => reload('config file changed')).then(
         (unwatch) => {
           logger.info({ file }, 'watching the config file for changes')
           stopWatching = unwatch
@@ -281,20 +330,18 @@ function adaptLoadBalancer(lb: LoadBalancer): Service {
     start: () => lb.start(),
     close: () => lb.close(),
     reload: (config) => lb.reload(config, { validated: true }),
+    addresses: () => lb.addresses(),
+    adminAddress: () => lb.adminAddress(),
     metrics: lb.metrics,
   }
 }
 
-async function reloadFromFile(
-  service: Service,
-  file: string | undefined,
-  logger: Logger,
-  reason: string,
-): Promise<void> {
-  if (file === undefined) {
+async function reloadFromFile(service: Service, origin: Origin, logger: Logger, reason: string): Promise<void> {
+  if (origin.kind !== 'file') {
     logger.warn(`${reason}, but there is no config file to reload (quick mode)`)
     return
   }
+  const file = origin.file
   logger.info({ file }, `${reason}: reloading configuration`)
   const result = await loadConfigFile(file)
   if (!result.ok) {
@@ -308,8 +355,43 @@ async function reloadFromFile(
   try {
     await service.reload(result.config)
   } catch (err) {
-    logger.error({ err, file }, `reload failed, keeping the running configuration: ${(err as Error).message}`)
+    const why = isSwitchyardError(err) ? describeListenError(err, result.config, origin) : (err as Error).message
+    logger.error({ err, file }, `reload failed, keeping the running configuration: ${why}`)
   }
+}
+
+/**
+ * A listen failure (`cannot listen on 127.0.0.1:8080: address already in use`) told in the user's terms:
+ * `--listen 127.0.0.1:8080: address already in use` for flags, `FILE: listener "web" (listen:
+ * 127.0.0.1:8080): …` or `FILE: admin.listen 127.0.0.1:9901: …` for a file. Other errors keep their message.
+ */
+function describeListenError(err: SwitchyardError, config: RuntimeConfig, origin: Origin): string {
+  if (err.code !== 'SWY_LISTEN_IN_USE' && err.code !== 'SWY_LISTEN_FAILED') return err.message
+  const flags = origin.kind === 'flags'
+  const targets = [
+    ...config.listeners.map((l) => ({
+      prefix: `cannot listen on ${formatAddress(l.host, l.port)}: `,
+      flag: '--listen',
+      what: flags ? `--listen ${l.listen}` : `listener "${l.name}" (listen: ${l.listen})`,
+    })),
+    ...(config.admin
+      ? [
+          {
+            prefix: `cannot listen on ${formatAddress(config.admin.host, config.admin.port)} (admin): `,
+            flag: '--admin',
+            what: flags ? `--admin ${config.admin.listen}` : `admin.listen ${config.admin.listen}`,
+          },
+        ]
+      : []),
+  ]
+  const hit = targets.find((t) => err.message.startsWith(t.prefix))
+  if (!hit) return err.message
+  const reason = err.message.slice(hit.prefix.length)
+  if (!flags) return `${origin.file}: ${hit.what}: ${reason}`
+  const fallback = origin.defaults.includes(hit.flag)
+    ? ` (the demo's default; choose another with ${hit.flag} ADDR)`
+    : ''
+  return `${hit.what}: ${reason}${fallback}`
 }
 
 function flush(logger: Logger): Promise<void> {

@@ -117,16 +117,50 @@ describe('switchyard flags', () => {
     assert.match(out, /^\d+\.\d+\.\d+\n$/)
   })
 
-  it('a port already in use gives a one-line error naming the port, and exit 1', async () => {
+  it('a port already in use gives a one-line error naming the flag or the config key, and exit 1', async () => {
     const blocker = createServer()
     await new Promise<void>((r) => blocker.listen(0, '127.0.0.1', r))
     const { port } = blocker.address() as AddressInfo
+    const taken = `127.0.0.1:${port}`
     try {
-      const r = await runCliToEnd(['--listen', `127.0.0.1:${port}`, '--to', 'http://127.0.0.1:1'])
-      assert.equal(r.code, 1)
-      assert.equal(r.stderr, `switchyard: cannot listen on 127.0.0.1:${port}: address already in use\n`)
+      const listen = await runCliToEnd(['--listen', taken, '--to', 'http://127.0.0.1:1'])
+      assert.equal(listen.code, 1)
+      assert.equal(listen.stderr, `switchyard: --listen ${taken}: address already in use\n`)
+      const admin = await runCliToEnd(['--listen', '127.0.0.1:0', '--to', 'http://127.0.0.1:1', '--admin', taken])
+      assert.equal(admin.code, 1)
+      assert.equal(admin.stderr, `switchyard: --admin ${taken}: address already in use\n`)
+      const demo = await runCliToEnd(['demo', '--listen', '127.0.0.1:0', '--admin', taken])
+      assert.equal(demo.code, 1)
+      assert.equal(demo.stderr, `switchyard: --admin ${taken}: address already in use\n`)
+      // With workers, the listener is bound in the worker processes; the error is the same.
+      const workers = await runCliToEnd(['--listen', taken, '--to', 'http://127.0.0.1:1', '--workers', '2'])
+      assert.equal(workers.code, 1)
+      assert.equal(workers.stderr, `switchyard: --listen ${taken}: address already in use\n`)
+
+      const body = (listenAt: string, adminAt: string) =>
+        `admin: { listen: "${adminAt}" }\nlisteners:\n  - { name: web, listen: 127.0.0.1:0, routes: [{ pool: p }] }\n  - { name: api, listen: "${listenAt}", routes: [{ pool: p }] }\npools:\n  - { name: p, servers: [http://127.0.0.1:1] }\n`
+      const f1 = await file('in-use-listener.yaml', body(taken, '127.0.0.1:0'))
+      const l = await runCliToEnd(['-c', f1])
+      assert.equal(l.code, 1)
+      assert.equal(l.stderr, `switchyard: ${f1}: listener "api" (listen: ${taken}): address already in use\n`)
+      const f2 = await file('in-use-admin.yaml', body('127.0.0.1:0', taken))
+      const a = await runCliToEnd(['-c', f2])
+      assert.equal(a.code, 1)
+      assert.equal(a.stderr, `switchyard: ${f2}: admin.listen ${taken}: address already in use\n`)
     } finally {
       blocker.close()
+    }
+  })
+
+  it('logs its own pid once it serves, with what to signal', async () => {
+    const p = runCli(['--listen', '127.0.0.1:0', '--to', 'http://127.0.0.1:1'])
+    try {
+      const line = await p.waitForLog((l) => typeof l.pid === 'number' && String(l.msg).includes('running as pid'))
+      assert.equal(line.pid, p.pid)
+      assert.match(String(line.msg), new RegExp(`running as pid ${p.pid}: kill -TERM ${p.pid} drains and stops$`))
+    } finally {
+      p.kill('SIGTERM')
+      assert.equal(await p.exited(), 0)
     }
   })
 })

@@ -101,9 +101,17 @@ describe('workers', () => {
           .stdout()
           .split('\n')
           .filter((l) => l.includes('"type":"access"'))
-          .map((l) => (JSON.parse(l) as { worker: number }).worker),
+          .map((l) => {
+            const line = JSON.parse(l) as { worker: number; pid: number }
+            return `${line.worker}:${line.pid}`
+          }),
       )
-      assert.deepEqual([...servedBy].sort(), s.workers.map((w) => w.pid).sort(), 'both workers served requests')
+      // `worker` is the slot index, as on the supervisor's lines; `pid` the process.
+      assert.deepEqual(
+        [...servedBy].sort(),
+        s.workers.map((w) => `${w.index}:${w.pid}`).sort(),
+        'both workers served requests',
+      )
 
       const metrics = await (await fetch(`${admin}/metrics`)).text()
       assert.match(metrics, /switchyard_http_requests_total\{listener="default",pool="default",class="2xx"\} 300\n/)

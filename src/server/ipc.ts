@@ -1,7 +1,8 @@
 /**
  * Messages between the supervisor (the cluster primary) and its workers, over the cluster IPC channel
  * with `advanced` (structured clone) serialization. Requests that expect an answer carry an `id`; the
- * worker answers each with one `reply` of the same id.
+ * worker answers each with one `reply` of the same id: `ok: false` with the error's message when handling it
+ * failed, including for a message the worker does not know.
  */
 import type { AddressInfo } from 'node:net'
 import type { MetricObjectWithValues, MetricValue } from 'prom-client'
@@ -37,3 +38,10 @@ export type FromWorker =
 
 /** Environment variable that marks a process as a Switchyard worker. */
 export const WORKER_ENV = 'SWITCHYARD_WORKER'
+
+/**
+ * Environment variable with the worker's slot index (0 to workers − 1), set by the supervisor at fork.
+ * It is the `worker` field of the worker's log lines, as of the supervisor's lines about it; a restarted
+ * worker keeps its slot's index and gets a new `pid`.
+ */
+export const WORKER_INDEX_ENV = 'SWITCHYARD_WORKER_INDEX'

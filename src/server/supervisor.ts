@@ -7,7 +7,13 @@
  *
  * - A worker that exits unasked is restarted after a backoff that doubles from 100 ms up to 10 s, and
  *   resets once a worker has lived 10 s. The other workers keep accepting meanwhile.
- * - Reloads go to every worker as a validated config; each applies it as a generation swap.
+ * - Reloads go to every worker as a validated config; each applies it as a generation swap. Reloads
+ *   (and close) run one at a time, in the order they were asked for. A reload is all or nothing: if any
+ *   worker rejects it (or does not answer within 10 s), the workers that took it are reloaded with the
+ *   previous config, the generation stays, and the reload counts as `rejected`. A worker that cannot go
+ *   back is replaced by a fresh one, which starts on the previous config.
+ * - A worker that starts while a reload runs, and so got the config from before it, is brought up to
+ *   date once it serves.
  * - `/metrics` sums every worker's series (prom-client's cluster aggregation) and adds the
  *   supervisor's own; `/api/status` adds up in-flight counts and lists the workers.
  * - Per-worker state: balancer positions (each worker runs its own round-robin, so the split over
@@ -25,7 +31,7 @@ import type { Logger, LogLevel } from '../core/logger.js'
 import { HealthMonitor, logTransition, type Transition } from '../health/index.js'
 import { SUPERVISOR_METRICS, SupervisorMetrics } from '../metrics/index.js'
 import { VERSION } from '../version.js'
-import { type FromWorker, type ToWorker, WORKER_ENV, type WorkerMetrics } from './ipc.js'
+import { type FromWorker, type ToWorker, WORKER_ENV, WORKER_INDEX_ENV, type WorkerMetrics } from './ipc.js'
 import { addressText, type StatusReport } from './load-balancer.js'
 
 const here = fileURLToPath(import.meta.url)
@@ -51,13 +57,20 @@ interface Slot {
   backoffMs: number
   restarts: number
   timer: NodeJS.Timeout | undefined
+  /** The generation whose config the slot's worker runs (set when it is sent a config). */
+  generation: number
 }
 
 interface Pending {
+  /** The cluster id of the worker asked. */
+  readonly workerId: number
   resolve(value: unknown): void
   reject(err: Error): void
   timer: NodeJS.Timeout
 }
+
+/** A worker that did not answer in time: it may still act on the message later. */
+class NoAnswer extends Error {}
 
 export interface SupervisorOptions {
   readonly logger: Logger
@@ -86,6 +99,8 @@ export class Supervisor implements AdminSource {
   readonly #health: HealthMonitor
   /** Resolvers waiting for the first `ready` (or failure) of a worker, by worker id. */
   readonly #starting = new Map<number, { resolve(): void; reject(err: Error): void }>()
+  /** Serialises reloads, catch-ups and close, so that two control-plane changes never interleave. */
+  #queue: Promise<unknown> = Promise.resolve()
 
   constructor(config: RuntimeConfig, options: SupervisorOptions) {
     this.#config = config
@@ -123,7 +138,7 @@ export class Supervisor implements AdminSource {
       throw err
     }
     this.#updateGauge()
-    this.#logger.info({ workers: this.#slots.length }, `${this.#slots.length} workers serving`)
+    this.#logger.info({ workers: this.#slots.length, pid: process.pid }, `${this.#slots.length} workers serving`)
   }
 
   addresses(): Record<string, AddressInfo> {
@@ -134,22 +149,44 @@ export class Supervisor implements AdminSource {
     return this.#admin?.address()
   }
 
-  /** Sends a validated config to every worker, growing or shrinking the worker set to `workers`. */
-  async reload(next: RuntimeConfig): Promise<void> {
+  /**
+   * Sends a validated config to every worker, growing or shrinking the worker set to `workers`. Runs
+   * after any reload or close already asked for. Rejects, with the old generation still serving on
+   * every worker, when a worker rejects the config or does not answer within 10 s.
+   */
+  reload(next: RuntimeConfig): Promise<void> {
+    return this.#enqueue(() => this.#reload(next))
+  }
+
+  async #reload(next: RuntimeConfig): Promise<void> {
     if (this.#state !== 'running') throw new Error(`cannot reload a supervisor that is ${this.#state}`)
     const live = this.#slots.filter((s) => s.state === 'ready' && s.worker)
     const results = await Promise.allSettled(live.map((s) => this.#ask(s.worker!, { t: 'reload', config: next })))
-    const failed = results.flatMap((r, i) => (r.status === 'rejected' ? [`worker ${live[i]!.index}: ${r.reason}`] : []))
-    if (live.length > 0 && failed.length === live.length) {
+    const failed = results.flatMap((r, i) =>
+      r.status === 'rejected' ? [`worker ${live[i]!.index}: ${(r.reason as Error).message}`] : [],
+    )
+    if (failed.length > 0) {
+      // All or nothing. A worker that rejected kept the old config; one that took the new config, or
+      // did not answer (and may still apply it), is reloaded with the old one.
+      const back = live.filter((_, i) => {
+        const r = results[i]!
+        return r.status === 'fulfilled' || r.reason instanceof NoAnswer
+      })
+      await this.#rollBack(back)
       this.metrics.reloads.labels('rejected').inc()
-      throw new Error(`every worker rejected the configuration: ${failed.join('; ')}`)
+      const rolledBack = back.length > 0 ? `; worker ${back.map((s) => s.index).join(', ')} rolled back` : ''
+      throw new Error(
+        `${failed.length} of ${live.length} workers rejected the configuration (${failed.join('; ')})${rolledBack}; generation ${this.#generation} still active`,
+      )
     }
     this.#config = next
     this.#generation++
+    for (const s of live) s.generation = this.#generation
     this.metrics.reloads.labels('ok').inc()
     this.#updateHealth(next)
     for (const w of this.#connectedWorkers()) this.#sendHealth(w)
-    if (failed.length > 0) this.#logger.error({ failed }, 'some workers kept the old configuration')
+    // Workers that started during the reload were given the previous config.
+    for (const s of this.#slots) if (!live.includes(s)) await this.#catchUp(s)
     await this.#scale(next.workers)
     this.#logger.info(
       { generation: this.#generation, workers: next.workers },
@@ -157,8 +194,69 @@ export class Supervisor implements AdminSource {
     )
   }
 
-  /** Stops every worker (each drains within `gracePeriodMs`), then the admin API. */
-  async close({ gracePeriodMs }: { gracePeriodMs?: number } = {}): Promise<void> {
+  /** Reloads `slots` with the running config; a worker that cannot go back is replaced. */
+  async #rollBack(slots: readonly Slot[]): Promise<void> {
+    await Promise.all(
+      slots.map(async (s) => {
+        const worker = s.worker
+        if (!worker || s.state !== 'ready') return
+        try {
+          await this.#ask(worker, { t: 'reload', config: this.#config })
+          this.#logger.warn(
+            { worker: s.index, pid: worker.process.pid, generation: this.#generation },
+            `worker ${s.index} rolled back to configuration generation ${this.#generation}`,
+          )
+        } catch (err) {
+          this.#replace(s, `it could not go back to generation ${this.#generation}: ${(err as Error).message}`)
+        }
+      }),
+    )
+  }
+
+  /** A ready worker that runs an older generation than the supervisor's is reloaded, or replaced. */
+  async #catchUp(slot: Slot): Promise<void> {
+    const worker = slot.worker
+    if (this.#state !== 'running' || slot.state !== 'ready' || !worker || slot.generation === this.#generation) return
+    const generation = this.#generation
+    try {
+      await this.#ask(worker, { t: 'reload', config: this.#config })
+      if (slot.worker === worker) slot.generation = generation
+    } catch (err) {
+      this.#replace(slot, `it could not take configuration generation ${generation}: ${(err as Error).message}`)
+    }
+  }
+
+  /**
+   * Asks a worker whose config is not the supervisor's to drain and exit (SIGTERM; SIGKILL after the
+   * grace period and a margin). Its slot restarts it, as after a crash, with the running config.
+   */
+  #replace(slot: Slot, why: string): void {
+    const worker = slot.worker
+    if (!worker || worker.isDead()) return
+    this.#logger.error({ worker: slot.index, pid: worker.process.pid }, `replacing worker ${slot.index}: ${why}`)
+    worker.process.kill('SIGTERM')
+    const killer = setTimeout(
+      () => worker.process.kill('SIGKILL'),
+      this.#config.shutdown.gracePeriodMs + STOP_MARGIN_MS,
+    )
+    worker.once('exit', () => clearTimeout(killer))
+  }
+
+  #enqueue<T>(run: () => Promise<T>): Promise<T> {
+    const p = this.#queue.then(run)
+    this.#queue = p.catch(() => {})
+    return p
+  }
+
+  /**
+   * Stops every worker (each drains within `gracePeriodMs`), then the admin API. Runs after a reload
+   * already under way.
+   */
+  close({ gracePeriodMs }: { gracePeriodMs?: number } = {}): Promise<void> {
+    return this.#enqueue(() => this.#close(gracePeriodMs))
+  }
+
+  async #close(gracePeriodMs: number | undefined): Promise<void> {
     if (this.#state === 'closing' || this.#state === 'closed') return
     this.#state = 'closing'
     const grace = gracePeriodMs ?? this.#config.shutdown.gracePeriodMs
@@ -225,6 +323,7 @@ export class Supervisor implements AdminSource {
       backoffMs: MIN_BACKOFF_MS,
       restarts: 0,
       timer: undefined,
+      generation: this.#generation,
     }
     this.#slots[index] = slot
     return slot
@@ -262,7 +361,7 @@ export class Supervisor implements AdminSource {
     slot.state = 'starting'
     slot.timer = undefined
     slot.startedAtMs = Date.now()
-    const worker = cluster.fork({ [WORKER_ENV]: '1' })
+    const worker = cluster.fork({ [WORKER_ENV]: '1', [WORKER_INDEX_ENV]: String(slot.index) })
     slot.worker = worker
     const started = new Promise<void>((resolve, reject) => this.#starting.set(worker.id, { resolve, reject }))
     worker.on('message', (msg: FromWorker) => this.#onMessage(slot, worker, msg))
@@ -275,6 +374,7 @@ export class Supervisor implements AdminSource {
     switch (msg.t) {
       case 'booted': {
         const start: ToWorker = { t: 'start', config: this.#config, level: this.#level }
+        slot.generation = this.#generation
         worker.send(start)
         this.#sendHealth(worker)
         return
@@ -285,6 +385,7 @@ export class Supervisor implements AdminSource {
         this.#starting.get(worker.id)?.resolve()
         this.#starting.delete(worker.id)
         this.#updateGauge()
+        if (slot.generation !== this.#generation) void this.#enqueue(() => this.#catchUp(slot))
         return
       }
       case 'failed': {
@@ -314,6 +415,12 @@ export class Supervisor implements AdminSource {
     if (starting) {
       this.#starting.delete(worker.id)
       starting.reject(new Error(`worker ${slot.index} exited during start (${signal ?? `code ${code}`})`))
+    }
+    for (const [id, p] of this.#pending) {
+      if (p.workerId !== worker.id) continue
+      this.#pending.delete(id)
+      clearTimeout(p.timer)
+      p.reject(new Error(`worker ${slot.index} exited (${signal ?? `code ${code}`})`))
     }
     if (slot.worker !== worker) return
     slot.worker = undefined
@@ -383,9 +490,9 @@ export class Supervisor implements AdminSource {
     return new Promise((resolve, reject) => {
       const timer = setTimeout(() => {
         this.#pending.delete(id)
-        reject(new Error(`worker did not answer "${msg.t}" within ${ASK_TIMEOUT_MS} ms`))
+        reject(new NoAnswer(`no answer to "${msg.t}" within ${ASK_TIMEOUT_MS} ms`))
       }, ASK_TIMEOUT_MS)
-      this.#pending.set(id, { resolve, reject, timer })
+      this.#pending.set(id, { workerId: worker.id, resolve, reject, timer })
       worker.send({ ...msg, id } as ToWorker)
     })
   }

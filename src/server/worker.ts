@@ -3,15 +3,22 @@
  * holds a whole data plane (pools, balancers, upstream connections), has no admin API of its own, and
  * answers the supervisor's scrape and status requests. It drains and exits on `stop`, on SIGTERM or
  * SIGINT, and when the supervisor goes away (IPC disconnect).
+ *
+ * A control message that fails never takes the worker down: a message with an `id` is answered with
+ * `ok: false` and the error's message, and every failure is logged at `error` level.
  */
 import { isSwitchyardError } from '../core/errors.js'
 import { createLogger, type Logger } from '../core/logger.js'
-import type { FromWorker, ToWorker } from './ipc.js'
+import { type FromWorker, type ToWorker, WORKER_INDEX_ENV } from './ipc.js'
 import { LoadBalancer } from './load-balancer.js'
 
 export function runWorker(): void {
+  /** The supervisor's slot number for this process (0, 1, ...): the `worker` field of every log line. */
+  const index = Number(process.env[WORKER_INDEX_ENV] ?? 0)
+  const bindings = { worker: index, pid: process.pid }
   let lb: LoadBalancer | undefined
-  let logger: Logger | undefined
+  /** Replaced by one at the configured level on `start`; this one (synchronous) logs failures before it. */
+  let logger: Logger = createLogger({ sync: true }).child(bindings)
   let stopping = false
   const send = (msg: FromWorker): void => {
     if (process.connected) process.send?.(msg)
@@ -22,20 +29,18 @@ export function runWorker(): void {
     stopping = true
     const closed = lb ? lb.close(gracePeriodMs === undefined ? {} : { gracePeriodMs }) : Promise.resolve()
     closed
-      .catch((err: unknown) => logger?.error({ err }, 'worker shutdown failed'))
-      .finally(() => {
-        if (logger) logger.flush(() => process.exit(0))
-        else process.exit(0)
-      })
+      .catch((err: unknown) => logger.error({ err }, 'worker shutdown failed'))
+      .finally(() => logger.flush(() => process.exit(0)))
   }
 
   const onMessage = async (msg: ToWorker): Promise<void> => {
     switch (msg.t) {
       case 'start': {
-        logger = createLogger({ level: msg.level }).child({ worker: process.pid })
-        // Health checks run once for the instance, in the supervisor, which sends their states.
-        lb = new LoadBalancer({ ...msg.config, admin: undefined }, { logger, externalHealth: true })
+        if (lb) throw new Error('worker already started')
         try {
+          logger = createLogger({ level: msg.level }).child(bindings)
+          // Health checks run once for the instance, in the supervisor, which sends their states.
+          lb = new LoadBalancer({ ...msg.config, admin: undefined }, { logger, externalHealth: true })
           await lb.start()
           send({ t: 'ready', addresses: lb.addresses() })
         } catch (err) {
@@ -46,20 +51,16 @@ export function runWorker(): void {
         return
       }
       case 'reload':
-        try {
-          if (!lb) throw new Error('worker not started')
-          await lb.reload({ ...msg.config, admin: undefined }, { validated: true })
-          send({ t: 'reply', id: msg.id, ok: true, value: null })
-        } catch (err) {
-          send({ t: 'reply', id: msg.id, ok: false, message: (err as Error).message })
-        }
+        if (!lb) throw new Error('worker not started')
+        await lb.reload({ ...msg.config, admin: undefined }, { validated: true })
+        send({ t: 'reply', id: msg.id, ok: true, value: null })
         return
       case 'scrape':
         send({ t: 'reply', id: msg.id, ok: true, value: lb ? await lb.metrics.registry.getMetricsAsJSON() : [] })
         return
       case 'status':
-        if (lb) send({ t: 'reply', id: msg.id, ok: true, value: lb.status() })
-        else send({ t: 'reply', id: msg.id, ok: false, message: 'worker not started' })
+        if (!lb) throw new Error('worker not started')
+        send({ t: 'reply', id: msg.id, ok: true, value: lb.status() })
         return
       case 'health':
         lb?.applyHealth(msg.pool, msg.down)
@@ -68,12 +69,22 @@ export function runWorker(): void {
         return stop(msg.gracePeriodMs)
       default: {
         const unknown: never = msg
-        throw new Error(`unknown message ${JSON.stringify(unknown)}`)
+        throw new Error(`unknown message type ${JSON.stringify((unknown as { t?: unknown }).t)}`)
       }
     }
   }
 
-  process.on('message', (msg: ToWorker) => void onMessage(msg))
+  /** Runs one message; a failure is answered (when the message expects an answer) and logged. */
+  const handle = (msg: ToWorker): void => {
+    onMessage(msg).catch((err: unknown) => {
+      const message = err instanceof Error ? err.message : String(err)
+      const id = (msg as { id?: unknown }).id
+      if (typeof id === 'number') send({ t: 'reply', id, ok: false, message })
+      logger.error({ err, control: (msg as { t?: unknown }).t }, `control message failed: ${message}`)
+    })
+  }
+
+  process.on('message', handle)
   send({ t: 'booted' })
   process.on('disconnect', () => stop())
   process.on('SIGTERM', () => stop())
