@@ -195,8 +195,11 @@ describe('supervisor reloads', () => {
         failed.msg,
         'reload failed, keeping the running configuration: 1 of 2 workers rejected the configuration (worker 1: no answer to "reload" within 10000 ms); worker 0, 1 rolled back; generation 1 still active',
       )
-      // Then the queued reload runs, and succeeds on both.
+      // Then the queued reload runs, and succeeds on both (each worker logs its own line, from its own
+      // process: wait for both, as the supervisor's line can come first).
       await p.waitForLog((l) => l.worker === undefined && l.msg === 'configuration generation 2 active')
+      for (const index of [0, 1])
+        await p.waitForLog((l) => l.worker === index && l.msg === 'configuration generation 4 active')
       const lines = p
         .stdout()
         .split('\n')
