@@ -7,8 +7,8 @@ import { mkdtemp, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { after, before, describe, it } from 'node:test'
-import { startBackend, startBackends, type TestBackend } from './helpers/backends.js'
-import { type CliProcess, runCli } from './helpers/cli.js'
+import { startBackend, startBackends, type TestBackend } from '../helpers/backends.js'
+import { type CliProcess, runCli } from '../helpers/cli.js'
 
 interface Status {
   readonly listeners: { name: string; inFlight: number }[]

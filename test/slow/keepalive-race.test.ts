@@ -11,8 +11,8 @@ import { createServer } from 'node:http'
 import type { AddressInfo, Socket } from 'node:net'
 import { describe, it } from 'node:test'
 import { request } from 'undici'
-import { createLoadBalancer } from '../src/index.js'
-import { sporadicTraffic, startIdleClosingBackend, startLatencyLink } from './helpers/keepalive-race.js'
+import { createLoadBalancer } from '../../src/index.js'
+import { sporadicTraffic, startIdleClosingBackend, startLatencyLink } from '../helpers/keepalive-race.js'
 
 function lbUrl(lb: ReturnType<typeof createLoadBalancer>): string {
   return `http://127.0.0.1:${Object.values(lb.addresses())[0]!.port}/`
