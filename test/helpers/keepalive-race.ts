@@ -150,6 +150,7 @@ export async function sporadicTraffic(
   const gaps = Array.from({ length: opts.perSequence }, () => min + random() * (max - min))
   const sequence = async (s: number) => {
     for (let i = 0; i < opts.perSequence; i++) {
+      // The gap is the traffic's shape (idle about as long as the backend's timeout), not a wait.
       await new Promise((r) => setTimeout(r, gaps[i]))
       const post = (s + i) % 2 === 0
       sent++

@@ -9,6 +9,7 @@ import { join } from 'node:path'
 import { after, before, describe, it } from 'node:test'
 import { startBackends, type TestBackend } from '../helpers/backends.js'
 import { runCli } from '../helpers/cli.js'
+import { waitFor } from '../helpers/wait.js'
 
 let dir: string
 before(async () => {
@@ -79,7 +80,7 @@ describe('switchyard serving (quick mode and config file)', () => {
       body: await r.text(),
       conn: r.headers.get('connection'),
     }))
-    while (backends[0]!.requests.length === seen) await new Promise((r) => setTimeout(r, 10))
+    await waitFor(() => backends[0]!.requests.length > seen, 'the slow request at the backend')
     p.kill('SIGTERM')
     await p.waitForLog((l) => l.msg === 'SIGTERM received: draining')
     await assert.rejects(fetch(`http://127.0.0.1:${port}/`), 'the listener no longer accepts')
@@ -116,16 +117,21 @@ describe('switchyard serving (quick mode and config file)', () => {
         }
       }
       const load = Promise.all([worker(), worker(), worker(), worker()])
-      await new Promise((r) => setTimeout(r, 300))
+      // Load flows before, between and after the reloads: 100 more requests sent each time.
+      const moreRequests = (what: string) => {
+        const mark = total
+        return waitFor(() => total >= mark + 100, `100 requests ${what}`)
+      }
+      await moreRequests('before the first reload')
       await writeFile(f, cfg(backends[1]!.url))
       p.kill('SIGHUP')
       await p.waitForLog((l) => l.msg === 'configuration generation 2 active')
-      await new Promise((r) => setTimeout(r, 300))
+      await moreRequests('after the first reload')
       await writeFile(f, `${cfg(backends[0]!.url)}bogus: true\n`)
       p.kill('SIGHUP')
       const rejected = await p.waitForLog((l) => String(l.msg).startsWith('reload rejected'))
       assert.match(String(rejected.msg), /reload\.yaml:8:1: bogus: unknown key/)
-      await new Promise((r) => setTimeout(r, 300))
+      await moreRequests('after the rejected reload')
       stop = true
       await load
       assert.ok(total > 50, `load actually flowed (${total} requests)`)

@@ -135,6 +135,7 @@ describe('idle upstream connections are retired before the server closes them', 
     await lb.start()
     try {
       for (let i = 0; i < 2; i++) {
+        // The idle time between the two requests is the thing under test, not a wait.
         if (i > 0) await new Promise((r) => setTimeout(r, gapMs))
         const res = await request(lbUrl(lb))
         assert.equal(await res.body.text(), 'ok')

@@ -85,6 +85,8 @@ describe('reloads under load', () => {
         }
       }
     }
+    // Load for `ms`: the fixed times in this test are its scenario (so much traffic, a reload every
+    // 500 ms), not waits for something to happen.
     const warmUp = async (ms: number) => {
       stop = false
       const workers = Array.from({ length: 8 }, load)
@@ -99,6 +101,8 @@ describe('reloads under load', () => {
       await warmUp(300)
       await lb.reload(config(0))
       await warmUp(300)
+      // A settling time, not a wait for an event: the keep-alive sockets of the warm-up come and go, and
+      // the descriptor count they leave is itself what is measured.
       await new Promise((r) => setTimeout(r, 200))
       const fdsBefore = openFds()
       const heapBefore = heapAfterGc()
@@ -112,7 +116,8 @@ describe('reloads under load', () => {
       }
       stop = true
       await Promise.all(workers)
-      // The last reload's retired pools close once their requests are done.
+      // The last reload's retired pools close once their requests are done. A settling time again: what
+      // would be waited for (descriptors going back down) is the measurement, and 6 of slack covers it.
       await new Promise((r) => setTimeout(r, 300))
       const fdsAfter = openFds()
       const heapAfter = heapAfterGc()

@@ -54,6 +54,7 @@ function sampleRss(pid: number, startBytes: number): { stop(): Promise<{ rise: n
   let peak = startBytes
   let running = true
   const loop = (async () => {
+    // A sampling period, not a wait: the loop ends when the transfer it samples does.
     while (running) {
       const v = await rssBytes(pid)
       trough = Math.min(trough, v)
