@@ -1,4 +1,4 @@
-// The keep-alive race, measured: the traffic of test/keepalive-race.test.ts (a backend that closes idle
+// The keep-alive race, measured: the traffic of test/slow/keepalive-race.test.ts (a backend that closes idle
 // connections after 1 s without announcing it, 50 clients sending 10 requests each in bursts spaced
 // 990–1010 ms apart, half of them POSTs, through a link with 5 ms of latency each way) sent through
 // Switchyard, Switchyard with `keepAliveRace: false`, the npm `http-proxy` and `@fastify/http-proxy`.

@@ -5,6 +5,7 @@ import { after, before, describe, it } from 'node:test'
 import { pino } from 'pino'
 import { createLoadBalancer } from '../src/index.js'
 import { deadPort, startBackend, type TestBackend } from './helpers/backends.js'
+import { waitFor } from './helpers/wait.js'
 
 interface ErrorBody {
   error: { code: string; status: number; message: string; requestId: string }
@@ -120,6 +121,8 @@ describe('upstream failures', () => {
 
   it('a dead upstream gives 502 SWY_UPSTREAM_CONNECT, logged once with the request id', async () => {
     const id = await expectError(`${lbUrl}/dead`, 502, 'SWY_UPSTREAM_CONNECT')
+    await waitFor(() => log.lines.some((l) => l.requestId === id), 'the log line of the failed request')
+    // Exactly one: a second line would be written right behind the first. The wait is the assertion.
     await new Promise((r) => setTimeout(r, 20))
     const mine = log.lines.filter((l) => l.requestId === id)
     assert.equal(mine.length, 1, 'exactly one log line for the failed request')
@@ -145,7 +148,7 @@ describe('upstream failures', () => {
       const res = await fetch(`${lbUrl}/die-mid-body-${kind}`)
       assert.equal(res.status, 200, 'the head was already relayed')
       await assert.rejects(res.arrayBuffer(), 'reading the body must fail, not end cleanly')
-      await new Promise((r) => setTimeout(r, 20))
+      await waitFor(() => log.lines.some((l) => l.url === `/die-mid-body-${kind}`), 'its log line')
       const line = log.lines.find((l) => l.url === `/die-mid-body-${kind}`)
       assert.equal(line?.code, 'SWY_UPSTREAM_RESET')
       assert.equal(line?.aborted, true)
@@ -156,7 +159,7 @@ describe('upstream failures', () => {
     const res = await fetch(`${lbUrl}/stall-mid-body`)
     assert.equal(res.status, 200)
     await assert.rejects(res.text())
-    await new Promise((r) => setTimeout(r, 20))
+    await waitFor(() => log.lines.some((l) => l.url === '/stall-mid-body'), 'its log line')
     assert.equal(log.lines.find((l) => l.url === '/stall-mid-body')?.code, 'SWY_UPSTREAM_BODY_TIMEOUT')
   })
 
@@ -176,22 +179,15 @@ describe('upstream failures', () => {
   it('a client that aborts mid-upload is logged as 499 SWY_CLIENT_ABORTED, not as an upstream failure', async () => {
     const { connect } = await import('node:net')
     const port = Number(new URL(lbUrl).port)
-    await new Promise<void>((resolve, reject) => {
-      const socket = connect(port, '127.0.0.1', () => {
-        socket.write('POST /upload-then-abort HTTP/1.1\r\nHost: a\r\nContent-Length: 10000000\r\n\r\n')
-        socket.write(Buffer.alloc(100_000, 98))
-        setTimeout(() => {
-          socket.destroy()
-          resolve()
-        }, 100)
-      })
-      socket.on('error', reject)
-    })
-    let line: Record<string, unknown> | undefined
-    for (let i = 0; i < 100 && !line; i++) {
-      await new Promise((r) => setTimeout(r, 20))
-      line = log.lines.find((l) => l.url === '/upload-then-abort')
-    }
+    const socket = connect(port, '127.0.0.1')
+    socket.on('error', () => {})
+    socket.write('POST /upload-then-abort HTTP/1.1\r\nHost: a\r\nContent-Length: 10000000\r\n\r\n')
+    socket.write(Buffer.alloc(100_000, 98))
+    // Mid-upload: the request has reached the backend, its body has not all been sent.
+    await waitFor(() => misbehaving.requests.some((r) => r.url === '/upload-then-abort'), 'the upload at the backend')
+    socket.destroy()
+    await waitFor(() => log.lines.some((l) => l.url === '/upload-then-abort'), 'the log line of the aborted upload')
+    const line = log.lines.find((l) => l.url === '/upload-then-abort')
     assert.equal(line?.status, 499)
     assert.equal(line?.code, 'SWY_CLIENT_ABORTED')
     assert.equal(log.lines.filter((l) => l.url === '/upload-then-abort').length, 1)

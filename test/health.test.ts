@@ -11,10 +11,11 @@ import { request } from 'undici'
 import { HealthTracker } from '../src/health/index.js'
 import { type ConfigInput, createLoadBalancer, type LoadBalancer, validateConfig } from '../src/index.js'
 import { startBackend, type TestBackend } from './helpers/backends.js'
+import { waitFor } from './helpers/wait.js'
 
-/** Polls `condition` every 20 ms until it holds (the test's own timeout bounds the wait). */
-async function until(condition: () => boolean | Promise<boolean>): Promise<void> {
-  while (!(await condition())) await new Promise((r) => setTimeout(r, 20))
+/** Polls `condition` every 20 ms until it holds; fails naming `what` after 10 s. */
+function until(condition: () => boolean | Promise<boolean>, what: string): Promise<void> {
+  return waitFor(condition, what, { intervalMs: 20 })
 }
 
 describe('health tracker', () => {
@@ -106,9 +107,9 @@ describe('active health checks', () => {
   }
 
   it('takes a failing server out of rotation after `fall` checks, and logs it once', async () => {
-    await until(async () => (await serverUp('b1')) && (await serverUp('b2')) && (await serverUp('b3')))
+    await until(async () => (await serverUp('b1')) && (await serverUp('b2')) && (await serverUp('b3')), 'all three up')
     healthy.set('b2', false)
-    await until(async () => !(await serverUp('b2')))
+    await until(async () => !(await serverUp('b2')), 'b2 down')
     const counts = new Map<string, number>()
     for (let i = 0; i < 60; i++) {
       const name = await (await request(`${url}/`)).body.text()
@@ -124,7 +125,7 @@ describe('active health checks', () => {
 
   it('brings it back after `rise` passed checks', async () => {
     healthy.set('b2', true)
-    await until(() => serverUp('b2'))
+    await until(() => serverUp('b2'), 'b2 up again')
     const seen = new Set<string>()
     for (let i = 0; i < 30; i++) seen.add(await (await request(`${url}/`)).body.text())
     assert.deepEqual([...seen].sort(), ['b1', 'b2', 'b3'])
@@ -133,12 +134,15 @@ describe('active health checks', () => {
 
   it('answers 503 SWY_NO_SERVER when every server is down', async () => {
     for (const b of backends) healthy.set(b.name, false)
-    await until(async () => !(await serverUp('b1')) && !(await serverUp('b2')) && !(await serverUp('b3')))
+    await until(
+      async () => !(await serverUp('b1')) && !(await serverUp('b2')) && !(await serverUp('b3')),
+      'all three down',
+    )
     const res = await request(`${url}/`)
     assert.equal(res.statusCode, 503)
     assert.equal(((await res.body.json()) as { error: { code: string } }).error.code, 'SWY_NO_SERVER')
     for (const b of backends) healthy.set(b.name, true)
-    await until(async () => (await serverUp('b1')) && (await serverUp('b2')) && (await serverUp('b3')))
+    await until(async () => (await serverUp('b1')) && (await serverUp('b2')) && (await serverUp('b3')), 'all three up')
   })
 })
 
@@ -180,13 +184,13 @@ describe('tcp health checks', () => {
     await lb.start()
     const up = async () => /switchyard_server_up\{pool="p",server="svc"\} 1/.test((await lb.metricsText()).body)
     try {
-      await until(up)
+      await until(up, 'svc up')
       await new Promise<void>((r) => check.close(() => r()))
-      await until(async () => !(await up()))
+      await until(async () => !(await up()), 'svc down once its check port closed')
       const url = `http://127.0.0.1:${Object.values(lb.addresses())[0]!.port}/`
       assert.equal((await request(url)).statusCode, 503)
       check = await listen(checkPort)
-      await until(up)
+      await until(up, 'svc up once its check port listens again')
       const res = await request(url)
       assert.equal(res.statusCode, 200)
       assert.equal(await res.body.text(), 'svc')
@@ -284,13 +288,13 @@ describe('passive health (outlier detection) and panic mode', () => {
       return [...names].sort()
     }
     try {
-      await until(async () => (await seen()).join() === 'p1')
+      await until(async () => (await seen()).join() === 'p1', 'traffic only on p1')
       // 1 of 3 up is under 50%: panic spreads over all three again.
       await lb.reload(config(50))
-      await until(async () => (await seen()).join() === 'p1,p2,p3')
+      await until(async () => (await seen()).join() === 'p1,p2,p3', 'panic: traffic on all three')
       // Two of three up (67%) ends the panic: the one that is down is skipped again.
       sick.delete('p2')
-      await until(async () => (await seen()).join() === 'p1,p2')
+      await until(async () => (await seen()).join() === 'p1,p2', 'panic over: traffic on p1 and p2')
     } finally {
       await lb.close({ gracePeriodMs: 200 })
       for (const b of servers) await b.close()

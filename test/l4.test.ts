@@ -6,6 +6,7 @@ import { type AddressInfo, connect, createServer, type Server, type Socket } fro
 import { after, before, describe, it } from 'node:test'
 import { createLoadBalancer, type LoadBalancer, validateConfig } from '../src/index.js'
 import { deadPort } from './helpers/backends.js'
+import { waitFor } from './helpers/wait.js'
 
 interface TcpBackend {
   readonly name: string
@@ -151,11 +152,11 @@ describe('tcp listener', () => {
     const { lb, port } = await startTcpLb(named.map((b) => b.url))
     const s = connect({ host: '127.0.0.1', port })
     await once(s, 'connect')
-    await new Promise((r) => setTimeout(r, 50))
+    await waitFor(() => lb.status().listeners[0]!.inFlight === 1, 'the connection at the load balancer')
     const started = Date.now()
     const closing = lb.close({ gracePeriodMs: 300 })
     // No new connections once draining.
-    await new Promise((r) => setTimeout(r, 50))
+    await waitFor(() => lb.addresses().l4 === undefined, 'the listener to stop accepting')
     const refused = await new Promise<string>((resolve) => {
       const c = connect({ host: '127.0.0.1', port })
       c.once('error', (e: NodeJS.ErrnoException) => resolve(e.code ?? ''))
@@ -228,7 +229,7 @@ describe('tcp circuit breaking', () => {
       // The first connection holds the server's one place until it ends.
       const held = connect({ host: '127.0.0.1', port, allowHalfOpen: true })
       await once(held, 'connect')
-      await new Promise((r) => setTimeout(r, 100))
+      await waitFor(() => lb.status().listeners[0]!.inFlight === 1, 'the first connection at the load balancer')
       const refused = connect({ host: '127.0.0.1', port })
       const outcome = await new Promise<string>((resolve) => {
         refused.once('error', (e: NodeJS.ErrnoException) => resolve(e.code ?? 'error'))
@@ -243,7 +244,7 @@ describe('tcp circuit breaking', () => {
       held.destroy()
       assert.equal(Buffer.concat(reply).toString(), 'full')
       // Its place is free again.
-      await new Promise((r) => setTimeout(r, 50))
+      await waitFor(() => lb.status().listeners[0]!.inFlight === 0, 'the first connection to end')
       assert.equal((await exchange(port, Buffer.from('z'))).body.toString(), 'full')
     } finally {
       await lb.close({ gracePeriodMs: 100 })

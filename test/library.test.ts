@@ -3,6 +3,7 @@ import assert from 'node:assert/strict'
 import { after, before, describe, it } from 'node:test'
 import { type ConfigInput, createLoadBalancer, isSwitchyardError } from '../src/index.js'
 import { startBackends, type TestBackend } from './helpers/backends.js'
+import { waitFor } from './helpers/wait.js'
 
 describe('library API', () => {
   let backends: TestBackend[]
@@ -89,8 +90,14 @@ describe('library API', () => {
       const moved = lb.addresses().a!
       assert.equal(moved.address, '::1')
       assert.equal(await (await fetch(`http://[::1]:${moved.port}/`)).text(), 'b1')
-      await new Promise((r) => setTimeout(r, 50))
-      await assert.rejects(fetch(`http://127.0.0.1:${oldPort}/`), 'the old address is closed')
+      await waitFor(
+        () =>
+          fetch(`http://127.0.0.1:${oldPort}/`).then(
+            () => false,
+            () => true,
+          ),
+        'the old address to close',
+      )
     } finally {
       await lb.close()
     }

@@ -7,8 +7,9 @@ import assert from 'node:assert/strict'
 import type { ServerResponse } from 'node:http'
 import { describe, it } from 'node:test'
 import { Agent, request } from 'undici'
-import { type ConfigInput, createLoadBalancer } from '../src/index.js'
+import { type ConfigInput, createLoadBalancer, type LoadBalancer } from '../src/index.js'
 import { startBackend, type TestBackend } from './helpers/backends.js'
+import { waitFor } from './helpers/wait.js'
 
 /** A backend that holds every request until `release()`; records its peak concurrency and arrivals. */
 async function gatedBackend(name: string) {
@@ -38,17 +39,25 @@ async function gatedBackend(name: string) {
 
 type Gated = Awaited<ReturnType<typeof gatedBackend>>
 
-async function until(check: () => boolean, what: string): Promise<void> {
-  for (let i = 0; i < 500 && !check(); i++) await new Promise((r) => setTimeout(r, 10))
-  assert.ok(check(), `timed out waiting for ${what}`)
+/** Waits up to 5 s for `check`, failing with `what`. */
+function until(check: () => boolean, what: string): Promise<void> {
+  return waitFor(check, what, { timeoutMs: 5000 })
 }
 
-async function withLb(config: ConfigInput, run: (url: string, agent: Agent) => Promise<void>): Promise<void> {
+/** Requests the load balancer is handling now (queued ones included), over its listeners. */
+function inFlight(lb: LoadBalancer): number {
+  return lb.status().listeners.reduce((n, l) => n + l.inFlight, 0)
+}
+
+async function withLb(
+  config: ConfigInput,
+  run: (url: string, agent: Agent, lb: LoadBalancer) => Promise<void>,
+): Promise<void> {
   const lb = createLoadBalancer(config)
   await lb.start()
   const agent = new Agent({ connections: 64 })
   try {
-    await run(`http://127.0.0.1:${Object.values(lb.addresses())[0]!.port}/`, agent)
+    await run(`http://127.0.0.1:${Object.values(lb.addresses())[0]!.port}/`, agent, lb)
   } finally {
     await agent.close()
     await lb.close({ gracePeriodMs: 200 })
@@ -84,6 +93,7 @@ describe('circuit breaking', () => {
       const pending = Array.from({ length: 8 }, (_, i) => send(url, agent, `r${i}`))
       // 2 connections per server reach it; 1 more per server waits for a connection; 2 are refused.
       await until(() => gated[0]!.held() + gated[1]!.held() === 4, 'four requests at the servers')
+      // A fixed wait as the assertion: 300 ms on, the eight have not all ended (the held ones stay held).
       const refused = await Promise.race([
         Promise.all(pending.map((p) => p.then((r) => r))).then(() => 'all'),
         new Promise((r) => setTimeout(r, 300, 'waiting')),
@@ -111,13 +121,14 @@ describe('circuit breaking', () => {
       servers: [{ url: gated[0]!.backend.url, name: 'a', maxConnections: 2, maxPending: 0 }],
       queue: { size: 10 },
     })
-    await withLb(config, async (url, agent) => {
+    await withLb(config, async (url, agent, lb) => {
       const first = [send(url, agent, 'q0'), send(url, agent, 'q1')]
       await until(() => gated[0]!.held() === 2, 'the first two')
       const queued: ReturnType<typeof send>[] = []
       for (let i = 2; i < 7; i++) {
         queued.push(send(url, agent, `q${i}`))
-        await new Promise((r) => setTimeout(r, 20)) // arrive in order
+        // Arrive in order: each is queued at the load balancer before the next is sent.
+        await until(() => inFlight(lb) === i + 1, `q${i} queued`)
       }
       assert.equal(gated[0]!.held(), 2, 'the server got no more than its two connections')
       // One ends, one starts: the oldest waiting.
@@ -140,11 +151,11 @@ describe('circuit breaking', () => {
   it('answers 503 SWY_OVERLOADED when the queue is full, and after queue.timeout', async () => {
     const gated = await Promise.all(['a'].map(gatedBackend))
     const config = pool(gated, { queue: { maxInFlight: 1, size: 1, timeout: '300ms' } })
-    await withLb(config, async (url, agent) => {
+    await withLb(config, async (url, agent, lb) => {
       const held = send(url, agent, 'h')
       await until(() => gated[0]!.held() === 1, 'the first request')
       const waiting = send(url, agent, 'w')
-      await new Promise((r) => setTimeout(r, 50))
+      await until(() => inFlight(lb) === 2, 'w queued')
       // The queue (size 1) is taken: refused at once.
       const refused = await send(url, agent, 'x')
       assert.equal(refused.status, 503)
@@ -168,18 +179,18 @@ describe('circuit breaking', () => {
   it('frees the place of a client that leaves the queue', async () => {
     const gated = await Promise.all(['a'].map(gatedBackend))
     const config = pool(gated, { queue: { maxInFlight: 1, size: 1, timeout: '10s' } })
-    await withLb(config, async (url, agent) => {
+    await withLb(config, async (url, agent, lb) => {
       const held = send(url, agent, 'h')
       await until(() => gated[0]!.held() === 1, 'the first request')
       const controller = new AbortController()
       const leaving = request(url, { dispatcher: agent, signal: controller.signal }).catch((e: Error) => e.name)
-      await new Promise((r) => setTimeout(r, 50))
+      await until(() => inFlight(lb) === 2, 'the leaving request queued')
       controller.abort()
       assert.equal(await leaving, 'AbortError')
-      await new Promise((r) => setTimeout(r, 50))
+      await until(() => inFlight(lb) === 1, 'the load balancer to see the client leave')
       // Its place is free: this one waits (not refused), and is served once the first ends.
       const next = send(url, agent, 'next')
-      await new Promise((r) => setTimeout(r, 50))
+      await until(() => inFlight(lb) === 2, 'next queued')
       gated[0]!.release()
       await until(() => gated[0]!.held() === 1, 'the queued request')
       gated[0]!.release()
@@ -197,7 +208,7 @@ describe('circuit breaking', () => {
       connections: { maxPerServer: 1, maxPending: 0 },
       queue: { size: 5 },
     })
-    await withLb(config, async (url, agent) => {
+    await withLb(config, async (url, agent, lb) => {
       // Bind a client, and learn its server.
       const first = send(url, agent, 'bind')
       await until(() => gated[0]!.held() + gated[1]!.held() === 1, 'the binding request')
@@ -214,6 +225,8 @@ describe('circuit breaking', () => {
       const busy = send(url, agent, 'busy', { cookie })
       await until(() => home.held() === 1, 'the home server busy')
       const waiting = send(url, agent, 'waits', { cookie })
+      await until(() => inFlight(lb) === 2, 'the bound request at the load balancer')
+      // It does not move within 100 ms, though the other server is free: the wait is the assertion.
       await new Promise((r) => setTimeout(r, 100))
       assert.equal(other.held(), 0, 'the bound request moved to the free server')
       home.release()

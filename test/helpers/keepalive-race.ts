@@ -4,7 +4,7 @@
  * clients whose requests arrive, sporadically, right around that timeout. A proxy that reuses an
  * idle upstream socket at the moment the backend closes it writes a request that the backend never
  * reads: the classic "socket hang up" / ECONNRESET of node-http-proxy. Used by
- * test/keepalive-race.test.ts and by `npm run bench:keepalive-race`, which runs the npm `http-proxy`
+ * test/slow/keepalive-race.test.ts and by `npm run bench:keepalive-race`, which runs the npm `http-proxy`
  * through the same traffic.
  */
 import { createServer, type Server } from 'node:http'
@@ -150,6 +150,7 @@ export async function sporadicTraffic(
   const gaps = Array.from({ length: opts.perSequence }, () => min + random() * (max - min))
   const sequence = async (s: number) => {
     for (let i = 0; i < opts.perSequence; i++) {
+      // The gap is the traffic's shape (idle about as long as the backend's timeout), not a wait.
       await new Promise((r) => setTimeout(r, gaps[i]))
       const post = (s + i) % 2 === 0
       sent++

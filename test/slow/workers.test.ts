@@ -7,8 +7,9 @@ import { mkdtemp, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { after, before, describe, it } from 'node:test'
-import { startBackend, startBackends, type TestBackend } from './helpers/backends.js'
-import { type CliProcess, runCli } from './helpers/cli.js'
+import { startBackend, startBackends, type TestBackend } from '../helpers/backends.js'
+import { type CliProcess, runCli } from '../helpers/cli.js'
+import { waitFor } from '../helpers/wait.js'
 
 interface Status {
   readonly listeners: { name: string; inFlight: number }[]
@@ -95,16 +96,17 @@ describe('workers', () => {
       assert.equal(r.ok, 300)
       for (const b of backends) assert.ok(r.bodies.includes(b.name), `${b.name} got traffic`)
       // Each worker logs its own access lines (batched for up to 100 ms): both must have served.
-      await new Promise((res) => setTimeout(res, 300))
-      const servedBy = new Set(
+      const accessLines = () =>
         p
           .stdout()
           .split('\n')
           .filter((l) => l.includes('"type":"access"'))
-          .map((l) => {
-            const line = JSON.parse(l) as { worker: number; pid: number }
-            return `${line.worker}:${line.pid}`
-          }),
+      await waitFor(() => accessLines().length >= 300, 'an access line for each of the 300 requests')
+      const servedBy = new Set(
+        accessLines().map((l) => {
+          const line = JSON.parse(l) as { worker: number; pid: number }
+          return `${line.worker}:${line.pid}`
+        }),
       )
       // `worker` is the slot index, as on the supervisor's lines; `pid` the process.
       assert.deepEqual(
@@ -156,12 +158,12 @@ describe('workers', () => {
         }
       }
       const clients = Promise.all([client(), client()])
-      await new Promise((res) => setTimeout(res, 200))
+      await waitFor(() => ok >= 20, 'the clients served before the kill')
       const okBeforeKill = ok
       process.kill(victim, 'SIGKILL')
       const restarted = await p.waitForLog((l) => l.msg === 'worker 0 restarted')
       const okAtRestart = ok
-      await new Promise((res) => setTimeout(res, 300))
+      await waitFor(() => ok >= okAtRestart + 20, 'the clients served after the restart')
       stop = true
       await clients
       // The surviving worker served while the other was down and restarting.
@@ -207,8 +209,9 @@ describe('workers', () => {
     assert.deepEqual(new Set(second.bodies), new Set(['s']), 'every worker serves the new config')
 
     // A slow request in flight when SIGTERM arrives still completes.
+    const slowSeen = slowish.requests.length
     const slow = fetch(`${url}slow`).then(async (r) => ({ status: r.status, body: await r.text() }))
-    await new Promise((res) => setTimeout(res, 100))
+    await waitFor(() => slowish.requests.length > slowSeen, 'the slow request at the backend')
     p.kill('SIGTERM')
     assert.equal(await p.exited(), 0)
     assert.equal((await slow).status, 200)
@@ -241,9 +244,12 @@ describe('workers', () => {
       sick = false
       await p.waitForLog((l) => typeof l.msg === 'string' && l.msg.includes('server p/flaky UP'))
       // The state reaches the workers over IPC, a moment after the supervisor logs it.
-      let up = await load(url, 40, 4)
-      for (let i = 0; i < 50 && !up.bodies.includes('flaky'); i++) up = await load(url, 40, 4)
-      assert.deepEqual(new Set(up.bodies), new Set(['b1', 'flaky']))
+      let up: Awaited<ReturnType<typeof load>> | undefined
+      await waitFor(async () => {
+        up = await load(url, 40, 4)
+        return up.bodies.includes('flaky')
+      }, 'traffic on flaky from the workers')
+      assert.deepEqual(new Set(up!.bodies), new Set(['b1', 'flaky']))
       // One checker for the instance: each transition was logged once, by the supervisor.
       const lines = p
         .stdout()

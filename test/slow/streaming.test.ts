@@ -7,8 +7,8 @@ import { createHash, randomBytes } from 'node:crypto'
 import { request } from 'node:http'
 import type { Readable } from 'node:stream'
 import { after, before, describe, it, type TestContext } from 'node:test'
-import { startBackend, type TestBackend } from './helpers/backends.js'
-import { type CliProcess, rssBytes, runCli } from './helpers/cli.js'
+import { startBackend, type TestBackend } from '../helpers/backends.js'
+import { type CliProcess, rssBytes, runCli } from '../helpers/cli.js'
 
 const MiB = 1024 * 1024
 const TOTAL = 100 * MiB
@@ -54,6 +54,7 @@ function sampleRss(pid: number, startBytes: number): { stop(): Promise<{ rise: n
   let peak = startBytes
   let running = true
   const loop = (async () => {
+    // A sampling period, not a wait: the loop ends when the transfer it samples does.
     while (running) {
       const v = await rssBytes(pid)
       trough = Math.min(trough, v)

@@ -11,8 +11,8 @@ import { createServer } from 'node:http'
 import type { AddressInfo, Socket } from 'node:net'
 import { describe, it } from 'node:test'
 import { request } from 'undici'
-import { createLoadBalancer } from '../src/index.js'
-import { sporadicTraffic, startIdleClosingBackend, startLatencyLink } from './helpers/keepalive-race.js'
+import { createLoadBalancer } from '../../src/index.js'
+import { sporadicTraffic, startIdleClosingBackend, startLatencyLink } from '../helpers/keepalive-race.js'
 
 function lbUrl(lb: ReturnType<typeof createLoadBalancer>): string {
   return `http://127.0.0.1:${Object.values(lb.addresses())[0]!.port}/`
@@ -44,29 +44,44 @@ async function raceRun(keepAliveRace: boolean) {
 
 describe('keep-alive race', () => {
   it('500 sporadic GETs and POSTs around a 1 s idle close: none fails, none reaches the application twice', async (t) => {
-    const { result, resends, seen, idleCloses } = await raceRun(true)
-    t.diagnostic(
-      `${result.ok}/${result.sent} ok, failures ${JSON.stringify(Object.fromEntries(result.failures))}, ` +
-        `${resends} requests resent after a lost race, ${idleCloses} idle closes by the backend`,
-    )
-    assert.equal(result.sent, 500)
-    assert.deepEqual(Object.fromEntries(result.failures), {})
-    assert.equal(result.ok, 500)
-    // Races happened (the test exercised the resend), and every request reached the application once.
-    assert.ok(resends > 0, 'no request lost a race: the traffic did not exercise the resend')
-    assert.equal(seen.size, 500)
-    assert.deepEqual(
-      [...seen].filter(([, n]) => n !== 1),
-      [],
-    )
+    // Whether a race is hit depends on timing: a loaded machine can shift every burst off the backend's
+    // idle close. So the traffic runs again (up to 3 times) until some request has lost a race; every
+    // run must pass in full.
+    let resent = 0
+    for (let run = 1; run <= 3 && resent === 0; run++) {
+      const { result, resends, seen, idleCloses } = await raceRun(true)
+      t.diagnostic(
+        `run ${run}: ${result.ok}/${result.sent} ok, failures ${JSON.stringify(Object.fromEntries(result.failures))}, ` +
+          `${resends} requests resent after a lost race, ${idleCloses} idle closes by the backend`,
+      )
+      assert.equal(result.sent, 500)
+      assert.deepEqual(Object.fromEntries(result.failures), {})
+      assert.equal(result.ok, 500)
+      // Every request reached the application once.
+      assert.equal(seen.size, 500)
+      assert.deepEqual(
+        [...seen].filter(([, n]) => n !== 1),
+        [],
+      )
+      resent += resends
+    }
+    // Races happened: the test exercised the resend.
+    assert.ok(resent > 0, 'no request lost a race in 3 runs: the traffic did not exercise the resend')
   })
 
   it('without the resend (keepAliveRace: false), the same traffic fails requests with 502', async (t) => {
-    const { result, seen } = await raceRun(false)
-    t.diagnostic(`${result.ok}/${result.sent} ok, failures ${JSON.stringify(Object.fromEntries(result.failures))}`)
-    assert.ok((result.failures.get('502') ?? 0) > 0, 'the race was not hit: the first test proves nothing')
-    // The failed requests never reached the application: the lost ones are missing, none is doubled.
-    assert.equal(seen.size, result.ok)
+    // As above, the traffic runs again (up to 3 times) until a race is hit.
+    let failed = 0
+    for (let run = 1; run <= 3 && failed === 0; run++) {
+      const { result, seen } = await raceRun(false)
+      t.diagnostic(
+        `run ${run}: ${result.ok}/${result.sent} ok, failures ${JSON.stringify(Object.fromEntries(result.failures))}`,
+      )
+      // The failed requests never reached the application: the lost ones are missing, none is doubled.
+      assert.equal(seen.size, result.ok)
+      failed += result.failures.get('502') ?? 0
+    }
+    assert.ok(failed > 0, 'the race was not hit in 3 runs: the first test proves nothing')
   })
 
   it('does not resend what the application may have read: a fresh connection, or a response begun', async () => {
@@ -135,6 +150,7 @@ describe('idle upstream connections are retired before the server closes them', 
     await lb.start()
     try {
       for (let i = 0; i < 2; i++) {
+        // The idle time between the two requests is the thing under test, not a wait.
         if (i > 0) await new Promise((r) => setTimeout(r, gapMs))
         const res = await request(lbUrl(lb))
         assert.equal(await res.body.text(), 'ok')

@@ -10,13 +10,13 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { after, before, describe, it } from 'node:test'
 import { request } from 'undici'
-import { startBackend, type TestBackend } from './helpers/backends.js'
-import { type CliProcess, runCli, runCliToEnd } from './helpers/cli.js'
+import { startBackend, type TestBackend } from '../helpers/backends.js'
+import { type CliProcess, runCli, runCliToEnd } from '../helpers/cli.js'
 
 let readme: string
 let dir: string
 before(async () => {
-  readme = await readFile(new URL('../README.md', import.meta.url), 'utf8')
+  readme = await readFile(new URL('../../README.md', import.meta.url), 'utf8')
   dir = await mkdtemp(join(tmpdir(), 'switchyard-tour-'))
 })
 
@@ -265,7 +265,7 @@ describe('README tour, steps 5 and 6', () => {
   it('step 6: the README plugin, named in a config', async () => {
     const source = blockAfter('**6. Write a plugin**', 'ts').replace(
       "from 'switchyard'",
-      `from ${JSON.stringify(new URL('../src/index.ts', import.meta.url).pathname)}`,
+      `from ${JSON.stringify(new URL('../../src/index.ts', import.meta.url).pathname)}`,
     )
     // An ES module project, as a user's would be (`"type": "module"`).
     await writeFile(join(dir, 'package.json'), '{ "type": "module" }\n')

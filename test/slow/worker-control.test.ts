@@ -12,12 +12,12 @@ import { join } from 'node:path'
 import { after, before, describe, it } from 'node:test'
 import { fileURLToPath } from 'node:url'
 import { Pool } from 'undici'
-import { validateConfig } from '../src/config/index.js'
-import type { FromWorker } from '../src/server/ipc.js'
-import { startBackends, type TestBackend } from './helpers/backends.js'
-import { type CliProcess, runCli } from './helpers/cli.js'
+import { validateConfig } from '../../src/config/index.js'
+import type { FromWorker } from '../../src/server/ipc.js'
+import { startBackends, type TestBackend } from '../helpers/backends.js'
+import { type CliProcess, runCli } from '../helpers/cli.js'
 
-const WORKER_MAIN = fileURLToPath(new URL('../src/server/worker-main.ts', import.meta.url))
+const WORKER_MAIN = fileURLToPath(new URL('../../src/server/worker-main.ts', import.meta.url))
 
 let backends: TestBackend[]
 let dir: string
