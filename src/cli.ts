@@ -78,8 +78,9 @@ export async function main(argv: readonly string[], io: Io = stdio): Promise<num
   }
   const command = positionals[0]
   if (command === 'validate') {
-    if (positionals.length !== 2) return usageError(io, 'validate takes exactly one FILE')
-    return validateCommand(positionals[1]!, io)
+    const file = positionals[1]
+    if (file === undefined || positionals.length !== 2) return usageError(io, 'validate takes exactly one FILE')
+    return validateCommand(file, io)
   }
   if (command === 'test') {
     if (positionals.length < 2) return usageError(io, 'test takes at least one cases FILE')

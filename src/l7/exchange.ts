@@ -13,16 +13,16 @@
  */
 import type { Socket } from 'node:net'
 import type { Transform } from 'node:stream'
-import type { KeySource, PickContext } from '../balancer/index.js'
 import { channels } from '../core/channels.js'
 import { classifyUpstreamError, SwitchyardError } from '../core/errors.js'
 import { callOnResponse, type PhaseOutcome, runPhase } from '../filters/chain.js'
 import type { RoutePipeline } from '../filters/pipeline.js'
-import type { Candidate, Filter, ForwardedRequest, ResponseDraft } from '../filters/types.js'
-import type { AdmitRequest, PoolLease, Selection, TryLease, TryOutcome, Waiter } from '../upstream/pool.js'
+import type { ForwardedRequest, ResponseDraft } from '../filters/types.js'
+import type { PoolLease, Selection, TryLease, TryOutcome, Waiter } from '../upstream/pool.js'
+import { admitRequestOf, tryHeaders } from './admission.js'
 import { readWholeBody, streamedBody } from './body.js'
 import { verdictResponse } from './error-response.js'
-import { downstreamResponseHeaders, trailerPairs, upstreamRequestHeaders } from './headers.js'
+import { downstreamResponseHeaders, trailerPairs } from './headers.js'
 import type { Inbound, UpstreamFacts } from './request.js'
 import { decideRetry, type RetryDecision, type RetryReason } from './retry.js'
 import type { PoolTarget, RouteTarget } from './target.js'
@@ -91,22 +91,8 @@ export class Exchange implements UpstreamHandler, Waiter {
   // --- admission --------------------------------------------------------------------------------
 
   start(): void {
-    const inbound = this.#in
     const pool = this.#pool
-    const keyOf = pool.keyOf
-    const src: KeySource | undefined =
-      keyOf === undefined && pool.sticky === undefined
-        ? undefined
-        : { clientIp: inbound.clientIp, rawHeaders: inbound.client.rawHeaders, url: inbound.url }
-    const ctx: PickContext =
-      keyOf === undefined || src === undefined
-        ? { clientIp: inbound.clientIp }
-        : { clientIp: inbound.clientIp, hashKey: keyOf(src) }
-    const request: AdmitRequest = {
-      ctx,
-      keySource: pool.sticky === undefined ? undefined : src,
-      select: this.#pipeline.selectUpstream.length === 0 ? undefined : (list) => this.#selectUpstream(list),
-    }
+    const request = admitRequestOf(this.#in, pool, this.#pipeline.selectUpstream)
     const admission = pool.admit(request, this)
     switch (admission.kind) {
       case 'go':
@@ -153,26 +139,11 @@ export class Exchange implements UpstreamHandler, Waiter {
     else this.#send(lease.first, lease.begin(lease.first, false))
   }
 
-  /** The `selectUpstream` phase over the pool's available candidates. */
-  #selectUpstream(list: readonly Selection[]): readonly Selection[] {
-    const candidates: Candidate[] = list.map(candidateOf)
-    let chosen: readonly Candidate[] = candidates
-    const ctx = this.#in.context()
-    for (const f of this.#pipeline.selectUpstream)
-      chosen = (f.selectUpstream as NonNullable<Filter['selectUpstream']>)(ctx, chosen) ?? chosen
-    const byId = new Map(list.map((s) => [s.backend.id, s]))
-    return chosen.flatMap((c) => {
-      const s = byId.get(c.id)
-      return s === undefined ? [] : [s]
-    })
-  }
-
   // --- tries ------------------------------------------------------------------------------------
 
   /** Sends one try to its server: the first, a retry, or the same try again after a lost race. */
   #send(selection: Selection, tryLease: TryLease): void {
     const inbound = this.#in
-    const rt = inbound.rt
     const config = this.#pool.config
     const head = inbound.head
     this.#try = tryLease
@@ -182,21 +153,7 @@ export class Exchange implements UpstreamHandler, Waiter {
     const first = this.#baseHeaders < 0
     if (first) this.#baseHeaders = head.headers.length
     else head.headers.length = this.#baseHeaders
-    const perTry = inbound.perTryHeaders
-    if (perTry !== undefined)
-      for (const [name, template] of perTry)
-        head.headers.push(name, template.replaceAll('{server}', selection.backend.id))
-    const headers = upstreamRequestHeaders(
-      head,
-      {
-        clientIp: inbound.peerIp,
-        proto: rt.proto,
-        requestId: inbound.requestId,
-        requestIdHeader: rt.config.requestId.header,
-        upstreamHost: inbound.upstreamHost ?? (config.preserveHost ? undefined : selection.hostHeader),
-      },
-      rt.forwarding,
-    )
+    const headers = tryHeaders(inbound, this.#pool, selection, head)
     const body: UpstreamRequest['body'] = !inbound.hasBody ? null : (this.#body ?? streamedBody(inbound.client))
     if (first && this.#pipeline.onForward.length > 0) this.#forward(headers)
     const call = upstreamCall(this)
@@ -634,19 +591,6 @@ export class Exchange implements UpstreamHandler, Waiter {
     this.#ended = true
     this.#endTry('success')
     this.#lease?.end()
-  }
-}
-
-function candidateOf(s: Selection): Candidate {
-  const b = s.backend
-  return {
-    id: b.id,
-    host: b.host,
-    port: b.port,
-    weight: b.weight,
-    backup: b.backup,
-    inFlight: s.load.inFlight,
-    limit: s.limit,
   }
 }
 

@@ -160,18 +160,18 @@ export class Supervisor implements AdminSource {
 
   async #reload(next: RuntimeConfig): Promise<void> {
     if (this.#state !== 'running') throw new Error(`cannot reload a supervisor that is ${this.#state}`)
-    const live = this.#slots.filter((s) => s.state === 'ready' && s.worker)
-    const results = await Promise.allSettled(live.map((s) => this.#ask(s.worker!, { t: 'reload', config: next })))
-    const failed = results.flatMap((r, i) =>
-      r.status === 'rejected' ? [`worker ${live[i]!.index}: ${(r.reason as Error).message}`] : [],
+    const live = this.#slots.flatMap((s) => (s.state === 'ready' && s.worker ? [{ slot: s, worker: s.worker }] : []))
+    const results = await Promise.allSettled(live.map((l) => this.#ask(l.worker, { t: 'reload', config: next })))
+    const outcomes = live.map((l, i) => ({ slot: l.slot, result: results[i] as PromiseSettledResult<unknown> }))
+    const failed = outcomes.flatMap(({ slot, result }) =>
+      result.status === 'rejected' ? [`worker ${slot.index}: ${(result.reason as Error).message}`] : [],
     )
     if (failed.length > 0) {
       // All or nothing. A worker that rejected kept the old config; one that took the new config, or
       // did not answer (and may still apply it), is reloaded with the old one.
-      const back = live.filter((_, i) => {
-        const r = results[i]!
-        return r.status === 'fulfilled' || r.reason instanceof NoAnswer
-      })
+      const back = outcomes
+        .filter(({ result }) => result.status === 'fulfilled' || result.reason instanceof NoAnswer)
+        .map(({ slot }) => slot)
       await this.#rollBack(back)
       this.metrics.reloads.labels('rejected').inc()
       const rolledBack = back.length > 0 ? `; worker ${back.map((s) => s.index).join(', ')} rolled back` : ''
@@ -181,12 +181,13 @@ export class Supervisor implements AdminSource {
     }
     this.#config = next
     this.#generation++
-    for (const s of live) s.generation = this.#generation
+    for (const { slot } of live) slot.generation = this.#generation
     this.metrics.reloads.labels('ok').inc()
     this.#updateHealth(next)
     for (const w of this.#connectedWorkers()) this.#sendHealth(w)
     // Workers that started during the reload were given the previous config.
-    for (const s of this.#slots) if (!live.includes(s)) await this.#catchUp(s)
+    const reloaded = new Set(live.map((l) => l.slot))
+    for (const s of this.#slots) if (!reloaded.has(s)) await this.#catchUp(s)
     await this.#scale(next.workers)
     this.#logger.info(
       { generation: this.#generation, workers: next.workers },

@@ -27,9 +27,10 @@ import { type RouteMatch, type RuntimeConfig, validateConfig } from '../config/i
 import { ERROR_CODES, type ErrorCode, SwitchyardError } from '../core/errors.js'
 import { silentLogger } from '../core/logger.js'
 import { isThenable } from '../filters/chain.js'
-import type { Candidate, Filter, FilterContext, HookResult } from '../filters/types.js'
+import type { Filter, FilterContext, HookResult } from '../filters/types.js'
+import { admitRequestOf, tryHeaders } from '../l7/admission.js'
 import type { ClientSide } from '../l7/client.js'
-import { RequestHead, upstreamRequestHeaders } from '../l7/headers.js'
+import { RequestHead } from '../l7/headers.js'
 import { Inbound, type RequestHooks } from '../l7/request.js'
 import { Router } from '../l7/router.js'
 import type { RouteTarget } from '../l7/target.js'
@@ -314,7 +315,7 @@ class ConfigExplainer implements Explainer {
     let serverReason: string
     let deterministic = false
     try {
-      const request = admitRequest(inbound, pool, target)
+      const request = admitRequestOf(inbound, pool, target.pipeline.selectUpstream)
       const admission = pool.admit(request)
       if (admission.kind === 'go') {
         selection = admission.lease.first
@@ -340,7 +341,14 @@ class ConfigExplainer implements Explainer {
       pool: snapshotPool.name,
       pools: split,
       upstreamPath: inbound.upstreamPath,
-      upstreamHeaders: headerRecord(forwardedHeaders(inbound, snapshotPool, selection)),
+      upstreamHeaders: headerRecord(
+        tryHeaders(
+          inbound,
+          snapshotPool,
+          selection,
+          Object.assign(new RequestHead(), inbound.head, { headers: [...inbound.head.headers] }),
+        ),
+      ),
       status: undefined,
       location: undefined,
       error: undefined,
@@ -352,40 +360,6 @@ class ConfigExplainer implements Explainer {
 }
 
 /** What admission needs of the request: as Exchange#start builds it (pick context, sticky source, selectUpstream). */
-function admitRequest(inbound: Inbound, pool: UpstreamPool, target: RouteTarget): AdmitRequest {
-  const keyOf = pool.keyOf
-  const src = { clientIp: inbound.clientIp, rawHeaders: inbound.client.rawHeaders, url: inbound.url }
-  const select = target.pipeline.selectUpstream
-  return {
-    ctx: keyOf === undefined ? { clientIp: inbound.clientIp } : { clientIp: inbound.clientIp, hashKey: keyOf(src) },
-    keySource: pool.sticky === undefined ? undefined : src,
-    select:
-      select.length === 0
-        ? undefined
-        : (list) => {
-            const ctx = inbound.context()
-            let chosen: readonly Candidate[] = list.map(candidateOf)
-            for (const f of select)
-              chosen = (f.selectUpstream as NonNullable<Filter['selectUpstream']>)(ctx, chosen) ?? chosen
-            const byId = new Map(list.map((s) => [s.backend.id, s]))
-            return chosen.flatMap((c) => byId.get(c.id) ?? [])
-          },
-  }
-}
-
-function candidateOf(s: Selection): Candidate {
-  const b = s.backend
-  return {
-    id: b.id,
-    host: b.host,
-    port: b.port,
-    weight: b.weight,
-    backup: b.backup,
-    inFlight: s.load.inFlight,
-    limit: s.limit,
-  }
-}
-
 /** How the pool chooses: whether the request decides it, and in what words. */
 function serverChoice(pool: UpstreamPool, request: AdmitRequest): { deterministic: boolean; reason: string } {
   const sticky = pool.config.sticky
@@ -422,24 +396,6 @@ function serverChoice(pool: UpstreamPool, request: AdmitRequest): { deterministi
 }
 
 /** The head sent upstream to `selection`, as Exchange#send builds it for the first try. */
-function forwardedHeaders(inbound: Inbound, pool: UpstreamPool, selection: Selection | undefined): string[] {
-  const rt = inbound.rt
-  const head = Object.assign(new RequestHead(), inbound.head, { headers: [...inbound.head.headers] })
-  for (const [name, template] of inbound.perTryHeaders ?? [])
-    head.headers.push(name, selection === undefined ? template : template.replaceAll('{server}', selection.backend.id))
-  return upstreamRequestHeaders(
-    head,
-    {
-      clientIp: inbound.peerIp,
-      proto: rt.proto,
-      requestId: inbound.requestId,
-      requestIdHeader: rt.config.requestId.header,
-      upstreamHost: inbound.upstreamHost ?? (pool.config.preserveHost ? undefined : selection?.hostHeader),
-    },
-    rt.forwarding,
-  )
-}
-
 function headerRecord(flat: readonly string[]): Record<string, string> {
   const out: Record<string, string> = {}
   for (let i = 0; i < flat.length; i += 2) {
