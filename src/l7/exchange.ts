@@ -17,11 +17,12 @@ import { channels } from '../core/channels.js'
 import { classifyUpstreamError, SwitchyardError } from '../core/errors.js'
 import { callOnResponse, type PhaseOutcome, runPhase } from '../filters/chain.js'
 import type { RoutePipeline } from '../filters/pipeline.js'
-import type { ForwardedRequest, ResponseDraft } from '../filters/types.js'
+import type { ForwardedRequest } from '../filters/types.js'
 import type { PoolLease, Selection, TryLease, TryOutcome, Waiter } from '../upstream/pool.js'
 import { admitRequestOf, tryHeaders } from './admission.js'
 import { readWholeBody, streamedBody } from './body.js'
 import { verdictResponse } from './error-response.js'
+import { HeadDraft } from './head-draft.js'
 import { downstreamResponseHeaders, trailerPairs } from './headers.js'
 import type { Inbound, UpstreamFacts } from './request.js'
 import { decideRetry, type RetryDecision, type RetryReason } from './retry.js'
@@ -591,38 +592,5 @@ export class Exchange implements UpstreamHandler, Waiter {
     this.#ended = true
     this.#endTry('success')
     this.#lease?.end()
-  }
-}
-
-/** The response head as `onResponse` and `responseBody` filters change it: a flat header array. */
-class HeadDraft implements ResponseDraft {
-  status: number
-  headers: string[]
-
-  constructor(status: number, headers: string[]) {
-    this.status = status
-    this.headers = headers
-  }
-
-  header(name: string): string | undefined {
-    const lower = name.toLowerCase()
-    const h = this.headers
-    for (let i = 0; i < h.length; i += 2) if ((h[i] as string).toLowerCase() === lower) return h[i + 1]
-    return undefined
-  }
-
-  setHeader(name: string, value: string): void {
-    this.removeHeader(name)
-    this.headers.push(name, value)
-  }
-
-  addHeader(name: string, value: string): void {
-    this.headers.push(name, value)
-  }
-
-  removeHeader(name: string): void {
-    const lower = name.toLowerCase()
-    const h = this.headers
-    for (let i = h.length - 2; i >= 0; i -= 2) if ((h[i] as string).toLowerCase() === lower) h.splice(i, 2)
   }
 }

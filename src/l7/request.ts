@@ -17,6 +17,7 @@ import type { HttpSnapshot } from '../listeners/snapshot.js'
 import type { ClientSide, Protocol } from './client.js'
 import { errorResponse, type OwnResponse, verdictResponse } from './error-response.js'
 import { Exchange } from './exchange.js'
+import { removeHeaders } from './head-draft.js'
 import { isValidRequestId, joinCookies, type RequestHead, resolveClientIp, scanRequestHead } from './headers.js'
 import { recordEnd } from './request-end.js'
 import { hostWithoutPort, pathOf } from './router.js'
@@ -407,10 +408,7 @@ export class PipelineContext implements FilterContext, UpstreamDraft {
 
   removeHeader(name: string): void {
     this.#checkManaged(name)
-    const flat = this.#inbound.head.headers
-    const lower = name.toLowerCase()
-    for (let i = flat.length - 2; i >= 0; i -= 2)
-      if ((flat[i] as string).length === lower.length && (flat[i] as string).toLowerCase() === lower) flat.splice(i, 2)
+    removeHeaders(this.#inbound.head.headers, name)
   }
 
   /** The forwarding and request id headers are set by the listener's settings, after the filters. */
