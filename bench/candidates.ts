@@ -8,6 +8,8 @@
 // candidates that answer its tool's HTTP version (`http`; bench/cases.ts checks).
 // A candidate whose binary or npm package is missing is skipped with a note, never an error.
 // Adding one is one entry in `candidates` plus its name in the cases that run it (bench/cases.ts).
+// `switchyard-base` is in no case: `npm run bench -- --base DIR` adds it after `switchyard` (bench/run.ts).
+import { existsSync } from 'node:fs'
 import path from 'node:path'
 import {
   HAPROXY_MAXCONN,
@@ -30,6 +32,8 @@ export interface LaunchContext {
   readonly backendPorts: readonly number[]
   /** Repository root; children run with it as their working directory. */
   readonly rootDir: string
+  /** The other checkout `--base DIR` names, for `switchyard-base`; undefined without `--base`. */
+  readonly baseDir: string | undefined
   /** An empty directory of the candidate's own, removed after the run. */
   readonly workDir: string
   /** Absolute path of a tool the candidate `requires`. */
@@ -55,6 +59,8 @@ export type Requirement =
   | { readonly kind: 'package'; readonly name: string }
   /** nginx's `stream` module, built in or as a loadable module file (bench/lib/nginx.ts). */
   | { readonly kind: 'nginx-stream' }
+  /** A built checkout named by `--base DIR` (`baseProblem` says what is wrong with one). */
+  | { readonly kind: 'base-build' }
 
 /**
  * How the load tool reaches a candidate: in the clear, or over TLS. HTTP/2 is h2c with prior
@@ -99,6 +105,17 @@ export function speaks(c: Candidate, version: HttpVersion): boolean {
 
 /** The candidate the single-process ratios are about: the full feature path, access log on. */
 export const SUBJECT = 'switchyard'
+
+/** The candidate `--base DIR` adds: Switchyard from another checkout, to compare two builds. */
+export const BASE = 'switchyard-base'
+
+/** Why `dir` cannot serve as `switchyard-base`, or undefined when it has a built Switchyard. */
+export function baseProblem(dir: string | undefined): string | undefined {
+  if (dir === undefined) return 'no --base DIR given'
+  for (const file of ['bin/switchyard.js', 'dist/cli.js'])
+    if (!existsSync(path.join(dir, file))) return `${dir} has no ${file} (build it there: npm ci, or npm run build)`
+  return undefined
+}
 
 /** A TypeScript peer under bench/peers, run by the same Node as the bench. */
 function tsPeer(ctx: LaunchContext, file: string): Command {
@@ -239,6 +256,18 @@ export const candidates: readonly Candidate[] = [
     description: `this project, from \`dist/\` (rebuilt by the bench first): ${SWITCHYARD_CMD}, round-robin, one process, default \`--log-level info\`: routing, metrics, forwarded headers and one JSON access-log line per request (stdout to /dev/null). **The subject of the ratios.**`,
     requires: [],
     launch: (ctx) => switchyard(ctx, []),
+  },
+  {
+    kind: 'process',
+    name: BASE,
+    family: 'switchyard',
+    description:
+      '`switchyard` from another checkout, the one `npm run bench -- --base DIR` names: its own `bin/switchyard.js`, `dist/` and `node_modules` (built there; the bench does not rebuild it), the same command line. The build a change is compared with, in the same interleaved run; only with `--base`, measured right after `switchyard` in each round.',
+    requires: [{ kind: 'base-build' }],
+    launch: (ctx) => {
+      if (ctx.baseDir === undefined) throw new Error(`${BASE} needs --base DIR`)
+      return switchyard({ ...ctx, rootDir: ctx.baseDir }, [])
+    },
   },
   {
     kind: 'process',

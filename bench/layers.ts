@@ -2,9 +2,12 @@
 // in-process on the real functions with realistic inputs (no sockets): head scan and forwarding
 // headers, routing (1 catch-all route, and a 12-route table matched at its last route), balancing,
 // sticky sessions (a cookie check, a new session, a header ring lookup), metrics updates, and the
-// access-log line (written to a sink that drops it). The end-to-end view of the same layers (bare
-// proxy → no access log → full) is in `npm run bench`.
+// access-log line (written to a sink that drops it). Then each built-in filter (rule) of the pipeline,
+// the rows of bench/rules.ts. Every row is also given over the request-head layer, the first row,
+// measured in the same run. The end-to-end view of the same layers (bare proxy → no access log → full)
+// is in `npm run bench`.
 // Usage: npm run bench:layers
+import os from 'node:os'
 import { pino } from 'pino'
 import { createBalancer } from '../src/balancer/index.js'
 import { validateConfig } from '../src/config/index.js'
@@ -13,6 +16,8 @@ import { buildTrust, downstreamResponseHeaders, scanRequestHead, upstreamRequest
 import { hostWithoutPort, pathOf, Router } from '../src/l7/router.js'
 import { Metrics } from '../src/metrics/index.js'
 import { Stickiness } from '../src/sticky/index.js'
+import { type NsRow, nsPerOp } from './lib/ns-per-op.js'
+import { RULE_ITERATIONS, ruleResults, ruleRows } from './rules.js'
 
 const ITERATIONS = 1_000_000
 const ROUNDS = 5
@@ -125,7 +130,7 @@ const STICKY_RAW = [
 const stickyHeader = new Stickiness('p', { mode: 'header', header: 'x-tenant' }, backends)
 
 /** Matches one browser request (host and path with a query) through `router`. */
-function routingLayer(name: string, router: Router<string>): { name: string; run(): void } {
+function routingLayer(name: string, router: Router<string>): NsRow {
   return {
     name,
     run() {
@@ -139,7 +144,7 @@ function routingLayer(name: string, router: Router<string>): { name: string; run
     },
   }
 }
-const layers: { name: string; run(): void }[] = [
+const layers: readonly NsRow[] = [
   {
     name: 'request head: scan + forwarding headers (13 headers in)',
     run() {
@@ -226,20 +231,34 @@ const layers: { name: string; run(): void }[] = [
   },
 ]
 
-process.stdout.write(
-  `Per-request cost of each layer, ns/op (median of ${ROUNDS} rounds of ${ITERATIONS.toLocaleString('en')}), Node ${process.version}\n\n`,
-)
-process.stdout.write('| layer | ns/op |\n|---|--:|\n')
-for (const layer of layers) {
-  for (let i = 0; i < ITERATIONS / 10; i++) layer.run() // warm-up: let the JIT settle
-  const samples: number[] = []
-  for (let r = 0; r < ROUNDS; r++) {
-    const start = process.hrtime.bigint()
-    for (let i = 0; i < ITERATIONS; i++) layer.run()
-    samples.push(Number(process.hrtime.bigint() - start) / ITERATIONS)
+const load = (): string =>
+  os
+    .loadavg()
+    .map((n) => n.toFixed(2))
+    .join(', ')
+const loadBefore = load()
+
+/** Prints one table: each row's median ns/op and its ratio to `reference` (the first row's when 0). */
+function table(head: string, rows: readonly NsRow[], iterations: number, reference: number): number {
+  process.stdout.write(`| ${head} | ns/op | × reference |\n|---|--:|--:|\n`)
+  let ref = reference
+  for (const row of rows) {
+    const ns = nsPerOp(row.run, row.iterations ?? iterations, ROUNDS)
+    if (ref === 0) ref = ns
+    process.stdout.write(`| ${row.name} | ${ns.toFixed(0)} | ${(ns / ref).toFixed(2)} |\n`)
   }
-  samples.sort((a, b) => a - b)
-  process.stdout.write(`| ${layer.name} | ${samples[Math.floor(ROUNDS / 2)]!.toFixed(0)} |\n`)
+  return ref
 }
+
+process.stdout.write(
+  `Per-request cost of each layer, ns/op (median of ${ROUNDS} rounds of ${ITERATIONS.toLocaleString('en')}), Node ${process.version}, load average ${loadBefore} at the start\n\n`,
+)
+const reference = table('layer', layers, ITERATIONS, 0)
 accessLog.flush()
-if (keep === 42) process.stdout.write('\n') // keeps the results observable, so no layer is optimised away
+process.stdout.write(
+  `\nPer-request cost of each built-in rule (bench/rules.ts), ns/op (median of ${ROUNDS} rounds of ${RULE_ITERATIONS.toLocaleString('en')}; the compressor row ${(RULE_ITERATIONS / 20).toLocaleString('en')}), through runPhase on a fresh per-request context; × reference is over the request-head layer above\n\n`,
+)
+table('rule, hook', ruleRows, RULE_ITERATIONS, reference)
+process.stdout.write(`\nload average ${load()} at the end\n`)
+// Keeps the results observable, so that no row is optimised away.
+if (keep + ruleResults() === 42) process.stdout.write('\n')

@@ -1,14 +1,14 @@
 // What each built-in request rule costs per request, in nanoseconds, measured in-process on the real
 // filters (no sockets) with the browser request of bench/layers.ts: each rule's hooks as the pipeline
 // calls them, through runPhase, on a fresh per-request context. A row "context alone" measures that
-// context (a stand-in for the request's PipelineContext: the 13 request headers copied into a draft),
-// and every row is also given as a ratio to the request-head layer (scan + forwarding headers) measured
-// in the same run, the reference of bench/layers.ts.
+// context (a stand-in for the request's PipelineContext: the 13 request headers copied into a draft).
+// `npm run bench:layers` runs these rows after its own and gives each as a ratio to its request-head
+// layer (scan + forwarding headers), measured in the same run.
 // - mirror: the copy is handed to a stub dispatcher that answers at once, so the row is the filter's own
 //   work (admission, the call, the handler) without the network; the copy's upstream request comes on top.
 // - compress: the responseBody decision; on a compressible response it creates the compressor (the row's
 //   main cost), which is destroyed unused here. Compressing the bytes is measured by bench/compress.ts.
-// Usage: npx tsx bench/rules.ts
+// A module, not a script: it exports the rows and runs nothing.
 import type { Transform } from 'node:stream'
 import { silentLogger } from '../src/core/logger.js'
 import { callOnResponse, callOnRoute, type PhaseCall, runPhase } from '../src/filters/chain.js'
@@ -23,12 +23,12 @@ import type {
   RouteView,
   UpstreamDraft,
 } from '../src/filters/types.js'
-import { buildTrust, scanRequestHead, upstreamRequestHeaders } from '../src/l7/headers.js'
 import { Stickiness } from '../src/sticky/index.js'
 import type { UpstreamPool } from '../src/upstream/pool.js'
+import type { NsRow } from './lib/ns-per-op.js'
 
-const ITERATIONS = 200_000
-const ROUNDS = 5
+/** Calls per round for the rule rows; the compressor row takes a twentieth of it. */
+export const RULE_ITERATIONS = 200_000
 
 /** The browser request of bench/layers.ts (13 headers). */
 const RAW = [
@@ -280,7 +280,8 @@ function row(
   phases: readonly ('route' | 'forward' | 'response' | 'body')[],
   raw: readonly string[] = RAW,
   response: readonly string[] = RESPONSE,
-): { name: string; run(): void } {
+  iterations?: number,
+): NsRow {
   const request = new Request(URL, raw)
   const route = phases.includes('route')
   const forward = phases.includes('forward')
@@ -288,6 +289,7 @@ function row(
   const body = phases.includes('body')
   return {
     name,
+    ...(iterations === undefined ? {} : { iterations }),
     run() {
       const ctx = new Context(request)
       if (route) {
@@ -320,19 +322,8 @@ const headersRule = build('headers', {
 })
 const SMALL_RESPONSE = RESPONSE.map((v, i) => (RESPONSE[i - 1] === 'Content-Length' ? '512' : v))
 
-const policy = { xForwarded: true, forwarded: true, ...buildTrust([]) }
-const layers: { name: string; run(): void }[] = [
-  {
-    name: 'reference: request head scan + forwarding headers (bench/layers.ts)',
-    run() {
-      const head = scanRequestHead(RAW, 'x-request-id')
-      keep += upstreamRequestHeaders(
-        head,
-        { clientIp: '192.0.2.7', proto: 'http', requestId: 'req-1', requestIdHeader: 'x-request-id' },
-        policy,
-      ).length
-    },
-  },
+/** The rows of the table, in order. */
+export const ruleRows: readonly NsRow[] = [
   row('context alone (every row below includes it)', [], []),
   row(
     'redirect: prefix, query kept (onRoute builds Location)',
@@ -397,6 +388,9 @@ const layers: { name: string; run(): void }[] = [
     'compress: a compressible response (decision + compressor created)',
     [build('compress', { encodings: ['gzip'] })],
     ['body'],
+    RAW,
+    RESPONSE,
+    RULE_ITERATIONS / 20,
   ),
   row(
     'the issue’s api route: rewrite + headers + compress (decision on a small body)',
@@ -407,23 +401,5 @@ const layers: { name: string; run(): void }[] = [
   ),
 ]
 
-process.stdout.write(
-  `Per-request cost of each built-in rule, ns/op (median of ${ROUNDS} rounds of ${ITERATIONS.toLocaleString('en')}), Node ${process.version}\n\n`,
-)
-process.stdout.write('| rule, hook | ns/op | × reference |\n|---|--:|--:|\n')
-let reference = 0
-for (const layer of layers) {
-  const iterations = layer.name.startsWith('compress: a compressible') ? ITERATIONS / 20 : ITERATIONS
-  for (let i = 0; i < iterations / 10; i++) layer.run() // warm-up: let the JIT settle
-  const samples: number[] = []
-  for (let r = 0; r < ROUNDS; r++) {
-    const start = process.hrtime.bigint()
-    for (let i = 0; i < iterations; i++) layer.run()
-    samples.push(Number(process.hrtime.bigint() - start) / iterations)
-  }
-  samples.sort((a, b) => a - b)
-  const ns = samples[Math.floor(ROUNDS / 2)]!
-  if (reference === 0) reference = ns
-  process.stdout.write(`| ${layer.name} | ${ns.toFixed(0)} | ${(ns / reference).toFixed(2)} |\n`)
-}
-if (keep === 42) process.stdout.write('\n') // keeps the results observable, so no layer is optimised away
+/** What the rows computed, so that none of their work can be optimised away. */
+export const ruleResults = (): number => keep

@@ -3,13 +3,19 @@
 // three backends, warms them up, then measures them in interleaved rounds (A B C, A B C, ...) so that
 // drift on a shared box hits all of them alike, and stops them. Prints a summary and writes
 // bench/results/YYYY-MM-DD.md (every run) and docs/benchmarks.md (tables, ratios, notes).
-// Usage: npm run bench [-- --quick] [-- --case NAME ...] [-- --duration S --rounds N --warmup S]
+// With --base DIR, every case that runs `switchyard` also runs `switchyard-base`, the Switchyard built in
+// another checkout (e.g. `git worktree add ../base COMMIT && cd ../base && npm ci`), right after it in
+// each round, and reports the two round by round; such a run compares builds, so it writes
+// bench/results/YYYY-MM-DD-base.md only and leaves docs/benchmarks.md alone.
+// Usage: npm run bench [-- --quick] [-- --case NAME ...] [-- --candidate NAME ...] [-- --base DIR]
+//   [-- --duration S --rounds N --warmup S]
+import { spawnSync } from 'node:child_process'
 import { chmodSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import os from 'node:os'
 import path from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { parseArgs } from 'node:util'
-import { candidate, candidates, type Scheme } from './candidates.js'
+import { BASE, baseProblem, candidate, candidates, SUBJECT, type Scheme } from './candidates.js'
 import { type Case, caseNames, cases, loadToolOf, misfits } from './cases.js'
 import { type BackendKind, checkBodies, startBackends } from './lib/backends.js'
 import { ensureBuilt, localDate } from './lib/build.js'
@@ -49,13 +55,27 @@ interface Plan {
   /** Per candidate and case, before the measured rounds; 0 skips the warm-up. */
   readonly warmupS: number
   readonly quick: boolean
+  /** The selected cases, their candidates narrowed by `--candidate` and widened by `--base`. */
   readonly cases: readonly Case[]
   readonly backends: BackendKind | 'auto'
+  /** The other build `switchyard-base` runs; undefined without `--base`. */
+  readonly base: BaseBuild | undefined
+}
+
+/** A checkout with a built Switchyard, named by `--base DIR`. */
+interface BaseBuild {
+  readonly dir: string
+  /** Its commit, short, or `unknown` when git cannot tell. */
+  readonly commit: string
 }
 
 const USAGE = `Usage: npm run bench [-- OPTIONS]
   --quick            every case once for 2 s, no warm-up (smoke test; figures not to be quoted)
   --case NAME        run only this case (repeat for more): ${caseNames().join(', ')}
+  --candidate NAME   run only this candidate in each case (repeat for more; e.g. direct, switchyard)
+  --base DIR         also run ${BASE}: Switchyard from the built checkout DIR (not rebuilt), after
+                     ${SUBJECT} in each round, with the ratio round by round; writes
+                     bench/results/DATE-base.md only, not docs/benchmarks.md
   --duration S       seconds per measured run (default 8; 2 with --quick)
   --rounds N         interleaved rounds per case (default 3; 1 with --quick)
   --warmup S         warm-up seconds per candidate and case (default 2; 0 with --quick)
@@ -72,6 +92,8 @@ function parsePlan(argv: readonly string[]): ParsedArgs {
     options: {
       quick: { type: 'boolean', default: false },
       case: { type: 'string', multiple: true },
+      candidate: { type: 'string', multiple: true },
+      base: { type: 'string' },
       duration: { type: 'string' },
       rounds: { type: 'string' },
       warmup: { type: 'string' },
@@ -94,6 +116,13 @@ function parsePlan(argv: readonly string[]): ParsedArgs {
   const backends = values.backends
   if (backends !== 'auto' && backends !== 'nginx' && backends !== 'node')
     throw new UsageError(`--backends wants auto, nginx or node, got ${backends}`)
+  const only = (values.candidate ?? []).flatMap((v) => v.split(','))
+  const known = candidates.map((c) => c.name)
+  const strangers = only.filter((name) => !known.includes(name))
+  if (strangers.length > 0)
+    throw new UsageError(`unknown candidate ${strangers.join(', ')}; candidates: ${known.join(', ')}`)
+  const base = values.base === undefined ? undefined : baseBuild(values.base)
+  const picked = selected.length === 0 ? cases : cases.filter((c) => selected.includes(c.name))
   const quick = values.quick
   return {
     kind: 'plan',
@@ -102,10 +131,26 @@ function parsePlan(argv: readonly string[]): ParsedArgs {
       rounds: count('rounds', values.rounds, quick ? 1 : 3, 1),
       warmupS: count('warmup', values.warmup, quick ? 0 : 2, 0),
       quick,
-      cases: selected.length === 0 ? cases : cases.filter((c) => selected.includes(c.name)),
+      cases: picked.map((c) => ({ ...c, candidates: caseCandidates(c.candidates, only, base !== undefined) })),
       backends,
+      base,
     },
   }
+}
+
+/** `dir` as the base build; a usage error when it has no built Switchyard. */
+function baseBuild(raw: string): BaseBuild {
+  const dir = path.resolve(raw)
+  const problem = baseProblem(dir)
+  if (problem !== undefined) throw new UsageError(`--base: ${problem}`)
+  const git = spawnSync('git', ['-C', dir, 'rev-parse', '--short', 'HEAD'], { encoding: 'utf8', timeout: 5_000 })
+  return { dir, commit: git.status === 0 ? git.stdout.trim() : 'unknown' }
+}
+
+/** A case's candidates: `switchyard-base` after `switchyard` with `--base`, then only those `--candidate` names. */
+function caseCandidates(names: readonly string[], only: readonly string[], withBase: boolean): string[] {
+  const all = withBase ? names.flatMap((n) => (n === SUBJECT ? [n, BASE] : [n])) : [...names]
+  return only.length === 0 ? all : all.filter((n) => only.includes(n))
 }
 
 /** The plan of a plain `npm run bench`. */
@@ -207,6 +252,8 @@ async function runCase(
         throw new Error(`unknown case ${JSON.stringify(unreachable)}`)
       }
     }
+    if (plan.base !== undefined && targets.some((t) => t.name === BASE))
+      notes.push(`${BASE}: the build in ${plan.base.dir}, commit ${plan.base.commit}`)
     const runs = await runRounds(sc.children, targets, load, plan, sc.signal, log)
     seen.set(c.name, new Map(runs.map((r) => [r.name, summarize(r).reqPerS])))
     const scheme = schemeOf(c.subjects[0])
@@ -353,6 +400,7 @@ async function main(argv: readonly string[]): Promise<number> {
     const sc: StartContext = {
       children,
       rootDir: ROOT,
+      baseDir: plan.base?.dir,
       tmpDir,
       backendPorts,
       backendChild: backends.child,
@@ -383,10 +431,15 @@ async function main(argv: readonly string[]): Promise<number> {
       cases: results,
       candidates: candidates.filter((c) => used.has(c.name)).map((c) => ({ name: c.name, description: c.description })),
     }
-    const resultsPath = `bench/results/${date}${plan.quick ? '-quick' : ''}.md`
+    const resultsPath = `bench/results/${date}${plan.quick ? '-quick' : ''}${plan.base === undefined ? '' : '-base'}.md`
     const docsPath = path.join(ROOT, 'docs', 'benchmarks.md')
     mkdirSync(path.join(ROOT, 'bench', 'results'), { recursive: true })
     writeFileSync(path.join(ROOT, resultsPath), formatResultsMd(report))
+    if (plan.base !== undefined) {
+      // A comparison of two builds is not the page's figures: the page keeps its last plain run.
+      process.stdout.write(`\n${formatText(report)}\n\nwrote ${resultsPath} (docs/benchmarks.md left alone: --base)\n`)
+      return 0
+    }
     mkdirSync(path.dirname(docsPath), { recursive: true })
     writeFileSync(
       docsPath,

@@ -1,6 +1,6 @@
 // Turning the measured rounds into medians, ratios and the three outputs: the stdout summary, the
 // dated results file (every raw run) and docs/benchmarks.md. Pure functions of the run; no I/O.
-import type { Family } from '../candidates.js'
+import { BASE, type Family, SUBJECT } from '../candidates.js'
 import { BUSY_LIMIT_PCT_OF_CORE, type Machine, type QuietCheck } from './system.js'
 import type { LoadResult } from './wrk.js'
 
@@ -247,6 +247,55 @@ export function checkGoals(ratios: readonly Ratio[], subject: string, goals: rea
   }))
 }
 
+/** A spread of per-round ratios: their median, lowest and highest. */
+export interface Spread {
+  readonly median: number
+  readonly min: number
+  readonly max: number
+}
+
+/**
+ * `subject` over `base` round by round: each round's figure of one over the same round's of the other,
+ * measured one after the other (`--base` puts the base build right after `switchyard`), so that drift
+ * of the box cancels out of each ratio.
+ */
+export interface Paired {
+  readonly subject: string
+  readonly base: string
+  /** req/s ratio of each round, in round order. */
+  readonly reqPerSByRound: readonly number[]
+  readonly reqPerS: Spread
+  /** CPU per request ratio; undefined when a round has no CPU figure. */
+  readonly cpuPerReq: Spread | undefined
+}
+
+function spread(values: readonly number[]): Spread {
+  return { median: median(values), min: Math.min(...values), max: Math.max(...values) }
+}
+
+/** `subject` over `base` round by round, or undefined unless both ran. */
+export function pairedRatios(runs: readonly CandidateRuns[], subject: string, base: string): Paired | undefined {
+  const a = runs.find((r) => r.name === subject)
+  const b = runs.find((r) => r.name === base)
+  if (a === undefined || b === undefined) return undefined
+  const pairs = a.samples.flatMap((s) => {
+    const t = b.samples.find((x) => x.round === s.round)
+    return t === undefined ? [] : [{ s, t }]
+  })
+  if (pairs.length === 0) return undefined
+  const perReq = (x: Sample): number | undefined =>
+    x.cpuS === undefined || x.load.requests === 0 ? undefined : x.cpuS / x.load.requests
+  const cpu = pairs.map(({ s, t }) => div(perReq(s), perReq(t)))
+  const reqPerSByRound = pairs.map(({ s, t }) => s.load.reqPerS / t.load.reqPerS)
+  return {
+    subject,
+    base,
+    reqPerSByRound,
+    reqPerS: spread(reqPerSByRound),
+    cpuPerReq: cpu.some((x) => x === undefined) ? undefined : spread(cpu as number[]),
+  }
+}
+
 /** The layers from the bare dispatch to the full Switchyard path, each with what it adds. */
 const LAYERS: readonly { readonly name: string; readonly adds: string }[] = [
   { name: BARE_DISPATCH, adds: 'bare undici `dispatch`: node:http in, round-robin, raw headers' },
@@ -344,6 +393,17 @@ const LAYER_HEAD = [
   '% of bare req/s',
   'req/s vs layer before',
 ]
+const PAIRED_HEAD = [
+  'round by round',
+  'rounds',
+  'req/s ratio, median',
+  'min',
+  'max',
+  'CPU per request, median',
+  'min',
+  'max',
+  'req/s ratio of each round',
+]
 const RATE_HEAD = ['candidate', 'req/s (asked → done)', 'p50 ms', 'p99 ms', 'p99 − direct p99, ms', 'CPU-s per 1k req']
 
 function tableRows(summaries: readonly Summary[]): string[][] {
@@ -379,6 +439,22 @@ function layerTableRows(rows: readonly LayerRow[]): string[][] {
     `${l.pctOfBare.toFixed(0)}%`,
     fmtSigned(l.changePct, 1, '%'),
   ])
+}
+
+function pairedRow(p: Paired): string[] {
+  const f = (v: number): string => `${v.toFixed(3)}×`
+  const cpu = (k: keyof Spread): string => (p.cpuPerReq === undefined ? '—' : f(p.cpuPerReq[k]))
+  return [
+    `${p.subject} / ${p.base}`,
+    String(p.reqPerSByRound.length),
+    f(p.reqPerS.median),
+    f(p.reqPerS.min),
+    f(p.reqPerS.max),
+    cpu('median'),
+    cpu('min'),
+    cpu('max'),
+    p.reqPerSByRound.map((v) => v.toFixed(3)).join(', '),
+  ]
 }
 
 function rateRows(c: Extract<CaseResult, { kind: 'measured' }>, summaries: readonly Summary[]): string[][] {
@@ -424,6 +500,7 @@ function analyse(c: Measured): {
   ratios: Ratio[]
   goals: GoalCheck[]
   layers: LayerRow[] | undefined
+  paired: Paired | undefined
 } {
   const summaries = c.runs.map(summarize)
   const ratios = c.load === 'throughput' ? caseRatios(summaries, c.subjects, c.scalingBase) : []
@@ -433,6 +510,7 @@ function analyse(c: Measured): {
     ratios,
     goals: subject === undefined ? [] : checkGoals(ratios, subject, c.goals),
     layers: c.layers ? layerRows(summaries) : undefined,
+    paired: pairedRatios(c.runs, SUBJECT, BASE),
   }
 }
 
@@ -451,7 +529,7 @@ function goalsMd(c: Measured): string | undefined {
 
 /** The tables of one case, in the given table format. */
 function caseTables(c: Measured, table: Table): string[] {
-  const { summaries, ratios, layers } = analyse(c)
+  const { summaries, ratios, layers, paired } = analyse(c)
   const out: string[] = []
   if (c.load === 'fixed-rate') {
     out.push(table(RATE_HEAD, rateRows(c, summaries)))
@@ -459,6 +537,7 @@ function caseTables(c: Measured, table: Table): string[] {
     out.push(table(TABLE_HEAD, tableRows(summaries)))
     if (ratios.length > 0) out.push(table(RATIO_HEAD, ratioRows(ratios)))
   }
+  if (paired !== undefined) out.push(table(PAIRED_HEAD, [pairedRow(paired)]))
   if (layers !== undefined) out.push(table(LAYER_HEAD, layerTableRows(layers), 2))
   return out
 }

@@ -4,7 +4,7 @@
 // is skipped with a reason; Switchyard failing to start is an error.
 import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs'
 import path from 'node:path'
-import type { Candidate, Family, LaunchContext, Requirement, Scheme } from '../candidates.js'
+import { baseProblem, type Candidate, type Family, type LaunchContext, type Requirement, type Scheme } from '../candidates.js'
 import type { Child, Children } from './children.js'
 import { streamSupport } from './nginx.js'
 import { type PortOwner, portOwner } from './system.js'
@@ -28,8 +28,8 @@ export type StartOutcome =
   | { readonly kind: 'started'; readonly target: Target; readonly note: string | undefined }
   | { readonly kind: 'skipped'; readonly reason: string }
 
-/** Why `req` is not met under `rootDir`, or undefined when it is. */
-export function missing(rootDir: string, req: Requirement): string | undefined {
+/** Why `req` is not met under `rootDir` (and `baseDir`, from `--base`), or undefined when it is. */
+export function missing(rootDir: string, baseDir: string | undefined, req: Requirement): string | undefined {
   switch (req.kind) {
     case 'binary':
       return findBinary(req.name) === undefined ? `${req.name} is not installed` : undefined
@@ -42,6 +42,8 @@ export function missing(rootDir: string, req: Requirement): string | undefined {
       const support = streamSupport(nginx)
       return support.kind === 'missing' ? support.reason : undefined
     }
+    case 'base-build':
+      return baseProblem(baseDir)
     default: {
       const unreachable: never = req
       throw new Error(`unknown requirement ${JSON.stringify(unreachable)}`)
@@ -52,6 +54,8 @@ export function missing(rootDir: string, req: Requirement): string | undefined {
 export interface StartContext {
   readonly children: Children
   readonly rootDir: string
+  /** The built checkout `switchyard-base` runs (`--base DIR`); undefined without `--base`. */
+  readonly baseDir: string | undefined
   /** Where each candidate gets its private directory. */
   readonly tmpDir: string
   readonly backendPorts: readonly number[]
@@ -84,13 +88,14 @@ async function startProcess(
   port: number,
   sc: StartContext,
 ): Promise<StartOutcome> {
-  const gaps = c.requires.flatMap((req) => missing(sc.rootDir, req) ?? [])
+  const gaps = c.requires.flatMap((req) => missing(sc.rootDir, sc.baseDir, req) ?? [])
   if (gaps.length > 0) return { kind: 'skipped', reason: gaps.join('; ') }
   const workDir = mkdtempSync(path.join(sc.tmpDir, `${c.name}-`))
   const ctx: LaunchContext = {
     port,
     backendPorts: sc.backendPorts,
     rootDir: sc.rootDir,
+    baseDir: sc.baseDir,
     workDir,
     binary: (tool: Tool) => {
       const file = findBinary(tool)
@@ -119,8 +124,13 @@ async function startProcess(
   return {
     kind: 'started',
     target: { name: c.name, family: c.family, port, scheme: c.scheme ?? 'http', child },
-    note: ownerNote(c.name, owner, port),
+    note: joinNotes(cmd.note === undefined ? undefined : `${c.name}: ${cmd.note}`, ownerNote(c.name, owner, port)),
   }
+}
+
+/** The notes that are there, as one line; undefined when neither is. */
+function joinNotes(a: string | undefined, b: string | undefined): string | undefined {
+  return a === undefined ? b : b === undefined ? a : `${a}; ${b}`
 }
 
 /** A note when we could not confirm that the candidate's own process holds the socket on `port`. */
