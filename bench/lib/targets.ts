@@ -4,7 +4,14 @@
 // is skipped with a reason; Switchyard failing to start is an error.
 import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs'
 import path from 'node:path'
-import { baseProblem, type Candidate, type Family, type LaunchContext, type Requirement, type Scheme } from '../candidates.js'
+import {
+  baseProblem,
+  type Candidate,
+  type Family,
+  type LaunchContext,
+  type Requirement,
+  type Scheme,
+} from '../candidates.js'
 import type { Child, Children } from './children.js'
 import { streamSupport } from './nginx.js'
 import { type PortOwner, portOwner } from './system.js'
