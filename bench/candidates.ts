@@ -262,7 +262,7 @@ export const candidates: readonly Candidate[] = [
     name: BASE,
     family: 'switchyard',
     description:
-      '`switchyard` from another checkout, the one `npm run bench -- --base DIR` names: its own `bin/switchyard.js`, `dist/` and `node_modules` (built there; the bench does not rebuild it), the same command line. The build a change is compared with, in the same interleaved run; only with `--base`, measured right after `switchyard` in each round.',
+      '`switchyard` from another checkout, the one `npm run bench -- --base DIR` names: its own `bin/switchyard.js`, `dist/` and `node_modules` (built there; the bench does not rebuild it), the same command line. The build a change is compared with, in the same interleaved run; only with `--base`, measured next to `switchyard` in each round (after it in odd rounds, before it in even ones).',
     requires: [{ kind: 'base-build' }],
     launch: (ctx) => {
       if (ctx.baseDir === undefined) throw new Error(`${BASE} needs --base DIR`)

@@ -4,8 +4,8 @@
 // drift on a shared box hits all of them alike, and stops them. Prints a summary and writes
 // bench/results/YYYY-MM-DD.md (every run) and docs/benchmarks.md (tables, ratios, notes).
 // With --base DIR, every case that runs `switchyard` also runs `switchyard-base`, the Switchyard built in
-// another checkout (e.g. `git worktree add ../base COMMIT && cd ../base && npm ci`), right after it in
-// each round, and reports the two round by round; such a run compares builds, so it writes
+// another checkout (e.g. `git worktree add ../base COMMIT && cd ../base && npm ci`), next to it in each
+// round (after it in odd rounds, before it in even ones), and reports the two round by round; such a run compares builds, so it writes
 // bench/results/YYYY-MM-DD-base.md only and leaves docs/benchmarks.md alone.
 // Usage: npm run bench [-- --quick] [-- --case NAME ...] [-- --candidate NAME ...] [-- --base DIR]
 //   [-- --duration S --rounds N --warmup S]
@@ -31,6 +31,8 @@ import {
   IDLE_BEGIN,
   IDLE_END,
   type LoadVariant,
+  PIPELINE_BEGIN,
+  PIPELINE_END,
   PROFILE_BEGIN,
   PROFILE_END,
   type RunReport,
@@ -73,8 +75,9 @@ const USAGE = `Usage: npm run bench [-- OPTIONS]
   --quick            every case once for 2 s, no warm-up (smoke test; figures not to be quoted)
   --case NAME        run only this case (repeat for more): ${caseNames().join(', ')}
   --candidate NAME   run only this candidate in each case (repeat for more; e.g. direct, switchyard)
-  --base DIR         also run ${BASE}: Switchyard from the built checkout DIR (not rebuilt), after
-                     ${SUBJECT} in each round, with the ratio round by round; writes
+  --base DIR         also run ${BASE}: Switchyard from the built checkout DIR (not rebuilt), next to
+                     ${SUBJECT} (after it in odd rounds, before it in even ones), with the ratio
+                     round by round; writes
                      bench/results/DATE-base.md only, not docs/benchmarks.md
   --duration S       seconds per measured run (default 8; 2 with --quick)
   --rounds N         interleaved rounds per case (default 3; 1 with --quick)
@@ -143,8 +146,26 @@ function baseBuild(raw: string): BaseBuild {
   const dir = path.resolve(raw)
   const problem = baseProblem(dir)
   if (problem !== undefined) throw new UsageError(`--base: ${problem}`)
+  return { dir, commit: commitOf(dir) }
+}
+
+/** The short commit checked out in `dir`, or `unknown` when git cannot tell. */
+function commitOf(dir: string): string {
   const git = spawnSync('git', ['-C', dir, 'rev-parse', '--short', 'HEAD'], { encoding: 'utf8', timeout: 5_000 })
-  return { dir, commit: git.status === 0 ? git.stdout.trim() : 'unknown' }
+  return git.status === 0 ? git.stdout.trim() : 'unknown'
+}
+
+/** Whether `dir` has uncommitted changes to tracked files under src/ (what its build is made of). */
+function dirty(dir: string): boolean {
+  const git = spawnSync(
+    'git',
+    ['--no-optional-locks', '-C', dir, 'status', '--porcelain', '--untracked-files=no', '--', 'src'],
+    {
+      encoding: 'utf8',
+      timeout: 5_000,
+    },
+  )
+  return git.status === 0 && git.stdout.trim() !== ''
 }
 
 /** A case's candidates: `switchyard-base` after `switchyard` with `--base`, then only those `--candidate` names. */
@@ -253,8 +274,12 @@ async function runCase(
       }
     }
     if (plan.base !== undefined && targets.some((t) => t.name === BASE))
-      notes.push(`${BASE}: the build in ${plan.base.dir}, commit ${plan.base.commit}`)
-    const runs = await runRounds(sc.children, targets, load, plan, sc.signal, log)
+      notes.push(
+        `${BASE}: the build in ${plan.base.dir}, commit ${plan.base.commit}; ${SUBJECT}: this checkout, commit ${commitOf(ROOT)}${dirty(ROOT) ? ' with uncommitted changes' : ''}`,
+      )
+    // With a base build, the two builds trade places every other round, so that neither always runs first.
+    const rounds = plan.base === undefined ? plan : { ...plan, swap: [SUBJECT, BASE] as const }
+    const runs = await runRounds(sc.children, targets, load, rounds, sc.signal, log)
     seen.set(c.name, new Map(runs.map((r) => [r.name, summarize(r).reqPerS])))
     const scheme = schemeOf(c.subjects[0])
     return {
@@ -448,6 +473,7 @@ async function main(argv: readonly string[]): Promise<number> {
         resultsPath,
         previousSection(docsPath, IDLE_BEGIN, IDLE_END),
         previousSection(docsPath, PROFILE_BEGIN, PROFILE_END),
+        previousSection(docsPath, PIPELINE_BEGIN, PIPELINE_END),
       ),
     )
     process.stdout.write(`\n${formatText(report)}\n\nwrote ${resultsPath} and docs/benchmarks.md\n`)
@@ -467,7 +493,7 @@ async function main(argv: readonly string[]): Promise<number> {
   }
 }
 
-/** A section another script (bench:idle, bench:profile) last wrote into docs/benchmarks.md, if any. */
+/** A section another script (bench:idle, bench:profile) or a person last wrote into docs/benchmarks.md, if any. */
 function previousSection(docsPath: string, begin: string, end: string): string | undefined {
   try {
     return extractSection(readFileSync(docsPath, 'utf8'), begin, end)

@@ -376,6 +376,8 @@ describe('HTTP/2: requests whose session nghttp2 ended after a protocol error', 
       () => `${paths.filter((p) => logged(p).length > 0).length} of ${ATTACKS} attack requests in the access log`,
     )
     for (const p of paths) assert.equal(logged(p).length, 1, `one access-log line for ${p}`)
+    // Each says why it ended: nghttp2 had ended the session, and it answered no liveness PING.
+    for (const p of paths) assert.match(String(logged(p)[0]!.error), /did not answer a PING within http2\.pingTimeout/)
     t.diagnostic(`an attack's access-log line: ${JSON.stringify(logged(paths[0]!)[0])}`)
 
     // The listener still serves both protocols.

@@ -12,6 +12,21 @@ export interface Rounds {
   readonly rounds: number
   /** Per candidate, before the measured rounds; 0 skips the warm-up. */
   readonly warmupS: number
+  /**
+   * Two candidates that trade places in even rounds (A B, then B A, ...), so that neither always runs
+   * first: for a comparison round by round. Both must be among the targets; others keep their place.
+   */
+  readonly swap?: readonly [string, string]
+}
+
+/** `targets` in the order of round `round`: `swap`'s two exchanged in even rounds. */
+export function roundOrder(targets: readonly Target[], round: number, swap?: readonly [string, string]): Target[] {
+  if (swap === undefined || round % 2 === 1) return [...targets]
+  const [a, b] = swap
+  const ta = targets.find((t) => t.name === a)
+  const tb = targets.find((t) => t.name === b)
+  if (ta === undefined || tb === undefined) return [...targets]
+  return targets.map((t) => (t === ta ? tb : t === tb ? ta : t))
 }
 
 type Log = (line: string) => void
@@ -54,7 +69,10 @@ export async function measureRun(
   return { round, ...second, discarded: first }
 }
 
-/** Warm-up, then `rounds` interleaved rounds (A B C, A B C, ...) over `targets`; samples per target. */
+/**
+ * Warm-up, then `rounds` interleaved rounds (A B C, A B C, ...; see `swap`) over `targets`; samples per
+ * target.
+ */
 export async function runRounds(
   children: Children,
   targets: readonly Target[],
@@ -71,7 +89,7 @@ export async function runRounds(
   }
   const samples = new Map<string, Sample[]>(targets.map((t) => [t.name, []]))
   for (let round = 1; round <= plan.rounds; round++) {
-    for (const t of targets) {
+    for (const t of roundOrder(targets, round, plan.swap)) {
       const s = await measureRun(children, t, load, round, signal, log)
       samples.get(t.name)!.push(s)
       const cpu = s.cpuS === undefined ? '' : `  cpu ${s.cpuS.toFixed(2)} s`

@@ -10,6 +10,7 @@ import {
   checkGoals,
   layerRows,
   median,
+  pairedRatios,
   references,
   type Sample,
   summarize,
@@ -134,6 +135,29 @@ describe('layerRows', () => {
   })
   it('is undefined unless all three layers ran', () => {
     assert.equal(layerRows([summarize(runs('switchyard', 'switchyard', 1, 1))]), undefined)
+  })
+})
+
+describe('pairedRatios', () => {
+  const rounds = (name: string, perRound: readonly number[]): CandidateRuns => ({
+    name,
+    family: 'switchyard',
+    samples: perRound.map((r, i) => sample(r, 2, i + 1)),
+  })
+  it('divides each round by the same round of the base, and spreads the ratios', () => {
+    const p = pairedRatios(
+      [rounds('switchyard', [9_900, 10_000, 10_500]), rounds('switchyard-base', [10_000, 10_000, 10_000])],
+      'switchyard',
+      'switchyard-base',
+    )
+    assert.ok(p !== undefined)
+    assert.deepEqual(p.reqPerSByRound, [0.99, 1, 1.05])
+    assert.deepEqual(p.reqPerS, { median: 1, min: 0.99, max: 1.05 })
+    // The same CPU-seconds over more requests: less CPU per request.
+    assert.ok(Math.abs((p.cpuPerReq?.min ?? 0) - 1 / 1.05) < 1e-9)
+  })
+  it('is undefined unless both ran', () => {
+    assert.equal(pairedRatios([rounds('switchyard', [1])], 'switchyard', 'switchyard-base'), undefined)
   })
 })
 

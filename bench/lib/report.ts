@@ -256,7 +256,7 @@ export interface Spread {
 
 /**
  * `subject` over `base` round by round: each round's figure of one over the same round's of the other,
- * measured one after the other (`--base` puts the base build right after `switchyard`), so that drift
+ * measured one after the other (`--base` puts the base build next to `switchyard`, trading places every other round), so that drift
  * of the box cancels out of each ratio.
  */
 export interface Paired {
@@ -698,6 +698,17 @@ export const IDLE_END = '<!-- bench:idle end -->'
 export const PROFILE_BEGIN = '<!-- bench:profile begin -->'
 export const PROFILE_END = '<!-- bench:profile end -->'
 
+/**
+ * The section of docs/benchmarks.md on what the filter pipeline costs, written by hand from a
+ * `npm run bench -- --base DIR` run and `npm run bench:layers` (neither writes the page).
+ */
+export const PIPELINE_BEGIN = '<!-- pipeline-cost begin -->'
+export const PIPELINE_END = '<!-- pipeline-cost end -->'
+
+const PIPELINE_PLACEHOLDER = `${PIPELINE_BEGIN}
+Not measured yet: run \`npm run bench -- --case small-50 --base DIR\` against a build without the pipeline, and \`npm run bench:layers\`.
+${PIPELINE_END}`
+
 const PROFILE_PLACEHOLDER = `${PROFILE_BEGIN}
 Not recorded yet: run \`npm run bench:profile -- --perf --docs\`.
 ${PROFILE_END}`
@@ -707,15 +718,16 @@ Not measured yet: run \`npm run bench:idle\`.
 ${IDLE_END}`
 
 /**
- * docs/benchmarks.md. `idleSection` and `profileSection` (markers included) are carried over from the
- * previous file, written by `npm run bench:idle` and `npm run bench:profile -- --docs`; placeholders
- * when there are none.
+ * docs/benchmarks.md. `idleSection`, `profileSection` and `pipelineSection` (markers included) are
+ * carried over from the previous file, written by `npm run bench:idle`, `npm run bench:profile --
+ * --docs` and by hand; placeholders when there are none.
  */
 export function formatDocsMd(
   r: RunReport,
   resultsPath: string,
   idleSection: string | undefined,
   profileSection?: string,
+  pipelineSection?: string,
 ): string {
   const caseSections = r.cases.map((c) => {
     if (c.kind === 'skipped') return `${caseHeading(c)}\n\nSkipped: ${c.reason}.`
@@ -756,8 +768,10 @@ Candidates are listed in \`bench/candidates.ts\`, cases in \`bench/cases.ts\`. A
 
 - \`npm run bench\`: every case, 3 rounds of 8 s after a 2 s warm-up per candidate, planned at about ${Math.ceil(r.defaultPlannedS / 60)} minutes, more when it has to wait for a quiet box or redo runs (it prints the plan first). Run it on a quiet machine.
 - \`npm run bench -- --quick\`: every case once for 2 s, a few minutes: a smoke test, not figures to quote.
-- \`npm run bench -- --case small-50 --case latency-50\`: some cases only (\`--help\` lists them); \`--duration S\`, \`--rounds N\`, \`--warmup S\` change the protocol; \`--backends node\` forces the Node backends.
+- \`npm run bench -- --case small-50 --case latency-50\`: some cases only (\`--help\` lists them); \`--candidate NAME\` (repeatable) keeps only those candidates in each case; \`--duration S\`, \`--rounds N\`, \`--warmup S\` change the protocol; \`--backends node\` forces the Node backends.
+- \`npm run bench -- --base DIR\`: also runs \`switchyard-base\`, Switchyard built in another checkout (\`git worktree add DIR COMMIT\`, then \`npm ci\` there, which builds it), next to \`switchyard\` in each round (after it in odd rounds, before it in even ones), and gives the two round by round. Such a run compares builds: it writes \`bench/results/DATE-base.md\` and leaves this page alone (below: what the filter pipeline costs).
 - \`npm run bench:idle\`: memory held per idle keep-alive client connection (below).
+- \`npm run bench:layers\`: in-process ns per request of each layer of the request path and of each built-in rule (below).
 - Needs wrk; uses nginx, HAProxy, hey and h2load when present: \`apt-get install -y wrk nginx libnginx-mod-stream haproxy hey nghttp2-client\` (Debian ships nginx's \`stream\` module, for the layer 4 case, as a separate package, and h2load in nghttp2-client). Without hey or h2load, the cases they drive are skipped with a note.
 
 ## Latest results (${r.date})
@@ -775,6 +789,10 @@ ${caseSections.join('\n\n')}
 ## Idle connections
 
 ${idleSection ?? IDLE_PLACEHOLDER}
+
+## What the filter pipeline costs
+
+${pipelineSection ?? PIPELINE_PLACEHOLDER}
 
 ## Where the time goes: profiles before and after
 

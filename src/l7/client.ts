@@ -54,9 +54,19 @@ export interface ClientSide {
   end(chunk?: Buffer | string, trailers?: readonly [string, string][]): void
   /** Ends the response so that it cannot pass for complete: HTTP/2 RST_STREAM INTERNAL_ERROR, HTTP/1 a closed connection. */
   abort(): void
+  /** Why the client went away, when Switchyard knows more than "it closed" (HTTP/2 liveness). */
+  readonly goneReason: string | undefined
   /** Calls `onGone` once when the client goes away before `unwatch()`. */
   watch(onGone: () => void): void
   unwatch(): void
+}
+
+/** HTTP/2 sessions destroyed because they did not answer a liveness PING (see listeners/http2.ts). */
+const unresponsive = new WeakSet<Http2Session>()
+
+/** The listener destroyed `session` after an unanswered liveness PING: its requests say so. */
+export function markUnresponsive(session: Http2Session): void {
+  unresponsive.add(session)
 }
 
 /** Requests watching each HTTP/1 socket or HTTP/2 session: one `close` listener per socket or session. */
@@ -134,6 +144,7 @@ abstract class NodeClient implements ClientSide, Watched {
 
   abstract readonly h2HasBody: boolean | undefined
   abstract get gone(): boolean
+  abstract get goneReason(): string | undefined
   abstract bytesIn(): number
   abstract countBody(bytes: number): void
   abstract abort(): void
@@ -202,6 +213,10 @@ class Http1Client extends NodeClient {
     return this.closed || this.res.destroyed || this.#socket?.destroyed === true
   }
 
+  get goneReason(): string | undefined {
+    return undefined
+  }
+
   bytesIn(): number {
     return this.#socket ? this.#socket.bytesRead - this.#bytesAtStart : 0
   }
@@ -247,6 +262,13 @@ class Http2Client extends NodeClient {
   get gone(): boolean {
     const stream = this.#h2res.stream
     return this.closed || stream.destroyed || stream.closed
+  }
+
+  get goneReason(): string | undefined {
+    const session = this.#session
+    return session !== undefined && unresponsive.has(session)
+      ? 'the client did not answer a PING within http2.pingTimeout'
+      : undefined
   }
 
   bytesIn(): number {

@@ -289,7 +289,7 @@ export class Inbound implements RequestView {
 
   #onClientGone(): void {
     if (this.#done) return
-    const err = new SwitchyardError('SWY_CLIENT_ABORTED')
+    const err = new SwitchyardError('SWY_CLIENT_ABORTED', this.client.goneReason)
     if (this.#exchange !== undefined) this.#exchange.stop(err)
     else this.finish(499, err, NO_UPSTREAM)
   }

@@ -25,6 +25,7 @@ import {
   type Settings,
 } from 'node:http2'
 import type { Socket } from 'node:net'
+import { markUnresponsive } from '../l7/client.js'
 import type { Http2Metrics } from '../metrics/index.js'
 
 export interface Http2Options {
@@ -107,7 +108,10 @@ export class Http2Front {
     for (const [session, state] of this.#sessions) {
       if (state.open === 0 || state.pinging || session.destroyed) continue
       state.pinging = true
-      const deadline = setTimeout(() => session.destroy(), timeoutMs)
+      const deadline = setTimeout(() => {
+        markUnresponsive(session)
+        session.destroy()
+      }, timeoutMs)
       deadline.unref()
       const sent = session.ping((err) => {
         clearTimeout(deadline)

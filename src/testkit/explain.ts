@@ -722,6 +722,7 @@ class RecordingClient implements ClientSide {
   readonly bodyComplete = true
   readonly bodyAborted = false
   readonly gone = false
+  readonly goneReason = undefined
   readonly method: string
   readonly url: string
   readonly rawHeaders: readonly string[]
