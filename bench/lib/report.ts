@@ -256,8 +256,8 @@ export interface Spread {
 
 /**
  * `subject` over `base` round by round: each round's figure of one over the same round's of the other,
- * measured one after the other (`--base` puts the base build next to `switchyard`, trading places every other round), so that drift
- * of the box cancels out of each ratio.
+ * measured one after the other (`--base` puts the base build next to `switchyard`, and the two trade
+ * places every other round), so that drift of the box cancels out of each ratio.
  */
 export interface Paired {
   readonly subject: string
