@@ -75,10 +75,9 @@ const USAGE = `Usage: npm run bench [-- OPTIONS]
   --quick            every case once for 2 s, no warm-up (smoke test; figures not to be quoted)
   --case NAME        run only this case (repeat for more): ${caseNames().join(', ')}
   --candidate NAME   run only this candidate in each case (repeat for more; e.g. direct, switchyard)
-  --base DIR         also run ${BASE}: Switchyard from the built checkout DIR (not rebuilt), next to
-                     ${SUBJECT} (after it in odd rounds, before it in even ones), with the ratio
-                     round by round; writes
-                     bench/results/DATE-base.md only, not docs/benchmarks.md
+  --base DIR         also run ${BASE}: Switchyard from the built checkout DIR (not rebuilt),
+                     next to ${SUBJECT} (after it in odd rounds, before it in even ones), with
+                     the ratio round by round; writes bench/results/DATE-base.md only
   --duration S       seconds per measured run (default 8; 2 with --quick)
   --rounds N         interleaved rounds per case (default 3; 1 with --quick)
   --warmup S         warm-up seconds per candidate and case (default 2; 0 with --quick)
@@ -446,7 +445,7 @@ async function main(argv: readonly string[]): Promise<number> {
       protocol:
         plan.rounds === 1
           ? `One measured run of ${plan.durationS} s per candidate and case${plan.warmupS > 0 ? `, after a ${plan.warmupS} s warm-up` : ', no warm-up'}.`
-          : `In each case every candidate is warmed up for ${plan.warmupS} s, then measured in ${plan.rounds} interleaved rounds of ${plan.durationS} s (all candidates in turn, then again); each figure is the median over the rounds.`,
+          : `In each case every candidate is warmed up for ${plan.warmupS} s, then measured in ${plan.rounds} interleaved rounds of ${plan.durationS} s (all candidates in turn, then again${plan.base === undefined ? '' : `; ${SUBJECT} and ${BASE} trade places every other round`}); each figure is the median over the rounds.`,
       quick: plan.quick,
       machine: describeMachine(tools),
       backends: backends.description,
