@@ -7,8 +7,8 @@
  * Lifecycle: `watch(onGone)` calls `onGone` once when the client can no longer be answered, on the
  * first of the events that can say so. Node does not always emit `close` on the response:
  * - HTTP/1.1: a pipelined request whose response is still queued behind another gets no `close` when
- *   the connection goes away, so the socket's own `close` is watched too (one listener per socket,
- *   shared by the requests on it);
+ *   the connection goes away, so such a request watches the socket's own `close` (one listener per
+ *   socket, shared by the requests on it);
  * - HTTP/2: the response, its stream, and the session (one listener per session) are watched. A
  *   session that nghttp2 ended after a protocol error emits nothing at all; the listener's liveness
  *   ping (listeners/http2.ts) destroys it, which closes its streams.
@@ -201,6 +201,8 @@ class Http1Client extends NodeClient {
   readonly #socket: Socket | undefined
   /** The socket's bytesRead when the request began. */
   readonly #bytesAtStart: number
+  /** The response was queued behind another (pipelining) and watches the socket itself. */
+  #watchingSocket = false
 
   constructor(req: IncomingMessage, res: ServerResponse) {
     super(req, res)
@@ -236,10 +238,17 @@ class Http1Client extends NodeClient {
     const socket = this.#socket
     if (socket === undefined) return
     if (socket.destroyed) queueMicrotask(() => this.clientClosed())
-    else watchClose(socket, this)
+    // A response that has the socket gets its `close` when the socket goes. One queued behind another
+    // (pipelining: node:http has not assigned it the socket yet) gets none: it watches the socket.
+    else if (this.res.socket !== socket) {
+      this.#watchingSocket = true
+      watchClose(socket, this)
+    }
   }
 
   protected unwatchMore(): void {
+    if (!this.#watchingSocket) return
+    this.#watchingSocket = false
     unwatchClose(this.#socket, this)
   }
 }

@@ -106,3 +106,48 @@ describe('slow start', () => {
     assert.equal(ramping.get('c'), 0.05)
   })
 })
+
+describe('leases', () => {
+  it('admit answers go, wait or reject; every end() is idempotent', () => {
+    const pool = new UpstreamPool(
+      poolConfig([{ url: 'http://127.0.0.1:1', name: 'a' }], { queue: { maxInFlight: 1, size: 1 } }),
+      registry,
+      new Metrics(),
+    )
+    const request = { ctx: { clientIp: '10.0.0.1' }, keySource: undefined }
+    const first = pool.admit(request)
+    assert.equal(first.kind, 'go')
+    if (first.kind !== 'go') return
+    const attempt = first.lease.begin(first.lease.first, false)
+    assert.equal(first.lease.first.load.inFlight, 1)
+    attempt.end('success', 1)
+    attempt.end('success', 1)
+    assert.equal(first.lease.first.load.inFlight, 0, 'a try ended twice counts once')
+    // The pool is at its in-flight cap: without a waiter, rejected; with one, queued.
+    const rejected = pool.admit(request)
+    assert.deepEqual(rejected.kind === 'reject' && rejected.code, 'SWY_OVERLOADED')
+    let granted: unknown
+    const waiter = { sticky: false, granted: (l: unknown) => (granted = l), rejected: () => {} }
+    const queued = pool.admit(request, waiter)
+    assert.equal(queued.kind, 'wait')
+    first.lease.end()
+    first.lease.end()
+    return new Promise<void>((resolve) =>
+      queueMicrotask(() => {
+        // The ended lease's place went to the waiter, once: the second end() freed nothing more.
+        assert.ok(granted !== undefined, 'the waiter got the place')
+        const third = pool.admit(request)
+        assert.equal(third.kind, 'reject')
+        if (queued.kind === 'wait') queued.cancel()
+        resolve()
+      }),
+    )
+  })
+
+  it('rejects with SWY_NO_SERVER when no server is available at all', () => {
+    const pool = new UpstreamPool(poolConfig([{ url: 'http://127.0.0.1:1', weight: 0 }]), registry, new Metrics())
+    const r = pool.admit({ ctx: { clientIp: '10.0.0.1' }, keySource: undefined })
+    assert.equal(r.kind, 'reject')
+    assert.equal(r.kind === 'reject' && r.code, 'SWY_NO_SERVER')
+  })
+})

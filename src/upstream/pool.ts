@@ -420,16 +420,9 @@ export class UpstreamPool {
     return request.select(available)[Symbol.iterator]()
   }
 
-  *#selections(primary: Iterable<Backend>, backup: Balancer | undefined, ctx: PickContext): Generator<Selection> {
-    for (const b of primary) {
-      const s = this.#members.get(b.id)
-      if (s !== undefined) yield s
-    }
-    if (backup === undefined) return
-    for (const b of backup.pick(ctx)) {
-      const s = this.#members.get(b.id)
-      if (s !== undefined) yield s
-    }
+  /** The balancers' candidates (primaries, then backups) as this generation's members. */
+  #selections(primary: Iterable<Backend>, backup: Balancer | undefined, ctx: PickContext): Iterator<Selection> {
+    return new MemberWalk(this.#members, primary[Symbol.iterator](), backup, ctx)
   }
 
   /**
@@ -595,6 +588,47 @@ export class UpstreamPool {
     return full
   }
 }
+
+/**
+ * Walks the primary balancer's candidates, then (when they run out) the backup balancer's, yielding
+ * each as a member of the pool; candidates that are not members (a server list changed under a
+ * request) are skipped. A plain iterator rather than a generator: it is made for every request.
+ */
+class MemberWalk implements Iterator<Selection> {
+  readonly #members: ReadonlyMap<string, Selection>
+  #current: Iterator<Backend>
+  #backup: Balancer | undefined
+  readonly #ctx: PickContext
+
+  constructor(
+    members: ReadonlyMap<string, Selection>,
+    primary: Iterator<Backend>,
+    backup: Balancer | undefined,
+    ctx: PickContext,
+  ) {
+    this.#members = members
+    this.#current = primary
+    this.#backup = backup
+    this.#ctx = ctx
+  }
+
+  next(): IteratorResult<Selection> {
+    for (;;) {
+      const r = this.#current.next()
+      if (r.done === true) {
+        const backup = this.#backup
+        if (backup === undefined) return DONE
+        this.#backup = undefined
+        this.#current = backup.pick(this.#ctx)[Symbol.iterator]()
+        continue
+      }
+      const s = this.#members.get(r.value.id)
+      if (s !== undefined) return { done: false, value: s }
+    }
+  }
+}
+
+const DONE: IteratorResult<Selection> = { done: true, value: undefined }
 
 /** How a try ended, for balancers and passive health: a refused or timed-out connect is told apart. */
 export type TryOutcome = 'success' | 'failure' | 'connect-failure'
