@@ -43,6 +43,3 @@ export function compileRoute(filters: readonly Filter[]): RoutePipeline {
   const empty = Object.values(pipeline).every((list) => list.length === 0)
   return Object.freeze({ ...pipeline, empty })
 }
-
-export const EMPTY_LISTENER: ListenerPipeline = compileListener([])
-export const EMPTY_ROUTE: RoutePipeline = compileRoute([])

@@ -103,9 +103,6 @@ export function poolKey(config: PoolConfig): string {
   return JSON.stringify(config)
 }
 
-/** A pool's settings, apart from its servers. */
-export type PoolSpec = Omit<PoolConfig, 'backends' | 'serverLimits'>
-
 export interface PoolOptions {
   /** The pool of the same name that this one replaces on a reload, if any. */
   readonly previous?: UpstreamPool | undefined
