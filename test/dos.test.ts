@@ -352,8 +352,14 @@ describe('HTTP/2: requests whose session nghttp2 ended after a protocol error', 
 
   it(`ends ${ATTACKS} of them within a few liveness rounds: in flight, upstream, access log`, async (t: TestContext) => {
     const paths = await attack('attack', ATTACKS)
-    assert.equal(inFlight(lb), ATTACKS, 'every attack request is in flight after its GOAWAY')
-    assert.equal(upstream.busy(), ATTACKS, 'every attack request holds an upstream request')
+    // Node 20 keeps such a session, and its requests, after its GOAWAY: the liveness PING ends them.
+    // A Node that ends the session itself (22.23 and 24 do) leaves nothing for the PING to end.
+    const nodeEndsThem = inFlight(lb) === 0
+    if (nodeEndsThem) t.diagnostic(`Node ${process.version} ended the sessions itself`)
+    else {
+      assert.equal(inFlight(lb), ATTACKS, 'every attack request is in flight after its GOAWAY')
+      assert.equal(upstream.busy(), ATTACKS, 'every attack request holds an upstream request')
+    }
     const sample = sampler(
       () => `inFlight=${inFlight(lb)} upstreamBusy=${upstream.busy()} upstreamOpen=${upstream.open()}`,
     )
@@ -377,7 +383,9 @@ describe('HTTP/2: requests whose session nghttp2 ended after a protocol error', 
     )
     for (const p of paths) assert.equal(logged(p).length, 1, `one access-log line for ${p}`)
     // Each says why it ended: nghttp2 had ended the session, and it answered no liveness PING.
-    for (const p of paths) assert.match(String(logged(p)[0]!.error), /did not answer a PING within http2\.pingTimeout/)
+    if (!nodeEndsThem)
+      for (const p of paths)
+        assert.match(String(logged(p)[0]!.error), /did not answer a PING within http2\.pingTimeout/)
     t.diagnostic(`an attack's access-log line: ${JSON.stringify(logged(paths[0]!)[0])}`)
 
     // The listener still serves both protocols.
@@ -385,10 +393,12 @@ describe('HTTP/2: requests whose session nghttp2 ended after a protocol error', 
     assert.deepEqual(await http1Get(port, '/after'), { status: 200, body: 'ok' })
   })
 
-  it('they do not hold up a graceful stop: close() with a 10 s grace period resolves well before it', async () => {
+  it('they do not hold up a graceful stop: close() with a 10 s grace period resolves well before it', async (t: TestContext) => {
     const already = inFlight(lb)
     await attack('at-close', 20)
-    assert.equal(inFlight(lb), already + 20, 'the attack requests are in flight when close() begins')
+    // (On a Node that ends such sessions itself, they are gone already.)
+    if (inFlight(lb) === already) t.diagnostic(`Node ${process.version} ended the sessions itself`)
+    else assert.equal(inFlight(lb), already + 20, 'the attack requests are in flight when close() begins')
     await within(lb.close({ gracePeriodMs: 10_000 }), 3000, 'close() with attack requests in flight')
     assert.equal(inFlight(lb), 0)
   })
