@@ -11,7 +11,8 @@
  *   socket, shared by the requests on it);
  * - HTTP/2: the response, its stream, and the session (one listener per session) are watched. A
  *   session that nghttp2 ended after a protocol error emits nothing at all; the listener's liveness
- *   ping (listeners/http2.ts) destroys it, which closes its streams.
+ *   ping (listeners/http2.ts) destroys it, which closes its streams (Node 22.23 and 24 end such a
+ *   session themselves).
  */
 import type { IncomingMessage, ServerResponse } from 'node:http'
 import { constants, type Http2ServerRequest, type Http2ServerResponse, type Http2Session } from 'node:http2'

@@ -12,8 +12,9 @@
  * Liveness: every `pingInterval`, each session with open streams is sent a PING; one that does not
  * answer within `pingTimeout` is destroyed, which closes its streams (and so ends their requests and
  * aborts their upstream requests). This is what ends a session that nghttp2 terminated after a
- * protocol error (an oversized DATA frame, a bad pad length): Node stops reading it and emits nothing
- * at all, on the session, its streams, their requests or the socket, even when the peer closes.
+ * protocol error (an oversized DATA frame, a bad pad length): Node 20 stops reading it and emits
+ * nothing at all, on the session, its streams, their requests or the socket, even when the peer
+ * closes (Node 22.23 and 24 end such a session themselves).
  */
 import {
   createServer,
