@@ -1003,6 +1003,9 @@ describe('rules: mirror', () => {
     const res = await get(`${base}/hold/7`, { dispatcher: agent })
     assert.equal(res.status, 200)
     assert.deepEqual(mirrorStats('mirror-hold'), { inFlight: 2, skipped: 5 })
+    const scraped = (await lb.metricsText()).body
+    assert.match(scraped, /switchyard_mirror_requests_total\{pool="mirror-hold",outcome="sent"\} 2\n/)
+    assert.match(scraped, /switchyard_mirror_requests_total\{pool="mirror-hold",outcome="skipped"\} 5\n/)
     // Once the held copies are answered nothing is in flight, and no further copy was ever sent.
     for (const release of held.splice(0)) release()
     await until(() => mirrorStats('mirror-hold').inFlight === 0, 'the held copies to end')

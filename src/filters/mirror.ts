@@ -49,6 +49,7 @@ export function create(options: z.output<typeof schema>, env: FilterEnv, random:
     state.set(options.pool, stats)
   }
   const counts = stats
+  const cells = env.metrics?.mirrorOf(options.pool)
   return {
     name: 'mirror',
     onForward(ctx, request: ForwardedRequest) {
@@ -56,13 +57,16 @@ export function create(options: z.output<typeof schema>, env: FilterEnv, random:
       if (request.hasBody && (request.body === undefined || request.body.length > options.maxBodyBytes)) return
       if (counts.inFlight >= options.maxInFlight) {
         counts.skipped++
+        if (cells !== undefined) cells.skipped.value++
         return
       }
       const admission = pool.admit({ ctx: { clientIp: ctx.request.clientIp }, keySource: undefined })
       if (admission.kind !== 'go') {
         counts.skipped++
+        if (cells !== undefined) cells.skipped.value++
         return
       }
+      if (cells !== undefined) cells.sent.value++
       const lease = admission.lease
       const tryLease = lease.begin(lease.first, false)
       counts.inFlight++

@@ -40,6 +40,11 @@ export const METRICS = {
     help: 'Requests tried again, by pool, the server whose try failed, and reason (connect-failure, reset, timeout, status, keepalive-race).',
     labelNames: ['pool', 'server', 'reason'],
   },
+  mirrorRequests: {
+    name: 'switchyard_mirror_requests_total',
+    help: 'Requests copied to a mirror pool (outcome sent), or not copied because the mirror was at its in-flight cap or refused admission (outcome skipped).',
+    labelNames: ['pool', 'outcome'],
+  },
   tcpConnections: {
     name: 'switchyard_tcp_connections_total',
     help: 'TCP (layer 4) connections ended, by listener, pool and outcome (ok: piped to a server; error: no server reached).',
@@ -192,6 +197,7 @@ export class Metrics {
   readonly #routes = new Map<string, { listener: string; pool: string; cells: RouteMetrics }>()
   readonly #servers = new Map<string, { pool: string; server: string; cell: Cell }>()
   readonly #retries = new Map<string, { pool: string; server: string; reason: string; cell: Cell }>()
+  readonly #mirrors = new Map<string, { sent: Cell; skipped: Cell }>()
   readonly #inFlight = new Map<string, Cell>()
   readonly #tcp = new Map<string, { listener: string; pool: string; cells: TcpMetrics }>()
   readonly #http2 = new Map<string, Http2Metrics>()
@@ -262,6 +268,14 @@ export class Metrics {
       ),
     )
     register(
+      new ScrapedMetric(METRICS.mirrorRequests.name, METRICS.mirrorRequests.help, 'counter', () =>
+        [...this.#mirrors].flatMap(([pool, cells]) => [
+          { value: cells.sent.value, labels: { pool, outcome: 'sent' } },
+          { value: cells.skipped.value, labels: { pool, outcome: 'skipped' } },
+        ]),
+      ),
+    )
+    register(
       new ScrapedMetric(METRICS.upstreamRetries.name, METRICS.upstreamRetries.help, 'counter', () =>
         [...this.#retries.values()].map(({ pool, server, reason, cell }) => ({
           value: cell.value,
@@ -319,6 +333,16 @@ export class Metrics {
       this.#servers.set(key, entry)
     }
     return entry.cell
+  }
+
+  /** The copy counts of one mirror pool. Off the request path. */
+  mirrorOf(pool: string): { readonly sent: Cell; readonly skipped: Cell } {
+    let cells = this.#mirrors.get(pool)
+    if (!cells) {
+      cells = { sent: new Cell(), skipped: new Cell() }
+      this.#mirrors.set(pool, cells)
+    }
+    return cells
   }
 
   /** The retry cell of one (pool, server, reason); made on the first retry of its kind. */

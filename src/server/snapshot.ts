@@ -64,7 +64,13 @@ export function buildSnapshot(
     return { kind: 'tcp', ...base, pool, tcp: metrics.forTcp(lc.name, pool.name) }
   }
   const wrap = deps.wrap
-  const env = (pathPrefix: string | undefined): FilterEnv => ({ listener: lc.name, logger, pools, pathPrefix })
+  const env = (pathPrefix: string | undefined): FilterEnv => ({
+    listener: lc.name,
+    logger,
+    pools,
+    pathPrefix,
+    metrics,
+  })
   const rules = (created: Filter[], origin: (rule: string) => FilterOrigin): Filter[] =>
     wrap === undefined ? created : created.map((f) => wrap(f, origin(f.name)))
   const own = wrap === undefined ? plugins : plugins.map((p) => wrap(p, { level: 'plugin' }))
