@@ -16,41 +16,13 @@ import { buildTrust, downstreamResponseHeaders, scanRequestHead, upstreamRequest
 import { hostWithoutPort, pathOf, Router } from '../src/l7/router.js'
 import { Metrics } from '../src/metrics/index.js'
 import { Stickiness } from '../src/sticky/index.js'
+import { BROWSER_REQUEST as RAW } from './lib/browser-request.js'
 import { type NsRow, nsPerOp } from './lib/ns-per-op.js'
 import { RULE_ITERATIONS, ruleResults, ruleRows } from './rules.js'
 
 const ITERATIONS = 1_000_000
 const ROUNDS = 5
 
-/** A browser-like request head (13 headers), as Node's parser hands it over. */
-const RAW = [
-  'Host',
-  'shop.example.com',
-  'User-Agent',
-  'Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/131.0 Safari/537.36',
-  'Accept',
-  'text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8',
-  'Accept-Language',
-  'en-US,en;q=0.9',
-  'Accept-Encoding',
-  'gzip, deflate, br',
-  'Connection',
-  'keep-alive',
-  'Cookie',
-  'session=0123456789abcdef; theme=dark',
-  'Cache-Control',
-  'no-cache',
-  'Sec-Fetch-Dest',
-  'document',
-  'Sec-Fetch-Mode',
-  'navigate',
-  'Sec-Fetch-Site',
-  'none',
-  'Upgrade-Insecure-Requests',
-  '1',
-  'Referer',
-  'https://shop.example.com/cart',
-]
 const RESPONSE = [
   'Server',
   'nginx',
