@@ -16,29 +16,14 @@ import { buildTrust, downstreamResponseHeaders, scanRequestHead, upstreamRequest
 import { hostWithoutPort, pathOf, Router } from '../src/l7/router.js'
 import { Metrics } from '../src/metrics/index.js'
 import { Stickiness } from '../src/sticky/index.js'
-import { BROWSER_REQUEST as RAW } from './lib/browser-request.js'
+import { BROWSER_REQUEST as RAW, UPSTREAM_RESPONSE } from './lib/browser-request.js'
 import { type NsRow, nsPerOp } from './lib/ns-per-op.js'
 import { RULE_ITERATIONS, ruleResults, ruleRows } from './rules.js'
 
 const ITERATIONS = 1_000_000
 const ROUNDS = 5
 
-const RESPONSE = [
-  'Server',
-  'nginx',
-  'Date',
-  'Tue, 24 Nov 2026 16:00:00 GMT',
-  'Content-Type',
-  'text/html; charset=utf-8',
-  'Content-Length',
-  '5120',
-  'Connection',
-  'keep-alive',
-  'Cache-Control',
-  'private, max-age=0',
-  'Set-Cookie',
-  'session=0123456789abcdef; Path=/; HttpOnly',
-].map((s) => Buffer.from(s))
+const RESPONSE = UPSTREAM_RESPONSE
 
 const cfg = validateConfig({
   listeners: [

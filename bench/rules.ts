@@ -23,9 +23,10 @@ import type {
   UpstreamDraft,
 } from '../src/filters/types.js'
 import { HeadDraft, removeHeaders } from '../src/l7/head-draft.js'
+import { downstreamResponseHeaders } from '../src/l7/headers.js'
 import { Stickiness } from '../src/sticky/index.js'
 import type { UpstreamPool } from '../src/upstream/pool.js'
-import { BROWSER_REQUEST } from './lib/browser-request.js'
+import { BROWSER_REQUEST, UPSTREAM_RESPONSE } from './lib/browser-request.js'
 import type { NsRow } from './lib/ns-per-op.js'
 
 /** Calls per round for the rule rows; the compressor row takes a twentieth of it. */
@@ -35,21 +36,8 @@ export const RULE_ITERATIONS = 200_000
 const RAW = BROWSER_REQUEST.map((v) => (v === 'gzip, deflate, br' ? 'gzip, deflate, br, zstd' : v))
 const URL = '/api/users/42/profile?tab=orders&page=2'
 
-/** The upstream response head of bench/layers.ts, as the exchange hands it to onResponse. */
-const RESPONSE = [
-  'Server',
-  'nginx',
-  'Date',
-  'Tue, 24 Nov 2026 16:00:00 GMT',
-  'Content-Type',
-  'text/html; charset=utf-8',
-  'Content-Length',
-  '5120',
-  'Cache-Control',
-  'private, max-age=0',
-  'Set-Cookie',
-  'session=0123456789abcdef; Path=/; HttpOnly',
-]
+/** The upstream response head of bench/layers.ts, as the exchange hands it to onResponse (hop-by-hop removed). */
+const RESPONSE: readonly string[] = downstreamResponseHeaders(UPSTREAM_RESPONSE, [])
 
 class Request implements RequestView {
   readonly method = 'GET'

@@ -15,12 +15,11 @@ import assert from 'node:assert/strict'
 import type { IncomingMessage, ServerResponse } from 'node:http'
 import { type ClientHttp2Session, connect as h2connect } from 'node:http2'
 import { connect, type Socket } from 'node:net'
-import { Writable } from 'node:stream'
 import { after, before, describe, it, type TestContext } from 'node:test'
-import { pino } from 'pino'
 import { request } from 'undici'
 import { type ConfigInput, createLoadBalancer, type LoadBalancer } from '../src/index.js'
 import { startBackend, type TestBackend } from './helpers/backends.js'
+import { memoryLogger } from './helpers/log.js'
 
 const PING_INTERVAL_MS = 200
 const PING_TIMEOUT_MS = 300
@@ -65,18 +64,6 @@ async function bounded(count: number, limit: number, task: (i: number) => Promis
 }
 
 // --- observing --------------------------------------------------------------------------------
-
-/** Collects pino lines in memory. */
-function memoryLogger() {
-  const lines: Record<string, unknown>[] = []
-  const stream = new Writable({
-    write(chunk: Buffer, _enc, cb) {
-      for (const l of chunk.toString().split('\n')) if (l) lines.push(JSON.parse(l) as Record<string, unknown>)
-      cb()
-    },
-  })
-  return { logger: pino({ level: 'info' }, stream), lines }
-}
 
 /**
  * A backend's connections, from its server's `connection` events, and its requests whose response has

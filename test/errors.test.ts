@@ -1,26 +1,13 @@
 /** Upstream failures map to 502/503/504 with stable codes, are logged once, and never look like success. */
 import assert from 'node:assert/strict'
-import { Writable } from 'node:stream'
 import { after, before, describe, it } from 'node:test'
-import { pino } from 'pino'
 import { createLoadBalancer } from '../src/index.js'
 import { deadPort, startBackend, type TestBackend } from './helpers/backends.js'
+import { memoryLogger } from './helpers/log.js'
 import { waitFor } from './helpers/wait.js'
 
 interface ErrorBody {
   error: { code: string; status: number; message: string; requestId: string }
-}
-
-/** Collects pino lines in memory. */
-function memoryLogger() {
-  const lines: Record<string, unknown>[] = []
-  const stream = new Writable({
-    write(chunk: Buffer, _enc, cb) {
-      for (const l of chunk.toString().split('\n')) if (l) lines.push(JSON.parse(l) as Record<string, unknown>)
-      cb()
-    },
-  })
-  return { logger: pino({ level: 'info' }, stream), lines }
 }
 
 describe('upstream failures', () => {

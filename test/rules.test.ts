@@ -10,16 +10,17 @@ import assert from 'node:assert/strict'
 import { execFile } from 'node:child_process'
 import type { IncomingMessage } from 'node:http'
 import { connect } from 'node:net'
-import { Readable, Writable } from 'node:stream'
+import { Readable } from 'node:stream'
 import { after, before, describe, it } from 'node:test'
 import { promisify } from 'node:util'
 import zlib from 'node:zlib'
-import { pino } from 'pino'
+import type { pino } from 'pino'
 import { Agent, request } from 'undici'
 import { mirrorStats } from '../src/filters/mirror.js'
 import type { Filter } from '../src/filters/types.js'
 import { type ConfigInput, createLoadBalancer, type LoadBalancer } from '../src/index.js'
 import { deadPort, startBackend, type TestBackend } from './helpers/backends.js'
+import { memoryLogger } from './helpers/log.js'
 
 const execFileP = promisify(execFile)
 
@@ -142,18 +143,6 @@ function rawExchange(port: number, text: string, done: (received: string) => boo
     3000,
     'the raw response',
   )
-}
-
-/** Collects pino lines in memory. */
-function memoryLogger() {
-  const lines: Record<string, unknown>[] = []
-  const stream = new Writable({
-    write(chunk: Buffer, _enc, cb) {
-      for (const l of chunk.toString().split('\n')) if (l) lines.push(JSON.parse(l) as Record<string, unknown>)
-      cb()
-    },
-  })
-  return { logger: pino({ level: 'warn' }, stream), lines }
 }
 
 // --- headers and rewrite -----------------------------------------------------------------------
@@ -299,7 +288,7 @@ describe('rules: order (plugins before built-ins inward, listener before route; 
   let app: Awaited<ReturnType<typeof echoBackend>>
   let lb: LoadBalancer
   let base: string
-  const log = memoryLogger()
+  const log = memoryLogger('warn')
   const observed: { routePath?: string; responseServer?: string | undefined; responseLevel?: string | undefined } = {}
 
   const order: Filter = {

@@ -1,4 +1,4 @@
-/** The request the in-process benches measure with. */
+/** The request, and the upstream response head, that the in-process benches measure with. */
 /** A browser-like request head (13 headers), as Node's parser hands it over. */
 export const BROWSER_REQUEST: readonly string[] = [
   'Host',
@@ -28,3 +28,21 @@ export const BROWSER_REQUEST: readonly string[] = [
   'Referer',
   'https://shop.example.com/cart',
 ]
+
+/** An upstream response head (7 headers), as undici hands it over. */
+export const UPSTREAM_RESPONSE: readonly Buffer[] = [
+  'Server',
+  'nginx',
+  'Date',
+  'Tue, 24 Nov 2026 16:00:00 GMT',
+  'Content-Type',
+  'text/html; charset=utf-8',
+  'Content-Length',
+  '5120',
+  'Connection',
+  'keep-alive',
+  'Cache-Control',
+  'private, max-age=0',
+  'Set-Cookie',
+  'session=0123456789abcdef; Path=/; HttpOnly',
+].map((s) => Buffer.from(s))
