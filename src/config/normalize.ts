@@ -14,6 +14,7 @@ import type { CheckSchedule, ConnectEjectionSettings, HealthCheckOptions, Outlie
 import type { CookieSettings } from '../sticky/cookie.js'
 import {
   DEFAULT_H2_MAX_STREAMS,
+  type Engine,
   httpListenerSchema,
   type ParsedConfig,
   parseServerUrl,
@@ -58,6 +59,8 @@ export interface ListenerConfig extends ListenAddress {
   /** The address as written, for logs. */
   readonly listen: string
   readonly protocol: 'http' | 'https' | 'tcp'
+  /** The HTTP/1.1 engine of the client side (`node` for tcp listeners, which have none). */
+  readonly engine: Engine
   /** PEM file paths, for `https` only. */
   readonly tls: { readonly certFile: string; readonly keyFile: string; readonly minVersion: TlsVersion } | undefined
   /** HTTP/2 settings; undefined when the listener speaks HTTP/1.x only. */
@@ -124,6 +127,8 @@ export interface PoolConfig {
   readonly balance: BalanceOptions
   readonly backends: readonly Backend[]
   readonly preserveHost: boolean
+  /** The HTTP/1.1 engine of the connections to the servers. */
+  readonly engine: Engine
   /** Ramp-up of a server that joins on a reload; 0: none. */
   readonly slowStartMs: number
   readonly sticky: StickySettings | undefined
@@ -185,6 +190,7 @@ export function normalize(cfg: ParsedConfig, options: NormalizeOptions = {}): Ru
       listen: l.listen,
       ...mustListen(l.listen),
       protocol: l.protocol,
+      engine: l.engine,
       tls: l.tls ? { certFile: l.tls.cert, keyFile: l.tls.key, minVersion: l.tls.minVersion } : undefined,
       http2:
         l.http2 === false
@@ -218,6 +224,7 @@ export function normalize(cfg: ParsedConfig, options: NormalizeOptions = {}): Ru
         balance: typeof p.balance === 'string' ? defaultOptions(p.balance) : p.balance,
         backends,
         preserveHost: p.preserveHost,
+        engine: p.engine,
         slowStartMs: durationToMs(p.slowStart),
         sticky: p.sticky === undefined ? undefined : normalizeSticky(p.sticky),
         outlier:

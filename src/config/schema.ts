@@ -207,11 +207,28 @@ const http2 = z
 const protocolText =
   'Protocol spoken to clients: `http` (HTTP/1.1, and HTTP/2 with prior knowledge when `http2` is on), `https` (HTTP/1.1 over TLS, terminated here, and HTTP/2 by ALPN when `http2` is on; needs `tls`), or `tcp` (layer 4: each connection is piped to a server of the pool; one route, with no `match`).'
 
+/** The HTTP/1.1 engines: `native` (our own, llhttp on raw sockets) and `node` (node:http, undici). */
+export const ENGINES = ['native', 'node'] as const
+export type Engine = (typeof ENGINES)[number]
+
+/**
+ * The engine a config gets when it names none: `SWITCHYARD_ENGINE` when it names one (how CI runs the
+ * suites on both engines), else the built-in default.
+ */
+export function defaultEngine(): Engine {
+  const env = process.env.SWITCHYARD_ENGINE
+  return env === 'native' || env === 'node' ? env : 'node'
+}
+
+const engineText =
+  'HTTP/1.1 engine: `native` (llhttp on raw sockets, our own framing and connection pools) or `node` (node:http for clients, undici for servers). When the running Node lacks what `native` needs, Switchyard logs one warning and uses `node`.'
+
 /** An `http` or `https` listener (the default protocol): the one that sees requests. */
 export const httpListenerSchema = z.strictObject({
   name,
   listen,
   protocol: z.enum(['http', 'https']).default('http').describe(protocolText),
+  engine: z.enum(ENGINES).default(defaultEngine).describe(`${engineText} On a listener: the client side.`),
   tls: tls.optional().describe('Certificate and key for `protocol: https`.'),
   http2: http2.describe(
     'Accept HTTP/2 beside HTTP/1.1 on an `http` or `https` listener: `true`, or an object of HTTP/2 settings. Requests go upstream as HTTP/1.1.',
@@ -353,11 +370,16 @@ const HTTP_ONLY_POOL_KEYS: readonly { readonly path: readonly string[]; readonly
   { path: ['timeouts', 'responseHeaders'], why: 'TCP has no response head' },
   { path: ['timeouts', 'idle'], why: "the tcp listener's own `timeouts.idle` covers both directions" },
   { path: ['connections', 'keepAlive'], why: 'TCP connections are not reused' },
+  { path: ['engine'], why: 'TCP is piped, with no HTTP engine' },
 ]
 
 const pool = z.strictObject({
   name,
   balance,
+  engine: z
+    .enum(ENGINES)
+    .default(defaultEngine)
+    .describe(`${engineText} On a pool: the connections to its servers. HTTP only: a pool that only \`tcp\` listeners use rejects it.`),
   servers: z.array(server).min(1).describe('The servers of the pool.'),
   sticky: sticky.optional(),
   healthCheck: healthCheckSchema
