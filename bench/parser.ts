@@ -49,8 +49,14 @@ function nativeParse(kind: 'request' | 'response', message: Buffer): () => void 
   }
 }
 
+/** The slice of the WebAssembly API this bench uses (the project's TypeScript lib has no DOM types). */
+declare const WebAssembly: {
+  Module: new (bytes: Buffer) => object
+  Instance: new (module: object, imports: object) => { readonly exports: unknown }
+}
+
 interface Wasm {
-  readonly memory: WebAssembly.Memory
+  readonly memory: { readonly buffer: ArrayBuffer }
   llhttp_alloc(type: number): number
   llhttp_init?(parser: number, type: number, settings: number): void
   llhttp_reset(parser: number): void
@@ -65,7 +71,7 @@ const PAUSED_UPGRADE = 22
 /** undici's wasm llhttp, with callbacks that build what the native binding hands over. */
 function wasmParse(kind: 'request' | 'response', message: Buffer): () => void {
   const require = createRequire(import.meta.url)
-  let module: WebAssembly.Module
+  let module: object
   try {
     module = new WebAssembly.Module(require('undici/lib/llhttp/llhttp_simd-wasm.js') as Buffer)
   } catch {
@@ -76,7 +82,7 @@ function wasmParse(kind: 'request' | 'response', message: Buffer): () => void {
   let headers: string[] = []
   let url = ''
   let field = ''
-  const text = (at: number, len: number) => current.latin1Slice(at - base, at - base + len)
+  const text = (at: number, len: number) => current.toString('latin1', at - base, at - base + len)
   const instance = new WebAssembly.Instance(module, {
     env: {
       wasm_on_url: (_p: number, at: number, len: number) => {

@@ -379,7 +379,9 @@ const pool = z.strictObject({
   engine: z
     .enum(ENGINES)
     .default(defaultEngine)
-    .describe(`${engineText} On a pool: the connections to its servers. HTTP only: a pool that only \`tcp\` listeners use rejects it.`),
+    .describe(
+      `${engineText} On a pool: the connections to its servers. HTTP only: a pool that only \`tcp\` listeners use rejects it.`,
+    ),
   servers: z.array(server).min(1).describe('The servers of the pool.'),
   sticky: sticky.optional(),
   healthCheck: healthCheckSchema

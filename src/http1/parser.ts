@@ -88,7 +88,7 @@ let availability: { readonly ok: true } | { readonly ok: false; readonly reason:
 
 function load(): Internals {
   const require = createRequire(import.meta.url)
-  const common = require('_http_common') as Partial<Internals>
+  const common = require('node:_http_common') as Partial<Internals>
   const HTTPParser = common.HTTPParser
   const methods = common.methods
   if (typeof HTTPParser !== 'function' || !Array.isArray(methods)) throw new Error('_http_common has no HTTPParser')
@@ -234,7 +234,12 @@ const PROBES: readonly Probe[] = [
     mode: BODY_PARSE,
     expect: 'error HPE_INVALID_TRANSFER_ENCODING',
   },
-  { kind: 'request', text: 'GET / HTTP/1.1\r\nA: b\r\n c\r\n\r\n', mode: BODY_PARSE, expect: 'error HPE_INVALID_HEADER_TOKEN' },
+  {
+    kind: 'request',
+    text: 'GET / HTTP/1.1\r\nA: b\r\n c\r\n\r\n',
+    mode: BODY_PARSE,
+    expect: 'error HPE_INVALID_HEADER_TOKEN',
+  },
   {
     kind: 'response',
     text: 'HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nhi',
@@ -248,7 +253,9 @@ function trace(probe: Probe): string {
   const parser = new Http1Parser(probe.kind, {
     onHead(h) {
       const start = probe.kind === 'request' ? `${h.method} ${h.url}` : `${h.status} ${h.statusText}`
-      out.push(`head ${start} ${h.versionMajor}.${h.versionMinor} ${h.keepAlive ? 'ka' : 'close'} ${h.rawHeaders.join()}`)
+      out.push(
+        `head ${start} ${h.versionMajor}.${h.versionMinor} ${h.keepAlive ? 'ka' : 'close'} ${h.rawHeaders.join()}`,
+      )
       return probe.mode
     },
     onBody(chunk) {
