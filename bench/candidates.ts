@@ -9,8 +9,14 @@
 // A candidate whose binary or npm package is missing is skipped with a note, never an error.
 // Adding one is one entry in `candidates` plus its name in the cases that run it (bench/cases.ts).
 // `switchyard-base` is in no case: `npm run bench -- --base DIR` adds it after `switchyard` (bench/run.ts).
+// Switchyard's HTTP/1.1 engine: `switchyard` runs the default one (what `defaultEngine()` in
+// src/config/schema.ts gives the child: `SWITCHYARD_ENGINE`, else the built-in default);
+// `switchyard-native` and `switchyard-node` set `SWITCHYARD_ENGINE` for the child. The one whose engine
+// is the default is the same process as `switchyard` and is not run twice (bench/lib/expand.ts).
+// Node-based candidates (`node: true`) run under `ctx.node`: the bench's Node, or each `--node` in turn.
 import { existsSync } from 'node:fs'
 import path from 'node:path'
+import type { Engine } from '../src/config/schema.js'
 import {
   HAPROXY_MAXCONN,
   type HaproxyFront,
@@ -34,8 +40,10 @@ export interface LaunchContext {
   readonly rootDir: string
   /** The other checkout `--base DIR` names, for `switchyard-base`; undefined without `--base`. */
   readonly baseDir: string | undefined
-  /** An empty directory of the candidate's own, removed after the run. */
+  /** An empty directory of the candidate's own, removed after the case. */
   readonly workDir: string
+  /** The Node binary a Node-based candidate runs under (`node: true`). */
+  readonly node: string
   /** Absolute path of a tool the candidate `requires`. */
   binary(tool: Tool): string
 }
@@ -46,6 +54,8 @@ export interface Command {
   readonly args: readonly string[]
   /** Added to the bench's environment. */
   readonly env?: Readonly<Record<string, string>>
+  /** stdout to this file under `workDir` (appended to) instead of /dev/null: the access log to a file. */
+  readonly stdoutFile?: string
   /** Directories to create under `workDir` before the start, as relative paths. */
   readonly dirs?: readonly string[]
   /** Files to write under `workDir` before the start: relative path → content. */
@@ -95,6 +105,17 @@ export type Candidate =
       /** The HTTP versions it answers; `http/1.1` when absent. */
       readonly http?: HttpVersions
       readonly launch: (ctx: LaunchContext) => Command
+      /** Run by Node (`ctx.node`): a run with several `--node`s runs it once per Node. */
+      readonly node?: true
+      /**
+       * Switchyard's HTTP/1.1 engine: `default` leaves it to the child's `defaultEngine()`; an engine
+       * sets `SWITCHYARD_ENGINE`. Only on the candidates the engine table compares (bench/lib/engines.ts).
+       */
+      readonly engine?: Engine | 'default'
+      /** For an explicit engine: the `default` candidate that is the same process when this engine is the default. */
+      readonly twin?: string
+      /** For a multi-worker candidate: its one-worker counterpart, which its scaling ratio divides by. */
+      readonly oneWorker?: string
     }
 
 /** Whether `c` answers `version`. `direct` is the backends: HTTP/1.1 only. */
@@ -117,10 +138,10 @@ export function baseProblem(dir: string | undefined): string | undefined {
   return undefined
 }
 
-/** A TypeScript peer under bench/peers, run by the same Node as the bench. */
+/** A TypeScript peer under bench/peers, run by `ctx.node` through tsx. */
 function tsPeer(ctx: LaunchContext, file: string): Command {
   return {
-    file: process.execPath,
+    file: ctx.node,
     args: [
       '--import',
       'tsx',
@@ -130,10 +151,16 @@ function tsPeer(ctx: LaunchContext, file: string): Command {
   }
 }
 
-/** Switchyard from dist/, round-robin over the backends, plus `extra` flags. */
+/** The file under `workDir` a quick-mode Switchyard writes its log (the access log) to. */
+export const ACCESS_LOG_FILE = 'access.log'
+
+/**
+ * Switchyard from dist/ in quick mode (`--listen`, `--to`: its defaults, every feature on), round-robin
+ * over the backends, plus `extra` flags; its log, the access log included, appended to a file.
+ */
 function switchyard(ctx: LaunchContext, extra: readonly string[], env?: Readonly<Record<string, string>>): Command {
   return {
-    file: process.execPath,
+    file: ctx.node,
     args: [
       path.join(ctx.rootDir, 'bin', 'switchyard.js'),
       '--listen',
@@ -141,15 +168,22 @@ function switchyard(ctx: LaunchContext, extra: readonly string[], env?: Readonly
       ...ctx.backendPorts.flatMap((p) => ['--to', `http://127.0.0.1:${p}`]),
       ...extra,
     ],
+    stdoutFile: ACCESS_LOG_FILE,
     ...(env === undefined ? {} : { env }),
   }
 }
+
+/** `SWITCHYARD_ENGINE` for the child, plus `env`. */
+const withEngine = (engine: Engine, env: Readonly<Record<string, string>> = {}): Record<string, string> => ({
+  ...env,
+  SWITCHYARD_ENGINE: engine,
+})
 
 /** Switchyard from dist/ with a config file (layer 4, HTTPS or HTTP/2 listener), default log level. */
 function switchyardWithConfig(ctx: LaunchContext, listener: SwitchyardListener): Command {
   const conf = path.join(ctx.workDir, 'switchyard.yaml')
   return {
-    file: process.execPath,
+    file: ctx.node,
     args: [path.join(ctx.rootDir, 'bin', 'switchyard.js'), '-c', conf],
     files: {
       'switchyard.yaml': switchyardConf(ctx.port, ctx.backendPorts, listener),
@@ -253,9 +287,35 @@ export const candidates: readonly Candidate[] = [
     kind: 'process',
     name: SUBJECT,
     family: 'switchyard',
-    description: `this project, from \`dist/\` (rebuilt by the bench first): ${SWITCHYARD_CMD}, round-robin, one process, default \`--log-level info\`: routing, metrics, forwarded headers and one JSON access-log line per request (stdout to /dev/null). **The subject of the ratios.**`,
+    description: `this project, from \`dist/\` (rebuilt by the bench first): ${SWITCHYARD_CMD}, quick mode with its defaults (every feature on: routing, metrics, passive health and retries, forwarded headers, the filter pipeline in place), round-robin, one process, default \`--log-level info\`: one JSON access-log line per request, appended to a file. The default HTTP/1.1 engine (\`SWITCHYARD_ENGINE\` or the built-in default; the run says which). **The subject of the ratios.**`,
     requires: [],
+    node: true,
+    engine: 'default',
     launch: (ctx) => switchyard(ctx, []),
+  },
+  {
+    kind: 'process',
+    name: 'switchyard-native',
+    family: 'switchyard',
+    description:
+      '`switchyard` with `SWITCHYARD_ENGINE=native`: the native HTTP/1.1 engine (llhttp on raw sockets, both sides). Not run when native is the default engine: `switchyard` is then the same process.',
+    requires: [],
+    node: true,
+    engine: 'native',
+    twin: SUBJECT,
+    launch: (ctx) => switchyard(ctx, [], withEngine('native')),
+  },
+  {
+    kind: 'process',
+    name: 'switchyard-node',
+    family: 'switchyard',
+    description:
+      '`switchyard` with `SWITCHYARD_ENGINE=node`: node:http for clients, undici for servers. Not run when node is the default engine: `switchyard` is then the same process.',
+    requires: [],
+    node: true,
+    engine: 'node',
+    twin: SUBJECT,
+    launch: (ctx) => switchyard(ctx, [], withEngine('node')),
   },
   {
     kind: 'process',
@@ -264,6 +324,7 @@ export const candidates: readonly Candidate[] = [
     description:
       '`switchyard` from another checkout, the one `npm run bench -- --base DIR` names: its own `bin/switchyard.js`, `dist/` and `node_modules` (built there; the bench does not rebuild it), the same command line. The build a change is compared with, in the same interleaved run; only with `--base`, measured next to `switchyard` in each round (after it in odd rounds, before it in even ones).',
     requires: [{ kind: 'base-build' }],
+    node: true,
     launch: (ctx) => {
       if (ctx.baseDir === undefined) throw new Error(`${BASE} needs --base DIR`)
       return switchyard({ ...ctx, rootDir: ctx.baseDir }, [])
@@ -275,6 +336,7 @@ export const candidates: readonly Candidate[] = [
     family: 'switchyard',
     description: 'the same with `--log-level warn`, which turns the access log off: shows what the access log costs.',
     requires: [],
+    node: true,
     launch: (ctx) => switchyard(ctx, ['--log-level', 'warn']),
   },
   {
@@ -282,9 +344,36 @@ export const candidates: readonly Candidate[] = [
     name: 'switchyard-2w',
     family: 'switchyard',
     description:
-      '`switchyard` with `--workers 2`: a cluster supervisor and 2 workers accepting from the shared listening socket (CPU counts all three processes).',
+      '`switchyard` with `--workers 2`: a cluster supervisor and 2 workers accepting from the shared listening socket (CPU counts all three processes), the default engine.',
     requires: [],
+    node: true,
+    engine: 'default',
+    oneWorker: SUBJECT,
     launch: (ctx) => switchyard(ctx, ['--workers', '2']),
+  },
+  {
+    kind: 'process',
+    name: 'switchyard-native-2w',
+    family: 'switchyard',
+    description: '`switchyard-2w` with `SWITCHYARD_ENGINE=native` (not run when native is the default engine).',
+    requires: [],
+    node: true,
+    engine: 'native',
+    twin: 'switchyard-2w',
+    oneWorker: 'switchyard-native',
+    launch: (ctx) => switchyard(ctx, ['--workers', '2'], withEngine('native')),
+  },
+  {
+    kind: 'process',
+    name: 'switchyard-node-2w',
+    family: 'switchyard',
+    description: '`switchyard-2w` with `SWITCHYARD_ENGINE=node` (not run when node is the default engine).',
+    requires: [],
+    node: true,
+    engine: 'node',
+    twin: 'switchyard-2w',
+    oneWorker: 'switchyard-node',
+    launch: (ctx) => switchyard(ctx, ['--workers', '2'], withEngine('node')),
   },
   {
     kind: 'process',
@@ -293,6 +382,8 @@ export const candidates: readonly Candidate[] = [
     description:
       '`switchyard-2w` with `NODE_CLUSTER_SCHED_POLICY=rr`: the supervisor accepts and hands connections to the workers in turn.',
     requires: [],
+    node: true,
+    oneWorker: SUBJECT,
     launch: (ctx) => switchyard(ctx, ['--workers', '2'], { NODE_CLUSTER_SCHED_POLICY: 'rr' }),
   },
   {
@@ -336,6 +427,7 @@ export const candidates: readonly Candidate[] = [
     description:
       'the npm `http-proxy` package, round-robin with a keep-alive `http.Agent` (maxSockets 256): `bench/peers/http-proxy.ts`.',
     requires: [{ kind: 'package', name: 'http-proxy' }],
+    node: true,
     launch: (ctx) => tsPeer(ctx, 'http-proxy.ts'),
   },
   {
@@ -348,6 +440,7 @@ export const candidates: readonly Candidate[] = [
       { kind: 'package', name: 'fastify' },
       { kind: 'package', name: '@fastify/http-proxy' },
     ],
+    node: true,
     launch: (ctx) => tsPeer(ctx, 'fastify-http-proxy.ts'),
   },
   {
@@ -357,6 +450,7 @@ export const candidates: readonly Candidate[] = [
     description:
       'the bare undici `dispatch` proxy, no features (no routing, metrics, logs or forwarded headers): node:http in, round-robin over one undici `Pool` per backend: `bench/peers/undici-dispatch.ts`. The floor Switchyard is built on.',
     requires: [{ kind: 'package', name: 'undici' }],
+    node: true,
     launch: (ctx) => tsPeer(ctx, 'undici-dispatch.ts'),
   },
   {
@@ -366,6 +460,7 @@ export const candidates: readonly Candidate[] = [
     description:
       'Switchyard in layer 4 mode: `node bin/switchyard.js -c FILE` with one `protocol: tcp` listener and a pool of the backends as `tcp://` servers (`bench/lib/switchyard.ts`), round-robin per connection, default log level (one log line per connection, at close; stdout to /dev/null). **The subject of the `tcp-50` case.**',
     requires: [],
+    node: true,
     launch: (ctx) => switchyardWithConfig(ctx, { protocol: 'tcp' }),
   },
   {
@@ -375,6 +470,7 @@ export const candidates: readonly Candidate[] = [
     description:
       "the bare Node TCP pipe, no features (no timeouts, metrics or logs): `net.createServer`, each connection `pipe()`d both ways to the next backend in turn: `bench/peers/tcp-pipe.ts`. The floor Switchyard's layer 4 mode is built on.",
     requires: [],
+    node: true,
     launch: (ctx) => tsPeer(ctx, 'tcp-pipe.ts'),
   },
   {
@@ -403,6 +499,7 @@ export const candidates: readonly Candidate[] = [
       'Switchyard terminating TLS: `node bin/switchyard.js -c FILE` with one `protocol: https` listener (`tls: { cert, key }`, defaults otherwise) and the backends as `http://` servers (`bench/lib/switchyard.ts`), round-robin, default log level: access log on (stdout to /dev/null). **The subject of the `https-50` case.**',
     requires: [],
     scheme: 'https',
+    node: true,
     launch: (ctx) => switchyardWithConfig(ctx, { protocol: 'https', tls: tlsFilesIn(ctx.workDir) }),
   },
   {
@@ -433,6 +530,7 @@ export const candidates: readonly Candidate[] = [
       'Switchyard with HTTP/2 to clients in the clear: `node bin/switchyard.js -c FILE` with one `protocol: http` listener with `http2: true` (HTTP/2 with prior knowledge beside HTTP/1.1, told apart by the connection preface; 100 concurrent streams per connection) and the backends as `http://` servers, reached over HTTP/1.1 (`bench/lib/switchyard.ts`), round-robin, default log level: access log on (stdout to /dev/null). **The subject of the `h2c-10x10` case.**',
     requires: [],
     http: 'both',
+    node: true,
     launch: (ctx) => switchyardWithConfig(ctx, { protocol: 'http', http2: true }),
   },
   {
@@ -464,6 +562,7 @@ export const candidates: readonly Candidate[] = [
     requires: [],
     scheme: 'https',
     http: 'both',
+    node: true,
     launch: (ctx) => switchyardWithConfig(ctx, { protocol: 'https', tls: tlsFilesIn(ctx.workDir), http2: true }),
   },
   {

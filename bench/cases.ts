@@ -1,6 +1,9 @@
 // The bench's cases. Each case is its own interleaved set of rounds over its own candidates (by name,
 // from bench/candidates.ts), started fresh for the case and stopped after it; `npm run bench -- --case
 // NAME` runs some of them. The first name in `subjects` is the one the case's ratios are about.
+// The cases that the HTTP/1.1 engine targets are about (small-50, small-200, 16k-50, cores-50) run
+// Switchyard on both engines: `switchyard` (the default one) and `switchyard-native`/`switchyard-node`,
+// the one of those whose engine is the default being left out (bench/lib/expand.ts).
 import { candidate, speaks } from './candidates.js'
 import { HTTP_VERSION_OF, type LoadTool } from './lib/load.js'
 import type { Goal } from './lib/report.js'
@@ -9,6 +12,8 @@ import type { Goal } from './lib/report.js'
 const ONE_WORKER = [
   'direct',
   'switchyard',
+  'switchyard-native',
+  'switchyard-node',
   'switchyard-nolog',
   'nginx',
   'haproxy',
@@ -16,6 +21,15 @@ const ONE_WORKER = [
   'fastify-http-proxy',
   'undici-dispatch',
 ] as const
+
+/** Switchyard on each engine (one of the explicit two is the default's twin and is left out). */
+const ENGINE_SUBJECTS = ['switchyard', 'switchyard-native', 'switchyard-node'] as const
+
+/** The cases the HTTP/1.1 engine targets are stated in (bench/lib/engines.ts), which `--engines` runs. */
+export const ENGINE_CASES = ['small-50', 'small-200', '16k-50', 'cores-50'] as const
+
+/** Candidates `--engines` leaves out of those cases: variants no engine target reads. */
+export const ENGINE_RUN_SKIPS = ['switchyard-nolog', 'switchyard-2w-rr'] as const
 
 /** What the HTTP/2 cases share, for their notes. */
 const H2_NOTE =
@@ -32,9 +46,8 @@ export type Case =
       readonly path: '/' | '/16k'
       readonly connections: number
       readonly candidates: readonly string[]
+      /** A multi-worker subject is also divided by its one-worker counterpart (`oneWorker` in bench/candidates.ts). */
       readonly subjects: readonly string[]
-      /** A one-worker candidate each subject is divided by for the scaling ratio (e.g. 2w / 1w). */
-      readonly scalingBase?: string
       /** Whether the layer-cost table (bare dispatch → no log → full) is built from this case. */
       readonly layers: boolean
       /** What a reader must know to read the figures, for the report (one paragraph of Markdown). */
@@ -86,7 +99,7 @@ export const cases: readonly Case[] = [
     path: '/',
     connections: 50,
     candidates: ONE_WORKER,
-    subjects: ['switchyard'],
+    subjects: ENGINE_SUBJECTS,
     layers: true,
   },
   {
@@ -96,7 +109,7 @@ export const cases: readonly Case[] = [
     path: '/',
     connections: 200,
     candidates: ONE_WORKER,
-    subjects: ['switchyard'],
+    subjects: ENGINE_SUBJECTS,
     layers: true,
   },
   {
@@ -106,7 +119,7 @@ export const cases: readonly Case[] = [
     path: '/16k',
     connections: 50,
     candidates: ONE_WORKER,
-    subjects: ['switchyard'],
+    subjects: ENGINE_SUBJECTS,
     layers: true,
   },
   {
@@ -116,7 +129,7 @@ export const cases: readonly Case[] = [
     path: '/16k',
     connections: 200,
     candidates: ONE_WORKER,
-    subjects: ['switchyard'],
+    subjects: ENGINE_SUBJECTS,
     layers: true,
   },
   {
@@ -125,9 +138,18 @@ export const cases: readonly Case[] = [
     title: 'all cores: 100-byte body (`/`), 50 connections, 2 workers or threads per proxy',
     path: '/',
     connections: 50,
-    candidates: ['switchyard', 'switchyard-2w', 'switchyard-2w-rr', 'nginx-2w', 'haproxy-2t'],
-    subjects: ['switchyard-2w', 'switchyard-2w-rr'],
-    scalingBase: 'switchyard',
+    candidates: [
+      'switchyard',
+      'switchyard-native',
+      'switchyard-node',
+      'switchyard-2w',
+      'switchyard-native-2w',
+      'switchyard-node-2w',
+      'switchyard-2w-rr',
+      'nginx-2w',
+      'haproxy-2t',
+    ],
+    subjects: ['switchyard-2w', 'switchyard-native-2w', 'switchyard-node-2w', 'switchyard-2w-rr'],
     layers: false,
   },
   {

@@ -1,11 +1,14 @@
 // Memory per idle client connection: starts Switchyard (one process, from dist/, default log level)
 // in front of the bench's backends, reads its RSS, opens 20,000 keep-alive client connections that
 // each make one request and then stay open and silent, waits for the RSS to settle, and reports the
-// growth in total and per connection. Then closes everything. The whole run is bounded (60 s by
-// default), well inside Switchyard's 60 s idle timeout for client connections.
+// growth in total and per connection. Then closes everything. Once per HTTP/1.1 engine (both by
+// default, `SWITCHYARD_ENGINE` set for the child) and per Node (`--node`, as in bench/run.ts), one
+// after the other; each measurement is bounded (60 s), well inside Switchyard's 60 s idle timeout for
+// client connections, and checked against the issue 12 target (≤ 8 KB per connection).
 // Writes bench/results/YYYY-MM-DD-idle.md and the idle section of docs/benchmarks.md (between the
 // markers in bench/lib/report.ts; `npm run bench` carries that section over when it rewrites the file).
-// Usage: npm run bench:idle [-- --connections N] [-- --backends auto|nginx|node]
+// Usage: npm run bench:idle [-- --connections N] [-- --backends auto|nginx|node] [-- --engine E ...]
+//   [-- --node PATH ...] [-- --no-docs]
 import { chmodSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import os from 'node:os'
 import path from 'node:path'
@@ -13,10 +16,13 @@ import { createInterface } from 'node:readline'
 import { setTimeout as sleep } from 'node:timers/promises'
 import { fileURLToPath } from 'node:url'
 import { parseArgs } from 'node:util'
+import { ENGINES, type Engine } from '../src/config/schema.js'
 import { type BackendKind, checkBodies, startBackends } from './lib/backends.js'
 import { ensureBuilt, localDate } from './lib/build.js'
 import { type Child, Children, freePorts } from './lib/children.js'
 import { replaceSection } from './lib/docs-section.js'
+import { IDLE_TARGET_KB } from './lib/engines.js'
+import { findNode, NODE24_INSTALL, type NodeRuntime, nodesProblem, SELF } from './lib/nodes.js'
 import { IDLE_BEGIN, IDLE_END } from './lib/report.js'
 import { openFdCount, openFileLimit, portOwner, statusKb } from './lib/system.js'
 import { probeTool } from './lib/tools.js'
@@ -31,7 +37,7 @@ const PER_CLIENT = 10_000
  * and the upstream connections it opens while a wave of 100 client requests is in flight.
  */
 const PROXY_FD_RESERVE = 500
-/** The whole run, start to stop: after it the bench aborts and stops everything. */
+/** One measurement, start to stop: after it the bench aborts and stops everything. */
 const DEADLINE_MS = 60_000
 const START_TIMEOUT_MS = 15_000
 /** RSS counts as settled when the last SETTLE_SAMPLES samples, SAMPLE_MS apart, differ by less than this. */
@@ -44,9 +50,20 @@ const SETTLE_MAX_MS = 15_000
 const USAGE = `Usage: npm run bench:idle [-- OPTIONS]
   --connections N    idle client connections to open (default ${DEFAULT_CONNECTIONS}; fewer if the open-file limit is lower)
   --backends KIND    auto (nginx if installed, default) | nginx | node
+  --engine E         measure this HTTP/1.1 engine: ${ENGINES.join(' | ')} (repeat for more; default: each)
+  --node PATH        run Switchyard under this Node (repeat for more; default: ${SELF}, the bench's own;
+                     a binary, or a directory with one, e.g. after ${NODE24_INSTALL})
+  --no-docs          write bench/results/ only, leave docs/benchmarks.md alone
   -h, --help         show this help`
 
+/** One measurement: Switchyard on `engine` under `node`. */
+interface Variant {
+  readonly engine: Engine
+  readonly node: NodeRuntime
+}
+
 interface IdleResult {
+  readonly variant: Variant
   readonly asked: number
   readonly open: number
   readonly failed: number
@@ -76,9 +93,10 @@ function startWithFileLimit(
   file: string,
   args: readonly string[],
   stdout: 'ignore' | 'pipe',
+  env: Readonly<Record<string, string>> = {},
 ): Child {
   const script = 'ulimit -n 65536 2>/dev/null || ulimit -n "$(ulimit -Hn)"; exec "$0" "$@"'
-  return children.start(name, 'bash', ['-c', script, file, ...args], { stdout })
+  return children.start(name, 'bash', ['-c', script, file, ...args], { stdout, env })
 }
 
 /** Samples VmRSS until it holds still (see SETTLE_KB); returns the last sample and the time it took. */
@@ -123,37 +141,30 @@ function clientReady(
   })
 }
 
+/** Switchyard on `variant` in front of `backendPorts`, measured at rest and with `connections` idle clients. */
 async function measure(
   children: Children,
+  variant: Variant,
   connections: number,
-  backendsKind: BackendKind | 'auto',
+  backendPorts: readonly number[],
   signal: AbortSignal,
-) {
-  const tmpDir = mkdtempSync(path.join(os.tmpdir(), 'switchyard-idle-'))
-  chmodSync(tmpDir, 0o755)
+): Promise<IdleResult> {
+  const [proxyPort] = await freePorts(1)
+  const proxy = startWithFileLimit(
+    children,
+    `switchyard-${variant.engine}@${variant.node.label}`,
+    variant.node.file,
+    [
+      path.join(ROOT, 'bin', 'switchyard.js'),
+      '--listen',
+      `127.0.0.1:${proxyPort}`,
+      ...backendPorts.flatMap((p) => ['--to', `http://127.0.0.1:${p}`]),
+    ],
+    'ignore',
+    { SWITCHYARD_ENGINE: variant.engine },
+  )
+  const clients: Child[] = []
   try {
-    const [proxyPort, ...backendPorts] = await freePorts(4)
-    const backends = await startBackends(
-      children,
-      ROOT,
-      path.join(tmpDir, 'backends'),
-      backendPorts,
-      backendsKind,
-      signal,
-    )
-    await checkBodies(backendPorts, signal)
-    const proxy = startWithFileLimit(
-      children,
-      'switchyard',
-      process.execPath,
-      [
-        path.join(ROOT, 'bin', 'switchyard.js'),
-        '--listen',
-        `127.0.0.1:${proxyPort}`,
-        ...backendPorts.flatMap((p) => ['--to', `http://127.0.0.1:${p}`]),
-      ],
-      'ignore',
-    )
     await children.waitForPort(proxy, proxyPort!, START_TIMEOUT_MS, signal)
     if (portOwner(proxy.pid, proxyPort!).kind === 'not-ours')
       throw new Error(`another process listens on ${proxyPort}, not the Switchyard we started`)
@@ -170,28 +181,30 @@ async function measure(
     await runWrk(children, { url: `http://127.0.0.1:${proxyPort}/`, connections: 10, durationS: 1 }, signal)
     const baseline = await settledRssKb(proxy.pid, signal)
     const baselineFds = openFdCount(proxy.pid)
-    log(`baseline: RSS ${baseline.kb} KB, ${baselineFds ?? '?'} open files`)
+    log(`  baseline: RSS ${baseline.kb} KB, ${baselineFds ?? '?'} open files`)
 
     const clientCount = Math.ceil(count / PER_CLIENT)
     let closed = 0
     const lifetimeS = String(Math.ceil(DEADLINE_MS / 1_000) + 10)
-    const clients = Array.from({ length: clientCount }, (_, i) => {
+    for (let i = 0; i < clientCount; i++) {
       const share = Math.floor(count / clientCount) + (i < count % clientCount ? 1 : 0)
-      return startWithFileLimit(
-        children,
-        `idle-client-${i + 1}`,
-        process.execPath,
-        [
-          '--import',
-          'tsx',
-          path.join(ROOT, 'bench', 'peers', 'idle-client.ts'),
-          String(proxyPort),
-          String(share),
-          lifetimeS,
-        ],
-        'pipe',
+      clients.push(
+        startWithFileLimit(
+          children,
+          `idle-client-${i + 1}`,
+          process.execPath,
+          [
+            '--import',
+            'tsx',
+            path.join(ROOT, 'bench', 'peers', 'idle-client.ts'),
+            String(proxyPort),
+            String(share),
+            lifetimeS,
+          ],
+          'pipe',
+        ),
       )
-    })
+    }
     const closedBy = new Map<number, number>()
     const readies = await Promise.all(
       clients.map((c) =>
@@ -207,11 +220,12 @@ async function measure(
     )
     const open = readies.reduce((sum, r) => sum + r.open, 0)
     const failed = readies.reduce((sum, r) => sum + r.failed, 0)
-    log(`${open} idle connections open (${failed} failed); waiting for RSS to settle`)
+    log(`  ${open} idle connections open (${failed} failed); waiting for RSS to settle`)
     const failNotes = clients.flatMap((c) => c.stderrTail().match(/^failures: .*$/m) ?? [])
     const loaded = await settledRssKb(proxy.pid, signal)
     const loadedFds = openFdCount(proxy.pid)
-    const result: IdleResult = {
+    return {
+      variant,
       asked: connections,
       open: open - closed,
       failed,
@@ -225,12 +239,9 @@ async function measure(
       capNote,
       failNotes,
     }
+  } finally {
     for (const c of clients) await children.stop(c)
     await children.stop(proxy)
-    await children.stop(backends.child)
-    return { result, backends: backends.description }
-  } finally {
-    rmSync(tmpDir, { recursive: true, force: true })
   }
 }
 
@@ -240,117 +251,217 @@ function perConnectionKb(r: IdleResult): number | undefined {
   return r.open > 0 ? (r.loadedKb - r.baselineKb) / r.open : undefined
 }
 
-/** The section of docs/benchmarks.md, markers included. */
-function docsSection(r: IdleResult, date: string, resultsPath: string): string {
-  const per = perConnectionKb(r)
-  return `${IDLE_BEGIN}
-\`npm run bench:idle\` starts Switchyard (one process, from \`dist/\`, default log level) in front of the backends, reads its RSS (\`VmRSS\` in \`/proc/PID/status\`), opens ${r.asked.toLocaleString('en-US')} keep-alive client connections that each make one request and then stay open and silent, waits for the RSS to settle, and reads it again. The run is bounded to ${DEADLINE_MS / 1_000} s, inside Switchyard's 60 s idle timeout.
+const variantText = (v: Variant): string => `${v.engine} engine, Node ${v.node.version}`
 
-Latest (${date}): **${per === undefined ? '—' : per.toFixed(1)} KB per idle connection**: RSS ${kbToMb(r.baselineKb)} MB at rest, ${kbToMb(r.loadedKb)} MB with ${r.open.toLocaleString('en-US')} idle connections (+${kbToMb(r.loadedKb - r.baselineKb)} MB).${r.capNote === undefined ? '' : ` Note: ${r.capNote}.`} Details: [${resultsPath}](../${resultsPath}).
+/** The issue 12 target, for one result: met, missed or not measured. */
+function targetText(r: IdleResult): string {
+  const per = perConnectionKb(r)
+  if (per === undefined) return 'not measured'
+  return per <= IDLE_TARGET_KB ? 'met' : 'missed'
+}
+
+/** The section of docs/benchmarks.md, markers included. */
+function docsSection(rs: readonly IdleResult[], date: string, resultsPath: string): string {
+  const rows = rs.map((r) => {
+    const per = perConnectionKb(r)
+    return `| ${r.variant.engine} | ${r.variant.node.label} (${r.variant.node.version}) | **${per === undefined ? '—' : per.toFixed(1)}** | ${kbToMb(r.baselineKb)} → ${kbToMb(r.loadedKb)} | ${r.open.toLocaleString('en-US')} | ${targetText(r)} |`
+  })
+  const caps = [...new Set(rs.flatMap((r) => (r.capNote === undefined ? [] : [r.capNote])))]
+  const asked = rs[0]?.asked ?? DEFAULT_CONNECTIONS
+  return `${IDLE_BEGIN}
+\`npm run bench:idle\` starts Switchyard (one process, from \`dist/\`, quick mode, default log level) in front of the backends, reads its RSS (\`VmRSS\` in \`/proc/PID/status\`), opens ${asked.toLocaleString('en-US')} keep-alive client connections that each make one request and then stay open and silent, waits for the RSS to settle, and reads it again; once per HTTP/1.1 engine (\`SWITCHYARD_ENGINE\`) and per Node (\`--node\`), one after the other. Each measurement is bounded to ${DEADLINE_MS / 1_000} s, inside Switchyard's 60 s idle timeout. Target (issue 12): at most ${IDLE_TARGET_KB} KB per idle connection.
+
+Latest (${date}):
+
+| engine | Node | KB per idle connection | RSS MB, at rest → loaded | idle connections | ≤ ${IDLE_TARGET_KB} KB |
+|---|---|--:|--:|--:|---|
+${rows.join('\n')}
+${caps.length === 0 ? '' : `\nNote: ${caps.join('; ')}.\n`}
+Details: [${resultsPath}](../${resultsPath}).
 ${IDLE_END}`
 }
 
-function resultsMd(r: IdleResult, date: string, backends: string): string {
-  const per = perConnectionKb(r)
+function resultsMd(rs: readonly IdleResult[], date: string, backends: string, command: string): string {
+  const cell = (f: (r: IdleResult) => string): string => `| ${rs.map(f).join(' | ')} |`
+  const figure = (label: string, f: (r: IdleResult) => string): string => `| ${label} ${cell(f)}`
+  const notes = rs.flatMap((r) => (r.capNote === undefined ? [] : [`${variantText(r.variant)}: ${r.capNote}.`]))
   return `# Idle connections, ${date}
 
-Command: \`npm run bench:idle${r.asked === DEFAULT_CONNECTIONS ? '' : ` -- --connections ${r.asked}`}\`
+Command: \`${command}\`
 
-Switchyard: one process from \`dist/\`, default \`--log-level info\`, round-robin over three backends. Backends: ${backends}. Node ${process.version}.
+Switchyard: one process from \`dist/\`, quick mode, default \`--log-level info\`, round-robin over three backends, one measurement per column, one after the other. Backends: ${backends}. Idle clients: Node ${process.version}.
 
-| figure | value |
-|---|--:|
-| connections asked | ${r.asked.toLocaleString('en-US')} |
-| open when measured | ${r.open.toLocaleString('en-US')} |
-| failed to open | ${r.failed}${r.failNotes.length === 0 ? '' : ` (${r.failNotes.join('; ')})`} |
-| closed by the server before the measurement | ${r.closedBeforeMeasure} |
-| RSS at rest (after 1 s of wrk, settled in ${r.settleBaselineS.toFixed(1)} s) | ${kbToMb(r.baselineKb)} MB |
-| RSS with the idle connections (settled in ${r.settleLoadedS.toFixed(1)} s) | ${kbToMb(r.loadedKb)} MB |
-| growth | ${kbToMb(r.loadedKb - r.baselineKb)} MB |
-| **per connection** | **${per === undefined ? '—' : per.toFixed(1)} KB** |
-| Switchyard's open files, at rest → loaded | ${r.baselineFds ?? '?'} → ${r.loadedFds ?? '?'} |
+| figure | ${rs.map((r) => variantText(r.variant)).join(' | ')} |
+|---|${rs.map(() => '--:').join('|')}|
+${[
+  figure('connections asked', (r) => r.asked.toLocaleString('en-US')),
+  figure('open when measured', (r) => r.open.toLocaleString('en-US')),
+  figure('failed to open', (r) => `${r.failed}${r.failNotes.length === 0 ? '' : ` (${r.failNotes.join('; ')})`}`),
+  figure('closed by the server before the measurement', (r) => String(r.closedBeforeMeasure)),
+  figure(
+    'RSS at rest (after 1 s of wrk), MB',
+    (r) => `${kbToMb(r.baselineKb)} (settled in ${r.settleBaselineS.toFixed(1)} s)`,
+  ),
+  figure(
+    'RSS with the idle connections, MB',
+    (r) => `${kbToMb(r.loadedKb)} (settled in ${r.settleLoadedS.toFixed(1)} s)`,
+  ),
+  figure('growth, MB', (r) => kbToMb(r.loadedKb - r.baselineKb)),
+  figure('**per connection**', (r) => `**${perConnectionKb(r)?.toFixed(1) ?? '—'} KB**`),
+  figure(`target: ≤ ${IDLE_TARGET_KB} KB`, targetText),
+  figure("Switchyard's open files, at rest → loaded", (r) => `${r.baselineFds ?? '?'} → ${r.loadedFds ?? '?'}`),
+].join('\n')}
 
 RSS "settles" when ${SETTLE_SAMPLES} samples ${SAMPLE_MS} ms apart differ by less than ${SETTLE_KB} KB (at most ${SETTLE_MAX_MS / 1_000} s). RSS includes whatever V8 has not collected yet, so the figure is an upper bound on what a connection keeps alive.
-${r.capNote === undefined ? '' : `\nNote: ${r.capNote}.\n`}`
+${notes.length === 0 ? '' : `\n${notes.map((n) => `- ${n}`).join('\n')}\n`}`
+}
+
+class UsageError extends Error {}
+
+/** A `--node` binary is missing: the message says how to get it, no usage text. */
+class SetupError extends Error {}
+
+interface Options {
+  readonly connections: number
+  readonly backends: BackendKind | 'auto'
+  readonly variants: readonly Variant[]
+  readonly docs: boolean
+}
+
+function parseOptions(argv: readonly string[]): Options | 'help' {
+  const { values } = parseArgs({
+    args: [...argv],
+    options: {
+      connections: { type: 'string' },
+      backends: { type: 'string', default: 'auto' },
+      engine: { type: 'string', multiple: true },
+      node: { type: 'string', multiple: true },
+      'no-docs': { type: 'boolean', default: false },
+      help: { type: 'boolean', short: 'h', default: false },
+    },
+    strict: true,
+  })
+  if (values.help) return 'help'
+  const connections = values.connections === undefined ? DEFAULT_CONNECTIONS : Number(values.connections)
+  if (!Number.isInteger(connections) || connections <= 0)
+    throw new UsageError(`--connections wants a positive integer, got ${values.connections}`)
+  const backends = values.backends
+  if (backends !== 'auto' && backends !== 'nginx' && backends !== 'node')
+    throw new UsageError(`--backends wants auto, nginx or node, got ${backends}`)
+  const engines = (values.engine ?? [...ENGINES]).map((e) => {
+    if (!(ENGINES as readonly string[]).includes(e))
+      throw new UsageError(`--engine wants ${ENGINES.join(' or ')}, got ${e}`)
+    return e as Engine
+  })
+  const nodes = (values.node ?? [SELF]).map((raw) => {
+    const found = findNode(raw, process.cwd())
+    if (found.kind === 'missing') throw new SetupError(`--node ${raw}: ${found.reason}`)
+    return found.node
+  })
+  const clash = nodesProblem(nodes)
+  if (clash !== undefined) throw new UsageError(`--node: ${clash}`)
+  return {
+    connections,
+    backends,
+    variants: nodes.flatMap((node) => [...new Set(engines)].map((engine) => ({ engine, node }))),
+    docs: !values['no-docs'],
+  }
 }
 
 async function main(argv: readonly string[]): Promise<number> {
-  let values: { connections?: string | undefined; backends?: string | undefined; help?: boolean | undefined }
+  let options: Options | 'help'
   try {
-    values = parseArgs({
-      args: [...argv],
-      options: {
-        connections: { type: 'string' },
-        backends: { type: 'string', default: 'auto' },
-        help: { type: 'boolean', short: 'h', default: false },
-      },
-      strict: true,
-    }).values
+    options = parseOptions(argv)
   } catch (err) {
-    log(`bench:idle: ${(err as Error).message}\n${USAGE}`)
+    if (err instanceof SetupError) {
+      log(`bench:idle: ${err.message}`)
+      return 1
+    }
+    if (!(err instanceof UsageError) && !(err instanceof TypeError)) throw err
+    log(`bench:idle: ${err.message}\n${USAGE}`)
     return 2
   }
-  if (values.help) {
+  if (options === 'help') {
     process.stdout.write(`${USAGE}\n`)
     return 0
-  }
-  const connections = values.connections === undefined ? DEFAULT_CONNECTIONS : Number(values.connections)
-  const backends = values.backends ?? 'auto'
-  if (!Number.isInteger(connections) || connections <= 0 || !['auto', 'nginx', 'node'].includes(backends)) {
-    log(`bench:idle: bad arguments\n${USAGE}`)
-    return 2
   }
   if (probeTool('wrk') === undefined) {
     log('bench:idle: wrk is not on PATH. Install it first:\n\n  apt-get install -y wrk\n')
     return 1
   }
+  const command = `npm run bench:idle${argv.length > 0 ? ` -- ${argv.join(' ')}` : ''}`
+  log(
+    `${command}: ${options.variants.length} measurement(s) (${options.variants.map(variantText).join('; ')}), at most ${DEADLINE_MS / 1_000} s each`,
+  )
   ensureBuilt(ROOT, log)
 
   const aborter = new AbortController()
   const onSignal = (): void => aborter.abort(new Error('interrupted'))
   process.on('SIGINT', onSignal)
   process.on('SIGTERM', onSignal)
-  const signal = AbortSignal.any([aborter.signal, AbortSignal.timeout(DEADLINE_MS)])
   const children = new Children(ROOT)
   const killOnExit = (): void => children.killAllNow()
   process.on('exit', killOnExit)
   const date = localDate(new Date())
+  const tmpDir = mkdtempSync(path.join(os.tmpdir(), 'switchyard-idle-'))
+  chmodSync(tmpDir, 0o755)
+  let signal: AbortSignal = aborter.signal
   try {
-    const { result, backends: backendsText } = await measure(
+    const backendPorts = await freePorts(3)
+    const backends = await startBackends(
       children,
-      connections,
-      backends as BackendKind | 'auto',
-      signal,
+      ROOT,
+      path.join(tmpDir, 'backends'),
+      backendPorts,
+      options.backends,
+      aborter.signal,
     )
+    await checkBodies(backendPorts, aborter.signal)
+    const results: IdleResult[] = []
+    for (const variant of options.variants) {
+      log(`${variantText(variant)}:`)
+      signal = AbortSignal.any([aborter.signal, AbortSignal.timeout(DEADLINE_MS)])
+      results.push(await measure(children, variant, options.connections, backendPorts, signal))
+    }
+    await children.stop(backends.child)
     const resultsPath = `bench/results/${date}-idle.md`
     mkdirSync(path.join(ROOT, 'bench', 'results'), { recursive: true })
-    writeFileSync(path.join(ROOT, resultsPath), resultsMd(result, date, backendsText))
-    const docsPath = path.join(ROOT, 'docs', 'benchmarks.md')
-    const docs = existsSync(docsPath) ? readFileSync(docsPath, 'utf8') : '# Benchmarks\n'
-    const section = docsSection(result, date, resultsPath)
-    writeFileSync(
-      docsPath,
-      replaceSection(
-        docs,
-        IDLE_BEGIN,
-        IDLE_END,
-        section,
-        (text, s) => `${text.trimEnd()}\n\n## Idle connections\n\n${s}\n`,
-      ),
-    )
-    const per = perConnectionKb(result)
+    writeFileSync(path.join(ROOT, resultsPath), resultsMd(results, date, backends.description, command))
+    if (options.docs) {
+      const docsPath = path.join(ROOT, 'docs', 'benchmarks.md')
+      const docs = existsSync(docsPath) ? readFileSync(docsPath, 'utf8') : '# Benchmarks\n'
+      writeFileSync(
+        docsPath,
+        replaceSection(
+          docs,
+          IDLE_BEGIN,
+          IDLE_END,
+          docsSection(results, date, resultsPath),
+          (text, s) => `${text.trimEnd()}\n\n## Idle connections\n\n${s}\n`,
+        ),
+      )
+    }
+    for (const r of results) {
+      const per = perConnectionKb(r)
+      process.stdout.write(
+        `${variantText(r.variant)}: ${r.open} idle connections, RSS ${kbToMb(r.baselineKb)} MB → ${kbToMb(r.loadedKb)} MB, ${per === undefined ? '—' : per.toFixed(1)} KB per connection (target ≤ ${IDLE_TARGET_KB} KB: ${targetText(r)})\n`,
+      )
+    }
     process.stdout.write(
-      `idle connections: ${result.open} open, RSS ${kbToMb(result.baselineKb)} MB → ${kbToMb(result.loadedKb)} MB, ${per === undefined ? '—' : per.toFixed(1)} KB per connection\nwrote ${resultsPath} and the idle section of docs/benchmarks.md\n`,
+      `wrote ${resultsPath}${options.docs ? ' and the idle section of docs/benchmarks.md' : ' (docs/benchmarks.md left alone: --no-docs)'}\n`,
     )
     return 0
   } catch (err) {
     if (signal.aborted) {
-      log(`bench:idle: ${aborter.signal.aborted ? 'interrupted' : `did not finish within ${DEADLINE_MS / 1_000} s`}`)
+      log(
+        `bench:idle: ${aborter.signal.aborted ? 'interrupted' : `a measurement did not finish within ${DEADLINE_MS / 1_000} s`}`,
+      )
       return aborter.signal.aborted ? 130 : 1
     }
     throw err
   } finally {
     await children.stopAll()
+    rmSync(tmpDir, { recursive: true, force: true })
     process.off('exit', killOnExit)
     process.off('SIGINT', onSignal)
     process.off('SIGTERM', onSignal)

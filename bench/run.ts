@@ -7,22 +7,37 @@
 // another checkout (e.g. `git worktree add ../base COMMIT && cd ../base && npm ci`), next to it in each
 // round (after it in odd rounds, before it in even ones), and reports the two round by round; such a run compares builds, so it writes
 // bench/results/YYYY-MM-DD-base.md only and leaves docs/benchmarks.md alone.
+// Switchyard runs on both HTTP/1.1 engines where the engine targets are stated (bench/cases.ts), and
+// with --node PATH (repeatable) the Node-based candidates run under each Node named, side by side in
+// the same rounds (bench/lib/nodes.ts, bench/lib/expand.ts); --engines keeps the cases and candidates
+// the targets need (bench/lib/engines.ts): `npm run bench:engines` is that, under Node 20 and 24.
 // Usage: npm run bench [-- --quick] [-- --case NAME ...] [-- --candidate NAME ...] [-- --base DIR]
-//   [-- --duration S --rounds N --warmup S]
+//   [-- --engines] [-- --node PATH ...] [-- --no-docs] [-- --duration S --rounds N --warmup S]
 import { spawnSync } from 'node:child_process'
-import { chmodSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
+import { chmodSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs'
 import os from 'node:os'
 import path from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { parseArgs } from 'node:util'
+import { defaultEngine, type Engine } from '../src/config/schema.js'
 import { BASE, baseProblem, candidate, candidates, type Scheme, SUBJECT } from './candidates.js'
-import { type Case, caseNames, cases, loadToolOf, misfits } from './cases.js'
+import { type Case, caseNames, cases, ENGINE_CASES, ENGINE_RUN_SKIPS, loadToolOf, misfits } from './cases.js'
 import { type BackendKind, checkBodies, startBackends } from './lib/backends.js'
 import { ensureBuilt, localDate } from './lib/build.js'
 import { Children, freePorts } from './lib/children.js'
 import { extractSection } from './lib/docs-section.js'
+import { expandCase, runName } from './lib/expand.js'
 import { describeLoad, type Load } from './lib/load.js'
 import { runRounds } from './lib/measure.js'
+import {
+  findNode,
+  NODE24_INSTALL,
+  type NodeRuntime,
+  nativeParserCheck,
+  nodesProblem,
+  SELF,
+  selfNode,
+} from './lib/nodes.js'
 import {
   type CaseResult,
   formatDocsMd,
@@ -31,6 +46,7 @@ import {
   IDLE_BEGIN,
   IDLE_END,
   type LoadVariant,
+  type NodeInfo,
   PIPELINE_BEGIN,
   PIPELINE_END,
   PROFILE_BEGIN,
@@ -62,6 +78,14 @@ interface Plan {
   readonly backends: BackendKind | 'auto'
   /** The other build `switchyard-base` runs; undefined without `--base`. */
   readonly base: BaseBuild | undefined
+  /** The Nodes the Node-based candidates run under, each in turn in every round (`--node`; the bench's own by default). */
+  readonly nodes: readonly NodeRuntime[]
+  /** The engine `switchyard` runs: the bench's `defaultEngine()`, which its children inherit. */
+  readonly defaultEngine: Engine
+  /** `--engines`: the cases and candidates the engine targets need. */
+  readonly engines: boolean
+  /** Whether to write docs/benchmarks.md (not with `--no-docs` or `--base`). */
+  readonly docs: boolean
 }
 
 /** A checkout with a built Switchyard, named by `--base DIR`. */
@@ -78,6 +102,13 @@ const USAGE = `Usage: npm run bench [-- OPTIONS]
   --base DIR         also run ${BASE}: Switchyard from the built checkout DIR (not rebuilt),
                      next to ${SUBJECT} (after it in odd rounds, before it in even ones), with
                      the ratio round by round; writes bench/results/DATE-base.md only
+  --engines          only the cases the HTTP/1.1 engine targets are stated in (${ENGINE_CASES.join(', ')}),
+                     without ${ENGINE_RUN_SKIPS.join(' and ')}; the engine table and targets check come with
+                     every run that has both engines (npm run bench:engines: this, 7 s runs, Node 20 and 24)
+  --node PATH        run the Node-based candidates (Switchyard, the Node peers) under this Node: a binary,
+                     a directory with one (an npm prefix: ${NODE24_INSTALL}),
+                     or ${SELF} (the bench's own, default). Repeat it to run them under each, side by side
+  --no-docs          write bench/results/ only, leave docs/benchmarks.md alone (for trial runs)
   --duration S       seconds per measured run (default 8; 2 with --quick)
   --rounds N         interleaved rounds per case (default 3; 1 with --quick)
   --warmup S         warm-up seconds per candidate and case (default 2; 0 with --quick)
@@ -87,6 +118,9 @@ const USAGE = `Usage: npm run bench [-- OPTIONS]
 type ParsedArgs = { readonly kind: 'plan'; readonly plan: Plan } | { readonly kind: 'help' }
 
 class UsageError extends Error {}
+
+/** Something the run needs is missing (a `--node` binary): the message says how to get it, no usage text. */
+class SetupError extends Error {}
 
 function parsePlan(argv: readonly string[]): ParsedArgs {
   const { values } = parseArgs({
@@ -100,6 +134,9 @@ function parsePlan(argv: readonly string[]): ParsedArgs {
       rounds: { type: 'string' },
       warmup: { type: 'string' },
       backends: { type: 'string', default: 'auto' },
+      engines: { type: 'boolean', default: false },
+      node: { type: 'string', multiple: true },
+      'no-docs': { type: 'boolean', default: false },
       help: { type: 'boolean', short: 'h', default: false },
     },
     strict: true,
@@ -115,6 +152,13 @@ function parsePlan(argv: readonly string[]): ParsedArgs {
   const selected = (values.case ?? []).flatMap((v) => v.split(','))
   const unknown = selected.filter((name) => !caseNames().includes(name))
   if (unknown.length > 0) throw new UsageError(`unknown case ${unknown.join(', ')}; cases: ${caseNames().join(', ')}`)
+  const nodes = (values.node ?? [SELF]).map((raw) => {
+    const found = findNode(raw, process.cwd())
+    if (found.kind === 'missing') throw new SetupError(`--node ${raw}: ${found.reason}`)
+    return found.node
+  })
+  const clash = nodesProblem(nodes)
+  if (clash !== undefined) throw new UsageError(`--node: ${clash}`)
   const backends = values.backends
   if (backends !== 'auto' && backends !== 'nginx' && backends !== 'node')
     throw new UsageError(`--backends wants auto, nginx or node, got ${backends}`)
@@ -124,7 +168,14 @@ function parsePlan(argv: readonly string[]): ParsedArgs {
   if (strangers.length > 0)
     throw new UsageError(`unknown candidate ${strangers.join(', ')}; candidates: ${known.join(', ')}`)
   const base = values.base === undefined ? undefined : baseBuild(values.base)
-  const picked = selected.length === 0 ? cases : cases.filter((c) => selected.includes(c.name))
+  if (base !== undefined && nodes.length > 1)
+    throw new UsageError('--base compares two builds under one Node: give at most one --node with it')
+  const engines = values.engines
+  const inSelection = (name: string): boolean =>
+    (selected.length === 0 || selected.includes(name)) &&
+    (!engines || (ENGINE_CASES as readonly string[]).includes(name))
+  const picked = cases.filter((c) => inSelection(c.name))
+  const skips: readonly string[] = engines ? ENGINE_RUN_SKIPS : []
   const quick = values.quick
   return {
     kind: 'plan',
@@ -133,9 +184,16 @@ function parsePlan(argv: readonly string[]): ParsedArgs {
       rounds: count('rounds', values.rounds, quick ? 1 : 3, 1),
       warmupS: count('warmup', values.warmup, quick ? 0 : 2, 0),
       quick,
-      cases: picked.map((c) => ({ ...c, candidates: caseCandidates(c.candidates, only, base !== undefined) })),
+      cases: picked.map((c) => ({
+        ...c,
+        candidates: caseCandidates(c.candidates, only, base !== undefined).filter((n) => !skips.includes(n)),
+      })),
       backends,
       base,
+      nodes,
+      defaultEngine: defaultEngine(),
+      engines,
+      docs: base === undefined && !values['no-docs'],
     },
   }
 }
@@ -180,11 +238,25 @@ function defaultPlan(): Plan {
   return parsed.plan
 }
 
+/**
+ * What `npm run bench:engines` is planned to take (package.json: `--engines --duration 7` under two
+ * Nodes), for the docs; the second Node stands in for Node 24.
+ */
+function enginesPlan(): Plan {
+  const parsed = parsePlan(['--engines', '--duration', '7'])
+  if (parsed.kind !== 'plan') throw new Error('no engines plan')
+  const self = selfNode()
+  return { ...parsed.plan, nodes: [self, { ...self, label: `${self.label}-other` }] }
+}
+
+/** What a run starts for case `c`: its candidates across the Nodes, its subjects, one-worker pairs. */
+const expansion = (c: Case, plan: Plan) => expandCase(c.candidates, c.subjects, plan.nodes, plan.defaultEngine)
+
 /** Seconds the plan should take on a quiet box: load time plus starts and quiet checks. */
 function plannedSeconds(plan: Plan): number {
   let total = BUILD_S
   for (const c of plan.cases) {
-    const n = c.candidates.length
+    const n = expansion(c, plan).entries.length
     total += n * (START_S + plan.warmupS) + plan.rounds * n * (plan.durationS + QUIET_CHECK_S)
     if (c.kind === 'fixed-rate' && !plan.cases.some((other) => other.name === c.rateFrom.case))
       total += plan.durationS + QUIET_CHECK_S
@@ -220,22 +292,23 @@ async function runCase(
       title: c.title,
       reason: `${tool} is not installed (\`apt-get install -y ${TOOL_PACKAGES[tool]}\`)`,
     }
-  const wanted = c.candidates.map(candidate)
+  const expanded = expansion(c, plan)
+  const wanted = expanded.entries
   const ports = await freePorts(wanted.length)
   const targets: Target[] = []
   const skipped: Skipped[] = []
   const notes: string[] = []
   try {
-    for (const [i, cand] of wanted.entries()) {
-      const outcome = await startCandidate(cand, ports[i]!, sc)
+    for (const [i, entry] of wanted.entries()) {
+      const outcome = await startCandidate(entry, ports[i]!, sc)
       switch (outcome.kind) {
         case 'started':
           targets.push(outcome.target)
           if (outcome.note !== undefined) notes.push(outcome.note)
           break
         case 'skipped':
-          log(`  ${cand.name}: skipped (${outcome.reason})`)
-          skipped.push({ name: cand.name, reason: outcome.reason })
+          log(`  ${entry.name}: skipped (${outcome.reason})`)
+          skipped.push({ name: entry.name, reason: outcome.reason })
           break
         default: {
           const unreachable: never = outcome
@@ -280,6 +353,7 @@ async function runCase(
     const rounds = plan.base === undefined ? plan : { ...plan, swap: [SUBJECT, BASE] as const }
     const runs = await runRounds(sc.children, targets, load, rounds, sc.signal, log)
     seen.set(c.name, new Map(runs.map((r) => [r.name, summarize(r).reqPerS])))
+    notes.push(...emptyLogs(targets))
     const scheme = schemeOf(c.subjects[0])
     return {
       kind: 'measured',
@@ -288,8 +362,8 @@ async function runCase(
       load: c.kind === 'fixed-rate' ? 'fixed-rate' : 'throughput',
       loadCommand: describeLoad(load, scheme),
       loadVariants: loadVariants(load, scheme, targets),
-      subjects: c.subjects,
-      scalingBase: c.kind === 'throughput' ? c.scalingBase : undefined,
+      subjects: expanded.subjects,
+      oneWorker: expanded.oneWorker,
       layers: c.kind === 'throughput' && c.layers,
       runs,
       skipped,
@@ -299,8 +373,26 @@ async function runCase(
       goals: (c.kind === 'fixed-rate' ? undefined : c.goals) ?? [],
     }
   } finally {
-    for (const t of targets) if (t.child !== undefined) await sc.children.stop(t.child)
+    for (const t of targets) {
+      if (t.child !== undefined) await sc.children.stop(t.child)
+      // Access logs grow by hundreds of MB per case: gone with the candidate.
+      if (t.workDir !== undefined) rmSync(t.workDir, { recursive: true, force: true })
+    }
   }
+}
+
+/** A note for each target whose stdout file (the access log) stayed empty: it did not log what it should. */
+function emptyLogs(targets: readonly Target[]): string[] {
+  return targets.flatMap((t) => {
+    if (t.stdoutFile === undefined || t.candidate === 'switchyard-nolog') return []
+    let size = 0
+    try {
+      size = statSync(t.stdoutFile).size
+    } catch {
+      // No file: as empty.
+    }
+    return size > 0 ? [] : [`${t.name}: its log file stayed empty, so no access log was written`]
+  })
 }
 
 /** The scheme the load tool speaks to candidate `name` (the case's subject: its scheme is the case's). */
@@ -329,7 +421,9 @@ async function topRate(
   targets: readonly Target[],
   seen: RatesSeen,
 ): Promise<{ perS: number; source: string }> {
-  const { case: from, candidate: who } = c.rateFrom
+  // Under the first Node, in a run with several.
+  const who = runName(c.rateFrom.candidate, plan.nodes[0], plan.nodes)
+  const from = c.rateFrom.case
   const earlier = seen.get(from)?.get(who)
   if (earlier !== undefined) return { perS: earlier, source: `${who}'s median in ${from}: ${fmtReqPerS(earlier)}` }
   const source = cases.find((x) => x.name === from)
@@ -367,6 +461,10 @@ async function main(argv: readonly string[]): Promise<number> {
   try {
     parsed = parsePlan(argv)
   } catch (err) {
+    if (err instanceof SetupError) {
+      log(`bench: ${err.message}`)
+      return 1
+    }
     if (!(err instanceof UsageError) && !(err instanceof TypeError)) throw err
     log(`bench: ${err.message}\n${USAGE}`)
     return 2
@@ -394,8 +492,20 @@ async function main(argv: readonly string[]): Promise<number> {
   log(
     `${command}: ${plan.cases.length} case(s) (${plan.cases.map((c) => c.name).join(', ')}), ${plan.rounds} round(s) of ${plan.durationS} s, warm-up ${plan.warmupS} s`,
   )
+  log(
+    `Node-based candidates under ${plan.nodes.map((n) => `${n.version} (${n.label})`).join(' and ')}; switchyard runs the ${plan.defaultEngine} engine (the default)`,
+  )
   log(`planned: about ${Math.ceil(plannedS / 60)} min on a quiet box (more if it has to wait or redo runs)`)
   ensureBuilt(ROOT, log)
+  const nodes: NodeInfo[] = plan.nodes.map((n) => ({
+    label: n.label,
+    version: n.version,
+    file: n.file,
+    nativeParser: nativeParserCheck(n, ROOT),
+  }))
+  for (const n of nodes)
+    if (!n.nativeParser.ok)
+      log(`note: under ${n.version} the native engine falls back to node (parser self-test: ${n.nativeParser.reason})`)
 
   const aborter = new AbortController()
   const onSignal = (): void => aborter.abort(new Error('interrupted'))
@@ -438,7 +548,8 @@ async function main(argv: readonly string[]): Promise<number> {
     }
 
     const date = localDate(started)
-    const used = new Set(plan.cases.flatMap((c) => c.candidates))
+    const used = new Set(plan.cases.flatMap((c) => expansion(c, plan).entries.map((e) => e.candidate.name)))
+    const twins = [...new Map(plan.cases.flatMap((c) => expansion(c, plan).twins.map((t) => [t.name, t]))).values()]
     const report: RunReport = {
       date,
       command,
@@ -452,16 +563,22 @@ async function main(argv: readonly string[]): Promise<number> {
       elapsedS: (Date.now() - started.getTime()) / 1_000,
       plannedS,
       defaultPlannedS: plannedSeconds(defaultPlan()),
+      enginesPlannedS: plannedSeconds(enginesPlan()),
       cases: results,
       candidates: candidates.filter((c) => used.has(c.name)).map((c) => ({ name: c.name, description: c.description })),
+      nodes,
+      defaultEngine: plan.defaultEngine,
+      engineTwins: twins,
     }
-    const resultsPath = `bench/results/${date}${plan.quick ? '-quick' : ''}${plan.base === undefined ? '' : '-base'}.md`
+    const suffix = `${plan.engines ? '-engines' : ''}${plan.quick ? '-quick' : ''}${plan.base === undefined ? '' : '-base'}`
+    const resultsPath = `bench/results/${date}${suffix}.md`
     const docsPath = path.join(ROOT, 'docs', 'benchmarks.md')
     mkdirSync(path.join(ROOT, 'bench', 'results'), { recursive: true })
     writeFileSync(path.join(ROOT, resultsPath), formatResultsMd(report))
-    if (plan.base !== undefined) {
-      // A comparison of two builds is not the page's figures: the page keeps its last plain run.
-      process.stdout.write(`\n${formatText(report)}\n\nwrote ${resultsPath} (docs/benchmarks.md left alone: --base)\n`)
+    if (!plan.docs) {
+      // A comparison of two builds, or a trial run, is not the page's figures: the page keeps its last plain run.
+      const why = plan.base === undefined ? '--no-docs' : '--base'
+      process.stdout.write(`\n${formatText(report)}\n\nwrote ${resultsPath} (docs/benchmarks.md left alone: ${why})\n`)
       return 0
     }
     mkdirSync(path.dirname(docsPath), { recursive: true })

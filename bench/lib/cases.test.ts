@@ -4,7 +4,8 @@
 import assert from 'node:assert/strict'
 import { describe, it } from 'node:test'
 import { candidate, candidates, speaks } from '../candidates.js'
-import { cases, loadToolOf, misfits } from '../cases.js'
+import { caseNames, cases, ENGINE_CASES, ENGINE_RUN_SKIPS, loadToolOf, misfits } from '../cases.js'
+import { ENGINE_TARGETS } from './engines.js'
 
 describe('bench cases', () => {
   it('have unique names, and subjects among their candidates', () => {
@@ -33,5 +34,35 @@ describe('bench cases', () => {
       )
       assert.equal(schemes.size, 1, `${c.name}: ${[...schemes].join(', ')}`)
     }
+  })
+  it('give each explicit engine a default-engine twin, and each multi-worker one a one-worker counterpart', () => {
+    for (const c of candidates) {
+      if (c.kind !== 'process') continue
+      if (c.engine !== undefined && c.engine !== 'default') {
+        assert.ok(c.twin !== undefined, `${c.name}: no twin`)
+        const twin = candidate(c.twin)
+        assert.equal(twin.kind === 'process' && twin.engine, 'default', `${c.name}: twin ${c.twin}`)
+        assert.equal(twin.kind === 'process' && twin.oneWorker !== undefined, c.oneWorker !== undefined, c.name)
+      }
+      if (c.oneWorker !== undefined) assert.equal(candidate(c.oneWorker).family, 'switchyard', c.name)
+    }
+  })
+  it('run both engines in the cases the engine targets are stated in', () => {
+    assert.deepEqual(
+      ENGINE_CASES.filter((n) => !caseNames().includes(n)),
+      [],
+    )
+    for (const t of ENGINE_TARGETS) assert.ok((ENGINE_CASES as readonly string[]).includes(t.case), t.case)
+    for (const name of ENGINE_CASES) {
+      const c = cases.find((x) => x.name === name)!
+      const engines = new Set(
+        c.subjects.map((s) => {
+          const cand = candidate(s)
+          return cand.kind === 'process' ? cand.engine : undefined
+        }),
+      )
+      assert.ok(engines.has('native') && engines.has('node') && engines.has('default'), name)
+    }
+    for (const n of ENGINE_RUN_SKIPS) candidate(n)
   })
 })

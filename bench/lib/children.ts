@@ -2,6 +2,7 @@
 // them all by PID, on success, error or Ctrl-C alike. Nothing here signals a process we did not start.
 import { type ChildProcess, spawn } from 'node:child_process'
 import { once } from 'node:events'
+import { closeSync, openSync } from 'node:fs'
 import net from 'node:net'
 import type { Readable } from 'node:stream'
 import { procStartTime, treePids } from './system.js'
@@ -23,8 +24,11 @@ export interface Child {
 export interface StartOptions {
   /** Added to this process's environment. */
   readonly env?: Readonly<Record<string, string>>
-  /** 'ignore' (default) sends stdout to /dev/null; 'pipe' hands it to the caller as `Child.stdout`. */
-  readonly stdout?: 'ignore' | 'pipe'
+  /**
+   * 'ignore' (default) sends stdout to /dev/null; 'pipe' hands it to the caller as `Child.stdout`; a
+   * file appends it there (created if need be).
+   */
+  readonly stdout?: 'ignore' | 'pipe' | { readonly file: string }
 }
 
 export interface RunResult {
@@ -49,11 +53,19 @@ export class Children {
 
   /** Starts a long-running child, by default with stdout to /dev/null. Throws if it cannot be spawned. */
   start(name: string, file: string, args: readonly string[], options: StartOptions = {}): Child {
-    const proc = spawn(file, args, {
-      cwd: this.#cwd,
-      stdio: ['ignore', options.stdout ?? 'ignore', 'pipe'],
-      env: options.env === undefined ? process.env : { ...process.env, ...options.env },
-    })
+    const out = options.stdout ?? 'ignore'
+    // The child gets its own descriptor of the file; ours is closed once it has been handed over.
+    const fd = typeof out === 'object' ? openSync(out.file, 'a') : undefined
+    let proc: ChildProcess
+    try {
+      proc = spawn(file, args, {
+        cwd: this.#cwd,
+        stdio: ['ignore', fd ?? (out as 'ignore' | 'pipe'), 'pipe'],
+        env: options.env === undefined ? process.env : { ...process.env, ...options.env },
+      })
+    } finally {
+      if (fd !== undefined) closeSync(fd)
+    }
     const pid = this.#track(proc, name)
     let tail = ''
     proc.stderr?.setEncoding('utf8').on('data', (chunk: string) => {

@@ -98,5 +98,14 @@ export async function runRounds(
       )
     }
   }
-  return targets.map((t): CandidateRuns => ({ name: t.name, family: t.family, samples: samples.get(t.name)! }))
+  return targets.map(
+    (t): CandidateRuns => ({
+      name: t.name,
+      candidate: t.candidate,
+      family: t.family,
+      node: t.node,
+      engine: t.engine,
+      samples: samples.get(t.name)!,
+    }),
+  )
 }

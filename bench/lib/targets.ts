@@ -4,6 +4,7 @@
 // is skipped with a reason; Switchyard failing to start is an error.
 import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs'
 import path from 'node:path'
+import type { Engine } from '../../src/config/schema.js'
 import {
   baseProblem,
   type Candidate,
@@ -13,6 +14,7 @@ import {
   type Scheme,
 } from '../candidates.js'
 import type { Child, Children } from './children.js'
+import type { Entry } from './expand.js'
 import { streamSupport } from './nginx.js'
 import { type PortOwner, portOwner } from './system.js'
 import { findBinary, packageVersion, type Tool } from './tools.js'
@@ -22,13 +24,24 @@ const START_TIMEOUT_MS = 15_000
 
 /** A candidate up and listening. */
 export interface Target {
+  /** Its name in this run (`NAME@nodeNN` in a run with several Nodes). */
   readonly name: string
+  /** The candidate's name in bench/candidates.ts. */
+  readonly candidate: string
+  /** The label of the Node it runs under (`node24`); undefined for candidates that are not Node programs. */
+  readonly node: string | undefined
+  /** Switchyard's HTTP/1.1 engine, for the candidates the engine table compares. */
+  readonly engine: Engine | undefined
   readonly family: Family
   readonly port: number
   /** How the load tool reaches it: `direct` is always plain HTTP (the backends speak nothing else). */
   readonly scheme: Scheme
   /** The process whose CPU time is measured; undefined for `direct`. */
   readonly child: Child | undefined
+  /** Its private directory, removed once the case is over; undefined for `direct`. */
+  readonly workDir: string | undefined
+  /** The file its stdout (Switchyard's access log) goes to, when not /dev/null. */
+  readonly stdoutFile: string | undefined
 }
 
 export type StartOutcome =
@@ -71,18 +84,30 @@ export interface StartContext {
   readonly signal: AbortSignal
 }
 
-export async function startCandidate(c: Candidate, port: number, sc: StartContext): Promise<StartOutcome> {
+export async function startCandidate(entry: Entry, port: number, sc: StartContext): Promise<StartOutcome> {
+  const c = entry.candidate
   switch (c.kind) {
     case 'direct': {
       const backendPort = sc.backendPorts[0]!
       return {
         kind: 'started',
-        target: { name: c.name, family: c.family, port: backendPort, scheme: 'http', child: undefined },
-        note: ownerNote(c.name, portOwner(sc.backendChild.pid, backendPort), backendPort),
+        target: {
+          name: entry.name,
+          candidate: c.name,
+          node: undefined,
+          engine: undefined,
+          family: c.family,
+          port: backendPort,
+          scheme: 'http',
+          child: undefined,
+          workDir: undefined,
+          stdoutFile: undefined,
+        },
+        note: ownerNote(entry.name, portOwner(sc.backendChild.pid, backendPort), backendPort),
       }
     }
     case 'process':
-      return startProcess(c, port, sc)
+      return startProcess(entry, c, port, sc)
     default: {
       const unreachable: never = c
       throw new Error(`unknown candidate ${JSON.stringify(unreachable)}`)
@@ -91,34 +116,41 @@ export async function startCandidate(c: Candidate, port: number, sc: StartContex
 }
 
 async function startProcess(
+  entry: Entry,
   c: Extract<Candidate, { kind: 'process' }>,
   port: number,
   sc: StartContext,
 ): Promise<StartOutcome> {
+  const name = entry.name
   const gaps = c.requires.flatMap((req) => missing(sc.rootDir, sc.baseDir, req) ?? [])
   if (gaps.length > 0) return { kind: 'skipped', reason: gaps.join('; ') }
-  const workDir = mkdtempSync(path.join(sc.tmpDir, `${c.name}-`))
+  const workDir = mkdtempSync(path.join(sc.tmpDir, `${name.replace(/[^\w.-]/g, '_')}-`))
   const ctx: LaunchContext = {
     port,
     backendPorts: sc.backendPorts,
     rootDir: sc.rootDir,
     baseDir: sc.baseDir,
     workDir,
+    node: entry.node?.file ?? process.execPath,
     binary: (tool: Tool) => {
       const file = findBinary(tool)
-      if (file === undefined) throw new Error(`${c.name} needs ${tool}, which is not installed`)
+      if (file === undefined) throw new Error(`${name} needs ${tool}, which is not installed`)
       return file
     },
   }
   const cmd = c.launch(ctx)
   for (const dir of cmd.dirs ?? []) mkdirSync(path.join(workDir, dir), { recursive: true })
   for (const [name, content] of Object.entries(cmd.files ?? {})) writeFileSync(path.join(workDir, name), content)
-  const child = sc.children.start(c.name, cmd.file, cmd.args, cmd.env === undefined ? {} : { env: cmd.env })
+  const stdoutFile = cmd.stdoutFile === undefined ? undefined : path.join(workDir, cmd.stdoutFile)
+  const child = sc.children.start(name, cmd.file, cmd.args, {
+    ...(cmd.env === undefined ? {} : { env: cmd.env }),
+    ...(stdoutFile === undefined ? {} : { stdout: { file: stdoutFile } }),
+  })
   let owner: PortOwner
   try {
     await sc.children.waitForPort(child, port, START_TIMEOUT_MS, sc.signal)
     owner = portOwner(child.pid, port)
-    if (owner.kind === 'not-ours') throw new Error(`another process, not ${c.name}, is listening on ${port}`)
+    if (owner.kind === 'not-ours') throw new Error(`another process, not ${name}, is listening on ${port}`)
   } catch (err) {
     await sc.children.stop(child)
     sc.signal.throwIfAborted()
@@ -130,8 +162,19 @@ async function startProcess(
   }
   return {
     kind: 'started',
-    target: { name: c.name, family: c.family, port, scheme: c.scheme ?? 'http', child },
-    note: joinNotes(cmd.note === undefined ? undefined : `${c.name}: ${cmd.note}`, ownerNote(c.name, owner, port)),
+    target: {
+      name,
+      candidate: c.name,
+      node: entry.node?.label,
+      engine: entry.engine,
+      family: c.family,
+      port,
+      scheme: c.scheme ?? 'http',
+      child,
+      workDir,
+      stdoutFile,
+    },
+    note: joinNotes(cmd.note === undefined ? undefined : `${name}: ${cmd.note}`, ownerNote(name, owner, port)),
   }
 }
 
