@@ -132,18 +132,20 @@ function expectation(probe: Probe): string {
 describe('differential: the smuggling corpus and 500 mutated heads on both engines', () => {
   let lanes: Lanes
   let results: readonly InputResult[] = []
-  const byProbe = new Map<string, InputResult>()
+  /** Each probe's results: on a plain listener, and on one with http2: true. */
+  const byProbe = new Map<string, [InputResult, InputResult]>()
   const anchored = new Map<string, Seen[]>()
   let ms = 0
 
   before(async () => {
-    lanes = await Lanes.start({ lanes: 8 })
-    const corpus = CORPUS.map((p) => ({ label: `corpus ${p.name}`, bytes: bytes(p.text) }))
+    lanes = await Lanes.start({ lanes: 16 })
+    // Each probe twice, side by side: on a plain listener and on one with http2: true (lanesFor).
+    const corpus = CORPUS.flatMap((p) => [0, 1].map(() => ({ label: `corpus ${p.name}`, bytes: bytes(p.text) })))
     const sample = mutants(SEED, MUTANTS).map((m) => ({ label: describeMutant(m), bytes: m.bytes }))
     const report = await runDifferential(lanes, [...corpus, ...sample])
     ms = report.ms
     results = report.results
-    for (const [i, p] of CORPUS.entries()) byProbe.set(p.name, results[i]!)
+    for (const [i, p] of CORPUS.entries()) byProbe.set(p.name, [results[2 * i]!, results[2 * i + 1]!])
     const anchor = new NodeHttpAnchor()
     await anchor.listen()
     try {
@@ -159,23 +161,27 @@ describe('differential: the smuggling corpus and 500 mutated heads on both engin
 
   for (const probe of CORPUS) {
     it(`${probe.name}: ${probe.probes}`, () => {
-      const r = byProbe.get(probe.name)!
-      assert.equal(r.disagreement, undefined, `the engines disagree:\n  ${r.disagreement}`)
-      assert.deepEqual(r.violations, [])
-      if (probe.bug !== undefined) return
-      for (const e of ENGINES) assert.equal(unmet(probe, r.observations[e]), undefined, expectation(probe))
+      for (const r of byProbe.get(probe.name)!) {
+        const where = r.http2 ? ' (listener with http2: true)' : ''
+        assert.equal(r.disagreement, undefined, `the engines disagree${where}:\n  ${r.disagreement}`)
+        assert.deepEqual(r.violations, [], where)
+        if (probe.bug !== undefined || (r.http2 && probe.name.startsWith('h2-'))) continue
+        for (const e of ENGINES) assert.equal(unmet(probe, r.observations[e]), undefined, expectation(probe) + where)
+      }
     })
     if (probe.bug !== undefined)
       it(`${probe.name}: ${expectation(probe)} (known bug)`, { todo: probe.bug }, () => {
-        const r = byProbe.get(probe.name)!
-        const problems = ENGINES.map((e) => unmet(probe, r.observations[e])).filter((u) => u !== undefined)
-        assert.deepEqual(problems, [])
+        const observed = byProbe.get(probe.name)!.flatMap((r) => ENGINES.map((e) => r.observations[e]))
+        assert.deepEqual(
+          observed.map((o) => unmet(probe, o)).filter((u) => u !== undefined),
+          [],
+        )
       })
   }
 
   it(`${MUTANTS} mutated heads (seed ${SEED}): decided alike; none reaches a backend as two or with another body`, (t) => {
-    const s = summarize(results.slice(CORPUS.length))
-    t.diagnostic(`${MUTANTS} mutants and ${CORPUS.length} probes on 2 x 8 lanes in ${ms} ms`)
+    const s = summarize(results.slice(2 * CORPUS.length))
+    t.diagnostic(`${MUTANTS} mutants and ${CORPUS.length} probes (twice) on 2 x 16 lanes in ${ms} ms`)
     t.diagnostic(`node engine: ${s.rejected} refused, ${MUTANTS - s.rejected} forwarded`)
     for (const [id, hits] of s.known) t.diagnostic(`known bug ${id}: ${hits.length} mutants`)
     if (s.unstable.length > 0) t.diagnostic(`unstable (not counted): ${firstOf(s.unstable, 5)}`)
@@ -200,7 +206,7 @@ describe('differential: the smuggling corpus and 500 mutated heads on both engin
     for (const probe of CORPUS) {
       const seen = (anchored.get(probe.name) ?? []).map((s) => key(s.method, originForm(s.url), s.body))
       for (const e of ENGINES) {
-        const forwarded = byProbe.get(probe.name)!.observations[e].received.messages
+        const forwarded = byProbe.get(probe.name)![0].observations[e].received.messages
         const left = [...seen]
         for (const m of forwarded) {
           const i = left.indexOf(key(m.method, m.target, m.body))

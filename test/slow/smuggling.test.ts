@@ -28,17 +28,20 @@ describe(`differential: the corpus and ${MUTANTS} mutated heads (seed ${SEED}) o
 
   before(async () => {
     lanes = await Lanes.start({ lanes: LANES })
-    const probes = CORPUS.map((p) => ({ label: `corpus ${p.name}`, bytes: Buffer.from(p.text, 'latin1') }))
+    // Each probe twice, on a plain listener and on one with http2: true (Lanes.lanesFor).
+    const probes = CORPUS.flatMap((p) =>
+      [0, 1].map(() => ({ label: `corpus ${p.name}`, bytes: Buffer.from(p.text, 'latin1') })),
+    )
     const sample = mutants(SEED, MUTANTS).map((m) => ({ label: describeMutant(m), bytes: m.bytes }))
     const report = await runDifferential(lanes, [...probes, ...sample])
     ms = report.ms
-    corpus = summarize(report.results.slice(0, CORPUS.length))
-    summary = summarize(report.results.slice(CORPUS.length))
+    corpus = summarize(report.results.slice(0, probes.length))
+    summary = summarize(report.results.slice(probes.length))
   })
   after(() => lanes.close())
 
   it('the engines decide alike on every input', (t) => {
-    t.diagnostic(`${CORPUS.length} probes and ${MUTANTS} mutants on 2 x ${LANES} lanes in ${ms} ms`)
+    t.diagnostic(`${CORPUS.length} probes (twice) and ${MUTANTS} mutants on 2 x ${LANES} lanes in ${ms} ms`)
     t.diagnostic(`node engine: ${summary.rejected} mutants refused, ${MUTANTS - summary.rejected} forwarded`)
     if (summary.unstable.length > 0)
       t.diagnostic(`${summary.unstable.length} unstable (not counted):\n${firstOf(summary.unstable, 5)}`)
