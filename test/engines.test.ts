@@ -388,7 +388,7 @@ for (const engine of ENGINES) {
             if (framing === 'chunked') c.send('0\r\n\r\n')
             c.send('GET /after HTTP/1.1\r\nHost: app.test\r\n\r\n')
             // A fixed wait, for asserting that nothing is smuggled within it.
-            await new Promise((resolve) => setTimeout(resolve, 200))
+            await new Promise((resolve) => setTimeout(resolve, 100))
           } finally {
             c.destroy()
           }
@@ -417,12 +417,7 @@ for (const engine of ENGINES) {
           if (head.target === '/upload') up.socket.write('HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nearly')
         },
       }
-      // A short idle timeout, so that a connection left hanging is reset (and the test fails) soon.
-      const cfg = config(engine, [backend.url])
-      const listener = cfg.listeners[0] as { timeouts?: { idle: string } }
-      listener.timeouts = { idle: '500ms' }
-      const own = await start(cfg)
-      const c = new RawClient(own.port)
+      const c = new RawClient(port)
       try {
         await c.connected
         c.send(`POST /upload HTTP/1.1\r\nHost: app.test\r\nContent-Length: ${BODY.length}\r\n\r\n`)
@@ -431,11 +426,11 @@ for (const engine of ENGINES) {
         const keepAlive = !early.headers.some(([n, v]) => n.toLowerCase() === 'connection' && /close/i.test(v))
         c.send(BODY.subarray(FIRST))
         c.send('GET /after HTTP/1.1\r\nHost: app.test\r\n\r\n')
-        if (keepAlive) assert.deepEqual(pick(await c.response('GET', 3000)), { status: 200, body: 'ok' })
-        else await c.closedWithin(3000)
+        // Loopback answers come in milliseconds: a second is a hang.
+        if (keepAlive) assert.deepEqual(pick(await c.response('GET', 1000)), { status: 200, body: 'ok' })
+        else await c.closedWithin(1000)
       } finally {
         c.destroy()
-        await own.lb.close({ gracePeriodMs: 100 })
       }
     })
   })
