@@ -6,8 +6,9 @@
  *   DATA frame, a pad length longer than the payload). Node then emits nothing on the request, the
  *   stream, the session or the socket, even when the client closes; the listener's liveness PING
  *   (`http2.pingInterval` / `pingTimeout`) is what ends it.
- * - HTTP/1.1: pipelined requests whose responses are still queued when the client goes away. Node
- *   emits no `close` on a queued response; the socket's `close` is what ends it.
+ * - HTTP/1.1, on both engines (`engine: native` and `node`): pipelined requests whose responses are
+ *   still queued when the client goes away. Node emits no `close` on a queued response; the socket's
+ *   `close` is what ends it.
  *
  * Real sockets on 127.0.0.1, ephemeral ports, real upstream servers; every wait has a deadline.
  */
@@ -19,6 +20,7 @@ import { after, before, describe, it, type TestContext } from 'node:test'
 import { request } from 'undici'
 import { type ConfigInput, createLoadBalancer, type LoadBalancer } from '../src/index.js'
 import { startBackend, type TestBackend } from './helpers/backends.js'
+import { ENGINES } from './helpers/differential.js'
 import { memoryLogger } from './helpers/log.js'
 
 const PING_INTERVAL_MS = 200
@@ -391,109 +393,112 @@ describe('HTTP/2: requests whose session nghttp2 ended after a protocol error', 
   })
 })
 
-describe('HTTP/1.1: pipelined requests whose client leaves before their responses', () => {
-  const CLIENTS = 200
-  const CONCURRENCY = 50
-  const RESPONSE = Buffer.alloc(1024 * 1024, 0x62)
-  const CHUNK = 64 * 1024
-  /**
-   * The spec's bound, from the last client's close, for both the requests in flight and the upstream
-   * connections: those of aborted responses close at once, and the idle ones (undici opens a fresh one
-   * after each aborted response) once BRIEF_KEEPALIVE has passed.
-   */
-  const DEADLINE_MS = 1000
-  let backend: TestBackend
-  let upstream: ReturnType<typeof trackBackend>
-  let lb: LoadBalancer
-  let port: number
+// Both engines: the client side (a queued pipelined response) and the upstream side are each engine's own.
+for (const engine of ENGINES) {
+  describe(`HTTP/1.1, engine: ${engine}: pipelined requests whose client leaves before their responses`, () => {
+    const CLIENTS = 200
+    const CONCURRENCY = 50
+    const RESPONSE = Buffer.alloc(1024 * 1024, 0x62)
+    const CHUNK = 64 * 1024
+    /**
+     * The spec's bound, from the last client's close, for both the requests in flight and the upstream
+     * connections: those of aborted responses close at once, and the idle ones (undici opens a fresh one
+     * after each aborted response) once BRIEF_KEEPALIVE has passed.
+     */
+    const DEADLINE_MS = 1000
+    let backend: TestBackend
+    let upstream: ReturnType<typeof trackBackend>
+    let lb: LoadBalancer
+    let port: number
 
-  /** 1 MiB in 64 KiB chunks, honouring backpressure. */
-  function serveMiB(req: IncomingMessage, res: ServerResponse): void {
-    req.resume()
-    res.writeHead(200, { 'content-type': 'application/octet-stream', 'content-length': RESPONSE.length })
-    let offset = 0
-    const more = (): void => {
-      while (offset < RESPONSE.length) {
-        const chunk = RESPONSE.subarray(offset, offset + CHUNK)
-        offset += chunk.length
-        if (!res.write(chunk)) {
-          res.once('drain', more)
-          return
+    /** 1 MiB in 64 KiB chunks, honouring backpressure. */
+    function serveMiB(req: IncomingMessage, res: ServerResponse): void {
+      req.resume()
+      res.writeHead(200, { 'content-type': 'application/octet-stream', 'content-length': RESPONSE.length })
+      let offset = 0
+      const more = (): void => {
+        while (offset < RESPONSE.length) {
+          const chunk = RESPONSE.subarray(offset, offset + CHUNK)
+          offset += chunk.length
+          if (!res.write(chunk)) {
+            res.once('drain', more)
+            return
+          }
         }
+        res.end()
       }
-      res.end()
+      res.once('close', () => res.removeListener('drain', more))
+      more()
     }
-    res.once('close', () => res.removeListener('drain', more))
-    more()
-  }
 
-  before(async () => {
-    backend = await startBackend('mib', serveMiB)
-    // No `Keep-Alive: timeout=5` hint: undici would keep idle connections for the hint, up to its
-    // keepAliveMaxTimeout (1 s at least, upstream/connections.ts), rather than BRIEF_KEEPALIVE.
-    backend.server.keepAliveTimeout = 0
-    upstream = trackBackend(backend)
-    lb = createLoadBalancer({
-      listeners: [{ name: 'web', listen: '127.0.0.1:0', routes: [{ pool: 'p' }] }],
-      pools: [{ name: 'p', servers: [backend.url], connections: BRIEF_KEEPALIVE }],
+    before(async () => {
+      backend = await startBackend('mib', serveMiB)
+      // No `Keep-Alive: timeout=5` hint: undici would keep idle connections for the hint, up to its
+      // keepAliveMaxTimeout (1 s at least, upstream/connections.ts), rather than BRIEF_KEEPALIVE.
+      backend.server.keepAliveTimeout = 0
+      upstream = trackBackend(backend)
+      lb = createLoadBalancer({
+        listeners: [{ name: 'web', listen: '127.0.0.1:0', engine, routes: [{ pool: 'p' }] }],
+        pools: [{ name: 'p', engine, servers: [backend.url], connections: BRIEF_KEEPALIVE }],
+      })
+      await lb.start()
+      port = Object.values(lb.addresses())[0]!.port
     })
-    await lb.start()
-    port = Object.values(lb.addresses())[0]!.port
-  })
 
-  after(async () => {
-    await lb.close({ gracePeriodMs: 1000 })
-    await backend.close()
-  })
+    after(async () => {
+      await lb.close({ gracePeriodMs: 1000 })
+      await backend.close()
+    })
 
-  /**
-   * Pipelines three GETs in one write, reads nothing, and leaves once the first response is arriving.
-   * Whether a response is still queued at that moment depends on the kernel's socket buffers: on a
-   * loopback with large ones, about one client in ten leaves one behind (enough to fail without the fix).
-   */
-  async function pipelineAndLeave(i: number): Promise<void> {
-    const socket = connect(port, '127.0.0.1')
-    socket.pause()
-    socket.on('error', () => {})
-    try {
-      await within(new Promise((resolve) => socket.once('connect', resolve)), 5000, `client ${i}: connect`)
-      const get = (n: number) => `GET /c${i}/${n} HTTP/1.1\r\nHost: app.example\r\n\r\n`
-      socket.write(get(1) + get(2) + get(3))
-      // The first response's bytes are in the socket's buffer (unread): request 1 went upstream and
-      // its response is streaming.
-      await within(new Promise((resolve) => socket.once('readable', resolve)), 5000, `client ${i}: first bytes`)
-    } finally {
-      socket.destroy()
+    /**
+     * Pipelines three GETs in one write, reads nothing, and leaves once the first response is arriving.
+     * Whether a response is still queued at that moment depends on the kernel's socket buffers: on a
+     * loopback with large ones, about one client in ten leaves one behind (enough to fail without the fix).
+     */
+    async function pipelineAndLeave(i: number): Promise<void> {
+      const socket = connect(port, '127.0.0.1')
+      socket.pause()
+      socket.on('error', () => {})
+      try {
+        await within(new Promise((resolve) => socket.once('connect', resolve)), 5000, `client ${i}: connect`)
+        const get = (n: number) => `GET /c${i}/${n} HTTP/1.1\r\nHost: app.example\r\n\r\n`
+        socket.write(get(1) + get(2) + get(3))
+        // The first response's bytes are in the socket's buffer (unread): request 1 went upstream and
+        // its response is streaming.
+        await within(new Promise((resolve) => socket.once('readable', resolve)), 5000, `client ${i}: first bytes`)
+      } finally {
+        socket.destroy()
+      }
     }
-  }
 
-  it(`${CLIENTS} clients (${CONCURRENCY} at a time) leave no request in flight and no upstream connection open`, async (t: TestContext) => {
-    const sample = sampler(() => `inFlight=${inFlight(lb)} upstreamOpen=${upstream.open()}`)
-    try {
-      await bounded(CLIENTS, CONCURRENCY, pipelineAndLeave)
-      t.diagnostic(`last client gone: inFlight=${inFlight(lb)}, upstreamOpen=${upstream.open()}`)
-      const ms = await waitFor(
-        async () => inFlight(lb) === 0 && (await inFlightMetric(lb)) === 0,
-        DEADLINE_MS,
-        () => `${inFlight(lb)} requests in flight, ${upstream.open()} upstream connections open`,
-      )
-      t.diagnostic(`in flight at 0 ${ms} ms after the last client left`)
-      const closedMs = await waitFor(
-        () => upstream.open() === 0,
-        DEADLINE_MS - ms,
-        () => `${upstream.open()} upstream connections open, ${inFlight(lb)} requests in flight`,
-      )
-      t.diagnostic(`upstream connections at 0 ${ms + closedMs} ms after the last client left`)
-    } finally {
-      t.diagnostic(`during and after the clients: ${sample.stop().join(', ')}`)
-    }
-    const urls = new Set(backend.requests.map((r) => r.url))
-    const reached = Array.from({ length: CLIENTS }, (_, i) => `/c${i}/1`).filter((u) => urls.has(u)).length
-    assert.equal(reached, CLIENTS, "every client's first request reached the upstream")
-    t.diagnostic(`requests upstream: ${backend.requests.length} of ${3 * CLIENTS} pipelined`)
+    it(`${CLIENTS} clients (${CONCURRENCY} at a time) leave no request in flight and no upstream connection open`, async (t: TestContext) => {
+      const sample = sampler(() => `inFlight=${inFlight(lb)} upstreamOpen=${upstream.open()}`)
+      try {
+        await bounded(CLIENTS, CONCURRENCY, pipelineAndLeave)
+        t.diagnostic(`last client gone: inFlight=${inFlight(lb)}, upstreamOpen=${upstream.open()}`)
+        const ms = await waitFor(
+          async () => inFlight(lb) === 0 && (await inFlightMetric(lb)) === 0,
+          DEADLINE_MS,
+          () => `${inFlight(lb)} requests in flight, ${upstream.open()} upstream connections open`,
+        )
+        t.diagnostic(`in flight at 0 ${ms} ms after the last client left`)
+        const closedMs = await waitFor(
+          () => upstream.open() === 0,
+          DEADLINE_MS - ms,
+          () => `${upstream.open()} upstream connections open, ${inFlight(lb)} requests in flight`,
+        )
+        t.diagnostic(`upstream connections at 0 ${ms + closedMs} ms after the last client left`)
+      } finally {
+        t.diagnostic(`during and after the clients: ${sample.stop().join(', ')}`)
+      }
+      const urls = new Set(backend.requests.map((r) => r.url))
+      const reached = Array.from({ length: CLIENTS }, (_, i) => `/c${i}/1`).filter((u) => urls.has(u)).length
+      assert.equal(reached, CLIENTS, "every client's first request reached the upstream")
+      t.diagnostic(`requests upstream: ${backend.requests.length} of ${3 * CLIENTS} pipelined`)
 
-    const res = await request(`http://127.0.0.1:${port}/after`, { headersTimeout: 5000, bodyTimeout: 5000 })
-    assert.equal(res.statusCode, 200)
-    assert.equal((await res.body.arrayBuffer()).byteLength, RESPONSE.length)
+      const res = await request(`http://127.0.0.1:${port}/after`, { headersTimeout: 5000, bodyTimeout: 5000 })
+      assert.equal(res.statusCode, 200)
+      assert.equal((await res.body.arrayBuffer()).byteLength, RESPONSE.length)
+    })
   })
-})
+}

@@ -17,6 +17,7 @@ import { pino } from 'pino'
 import { Agent, request } from 'undici'
 import { type ConfigInput, createLoadBalancer, type LoadBalancer, validateConfig } from '../src/index.js'
 import { deadPort, startBackend, type TestBackend } from './helpers/backends.js'
+import { ENGINES } from './helpers/differential.js'
 
 const run = promisify(execFile)
 const fixture = (name: string) => fileURLToPath(new URL(`./fixtures/tls/${name}`, import.meta.url))
@@ -122,147 +123,194 @@ function h2Config(
   }
 }
 
-describe('HTTP/2 with prior knowledge (h2c) beside HTTP/1.1 on a plain listener', () => {
-  let backend: TestBackend
-  let lb: LoadBalancer
-  let url: string
-  const lines: string[] = []
+// Both engines: the HTTP/1.1 engine takes each plain connection first and hands those that open with
+// the HTTP/2 preface to node:http2, as before.
+for (const engine of ENGINES) {
+  describe(`HTTP/2 with prior knowledge (h2c) beside HTTP/1.1 on a plain listener, engine: ${engine}`, () => {
+    let backend: TestBackend
+    let lb: LoadBalancer
+    let url: string
+    const lines: string[] = []
 
-  before(async () => {
-    backend = await echoBackend()
-    const sink = new Writable({
-      write(chunk: Buffer, _enc, done) {
-        lines.push(...chunk.toString().split('\n').filter(Boolean))
-        done()
-      },
-    })
-    const logger = pino({ formatters: { level: (label) => ({ level: label }) } }, sink)
-    const config = h2Config(backend.url)
-    config.pools[1]!.servers = [`http://127.0.0.1:${await deadPort()}`]
-    lb = createLoadBalancer(config, { logger })
-    await lb.start()
-    url = `http://127.0.0.1:${Object.values(lb.addresses())[0]!.port}`
-  })
-  after(async () => {
-    await lb.close({ gracePeriodMs: 1000 })
-    await backend.close()
-  })
-
-  it('proxies an h2c request as HTTP/1.1: authority as Host, cookies joined, pseudo-headers and hop-by-hop headers dropped', async () => {
-    const session = await open(url)
-    try {
-      const res = await h2request(session, {
-        ':path': '/echo?q=1',
-        ':authority': 'app.example',
-        cookie: ['c1=1', 'c2=2'],
-        'x-custom': 'yes',
+    before(async () => {
+      backend = await echoBackend()
+      const sink = new Writable({
+        write(chunk: Buffer, _enc, done) {
+          lines.push(...chunk.toString().split('\n').filter(Boolean))
+          done()
+        },
       })
-      assert.equal(res.status, 201)
-      const seen = JSON.parse(res.body.toString()) as { rawHeaders: string[]; url: string; httpVersion: string }
-      assert.equal(seen.url, '/echo?q=1')
-      assert.equal(seen.httpVersion, '1.1')
-      const names = seen.rawHeaders.filter((_, i) => i % 2 === 0)
-      const get = (n: string) => seen.rawHeaders.filter((_, i) => i % 2 === 1 && seen.rawHeaders[i - 1] === n)
-      assert.deepEqual(get('host'), ['app.example'])
-      assert.deepEqual(get('cookie'), ['c1=1; c2=2'])
-      assert.deepEqual(get('x-custom'), ['yes'])
-      assert.deepEqual(get('x-forwarded-proto'), ['http'])
-      assert.ok(!names.some((n) => n.startsWith(':')), `no pseudo-headers upstream: ${names.join(',')}`)
-      // Response: multi-value Set-Cookie kept apart; connection-specific headers are illegal in HTTP/2.
-      assert.deepEqual(res.headers['set-cookie'], ['a=1; Path=/', 'b=2; Path=/'])
-      assert.equal(res.headers.connection, undefined)
-      assert.equal(res.headers['keep-alive'], undefined)
-      assert.match(String(res.headers['x-request-id']), /^[0-9a-f-]{36}$/)
-    } finally {
-      await closeSession(session)
-    }
-  })
+      const logger = pino({ formatters: { level: (label) => ({ level: label }) } }, sink)
+      const config = h2Config(backend.url, { engine })
+      config.pools[1]!.servers = [`http://127.0.0.1:${await deadPort()}`]
+      for (const p of config.pools) p.engine = engine
+      lb = createLoadBalancer(config, { logger })
+      await lb.start()
+      url = `http://127.0.0.1:${Object.values(lb.addresses())[0]!.port}`
+    })
+    after(async () => {
+      await lb.close({ gracePeriodMs: 1000 })
+      await backend.close()
+    })
 
-  it('serves HTTP/1.1 on the same port, and announces the configured stream limit', async () => {
-    const h1 = await request(`${url}/h1`, { method: 'POST', body: 'hello' })
-    assert.equal(h1.statusCode, 201)
-    const seen = (await h1.body.json()) as { bodyLength: number }
-    assert.equal(seen.bodyLength, 5)
-    const session = await open(url)
-    try {
-      await h2request(session, { ':path': '/' })
-      assert.equal(session.remoteSettings.maxConcurrentStreams, 64)
-    } finally {
-      await closeSession(session)
-    }
-  })
+    it('proxies an h2c request as HTTP/1.1: authority as Host, cookies joined, pseudo-headers and hop-by-hop headers dropped', async () => {
+      const session = await open(url)
+      try {
+        const res = await h2request(session, {
+          ':path': '/echo?q=1',
+          ':authority': 'app.example',
+          cookie: ['c1=1', 'c2=2'],
+          'x-custom': 'yes',
+        })
+        assert.equal(res.status, 201)
+        const seen = JSON.parse(res.body.toString()) as { rawHeaders: string[]; url: string; httpVersion: string }
+        assert.equal(seen.url, '/echo?q=1')
+        assert.equal(seen.httpVersion, '1.1')
+        const names = seen.rawHeaders.filter((_, i) => i % 2 === 0)
+        const get = (n: string) => seen.rawHeaders.filter((_, i) => i % 2 === 1 && seen.rawHeaders[i - 1] === n)
+        assert.deepEqual(get('host'), ['app.example'])
+        assert.deepEqual(get('cookie'), ['c1=1; c2=2'])
+        assert.deepEqual(get('x-custom'), ['yes'])
+        assert.deepEqual(get('x-forwarded-proto'), ['http'])
+        assert.ok(!names.some((n) => n.startsWith(':')), `no pseudo-headers upstream: ${names.join(',')}`)
+        // Response: multi-value Set-Cookie kept apart; connection-specific headers are illegal in HTTP/2.
+        assert.deepEqual(res.headers['set-cookie'], ['a=1; Path=/', 'b=2; Path=/'])
+        assert.equal(res.headers.connection, undefined)
+        assert.equal(res.headers['keep-alive'], undefined)
+        assert.match(String(res.headers['x-request-id']), /^[0-9a-f-]{36}$/)
+      } finally {
+        await closeSession(session)
+      }
+    })
 
-  it('multiplexes 200 requests over one session, up to the stream limit at once', async () => {
-    const session = await open(url)
-    try {
-      const results = await Promise.all(
-        Array.from({ length: 200 }, (_, i) => h2request(session, { ':path': `/m/${i}` })),
+    it('serves HTTP/1.1 on the same port, and announces the configured stream limit', async () => {
+      const h1 = await request(`${url}/h1`, { method: 'POST', body: 'hello' })
+      assert.equal(h1.statusCode, 201)
+      const seen = (await h1.body.json()) as { bodyLength: number }
+      assert.equal(seen.bodyLength, 5)
+      const session = await open(url)
+      try {
+        await h2request(session, { ':path': '/' })
+        assert.equal(session.remoteSettings.maxConcurrentStreams, 64)
+      } finally {
+        await closeSession(session)
+      }
+    })
+
+    it('takes a preface that arrives a byte at a time as HTTP/2, and a request line that starts like it as HTTP/1.1', async () => {
+      const port = Number(new URL(url).port)
+      /** Writes `pieces` one event-loop turn apart; resolves with the first `want` bytes read back. */
+      const exchange = (pieces: (string | Buffer)[], want: number) =>
+        new Promise<Buffer>((resolve, reject) => {
+          const socket = netConnect(port, '127.0.0.1')
+          socket.setNoDelay(true)
+          let got = Buffer.alloc(0)
+          const timer = setTimeout(() => {
+            socket.destroy()
+            reject(new Error(`no ${want} bytes within 5 s: ${JSON.stringify(got.toString('latin1'))}`))
+          }, 5000)
+          socket.on('error', reject)
+          socket.on('data', (c: Buffer) => {
+            got = Buffer.concat([got, c])
+            if (got.length < want) return
+            clearTimeout(timer)
+            socket.destroy()
+            resolve(got)
+          })
+          socket.once('connect', async () => {
+            for (const p of pieces) {
+              socket.write(p)
+              await new Promise((r) => setImmediate(r))
+            }
+          })
+        })
+      const preface = [...'PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n']
+      // An empty SETTINGS frame: length 0, type 4, no flags, stream 0.
+      const settings = Buffer.from([0, 0, 0, 4, 0, 0, 0, 0, 0])
+      const h2 = await exchange([...preface, settings], 9)
+      assert.equal(h2[3], 4, `the listener answers with a SETTINGS frame: ${JSON.stringify(h2.toString('latin1'))}`)
+      const h1 = await exchange(
+        ['P', 'R', 'OPFIND /dav HTTP/1.1\r\nHost: app.example\r\nConnection: close\r\n\r\n'],
+        12,
       )
-      assert.equal(results.filter((r) => r.status === 201).length, 200)
-      const urls = new Set(results.map((r) => (JSON.parse(r.body.toString()) as { url: string }).url))
-      assert.equal(urls.size, 200)
-    } finally {
-      await closeSession(session)
-    }
-  })
+      assert.equal(h1.toString('latin1', 0, 12), 'HTTP/1.1 201')
+    })
 
-  it('streams a 4 MiB upload and a 4 MiB download intact', async () => {
-    const session = await open(url)
-    try {
-      const upload = randomBytes(4 * 1024 * 1024)
-      const up = await h2request(session, { ':path': '/upload', ':method': 'POST' }, upload)
-      const seen = JSON.parse(up.body.toString()) as { bodyLength: number; bodySha: string }
-      assert.equal(seen.bodyLength, upload.length)
-      assert.equal(seen.bodySha, createHash('sha256').update(upload).digest('hex'))
-      const down = await h2request(session, { ':path': `/download?bytes=${4 * 1024 * 1024}` })
-      assert.equal(down.status, 200)
-      assert.equal(down.body.length, 4 * 1024 * 1024)
-      assert.ok(down.body.every((b) => b === 7))
-    } finally {
-      await closeSession(session)
-    }
-  })
+    it('multiplexes 200 requests over one session, up to the stream limit at once', async () => {
+      const session = await open(url)
+      try {
+        const results = await Promise.all(
+          Array.from({ length: 200 }, (_, i) => h2request(session, { ':path': `/m/${i}` })),
+        )
+        assert.equal(results.filter((r) => r.status === 201).length, 200)
+        const urls = new Set(results.map((r) => (JSON.parse(r.body.toString()) as { url: string }).url))
+        assert.equal(urls.size, 200)
+      } finally {
+        await closeSession(session)
+      }
+    })
 
-  it('answers an upstream failure with 502 and its code, and keeps the session usable', async () => {
-    const session = await open(url)
-    try {
-      const res = await h2request(session, { ':path': '/dead/x' })
-      assert.equal(res.status, 502)
-      assert.equal((JSON.parse(res.body.toString()) as { error: { code: string } }).error.code, 'SWY_UPSTREAM_CONNECT')
-      assert.equal((await h2request(session, { ':path': '/after' })).status, 201)
-    } finally {
-      await closeSession(session)
-    }
-  })
+    it('streams a 4 MiB upload and a 4 MiB download intact', async () => {
+      const session = await open(url)
+      try {
+        const upload = randomBytes(4 * 1024 * 1024)
+        const up = await h2request(session, { ':path': '/upload', ':method': 'POST' }, upload)
+        const seen = JSON.parse(up.body.toString()) as { bodyLength: number; bodySha: string }
+        assert.equal(seen.bodyLength, upload.length)
+        assert.equal(seen.bodySha, createHash('sha256').update(upload).digest('hex'))
+        const down = await h2request(session, { ':path': `/download?bytes=${4 * 1024 * 1024}` })
+        assert.equal(down.status, 200)
+        assert.equal(down.body.length, 4 * 1024 * 1024)
+        assert.ok(down.body.every((b) => b === 7))
+      } finally {
+        await closeSession(session)
+      }
+    })
 
-  it('works with curl --http2-prior-knowledge', async () => {
-    const { stdout } = await run('curl', [
-      '-sS',
-      '--http2-prior-knowledge',
-      '-o',
-      '-',
-      '-w',
-      '\n%{http_version}',
-      `${url}/curl`,
-    ])
-    const [body, version] = stdout.split('\n')
-    assert.equal(version, '2')
-    assert.equal((JSON.parse(body!) as { url: string }).url, '/curl')
-  })
+    it('answers an upstream failure with 502 and its code, and keeps the session usable', async () => {
+      const session = await open(url)
+      try {
+        const res = await h2request(session, { ':path': '/dead/x' })
+        assert.equal(res.status, 502)
+        assert.equal(
+          (JSON.parse(res.body.toString()) as { error: { code: string } }).error.code,
+          'SWY_UPSTREAM_CONNECT',
+        )
+        assert.equal((await h2request(session, { ':path': '/after' })).status, 201)
+      } finally {
+        await closeSession(session)
+      }
+    })
 
-  it('logs HTTP/2 requests with protocol h2 and their body bytes, and counts sessions', async () => {
-    const metrics = (await lb.metricsText()).body
-    const opened = /switchyard_http2_sessions_total\{listener="web"\} (\d+)/.exec(metrics)
-    assert.ok(opened && Number(opened[1]) >= 6, `sessions counted: ${opened?.[0]}`)
-    await lb.close({ gracePeriodMs: 1000 })
-    const access = lines.map((l) => JSON.parse(l) as Record<string, unknown>).filter((l) => l.type === 'access')
-    const upload = access.find((l) => l.url === '/upload')
-    assert.equal(upload?.protocol, 'h2')
-    assert.equal(upload?.bytesIn, 4 * 1024 * 1024)
-    const h1 = access.find((l) => l.url === '/h1')
-    assert.equal(h1?.protocol, 'http/1.1')
+    it('works with curl --http2-prior-knowledge', async () => {
+      const { stdout } = await run('curl', [
+        '-sS',
+        '--http2-prior-knowledge',
+        '-o',
+        '-',
+        '-w',
+        '\n%{http_version}',
+        `${url}/curl`,
+      ])
+      const [body, version] = stdout.split('\n')
+      assert.equal(version, '2')
+      assert.equal((JSON.parse(body!) as { url: string }).url, '/curl')
+    })
+
+    it('logs HTTP/2 requests with protocol h2 and their body bytes, and counts sessions', async () => {
+      const metrics = (await lb.metricsText()).body
+      const opened = /switchyard_http2_sessions_total\{listener="web"\} (\d+)/.exec(metrics)
+      assert.ok(opened && Number(opened[1]) >= 6, `sessions counted: ${opened?.[0]}`)
+      await lb.close({ gracePeriodMs: 1000 })
+      const access = lines.map((l) => JSON.parse(l) as Record<string, unknown>).filter((l) => l.type === 'access')
+      const upload = access.find((l) => l.url === '/upload')
+      assert.equal(upload?.protocol, 'h2')
+      assert.equal(upload?.bytesIn, 4 * 1024 * 1024)
+      const h1 = access.find((l) => l.url === '/h1')
+      assert.equal(h1?.protocol, 'http/1.1')
+    })
   })
-})
+}
 
 describe('HTTP/2 by ALPN on an https listener', () => {
   let backend: TestBackend
