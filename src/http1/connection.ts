@@ -23,7 +23,9 @@
  *
  * Ends: a response that closes the connection (or a malformed request's answer) is followed by a FIN,
  * after which the client's further bytes are read and dropped until it closes, for up to LINGER_MS
- * (so that the kernel does not reset the connection under the response). A client that sends its FIN
+ * once the last bytes were handed to the kernel (so that the kernel does not reset the connection
+ * under the response). As with node:http, a client that never reads keeps its connection until the
+ * listener drains. A client that sends its FIN
  * gets no further answers (as with node:http): its requests in flight are gone, and a request cut short
  * is answered 400. Every way out ends in the socket's `close`, which tells each request still queued
  * that its client is gone, once.
@@ -523,10 +525,14 @@ export class Http1Connection implements ClientPort {
     this.#backlog = undefined
     this.#paused = 0
     for (const client of this.#queue.splice(0)) client.goneNow()
-    this.#setTimer('linger', LINGER_MS)
+    this.#setTimer(undefined, 0)
     const socket = this.#socket
-    if (text === undefined) socket.end()
-    else socket.end(text, 'latin1')
+    // The linger starts once everything written is handed to the kernel: a slow reader still gets it all.
+    const linger = () => {
+      if (!this.#closed) this.#setTimer('linger', LINGER_MS)
+    }
+    if (text === undefined) socket.end(linger)
+    else socket.end(text, 'latin1', linger)
     socket.resume()
   }
 
