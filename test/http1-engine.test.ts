@@ -399,6 +399,57 @@ for (const engine of ENGINES) {
       await waitFor(() => up.closedHeld() - before === 3, 'the upstream requests closed')
     })
 
+    it('pipelined requests split at random points across many writes: each answered in order, bodies intact', async () => {
+      // A seeded generator: the same splits on every run.
+      let seed = 12345
+      const rand = (n: number) => {
+        seed = (seed * 1103515245 + 12345) % 2 ** 31
+        return seed % n
+      }
+      const requests: Buffer[] = []
+      const expected: string[] = []
+      for (let i = 0; i < 24; i++) {
+        const body = randomBytes(rand(3) === 0 ? 0 : 1 + rand(5000))
+        expected.push(`${body.length} ${createHash('sha256').update(body).digest('hex')}`)
+        if (rand(2) === 0 || body.length === 0)
+          requests.push(
+            Buffer.concat([
+              Buffer.from(`POST /echo/${i} HTTP/1.1\r\nHost: a\r\nContent-Length: ${body.length}\r\n\r\n`),
+              body,
+            ]),
+          )
+        else {
+          const cut = rand(body.length)
+          const chunk = (b: Buffer) =>
+            b.length === 0 ? [] : [Buffer.from(`${b.length.toString(16)}\r\n`), b, Buffer.from('\r\n')]
+          requests.push(
+            Buffer.concat([
+              Buffer.from(`POST /echo/${i} HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n`),
+              ...chunk(body.subarray(0, cut)),
+              ...chunk(body.subarray(cut)),
+              Buffer.from(rand(2) === 0 ? '0\r\n\r\n' : '0\r\nX-T: 1\r\n\r\n'),
+            ]),
+          )
+        }
+      }
+      const stream = Buffer.concat(requests)
+      const raw = await Raw.open(lb.port)
+      raw.socket.setNoDelay(true)
+      let at = 0
+      while (at < stream.length) {
+        const n = 1 + rand(rand(4) === 0 ? 8 : 3000)
+        raw.write(stream.subarray(at, at + n))
+        at += n
+        await new Promise((resolve) => setImmediate(resolve))
+      }
+      const res = await raw.responses(expected.length, [], 10_000)
+      assert.deepEqual(
+        res.map((r) => r.body),
+        expected,
+      )
+      raw.destroy()
+    })
+
     it('Expect: 100-continue, raw: 100 first, the body after it, then the response', async () => {
       const raw = await Raw.open(lb.port)
       raw.write('POST /echo HTTP/1.1\r\nHost: a\r\nContent-Length: 5\r\nExpect: 100-continue\r\n\r\n')
@@ -779,6 +830,26 @@ describe('the native engine', () => {
     } finally {
       resetNativeParserCheck()
       for (const lb of lbs) await lb.close({ gracePeriodMs: 1000 })
+    }
+  })
+
+  it('a reload that changes the engine keeps the running one and says it applies on restart', async () => {
+    const log = memoryLogger('warn')
+    const config = lbConfig('node', [up.backend.url])
+    const lb = createLoadBalancer(config, { logger: log.logger })
+    await lb.start()
+    const native: unknown[] = []
+    const onConnection = (message: unknown) => native.push(message)
+    diagnostics.subscribe('switchyard:http1:connection', onConnection)
+    try {
+      await lb.reload(lbConfig('native', [up.backend.url]))
+      const port = Object.values(lb.addresses())[0]?.port
+      assert.equal(await (await fetch(`http://127.0.0.1:${port}/still`)).text(), '/still')
+      assert.equal(native.length, 0, 'node:http still serves')
+      assert.ok(log.lines.some((l) => /engine native applies on restart; node keeps serving/.test(String(l.msg))))
+    } finally {
+      diagnostics.unsubscribe('switchyard:http1:connection', onConnection)
+      await lb.close({ gracePeriodMs: 1000 })
     }
   })
 
