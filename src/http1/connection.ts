@@ -67,6 +67,8 @@ export interface ConnectionHost {
   request(client: NativeClient, expectContinue: boolean): void
   /** A malformed or too slow request was answered (`status`) and its connection closes. */
   malformed(status: number, code: string, peer: string | undefined): void
+  /** A bug in the engine cost this connection (it was destroyed). */
+  failed(err: unknown): void
   closed(connection: Http1Connection): void
 }
 
@@ -219,7 +221,23 @@ export class Http1Connection implements ClientPort {
   // --- reading ----------------------------------------------------------------------------------
 
   readonly #onData = (chunk: Buffer): void => {
-    if (!this.#closing) this.#feed(chunk)
+    if (this.#closing) return
+    // Paused with bytes kept: a chunk read meanwhile goes after them.
+    if (this.#backlog !== undefined) {
+      this.#backlog = Buffer.concat([this.#backlog, chunk])
+      return
+    }
+    this.#guard(() => this.#feed(chunk))
+  }
+
+  /** Runs `fn`; a bug in it costs this connection, never the process. */
+  #guard(fn: () => void): void {
+    try {
+      fn()
+    } catch (err) {
+      this.destroy()
+      this.#host.failed(err)
+    }
   }
 
   /** Parses `chunk` (or the backlog), hands over the requests read, and sets the timer. */
@@ -408,7 +426,7 @@ export class Http1Connection implements ClientPort {
     this.#paused &= ~reason
     if (this.#paused !== 0 || this.#closing) return
     // The bytes kept while the queue was full come first; the socket is read again after them.
-    if (this.#backlog !== undefined) queueMicrotask(() => this.#feed(undefined))
+    if (this.#backlog !== undefined) queueMicrotask(() => this.#guard(() => this.#feed(undefined)))
     else this.#socket.resume()
   }
 
@@ -467,7 +485,9 @@ export class Http1Connection implements ClientPort {
     this.#timer.unref()
   }
 
-  readonly #onTimer = (): void => {
+  readonly #onTimer = (): void => this.#guard(() => this.#timerFired())
+
+  #timerFired(): void {
     const kind = this.#timerKind
     this.#timer = undefined
     this.#timerKind = undefined
@@ -536,7 +556,9 @@ export class Http1Connection implements ClientPort {
     socket.resume()
   }
 
-  readonly #onEnd = (): void => {
+  readonly #onEnd = (): void => this.#guard(() => this.#peerEnded())
+
+  #peerEnded(): void {
     if (this.#closing) return
     // The client will send nothing more. As node:http: what it asked and was not answered yet is not
     // answered, and a request cut short gets a 400 if it can still read.

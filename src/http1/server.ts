@@ -29,6 +29,8 @@ export interface Http1Events {
   request(client: NativeClient, expectContinue: boolean): void
   /** A malformed or too slow request was answered with `status` (400, 408, 431) and its connection closes. */
   malformed(status: number, code: string, peer: string | undefined): void
+  /** A bug in the engine cost one connection (destroyed); the process carries on. */
+  failed(err: unknown): void
 }
 
 export class Http1Server implements ConnectionHost {
@@ -109,6 +111,10 @@ export class Http1Server implements ConnectionHost {
 
   malformed(status: number, code: string, peer: string | undefined): void {
     this.#events.malformed(status, code, peer)
+  }
+
+  failed(err: unknown): void {
+    this.#events.failed(err)
   }
 
   closed(connection: Http1Connection): void {

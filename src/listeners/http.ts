@@ -166,6 +166,8 @@ export class HttpListener implements RequestHooks, Listener {
     const http1 = new Http1Server(rt.config.name, http1Options(rt), {
       request: (client, expectContinue) => this.#onNativeRequest(client, expectContinue),
       malformed: (status, code, peer) => this.#logMalformed(status, code, peer),
+      failed: (err) =>
+        this.#rt.logger.error({ err }, 'internal error in the native HTTP/1.1 engine: connection closed'),
     })
     let server: NetServer | TlsServer
     // allowHalfOpen: a client's FIN is handled by the engine (what it sent is answered or refused).
