@@ -833,6 +833,19 @@ describe('the native engine', () => {
     }
   })
 
+  it('a reload applies new client timeouts to the native engine', async () => {
+    const config = (requestHeaders: string) => lbConfig('native', [up.backend.url], { timeouts: { requestHeaders } })
+    const lb = await startLb(config('10s'))
+    try {
+      await lb.lb.reload(config('200ms'))
+      const raw = await Raw.open(lb.port)
+      raw.write('GET / HTTP/1.1\r\n')
+      await raw.until((text) => text.startsWith('HTTP/1.1 408 '), 'the 408 under the new timeout', 2000)
+    } finally {
+      await lb.close()
+    }
+  })
+
   it('a reload that changes the engine keeps the running one and says it applies on restart', async () => {
     const log = memoryLogger('warn')
     const config = lbConfig('node', [up.backend.url])
