@@ -71,6 +71,8 @@ export interface ListenerConfig extends ListenAddress {
   /** Listener-level rules, run for every request before routing (see filters/registry.ts). */
   readonly rules: RuleOptions
   readonly timeouts: { readonly requestHeadersMs: number; readonly idleMs: number; readonly totalMs: number }
+  /** HTTP/1.1 requests per client connection; the last response carries `Connection: close`. 0: no limit. */
+  readonly maxRequestsPerConnection: number
   readonly forwarded: {
     readonly xForwarded: boolean
     readonly forwarded: boolean
@@ -214,6 +216,7 @@ export function normalize(cfg: ParsedConfig, options: NormalizeOptions = {}): Ru
         idleMs: durationToMs(l.timeouts.idle),
         totalMs: durationToMs(l.timeouts.total),
       },
+      maxRequestsPerConnection: l.maxRequestsPerConnection,
       forwarded: { ...l.forwarded },
       requestId: { ...l.requestId, header: l.requestId.header.toLowerCase() },
     })),

@@ -223,6 +223,9 @@ export function defaultEngine(): Engine {
 const engineText =
   'HTTP/1.1 engine: `native` (llhttp on raw sockets, our own framing and connection pools) or `node` (node:http for clients, undici for servers). When the running Node lacks what `native` needs, Switchyard logs one warning and uses `node`.'
 
+/** Requests per HTTP/1.1 client connection by default: nginx's `keepalive_requests`. */
+export const DEFAULT_MAX_REQUESTS_PER_CONNECTION = 1000
+
 /** An `http` or `https` listener (the default protocol): the one that sees requests. */
 export const httpListenerSchema = z.strictObject({
   name,
@@ -236,6 +239,14 @@ export const httpListenerSchema = z.strictObject({
   routes: z.array(route).min(1).describe('Routes, tried in order; the first that matches wins.'),
   ...ruleShape('listener'),
   timeouts: listenerTimeouts.describe('Client-side timeouts.'),
+  maxRequestsPerConnection: z
+    .number()
+    .int()
+    .min(0)
+    .default(DEFAULT_MAX_REQUESTS_PER_CONNECTION)
+    .describe(
+      'Requests one HTTP/1.1 client connection may carry; the response to the last one carries `Connection: close`, and the client opens a new connection (as nginx `keepalive_requests`). 0: no limit. HTTP/2 connections are not limited by it.',
+    ),
   forwarded: forwarded.describe('Forwarding headers added to upstream requests.'),
   requestId: requestId.describe('Request id handling.'),
 })

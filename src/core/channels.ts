@@ -7,6 +7,8 @@
  * - `switchyard:health:change`  { pool, server, state: 'up' | 'down', reason } (control plane)
  * - `switchyard:keepalive:race` { requestId, pool, server }: a request resent after a reused idle
  *   connection was closed under it
+ * - `switchyard:http1:connection` { listener, socket }: a client connection taken by the native
+ *   HTTP/1.1 engine (`engine: native`), once per connection
  */
 import diagnostics from 'node:diagnostics_channel'
 
@@ -15,4 +17,5 @@ export const channels = {
   upstreamError: diagnostics.channel('switchyard:upstream:error'),
   healthChange: diagnostics.channel('switchyard:health:change'),
   keepAliveRace: diagnostics.channel('switchyard:keepalive:race'),
+  http1Connection: diagnostics.channel('switchyard:http1:connection'),
 } as const

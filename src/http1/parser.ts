@@ -42,6 +42,11 @@ export interface ParsedHead {
 }
 
 export interface ParserEvents {
+  /**
+   * A message begins: its first byte (empty lines before a request are skipped, and begin nothing).
+   * Optional; the request side uses it to time a head from its first byte.
+   */
+  onMessageBegin?(): void
   onHead(head: ParsedHead): BodyMode
   /** A body chunk read by the parser (`BODY_PARSE`): a copy, the caller may keep it. */
   onBody(chunk: Buffer): void
@@ -73,6 +78,7 @@ interface BindingParser {
 }
 
 // Callback slots of the binding (node's lib/_http_common.js: kOnHeaders = HTTPParser.kOnHeaders, ...).
+const K_ON_MESSAGE_BEGIN = 0
 const K_ON_HEADERS = 1
 const K_ON_HEADERS_COMPLETE = 2
 const K_ON_BODY = 3
@@ -97,6 +103,7 @@ function load(): Internals {
       throw new Error(`HTTPParser.${k} is missing`)
   const slots = HTTPParser as unknown as Record<string, number>
   if (
+    slots.kOnMessageBegin !== K_ON_MESSAGE_BEGIN ||
     slots.kOnHeaders !== K_ON_HEADERS ||
     slots.kOnHeadersComplete !== K_ON_HEADERS_COMPLETE ||
     slots.kOnBody !== K_ON_BODY ||
@@ -129,6 +136,8 @@ export class Http1Parser {
     this.#events = events
     const parser = new HTTPParser()
     this.#parser = parser
+    const onBegin = events.onMessageBegin
+    if (onBegin !== undefined) parser[K_ON_MESSAGE_BEGIN] = () => onBegin.call(events)
     parser[K_ON_HEADERS] = (headers: string[], url: string) => {
       for (const h of headers) this.#pending.push(h)
       this.#pendingUrl += url

@@ -1,23 +1,46 @@
 /**
- * An HTTP listener, plain or over TLS (`https`: node:https, the certificate and key read from the
- * configured files, replaced on reload without dropping connections): Node's strict HTTP/1.1 parser,
- * client-side timeouts from the config, and the listener snapshot that the request path reads. With
- * `http2` on, connections that speak HTTP/2 (ALPN `h2` over TLS, the connection preface in clear) go to
- * an `Http2Front` instead; both kinds of request take the same proxy path.
+ * An HTTP listener, plain or over TLS (`https`: the certificate and key read from the configured
+ * files, replaced on reload without dropping connections), with the listener snapshot that the
+ * request path reads. HTTP/1.1 is served by one of two engines (`engine` in the config):
+ * - `node`: node:http(s), its strict parser and its client-side timeouts;
+ * - `native`: our own (http1/), llhttp on the sockets of a plain `net`/`tls` server. Used when the
+ *   running Node passes `nativeParser()`'s self-test; otherwise one warning is logged (once per
+ *   process) and node:http serves. The engine is chosen when the listener is built: a reload that
+ *   changes it applies on restart (the listener keeps its socket, and a second one cannot bind the
+ *   same address), and says so in the log.
+ * With `http2` on, connections that speak HTTP/2 (ALPN `h2` over TLS, the connection preface in clear)
+ * go to an `Http2Front` instead, whatever the engine; every kind of request takes the same proxy path.
  *
  * `swap()` replaces the snapshot for new requests; requests already running keep the one they started
  * with. `drain()` stops accepting, lets in-flight requests finish (HTTP/1.1 responses carry
  * `Connection: close`, HTTP/2 sessions get a GOAWAY), and closes idle connections.
  */
 import { readFileSync } from 'node:fs'
-import { createServer, type IncomingMessage, type Server, type ServerOptions, type ServerResponse } from 'node:http'
+import {
+  createServer,
+  type IncomingMessage,
+  maxHeaderSize,
+  type Server,
+  type ServerOptions,
+  type ServerResponse,
+} from 'node:http'
 import type { Http2ServerRequest, Http2ServerResponse } from 'node:http2'
-import { createServer as createTlsServer, type Server as HttpsServer } from 'node:https'
-import type { AddressInfo, Socket } from 'node:net'
-import type { SecureContextOptions, TLSSocket } from 'node:tls'
+import { createServer as createHttpsServer, type Server as HttpsServer } from 'node:https'
+import { type AddressInfo, createServer as createNetServer, type Server as NetServer, type Socket } from 'node:net'
+import {
+  createServer as createTlsServer,
+  type SecureContextOptions,
+  type TLSSocket,
+  type Server as TlsServer,
+} from 'node:tls'
 import type { ListenerConfig } from '../config/index.js'
+import type { Engine } from '../config/schema.js'
 import { SwitchyardError } from '../core/errors.js'
-import { clientOf } from '../l7/client.js'
+import { badRequest } from '../http1/bad-request.js'
+import type { NativeClient } from '../http1/client-side.js'
+import { nativeParser } from '../http1/parser.js'
+import { type Http1Options, Http1Server } from '../http1/server.js'
+import { type ClientSide, clientOf } from '../l7/client.js'
 import { handleRequest, type RequestHooks } from '../l7/request.js'
 import { boundAddress, listenOn } from './bind.js'
 import { Http2Front, type Http2Options, sniffPreface } from './http2.js'
@@ -43,8 +66,42 @@ export function tlsOptions(config: ListenerConfig): SecureContextOptions {
   return { cert: read(tls.certFile, 'certificate'), key: read(tls.keyFile, 'key'), minVersion: tls.minVersion }
 }
 
+/** The engine a listener's HTTP/1.1 connections get, and the socket server that feeds it. */
+type Front =
+  | { readonly engine: 'node'; readonly server: Server | HttpsServer }
+  | { readonly engine: 'native'; readonly server: NetServer | TlsServer; readonly http1: Http1Server }
+
+/** The native engine was asked for and could not be used: logged once per process. */
+let nativeFallbackLogged = false
+
+/** The engine to run for `wanted`: `native` only when the parser's self-test passes. */
+function effectiveEngine(wanted: Engine, rt: HttpSnapshot): Engine {
+  if (wanted !== 'native') return 'node'
+  const check = nativeParser()
+  if (check.ok) return 'native'
+  if (!nativeFallbackLogged) {
+    nativeFallbackLogged = true
+    rt.logger.warn(
+      { listener: rt.config.name, reason: check.reason },
+      `engine native is not available on Node ${process.version} (${check.reason}): using node:http`,
+    )
+  }
+  return 'node'
+}
+
+function http1Options(rt: HttpSnapshot): Http1Options {
+  const c = rt.config
+  return {
+    requestHeadersMs: c.timeouts.requestHeadersMs,
+    idleMs: c.timeouts.idleMs,
+    maxRequestsPerConnection: c.maxRequestsPerConnection,
+    // node:http's limit (16 KiB unless --max-http-header-size says otherwise), so both engines agree.
+    maxHeaderBytes: maxHeaderSize,
+  }
+}
+
 export class HttpListener implements RequestHooks, Listener {
-  readonly #server: Server | HttpsServer
+  readonly #front: Front
   #rt: HttpSnapshot
   /** The TLS material in use, to tell whether a reload changed it. */
   #tls: SecureContextOptions | undefined
@@ -60,6 +117,13 @@ export class HttpListener implements RequestHooks, Listener {
   constructor(rt: HttpSnapshot) {
     this.#rt = rt
     this.#inFlightGauge = rt.metrics.inFlightOf(rt.config.name)
+    this.#tls = rt.tls
+    this.#front = effectiveEngine(rt.config.engine, rt) === 'native' ? this.#nativeFront(rt) : this.#nodeFront(rt)
+    this.#configureH2(rt)
+  }
+
+  /** node:http(s) for HTTP/1.1. */
+  #nodeFront(rt: HttpSnapshot): Front {
     const t = rt.config.timeouts
     const options: ServerOptions = {
       keepAliveTimeout: t.idleMs,
@@ -73,36 +137,71 @@ export class HttpListener implements RequestHooks, Listener {
       noDelay: true,
     }
     const onRequest = (req: IncomingMessage, res: ServerResponse) => this.#onRequest(req, res, false)
-    this.#tls = rt.tls
+    let server: Server | HttpsServer
     if (rt.tls) {
-      const server = createTlsServer({ ...options, ...rt.tls, ALPNCallback: this.#chooseAlpn }, onRequest)
+      const tlsServer = createHttpsServer({ ...options, ...rt.tls, ALPNCallback: this.#chooseAlpn }, onRequest)
       // A failed handshake costs its connection only; nothing to answer in HTTP.
-      server.on('tlsClientError', (_err, socket) => socket.destroy())
+      tlsServer.on('tlsClientError', (_err, socket) => socket.destroy())
       // node:https hands each handshaken connection to node:http; those that chose h2 go to HTTP/2.
-      const toH1 = takeListeners(server, 'secureConnection')
-      server.on('secureConnection', (socket: TLSSocket) => {
+      const toH1 = takeListeners(tlsServer, 'secureConnection')
+      tlsServer.on('secureConnection', (socket: TLSSocket) => {
         if (socket.alpnProtocol === 'h2' && this.#h2) this.#h2.accept(socket)
         else toH1(socket)
       })
-      this.#server = server
+      server = tlsServer
     } else {
-      const server = createServer(options, onRequest)
-      const toH1 = takeListeners(server, 'connection')
-      server.on('connection', (socket: Socket) => {
-        if (this.#rt.config.http2 === undefined) return toH1(socket)
-        this.#sniffing.add(socket)
-        sniffPreface(socket, this.#rt.config.timeouts.requestHeadersMs, (s, h2) => {
-          this.#sniffing.delete(s)
-          if (h2 && this.#h2) this.#h2.accept(s)
-          else toH1(s)
-        })
-        socket.once('close', () => this.#sniffing.delete(socket))
-      })
-      this.#server = server
+      const plain = createServer(options, onRequest)
+      const toH1 = takeListeners(plain, 'connection')
+      plain.on('connection', (socket: Socket) => this.#sniffOr(socket, toH1))
+      server = plain
     }
-    this.#server.on('checkContinue', (req, res) => this.#onRequest(req, res, true))
-    this.#server.on('clientError', (err, socket) => this.#onClientError(err, socket as Socket))
-    this.#configureH2(rt)
+    server.maxRequestsPerSocket = rt.config.maxRequestsPerConnection
+    server.on('checkContinue', (req, res) => this.#onRequest(req, res, true))
+    server.on('clientError', (err, socket) => this.#onClientError(err, socket as Socket))
+    return { engine: 'node', server }
+  }
+
+  /** A plain `net`/`tls` server whose HTTP/1.1 connections go to the native engine. */
+  #nativeFront(rt: HttpSnapshot): Front {
+    const http1 = new Http1Server(rt.config.name, http1Options(rt), {
+      request: (client, expectContinue) => this.#onNativeRequest(client, expectContinue),
+      malformed: (status, code, peer) => this.#logMalformed(status, code, peer),
+      failed: (err) =>
+        this.#rt.logger.error({ err }, 'internal error in the native HTTP/1.1 engine: connection closed'),
+    })
+    let server: NetServer | TlsServer
+    // allowHalfOpen: a client's FIN is handled by the engine (what it sent is answered or refused).
+    if (rt.tls) {
+      const tlsServer = createTlsServer({
+        ...rt.tls,
+        ALPNCallback: this.#chooseAlpn,
+        noDelay: true,
+        allowHalfOpen: true,
+      })
+      tlsServer.on('tlsClientError', (_err, socket) => socket.destroy())
+      tlsServer.on('secureConnection', (socket: TLSSocket) => {
+        if (socket.alpnProtocol === 'h2' && this.#h2) this.#h2.accept(socket)
+        else http1.accept(socket)
+      })
+      server = tlsServer
+    } else {
+      const plain = createNetServer({ noDelay: true, allowHalfOpen: true })
+      plain.on('connection', (socket: Socket) => this.#sniffOr(socket, (s) => http1.accept(s)))
+      server = plain
+    }
+    return { engine: 'native', server, http1 }
+  }
+
+  /** A plain connection: HTTP/1.1, or HTTP/2 with prior knowledge when `http2` is on (sniffed). */
+  #sniffOr(socket: Socket, toH1: (socket: Socket) => void): void {
+    if (this.#rt.config.http2 === undefined) return toH1(socket)
+    this.#sniffing.add(socket)
+    sniffPreface(socket, this.#rt.config.timeouts.requestHeadersMs, (s, h2) => {
+      this.#sniffing.delete(s)
+      if (h2 && this.#h2) this.#h2.accept(s)
+      else toH1(s)
+    })
+    socket.once('close', () => this.#sniffing.delete(socket))
   }
 
   /** ALPN: h2 when HTTP/2 is on and offered, else http/1.1; a client that offers neither is refused. */
@@ -150,27 +249,50 @@ export class HttpListener implements RequestHooks, Listener {
     if (this.#inFlight === 0) this.#idle.notifyIdle()
   }
 
+  /** The HTTP/1.1 engine in use. */
+  get engine(): Engine {
+    return this.#front.engine
+  }
+
   /** Binds the configured address. Rejects with SWY_LISTEN_IN_USE / SWY_LISTEN_FAILED. */
   listen(): Promise<AddressInfo> {
-    return listenOn(this.#server, this.#rt.config.host, this.#rt.config.port)
+    return listenOn(this.#front.server, this.#rt.config.host, this.#rt.config.port)
   }
 
   address(): AddressInfo | undefined {
-    return boundAddress(this.#server)
+    return boundAddress(this.#front.server)
   }
 
   /** Installs a new snapshot for requests that start from now on. */
   swap(rt: ListenerSnapshot): void {
     if (rt.kind !== 'http') throw new Error(`listener ${rt.config.name}: a TCP snapshot for an HTTP listener`)
+    const front = this.#front
     // A renewed certificate (new file contents, same paths or not) applies to new handshakes; open
     // connections keep theirs.
-    if (rt.tls && 'setSecureContext' in this.#server && !sameTls(rt.tls, this.#tls)) {
-      this.#server.setSecureContext(rt.tls)
+    if (rt.tls && 'setSecureContext' in front.server && !sameTls(rt.tls, this.#tls)) {
+      front.server.setSecureContext(rt.tls)
       this.#tls = rt.tls
     }
+    if (rt.config.engine !== this.#rt.config.engine)
+      rt.logger.warn(
+        { listener: rt.config.name, engine: rt.config.engine, running: front.engine },
+        `listener ${rt.config.name}: engine ${rt.config.engine} applies on restart; ${front.engine} keeps serving`,
+      )
     this.#rt = rt
-    this.#server.keepAliveTimeout = rt.config.timeouts.idleMs
-    this.#server.headersTimeout = rt.config.timeouts.requestHeadersMs
+    switch (front.engine) {
+      case 'node':
+        front.server.keepAliveTimeout = rt.config.timeouts.idleMs
+        front.server.headersTimeout = rt.config.timeouts.requestHeadersMs
+        front.server.maxRequestsPerSocket = rt.config.maxRequestsPerConnection
+        break
+      case 'native':
+        front.http1.configure(http1Options(rt))
+        break
+      default: {
+        const unknown: never = front
+        throw new Error(`unknown engine ${JSON.stringify(unknown)}`)
+      }
+    }
     this.#configureH2(rt)
   }
 
@@ -180,14 +302,27 @@ export class HttpListener implements RequestHooks, Listener {
    */
   async drain(graceMs: number): Promise<void> {
     this.#draining = true
-    const closed = new Promise<void>((resolve) => this.#server.close(() => resolve()))
-    this.#server.closeIdleConnections()
+    const front = this.#front
+    const closed = new Promise<void>((resolve) => front.server.close(() => resolve()))
+    switch (front.engine) {
+      case 'node':
+        front.server.closeIdleConnections()
+        break
+      case 'native':
+        front.http1.drain()
+        break
+      default: {
+        const unknown: never = front
+        throw new Error(`unknown engine ${JSON.stringify(unknown)}`)
+      }
+    }
     for (const socket of this.#sniffing) socket.destroy()
     this.#h2?.drain()
     if (this.#inFlight > 0) {
       await this.#idle.until(graceMs)
     }
-    this.#server.closeAllConnections()
+    if (front.engine === 'node') front.server.closeAllConnections()
+    else front.http1.destroyAll()
     this.#h2?.destroyAll()
     await closed
   }
@@ -197,46 +332,48 @@ export class HttpListener implements RequestHooks, Listener {
     res: ServerResponse | Http2ServerResponse,
     expectContinue: boolean,
   ): void {
+    const client = clientOf(req, res)
+    this.#handle(client, expectContinue, () => {
+      const body = JSON.stringify({ error: { code: 'SWY_INTERNAL', status: 500, message: 'internal error' } })
+      if (req.httpVersionMajor === 2) res.writeHead(500, { 'content-type': 'application/json' }).end(body)
+      else res.writeHead(500, { 'content-type': 'application/json', connection: 'close' }).end(body)
+    })
+  }
+
+  #onNativeRequest(client: NativeClient, expectContinue: boolean): void {
+    this.#handle(client, expectContinue, () => {
+      const body = JSON.stringify({ error: { code: 'SWY_INTERNAL', status: 500, message: 'internal error' } })
+      client.writeHead(500, undefined, ['content-type', 'application/json', 'connection', 'close'])
+      client.end(body)
+    })
+  }
+
+  /** Runs the request path; a bug there costs one request (`internalError`, or an abort), never the process. */
+  #handle(client: ClientSide, expectContinue: boolean, internalError: () => void): void {
     try {
-      handleRequest(this.#rt, this, clientOf(req, res), expectContinue)
+      handleRequest(this.#rt, this, client, expectContinue)
     } catch (err) {
-      // A bug on the request path must cost one request, never the process.
-      this.#rt.logger.error({ err, url: req.url }, 'internal error on the request path')
-      if (!res.headersSent) {
-        const body = JSON.stringify({ error: { code: 'SWY_INTERNAL', status: 500, message: 'internal error' } })
-        if (req.httpVersionMajor === 2) res.writeHead(500, { 'content-type': 'application/json' }).end(body)
-        else res.writeHead(500, { 'content-type': 'application/json', connection: 'close' }).end(body)
-      } else res.destroy()
+      this.#rt.logger.error({ err, url: client.url }, 'internal error on the request path')
+      if (!client.headersSent) internalError()
+      else client.abort()
     }
   }
 
-  /** Malformed requests: the right 4xx, then close. Never throws, never crashes the process. */
+  /** Malformed requests (node:http): the right 4xx, then close. Never throws, never crashes the process. */
   #onClientError(err: Error & { code?: string }, socket: Socket): void {
     const code = err.code ?? ''
     if (code === 'ECONNRESET' || !socket.writable) {
       socket.destroy()
       return
     }
-    let status = 400
-    let reason = 'Bad Request'
-    if (code === 'HPE_HEADER_OVERFLOW') {
-      status = 431
-      reason = 'Request Header Fields Too Large'
-    } else if (code === 'ERR_HTTP_REQUEST_TIMEOUT' || code === 'ERR_HTTP_HEADERS_TIMEOUT') {
-      status = 408
-      reason = 'Request Timeout'
-    } else if (code === 'HPE_UNEXPECTED_CONTENT_LENGTH' || code === 'HPE_INVALID_TRANSFER_ENCODING') {
-      status = 400
-    }
-    const body = JSON.stringify({ error: { code: 'SWY_BAD_REQUEST', status, message: reason, parser: code } })
-    socket.end(
-      `HTTP/1.1 ${status} ${reason}\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`,
-    )
+    const bad = badRequest(code)
+    socket.end(bad.text)
     socket.destroySoon?.()
-    this.#rt.logger.info(
-      { type: 'client-error', status, parser: code, client: socket.remoteAddress },
-      'malformed request',
-    )
+    this.#logMalformed(bad.status, code, socket.remoteAddress)
+  }
+
+  #logMalformed(status: number, code: string, client: string | undefined): void {
+    this.#rt.logger.info({ type: 'client-error', status, parser: code, client }, 'malformed request')
   }
 }
 
@@ -244,7 +381,7 @@ export class HttpListener implements RequestHooks, Listener {
  * Removes the listeners node:http(s) installed for `event` and returns a function that runs them, so
  * that a connection can be offered to them or to HTTP/2.
  */
-function takeListeners(server: Server | HttpsServer, event: string): (socket: Socket) => void {
+function takeListeners(server: NetServer, event: string): (socket: Socket) => void {
   const listeners = server.listeners(event) as ((socket: Socket) => void)[]
   server.removeAllListeners(event)
   return (socket) => {
