@@ -42,6 +42,11 @@ export interface ParsedHead {
 }
 
 export interface ParserEvents {
+  /**
+   * A message begins: its first byte was read. Optional; the upstream engine uses it to see bytes a
+   * server sent after a complete response.
+   */
+  onMessageBegin?(): void
   onHead(head: ParsedHead): BodyMode
   /** A body chunk read by the parser (`BODY_PARSE`): a copy, the caller may keep it. */
   onBody(chunk: Buffer): void
@@ -73,6 +78,7 @@ interface BindingParser {
 }
 
 // Callback slots of the binding (node's lib/_http_common.js: kOnHeaders = HTTPParser.kOnHeaders, ...).
+const K_ON_MESSAGE_BEGIN = 0
 const K_ON_HEADERS = 1
 const K_ON_HEADERS_COMPLETE = 2
 const K_ON_BODY = 3
@@ -97,6 +103,7 @@ function load(): Internals {
       throw new Error(`HTTPParser.${k} is missing`)
   const slots = HTTPParser as unknown as Record<string, number>
   if (
+    slots.kOnMessageBegin !== K_ON_MESSAGE_BEGIN ||
     slots.kOnHeaders !== K_ON_HEADERS ||
     slots.kOnHeadersComplete !== K_ON_HEADERS_COMPLETE ||
     slots.kOnBody !== K_ON_BODY ||
@@ -129,6 +136,8 @@ export class Http1Parser {
     this.#events = events
     const parser = new HTTPParser()
     this.#parser = parser
+    const onBegin = events.onMessageBegin
+    if (onBegin !== undefined) parser[K_ON_MESSAGE_BEGIN] = () => onBegin.call(events)
     parser[K_ON_HEADERS] = (headers: string[], url: string) => {
       for (const h of headers) this.#pending.push(h)
       this.#pendingUrl += url
@@ -207,6 +216,8 @@ interface Probe {
   readonly mode: BodyMode
   /** The expected trace, or the expected error code. */
   readonly expect: string
+  /** Trace `onMessageBegin` too. */
+  readonly begins?: true
 }
 
 const PROBES: readonly Probe[] = [
@@ -234,21 +245,37 @@ const PROBES: readonly Probe[] = [
     mode: BODY_PARSE,
     expect: 'error HPE_INVALID_TRANSFER_ENCODING',
   },
-  { kind: 'request', text: 'GET / HTTP/1.1\r\nA: b\r\n c\r\n\r\n', mode: BODY_PARSE, expect: 'error HPE_INVALID_HEADER_TOKEN' },
+  {
+    kind: 'request',
+    text: 'GET / HTTP/1.1\r\nA: b\r\n c\r\n\r\n',
+    mode: BODY_PARSE,
+    expect: 'error HPE_INVALID_HEADER_TOKEN',
+  },
   {
     kind: 'response',
     text: 'HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nhi',
     mode: BODY_PARSE,
     expect: 'head 100 Continue 1.1 ka |end|head 200 OK 1.1 ka Content-Length,2|body hi|end',
   },
+  {
+    // The upstream engine's view of bytes after a complete response: the next message begins.
+    kind: 'response',
+    text: 'HTTP/1.1 204 No Content\r\n\r\nHTTP/1.1 2',
+    mode: BODY_NONE,
+    expect: 'begin|head 204 No Content 1.1 ka |end|begin',
+    begins: true,
+  },
 ]
 
 function trace(probe: Probe): string {
   const out: string[] = []
   const parser = new Http1Parser(probe.kind, {
+    ...(probe.begins ? { onMessageBegin: () => out.push('begin') } : {}),
     onHead(h) {
       const start = probe.kind === 'request' ? `${h.method} ${h.url}` : `${h.status} ${h.statusText}`
-      out.push(`head ${start} ${h.versionMajor}.${h.versionMinor} ${h.keepAlive ? 'ka' : 'close'} ${h.rawHeaders.join()}`)
+      out.push(
+        `head ${start} ${h.versionMajor}.${h.versionMinor} ${h.keepAlive ? 'ka' : 'close'} ${h.rawHeaders.join()}`,
+      )
       return probe.mode
     },
     onBody(chunk) {
