@@ -53,6 +53,8 @@ export class Http1Agent implements ServerConnections, CallAgent, ConnectionOwner
   /** Requests waiting for a connection, in arrival order. */
   readonly #waiting = new Set<NativeCall>()
   #connecting = 0
+  /** Connections whose response was read, coming back on the next turn of the event loop. */
+  #returning = 0
   #pumping = false
   #closing = false
   #destroyed = false
@@ -121,7 +123,8 @@ export class Http1Agent implements ServerConnections, CallAgent, ConnectionOwner
           call.start(conn)
           continue
         }
-        if (this.#destroyed || this.#all.size >= this.#max || this.#connecting >= waiting.size) break
+        // A connection about to come back serves a waiting request as well as a new one would.
+        if (this.#destroyed || this.#all.size >= this.#max || this.#connecting + this.#returning >= waiting.size) break
         this.#connecting++
         this.#all.add(new UpstreamConnection(this, this.#target))
       }
@@ -153,8 +156,12 @@ export class Http1Agent implements ServerConnections, CallAgent, ConnectionOwner
   released(conn: UpstreamConnection, keepMs: number): void {
     if (keepMs <= 0 || this.#destroyed) return conn.destroy()
     // Taken back on the next turn: bytes a server sent past its response have had the time to arrive.
+    this.#returning++
     setImmediate(() => {
+      this.#returning--
       if (conn.state === 'free') this.#park(conn, keepMs)
+      // Closed meanwhile: a waiting request that counted on it needs another.
+      else this.#pump()
     })
   }
 

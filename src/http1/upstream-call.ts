@@ -32,6 +32,7 @@
  * is SWY_UPSTREAM_PROTOCOL. `abort(err)` closes the connection and reports `err`. The handler hears
  * exactly one of `onUpstreamEnd` and `onUpstreamError`.
  */
+import type { Readable } from 'node:stream'
 import { ERROR_CODES, SwitchyardError } from '../core/errors.js'
 import type { UpstreamHandler, UpstreamRequest, UpstreamTry } from '../l7/upstream.js'
 import { BODY_NONE, BODY_PARSE, BODY_SELF, type BodyMode, type ParsedHead, type ParseError } from './parser.js'
@@ -140,7 +141,15 @@ export class NativeCall implements UpstreamTry, ConnectionUser, BodySink {
     this.#request = request
     this.#head = head
     this.#state = 'queued'
+    // Until the body pump takes the stream, its failure (the client gone while the request waits for a
+    // connection) fails the call, and is never an unhandled 'error'.
+    if (shape === STREAMED && isStream(body)) body.once('error', this.#onEarlyBodyError)
     this.#agent.submit(this)
+  }
+
+  readonly #onEarlyBodyError = (err: Error): void => {
+    if (this.#pump === undefined)
+      this.#fail(new SwitchyardError('SWY_CLIENT_ABORTED', 'the request body failed', { cause: err }))
   }
 
   abort(err: Error): void {
@@ -192,6 +201,7 @@ export class NativeCall implements UpstreamTry, ConnectionUser, BodySink {
       // Corked to the next tick: the head leaves with what the source holds already.
       socket.cork()
       socket.write(text, 'latin1')
+      if (isStream(body)) body.off('error', this.#onEarlyBodyError)
       this.#pump = new BodyPump(socket, body, head.length, this)
       process.nextTick(uncork, socket)
     }
@@ -482,6 +492,8 @@ export class NativeCall implements UpstreamTry, ConnectionUser, BodySink {
     this.#state = 'done'
     this.#backlog.length = 0
     this.#trailers = undefined
+    const body = this.#request?.body
+    if (this.#pump === undefined && isStream(body)) body.off('error', this.#onEarlyBodyError)
     this.#pump?.stop()
     this.#pump = undefined
     this.#timerOff()
@@ -494,6 +506,10 @@ export class NativeCall implements UpstreamTry, ConnectionUser, BodySink {
 }
 
 const EMPTY_CHUNK = Buffer.alloc(0)
+
+function isStream(body: unknown): body is Readable {
+  return typeof (body as Readable | undefined)?.once === 'function'
+}
 
 /** `name` equals `lower` ignoring ASCII case (`lower`: `a-z` and `-` only, of the same length). */
 function is(name: string, lower: string): boolean {
