@@ -214,6 +214,46 @@ describe('native engine: connection reuse', () => {
   })
 })
 
+describe('both engines: maxRequestsPerConnection', () => {
+  for (const engine of ['native', 'node'] as const)
+    for (const [max, split] of [
+      [2, [2, 2, 1]],
+      [1, [1, 1, 1, 1, 1]],
+    ] as const) {
+      it(`${engine}: ${max} request(s) per connection at most, the last with Connection: close`, async () => {
+        const server = await rawServer({ onRequest: (r) => r.conn.write(ok()) })
+        const lb = createLoadBalancer({
+          listeners: [{ name: 'main', listen: '127.0.0.1:0', routes: [{ pool: 'p' }] }],
+          pools: [
+            {
+              name: 'p',
+              engine,
+              servers: [`http://127.0.0.1:${server.port}`],
+              connections: { maxRequestsPerConnection: max },
+            },
+          ],
+        })
+        await lb.start()
+        try {
+          const url = `http://127.0.0.1:${lb.addresses().main!.port}/`
+          for (let i = 0; i < 5; i++) {
+            const res = await request(url)
+            assert.equal(await res.body.text(), 'ok')
+          }
+          assert.deepEqual(
+            server.connections.map((c) => c.requests.length),
+            split,
+          )
+          for (const c of server.connections)
+            if (c.requests.length === max) assert.equal(c.requests.at(-1)?.headers.get('connection'), 'close')
+        } finally {
+          await lb.close({ gracePeriodMs: 200 })
+          await server.close()
+        }
+      })
+    }
+})
+
 describe('native engine: request framing', () => {
   it('re-frames a streamed body of unknown length as chunked', async () => {
     const server = await rawServer({ onRequest: (r) => r.conn.write(ok()) })

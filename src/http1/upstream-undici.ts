@@ -24,8 +24,12 @@ export interface UndiciSettings {
 
 export class UndiciConnections implements ServerConnections {
   readonly #pool: Pool
+  /** `maxRequestsPerConnection: 1`: every request closes its connection. */
+  readonly #closeEach: boolean
 
   constructor(settings: UndiciSettings) {
+    const max = settings.maxRequestsPerConnection
+    this.#closeEach = max === 1
     this.#pool = new Pool(settings.origin, {
       connections: settings.maxConnections,
       pipelining: 1,
@@ -35,12 +39,14 @@ export class UndiciConnections implements ServerConnections {
       keepAliveMaxTimeout: Math.max(settings.keepAliveMs, 1),
       connect: { timeout: settings.connectMs, noDelay: true },
       strictContentLength: true,
-      ...(settings.maxRequestsPerConnection > 0 ? { maxRequestsPerClient: settings.maxRequestsPerConnection } : {}),
+      // undici closes a connection after maxRequestsPerClient + 1 requests (it counts the ones before);
+      // and 0 is no limit, hence `#closeEach` for 1.
+      ...(max > 1 ? { maxRequestsPerClient: max - 1 } : {}),
     })
   }
 
   call(handler: UpstreamHandler): UpstreamTry {
-    return new UndiciCall(this.#pool, handler)
+    return new UndiciCall(this.#pool, handler, this.#closeEach)
   }
 
   close(): Promise<void> {
@@ -56,15 +62,17 @@ export class UndiciConnections implements ServerConnections {
 class UndiciCall implements Dispatcher.DispatchHandler, UpstreamCall, SocketObserver {
   readonly #dispatcher: Dispatcher
   readonly #handler: UpstreamHandler
+  readonly #closeEach: boolean
   #abort: ((err: Error) => void) | undefined
   /** An abort asked for before undici connected the request. */
   #pendingAbort: Error | undefined
   #resume: (() => void) | undefined
   #done = false
 
-  constructor(dispatcher: Dispatcher, handler: UpstreamHandler) {
+  constructor(dispatcher: Dispatcher, handler: UpstreamHandler, closeEach: boolean) {
     this.#dispatcher = dispatcher
     this.#handler = handler
+    this.#closeEach = closeEach
   }
 
   send(request: UpstreamRequest): void {
@@ -77,7 +85,7 @@ class UndiciCall implements Dispatcher.DispatchHandler, UpstreamCall, SocketObse
         body: request.body as Buffer | Readable | null,
         headersTimeout: request.headersTimeoutMs,
         bodyTimeout: request.bodyTimeoutMs,
-        reset: request.closeAfter,
+        reset: request.closeAfter || this.#closeEach,
       },
       this,
     )
