@@ -173,7 +173,8 @@ export class NativeCall implements UpstreamTry, ConnectionUser, BodySink {
   start(conn: UpstreamConnection): void {
     const request = this.#request
     const head = this.#head
-    if (this.#state !== 'queued' || request === undefined || head === undefined) return
+    // Not waiting any more (it cannot happen: a call that ends leaves the queue): the connection goes.
+    if (this.#state !== 'queued' || request === undefined || head === undefined) return conn.destroy()
     this.#state = 'running'
     this.#conn = conn
     conn.take(this)
