@@ -29,8 +29,8 @@ export const BROWSER_REQUEST: readonly string[] = [
   'https://shop.example.com/cart',
 ]
 
-/** An upstream response head (7 headers), as undici hands it over. */
-export const UPSTREAM_RESPONSE: readonly Buffer[] = [
+/** An upstream response head (7 headers), as the upstream engines hand it over (latin1 strings). */
+export const UPSTREAM_RESPONSE: readonly string[] = [
   'Server',
   'nginx',
   'Date',
@@ -45,4 +45,4 @@ export const UPSTREAM_RESPONSE: readonly Buffer[] = [
   'private, max-age=0',
   'Set-Cookie',
   'session=0123456789abcdef; Path=/; HttpOnly',
-].map((s) => Buffer.from(s))
+]

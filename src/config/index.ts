@@ -19,4 +19,4 @@ export type {
   RuntimeConfig,
   ServerLimits,
 } from './normalize.js'
-export { type ConfigInput, configSchema } from './schema.js'
+export { type ConfigInput, configSchema, type Engine } from './schema.js'

@@ -144,7 +144,13 @@ export interface PoolConfig {
   readonly panicThreshold: number
   readonly retries: RetrySettings
   readonly timeouts: { readonly connectMs: number; readonly responseHeadersMs: number; readonly idleMs: number }
-  readonly connections: { readonly maxPerServer: number; readonly keepAliveMs: number }
+  readonly connections: {
+    readonly maxPerServer: number
+    /** How long an idle connection is kept; 0: every request has a connection of its own. */
+    readonly keepAliveMs: number
+    /** Requests a connection carries before it is closed; 0: no limit. */
+    readonly maxRequestsPerConnection: number
+  }
   /** Each server's connection cap and pending cap (-1: none), by server id. */
   readonly serverLimits: Readonly<Record<string, ServerLimits>>
   readonly queue: QueueSettings
@@ -295,6 +301,7 @@ export function normalize(cfg: ParsedConfig, options: NormalizeOptions = {}): Ru
         connections: {
           maxPerServer: p.connections.maxPerServer,
           keepAliveMs: durationToMs(p.connections.keepAlive),
+          maxRequestsPerConnection: p.connections.maxRequestsPerConnection,
         },
         serverLimits: Object.fromEntries(
           backends.map((b, i) => {

@@ -308,7 +308,15 @@ const connections = z
     keepAlive: duration
       .default('4s')
       .describe(
-        'How long an idle upstream connection is kept for reuse. HTTP only: a pool that only `tcp` listeners use rejects it.',
+        'How long an idle upstream connection is kept for reuse. A server that announces `Keep-Alive: timeout=N` has its idle connections closed 2 s before N, when that is sooner. `0`: every request has a connection of its own (`Connection: close`). HTTP only: a pool that only `tcp` listeners use rejects it.',
+      ),
+    maxRequestsPerConnection: z
+      .number()
+      .int()
+      .min(0)
+      .default(1000)
+      .describe(
+        "Requests one upstream connection carries before Switchyard closes it (the last one is sent with `Connection: close`), as nginx's `keepalive_requests` (also 1000): a server frees what it holds per connection, and a server address that is itself load-balanced sees new connections spread. Costs one connect per 1000 requests. `0`: no limit. HTTP only: a pool that only `tcp` listeners use rejects it.",
       ),
   })
   .prefault({})
@@ -381,6 +389,7 @@ const HTTP_ONLY_POOL_KEYS: readonly { readonly path: readonly string[]; readonly
   { path: ['timeouts', 'responseHeaders'], why: 'TCP has no response head' },
   { path: ['timeouts', 'idle'], why: "the tcp listener's own `timeouts.idle` covers both directions" },
   { path: ['connections', 'keepAlive'], why: 'TCP connections are not reused' },
+  { path: ['connections', 'maxRequestsPerConnection'], why: 'a TCP connection carries no requests' },
   { path: ['engine'], why: 'TCP is piped, with no HTTP engine' },
 ]
 

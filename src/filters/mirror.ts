@@ -8,8 +8,8 @@
  */
 import type { Socket } from 'node:net'
 import { z } from 'zod'
-import { SwitchyardError } from '../core/errors.js'
-import { type UpstreamHandler, upstreamCall } from '../l7/upstream.js'
+import { classifyUpstreamError, SwitchyardError } from '../core/errors.js'
+import type { UpstreamHandler } from '../l7/upstream.js'
 import type { TryOutcome } from '../upstream/pool.js'
 import type { FilterEnv } from './env.js'
 import type { Filter, ForwardedRequest } from './types.js'
@@ -84,15 +84,17 @@ export function create(options: z.output<typeof schema>, env: FilterEnv, random:
         onUpstreamData: () => true,
         onUpstreamEnd: () => done('success'),
         onUpstreamError: (err) => {
-          const code = (err as { code?: string }).code
-          done(code === 'ECONNREFUSED' || code === 'UND_ERR_CONNECT_TIMEOUT' ? 'connect-failure' : 'failure')
+          const code = classifyUpstreamError(err).code
+          done(
+            code === 'SWY_UPSTREAM_CONNECT' || code === 'SWY_UPSTREAM_CONNECT_TIMEOUT' ? 'connect-failure' : 'failure',
+          )
         },
         onUpstreamSocket: (_socket: Socket) => {},
       }
-      const call = upstreamCall(handler)
+      const call = lease.first.connections.call(handler)
       const config = pool.config
       try {
-        call.send(lease.first.dispatcher, {
+        call.send({
           method: request.method,
           path: request.path,
           headers: request.headers,

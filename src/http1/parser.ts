@@ -43,8 +43,9 @@ export interface ParsedHead {
 
 export interface ParserEvents {
   /**
-   * A message begins: its first byte (empty lines before a request are skipped, and begin nothing).
-   * Optional; the request side uses it to time a head from its first byte.
+   * A message begins: its first byte was read (empty lines before a request are skipped, and begin
+   * nothing). Optional; the request side times a head from its first byte, and the upstream side sees
+   * bytes a server sent after a complete response.
    */
   onMessageBegin?(): void
   onHead(head: ParsedHead): BodyMode
@@ -216,6 +217,8 @@ interface Probe {
   readonly mode: BodyMode
   /** The expected trace, or the expected error code. */
   readonly expect: string
+  /** Trace `onMessageBegin` too. */
+  readonly begins?: true
 }
 
 const PROBES: readonly Probe[] = [
@@ -255,11 +258,20 @@ const PROBES: readonly Probe[] = [
     mode: BODY_PARSE,
     expect: 'head 100 Continue 1.1 ka |end|head 200 OK 1.1 ka Content-Length,2|body hi|end',
   },
+  {
+    // The upstream engine's view of bytes after a complete response: the next message begins.
+    kind: 'response',
+    text: 'HTTP/1.1 204 No Content\r\n\r\nHTTP/1.1 2',
+    mode: BODY_NONE,
+    expect: 'begin|head 204 No Content 1.1 ka |end|begin',
+    begins: true,
+  },
 ]
 
 function trace(probe: Probe): string {
   const out: string[] = []
   const parser = new Http1Parser(probe.kind, {
+    ...(probe.begins ? { onMessageBegin: () => out.push('begin') } : {}),
     onHead(h) {
       const start = probe.kind === 'request' ? `${h.method} ${h.url}` : `${h.status} ${h.statusText}`
       out.push(

@@ -27,7 +27,7 @@ import { downstreamResponseHeaders, trailerPairs } from './headers.js'
 import type { Inbound, UpstreamFacts } from './request.js'
 import { decideRetry, type RetryDecision, type RetryReason } from './retry.js'
 import type { PoolTarget, RouteTarget } from './target.js'
-import { type UpstreamCall, type UpstreamHandler, type UpstreamRequest, upstreamCall } from './upstream.js'
+import type { UpstreamHandler, UpstreamRequest, UpstreamTry } from './upstream.js'
 
 /** Largest retryable 5xx response kept while its retry runs, to relay if the retries give up. */
 const HELD_RESPONSE_BYTES = 64 * 1024
@@ -36,10 +36,10 @@ const HELD_RESPONSE_BYTES = 64 * 1024
 interface HeldResponse {
   readonly status: number
   readonly statusText: string
-  readonly rawHeaders: readonly Buffer[]
+  readonly rawHeaders: readonly string[]
   readonly chunks: Buffer[]
   bytes: number
-  trailers: readonly Buffer[]
+  trailers: readonly string[]
   /** Its body was read whole. */
   complete: boolean
 }
@@ -52,12 +52,12 @@ export class Exchange implements UpstreamHandler, Waiter {
   /** Waiting in the pool's queue. */
   #ticket: { cancel(): void } | undefined
   #try: TryLease | undefined
-  #call: (UpstreamCall & { send(d: Selection['dispatcher'], r: UpstreamRequest): void }) | undefined
+  #call: UpstreamTry | undefined
   /** The request body, read whole; undefined when it streams or there is none. */
   #body: Buffer | undefined
   /** Length of the forwarded header array before a try's own headers were added to it; -1 before the first. */
   #baseHeaders = -1
-  /** The socket the current try was written to, if undici published it (see socket-reuse.ts). */
+  /** The socket the current try was written to, if the engine told it. */
   #socket: Socket | undefined
   #socketReused = false
   /** `#socket.bytesRead` when the current try was written: more means a response began. */
@@ -157,9 +157,9 @@ export class Exchange implements UpstreamHandler, Waiter {
     const headers = tryHeaders(inbound, this.#pool, selection, head)
     const body: UpstreamRequest['body'] = !inbound.hasBody ? null : (this.#body ?? streamedBody(inbound.client))
     if (first && this.#pipeline.onForward.length > 0) this.#forward(headers)
-    const call = upstreamCall(this)
+    const call = selection.connections.call(this)
     this.#call = call
-    call.send(selection.dispatcher, {
+    call.send({
       path: inbound.upstreamPath,
       method: inbound.method,
       headers,
@@ -264,7 +264,7 @@ export class Exchange implements UpstreamHandler, Waiter {
 
   // --- the upstream handler ---------------------------------------------------------------------
 
-  onUpstreamHead(status: number, rawHeaders: readonly Buffer[], statusText: string): boolean {
+  onUpstreamHead(status: number, rawHeaders: readonly string[], statusText: string): boolean {
     if (this.#in.done) return true
     if (status >= 500 && this.#pool.config.retries.statuses.includes(status)) {
       const decision = this.#decide('SWY_UPSTREAM_STATUS', status)
@@ -297,7 +297,7 @@ export class Exchange implements UpstreamHandler, Waiter {
     return this.#data(chunk)
   }
 
-  onUpstreamEnd(trailers: readonly Buffer[]): void {
+  onUpstreamEnd(trailers: readonly string[]): void {
     if (this.#holding) {
       this.#holding = false
       const held = this.#held as HeldResponse
@@ -377,7 +377,7 @@ export class Exchange implements UpstreamHandler, Waiter {
   // --- the response -----------------------------------------------------------------------------
 
   /** Writes the response head (through `onResponse` and any `responseBody` transform). */
-  #head(status: number, statusText: string, rawHeaders: readonly Buffer[]): boolean {
+  #head(status: number, statusText: string, rawHeaders: readonly string[]): boolean {
     const inbound = this.#in
     const rt = inbound.rt
     this.#status = status
@@ -523,7 +523,7 @@ export class Exchange implements UpstreamHandler, Waiter {
     if (!this.#in.done && !this.#in.client.gone) this.#in.client.write(held)
   }
 
-  #complete(trailers: readonly Buffer[]): void {
+  #complete(trailers: readonly string[]): void {
     if (this.#in.done) return this.#endTry('success')
     const client = this.#in.client
     const pairs = trailers.length > 0 ? trailerPairs(trailers) : undefined

@@ -220,7 +220,7 @@ describe('downstream response headers', () => {
       'b=2',
       'Proxy-Authenticate',
       'Basic',
-    ].map((s) => Buffer.from(s))
+    ]
     assert.deepEqual(pairs(downstreamResponseHeaders(raw, ['x-request-id', 'r'])), [
       ['Content-Type', 'text/plain'],
       ['Set-Cookie', 'a=1'],

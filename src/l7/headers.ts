@@ -6,7 +6,7 @@
  *   incoming values are kept and appended to; from anyone else they are replaced.
  * - The request id header is set to the id chosen for the request.
  *
- * Raw header arrays are flat [name, value, ...] pairs, as Node and undici give them (an even length),
+ * Raw header arrays are flat [name, value, ...] pairs, as Node and llhttp give them (an even length),
  * so `raw[i]` and `raw[i + 1]` are read as present for every even `i` below the length.
  */
 import { BlockList, isIP, isIPv6 } from 'node:net'
@@ -292,24 +292,24 @@ function quote(value: string): string {
 }
 
 /**
- * Converts undici's raw response headers (Buffers) to a flat string array for `res.writeHead`, minus
- * hop-by-hop headers, plus `extra` pairs.
+ * The upstream response's raw headers (`[name, value, ...]`, latin1 strings) as a flat array for
+ * `res.writeHead`, minus hop-by-hop headers, plus `extra` pairs.
  */
-export function downstreamResponseHeaders(raw: readonly Buffer[], extra: readonly string[]): string[] {
+export function downstreamResponseHeaders(raw: readonly string[], extra: readonly string[]): string[] {
   let out: string[] = []
   let connection: string[] | undefined
   for (let i = 0; i < raw.length; i += 2) {
-    const name = (raw[i] as Buffer).toString('latin1')
+    const name = raw[i] as string
     switch (headerKind(name)) {
       case HOP:
       case TRANSFER_ENCODING:
         break
       case CONNECTION:
         connection ??= []
-        connection.push((raw[i + 1] as Buffer).toString('latin1'))
+        connection.push(raw[i + 1] as string)
         break
       default:
-        out.push(name, (raw[i + 1] as Buffer).toString('latin1'))
+        out.push(name, raw[i + 1] as string)
     }
   }
   const named = connection ? connectionTokens(connection) : undefined
@@ -318,11 +318,10 @@ export function downstreamResponseHeaders(raw: readonly Buffer[], extra: readonl
   return out
 }
 
-/** Raw trailers (Buffers) to `[name, value]` tuples for `res.addTrailers`. */
-export function trailerPairs(raw: readonly Buffer[]): [string, string][] {
+/** Raw trailers (`[name, value, ...]`) to `[name, value]` tuples for `res.addTrailers`. */
+export function trailerPairs(raw: readonly string[]): [string, string][] {
   const out: [string, string][] = []
-  for (let i = 0; i < raw.length; i += 2)
-    out.push([(raw[i] as Buffer).toString('latin1'), (raw[i + 1] as Buffer).toString('latin1')])
+  for (let i = 0; i < raw.length; i += 2) out.push([raw[i] as string, raw[i + 1] as string])
   return out
 }
 

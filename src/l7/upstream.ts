@@ -1,13 +1,14 @@
 /**
  * The upstream side of an exchange, behind one small interface: send a request head (and body), and
  * receive the response head, body chunks, and its end with trailers, or an error; pause and resume the
- * body; abort. Today undici's `dispatch` sits under it (raw header arrays both ways, LIFO socket reuse
- * by undici's Pool); the exchange, retries and logging see only this interface.
+ * body; abort. Two engines sit under it (`engine` on a pool): our own HTTP/1.1 engine on raw sockets
+ * (http1/agent.ts), and undici's `dispatch` (http1/upstream-undici.ts). The exchange, retries and
+ * logging see only this interface.
+ *
+ * Header arrays are flat `[name, value, ...]` strings both ways (latin1, as llhttp gives them).
  */
 import type { Socket } from 'node:net'
 import type { Readable } from 'node:stream'
-import type { Dispatcher } from 'undici'
-import { expectSocket, type SocketObserver } from '../upstream/socket-reuse.js'
 
 export interface UpstreamRequest {
   readonly method: string
@@ -28,10 +29,11 @@ export interface UpstreamRequest {
 /** What the upstream side reports to the exchange. */
 export interface UpstreamHandler {
   /** The response head (interim 1xx responses are not reported); false to pause the body until `resume()`. */
-  onUpstreamHead(status: number, rawHeaders: readonly Buffer[], statusText: string): boolean
+  onUpstreamHead(status: number, rawHeaders: readonly string[], statusText: string): boolean
   /** A body chunk; false to pause until `resume()`. */
   onUpstreamData(chunk: Buffer): boolean
-  onUpstreamEnd(trailers: readonly Buffer[]): void
+  /** The response ended; `trailers` is `[name, value, ...]` (empty without trailers). */
+  onUpstreamEnd(trailers: readonly string[]): void
   /** The try failed; `err` is the raw error (classified by the exchange), or a SwitchyardError given to `abort()`. */
   onUpstreamError(err: Error): void
   /** The socket the request was written to, and how many requests it carried before (0: a new connection). */
@@ -48,92 +50,23 @@ export interface UpstreamCall {
 }
 
 /**
- * One try through an undici dispatcher. The call is made before it is sent, so that a handler that
- * undici calls back synchronously (a dispatcher already closed) already knows it.
+ * One try, made before it is sent: a handler that the engine calls back synchronously from `send()`
+ * (a refused head, a closed pool) already knows its call. `send()` is called once.
  */
-export function upstreamCall(
-  handler: UpstreamHandler,
-): UpstreamCall & { send(d: Dispatcher, r: UpstreamRequest): void } {
-  return new UndiciCall(handler)
+export interface UpstreamTry extends UpstreamCall {
+  send(request: UpstreamRequest): void
 }
 
-function dispatch(dispatcher: Dispatcher, request: UpstreamRequest, call: UndiciCall): void {
-  dispatcher.dispatch(
-    {
-      path: request.path,
-      method: request.method,
-      headers: request.headers as string[],
-      // undici's dispatch takes async iterables as bodies (core/request.js) although its types omit them.
-      body: request.body as Buffer | Readable | null,
-      headersTimeout: request.headersTimeoutMs,
-      bodyTimeout: request.bodyTimeoutMs,
-      reset: request.closeAfter,
-    },
-    call,
-  )
+/**
+ * The connections to one server, with one settings set (connect timeout, connection cap, keep-alive),
+ * whichever engine holds them. Shared by every snapshot that references the server
+ * (upstream/connections.ts counts the references).
+ */
+export interface ServerConnections {
+  /** A new try to this server, reporting to `handler`. */
+  call(handler: UpstreamHandler): UpstreamTry
+  /** Closes gracefully: new tries are refused, queued and in-flight ones finish first. */
+  close(): Promise<void>
+  /** Closes now: queued and in-flight tries fail (SWY_SHUTTING_DOWN). */
+  destroy(): Promise<void>
 }
-
-/** undici's (raw-header) dispatch handler, forwarding to an UpstreamHandler. */
-class UndiciCall implements Dispatcher.DispatchHandler, UpstreamCall, SocketObserver {
-  readonly #handler: UpstreamHandler
-  #abort: ((err: Error) => void) | undefined
-  /** An abort asked for before undici connected the request. */
-  #pendingAbort: Error | undefined
-  #resume: (() => void) | undefined
-  #done = false
-
-  constructor(handler: UpstreamHandler) {
-    this.#handler = handler
-  }
-
-  send(dispatcher: Dispatcher, request: UpstreamRequest): void {
-    dispatch(dispatcher, request, this)
-  }
-
-  get active(): boolean {
-    return !this.#done
-  }
-
-  abort(err: Error): void {
-    if (this.#done) return
-    if (this.#abort) this.#abort(err)
-    else this.#pendingAbort = err
-  }
-
-  resume(): void {
-    this.#resume?.()
-  }
-
-  onSocket(socket: Socket, uses: number): void {
-    this.#handler.onUpstreamSocket(socket, uses)
-  }
-
-  onConnect(abort: (err?: Error) => void): void {
-    this.#abort = abort
-    if (this.#pendingAbort !== undefined) abort(this.#pendingAbort)
-    else expectSocket(this)
-  }
-
-  onHeaders(statusCode: number, rawHeaders: Buffer[], resume: () => void, statusText: string): boolean {
-    if (statusCode < 200) return true // interim responses are not relayed
-    this.#resume = resume
-    return this.#handler.onUpstreamHead(statusCode, rawHeaders, statusText)
-  }
-
-  onData(chunk: Buffer): boolean {
-    return this.#handler.onUpstreamData(chunk)
-  }
-
-  onComplete(trailers: string[] | Buffer[] | null): void {
-    this.#done = true
-    this.#handler.onUpstreamEnd((trailers ?? EMPTY) as Buffer[])
-  }
-
-  onError(err: Error): void {
-    if (this.#done) return
-    this.#done = true
-    this.#handler.onUpstreamError(err)
-  }
-}
-
-const EMPTY: readonly Buffer[] = []

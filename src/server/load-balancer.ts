@@ -73,7 +73,7 @@ type State = 'new' | 'starting' | 'running' | 'closing' | 'closed'
 export class LoadBalancer {
   readonly metrics = new Metrics()
   readonly #logger: Logger
-  readonly #connections = new ConnectionRegistry()
+  readonly #connections: ConnectionRegistry
   #config: RuntimeConfig
   #pools = new Map<string, UpstreamPool>()
   #listeners = new Map<string, ListenerEntry>()
@@ -90,6 +90,7 @@ export class LoadBalancer {
   constructor(config: RuntimeConfig, options: LoadBalancerOptions = {}) {
     this.#config = config
     this.#logger = options.logger ?? silentLogger()
+    this.#connections = new ConnectionRegistry(this.#logger)
     this.#embeddedPlugins = options.plugins ?? []
     for (const [i, p] of this.#embeddedPlugins.entries()) {
       const problems = pluginProblems(p)

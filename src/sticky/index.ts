@@ -164,13 +164,13 @@ export class Stickiness {
   }
 
   /** app-cookie mode: binds the session cookie that server `id` sets in its response, if any. */
-  learn(id: string, rawHeaders: readonly Buffer[]): void {
+  learn(id: string, rawHeaders: readonly string[]): void {
     const c = this.config
     if (c.mode !== 'app-cookie') return
     for (let i = 0; i < rawHeaders.length; i += 2) {
-      const name = rawHeaders[i] as Buffer
-      if (name.length !== 10 || name.toString('latin1').toLowerCase() !== 'set-cookie') continue
-      const value = (rawHeaders[i + 1] as Buffer).toString('latin1')
+      const name = rawHeaders[i] as string
+      if (name.length !== 10 || name.toLowerCase() !== 'set-cookie') continue
+      const value = rawHeaders[i + 1] as string
       const eq = value.indexOf('=')
       if (eq !== c.cookie.length || !value.startsWith(c.cookie)) continue
       const end = value.indexOf(';', eq)

@@ -1,72 +1,99 @@
 /**
- * Upstream connection pools (undici `Pool`, one per server origin and settings), shared by every
- * snapshot that references them. A reload that keeps a server keeps its warm keep-alive connections;
- * a pool nobody references any more is closed gracefully: queued and in-flight requests finish first.
+ * Upstream connection pools, one per server, engine and settings, shared by every snapshot that
+ * references them. A reload that keeps a server keeps its warm keep-alive connections; a pool nobody
+ * references any more is closed gracefully: queued and in-flight requests finish first.
+ *
+ * The engine: `native` (http1/agent.ts) when the pool asks for it and the llhttp binding passed its
+ * self-test (http1/parser.ts `nativeParser()`), else `node` (undici, http1/upstream-undici.ts). A pool
+ * that asked for `native` on a Node where it is not available is logged once per process, with the
+ * reason, and runs on undici.
  */
-import { Pool } from 'undici'
-import type { PoolConfig } from '../config/index.js'
+import type { Engine, PoolConfig } from '../config/index.js'
+import { formatAddress } from '../core/address.js'
 import type { Backend } from '../core/backend.js'
+import type { Logger } from '../core/logger.js'
+import { Http1Agent } from '../http1/agent.js'
+import { nativeParser } from '../http1/parser.js'
+import { UndiciConnections } from '../http1/upstream-undici.js'
+import type { ServerConnections } from '../l7/upstream.js'
 
 /** Requests in flight to one server (its connection pool), counted across every snapshot that uses it. */
 export interface ServerLoad {
   inFlight: number
 }
 
+/** What the connections to a server are made with: the pool's `connections`, and its engine. */
+export type ConnectionSettings = PoolConfig['connections'] & {
+  readonly connectMs: number
+  readonly engine: Engine
+}
+
 interface Entry {
-  readonly pool: Pool
+  readonly connections: ServerConnections
   readonly load: ServerLoad
   refs: number
 }
 
+/** The native engine was asked for but is not available: said once per process. */
+let fallbackLogged = false
+
+/** The engine a pool that asks for `requested` gets here, and why it differs, if it does. */
+export function engineFor(requested: Engine): { readonly engine: Engine; readonly fallback?: string } {
+  if (requested !== 'native') return { engine: requested }
+  const check = nativeParser()
+  return check.ok ? { engine: 'native' } : { engine: 'node', fallback: check.reason }
+}
+
 export class ConnectionRegistry {
   readonly #entries = new Map<string, Entry>()
+  readonly #logger: Logger | undefined
 
-  /** Takes a reference on the dispatcher for `backend` with `settings`; pair with `release`. */
+  /** `logger`: where the one warning about a missing native engine goes. */
+  constructor(logger?: Logger) {
+    this.#logger = logger
+  }
+
+  /** Takes a reference on the connections to `backend` with `settings`; pair with `release`. */
   acquire(
     backend: Backend,
-    settings: PoolConfig['connections'] & { readonly connectMs: number },
-  ): { key: string; pool: Pool; load: ServerLoad } {
-    const key = `${backend.origin}|${settings.connectMs}|${settings.maxPerServer}|${settings.keepAliveMs}`
+    settings: ConnectionSettings,
+  ): { key: string; connections: ServerConnections; load: ServerLoad } {
+    const { engine, fallback } = engineFor(settings.engine)
+    if (fallback !== undefined && !fallbackLogged) {
+      fallbackLogged = true
+      this.#logger?.warn(
+        { engine: 'native', reason: fallback },
+        `the native HTTP/1.1 engine is not available on this Node (${fallback}): upstream connections use undici`,
+      )
+    }
+    const key = `${engine}|${backend.origin}|${settings.connectMs}|${settings.maxPerServer}|${settings.keepAliveMs}|${settings.maxRequestsPerConnection}`
     let entry = this.#entries.get(key)
     if (!entry) {
-      entry = {
-        pool: new Pool(backend.origin, {
-          connections: settings.maxPerServer,
-          pipelining: 1,
-          // keepAlive 0: every request closes its connection (see the exchange); undici needs a positive value.
-          keepAliveTimeout: Math.max(settings.keepAliveMs, 1),
-          // Also the longest a server's Keep-Alive hint may keep an idle connection: never past ours.
-          keepAliveMaxTimeout: Math.max(settings.keepAliveMs, 1),
-          connect: { timeout: settings.connectMs, noDelay: true },
-          strictContentLength: true,
-        }),
-        load: { inFlight: 0 },
-        refs: 0,
-      }
+      entry = { connections: connectionsTo(backend, settings, engine), load: { inFlight: 0 }, refs: 0 }
       this.#entries.set(key, entry)
     }
     entry.refs++
-    return { key, pool: entry.pool, load: entry.load }
+    return { key, connections: entry.connections, load: entry.load }
   }
 
-  /** Drops a reference; the last one closes the dispatcher once its requests are done. */
+  /** Drops a reference; the last one closes the connections once their requests are done. */
   release(key: string): void {
     const entry = this.#entries.get(key)
     if (!entry) return
     if (--entry.refs > 0) return
     this.#entries.delete(key)
-    entry.pool.close().catch(() => {})
+    entry.connections.close().catch(() => {})
   }
 
   /** Closes everything; in-flight requests are aborted after `graceMs`. */
   async closeAll(graceMs: number): Promise<void> {
-    const pools = [...this.#entries.values()].map((e) => e.pool)
+    const all = [...this.#entries.values()].map((e) => e.connections)
     this.#entries.clear()
     await Promise.all(
-      pools.map(async (p) => {
-        const timer = setTimeout(() => p.destroy().catch(() => {}), graceMs)
+      all.map(async (c) => {
+        const timer = setTimeout(() => c.destroy().catch(() => {}), graceMs)
         try {
-          await p.close()
+          await c.close()
         } catch {
           // destroyed after the grace period: nothing more to do
         } finally {
@@ -79,4 +106,36 @@ export class ConnectionRegistry {
   get size(): number {
     return this.#entries.size
   }
+}
+
+function connectionsTo(backend: Backend, settings: ConnectionSettings, engine: Engine): ServerConnections {
+  switch (engine) {
+    case 'native':
+      return new Http1Agent({
+        host: backend.host,
+        port: backend.port,
+        hostHeader: formatAddress(backend.host, backend.port),
+        maxConnections: settings.maxPerServer,
+        keepAliveMs: settings.keepAliveMs,
+        connectMs: settings.connectMs,
+        maxRequestsPerConnection: settings.maxRequestsPerConnection,
+      })
+    case 'node':
+      return new UndiciConnections({
+        origin: backend.origin,
+        maxConnections: settings.maxPerServer,
+        keepAliveMs: settings.keepAliveMs,
+        connectMs: settings.connectMs,
+        maxRequestsPerConnection: settings.maxRequestsPerConnection,
+      })
+    default: {
+      const unknown: never = engine
+      throw new Error(`unknown engine ${String(unknown)}`)
+    }
+  }
+}
+
+/** Tests only: the fallback warning may be logged again. */
+export function resetFallbackWarning(): void {
+  fallbackLogged = false
 }

@@ -1,5 +1,5 @@
 /**
- * A pool as the data plane sees it: its members (servers with their upstream dispatchers), its
+ * A pool as the data plane sees it: its members (servers with their upstream connections), its
  * balancers, and the admission of requests. Built by the control plane; `admit()` is the request-path
  * entry. A pool whose config is unchanged by a reload is kept whole, balancer state and connections
  * included.
@@ -21,7 +21,6 @@
  * - The pool's spec (its config less its servers) is kept apart from its members, which
  *   `setMembers()` replaces without rebuilding the pool.
  */
-import type { Pool as UndiciPool } from 'undici'
 import {
   type Balancer,
   type BalancerEnv,
@@ -38,6 +37,7 @@ import type { PoolConfig, ServerLimits } from '../config/index.js'
 import { formatAddress } from '../core/address.js'
 import type { Backend } from '../core/backend.js'
 import { ConnectEjector, OutlierDetector } from '../health/index.js'
+import type { ServerConnections } from '../l7/upstream.js'
 import type { Cell, Metrics } from '../metrics/index.js'
 import { Stickiness } from '../sticky/index.js'
 import type { ConnectionRegistry, ServerLoad } from './connections.js'
@@ -45,12 +45,13 @@ import type { ConnectionRegistry, ServerLoad } from './connections.js'
 /** One server of the pool with what the request path needs of it, built once per member set. */
 export interface Selection {
   readonly backend: Backend
-  readonly dispatcher: UndiciPool
+  /** The connections to the server, whichever engine holds them. */
+  readonly connections: ServerConnections
   /** This server's `switchyard_upstream_requests_total` cell. */
   readonly counter: Cell
   /** Host header sent upstream when the pool does not preserve the client's: `host:port`. */
   readonly hostHeader: string
-  /** Registry key of the dispatcher, for `release()`. */
+  /** Registry key of the connections, for `release()`. */
   readonly key: string
   /** Requests in flight to the server, from every pool and snapshot that uses its connections. */
   readonly load: ServerLoad
@@ -213,7 +214,7 @@ export class UpstreamPool {
   }
 
   /**
-   * Replaces the pool's servers (control plane): dispatchers for the new ones, the old ones released,
+   * Replaces the pool's servers (control plane): connections for the new ones, the old ones released,
    * the balancers updated. `limits` gives every server its connection and pending caps.
    */
   setMembers(backends: readonly Backend[], limits: Readonly<Record<string, ServerLimits>>): void {
@@ -225,11 +226,12 @@ export class UpstreamPool {
         ...this.config.connections,
         maxPerServer: own.maxConnections,
         connectMs: this.config.timeouts.connectMs,
+        engine: this.config.engine,
       }
-      const { key, pool, load } = this.#registry.acquire(b, settings)
+      const { key, connections, load } = this.#registry.acquire(b, settings)
       members.set(b.id, {
         backend: b,
-        dispatcher: pool,
+        connections,
         counter: this.#metrics.forServer(this.name, b.id),
         hostHeader: formatAddress(b.host, b.port),
         key,

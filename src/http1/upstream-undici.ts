@@ -1,0 +1,149 @@
+/**
+ * The `node` engine's connections to a server: one undici `Pool` (LIFO socket reuse, a connection cap
+ * and a queue of its own), and each try through its `dispatch` with raw header arrays. undici's raw
+ * headers are Buffers: they are converted to latin1 strings here, so that the interface (and the
+ * native engine under it) deals in strings. The socket a try went out on is learnt from undici's
+ * diagnostics channel (upstream/socket-reuse.ts).
+ */
+import type { Socket } from 'node:net'
+import type { Readable } from 'node:stream'
+import { type Dispatcher, Pool } from 'undici'
+import type { ServerConnections, UpstreamCall, UpstreamHandler, UpstreamRequest, UpstreamTry } from '../l7/upstream.js'
+import { expectSocket, type SocketObserver } from '../upstream/socket-reuse.js'
+
+export interface UndiciSettings {
+  /** `http://host:port`. */
+  readonly origin: string
+  readonly maxConnections: number
+  /** 0: every request closes its connection (the exchange asks with `closeAfter`). */
+  readonly keepAliveMs: number
+  readonly connectMs: number
+  /** Requests a connection carries before it is closed; 0: no limit. */
+  readonly maxRequestsPerConnection: number
+}
+
+export class UndiciConnections implements ServerConnections {
+  readonly #pool: Pool
+  /** `maxRequestsPerConnection: 1`: every request closes its connection. */
+  readonly #closeEach: boolean
+
+  constructor(settings: UndiciSettings) {
+    const max = settings.maxRequestsPerConnection
+    this.#closeEach = max === 1
+    this.#pool = new Pool(settings.origin, {
+      connections: settings.maxConnections,
+      pipelining: 1,
+      // keepAlive 0: every request closes its connection (see the exchange); undici needs a positive value.
+      keepAliveTimeout: Math.max(settings.keepAliveMs, 1),
+      // Also the longest a server's Keep-Alive hint may keep an idle connection: never past ours.
+      keepAliveMaxTimeout: Math.max(settings.keepAliveMs, 1),
+      connect: { timeout: settings.connectMs, noDelay: true },
+      strictContentLength: true,
+      // undici closes a connection after maxRequestsPerClient + 1 requests (it counts the ones before);
+      // and 0 is no limit, hence `#closeEach` for 1.
+      ...(max > 1 ? { maxRequestsPerClient: max - 1 } : {}),
+    })
+  }
+
+  call(handler: UpstreamHandler): UpstreamTry {
+    return new UndiciCall(this.#pool, handler, this.#closeEach)
+  }
+
+  close(): Promise<void> {
+    return this.#pool.close()
+  }
+
+  destroy(): Promise<void> {
+    return this.#pool.destroy()
+  }
+}
+
+/** undici's (raw-header) dispatch handler, forwarding to an UpstreamHandler. */
+class UndiciCall implements Dispatcher.DispatchHandler, UpstreamCall, SocketObserver {
+  readonly #dispatcher: Dispatcher
+  readonly #handler: UpstreamHandler
+  readonly #closeEach: boolean
+  #abort: ((err: Error) => void) | undefined
+  /** An abort asked for before undici connected the request. */
+  #pendingAbort: Error | undefined
+  #resume: (() => void) | undefined
+  #done = false
+
+  constructor(dispatcher: Dispatcher, handler: UpstreamHandler, closeEach: boolean) {
+    this.#dispatcher = dispatcher
+    this.#handler = handler
+    this.#closeEach = closeEach
+  }
+
+  send(request: UpstreamRequest): void {
+    this.#dispatcher.dispatch(
+      {
+        path: request.path,
+        method: request.method,
+        headers: request.headers as string[],
+        // undici's dispatch takes async iterables as bodies (core/request.js) although its types omit them.
+        body: request.body as Buffer | Readable | null,
+        headersTimeout: request.headersTimeoutMs,
+        bodyTimeout: request.bodyTimeoutMs,
+        reset: request.closeAfter || this.#closeEach,
+      },
+      this,
+    )
+  }
+
+  get active(): boolean {
+    return !this.#done
+  }
+
+  abort(err: Error): void {
+    if (this.#done) return
+    if (this.#abort) this.#abort(err)
+    else this.#pendingAbort = err
+  }
+
+  resume(): void {
+    this.#resume?.()
+  }
+
+  onSocket(socket: Socket, uses: number): void {
+    this.#handler.onUpstreamSocket(socket, uses)
+  }
+
+  onConnect(abort: (err?: Error) => void): void {
+    this.#abort = abort
+    if (this.#pendingAbort !== undefined) abort(this.#pendingAbort)
+    else expectSocket(this)
+  }
+
+  onHeaders(statusCode: number, rawHeaders: Buffer[], resume: () => void, statusText: string): boolean {
+    if (statusCode < 200) return true // interim responses are not relayed
+    this.#resume = resume
+    return this.#handler.onUpstreamHead(statusCode, latin1(rawHeaders), statusText)
+  }
+
+  onData(chunk: Buffer): boolean {
+    return this.#handler.onUpstreamData(chunk)
+  }
+
+  onComplete(trailers: string[] | Buffer[] | null): void {
+    this.#done = true
+    this.#handler.onUpstreamEnd(trailers === null || trailers.length === 0 ? EMPTY : latin1(trailers))
+  }
+
+  onError(err: Error): void {
+    if (this.#done) return
+    this.#done = true
+    this.#handler.onUpstreamError(err)
+  }
+}
+
+const EMPTY: readonly string[] = []
+
+function latin1(raw: readonly (string | Buffer)[]): string[] {
+  const out = new Array<string>(raw.length)
+  for (let i = 0; i < raw.length; i++) {
+    const v = raw[i] as string | Buffer
+    out[i] = typeof v === 'string' ? v : v.toString('latin1')
+  }
+  return out
+}
