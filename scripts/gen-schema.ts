@@ -10,6 +10,8 @@ import { configSchema } from '../src/config/schema.js'
 
 type Json = { [k: string]: unknown }
 
+// The documented default engine is the built-in one, whatever SWITCHYARD_ENGINE says in this shell.
+delete process.env.SWITCHYARD_ENGINE
 const schema = z.toJSONSchema(configSchema, { io: 'input', unrepresentable: 'any' }) as Json
 mkdirSync(new URL('../schema/', import.meta.url), { recursive: true })
 writeFileSync(

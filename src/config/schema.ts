@@ -217,7 +217,7 @@ export type Engine = (typeof ENGINES)[number]
  */
 export function defaultEngine(): Engine {
   const env = process.env.SWITCHYARD_ENGINE
-  return env === 'native' || env === 'node' ? env : 'node'
+  return env === 'native' || env === 'node' ? env : 'native'
 }
 
 const engineText =
