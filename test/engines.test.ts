@@ -491,6 +491,51 @@ for (const engine of ENGINES) {
         assert.equal(log.lines.filter((l) => Number(l.level) >= 50).length, errorsBefore)
       })
 
+    it('a Transfer-Encoding head that comes a few bytes at a time is judged whole: chunked passes, chunked then a tab is refused', async () => {
+      backend.script = {}
+      /** Sends `text` 7 bytes a write, a turn of the event loop apart; the response. */
+      const drip = async (c: RawClient, text: string) => {
+        c.socket.setNoDelay(true)
+        for (let at = 0; at < text.length; at += 7) {
+          c.send(text.slice(at, at + 7))
+          await new Promise((resolve) => setImmediate(resolve))
+        }
+        return c.response('POST')
+      }
+      const body = '5\r\nhello\r\n0\r\n\r\n'
+      const good = new RawClient(port)
+      try {
+        await good.connected
+        const r = await drip(
+          good,
+          `POST /drip-ok HTTP/1.1\r\nHost: app.test\r\nTransfer-Encoding: chunked\r\n\r\n${body}`,
+        )
+        assert.deepEqual(pick(r), { status: 200, body: 'ok' })
+      } finally {
+        good.destroy()
+      }
+      assert.deepEqual(
+        backend
+          .requests()
+          .filter((m) => m.target === '/drip-ok')
+          .map((m) => m.body.toString()),
+        ['hello'],
+      )
+      const bad = new RawClient(port)
+      try {
+        await bad.connected
+        const r = await drip(
+          bad,
+          `POST /drip HTTP/1.1\r\nHost: app.test\r\nTransfer-Encoding: chunked\t\r\n\r\n${body}`,
+        )
+        assert.equal(r.status, 400)
+        await bad.closedWithin(5000)
+      } finally {
+        bad.destroy()
+      }
+      assert.ok(!backend.requests().some((m) => m.target === '/drip'))
+    })
+
     it('a request behind a POST reaches the upstream only once the POST is answered (RFC 9112 §9.3.2)', async () => {
       let firstAnswered = false
       let secondAfterFirst: boolean | undefined
