@@ -251,9 +251,11 @@ export class Http1Client extends NodeClient {
   writeHead(status: number, reason: string | undefined, headers: readonly string[]): void {
     if (reason) this.res.writeHead(status, reason, headers as string[])
     else this.res.writeHead(status, headers as string[])
-    for (let i = 0; i + 1 < headers.length; i += 2)
-      if ((headers[i] as string).toLowerCase() === 'connection' && CLOSE_TOKEN.test(headers[i + 1] as string))
+    for (let i = 0; i + 1 < headers.length; i += 2) {
+      const name = headers[i] as string
+      if (name.length === 10 && name.toLowerCase() === 'connection' && CLOSE_TOKEN.test(headers[i + 1] as string))
         this.#closeWritten = true
+    }
   }
 
   abort(): void {
