@@ -485,13 +485,17 @@ describe('rules: redirect and respond', () => {
   })
 
   it('a redirect that needs the request’s host answers 400 without one (HTTP/1.0) or with a malformed one', async () => {
+    const noHost = await rawExchange(port, 'GET /temp/x HTTP/1.0\r\n\r\n', (t) => t.endsWith('this redirect\n'))
+    assert.match(noHost, /^HTTP\/1\.1 400 /)
+    assert.doesNotMatch(noHost, /location:/i)
+    // A malformed Host is refused before any rule runs (RFC 9112 §3.2), as the request path's own 400.
     for (const head of [
-      'GET /temp/x HTTP/1.0\r\n\r\n',
       'GET /temp/x HTTP/1.1\r\nHost: user@evil.example\r\n\r\n',
       'GET /temp/x HTTP/1.1\r\nHost: evil.example/path?\r\n\r\n',
     ]) {
-      const raw = await rawExchange(port, head, (t) => t.endsWith('this redirect\n'))
+      const raw = await rawExchange(port, head, (t) => t.endsWith('}}'))
       assert.match(raw, /^HTTP\/1\.1 400 /, head)
+      assert.match(raw, /SWY_BAD_REQUEST/, head)
       assert.doesNotMatch(raw, /location:/i, head)
     }
     const hosted = await rawExchange(port, 'GET /drop/x HTTP/1.0\r\n\r\n', (t) => t.includes('\r\n\r\n'))

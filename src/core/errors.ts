@@ -37,7 +37,12 @@ export const ERROR_CODES = {
   SWY_TIMEOUT: { status: 504, source: 'internal', text: 'the request exceeded its total time limit' },
   SWY_SHUTTING_DOWN: { status: 503, source: 'internal', text: 'the load balancer is shutting down' },
   SWY_BAD_REQUEST: { status: 400, source: 'downstream', text: 'the request is malformed' },
-  SWY_NOT_IMPLEMENTED: { status: 501, source: 'downstream', text: 'the request method is not supported' },
+  SWY_NOT_IMPLEMENTED: {
+    status: 501,
+    source: 'downstream',
+    text: 'the request needs a method or transfer coding that is not supported',
+  },
+  SWY_HTTP_VERSION: { status: 505, source: 'downstream', text: 'the HTTP version is not supported' },
   SWY_CLIENT_ABORTED: { status: 499, source: 'downstream', text: 'the client closed the connection' },
   SWY_FILTER_ERROR: { status: 500, source: 'internal', text: 'a request filter or plugin failed' },
   SWY_INTERNAL: { status: 500, source: 'internal', text: 'internal error' },

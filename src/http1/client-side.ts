@@ -63,7 +63,10 @@ export interface RequestFacts {
   readonly hasBody: boolean
   /** The client asked for an upgrade (`Upgrade` with `Connection: upgrade`). */
   readonly upgrade: boolean
-  /** The connection closes after this request's response (the client's wish, HTTP/1.0, the request limit). */
+  /**
+   * The connection closes after this request's response (the client's wish, HTTP/1.0, an upgrade, a
+   * version other than 1.x, the request limit).
+   */
   readonly closeAfter: boolean
 }
 
@@ -108,6 +111,7 @@ export class NativeClient implements ClientSide {
   readonly upgrade: boolean
   readonly closeAfter: boolean
   readonly headRequest: boolean
+  readonly versionMajor: number
   readonly http10: boolean
   /** Request trailers (chunked bodies), `[name, value, ...]` as received; empty until the body ends. */
   rawTrailers: readonly string[] = NO_HEADERS
@@ -141,6 +145,7 @@ export class NativeClient implements ClientSide {
     this.url = facts.url
     this.rawHeaders = facts.rawHeaders
     this.peerIp = facts.peerIp
+    this.versionMajor = facts.versionMajor
     this.http10 = facts.versionMajor < 1 || (facts.versionMajor === 1 && facts.versionMinor === 0)
     this.protocol = this.http10 ? 'http/1.0' : 'http/1.1'
     this.upgrade = facts.upgrade

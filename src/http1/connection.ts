@@ -3,15 +3,19 @@
  *
  * The read side is a small state machine (`ReadState`):
  * - `head`: reading a request head, with llhttp in strict mode. Every head stops the parser
- *   (`BODY_SELF`), so that the bytes after it are handled here, not by llhttp;
+ *   (`BODY_SELF`), so that the bytes after it are handled here, not by llhttp. A head with a
+ *   Transfer-Encoding is also run through llhttp's own framing check (`requestBodyFraming`), so that
+ *   the engine refuses what node:http refuses; one with a Content-Length too is refused;
  * - `body`: a Content-Length body, framed here: slices of the socket's chunks go to the request's body
  *   stream with no copy, then the parser is reset for the next head in the same chunk;
- * - `chunked`: a chunked body, parsed (and copied) by llhttp, trailers collected;
+ * - `chunked`: a chunked body, parsed (and copied) by llhttp, trailers collected; llhttp stops at its
+ *   end, and the next head is parsed afresh;
  * - `stopped`: nothing more is read (after a request that closes the connection, a malformed one, or
- *   while closing).
+ *   while closing). Requests that close the connection: see connection-rules.ts.
  * The write side is the queue of requests read and not yet answered: the first one's response goes
  * to the socket as it is written, those behind it buffer theirs (client-side.ts), and are put on the
- * wire in request order (pipelining).
+ * wire in request order (pipelining). A request is handed to the listener once the requests ahead of
+ * it allow (RFC 9112 §9.3.2: only requests with safe methods run side by side, see #mayStart).
  *
  * Limits and timers (plain `setTimeout`, one at a time per connection, so each fires on time):
  * - `timeouts.requestHeaders`: from the connection's start for its first head, else from a head's first
@@ -33,7 +37,8 @@
 import type { Socket } from 'node:net'
 import { badRequest, HEADERS_TIMEOUT_CODE } from './bad-request.js'
 import { type ClientPort, NativeClient, type Piece } from './client-side.js'
-import { BODY_PARSE, BODY_SELF, Http1Parser, type ParsedHead } from './parser.js'
+import { endsConnection, isSafeMethod } from './connection-rules.js'
+import { BODY_PARSE, BODY_SELF, Http1Parser, type ParsedHead, requestBodyFraming } from './parser.js'
 
 /** Requests read ahead of their responses on one connection; beyond this the socket is not read. */
 export const MAX_PIPELINED = 16
@@ -44,8 +49,12 @@ export const LINGER_MS = 5000
 /** Output pieces up to this many bytes in all are copied into one buffer; larger ones go corked (writev). */
 const COALESCE_BYTES = 16 * 1024
 
-/** Puts the parser in the body state of a chunked message, for a real head that stopped it. */
-const CHUNKED_HEAD = Buffer.from('POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n', 'latin1')
+/**
+ * Puts the parser in the body state of a chunked message, for a real head that stopped it. It closes
+ * the connection, so that llhttp stops right after the body (HPE_CLOSED_CONNECTION at the next byte):
+ * every head is then parsed from its first byte, in the `head` state.
+ */
+const CHUNKED_HEAD = Buffer.from('POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n', 'latin1')
 
 const CONTINUE_EXPECTATION = /(?:^|\W)100-continue(?:$|\W)/i
 
@@ -87,6 +96,16 @@ function bareIp(ip: string | undefined): string {
 
 const NO_TRAILERS: readonly string[] = []
 
+/**
+ * Where the message after a chunked body starts in `input`, from the position of llhttp's
+ * HPE_CLOSED_CONNECTION: just after the byte that raised it, or at that byte (a CR or LF before it
+ * tells which), so that the answer holds either way llhttp counts.
+ */
+function nextHeadAt(input: Buffer, errorAt: number): number {
+  const before = input[errorAt - 1]
+  return errorAt > 0 && before !== 13 && before !== 10 ? errorAt - 1 : errorAt
+}
+
 export class Http1Connection implements ClientPort {
   readonly #socket: Socket
   readonly #host: ConnectionHost
@@ -96,8 +115,9 @@ export class Http1Connection implements ClientPort {
   #read: ReadState = 'head'
   /** Requests read and not answered yet, in order; the first one's response is on the wire. */
   readonly #queue: NativeClient[] = []
-  /** Requests parsed in the current chunk, handed over once it is parsed. */
-  #toDispatch: Parsed[] = []
+  /** Requests read and not handed over yet, in order (#dispatch). */
+  #waiting: Parsed[] = []
+  #dispatching = false
   /** The request whose body is being read. */
   #reading: NativeClient | undefined
   /** `body` state: bytes of the body still to come. */
@@ -108,6 +128,8 @@ export class Http1Connection implements ClientPort {
   #headStarted = false
   /** Bytes of the head being read, from earlier chunks. */
   #headBytes = 0
+  /** The head being read, as far as earlier chunks went (copies), when it spans chunks. */
+  #headSoFar: Buffer[] | undefined
   /** The head the parser just stopped at. */
   #parsed: Parsed | undefined
   /** The parser will report a message end right after a head it stopped at: not a real one. */
@@ -273,10 +295,8 @@ export class Http1Connection implements ClientPort {
           if (this.#remaining === 0) this.#bodyDone(reader, NO_TRAILERS)
           break
         }
-        case 'head':
-        case 'chunked': {
-          const wasHead = this.#read === 'head'
-          if (wasHead && this.#queue.length >= MAX_PIPELINED) {
+        case 'head': {
+          if (this.#queue.length >= MAX_PIPELINED) {
             this.#backlog = offset === 0 ? chunk : chunk.subarray(offset)
             this.#pause(PAUSE_QUEUE)
             return
@@ -286,20 +306,47 @@ export class Http1Connection implements ClientPort {
           if (typeof result !== 'number') return this.#fail(result.code)
           if (this.#badHead !== undefined) return this.#fail(this.#badHead)
           const parsed = this.#parsed
-          if (parsed !== undefined) {
-            this.#parsed = undefined
-            parsed.client.countIn(this.#headBytes + result)
-            this.#headBytes = 0
-            offset += result
-            this.#start(parsed)
-          } else if (result < input.length) {
-            // Stopped at a head that is not read (after a request that closes the connection).
-            this.#parser.reset()
-            offset += result
-          } else {
-            if (wasHead && this.#read === 'head') this.#headBytes += input.length
+          if (parsed === undefined) {
+            // The head goes on in the next chunk: its bytes so far are kept (a copy: at most the head
+            // limit) for a Transfer-Encoding head's check.
+            if (result < input.length) throw new Error('the parser stopped without a head')
+            this.#headBytes += input.length
+            if (this.#headSoFar === undefined) this.#headSoFar = [Buffer.from(input)]
+            else this.#headSoFar.push(Buffer.from(input))
             offset = length
+            break
           }
+          this.#parsed = undefined
+          const head = input.subarray(0, result)
+          const soFar = this.#headSoFar
+          this.#headSoFar = undefined
+          if (parsed.chunked) {
+            // llhttp's own check of the codings, which a BODY_SELF head skips (see requestBodyFraming).
+            const framing = requestBodyFraming(soFar === undefined ? [head] : [...soFar, head])
+            if (framing !== 'chunked') return this.#fail(framing === 'none' ? 'HPE_INVALID_TRANSFER_ENCODING' : framing)
+          }
+          parsed.client.countIn(this.#headBytes + result)
+          this.#headBytes = 0
+          offset += result
+          this.#start(parsed)
+          break
+        }
+        case 'chunked': {
+          const input = offset === 0 ? chunk : chunk.subarray(offset)
+          const result = this.#parser.execute(input)
+          if (this.#read === 'chunked') {
+            if (typeof result !== 'number') return this.#fail(result.code)
+            offset = length
+            break
+          }
+          // The body ended (#bodyDone). CHUNKED_HEAD says `Connection: close`, so llhttp skipped the CR
+          // and LF bytes after it and stopped at the next byte, which it consumed (llhttp's `skipTo`):
+          // the next head starts there.
+          this.#parser.reset()
+          if (typeof result === 'number') offset = length
+          else if (result.code === 'HPE_CLOSED_CONNECTION' && result.bytesParsed !== undefined)
+            offset += nextHeadAt(input, result.bytesParsed)
+          else return this.#fail(result.code)
           break
         }
         default: {
@@ -314,22 +361,26 @@ export class Http1Connection implements ClientPort {
     if (this.#synthetic) return BODY_PARSE
     // The parser reports this message's end at once; the body, if any, is read here.
     this.#selfHead = true
-    if (this.#read === 'stopped') return BODY_SELF
     this.#headStarted = false
     const raw = head.rawHeaders
     let contentLength = 0
+    let lengthGiven = false
     let chunked = false
     let expect: string | undefined
-    // llhttp (strict) has refused a Content-Length with Transfer-Encoding, repeated or bad lengths, and
-    // a request Transfer-Encoding that does not end in chunked.
+    // llhttp (strict) has refused repeated or bad lengths, a Content-Length with a Transfer-Encoding
+    // that has a value, and chunked before another coding. Whether the last coding is chunked is asked
+    // of llhttp once the head's end is known (#parse).
     for (let i = 0; i + 1 < raw.length; i += 2) {
       const name = raw[i] as string
       if (name.length === 14 && name.toLowerCase() === 'content-length') {
         contentLength = Number(raw[i + 1])
+        lengthGiven = true
         if (!Number.isSafeInteger(contentLength)) this.#badHead = 'HPE_INVALID_CONTENT_LENGTH'
       } else if (name.length === 17 && name.toLowerCase() === 'transfer-encoding') chunked = true
       else if (name.length === 6 && name.toLowerCase() === 'expect') expect = raw[i + 1]
     }
+    // An empty Transfer-Encoding is a Transfer-Encoding too (RFC 9112 §6.3): never framed by a length.
+    if (chunked && lengthGiven) this.#badHead = 'HPE_UNEXPECTED_CONTENT_LENGTH'
     if (this.#badHead !== undefined) return BODY_SELF
     this.#requests++
     const max = this.#host.maxRequestsPerConnection
@@ -342,7 +393,12 @@ export class Http1Connection implements ClientPort {
       peerIp: this.#peerIp,
       hasBody: chunked || contentLength > 0,
       upgrade: head.upgrade,
-      closeAfter: !head.keepAlive || (max > 0 && this.#requests >= max) || this.#host.draining,
+      closeAfter:
+        !head.keepAlive ||
+        head.upgrade ||
+        endsConnection(head.versionMajor, raw) ||
+        (max > 0 && this.#requests >= max) ||
+        this.#host.draining,
     })
     this.#parsed = { client, chunked, contentLength, expect }
     return BODY_SELF
@@ -370,7 +426,7 @@ export class Http1Connection implements ClientPort {
     this.#parser.reset()
     this.#queue.push(client)
     if (this.#queue.length === 1) client.activate()
-    this.#toDispatch.push(parsed)
+    this.#waiting.push(parsed)
     if (parsed.chunked) {
       this.#reading = client
       this.#read = 'chunked'
@@ -391,29 +447,58 @@ export class Http1Connection implements ClientPort {
     this.#unpause(PAUSE_BODY)
   }
 
-  /** Hands the requests of the chunk just parsed to the listener, in order. */
+  /**
+   * Hands the requests read to the listener, in order, as far as RFC 9112 §9.3.2 lets them run:
+   * see #mayStart. Called once a chunk is parsed and once a response ends.
+   */
   #dispatch(): void {
-    if (this.#toDispatch.length === 0) return
-    const parsed = this.#toDispatch
-    this.#toDispatch = []
-    for (const { client, expect } of parsed) {
-      if (client.gone) continue
-      if (client.method === 'CONNECT') {
-        // As node:http without a 'connect' listener: the connection is dropped.
-        this.destroy()
-        return
+    if (this.#dispatching) return
+    this.#dispatching = true
+    try {
+      for (;;) {
+        const next = this.#waiting[0]
+        if (next === undefined || (!next.client.gone && !this.#mayStart(next.client))) return
+        this.#waiting.shift()
+        if (!next.client.gone && !this.#handOver(next)) return
       }
-      // Upgrade requests are answered as plain requests, as node:http does without an 'upgrade'
-      // listener (Upgrade and Connection are hop-by-hop, so the upstream sees a plain request). A
-      // WebSocket tunnel would take `client.upgrade` requests here.
-      if (expect === undefined || client.http10) this.#host.request(client, false)
-      else if (CONTINUE_EXPECTATION.test(expect)) this.#host.request(client, true)
-      else {
-        // As node:http: an expectation other than 100-continue cannot be met.
-        client.writeHead(417, undefined, [])
-        client.end()
-      }
+    } finally {
+      this.#dispatching = false
     }
+  }
+
+  /**
+   * A pipelined request runs beside the requests ahead of it whose responses are not complete only if
+   * it and all of those have safe methods (RFC 9112 §9.3.2); else it waits for them. So a request
+   * behind a POST reaches the upstream after it, and a GET behind GETs goes at once.
+   */
+  #mayStart(client: NativeClient): boolean {
+    const safe = isSafeMethod(client.method)
+    for (const ahead of this.#queue) {
+      if (ahead === client) return true
+      if (!ahead.ended && !(safe && isSafeMethod(ahead.method))) return false
+    }
+    return true
+  }
+
+  /** One request to the listener; false when the connection ends with it. */
+  #handOver({ client, expect }: Parsed): boolean {
+    if (client.method === 'CONNECT') {
+      // As node:http without a 'connect' listener: the connection is dropped.
+      this.destroy()
+      return false
+    }
+    // Upgrade requests are answered as plain requests, as node:http does without an 'upgrade'
+    // listener (Upgrade and Connection are hop-by-hop, so the upstream sees a plain request), and the
+    // connection closes after them (connection-rules.ts). A WebSocket tunnel would take
+    // `client.upgrade` requests here.
+    if (expect === undefined || client.http10) this.#host.request(client, false)
+    else if (CONTINUE_EXPECTATION.test(expect)) this.#host.request(client, true)
+    else {
+      // As node:http: an expectation other than 100-continue cannot be met.
+      client.writeHead(417, undefined, [])
+      client.end()
+    }
+    return true
   }
 
   #pause(reason: number): void {
@@ -456,6 +541,8 @@ export class Http1Connection implements ClientPort {
     } finally {
       this.#advancing = false
     }
+    // A request held behind the one that ended may run now.
+    this.#dispatch()
     if (this.#queue.length === 0) {
       if (this.#closeWith !== undefined) return this.#close(this.#closeWith)
       if (this.#read === 'stopped' || this.#host.draining) return this.#close(undefined)
@@ -517,8 +604,9 @@ export class Http1Connection implements ClientPort {
     this.#host.malformed(bad.status, code, this.#peer)
     this.#read = 'stopped'
     this.#headStarted = false
+    this.#headSoFar = undefined
     this.#backlog = undefined
-    this.#toDispatch = this.#toDispatch.filter((p) => p.client !== this.#reading)
+    this.#waiting = this.#waiting.filter((p) => p.client !== this.#reading)
     const reading = this.#reading
     this.#reading = undefined
     if (reading !== undefined) {
@@ -584,7 +672,7 @@ export class Http1Connection implements ClientPort {
     this.#closing = true
     this.#setTimer(undefined, 0)
     this.#backlog = undefined
-    this.#toDispatch = []
+    this.#waiting = []
     for (const client of this.#queue.splice(0)) client.goneNow()
     this.#reading?.goneNow()
     this.#reading = undefined

@@ -210,6 +210,37 @@ export class Http1Parser {
   }
 }
 
+/** The parser `requestBodyFraming` runs heads through, made on first use, and what it saw. */
+let framingParser: Http1Parser | undefined
+let framingComplete = false
+
+/**
+ * How llhttp itself frames the body of a request head that has a Transfer-Encoding field, as node:http's
+ * parser does: a `BODY_SELF` head skips the check llhttp makes at the head's end (the field's last
+ * coding must be chunked), so the native engine asks it here, of the head's bytes as received (node's
+ * binding trims the values it hands over, so `chunked\t` looks like `chunked`). The answer: `chunked`;
+ * `none` (llhttp did not take the field for a framing one: an empty value); or llhttp's error code
+ * (`HPE_INVALID_TRANSFER_ENCODING`). `head`: the head's bytes, in order, from its first byte to the
+ * empty line that ends it. Runs one parser for the process, synchronously.
+ */
+export function requestBodyFraming(head: readonly Buffer[]): 'chunked' | 'none' | string {
+  framingParser ??= new Http1Parser('request', {
+    onHead: () => BODY_PARSE,
+    onBody() {},
+    onComplete() {
+      framingComplete = true
+    },
+  })
+  const parser = framingParser
+  parser.reset()
+  framingComplete = false
+  for (const piece of head) {
+    const result = parser.execute(piece)
+    if (typeof result !== 'number') return result.code
+  }
+  return framingComplete ? 'none' : 'chunked'
+}
+
 /** A message and what the parser must make of it; the self-test below runs them at start-up. */
 interface Probe {
   readonly kind: 'request' | 'response'

@@ -23,6 +23,11 @@ export type Protocol = 'http/1.0' | 'http/1.1' | 'h2'
 
 export interface ClientSide {
   readonly protocol: Protocol
+  /**
+   * The major version of the request: 2 for HTTP/2; for HTTP/1, the request line's (1, but 0 for an
+   * HTTP/0.9 request and 2 for one naming `HTTP/2.0`, both of which the request path refuses).
+   */
+  readonly versionMajor: number
   readonly method: string
   /** The request target as sent. */
   readonly url: string
@@ -95,6 +100,9 @@ function unwatchClose(target: Socket | Http2Session | undefined, who: Watched): 
   if (target !== undefined) watchers.get(target)?.delete(who)
 }
 
+/** A Connection value that names `close`. */
+const CLOSE_TOKEN = /(?:^|,)[ \t]*close[ \t]*(?:,|$)/i
+
 function bareIp(ip: string | undefined): string {
   if (ip === undefined) return ''
   return ip.startsWith('::ffff:') ? ip.slice(7) : ip
@@ -143,6 +151,7 @@ abstract class NodeClient implements ClientSide, Watched {
     return this.res.headersSent
   }
 
+  abstract readonly versionMajor: number
   abstract readonly h2HasBody: boolean | undefined
   abstract get gone(): boolean
   abstract get goneReason(): string | undefined
@@ -196,20 +205,33 @@ abstract class NodeClient implements ClientSide, Watched {
   }
 }
 
-class Http1Client extends NodeClient {
+/** A node:http request (HTTP/1.x). */
+export class Http1Client extends NodeClient {
   readonly protocol: Protocol
+  readonly versionMajor: number
   readonly h2HasBody = undefined
   readonly #socket: Socket | undefined
   /** The socket's bytesRead when the request began. */
   readonly #bytesAtStart: number
   /** The response was queued behind another (pipelining) and watches the socket itself. */
   #watchingSocket = false
+  /** The head written says `Connection: close`. */
+  #closeWritten = false
 
   constructor(req: IncomingMessage, res: ServerResponse) {
     super(req, res)
     this.protocol = req.httpVersionMinor === 0 ? 'http/1.0' : 'http/1.1'
+    this.versionMajor = req.httpVersionMajor
     this.#socket = req.socket ?? undefined
     this.#bytesAtStart = this.#socket?.bytesRead ?? 0
+  }
+
+  /**
+   * The connection is to close after this response: the request wants it (node:http's keep-alive
+   * flag, and the listener's own rules, in `res.shouldKeepAlive`), or the head written says so.
+   */
+  get closing(): boolean {
+    return !this.res.shouldKeepAlive || this.#closeWritten
   }
 
   get gone(): boolean {
@@ -229,10 +251,21 @@ class Http1Client extends NodeClient {
   writeHead(status: number, reason: string | undefined, headers: readonly string[]): void {
     if (reason) this.res.writeHead(status, reason, headers as string[])
     else this.res.writeHead(status, headers as string[])
+    for (let i = 0; i + 1 < headers.length; i += 2) {
+      const name = headers[i] as string
+      if (name.length === 10 && name.toLowerCase() === 'connection' && CLOSE_TOKEN.test(headers[i + 1] as string))
+        this.#closeWritten = true
+    }
   }
 
   abort(): void {
     this.res.destroy()
+  }
+
+  /** The request turned out malformed after it was handed over: it ends as if its client had gone. */
+  abandon(): void {
+    this.closed = true
+    this.clientClosed()
   }
 
   protected watchMore(): void {
@@ -254,8 +287,10 @@ class Http1Client extends NodeClient {
   }
 }
 
-class Http2Client extends NodeClient {
+/** A node:http2 compatibility request. */
+export class Http2Client extends NodeClient {
   readonly protocol = 'h2' as const
+  readonly versionMajor = 2
   readonly h2HasBody: boolean
   readonly #h2res: Http2ServerResponse
   readonly #session: Http2Session | undefined
@@ -318,14 +353,4 @@ class Http2Client extends NodeClient {
     this.closed = true
     this.clientClosed()
   }
-}
-
-/** The client side of a node:http or node:http2 (compatibility API) request. */
-export function clientOf(
-  req: IncomingMessage | Http2ServerRequest,
-  res: ServerResponse | Http2ServerResponse,
-): ClientSide {
-  return req.httpVersionMajor === 2
-    ? new Http2Client(req as Http2ServerRequest, res as Http2ServerResponse)
-    : new Http1Client(req as IncomingMessage, res as ServerResponse)
 }

@@ -388,7 +388,11 @@ export class Exchange implements UpstreamHandler, Waiter {
     const sticky = this.#pool.sticky
     const server = this.#try?.selection.backend.id
     if (sticky?.learns && server !== undefined) sticky.learn(server, rawHeaders)
-    if (inbound.hooks.draining && inbound.client.protocol !== 'h2') extra.push('connection', 'close')
+    // HTTP/1: an answer that came before the client's body is complete ends the connection (the rest
+    // of the body is never read), and says so, as Switchyard's own responses do (request.ts respond).
+    const client = inbound.client
+    if (client.protocol !== 'h2' && (inbound.hooks.draining || (inbound.hasBody && !client.bodyComplete)))
+      extra.push('connection', 'close')
     const headers = downstreamResponseHeaders(rawHeaders, extra)
     const pipeline = this.#pipeline
     if (pipeline.onResponse.length === 0 && pipeline.responseBody.length === 0)

@@ -3,9 +3,11 @@ import { describe, it } from 'node:test'
 import {
   buildTrust,
   downstreamResponseHeaders,
+  isValidHost,
   isValidRequestId,
   joinCookies,
   scanRequestHead,
+  transferCodingProblem,
   upstreamRequestHeaders,
 } from './headers.js'
 
@@ -237,5 +239,75 @@ describe('request ids', () => {
     assert.ok(!isValidRequestId('has space'))
     assert.ok(!isValidRequestId('x'.repeat(129)))
     assert.ok(!isValidRequestId('caf\u00e9'))
+  })
+})
+
+describe('the head checks both HTTP/1.1 engines share', () => {
+  it('counts Host fields and joins Transfer-Encoding fields in order', () => {
+    const head = scanRequestHead(
+      ['Host', 'a.test', 'Transfer-Encoding', 'gzip', 'host', 'b.test', 'transfer-encoding', 'chunked'],
+      'x-request-id',
+    )
+    assert.equal(head.host, 'a.test')
+    assert.equal(head.hosts, 2)
+    assert.equal(head.transferEncoding, 'gzip,chunked')
+    assert.equal(scanRequestHead(['Host', 'a'], 'x-request-id').transferEncoding, undefined)
+  })
+
+  it('accepts a Host that is host[:port] (RFC 9112 §3.2, RFC 3986) and nothing else', () => {
+    for (const ok of [
+      'a.test',
+      'A.Test.',
+      'a.test:8080',
+      'a.test:',
+      '192.0.2.1:80',
+      '[::1]',
+      '[2001:db8::1]:443',
+      'x%41y',
+      '',
+    ])
+      assert.ok(isValidHost(ok), ok)
+    for (const bad of [
+      'evil.test@a.test',
+      'a.test, b.test',
+      'a b',
+      'a.test/path',
+      'a.test:80x',
+      'a.test:123456',
+      'a.test:80:81',
+      '[::1',
+      '[::1]x',
+      '[v1.fe]',
+      '[fe80::1%eth0]',
+      '[a.test]',
+      'x%4',
+      'a\\b',
+    ])
+      assert.ok(!isValidHost(bad), bad)
+  })
+
+  it('passes only chunked alone as a request Transfer-Encoding, refusing the rest with 400 or 501', () => {
+    const answer = (value: string, http10 = false, length = false) => {
+      const p = transferCodingProblem(value, http10, length)
+      return p === undefined ? 'ok' : `${p.code}: ${p.message}`
+    }
+    assert.equal(answer('chunked'), 'ok')
+    assert.equal(answer('CHUNKED'), 'ok')
+    assert.equal(answer(' chunked\t'), 'ok', 'OWS around the one coding')
+    assert.match(answer('chunked', true), /^SWY_BAD_REQUEST: .*HTTP\/1\.0/)
+    assert.match(answer('chunked', false, true), /^SWY_BAD_REQUEST: both/)
+    assert.match(answer(''), /^SWY_BAD_REQUEST: an empty/)
+    assert.match(answer(', chunked'), /^SWY_BAD_REQUEST: an empty/)
+    assert.match(answer('chunked, gzip'), /^SWY_BAD_REQUEST: chunked is not the final/)
+    assert.match(answer('xchunked'), /^SWY_BAD_REQUEST: chunked is not the final/)
+    assert.match(answer('chunked;x=1'), /^SWY_BAD_REQUEST: chunked is not the final/)
+    assert.match(answer('chunked,chunked'), /^SWY_BAD_REQUEST: chunked applied more than once/)
+    assert.match(answer(';x, chunked'), /^SWY_BAD_REQUEST: a transfer coding that is not a token/)
+    assert.match(answer('a b c, chunked'), /^SWY_BAD_REQUEST: a transfer coding that is not a token/)
+    assert.equal(answer('gzip, chunked'), 'SWY_NOT_IMPLEMENTED: transfer coding gzip is not implemented')
+    assert.equal(
+      answer('Identity,gzip;q=1 ,chunked'),
+      'SWY_NOT_IMPLEMENTED: transfer coding identity, gzip;q=1 is not implemented',
+    )
   })
 })

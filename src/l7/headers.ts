@@ -147,8 +147,12 @@ function isTrusted(ip: string, policy: ForwardingPolicy): boolean {
  */
 export class RequestHead {
   headers: string[] = []
-  /** The client's Host header; undefined when it sent none (HTTP/1.0). */
+  /** The client's Host header (the first); undefined when it sent none (HTTP/1.0). */
   host: string | undefined = undefined
+  /** Host fields (HTTP/2: and `:authority`) received. */
+  hosts = 0
+  /** The Transfer-Encoding fields' values, joined by commas; undefined without one. */
+  transferEncoding: string | undefined = undefined
   /** The request announces a body: chunked, or a non-zero Content-Length. */
   hasBody = false
   /** The Content-Length the client sent; -1 without one (no body, or chunked). */
@@ -189,6 +193,7 @@ export function scanRequestHead(raw: readonly string[], requestIdHeader: string)
         break
       case TRANSFER_ENCODING:
         head.hasBody = true
+        head.transferEncoding = head.transferEncoding === undefined ? value : `${head.transferEncoding},${value}`
         break
       case CONTENT_LENGTH:
         head.contentLength = Number(value)
@@ -197,6 +202,7 @@ export function scanRequestHead(raw: readonly string[], requestIdHeader: string)
         break
       case HOST:
         head.host ??= value
+        head.hosts++
         break
       case XFF:
         head.xff = head.xff === undefined ? value : `${head.xff}, ${value}`
@@ -215,6 +221,66 @@ export function scanRequestHead(raw: readonly string[], requestIdHeader: string)
   const named = connection ? connectionTokens(connection) : undefined
   if (named) head.headers = dropNamed(out, named)
   return head
+}
+
+/** RFC 3986 reg-name characters (unreserved, pct-encoded, sub-delims), without the comma of a list. */
+const REG_NAME = /^(?:[A-Za-z0-9\-._~!$&'()*+;=]|%[0-9A-Fa-f]{2})*$/
+const PORT = /^(?::[0-9]{0,5})?$/
+
+/**
+ * A Host value RFC 9112 §3.2 accepts: `uri-host [ ":" port ]`, the host a reg-name (a DNS name, or an
+ * IPv4 address), or an IPv6 address in brackets. Refused: userinfo (`a@b`), a list (`a, b`),
+ * whitespace, a path, IPvFuture literals. Empty is valid (a target without an authority).
+ */
+export function isValidHost(value: string): boolean {
+  if (value.charCodeAt(0) === 91 /* [ */) {
+    const end = value.indexOf(']')
+    const literal = value.slice(1, end)
+    return end > 0 && isIPv6(literal) && !literal.includes('%') && PORT.test(value.slice(end + 1))
+  }
+  const colon = value.indexOf(':')
+  if (colon < 0) return REG_NAME.test(value)
+  return REG_NAME.test(value.slice(0, colon)) && PORT.test(value.slice(colon))
+}
+
+/** What is wrong with a request's Transfer-Encoding, as the request path answers it. */
+export interface CodingProblem {
+  /** SWY_BAD_REQUEST (400), or SWY_NOT_IMPLEMENTED (501) for a coding Switchyard does not decode. */
+  readonly code: 'SWY_BAD_REQUEST' | 'SWY_NOT_IMPLEMENTED'
+  readonly message: string
+}
+
+const TRANSFER_CODING_NAME = /^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/
+
+/**
+ * Whether a request's Transfer-Encoding (`value`: the fields joined by commas) can be proxied: only
+ * `chunked` alone (in any case, OWS around it) can. Refused as nginx and Envoy do, whatever the
+ * engine's parser made of it:
+ * - in HTTP/1.0 (RFC 9112 §6.1: the framing is faulty), or beside a Content-Length (§6.3, request
+ *   smuggling), or with an empty element, or with `chunked` not last or more than once (§6.3: the
+ *   length cannot be known), or with a coding that is not a token: 400;
+ * - with codings before `chunked` (gzip, identity, ...), which Switchyard does not decode and which
+ *   must not reach the upstream dropped (Transfer-Encoding is hop-by-hop): 501 (§6.1).
+ * Undefined when it is fine.
+ */
+export function transferCodingProblem(
+  value: string,
+  http10: boolean,
+  contentLength: boolean,
+): CodingProblem | undefined {
+  const bad = (message: string): CodingProblem => ({ code: 'SWY_BAD_REQUEST', message })
+  if (http10) return bad('Transfer-Encoding in an HTTP/1.0 request')
+  if (contentLength) return bad('both Transfer-Encoding and Content-Length')
+  const codings = value.split(',').map((c) => c.replace(/^[ \t]+|[ \t]+$/g, '').toLowerCase())
+  const last = codings.length - 1
+  if (last === 0 && codings[0] === 'chunked') return undefined
+  if (codings.includes('')) return bad('an empty transfer coding')
+  if (codings[last] !== 'chunked') return bad('chunked is not the final transfer coding')
+  if (codings.indexOf('chunked') !== last) return bad('chunked applied more than once')
+  const unknown = codings.slice(0, last)
+  if (unknown.some((c) => !TRANSFER_CODING_NAME.test(c.split(';')[0]?.trimEnd() ?? '')))
+    return bad('a transfer coding that is not a token')
+  return { code: 'SWY_NOT_IMPLEMENTED', message: `transfer coding ${unknown.join(', ')} is not implemented` }
 }
 
 /**

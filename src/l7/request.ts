@@ -18,7 +18,15 @@ import type { ClientSide, Protocol } from './client.js'
 import { errorResponse, type OwnResponse, verdictResponse } from './error-response.js'
 import { Exchange } from './exchange.js'
 import { removeHeaders } from './head-draft.js'
-import { isValidRequestId, joinCookies, type RequestHead, resolveClientIp, scanRequestHead } from './headers.js'
+import {
+  isValidHost,
+  isValidRequestId,
+  joinCookies,
+  type RequestHead,
+  resolveClientIp,
+  scanRequestHead,
+  transferCodingProblem,
+} from './headers.js'
 import { recordEnd } from './request-end.js'
 import { hostWithoutPort, pathOf } from './router.js'
 import type { PoolTarget, RouteTarget } from './target.js'
@@ -182,6 +190,10 @@ export class Inbound implements RequestView {
   run(): void {
     const client = this.client
     const h2 = client.protocol === 'h2'
+    if (!h2) {
+      const problem = http1HeadProblem(client, this.head)
+      if (problem !== undefined) return this.fail(problem)
+    }
     // RFC 9112 §3.2: an HTTP/1.1 request without Host is answered 400 (checked here to answer with a code).
     // An HTTP/2 request names its host in :authority (or Host), which the head scan reads as the host.
     if (this.head.host === undefined && client.protocol !== 'http/1.0')
@@ -267,9 +279,10 @@ export class Inbound implements RequestView {
     const headers = own.headers
     const idCfg = this.rt.config.requestId
     if (idCfg.echo) headers.push(idCfg.header, this.requestId)
-    // Close when a request body is left unread, rather than read and discard an unbounded upload.
+    // Close when a request body is left unread, rather than read and discard an unbounded upload, and
+    // after a request refused for its own faults (its framing may be what is wrong).
     const bodyPending = this.hasBody && !client.bodyComplete
-    if (client.protocol !== 'h2' && (this.hooks.draining || bodyPending || err?.code === 'SWY_BAD_REQUEST'))
+    if (client.protocol !== 'h2' && (this.hooks.draining || bodyPending || err?.source === 'downstream'))
       headers.push('connection', 'close')
     client.writeHead(own.status, undefined, headers)
     client.end(this.method === 'HEAD' ? undefined : (own.body as Buffer | string))
@@ -314,6 +327,25 @@ export class Inbound implements RequestView {
     this.hooks.end()
     recordEnd(this, status, err, up, aborted)
   }
+}
+
+/**
+ * What the request path refuses in an HTTP/1 head, whichever engine parsed it (the parsers accept
+ * some of it): a version other than 1.x (RFC 9112 §2.3: HTTP/0.9 is 400, `HTTP/2.0` on an HTTP/1
+ * connection is 505), more than one Host or an invalid one (§3.2), a Transfer-Encoding other than
+ * `chunked` alone (headers.ts transferCodingProblem). Each answer closes the connection.
+ */
+function http1HeadProblem(client: ClientSide, head: RequestHead): SwitchyardError | undefined {
+  const major = client.versionMajor
+  if (major === 0) return new SwitchyardError('SWY_BAD_REQUEST', 'an HTTP/0.9 request')
+  if (major !== 1) return new SwitchyardError('SWY_HTTP_VERSION', `HTTP/${major}.x on an HTTP/1 connection`)
+  if (head.hosts > 1) return new SwitchyardError('SWY_BAD_REQUEST', 'more than one Host header')
+  if (head.host !== undefined && !isValidHost(head.host))
+    return new SwitchyardError('SWY_BAD_REQUEST', 'an invalid Host header')
+  const te = head.transferEncoding
+  if (te === undefined) return undefined
+  const problem = transferCodingProblem(te, client.protocol === 'http/1.0', head.contentLength >= 0)
+  return problem === undefined ? undefined : new SwitchyardError(problem.code, problem.message)
 }
 
 function absoluteToOrigin(url: string): string | undefined {

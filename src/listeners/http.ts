@@ -38,9 +38,10 @@ import type { Engine } from '../config/schema.js'
 import { SwitchyardError } from '../core/errors.js'
 import { badRequest } from '../http1/bad-request.js'
 import type { NativeClient } from '../http1/client-side.js'
+import { NodeConnection } from '../http1/node-connection.js'
 import { nativeParser } from '../http1/parser.js'
 import { type Http1Options, Http1Server } from '../http1/server.js'
-import { type ClientSide, clientOf } from '../l7/client.js'
+import { type ClientSide, Http1Client, Http2Client } from '../l7/client.js'
 import { handleRequest, type RequestHooks } from '../l7/request.js'
 import { boundAddress, listenOn } from './bind.js'
 import { Http2Front, type Http2Options, sniffPreface } from './http2.js'
@@ -65,6 +66,8 @@ export function tlsOptions(config: ListenerConfig): SecureContextOptions {
   }
   return { cert: read(tls.certFile, 'certificate'), key: read(tls.keyFile, 'key'), minVersion: tls.minVersion }
 }
+
+const INTERNAL_ERROR_BODY = JSON.stringify({ error: { code: 'SWY_INTERNAL', status: 500, message: 'internal error' } })
 
 /** The engine a listener's HTTP/1.1 connections get, and the socket server that feeds it. */
 type Front =
@@ -136,7 +139,7 @@ export class HttpListener implements RequestHooks, Listener {
       joinDuplicateHeaders: false,
       noDelay: true,
     }
-    const onRequest = (req: IncomingMessage, res: ServerResponse) => this.#onRequest(req, res, false)
+    const onRequest = (req: IncomingMessage, res: ServerResponse) => this.#onNodeRequest(req, res, false)
     let server: Server | HttpsServer
     if (rt.tls) {
       const tlsServer = createHttpsServer({ ...options, ...rt.tls, ALPNCallback: this.#chooseAlpn }, onRequest)
@@ -156,7 +159,7 @@ export class HttpListener implements RequestHooks, Listener {
       server = plain
     }
     server.maxRequestsPerSocket = rt.config.maxRequestsPerConnection
-    server.on('checkContinue', (req, res) => this.#onRequest(req, res, true))
+    server.on('checkContinue', (req, res) => this.#onNodeRequest(req, res, true))
     server.on('clientError', (err, socket) => this.#onClientError(err, socket as Socket))
     return { engine: 'node', server }
   }
@@ -222,7 +225,7 @@ export class HttpListener implements RequestHooks, Listener {
     if (this.#h2) this.#h2.configure(options)
     else
       this.#h2 = new Http2Front(options, rt.metrics.http2Of(rt.config.name), (req, res, expectContinue) =>
-        this.#onRequest(req, res, expectContinue),
+        this.#onH2Request(req, res, expectContinue),
       )
   }
 
@@ -327,24 +330,30 @@ export class HttpListener implements RequestHooks, Listener {
     await closed
   }
 
-  #onRequest(
-    req: IncomingMessage | Http2ServerRequest,
-    res: ServerResponse | Http2ServerResponse,
-    expectContinue: boolean,
-  ): void {
-    const client = clientOf(req, res)
-    this.#handle(client, expectContinue, () => {
-      const body = JSON.stringify({ error: { code: 'SWY_INTERNAL', status: 500, message: 'internal error' } })
-      if (req.httpVersionMajor === 2) res.writeHead(500, { 'content-type': 'application/json' }).end(body)
-      else res.writeHead(500, { 'content-type': 'application/json', connection: 'close' }).end(body)
-    })
+  /**
+   * A node:http request (HTTP/1.x, whatever version its request line names), handed to the request
+   * path when the requests ahead of it on its connection allow (http1/node-connection.ts).
+   */
+  #onNodeRequest(req: IncomingMessage, res: ServerResponse, expectContinue: boolean): void {
+    const client = new Http1Client(req, res)
+    NodeConnection.of(req.socket).offer(req, res, client, () =>
+      this.#handle(client, expectContinue, () =>
+        res.writeHead(500, { 'content-type': 'application/json', connection: 'close' }).end(INTERNAL_ERROR_BODY),
+      ),
+    )
+  }
+
+  /** A request on an HTTP/2 connection (node:http2's compatibility API). */
+  #onH2Request(req: Http2ServerRequest, res: Http2ServerResponse, expectContinue: boolean): void {
+    this.#handle(new Http2Client(req, res), expectContinue, () =>
+      res.writeHead(500, { 'content-type': 'application/json' }).end(INTERNAL_ERROR_BODY),
+    )
   }
 
   #onNativeRequest(client: NativeClient, expectContinue: boolean): void {
     this.#handle(client, expectContinue, () => {
-      const body = JSON.stringify({ error: { code: 'SWY_INTERNAL', status: 500, message: 'internal error' } })
       client.writeHead(500, undefined, ['content-type', 'application/json', 'connection', 'close'])
-      client.end(body)
+      client.end(INTERNAL_ERROR_BODY)
     })
   }
 
@@ -359,17 +368,26 @@ export class HttpListener implements RequestHooks, Listener {
     }
   }
 
-  /** Malformed requests (node:http): the right 4xx, then close. Never throws, never crashes the process. */
+  /**
+   * Malformed requests (node:http): the right 4xx after the responses still due on the connection,
+   * then close (http1/node-connection.ts). Never throws, never crashes the process.
+   */
   #onClientError(err: Error & { code?: string }, socket: Socket): void {
+    const connection = NodeConnection.peek(socket)
+    // node:http reports the same parse error on every read after it: answered once.
+    if (connection?.refused === true) return
     const code = err.code ?? ''
     if (code === 'ECONNRESET' || !socket.writable) {
       socket.destroy()
       return
     }
     const bad = badRequest(code)
+    this.#logMalformed(bad.status, code, socket.remoteAddress)
+    // After the client's FIN (a request cut short), as in the native engine: answered now, and what it
+    // asked and was not answered yet is not.
+    if (!socket.readableEnded && connection?.refuse(bad.text) === true) return
     socket.end(bad.text)
     socket.destroySoon?.()
-    this.#logMalformed(bad.status, code, socket.remoteAddress)
   }
 
   #logMalformed(status: number, code: string, client: string | undefined): void {

@@ -718,6 +718,7 @@ function failedCondition(m: RouteMatch, inbound: Inbound): string | undefined {
 /** A ClientSide with no socket: the request as given, and what would be written back. */
 class RecordingClient implements ClientSide {
   readonly protocol = 'http/1.1' as const
+  readonly versionMajor = 1
   readonly h2HasBody = undefined
   readonly bodyComplete = true
   readonly bodyAborted = false

@@ -21,7 +21,7 @@ import { pino } from 'pino'
 import type { ConfigInput, LoadBalancer } from '../../src/index.js'
 import { createLoadBalancer } from '../../src/index.js'
 import { closeServer } from './backends.js'
-import { type Cut, type Message, originForm, type Requests, readMessage, readRequests, tailLine } from './framing.js'
+import { type Cut, type Message, originForm, type Requests, readMessage, readRequests } from './framing.js'
 
 export type EngineName = 'native' | 'node'
 export const ENGINES: readonly EngineName[] = ['native', 'node']
@@ -488,23 +488,23 @@ export function violationsOf(input: Buffer, o: Observation): string[] {
     out.push(
       `${r.messages.length} requests reached the backend; the client's bytes hold ${ref.messages.length} (${ref.tail.kind}${'reason' in ref.tail ? `: ${ref.tail.reason}` : ''})`,
     )
-  // Each request the backend served was answered 200: the client must read those answers first, in
-  // place of none of them an error of the listener's own.
-  const served = r.messages.length
-  const first = o.statuses.filter((s) => s >= 200).slice(0, served)
-  if (first.length < served || first.some((s) => s !== 200))
-    out.push(
-      `the backend served ${served} requests, but the client read ${JSON.stringify(o.statuses)}: a response was lost or another took its place`,
-    )
-  const unmatched = ref.messages.map(sentKey)
+  const sent = ref.messages.map(sentKey)
+  /** Which of the client's requests the backend served. */
+  const served = sent.map(() => false)
   for (const m of r.messages) {
-    const i = unmatched.indexOf(receivedKey(m))
-    if (i >= 0) unmatched.splice(i, 1)
-    else
-      out.push(
-        `the backend received ${receivedKey(m)}, which is none of the client's requests: ${JSON.stringify(ref.messages.map(sentKey))}`,
-      )
+    const key = receivedKey(m)
+    const i = sent.findIndex((k, j) => !served[j] && k === key)
+    if (i >= 0) served[i] = true
+    else out.push(`the backend received ${key}, which is none of the client's requests: ${JSON.stringify(sent)}`)
   }
+  // Each request the backend served was answered 200, and responses come in request order: the client
+  // must read that 200 in the request's place. An answer of the listener's own (a 417) may come
+  // before it; none may take its place.
+  const finals = o.statuses.filter((s) => s >= 200)
+  if (served.some((yes, i) => yes && finals[i] !== 200))
+    out.push(
+      `the backend served ${r.messages.length} requests, but the client read ${JSON.stringify(o.statuses)}: a response was lost or another took its place`,
+    )
   // A message cut short must be the start of one the client sent: a whole one (its exchange ended
   // early) or the one the client's bytes break off in.
   const starts: { method: string; target: string; body: Buffer }[] = ref.messages.map((m) => ({
@@ -597,56 +597,13 @@ export interface KnownBug {
   explains?(violation: string): boolean
 }
 
-function connectionTokens(m: Message): string[] {
-  return m.headers
-    .filter(([n]) => n.toLowerCase() === 'connection')
-    .flatMap(([, v]) => v.split(','))
-    .map((t) => t.trim().toLowerCase())
-}
-
-const LOST_RESPONSE = /^the backend served [0-9]+ requests, but the client read/
-
-export const KNOWN_BUGS: readonly KnownBug[] = [
-  {
-    id: 'pipelined-response-lost',
-    what: "a request pipelined behind one that ends the connection goes upstream anyway, and its answer never reaches the client: after a malformed request or any bytes after Connection: close or HTTP/1.0, the listener writes its 400 at once, ahead of the responses still in flight, and closes (listeners/http.ts #onClientError; node:http's default does the same), so the client reads that 400 as the answer to a request the backend did serve; after the listener's own error response that closes the connection (a missing Host), a request node:http already read behind it is proxied and its response dropped",
-    matches: (ref) => ref.messages.length > 1 || (ref.messages.length > 0 && ref.tail.kind !== 'clean'),
-    explains: (v) => LOST_RESPONSE.test(v),
-  },
-  {
-    id: 'request-line-without-version',
-    what: 'llhttp reads a request line without an HTTP version as HTTP/0.9, then reads header fields and a body after it (an HTTP/0.9 request has neither), and Switchyard forwards it as HTTP/1.1: RFC 9112 §3 makes it invalid (400)',
-    matches: (ref, input) => ref.tail.kind === 'error' && /^[A-Z]+ +[^ ]+$/.test(tailLine(input, ref)),
-  },
-  {
-    id: 'empty-transfer-encoding',
-    what: 'an empty Transfer-Encoding field is read as if absent: followed by a Content-Length, the request is forwarded by that length (in the other order it is refused), where RFC 9112 §6.3 asks for a 400 (Transfer-Encoding present with Content-Length, and chunked not its final coding): a front end that takes the field as present frames it differently',
-    matches: (_ref, input) => /(?:^|\n)transfer-encoding:[ \t]*\r?\n/i.test(input.toString('latin1')),
-  },
-  {
-    id: 'transfer-codings-before-chunked',
-    what: 'Transfer-Encoding with codings before chunked that Switchyard does not implement (gzip) or that are not even tokens (";x", "a b c") is read as plain chunked, and the body forwarded without them: RFC 9112 §6.1 asks for a 501 for a coding the server does not understand',
-    matches: (_ref, input) =>
-      [...input.toString('latin1').matchAll(/(?:^|\n)transfer-encoding:([^\r\n]*)/gi)]
-        .flatMap((m) => (m[1] ?? '').split(','))
-        .map((c) => c.trim().toLowerCase())
-        .some((c) => c !== '' && c !== 'chunked'),
-  },
-  {
-    id: 'http10-close-and-keep-alive',
-    what: 'an HTTP/1.0 request with both Connection: keep-alive and Connection: close is kept alive (llhttp checks only keep-alive for 1.0), so the bytes after it are read as a next request: RFC 9112 §9.3 says close wins',
-    matches: (ref) =>
-      ref.messages.some((m) => {
-        const tokens = connectionTokens(m)
-        return m.version === '1.0' && tokens.includes('close') && tokens.includes('keep-alive')
-      }),
-  },
-  {
-    id: 'http2-version-on-http1',
-    what: 'an HTTP/1 request line naming HTTP/2.0 makes the request path take it for HTTP/2 (l7/client.ts clientOf checks httpVersionMajor === 2): a TypeError, a 500 SWY_INTERNAL logged at error level, and the connection kept, so a pipelined request after it is forwarded',
-    matches: (ref) => ref.tail.kind === 'error' && /^unsupported version "HTTP\/2\./.test(ref.tail.reason),
-  },
-]
+/**
+ * None today. The framing bugs this harness found (a response lost behind a pipelined error, a
+ * request line without a version read as HTTP/0.9, an empty Transfer-Encoding beside a
+ * Content-Length, codings before chunked, HTTP/1.0 with both keep-alive and close, HTTP/2.0 on an
+ * HTTP/1 connection) are fixed on both engines; a new one goes here, with a TODO test, until it is.
+ */
+export const KNOWN_BUGS: readonly KnownBug[] = []
 
 /** The known bug that explains `violation` for `input`, if one does. */
 export function knownBugOf(input: Buffer, violation: string): KnownBug | undefined {
