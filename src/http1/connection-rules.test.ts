@@ -30,7 +30,9 @@ describe('what both HTTP/1.1 engines decide alike about a connection', () => {
     // node's binding trims the value it hands over; llhttp saw the tab.
     assert.equal(requestBodyFraming(head('chunked\t')), 'HPE_INVALID_TRANSFER_ENCODING')
     assert.equal(requestBodyFraming(head('xchunked')), 'HPE_INVALID_TRANSFER_ENCODING')
-    assert.equal(requestBodyFraming(head('')), 'none')
+    // An empty Transfer-Encoding: llhttp 9.3 (Node 20) sees no framing, 9.4 (Node 24) refuses it. Either
+    // way the request path refuses the request (400), on both engines.
+    assert.ok(['none', 'HPE_INVALID_TRANSFER_ENCODING'].includes(requestBodyFraming(head(''))))
     // A head in pieces, as it came in several reads.
     const [whole] = head('chunked\t')
     assert.equal(
