@@ -14,10 +14,13 @@
  *
  * One per socket (a WeakMap), made with its first request. A request is done at its response's
  * `finish` (node:http has handed all of it to the socket, and ended the socket after it if it was the
- * last) or `close`. Bounded: node:http reads no further while its output backs up.
+ * last) or `close`. Bounded as the native engine is: at most MAX_PIPELINED requests run at once, and
+ * beyond that many not done the socket is not read (node:http finishes the read it is parsing) until
+ * responses go out; node:http itself reads no further while its output backs up.
  */
 import type { IncomingMessage, ServerResponse } from 'node:http'
 import type { Socket } from 'node:net'
+import { MAX_PIPELINED } from './connection.js'
 import { endsConnection, isSafeMethod } from './connection-rules.js'
 
 /** What the connection needs of a request's client side (l7/client.ts Http1Client). */
@@ -48,6 +51,8 @@ export class NodeConnection {
   #refused = false
   #pumping = false
   #again = false
+  /** The socket was paused here: too many requests not done. */
+  #paused = false
 
   private constructor(socket: Socket) {
     this.#socket = socket
@@ -84,6 +89,10 @@ export class NodeConnection {
     }
     res.once('finish', onDone)
     res.once('close', onDone)
+    if (this.#entries.length > MAX_PIPELINED && !this.#paused) {
+      this.#paused = true
+      this.#socket.pause()
+    }
     this.#pump()
   }
 
@@ -119,6 +128,10 @@ export class NodeConnection {
   #done(entry: Entry): void {
     const at = this.#entries.indexOf(entry)
     if (at >= 0) this.#entries.splice(at, 1)
+    if (this.#paused && this.#entries.length <= MAX_PIPELINED) {
+      this.#paused = false
+      this.#socket.resume()
+    }
     this.#pump()
   }
 
@@ -160,7 +173,7 @@ export class NodeConnection {
       const entry = this.#entries[i] as Entry
       const start = entry.start
       if (start !== undefined) {
-        if (i > 0 && !(allSafe && entry.safe)) return
+        if (i >= MAX_PIPELINED || (i > 0 && !(allSafe && entry.safe))) return
         entry.start = undefined
         start()
       }
