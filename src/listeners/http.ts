@@ -373,11 +373,15 @@ export class HttpListener implements RequestHooks, Listener {
    * then close (http1/node-connection.ts). Never throws, never crashes the process.
    */
   #onClientError(err: Error & { code?: string }, socket: Socket): void {
+    const code = err.code ?? ''
+    if (code === 'ECONNRESET') {
+      socket.destroy()
+      return
+    }
     const connection = NodeConnection.peek(socket)
     // node:http reports the same parse error on every read after it: answered once.
     if (connection?.refused === true) return
-    const code = err.code ?? ''
-    if (code === 'ECONNRESET' || !socket.writable) {
+    if (!socket.writable) {
       socket.destroy()
       return
     }
