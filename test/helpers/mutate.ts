@@ -4,18 +4,7 @@
  * Deterministic: mutant `index` of `seed` is always the same bytes, so a failure is reproduced from
  * the two numbers it is reported with (`mutant(seed, index)`).
  */
-
-/** mulberry32: a small seeded PRNG with 32 bits of state; returns [0, 1). */
-export function prng(seed: number): () => number {
-  let a = seed >>> 0
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0
-    let t = a
-    t = Math.imul(t ^ (t >>> 15), t | 1)
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61)
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296
-  }
-}
+import { seeded } from '../../src/balancer/conformance.js'
 
 const H = 'Host: a.test\r\n'
 const NEXT = `GET /next HTTP/1.1\r\n${H}\r\n`
@@ -136,7 +125,7 @@ function stateOf(seed: number, index: number): number {
 
 /** Mutant `index` of `seed`. */
 export function mutant(seed: number, index: number): Mutant {
-  const rand = prng(stateOf(seed, index))
+  const rand = seeded(stateOf(seed, index))
   const int = (n: number) => Math.floor(rand() * n)
   const pick = <T>(xs: readonly T[]): T => xs[int(xs.length)] as T
   const base = pick(BASES)
