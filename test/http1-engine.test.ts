@@ -8,22 +8,20 @@
  * Every wait has a deadline; no test asserts a timing except the timer precision bounds (see there).
  */
 import assert from 'node:assert/strict'
-import { execFile } from 'node:child_process'
 import { createHash, randomBytes } from 'node:crypto'
 import diagnostics from 'node:diagnostics_channel'
 import type { IncomingMessage, ServerResponse } from 'node:http'
 import { type AddressInfo, connect, createServer as createNetServer, type Socket } from 'node:net'
 import { after, before, describe, it, type TestContext } from 'node:test'
-import { promisify } from 'node:util'
 import { MAX_PIPELINED } from '../src/http1/connection.js'
 import { resetNativeParserCheck } from '../src/http1/parser.js'
 import { type ConfigInput, createLoadBalancer, type LoadBalancer } from '../src/index.js'
 import { startBackend, type TestBackend } from './helpers/backends.js'
+import { curlExpectContinue } from './helpers/cli.js'
 import { type RunningLb, startLb } from './helpers/lb.js'
 import { memoryLogger } from './helpers/log.js'
 import { waitFor } from './helpers/wait.js'
 
-const run = promisify(execFile)
 const ENGINES = ['native', 'node'] as const
 type EngineName = (typeof ENGINES)[number]
 
@@ -480,17 +478,7 @@ for (const engine of ENGINES) {
     })
 
     it('Expect: 100-continue with curl', async () => {
-      const { stdout, stderr } = await run('curl', [
-        '-sS',
-        '-v',
-        '--max-time',
-        '10',
-        '-H',
-        'Expect: 100-continue',
-        '--data-binary',
-        'x'.repeat(5000),
-        `${lb.url}/echo`,
-      ])
+      const { stdout, stderr } = await curlExpectContinue(`${lb.url}/echo`)
       assert.match(stderr, /< HTTP\/1\.1 100 Continue/)
       assert.match(stdout, /^5000 [0-9a-f]{64}$/)
     })

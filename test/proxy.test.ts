@@ -1,30 +1,12 @@
 /** HTTP/1.1 proxy behaviour end to end: headers, bodies, methods, trailers, Expect, routing, bad input. */
 import assert from 'node:assert/strict'
-import { execFile } from 'node:child_process'
 import { createHash, randomBytes } from 'node:crypto'
 import { request } from 'node:http'
 import { after, before, describe, it } from 'node:test'
-import { promisify } from 'node:util'
 import { startBackend, type TestBackend } from './helpers/backends.js'
+import { curlExpectContinue } from './helpers/cli.js'
 import { type RunningLb, startLb } from './helpers/lb.js'
 import { rawExchange } from './helpers/raw.js'
-
-const run = promisify(execFile)
-
-/** POSTs 5000 bytes with `Expect: 100-continue` through curl; stderr holds curl's verbose trace. */
-function curlExpectContinue(url: string) {
-  return run('curl', [
-    '-sS',
-    '-v',
-    '--max-time',
-    '10',
-    '-H',
-    'Expect: 100-continue',
-    '--data-binary',
-    'x'.repeat(5000),
-    url,
-  ])
-}
 
 /** A backend that answers according to the path, and echoes what it received. */
 function echoBackend(name: string): Promise<TestBackend> {

@@ -2,8 +2,9 @@
  * Runs the real `switchyard` CLI as a child process (from source, through tsx), captures its output,
  * and waits for log lines. Used where the test needs signals or the process's own memory figures.
  */
-import { type ChildProcess, spawn } from 'node:child_process'
+import { type ChildProcess, execFile, spawn } from 'node:child_process'
 import { fileURLToPath } from 'node:url'
+import { promisify } from 'node:util'
 
 const ENTRY = fileURLToPath(new URL('./cli-entry.ts', import.meta.url))
 const ROOT = fileURLToPath(new URL('../..', import.meta.url))
@@ -104,4 +105,19 @@ export async function rssBytes(pid: number): Promise<number> {
   const m = /VmRSS:\s+(\d+) kB/.exec(status)
   if (!m) throw new Error('no VmRSS')
   return Number(m[1]) * 1024
+}
+
+/** POSTs 5000 bytes with `Expect: 100-continue` through curl; stderr holds curl's verbose trace. */
+export function curlExpectContinue(url: string) {
+  return promisify(execFile)('curl', [
+    '-sS',
+    '-v',
+    '--max-time',
+    '10',
+    '-H',
+    'Expect: 100-continue',
+    '--data-binary',
+    'x'.repeat(5000),
+    url,
+  ])
 }
