@@ -153,16 +153,30 @@ export class Http1Agent implements ServerConnections, CallAgent, ConnectionOwner
     this.#checkEmpty()
   }
 
+  /**
+   * Connections handed back this turn, with their agent and keep time (flat triples), taken back
+   * together on the next turn: one setImmediate for all of them, not one per response.
+   */
+  static readonly #handedBack: (Http1Agent | UpstreamConnection | number)[] = []
+
+  static readonly #takeBackAll = (): void => {
+    const batch = Http1Agent.#handedBack.splice(0)
+    for (let i = 0; i < batch.length; i += 3)
+      (batch[i] as Http1Agent).#takeBack(batch[i + 1] as UpstreamConnection, batch[i + 2] as number)
+  }
+
   released(conn: UpstreamConnection, keepMs: number): void {
     if (keepMs <= 0 || this.#destroyed) return conn.destroy()
     // Taken back on the next turn: bytes a server sent past its response have had the time to arrive.
     this.#returning++
-    setImmediate(() => {
-      this.#returning--
-      if (conn.state === 'free') this.#park(conn, keepMs)
-      // Closed meanwhile: a waiting request that counted on it needs another.
-      else this.#pump()
-    })
+    if (Http1Agent.#handedBack.push(this, conn, keepMs) === 3) setImmediate(Http1Agent.#takeBackAll)
+  }
+
+  #takeBack(conn: UpstreamConnection, keepMs: number): void {
+    this.#returning--
+    if (conn.state === 'free') this.#park(conn, keepMs)
+    // Closed meanwhile: a waiting request that counted on it needs another.
+    else this.#pump()
   }
 
   closed(conn: UpstreamConnection): void {

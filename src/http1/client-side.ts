@@ -239,9 +239,9 @@ export class NativeClient implements ClientSide {
     this.#emit([CONTINUE])
   }
 
-  writeHead(status: number, reason: string | undefined, headers: readonly string[]): void {
+  writeHead(status: number, reason: string | undefined, headers: readonly string[], checked = 0): void {
     if (this.#given !== undefined) return
-    this.#given = headOf(status, reason, headers)
+    this.#given = headOf(status, reason, headers, checked)
   }
 
   write(chunk: Buffer): boolean {

@@ -38,6 +38,7 @@ import type { Socket } from 'node:net'
 import { badRequest, HEADERS_TIMEOUT_CODE } from './bad-request.js'
 import { type ClientPort, NativeClient, type Piece } from './client-side.js'
 import { endsConnection, isSafeMethod } from './connection-rules.js'
+import { Deadline } from './deadline.js'
 import { BODY_PARSE, BODY_SELF, Http1Parser, type ParsedHead, requestBodyFraming } from './parser.js'
 
 /** Requests read ahead of their responses on one connection; beyond this the socket is not read. */
@@ -144,7 +145,8 @@ export class Http1Connection implements ClientPort {
   #backlog: Buffer | undefined
   /** The answer to a malformed request, written once the responses ahead of it are. */
   #closeWith: string | undefined
-  #timer: NodeJS.Timeout | undefined
+  /** The head, idle and linger timeouts, one after another: re-aimed per request without a new Node timer. */
+  readonly #timer = new Deadline(() => this.#guard(() => this.#timerFired()))
   #timerKind: TimerKind | undefined
   #advancing = false
   #closing = false
@@ -564,19 +566,13 @@ export class Http1Connection implements ClientPort {
   }
 
   #setTimer(kind: TimerKind | undefined, ms: number): void {
-    if (this.#timer !== undefined) clearTimeout(this.#timer)
-    this.#timer = undefined
     this.#timerKind = kind
-    if (kind === undefined || ms <= 0) return
-    this.#timer = setTimeout(this.#onTimer, ms)
-    this.#timer.unref()
+    if (kind === undefined || ms <= 0) this.#timer.clear()
+    else this.#timer.set(ms)
   }
-
-  readonly #onTimer = (): void => this.#guard(() => this.#timerFired())
 
   #timerFired(): void {
     const kind = this.#timerKind
-    this.#timer = undefined
     this.#timerKind = undefined
     switch (kind) {
       case 'head':
@@ -670,7 +666,8 @@ export class Http1Connection implements ClientPort {
   readonly #onClose = (): void => {
     this.#closed = true
     this.#closing = true
-    this.#setTimer(undefined, 0)
+    this.#timerKind = undefined
+    this.#timer.dispose()
     this.#backlog = undefined
     this.#waiting = []
     for (const client of this.#queue.splice(0)) client.goneNow()

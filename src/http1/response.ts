@@ -91,8 +91,9 @@ function dateHeader(): string {
 /**
  * Checks and serializes a head: `reason` or the standard phrase, `headers` as `[name, value, ...]`.
  * Throws InvalidHeaderError; a given Transfer-Encoding is dropped (the engine frames the body itself).
+ * The first `checked` entries are known valid (strict llhttp read them) and are not checked again.
  */
-export function headOf(status: number, reason: string | undefined, headers: readonly string[]): GivenHead {
+export function headOf(status: number, reason: string | undefined, headers: readonly string[], checked = 0): GivenHead {
   if (!Number.isInteger(status) || status < 100 || status > 999)
     throw new InvalidHeaderError('ERR_HTTP_INVALID_STATUS_CODE', `Invalid status code: ${status}`)
   const phrase = reason ?? STATUS_CODES[status] ?? 'unknown'
@@ -105,10 +106,12 @@ export function headOf(status: number, reason: string | undefined, headers: read
   for (let i = 0; i + 1 < headers.length; i += 2) {
     const name = headers[i] as string
     const value = headers[i + 1] as string
-    if (!isToken(name))
-      throw new InvalidHeaderError('ERR_INVALID_HTTP_TOKEN', `Header name must be a valid HTTP token ["${name}"]`)
-    if (!isValidValue(value))
-      throw new InvalidHeaderError('ERR_INVALID_CHAR', `Invalid character in header content ["${name}"]`)
+    if (i >= checked) {
+      if (!isToken(name))
+        throw new InvalidHeaderError('ERR_INVALID_HTTP_TOKEN', `Header name must be a valid HTTP token ["${name}"]`)
+      if (!isValidValue(value))
+        throw new InvalidHeaderError('ERR_INVALID_CHAR', `Invalid character in header content ["${name}"]`)
+    }
     switch (name.length) {
       case 4:
         if (equalsLower(name, 'date')) dated = true

@@ -391,7 +391,7 @@ export class NativeCall implements UpstreamTry, ConnectionUser, BodySink {
   /** Delivers the final head; false when the call ended meanwhile. */
   #gotHead(head: ParsedHead): boolean {
     this.#timerOff()
-    const go = this.#handler.onUpstreamHead(head.status, head.rawHeaders, head.statusText)
+    const go = this.#handler.onUpstreamHead(head.status, head.rawHeaders, head.statusText, true)
     if (this.#state !== 'running') return false
     if (!go) this.#pause()
     else if (this.#complete === undefined && (this.#phase === 'parse' || this.#remaining > 0)) this.#armBody()

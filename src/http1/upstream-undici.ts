@@ -118,7 +118,7 @@ class UndiciCall implements Dispatcher.DispatchHandler, UpstreamCall, SocketObse
   onHeaders(statusCode: number, rawHeaders: Buffer[], resume: () => void, statusText: string): boolean {
     if (statusCode < 200) return true // interim responses are not relayed
     this.#resume = resume
-    return this.#handler.onUpstreamHead(statusCode, latin1(rawHeaders), statusText)
+    return this.#handler.onUpstreamHead(statusCode, latin1(rawHeaders), statusText, false)
   }
 
   onData(chunk: Buffer): boolean {

@@ -52,8 +52,12 @@ export interface ClientSide {
   /** Records HTTP/2 body bytes read by the exchange (HTTP/1 counts its socket). */
   countBody(bytes: number): void
   writeContinue(): void
-  /** Writes the head; `reason` is dropped for HTTP/2. Throws on an invalid header. */
-  writeHead(status: number, reason: string | undefined, headers: readonly string[]): void
+  /**
+   * Writes the head; `reason` is dropped for HTTP/2. Throws on an invalid header. `checked`: the first
+   * `checked` entries of `headers` are known to be valid (read by strict llhttp), so an engine may skip
+   * checking them again.
+   */
+  writeHead(status: number, reason: string | undefined, headers: readonly string[], checked?: number): void
   /** False when the client is full: wait for `onDrain`. */
   write(chunk: Buffer): boolean
   onDrain(fn: () => void): void

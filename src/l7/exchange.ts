@@ -37,6 +37,8 @@ interface HeldResponse {
   readonly status: number
   readonly statusText: string
   readonly rawHeaders: readonly string[]
+  /** The engine checked the names and values (UpstreamHandler.onUpstreamHead). */
+  readonly checked: boolean
   readonly chunks: Buffer[]
   bytes: number
   trailers: readonly string[]
@@ -264,19 +266,28 @@ export class Exchange implements UpstreamHandler, Waiter {
 
   // --- the upstream handler ---------------------------------------------------------------------
 
-  onUpstreamHead(status: number, rawHeaders: readonly string[], statusText: string): boolean {
+  onUpstreamHead(status: number, rawHeaders: readonly string[], statusText: string, checked: boolean): boolean {
     if (this.#in.done) return true
     if (status >= 500 && this.#pool.config.retries.statuses.includes(status)) {
       const decision = this.#decide('SWY_UPSTREAM_STATUS', status)
       if (decision.kind === 'retry') {
         // Read it (bounded) while deciding: relayed if the retries give up, else dropped.
-        this.#held = { status, statusText, rawHeaders, chunks: [], bytes: 0, trailers: [], complete: false }
+        this.#held = {
+          status,
+          statusText,
+          rawHeaders,
+          checked,
+          chunks: [],
+          bytes: 0,
+          trailers: [],
+          complete: false,
+        }
         this.#holding = true
         return true
       }
     }
     this.#ttfbMs = performance.now() - this.#in.startMs
-    return this.#head(status, statusText, rawHeaders)
+    return this.#head(status, statusText, rawHeaders, checked)
   }
 
   onUpstreamData(chunk: Buffer): boolean {
@@ -377,7 +388,7 @@ export class Exchange implements UpstreamHandler, Waiter {
   // --- the response -----------------------------------------------------------------------------
 
   /** Writes the response head (through `onResponse` and any `responseBody` transform). */
-  #head(status: number, statusText: string, rawHeaders: readonly string[]): boolean {
+  #head(status: number, statusText: string, rawHeaders: readonly string[], checked: boolean): boolean {
     const inbound = this.#in
     const rt = inbound.rt
     this.#status = status
@@ -395,8 +406,10 @@ export class Exchange implements UpstreamHandler, Waiter {
       extra.push('connection', 'close')
     const headers = downstreamResponseHeaders(rawHeaders, extra)
     const pipeline = this.#pipeline
+    // With no filter between, the server's own fields come first and unchanged: when the engine checked
+    // them, the client side checks only the `extra` pairs after them.
     if (pipeline.onResponse.length === 0 && pipeline.responseBody.length === 0)
-      return this.#writeHead(status, statusText, headers)
+      return this.#writeHead(status, statusText, headers, checked ? headers.length - extra.length : 0)
     const draft = new HeadDraft(status, headers)
     const outcome =
       pipeline.onResponse.length === 0
@@ -454,9 +467,9 @@ export class Exchange implements UpstreamHandler, Waiter {
     return this.#writeHead(draft.status, reason, draft.headers)
   }
 
-  #writeHead(status: number, statusText: string, headers: readonly string[]): boolean {
+  #writeHead(status: number, statusText: string, headers: readonly string[], checked = 0): boolean {
     try {
-      this.#in.client.writeHead(status, statusText || undefined, headers)
+      this.#in.client.writeHead(status, statusText || undefined, headers, checked)
     } catch (err) {
       const invalid = new SwitchyardError('SWY_UPSTREAM_PROTOCOL', 'invalid response header', { cause: err })
       if (this.#call?.active) this.#call.abort(invalid)
@@ -550,7 +563,7 @@ export class Exchange implements UpstreamHandler, Waiter {
   /** Relays an upstream response read whole (the last 5xx, when the retries of it gave up). */
   #relayHeld(held: HeldResponse): void {
     this.#held = undefined
-    if (!this.#head(held.status, held.statusText, held.rawHeaders) || this.#in.done) return
+    if (!this.#head(held.status, held.statusText, held.rawHeaders, held.checked) || this.#in.done) return
     for (const chunk of held.chunks) this.#data(chunk)
     this.#complete(held.trailers)
   }

@@ -28,8 +28,12 @@ export interface UpstreamRequest {
 
 /** What the upstream side reports to the exchange. */
 export interface UpstreamHandler {
-  /** The response head (interim 1xx responses are not reported); false to pause the body until `resume()`. */
-  onUpstreamHead(status: number, rawHeaders: readonly string[], statusText: string): boolean
+  /**
+   * The response head (interim 1xx responses are not reported); false to pause the body until `resume()`.
+   * `checked`: llhttp read it in strict mode (the native engine), so every name is a token and every value
+   * holds only HTAB, SP, visible ASCII and obs-text: what a client-side head check would check again.
+   */
+  onUpstreamHead(status: number, rawHeaders: readonly string[], statusText: string, checked: boolean): boolean
   /** A body chunk; false to pause until `resume()`. */
   onUpstreamData(chunk: Buffer): boolean
   /** The response ended; `trailers` is `[name, value, ...]` (empty without trailers). */
