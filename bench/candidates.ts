@@ -88,7 +88,8 @@ export type HttpVersions = HttpVersion | 'both'
  * What a candidate is, for the ratios: the ceiling, Switchyard itself, a C server (nginx, HAProxy) or
  * a Node proxy (the best of which is one reference).
  */
-export type Family = 'direct' | 'switchyard' | 'nginx' | 'haproxy' | 'node'
+/** `floor`: the featureless proxy on Switchyard's own parser, which is no Node peer (it has no features to compare). */
+export type Family = 'direct' | 'switchyard' | 'nginx' | 'haproxy' | 'node' | 'floor'
 
 export type Candidate =
   /** wrk goes straight to the first backend: the ceiling. No process of its own, so no CPU figure. */
@@ -452,6 +453,16 @@ export const candidates: readonly Candidate[] = [
     requires: [{ kind: 'package', name: 'undici' }],
     node: true,
     launch: (ctx) => tsPeer(ctx, 'undici-dispatch.ts'),
+  },
+  {
+    kind: 'process',
+    name: 'llhttp-floor',
+    family: 'floor',
+    description:
+      "the floor of Switchyard's own engine: a featureless proxy on the same parser module (`src/http1/parser.ts`, llhttp in strict mode) and plain `net` sockets, with no routing, metrics, logs, timeouts, retries, forwarded headers, error mapping or request bodies; LIFO keep-alive reuse per backend, round-robin per request, head and body in one corked write: `bench/peers/llhttp-floor.ts`. Not a peer: it shows how much of Switchyard's cost per request its features are.",
+    requires: [],
+    node: true,
+    launch: (ctx) => tsPeer(ctx, 'llhttp-floor.ts'),
   },
   {
     kind: 'process',

@@ -20,6 +20,7 @@ const ONE_WORKER = [
   'http-proxy',
   'fastify-http-proxy',
   'undici-dispatch',
+  'llhttp-floor',
 ] as const
 
 /** Switchyard on each engine (one of the explicit two is the default's twin and is left out). */

@@ -59,6 +59,7 @@ const small50: MatrixCase = {
     summary('http-proxy@node24', 'node', 19_200, { node: 'node24' }),
     summary('undici-dispatch@node20', 'node', 30_000, { node: 'node20' }),
     summary('undici-dispatch@node24', 'node', 30_000, { node: 'node24' }),
+    summary('llhttp-floor@node20', 'node', 52_000, { node: 'node20' }),
   ],
 }
 
@@ -96,6 +97,8 @@ describe('engineMatrix', () => {
     assert.equal(native24?.vsOneWorker, undefined)
     const native20 = rows.find((r) => r.subject === 'switchyard-native@node20')
     assert.equal(native20?.vsBare, 1.3)
+    assert.equal(native20?.vsFloor, 0.75)
+    assert.equal(native24?.vsFloor, undefined, 'the floor ran under Node 20 only')
     assert.equal(native20?.p99VsNginx, 3)
   })
   it('gives multi-worker subjects their scaling ratio and worker count', () => {
@@ -116,6 +119,7 @@ describe('engineMatrix', () => {
       'node20',
       '48,000',
       '2.00',
+      '—',
       '—',
       '—',
       '—',

@@ -10,6 +10,8 @@ import type { Summary } from './report.js'
 /** The bare undici dispatch peer and npm http-proxy: two of the references the targets name. */
 const BARE = 'undici-dispatch'
 const HTTP_PROXY = 'http-proxy'
+/** The featureless proxy on Switchyard's own parser: how far features and generality keep it from its floor. */
+const FLOOR = 'llhttp-floor'
 
 /** One Switchyard subject of one case. Ratios are undefined when their reference did not run. */
 export interface MatrixRow {
@@ -28,6 +30,8 @@ export interface MatrixRow {
   readonly vsBare: number | undefined
   /** req/s over npm http-proxy's, same Node. */
   readonly vsHttpProxy: number | undefined
+  /** req/s over the llhttp floor's (a featureless proxy on the same parser), same Node. */
+  readonly vsFloor: number | undefined
   /** req/s per busy core over nginx's (the case's first nginx: `nginx`, or `nginx-2w`). */
   readonly vsNginxPerCore: number | undefined
   /** p99 over nginx's p99. */
@@ -36,7 +40,7 @@ export interface MatrixRow {
   readonly vsOneWorker: number | undefined
 }
 
-export type MatrixFigure = 'vsBare' | 'vsHttpProxy' | 'vsNginxPerCore' | 'p99VsNginx' | 'vsOneWorker'
+export type MatrixFigure = 'vsBare' | 'vsHttpProxy' | 'vsFloor' | 'vsNginxPerCore' | 'p99VsNginx' | 'vsOneWorker'
 
 /** What the matrix needs of a measured throughput case. */
 export interface MatrixCase {
@@ -81,6 +85,7 @@ export function engineMatrix(cases: readonly MatrixCase[], defaultEngine: Engine
         p99Ms: s.p99Ms,
         vsBare: div(s.reqPerS, peer(BARE, s.node)?.reqPerS),
         vsHttpProxy: div(s.reqPerS, peer(HTTP_PROXY, s.node)?.reqPerS),
+        vsFloor: div(s.reqPerS, peer(FLOOR, s.node)?.reqPerS),
         vsNginxPerCore: div(s.reqPerCore, nginx?.reqPerCore),
         p99VsNginx: div(s.p99Ms, nginx?.p99Ms),
         vsOneWorker: div(s.reqPerS, base?.reqPerS),
@@ -227,6 +232,7 @@ export const MATRIX_HEAD = [
   'p99 ms',
   'vs bare dispatch',
   'vs http-proxy',
+  'of the llhttp floor',
   'vs nginx, per core',
   'p99 vs nginx',
   'vs 1 worker',
@@ -248,6 +254,7 @@ export function matrixCells(rows: readonly MatrixRow[]): string[][] {
     r.p99Ms.toFixed(2),
     ratio(r.vsBare),
     ratio(r.vsHttpProxy),
+    ratio(r.vsFloor),
     ratio(r.vsNginxPerCore),
     ratio(r.p99VsNginx),
     ratio(r.vsOneWorker),
