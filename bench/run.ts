@@ -14,17 +14,16 @@
 // Usage: npm run bench [-- --quick] [-- --case NAME ...] [-- --candidate NAME ...] [-- --base DIR]
 //   [-- --engines] [-- --node PATH ...] [-- --no-docs] [-- --duration S --rounds N --warmup S]
 import { spawnSync } from 'node:child_process'
-import { chmodSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs'
-import os from 'node:os'
+import { mkdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs'
 import path from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { parseArgs } from 'node:util'
 import { defaultEngine, type Engine } from '../src/config/schema.js'
 import { BASE, baseProblem, candidate, candidates, type Scheme, SUBJECT } from './candidates.js'
 import { type Case, caseNames, cases, ENGINE_CASES, ENGINE_RUN_SKIPS, loadToolOf, misfits } from './cases.js'
-import { type BackendKind, checkBodies, startBackends } from './lib/backends.js'
+import type { BackendKind } from './lib/backends.js'
 import { ensureBuilt, localDate } from './lib/build.js'
-import { Children, freePorts } from './lib/children.js'
+import { freePorts } from './lib/children.js'
 import { extractSection } from './lib/docs-section.js'
 import { expandCase, runName } from './lib/expand.js'
 import { describeLoad, type Load } from './lib/load.js'
@@ -55,6 +54,7 @@ import {
   type Skipped,
   summarize,
 } from './lib/report.js'
+import { BenchSession } from './lib/session.js'
 import { describeMachine } from './lib/system.js'
 import { type StartContext, startCandidate, type Target } from './lib/targets.js'
 import { packageVersion, probeTool, TOOL_PACKAGES, type Tool } from './lib/tools.js'
@@ -507,38 +507,19 @@ async function main(argv: readonly string[]): Promise<number> {
     if (!n.nativeParser.ok)
       log(`note: under ${n.version} the native engine falls back to node (parser self-test: ${n.nativeParser.reason})`)
 
-  const aborter = new AbortController()
-  const onSignal = (): void => aborter.abort(new Error('interrupted'))
-  process.on('SIGINT', onSignal)
-  process.on('SIGTERM', onSignal)
-  const children = new Children(ROOT)
-  const killOnExit = (): void => children.killAllNow()
-  process.on('exit', killOnExit)
-  const tmpDir = mkdtempSync(path.join(os.tmpdir(), 'switchyard-bench-'))
-  // nginx's workers drop root privileges and must still reach their files here.
-  chmodSync(tmpDir, 0o755)
-
+  const session = new BenchSession(ROOT, 'switchyard-bench-')
   const started = new Date()
   try {
-    const backendPorts = await freePorts(BACKEND_COUNT)
-    const backends = await startBackends(
-      children,
-      ROOT,
-      path.join(tmpDir, 'backends'),
-      backendPorts,
-      plan.backends,
-      aborter.signal,
-    )
-    await checkBodies(backendPorts, aborter.signal)
-    log(`backends: ${backends.kind} on ${backendPorts.join(', ')}`)
+    const backends = await session.startBackends(BACKEND_COUNT, plan.backends)
+    log(`backends: ${backends.kind} on ${backends.ports.join(', ')}`)
     const sc: StartContext = {
-      children,
+      children: session.children,
       rootDir: ROOT,
       baseDir: plan.base?.dir,
-      tmpDir,
-      backendPorts,
+      tmpDir: session.tmpDir,
+      backendPorts: backends.ports,
       backendChild: backends.child,
-      signal: aborter.signal,
+      signal: session.signal,
     }
     const seen: RatesSeen = new Map()
     const results: CaseResult[] = []
@@ -595,17 +576,13 @@ async function main(argv: readonly string[]): Promise<number> {
     process.stdout.write(`\n${formatText(report)}\n\nwrote ${resultsPath} and docs/benchmarks.md\n`)
     return 0
   } catch (err) {
-    if (aborter.signal.aborted) {
+    if (session.signal.aborted) {
       log('bench: interrupted')
       return 130
     }
     throw err
   } finally {
-    await children.stopAll()
-    rmSync(tmpDir, { recursive: true, force: true })
-    process.off('exit', killOnExit)
-    process.off('SIGINT', onSignal)
-    process.off('SIGTERM', onSignal)
+    await session.close()
   }
 }
 
