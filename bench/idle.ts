@@ -21,7 +21,8 @@ import { ensureBuilt, localDate } from './lib/build.js'
 import { type Child, type Children, freePorts } from './lib/children.js'
 import { replaceSection } from './lib/docs-section.js'
 import { IDLE_TARGET_KB } from './lib/engines.js'
-import { findNode, NODE24_INSTALL, type NodeRuntime, nodesProblem, SELF } from './lib/nodes.js'
+import { NODE24_INSTALL, type NodeRuntime, SELF } from './lib/nodes.js'
+import { backendsOption, nodesOption, SetupError, SHARED_OPTIONS, UsageError } from './lib/options.js'
 import { IDLE_BEGIN, IDLE_END } from './lib/report.js'
 import { BenchSession } from './lib/session.js'
 import { openFdCount, openFileLimit, portOwner, statusKb } from './lib/system.js'
@@ -316,11 +317,6 @@ RSS "settles" when ${SETTLE_SAMPLES} samples ${SAMPLE_MS} ms apart differ by les
 ${notes.length === 0 ? '' : `\n${notes.map((n) => `- ${n}`).join('\n')}\n`}`
 }
 
-class UsageError extends Error {}
-
-/** A `--node` binary is missing: the message says how to get it, no usage text. */
-class SetupError extends Error {}
-
 interface Options {
   readonly connections: number
   readonly backends: BackendKind | 'auto'
@@ -333,11 +329,8 @@ function parseOptions(argv: readonly string[]): Options | 'help' {
     args: [...argv],
     options: {
       connections: { type: 'string' },
-      backends: { type: 'string', default: 'auto' },
       engine: { type: 'string', multiple: true },
-      node: { type: 'string', multiple: true },
-      'no-docs': { type: 'boolean', default: false },
-      help: { type: 'boolean', short: 'h', default: false },
+      ...SHARED_OPTIONS,
     },
     strict: true,
   })
@@ -345,21 +338,13 @@ function parseOptions(argv: readonly string[]): Options | 'help' {
   const connections = values.connections === undefined ? DEFAULT_CONNECTIONS : Number(values.connections)
   if (!Number.isInteger(connections) || connections <= 0)
     throw new UsageError(`--connections wants a positive integer, got ${values.connections}`)
-  const backends = values.backends
-  if (backends !== 'auto' && backends !== 'nginx' && backends !== 'node')
-    throw new UsageError(`--backends wants auto, nginx or node, got ${backends}`)
+  const backends = backendsOption(values.backends)
   const engines = (values.engine ?? [...ENGINES]).map((e) => {
     if (!(ENGINES as readonly string[]).includes(e))
       throw new UsageError(`--engine wants ${ENGINES.join(' or ')}, got ${e}`)
     return e as Engine
   })
-  const nodes = (values.node ?? [SELF]).map((raw) => {
-    const found = findNode(raw, process.cwd())
-    if (found.kind === 'missing') throw new SetupError(`--node ${raw}: ${found.reason}`)
-    return found.node
-  })
-  const clash = nodesProblem(nodes)
-  if (clash !== undefined) throw new UsageError(`--node: ${clash}`)
+  const nodes = nodesOption(values.node)
   return {
     connections,
     backends,

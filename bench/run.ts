@@ -28,15 +28,8 @@ import { extractSection } from './lib/docs-section.js'
 import { expandCase, runName } from './lib/expand.js'
 import { describeLoad, type Load } from './lib/load.js'
 import { runRounds } from './lib/measure.js'
-import {
-  findNode,
-  NODE24_INSTALL,
-  type NodeRuntime,
-  nativeParserCheck,
-  nodesProblem,
-  SELF,
-  selfNode,
-} from './lib/nodes.js'
+import { NODE24_INSTALL, type NodeRuntime, nativeParserCheck, SELF, selfNode } from './lib/nodes.js'
+import { backendsOption, nodesOption, SetupError, SHARED_OPTIONS, UsageError } from './lib/options.js'
 import {
   type CaseResult,
   formatDocsMd,
@@ -117,11 +110,6 @@ const USAGE = `Usage: npm run bench [-- OPTIONS]
 
 type ParsedArgs = { readonly kind: 'plan'; readonly plan: Plan } | { readonly kind: 'help' }
 
-class UsageError extends Error {}
-
-/** Something the run needs is missing (a `--node` binary): the message says how to get it, no usage text. */
-class SetupError extends Error {}
-
 function parsePlan(argv: readonly string[]): ParsedArgs {
   const { values } = parseArgs({
     args: [...argv],
@@ -133,11 +121,8 @@ function parsePlan(argv: readonly string[]): ParsedArgs {
       duration: { type: 'string' },
       rounds: { type: 'string' },
       warmup: { type: 'string' },
-      backends: { type: 'string', default: 'auto' },
       engines: { type: 'boolean', default: false },
-      node: { type: 'string', multiple: true },
-      'no-docs': { type: 'boolean', default: false },
-      help: { type: 'boolean', short: 'h', default: false },
+      ...SHARED_OPTIONS,
     },
     strict: true,
   })
@@ -152,16 +137,8 @@ function parsePlan(argv: readonly string[]): ParsedArgs {
   const selected = (values.case ?? []).flatMap((v) => v.split(','))
   const unknown = selected.filter((name) => !caseNames().includes(name))
   if (unknown.length > 0) throw new UsageError(`unknown case ${unknown.join(', ')}; cases: ${caseNames().join(', ')}`)
-  const nodes = (values.node ?? [SELF]).map((raw) => {
-    const found = findNode(raw, process.cwd())
-    if (found.kind === 'missing') throw new SetupError(`--node ${raw}: ${found.reason}`)
-    return found.node
-  })
-  const clash = nodesProblem(nodes)
-  if (clash !== undefined) throw new UsageError(`--node: ${clash}`)
-  const backends = values.backends
-  if (backends !== 'auto' && backends !== 'nginx' && backends !== 'node')
-    throw new UsageError(`--backends wants auto, nginx or node, got ${backends}`)
+  const nodes = nodesOption(values.node)
+  const backends = backendsOption(values.backends)
   const only = (values.candidate ?? []).flatMap((v) => v.split(','))
   const known = candidates.map((c) => c.name)
   const strangers = only.filter((name) => !known.includes(name))
