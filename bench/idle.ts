@@ -9,21 +9,22 @@
 // markers in bench/lib/report.ts; `npm run bench` carries that section over when it rewrites the file).
 // Usage: npm run bench:idle [-- --connections N] [-- --backends auto|nginx|node] [-- --engine E ...]
 //   [-- --node PATH ...] [-- --no-docs]
-import { chmodSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
-import os from 'node:os'
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs'
 import path from 'node:path'
 import { createInterface } from 'node:readline'
 import { setTimeout as sleep } from 'node:timers/promises'
 import { fileURLToPath } from 'node:url'
 import { parseArgs } from 'node:util'
 import { ENGINES, type Engine } from '../src/config/schema.js'
-import { type BackendKind, checkBodies, startBackends } from './lib/backends.js'
+import type { BackendKind } from './lib/backends.js'
 import { ensureBuilt, localDate } from './lib/build.js'
-import { type Child, Children, freePorts } from './lib/children.js'
+import { type Child, type Children, freePorts } from './lib/children.js'
 import { replaceSection } from './lib/docs-section.js'
 import { IDLE_TARGET_KB } from './lib/engines.js'
-import { findNode, NODE24_INSTALL, type NodeRuntime, nodesProblem, SELF } from './lib/nodes.js'
+import { NODE24_INSTALL, type NodeRuntime, SELF } from './lib/nodes.js'
+import { backendsOption, nodesOption, SetupError, SHARED_OPTIONS, UsageError } from './lib/options.js'
 import { IDLE_BEGIN, IDLE_END } from './lib/report.js'
+import { BenchSession } from './lib/session.js'
 import { openFdCount, openFileLimit, portOwner, statusKb } from './lib/system.js'
 import { probeTool } from './lib/tools.js'
 import { runWrk } from './lib/wrk.js'
@@ -316,11 +317,6 @@ RSS "settles" when ${SETTLE_SAMPLES} samples ${SAMPLE_MS} ms apart differ by les
 ${notes.length === 0 ? '' : `\n${notes.map((n) => `- ${n}`).join('\n')}\n`}`
 }
 
-class UsageError extends Error {}
-
-/** A `--node` binary is missing: the message says how to get it, no usage text. */
-class SetupError extends Error {}
-
 interface Options {
   readonly connections: number
   readonly backends: BackendKind | 'auto'
@@ -333,11 +329,8 @@ function parseOptions(argv: readonly string[]): Options | 'help' {
     args: [...argv],
     options: {
       connections: { type: 'string' },
-      backends: { type: 'string', default: 'auto' },
       engine: { type: 'string', multiple: true },
-      node: { type: 'string', multiple: true },
-      'no-docs': { type: 'boolean', default: false },
-      help: { type: 'boolean', short: 'h', default: false },
+      ...SHARED_OPTIONS,
     },
     strict: true,
   })
@@ -345,21 +338,13 @@ function parseOptions(argv: readonly string[]): Options | 'help' {
   const connections = values.connections === undefined ? DEFAULT_CONNECTIONS : Number(values.connections)
   if (!Number.isInteger(connections) || connections <= 0)
     throw new UsageError(`--connections wants a positive integer, got ${values.connections}`)
-  const backends = values.backends
-  if (backends !== 'auto' && backends !== 'nginx' && backends !== 'node')
-    throw new UsageError(`--backends wants auto, nginx or node, got ${backends}`)
+  const backends = backendsOption(values.backends)
   const engines = (values.engine ?? [...ENGINES]).map((e) => {
     if (!(ENGINES as readonly string[]).includes(e))
       throw new UsageError(`--engine wants ${ENGINES.join(' or ')}, got ${e}`)
     return e as Engine
   })
-  const nodes = (values.node ?? [SELF]).map((raw) => {
-    const found = findNode(raw, process.cwd())
-    if (found.kind === 'missing') throw new SetupError(`--node ${raw}: ${found.reason}`)
-    return found.node
-  })
-  const clash = nodesProblem(nodes)
-  if (clash !== undefined) throw new UsageError(`--node: ${clash}`)
+  const nodes = nodesOption(values.node)
   return {
     connections,
     backends,
@@ -395,35 +380,18 @@ async function main(argv: readonly string[]): Promise<number> {
   )
   ensureBuilt(ROOT, log)
 
-  const aborter = new AbortController()
-  const onSignal = (): void => aborter.abort(new Error('interrupted'))
-  process.on('SIGINT', onSignal)
-  process.on('SIGTERM', onSignal)
-  const children = new Children(ROOT)
-  const killOnExit = (): void => children.killAllNow()
-  process.on('exit', killOnExit)
+  const session = new BenchSession(ROOT, 'switchyard-idle-')
   const date = localDate(new Date())
-  const tmpDir = mkdtempSync(path.join(os.tmpdir(), 'switchyard-idle-'))
-  chmodSync(tmpDir, 0o755)
-  let signal: AbortSignal = aborter.signal
+  let signal: AbortSignal = session.signal
   try {
-    const backendPorts = await freePorts(3)
-    const backends = await startBackends(
-      children,
-      ROOT,
-      path.join(tmpDir, 'backends'),
-      backendPorts,
-      options.backends,
-      aborter.signal,
-    )
-    await checkBodies(backendPorts, aborter.signal)
+    const backends = await session.startBackends(3, options.backends)
     const results: IdleResult[] = []
     for (const variant of options.variants) {
       log(`${variantText(variant)}:`)
-      signal = AbortSignal.any([aborter.signal, AbortSignal.timeout(DEADLINE_MS)])
-      results.push(await measure(children, variant, options.connections, backendPorts, signal))
+      signal = AbortSignal.any([session.signal, AbortSignal.timeout(DEADLINE_MS)])
+      results.push(await measure(session.children, variant, options.connections, backends.ports, signal))
     }
-    await children.stop(backends.child)
+    await session.children.stop(backends.child)
     const resultsPath = `bench/results/${date}-idle.md`
     mkdirSync(path.join(ROOT, 'bench', 'results'), { recursive: true })
     writeFileSync(path.join(ROOT, resultsPath), resultsMd(results, date, backends.description, command))
@@ -454,17 +422,13 @@ async function main(argv: readonly string[]): Promise<number> {
   } catch (err) {
     if (signal.aborted) {
       log(
-        `bench:idle: ${aborter.signal.aborted ? 'interrupted' : `a measurement did not finish within ${DEADLINE_MS / 1_000} s`}`,
+        `bench:idle: ${session.signal.aborted ? 'interrupted' : `a measurement did not finish within ${DEADLINE_MS / 1_000} s`}`,
       )
-      return aborter.signal.aborted ? 130 : 1
+      return session.signal.aborted ? 130 : 1
     }
     throw err
   } finally {
-    await children.stopAll()
-    rmSync(tmpDir, { recursive: true, force: true })
-    process.off('exit', killOnExit)
-    process.off('SIGINT', onSignal)
-    process.off('SIGTERM', onSignal)
+    await session.close()
   }
 }
 

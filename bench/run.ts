@@ -14,30 +14,22 @@
 // Usage: npm run bench [-- --quick] [-- --case NAME ...] [-- --candidate NAME ...] [-- --base DIR]
 //   [-- --engines] [-- --node PATH ...] [-- --no-docs] [-- --duration S --rounds N --warmup S]
 import { spawnSync } from 'node:child_process'
-import { chmodSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs'
-import os from 'node:os'
+import { mkdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs'
 import path from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { parseArgs } from 'node:util'
 import { defaultEngine, type Engine } from '../src/config/schema.js'
 import { BASE, baseProblem, candidate, candidates, type Scheme, SUBJECT } from './candidates.js'
 import { type Case, caseNames, cases, ENGINE_CASES, ENGINE_RUN_SKIPS, loadToolOf, misfits } from './cases.js'
-import { type BackendKind, checkBodies, startBackends } from './lib/backends.js'
+import type { BackendKind } from './lib/backends.js'
 import { ensureBuilt, localDate } from './lib/build.js'
-import { Children, freePorts } from './lib/children.js'
+import { freePorts } from './lib/children.js'
 import { extractSection } from './lib/docs-section.js'
 import { expandCase, runName } from './lib/expand.js'
 import { describeLoad, type Load } from './lib/load.js'
 import { runRounds } from './lib/measure.js'
-import {
-  findNode,
-  NODE24_INSTALL,
-  type NodeRuntime,
-  nativeParserCheck,
-  nodesProblem,
-  SELF,
-  selfNode,
-} from './lib/nodes.js'
+import { NODE24_INSTALL, type NodeRuntime, nativeParserCheck, SELF, selfNode } from './lib/nodes.js'
+import { backendsOption, nodesOption, SetupError, SHARED_OPTIONS, UsageError } from './lib/options.js'
 import {
   type CaseResult,
   formatDocsMd,
@@ -55,6 +47,7 @@ import {
   type Skipped,
   summarize,
 } from './lib/report.js'
+import { BenchSession } from './lib/session.js'
 import { describeMachine } from './lib/system.js'
 import { type StartContext, startCandidate, type Target } from './lib/targets.js'
 import { packageVersion, probeTool, TOOL_PACKAGES, type Tool } from './lib/tools.js'
@@ -117,11 +110,6 @@ const USAGE = `Usage: npm run bench [-- OPTIONS]
 
 type ParsedArgs = { readonly kind: 'plan'; readonly plan: Plan } | { readonly kind: 'help' }
 
-class UsageError extends Error {}
-
-/** Something the run needs is missing (a `--node` binary): the message says how to get it, no usage text. */
-class SetupError extends Error {}
-
 function parsePlan(argv: readonly string[]): ParsedArgs {
   const { values } = parseArgs({
     args: [...argv],
@@ -133,11 +121,8 @@ function parsePlan(argv: readonly string[]): ParsedArgs {
       duration: { type: 'string' },
       rounds: { type: 'string' },
       warmup: { type: 'string' },
-      backends: { type: 'string', default: 'auto' },
       engines: { type: 'boolean', default: false },
-      node: { type: 'string', multiple: true },
-      'no-docs': { type: 'boolean', default: false },
-      help: { type: 'boolean', short: 'h', default: false },
+      ...SHARED_OPTIONS,
     },
     strict: true,
   })
@@ -152,16 +137,8 @@ function parsePlan(argv: readonly string[]): ParsedArgs {
   const selected = (values.case ?? []).flatMap((v) => v.split(','))
   const unknown = selected.filter((name) => !caseNames().includes(name))
   if (unknown.length > 0) throw new UsageError(`unknown case ${unknown.join(', ')}; cases: ${caseNames().join(', ')}`)
-  const nodes = (values.node ?? [SELF]).map((raw) => {
-    const found = findNode(raw, process.cwd())
-    if (found.kind === 'missing') throw new SetupError(`--node ${raw}: ${found.reason}`)
-    return found.node
-  })
-  const clash = nodesProblem(nodes)
-  if (clash !== undefined) throw new UsageError(`--node: ${clash}`)
-  const backends = values.backends
-  if (backends !== 'auto' && backends !== 'nginx' && backends !== 'node')
-    throw new UsageError(`--backends wants auto, nginx or node, got ${backends}`)
+  const nodes = nodesOption(values.node)
+  const backends = backendsOption(values.backends)
   const only = (values.candidate ?? []).flatMap((v) => v.split(','))
   const known = candidates.map((c) => c.name)
   const strangers = only.filter((name) => !known.includes(name))
@@ -507,38 +484,19 @@ async function main(argv: readonly string[]): Promise<number> {
     if (!n.nativeParser.ok)
       log(`note: under ${n.version} the native engine falls back to node (parser self-test: ${n.nativeParser.reason})`)
 
-  const aborter = new AbortController()
-  const onSignal = (): void => aborter.abort(new Error('interrupted'))
-  process.on('SIGINT', onSignal)
-  process.on('SIGTERM', onSignal)
-  const children = new Children(ROOT)
-  const killOnExit = (): void => children.killAllNow()
-  process.on('exit', killOnExit)
-  const tmpDir = mkdtempSync(path.join(os.tmpdir(), 'switchyard-bench-'))
-  // nginx's workers drop root privileges and must still reach their files here.
-  chmodSync(tmpDir, 0o755)
-
+  const session = new BenchSession(ROOT, 'switchyard-bench-')
   const started = new Date()
   try {
-    const backendPorts = await freePorts(BACKEND_COUNT)
-    const backends = await startBackends(
-      children,
-      ROOT,
-      path.join(tmpDir, 'backends'),
-      backendPorts,
-      plan.backends,
-      aborter.signal,
-    )
-    await checkBodies(backendPorts, aborter.signal)
-    log(`backends: ${backends.kind} on ${backendPorts.join(', ')}`)
+    const backends = await session.startBackends(BACKEND_COUNT, plan.backends)
+    log(`backends: ${backends.kind} on ${backends.ports.join(', ')}`)
     const sc: StartContext = {
-      children,
+      children: session.children,
       rootDir: ROOT,
       baseDir: plan.base?.dir,
-      tmpDir,
-      backendPorts,
+      tmpDir: session.tmpDir,
+      backendPorts: backends.ports,
       backendChild: backends.child,
-      signal: aborter.signal,
+      signal: session.signal,
     }
     const seen: RatesSeen = new Map()
     const results: CaseResult[] = []
@@ -595,17 +553,13 @@ async function main(argv: readonly string[]): Promise<number> {
     process.stdout.write(`\n${formatText(report)}\n\nwrote ${resultsPath} and docs/benchmarks.md\n`)
     return 0
   } catch (err) {
-    if (aborter.signal.aborted) {
+    if (session.signal.aborted) {
       log('bench: interrupted')
       return 130
     }
     throw err
   } finally {
-    await children.stopAll()
-    rmSync(tmpDir, { recursive: true, force: true })
-    process.off('exit', killOnExit)
-    process.off('SIGINT', onSignal)
-    process.off('SIGTERM', onSignal)
+    await session.close()
   }
 }
 

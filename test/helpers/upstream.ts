@@ -152,15 +152,20 @@ export interface RawServer {
   close(): Promise<void>
 }
 
+/** What a raw server does as requests arrive; it answers nothing unless these write. */
+export interface RawHandlers {
+  /** A whole request arrived, body included. */
+  onRequest?(req: RawRequest): void
+  /** A request head is complete, before its body has arrived (for early answers). */
+  onHead?(req: Omit<RawRequest, 'rawBody'>): void
+}
+
 /**
  * A TCP server that parses HTTP/1.1 requests (Content-Length and chunked bodies) and calls `onRequest`
  * with each; it answers nothing itself. `onHead` is called as soon as a head is complete, before its
  * body has arrived (for early answers).
  */
-export async function rawServer(handlers: {
-  onRequest?(req: RawRequest): void
-  onHead?(req: Omit<RawRequest, 'rawBody'>): void
-}): Promise<RawServer> {
+export async function rawServer(handlers: RawHandlers): Promise<RawServer> {
   const connections: RawConnection[] = []
   const requests: RawRequest[] = []
   const sockets = new Set<Socket>()
@@ -245,6 +250,16 @@ export async function rawServer(handlers: {
     connections,
     requests,
     close: () => closeServer(server, sockets),
+  }
+}
+
+/** Runs `run` with a raw server (see `rawServer`), and closes the server after it, pass or fail. */
+export async function withRawServer(handlers: RawHandlers, run: (server: RawServer) => Promise<void>): Promise<void> {
+  const server = await rawServer(handlers)
+  try {
+    await run(server)
+  } finally {
+    await server.close()
   }
 }
 
