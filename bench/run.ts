@@ -35,6 +35,8 @@ import {
   formatDocsMd,
   formatResultsMd,
   formatText,
+  ENGINE_NOTES_BEGIN,
+  ENGINE_NOTES_END,
   IDLE_BEGIN,
   IDLE_END,
   type LoadVariant,
@@ -548,6 +550,7 @@ async function main(argv: readonly string[]): Promise<number> {
         previousSection(docsPath, IDLE_BEGIN, IDLE_END),
         previousSection(docsPath, PROFILE_BEGIN, PROFILE_END),
         previousSection(docsPath, PIPELINE_BEGIN, PIPELINE_END),
+        previousSection(docsPath, ENGINE_NOTES_BEGIN, ENGINE_NOTES_END),
       ),
     )
     process.stdout.write(`\n${formatText(report)}\n\nwrote ${resultsPath} and docs/benchmarks.md\n`)

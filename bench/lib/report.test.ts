@@ -229,6 +229,12 @@ describe('the engine table in the report', () => {
     const plain: RunReport = { ...report, cases: [] }
     assert.doesNotMatch(formatDocsMd(plain, 'x', undefined), /Engines and Node versions/)
   })
+  it('carries the hand-written engine notes over, or says they are missing', () => {
+    const notes = '<!-- engine-notes begin -->\nThe parser: the binding.\n<!-- engine-notes end -->'
+    const md = formatDocsMd(report, 'x', undefined, undefined, undefined, notes)
+    assert.match(md, /## The HTTP\/1\.1 engines: notes\n\n<!-- engine-notes begin -->\nThe parser: the binding\./)
+    assert.match(formatDocsMd(report, 'x', undefined), /<!-- engine-notes begin -->\nNot written yet/)
+  })
 })
 
 describe('layer 4 references and goals', () => {

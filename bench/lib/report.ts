@@ -850,6 +850,18 @@ export const PROFILE_END = '<!-- bench:profile end -->'
 export const PIPELINE_BEGIN = '<!-- pipeline-cost begin -->'
 export const PIPELINE_END = '<!-- pipeline-cost end -->'
 
+/**
+ * The section of docs/benchmarks.md on the HTTP/1.1 engines beyond the engine table: the parser choice
+ * (`npm run bench:parser`), timer precision, one-sided comparisons and the profile behind a missed
+ * target, written by hand from runs that do not write the page.
+ */
+export const ENGINE_NOTES_BEGIN = '<!-- engine-notes begin -->'
+export const ENGINE_NOTES_END = '<!-- engine-notes end -->'
+
+const ENGINE_NOTES_PLACEHOLDER = `${ENGINE_NOTES_BEGIN}
+Not written yet: \`npm run bench:parser\` and the profiles of \`npm run bench:profile\` go here.
+${ENGINE_NOTES_END}`
+
 const PIPELINE_PLACEHOLDER = `${PIPELINE_BEGIN}
 Not measured yet: run \`npm run bench -- --case small-50 --base DIR\` against a build without the pipeline, and \`npm run bench:layers\`.
 ${PIPELINE_END}`
@@ -863,9 +875,9 @@ Not measured yet: run \`npm run bench:idle\`.
 ${IDLE_END}`
 
 /**
- * docs/benchmarks.md. `idleSection`, `profileSection` and `pipelineSection` (markers included) are
- * carried over from the previous file, written by `npm run bench:idle`, `npm run bench:profile --
- * --docs` and by hand; placeholders when there are none.
+ * docs/benchmarks.md. `idleSection`, `profileSection`, `pipelineSection` and `engineNotes` (markers
+ * included) are carried over from the previous file, written by `npm run bench:idle`, `npm run
+ * bench:profile -- --docs` and by hand; placeholders when there are none.
  */
 export function formatDocsMd(
   r: RunReport,
@@ -873,6 +885,7 @@ export function formatDocsMd(
   idleSection: string | undefined,
   profileSection?: string,
   pipelineSection?: string,
+  engineNotes?: string,
 ): string {
   const caseSections = r.cases.map((c) => {
     if (c.kind === 'skipped') return `${caseHeading(c)}\n\nSkipped: ${c.reason}.`
@@ -932,6 +945,10 @@ ${sharedCoresCaveat(r.machine)}
 ${glance === undefined ? '' : `### At a glance: req/s of the subject over each reference\n\n${glance}\n\n`}${enginesMd(r, '###')}${RATIO_LEGEND}
 
 ${caseSections.join('\n\n')}
+
+## The HTTP/1.1 engines: notes
+
+${engineNotes ?? ENGINE_NOTES_PLACEHOLDER}
 
 ## Idle connections
 
