@@ -1,6 +1,7 @@
 /**
  * The `switchyard` command serving, as a user runs it: a real child process, real signals, real sockets.
- * (Moved out of test/cli.test.ts, which keeps the quick validate, flag and usage tests.)
+ * (Moved out of test/cli.test.ts, which keeps the quick validation tests; flags and usage errors are in
+ * test/slow/cli-flags.test.ts.)
  */
 import assert from 'node:assert/strict'
 import { mkdtemp, rename, writeFile } from 'node:fs/promises'
