@@ -32,11 +32,11 @@ import { NODE24_INSTALL, type NodeRuntime, nativeParserCheck, SELF, selfNode } f
 import { backendsOption, nodesOption, SetupError, SHARED_OPTIONS, UsageError } from './lib/options.js'
 import {
   type CaseResult,
+  ENGINE_NOTES_BEGIN,
+  ENGINE_NOTES_END,
   formatDocsMd,
   formatResultsMd,
   formatText,
-  ENGINE_NOTES_BEGIN,
-  ENGINE_NOTES_END,
   IDLE_BEGIN,
   IDLE_END,
   type LoadVariant,
