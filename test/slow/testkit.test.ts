@@ -4,7 +4,7 @@ import { mkdtemp, rm, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { after, before, describe, it } from 'node:test'
-import { runCliToEnd } from './helpers/cli.js'
+import { runCliToEnd } from '../helpers/cli.js'
 
 const CONFIG = `listeners:
   - name: public
