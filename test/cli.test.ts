@@ -4,22 +4,11 @@
  * test/slow/cli-serving.test.ts.
  */
 import assert from 'node:assert/strict'
-import { mkdtemp, writeFile } from 'node:fs/promises'
-import { tmpdir } from 'node:os'
-import { join } from 'node:path'
-import { before, describe, it } from 'node:test'
-import { runCliToEnd } from './helpers/cli.js'
+import path, { join } from 'node:path'
+import { describe, it } from 'node:test'
+import { configFiles, runCliToEnd } from './helpers/cli.js'
 
-let dir: string
-before(async () => {
-  dir = await mkdtemp(join(tmpdir(), 'switchyard-cli-'))
-})
-
-async function file(name: string, text: string): Promise<string> {
-  const p = join(dir, name)
-  await writeFile(p, text)
-  return p
-}
+const file = configFiles('switchyard-cli-')
 
 describe('switchyard validate', () => {
   it('prints a one-line summary and exits 0 for a valid file', async () => {
@@ -64,7 +53,7 @@ describe('switchyard validate', () => {
   })
 
   it('says so when the file is missing', async () => {
-    const r = await runCliToEnd(['validate', join(dir, 'missing.yaml')])
+    const r = await runCliToEnd(['validate', join(path.dirname(await file('here.yaml', '')), 'missing.yaml')])
     assert.equal(r.code, 2)
     assert.match(r.stderr, /missing\.yaml:1:1: \(file\): cannot read: no such file/)
   })

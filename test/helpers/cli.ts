@@ -3,8 +3,29 @@
  * and waits for log lines. Used where the test needs signals or the process's own memory figures.
  */
 import { type ChildProcess, execFile, spawn } from 'node:child_process'
+import { mkdtemp, writeFile } from 'node:fs/promises'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { before } from 'node:test'
 import { fileURLToPath } from 'node:url'
 import { promisify } from 'node:util'
+
+/**
+ * A temporary directory for config files, made before the calling file's tests run (call this at the
+ * top level of a test file), and the function that writes a file into it and returns its path.
+ */
+export function configFiles(prefix: string): (name: string, text: string) => Promise<string> {
+  let dir: string | undefined
+  before(async () => {
+    dir = await mkdtemp(join(tmpdir(), prefix))
+  })
+  return async (name, text) => {
+    if (dir === undefined) throw new Error('configFiles: used before its directory was made')
+    const p = join(dir, name)
+    await writeFile(p, text)
+    return p
+  }
+}
 
 const ENTRY = fileURLToPath(new URL('./cli-entry.ts', import.meta.url))
 const ROOT = fileURLToPath(new URL('../..', import.meta.url))

@@ -5,9 +5,9 @@
 import assert from 'node:assert/strict'
 import { after, before, describe, it } from 'node:test'
 import { Agent, request } from 'undici'
+import type { ConfigInput } from '../../src/index.js'
 import { startBackend, type TestBackend } from '../helpers/backends.js'
 import { type RunningLb, startLb } from '../helpers/lb.js'
-import type { ConfigInput } from '../src/index.js'
 
 /** Answers after `delayMs`, with its name. */
 function delayed(name: string, delayMs: number): Promise<TestBackend> {

@@ -4,24 +4,12 @@
  */
 import assert from 'node:assert/strict'
 import { existsSync } from 'node:fs'
-import { mkdtemp, writeFile } from 'node:fs/promises'
 import { createServer } from 'node:http'
 import type { AddressInfo } from 'node:net'
-import { tmpdir } from 'node:os'
-import { join } from 'node:path'
-import { before, describe, it } from 'node:test'
-import { runCliToEnd } from '../helpers/cli.js'
+import { describe, it } from 'node:test'
+import { configFiles, runCliToEnd } from '../helpers/cli.js'
 
-let dir: string
-before(async () => {
-  dir = await mkdtemp(join(tmpdir(), 'switchyard-cli-flags-'))
-})
-
-async function file(name: string, text: string): Promise<string> {
-  const p = join(dir, name)
-  await writeFile(p, text)
-  return p
-}
+const file = configFiles('switchyard-cli-flags-')
 
 describe('switchyard flags', () => {
   it('--watch without --config is a usage error', async () => {

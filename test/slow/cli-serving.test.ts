@@ -4,24 +4,13 @@
  * test/slow/cli-flags.test.ts.)
  */
 import assert from 'node:assert/strict'
-import { mkdtemp, rename, writeFile } from 'node:fs/promises'
-import { tmpdir } from 'node:os'
-import { join } from 'node:path'
+import { rename, writeFile } from 'node:fs/promises'
 import { after, before, describe, it } from 'node:test'
 import { startBackends, type TestBackend } from '../helpers/backends.js'
-import { runCli } from '../helpers/cli.js'
+import { configFiles, runCli } from '../helpers/cli.js'
 import { waitFor } from '../helpers/wait.js'
 
-let dir: string
-before(async () => {
-  dir = await mkdtemp(join(tmpdir(), 'switchyard-cli-'))
-})
-
-async function file(name: string, text: string): Promise<string> {
-  const p = join(dir, name)
-  await writeFile(p, text)
-  return p
-}
+const file = configFiles('switchyard-cli-')
 
 /** Waits for the listener-ready log line and returns its port. */
 async function readyPort(p: ReturnType<typeof runCli>, listener: string): Promise<number> {
