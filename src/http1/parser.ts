@@ -298,6 +298,13 @@ const PROBES: readonly Probe[] = [
     expect: 'error HPE_INVALID_HEADER_TOKEN',
   },
   {
+    // ... and a name that is not a token.
+    kind: 'response',
+    text: 'HTTP/1.1 200 OK\r\nA b: c\r\n\r\n',
+    mode: BODY_PARSE,
+    expect: 'error HPE_INVALID_HEADER_TOKEN',
+  },
+  {
     // The upstream engine's view of bytes after a complete response: the next message begins.
     kind: 'response',
     text: 'HTTP/1.1 204 No Content\r\n\r\nHTTP/1.1 2',
