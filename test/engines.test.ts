@@ -16,6 +16,7 @@ import assert from 'node:assert/strict'
 import { connect, createServer, type Server, type Socket } from 'node:net'
 import { after, before, describe, it } from 'node:test'
 import { setImmediate as turn } from 'node:timers/promises'
+import type { Logger } from '../src/core/logger.js'
 import { type ConfigInput, createLoadBalancer, type LoadBalancer } from '../src/index.js'
 import { closeServer } from './helpers/backends.js'
 import { ENGINES, type EngineName } from './helpers/differential.js'
@@ -125,8 +126,8 @@ function config(engine: EngineName, servers: string[], extra: Partial<ConfigInpu
   }
 }
 
-async function start(cfg: ConfigInput): Promise<{ lb: LoadBalancer; port: number }> {
-  const lb = createLoadBalancer(cfg, { logger: memoryLogger().logger })
+async function start(cfg: ConfigInput, logger: Logger): Promise<{ lb: LoadBalancer; port: number }> {
+  const lb = createLoadBalancer(cfg, { logger })
   await lb.start()
   const port = Object.values(lb.addresses())[0]?.port
   if (port === undefined) throw new Error('no listener')
@@ -238,19 +239,44 @@ async function get(port: number, path: string): Promise<ClientResponse> {
   }
 }
 
+/**
+ * A scripted backend and a load balancer on `engine` in front of it, for the tests of one describe:
+ * made before them, closed after them. Read its fields inside the tests.
+ */
+function scriptedProxy(
+  engine: EngineName,
+  extra: Partial<ConfigInput['pools'][number]> = {},
+  logger: Logger = memoryLogger().logger,
+): { readonly backend: ScriptedBackend; readonly lb: LoadBalancer; readonly port: number } {
+  let made: { backend: ScriptedBackend; lb: LoadBalancer; port: number } | undefined
+  before(async () => {
+    const backend = await new ScriptedBackend().listen()
+    made = { backend, ...(await start(config(engine, [backend.url], extra), logger)) }
+  })
+  after(async () => {
+    await made?.lb.close({ gracePeriodMs: 1000 })
+    await made?.backend.close()
+  })
+  const get = () => {
+    if (made === undefined) throw new Error('scriptedProxy: read before its before() hook ran')
+    return made
+  }
+  return {
+    get backend() {
+      return get().backend
+    },
+    get lb() {
+      return get().lb
+    },
+    get port() {
+      return get().port
+    },
+  }
+}
+
 for (const engine of ENGINES) {
   describe(`engine: ${engine}: an upstream that sends more than its response`, () => {
-    let backend: ScriptedBackend
-    let lb: LoadBalancer
-    let port: number
-    before(async () => {
-      backend = await new ScriptedBackend().listen()
-      ;({ lb, port } = await start(config(engine, [backend.url])))
-    })
-    after(async () => {
-      await lb.close({ gracePeriodMs: 1000 })
-      await backend.close()
-    })
+    const proxy = scriptedProxy(engine)
 
     const leftovers: [string, (up: Upstream) => void][] = [
       ['a whole fake response in the same write as the real one', (up) => up.socket.write(OK + POISON)],
@@ -266,18 +292,19 @@ for (const engine of ENGINES) {
     ]
     for (const [what, answer] of leftovers)
       it(`${what}: no client ever reads those bytes, and the connection is not used again`, async () => {
-        const before = backend.connections.length
-        backend.script = { onRequest: answer }
+        const before = proxy.backend.connections.length
+        proxy.backend.script = { onRequest: answer }
         // Sequential, then concurrent clients: each gets exactly the real response.
-        for (let i = 0; i < 5; i++) assert.deepEqual(pick(await get(port, `/seq${i}`)), { status: 200, body: 'ok' })
-        const concurrent = await Promise.all(Array.from({ length: 8 }, (_, i) => get(port, `/par${i}`)))
+        for (let i = 0; i < 5; i++)
+          assert.deepEqual(pick(await get(proxy.port, `/seq${i}`)), { status: 200, body: 'ok' })
+        const concurrent = await Promise.all(Array.from({ length: 8 }, (_, i) => get(proxy.port, `/par${i}`)))
         for (const r of concurrent) assert.deepEqual(pick(r), { status: 200, body: 'ok' })
         for (const r of [...concurrent])
           assert.equal(
             r.headers.find(([n]) => n.toLowerCase() === 'x-poison'),
             undefined,
           )
-        const mine = backend.connections.slice(before)
+        const mine = proxy.backend.connections.slice(before)
         assert.deepEqual(
           mine.map((c) => c.requests.length),
           mine.map(() => 1),
@@ -285,22 +312,12 @@ for (const engine of ENGINES) {
         )
         assert.equal(mine.length, 13)
         await waitFor(() => mine.every((c) => c.closed), 'the proxy to close every connection that sent stray bytes')
-        assert.equal(inFlight(lb), 0)
+        assert.equal(inFlight(proxy.lb), 0)
       })
   })
 
   describe(`engine: ${engine}: an upstream that speaks on an idle pooled connection`, () => {
-    let backend: ScriptedBackend
-    let lb: LoadBalancer
-    let port: number
-    before(async () => {
-      backend = await new ScriptedBackend().listen()
-      ;({ lb, port } = await start(config(engine, [backend.url], { connections: { keepAlive: '30s' } })))
-    })
-    after(async () => {
-      await lb.close({ gracePeriodMs: 1000 })
-      await backend.close()
-    })
+    const proxy = scriptedProxy(engine, { connections: { keepAlive: '30s' } })
 
     const unsolicited: [string, (up: Upstream) => void][] = [
       ['a whole fake response', (up) => up.socket.write(POISON)],
@@ -312,31 +329,21 @@ for (const engine of ENGINES) {
     ]
     for (const [i, [what, speak]] of unsolicited.entries())
       it(`${what}: reaches no client; the proxy drops the connection and serves the next request on another`, async () => {
-        backend.script = {}
-        assert.deepEqual(pick(await get(port, `/first${i}`)), { status: 200, body: 'ok' })
-        const conn = backend.connections.find((c) => c.requests.some((m) => m.target === `/first${i}`))
+        proxy.backend.script = {}
+        assert.deepEqual(pick(await get(proxy.port, `/first${i}`)), { status: 200, body: 'ok' })
+        const conn = proxy.backend.connections.find((c) => c.requests.some((m) => m.target === `/first${i}`))
         assert.ok(conn !== undefined && !conn.closed, 'the connection that carried it is idle in the pool')
         const carried = conn.requests.length
         speak(conn)
         await waitFor(() => conn.closed, 'the proxy to drop the idle connection that spoke')
-        assert.deepEqual(pick(await get(port, `/second${i}`)), { status: 200, body: 'ok' })
+        assert.deepEqual(pick(await get(proxy.port, `/second${i}`)), { status: 200, body: 'ok' })
         assert.equal(conn.requests.length, carried, 'the connection that spoke carried no further request')
-        assert.equal(inFlight(lb), 0)
+        assert.equal(inFlight(proxy.lb), 0)
       })
   })
 
   describe(`engine: ${engine}: an upstream that answers before the request body is complete`, () => {
-    let backend: ScriptedBackend
-    let lb: LoadBalancer
-    let port: number
-    before(async () => {
-      backend = await new ScriptedBackend().listen()
-      ;({ lb, port } = await start(config(engine, [backend.url])))
-    })
-    after(async () => {
-      await lb.close({ gracePeriodMs: 1000 })
-      await backend.close()
-    })
+    const proxy = scriptedProxy(engine)
 
     /** A body made of request heads: if any of it is read as requests, the backend sees `/smuggled`. */
     const SMUGGLE = 'GET /smuggled HTTP/1.1\r\nHost: app.test\r\nContent-Length: 0\r\n\r\n'
@@ -362,13 +369,13 @@ for (const engine of ENGINES) {
     for (const [what, status, answer] of answers)
       for (const framing of ['Content-Length', 'chunked'] as const)
         it(`${what}, ${framing} body: the client gets it, nothing hangs or leaks, the rest of the body is never a request`, async () => {
-          const before = backend.connections.length
-          backend.script = {
+          const before = proxy.backend.connections.length
+          proxy.backend.script = {
             onHead: (up, head) => {
               if (head.target === '/upload') answer(up)
             },
           }
-          const c = new RawClient(port)
+          const c = new RawClient(proxy.port)
           try {
             await c.connected
             const chunk = (b: Buffer) =>
@@ -382,7 +389,7 @@ for (const engine of ENGINES) {
             assert.equal(String(r.status), status)
             // The listener ends the exchange: nothing in flight, no upstream connection holding half a
             // request (closed, or idle after a whole one).
-            await waitFor(() => inFlight(lb) === 0, 'no request in flight after the early answer')
+            await waitFor(() => inFlight(proxy.lb) === 0, 'no request in flight after the early answer')
             // The client sends the rest of its body, then one more request. Whatever the listener makes
             // of them (reads the rest as the body it is and answers /after, closes, or leaves them
             // unread: see the TODO below), none of it may reach the backend as a request of its own.
@@ -394,8 +401,8 @@ for (const engine of ENGINES) {
           } finally {
             c.destroy()
           }
-          await waitFor(() => inFlight(lb) === 0, 'no request in flight once the client left')
-          const mine = backend.connections.slice(before)
+          await waitFor(() => inFlight(proxy.lb) === 0, 'no request in flight once the client left')
+          const mine = proxy.backend.connections.slice(before)
           await waitFor(
             () => mine.every((u) => u.closed || u.pending.length === 0),
             'every upstream connection closed, or idle after whole requests',
@@ -407,19 +414,19 @@ for (const engine of ENGINES) {
             `the backend read only the upload and /after: ${targets}`,
           )
           // And the listener still serves.
-          backend.script = {}
-          assert.deepEqual(pick(await get(port, '/later')), { status: 200, body: 'ok' })
+          proxy.backend.script = {}
+          assert.deepEqual(pick(await get(proxy.port, '/later')), { status: 200, body: 'ok' })
         })
 
     // The rest of the body is never read (the upstream request is gone): a relayed answer that says
     // keep-alive would leave the next request on the connection unanswered until timeouts.idle.
     it('an early answer says Connection: close, and the connection closes after it', async () => {
-      backend.script = {
+      proxy.backend.script = {
         onHead: (up, head) => {
           if (head.target === '/upload') up.socket.write('HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nearly')
         },
       }
-      const c = new RawClient(port)
+      const c = new RawClient(proxy.port)
       try {
         await c.connected
         c.send(`POST /upload HTTP/1.1\r\nHost: app.test\r\nContent-Length: ${BODY.length}\r\n\r\n`)
@@ -442,24 +449,12 @@ for (const engine of ENGINES) {
   })
 
   describe(`engine: ${engine}: versions, refusals and the order of pipelined requests`, () => {
-    let backend: ScriptedBackend
-    let lb: LoadBalancer
-    let port: number
     const log = memoryLogger()
-    before(async () => {
-      backend = await new ScriptedBackend().listen()
-      lb = createLoadBalancer(config(engine, [backend.url]), { logger: log.logger })
-      await lb.start()
-      port = Object.values(lb.addresses())[0]?.port ?? 0
-    })
-    after(async () => {
-      await lb.close({ gracePeriodMs: 1000 })
-      await backend.close()
-    })
+    const proxy = scriptedProxy(engine, {}, log.logger)
 
     /** Sends `bytes` on a fresh connection; the responses read until the listener closes it. */
     async function untilClosed(bytes: string): Promise<ClientResponse[]> {
-      const c = new RawClient(port)
+      const c = new RawClient(proxy.port)
       try {
         await c.connected
         c.send(bytes)
@@ -478,7 +473,7 @@ for (const engine of ENGINES) {
     ]
     for (const [what, line, status, code] of versions)
       it(`a request line with ${what} is answered ${status} ${code} and closes the connection; what follows is never read`, async () => {
-        backend.script = {}
+        proxy.backend.script = {}
         const errorsBefore = log.lines.filter((l) => Number(l.level) >= 50).length
         const [r, ...more] = await untilClosed(
           `${line}\r\nHost: app.test\r\n\r\nGET /smuggled HTTP/1.1\r\nHost: app.test\r\n\r\n`,
@@ -486,13 +481,13 @@ for (const engine of ENGINES) {
         assert.equal(r?.status, status, r?.body)
         assert.equal((JSON.parse(r?.body ?? '{}') as { error?: { code?: string } }).error?.code, code)
         assert.deepEqual(more, [])
-        assert.ok(!backend.requests().some((m) => m.target === '/smuggled'), 'the request after it went upstream')
+        assert.ok(!proxy.backend.requests().some((m) => m.target === '/smuggled'), 'the request after it went upstream')
         // No internal error: nothing at error level (an HTTP/2.0 line once took the HTTP/2 path).
         assert.equal(log.lines.filter((l) => Number(l.level) >= 50).length, errorsBefore)
       })
 
     it('a Transfer-Encoding head that comes a few bytes at a time is judged whole: chunked passes, chunked then a tab is refused', async () => {
-      backend.script = {}
+      proxy.backend.script = {}
       /** Sends `text` 7 bytes a write, a turn of the event loop apart; the response. */
       const drip = async (c: RawClient, text: string) => {
         c.socket.setNoDelay(true)
@@ -503,7 +498,7 @@ for (const engine of ENGINES) {
         return c.response('POST')
       }
       const body = '5\r\nhello\r\n0\r\n\r\n'
-      const good = new RawClient(port)
+      const good = new RawClient(proxy.port)
       try {
         await good.connected
         const r = await drip(
@@ -515,13 +510,13 @@ for (const engine of ENGINES) {
         good.destroy()
       }
       assert.deepEqual(
-        backend
+        proxy.backend
           .requests()
           .filter((m) => m.target === '/drip-ok')
           .map((m) => m.body.toString()),
         ['hello'],
       )
-      const bad = new RawClient(port)
+      const bad = new RawClient(proxy.port)
       try {
         await bad.connected
         const r = await drip(
@@ -533,13 +528,13 @@ for (const engine of ENGINES) {
       } finally {
         bad.destroy()
       }
-      assert.ok(!backend.requests().some((m) => m.target === '/drip'))
+      assert.ok(!proxy.backend.requests().some((m) => m.target === '/drip'))
     })
 
     it('a request behind a POST reaches the upstream only once the POST is answered (RFC 9112 §9.3.2)', async () => {
       let firstAnswered = false
       let secondAfterFirst: boolean | undefined
-      backend.script = {
+      proxy.backend.script = {
         onRequest: (up, m) => {
           if (m.target === '/first')
             // Answered a little later, so that a request sent at once would come before it.
@@ -553,7 +548,7 @@ for (const engine of ENGINES) {
           }
         },
       }
-      const c = new RawClient(port)
+      const c = new RawClient(proxy.port)
       try {
         await c.connected
         c.send(
@@ -571,7 +566,7 @@ for (const engine of ENGINES) {
     it('pipelined GETs still go upstream side by side', async () => {
       // /a is answered only once /b has arrived: held back behind /a, /b would never come.
       const held: Upstream[] = []
-      backend.script = {
+      proxy.backend.script = {
         onRequest: (up, m) => {
           if (m.target === '/a') held.push(up)
           else {
@@ -580,7 +575,7 @@ for (const engine of ENGINES) {
           }
         },
       }
-      const c = new RawClient(port)
+      const c = new RawClient(proxy.port)
       try {
         await c.connected
         c.send('GET /a HTTP/1.1\r\nHost: app.test\r\n\r\nGET /b HTTP/1.1\r\nHost: app.test\r\n\r\n')
@@ -604,15 +599,18 @@ for (const engine of ENGINES) {
         'a request whose chunked body breaks off behind one in flight gets no answer of its own; the 400 follows the first response',
         'POST /broken HTTP/1.1\r\nHost: app.test\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhelloXX',
         async () => {
-          assert.ok(backend.requests().some((m) => m.target === '/slow'))
-          assert.ok(!backend.requests().some((m) => m.target === '/broken'), 'the broken request went upstream whole')
-          await waitFor(() => inFlight(lb) === 0, 'no request in flight')
+          assert.ok(proxy.backend.requests().some((m) => m.target === '/slow'))
+          assert.ok(
+            !proxy.backend.requests().some((m) => m.target === '/broken'),
+            'the broken request went upstream whole',
+          )
+          await waitFor(() => inFlight(proxy.lb) === 0, 'no request in flight')
         },
       ],
     ]
     for (const [what, bad, check] of behindSlow)
       it(what, async () => {
-        backend.script = {
+        proxy.backend.script = {
           onRequest: (up) => {
             setTimeout(() => up.socket.write(OK), 50)
           },
