@@ -18,7 +18,7 @@ import { after, before, describe, it } from 'node:test'
 import { setImmediate as turn } from 'node:timers/promises'
 import type { Logger } from '../src/core/logger.js'
 import { type ConfigInput, createLoadBalancer, type LoadBalancer } from '../src/index.js'
-import { closeServer } from './helpers/backends.js'
+import { closeServer, listenLocal } from './helpers/backends.js'
 import { ENGINES, type EngineName } from './helpers/differential.js'
 import { type Head, type Message, readMessage } from './helpers/framing.js'
 import { memoryLogger } from './helpers/log.js'
@@ -54,10 +54,7 @@ class ScriptedBackend {
   }
 
   async listen(): Promise<this> {
-    await new Promise<void>((resolve) => this.#server.listen(0, '127.0.0.1', resolve))
-    const a = this.#server.address()
-    if (a === null || typeof a === 'string') throw new Error('no address')
-    this.port = a.port
+    this.port = await listenLocal(this.#server)
     return this
   }
 

@@ -35,8 +35,7 @@ export async function startBackend(name: string, handler: Handler = nameHandler)
     sockets.add(s)
     s.on('close', () => sockets.delete(s))
   })
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
-  const { port } = server.address() as AddressInfo
+  const port = await listenLocal(server)
   self = {
     name,
     port,
@@ -46,6 +45,17 @@ export async function startBackend(name: string, handler: Handler = nameHandler)
     close: () => closeServer(server, sockets),
   }
   return self
+}
+
+/** Listens on a port of 127.0.0.1 that the OS hands out, and returns it. */
+export async function listenLocal(server: {
+  listen(port: number, host: string, cb: () => void): unknown
+  address(): AddressInfo | string | null
+}): Promise<number> {
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
+  const address = server.address()
+  if (address === null || typeof address === 'string') throw new Error('listenLocal: no TCP address')
+  return address.port
 }
 
 /** Stops `server` from accepting, destroys its open `sockets`, and resolves once it has closed. */

@@ -20,7 +20,7 @@ import { setImmediate as turn } from 'node:timers/promises'
 import { pino } from 'pino'
 import type { ConfigInput, LoadBalancer } from '../../src/index.js'
 import { createLoadBalancer } from '../../src/index.js'
-import { closeServer } from './backends.js'
+import { closeServer, listenLocal } from './backends.js'
 import { type Cut, type Message, originForm, type Requests, readMessage, readRequests } from './framing.js'
 
 export type EngineName = 'native' | 'node'
@@ -53,10 +53,7 @@ export class RecordingBackend {
   }
 
   async listen(): Promise<void> {
-    await new Promise<void>((resolve) => this.#server.listen(0, '127.0.0.1', resolve))
-    const address = this.#server.address()
-    if (address === null || typeof address === 'string') throw new Error('no backend address')
-    this.port = address.port
+    this.port = await listenLocal(this.#server)
   }
 
   /** Starts a new record; what arrives from now on goes into it. */
@@ -241,10 +238,7 @@ export class NodeHttpAnchor {
   }
 
   async listen(): Promise<void> {
-    await new Promise<void>((resolve) => this.#server.listen(0, '127.0.0.1', resolve))
-    const address = this.#server.address()
-    if (address === null || typeof address === 'string') throw new Error('no anchor address')
-    this.port = address.port
+    this.port = await listenLocal(this.#server)
   }
 
   /** Sends `bytes` on a fresh connection: the requests the handler saw whole. */

@@ -3,9 +3,9 @@
  * defaults, and a raw TCP server that reads HTTP/1.1 requests and answers with exactly the bytes a test
  * gives it (to misbehave as servers do: leftover bytes, early answers, silent closes).
  */
-import { type AddressInfo, createServer, type Server, type Socket } from 'node:net'
+import { createServer, type Server, type Socket } from 'node:net'
 import type { ServerConnections, UpstreamHandler, UpstreamRequest, UpstreamTry } from '../../src/l7/upstream.js'
-import { closeServer } from './backends.js'
+import { closeServer, listenLocal } from './backends.js'
 
 export const GET: UpstreamRequest = {
   method: 'GET',
@@ -244,9 +244,9 @@ export async function rawServer(handlers: RawHandlers): Promise<RawServer> {
       sockets.delete(socket)
     })
   })
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
+  const port = await listenLocal(server)
   return {
-    port: (server.address() as AddressInfo).port,
+    port,
     connections,
     requests,
     close: () => closeServer(server, sockets),
