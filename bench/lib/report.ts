@@ -696,7 +696,7 @@ function enginesMd(r: RunReport, h: string): string {
   if (matrixTable === '') return ''
   const parts = [
     `${h} Engines and Node versions`,
-    `Every Switchyard subject that has an HTTP/1.1 engine, in every case of this run that has one, under each Node (${nodesText(r)}); \`switchyard\` ran the default engine, \`${r.defaultEngine}\`. Ratios are within one case's interleaved rounds: the Node peers (bare undici dispatch, http-proxy) under the same Node, nginx (\`nginx\`, or \`nginx-2w\` in cores-50) per busy core, and the one-worker counterpart for two workers.`,
+    `Every Switchyard subject that has an HTTP/1.1 engine, in every case of this run that has one, under each Node (${nodesText(r)}); \`switchyard\` ran the default engine, \`${r.defaultEngine}\`. Ratios are within one case's interleaved rounds: the Node peers (bare undici dispatch, http-proxy) and the llhttp floor under the same Node, nginx (\`nginx\`, or \`nginx-2w\` in cores-50) per busy core, and the one-worker counterpart for two workers.`,
     matrixTable,
     ...(engineNotes(r).length === 0
       ? []
