@@ -13,6 +13,8 @@ export interface LoggerOptions {
   readonly level?: LogLevel
   /** Write synchronously (tests, short-lived commands). Default: async, batched writes to stdout. */
   readonly sync?: boolean
+  /** The descriptor written to. Default: 1, stdout. */
+  readonly fd?: number
 }
 
 /**
@@ -33,9 +35,9 @@ const FILE_WRITE_BYTES = 16 * 1024
  *   interleave mid-write.
  * The access log (l7/access-log.ts) gathers its lines into batches below the write size.
  */
-function stdoutMode(): { sync: boolean; maxWrite: number } {
+function stdoutMode(fd: number): { sync: boolean; maxWrite: number } {
   try {
-    const st = fstatSync(1)
+    const st = fstatSync(fd)
     if (st.isFIFO() || st.isSocket()) return { sync: false, maxWrite: ATOMIC_WRITE_BYTES }
   } catch {
     // No usable stdout: whatever is chosen, writes fail the same way.
@@ -43,9 +45,27 @@ function stdoutMode(): { sync: boolean; maxWrite: number } {
   return { sync: true, maxWrite: FILE_WRITE_BYTES }
 }
 
+/**
+ * Destinations made by `createLogger` that write synchronously to a file descriptor, by that
+ * descriptor: the access log writes its batches (bytes it encoded itself) straight to it, past the
+ * destination's string handling.
+ */
+const syncDescriptors = new WeakMap<object, number>()
+
+/**
+ * The descriptor that `destination` (a logger's stream) writes to synchronously, when `createLogger`
+ * made it so; undefined for any other destination (an embedder's stream, asynchronous writes).
+ */
+export function syncDescriptorOf(destination: object): number | undefined {
+  return syncDescriptors.get(destination)
+}
+
 export function createLogger(options: LoggerOptions = {}): Logger {
-  const mode = stdoutMode()
-  const destination = pino.destination({ dest: 1, sync: options.sync ?? mode.sync, maxWrite: mode.maxWrite })
+  const fd = options.fd ?? 1
+  const mode = stdoutMode(fd)
+  const sync = options.sync ?? mode.sync
+  const destination = pino.destination({ dest: fd, sync, maxWrite: mode.maxWrite })
+  if (sync) syncDescriptors.set(destination, fd)
   return pino(
     {
       level: options.level ?? 'info',
