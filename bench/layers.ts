@@ -110,7 +110,7 @@ const layers: readonly NsRow[] = [
         head,
         { clientIp: '192.0.2.7', proto: 'http', requestId: 'req-1', requestIdHeader: 'x-request-id' },
         policy,
-      ).length
+      ).headers.length
     },
   },
   {

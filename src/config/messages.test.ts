@@ -202,3 +202,18 @@ pools:
     }
   })
 })
+
+describe('header names in settings', () => {
+  it('refuses a request-id header that is not a header name', () => {
+    assert.deepEqual(
+      problems(`listeners:
+  - name: web
+    listen: 127.0.0.1:8080
+    requestId: { header: "x id" }
+    routes: [{ pool: p }]
+pools: [{ name: p, servers: [http://127.0.0.1:1] }]
+`),
+      ['sy.yaml:4:26: listeners[0].requestId.header: expected a header name (a token such as x-request-id), found "x id"'],
+    )
+  })
+})

@@ -160,7 +160,11 @@ const forwarded = z
 
 const requestId = z
   .strictObject({
-    header: z.string().default('x-request-id').describe('Header that carries the request id.'),
+    header: z
+      .string()
+      .regex(/^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/, { error: 'expected a header name (a token such as x-request-id)' })
+      .default('x-request-id')
+      .describe('Header that carries the request id.'),
     trustIncoming: z
       .boolean()
       .default(true)

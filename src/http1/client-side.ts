@@ -102,6 +102,7 @@ const NO_HEADERS: readonly string[] = []
 
 export class NativeClient implements ClientSide {
   readonly protocol: 'http/1.0' | 'http/1.1'
+  readonly headersChecked = true
   readonly method: string
   readonly url: string
   readonly rawHeaders: string[]
@@ -247,22 +248,24 @@ export class NativeClient implements ClientSide {
   write(chunk: Buffer): boolean {
     if (this.#ended || this.gone || chunk.length === 0) return true
     if (this.#given === undefined) this.writeHead(200, undefined, NO_HEADERS)
-    const head = this.#framing === 'pending' ? this.#finishHead(-1, false) : ''
+    const head = this.#framing === 'pending' ? this.#finishHead(-1, false) : undefined
     const length = chunk.length
     switch (this.#framing) {
       case 'none':
-        return head === '' ? true : this.#emit([head])
+        return head === undefined ? true : this.#emit([head])
       case 'length':
         if (length > this.#remaining) {
           this.abort()
           return true
         }
         this.#remaining -= length
-        return this.#emit(head === '' ? [chunk] : [head, chunk])
+        return this.#emit(head === undefined ? [chunk] : [head, chunk])
       case 'close':
-        return this.#emit(head === '' ? [chunk] : [head, chunk])
-      case 'chunked':
-        return this.#emit([`${head}${length.toString(16)}\r\n`, chunk, '\r\n'])
+        return this.#emit(head === undefined ? [chunk] : [head, chunk])
+      case 'chunked': {
+        const size = `${length.toString(16)}\r\n`
+        return this.#emit(head === undefined ? [size, chunk, '\r\n'] : [head, size, chunk, '\r\n'])
+      }
       case 'pending':
         throw new Error('response framing not decided')
       default: {
@@ -285,11 +288,10 @@ export class NativeClient implements ClientSide {
     if (body !== undefined && body.length === 0) body = undefined
     const length = body?.length ?? 0
     const hasTrailers = trailers !== undefined && trailers.length > 0
-    const head = this.#framing === 'pending' ? this.#finishHead(length, hasTrailers) : ''
-    let pieces: Piece[]
+    const head = this.#framing === 'pending' ? this.#finishHead(length, hasTrailers) : undefined
+    const pieces: Piece[] = head === undefined ? [] : [head]
     switch (this.#framing) {
       case 'none':
-        pieces = [head]
         break
       case 'length':
         if (length > this.#remaining) {
@@ -298,16 +300,14 @@ export class NativeClient implements ClientSide {
         }
         this.#remaining -= length
         if (this.#remaining > 0) this.#truncated = true
-        pieces = body === undefined ? [head] : [head, body]
+        if (body !== undefined) pieces.push(body)
         break
       case 'close':
-        pieces = body === undefined ? [head] : [head, body]
+        if (body !== undefined) pieces.push(body)
         break
       case 'chunked':
-        pieces =
-          body === undefined
-            ? [`${head}${lastChunk(trailers)}`]
-            : [`${head}${length.toString(16)}\r\n`, body, `\r\n${lastChunk(trailers)}`]
+        if (body === undefined) pieces.push(lastChunk(trailers))
+        else pieces.push(`${length.toString(16)}\r\n`, body, `\r\n${lastChunk(trailers)}`)
         break
       case 'pending':
         throw new Error('response framing not decided')
@@ -318,7 +318,7 @@ export class NativeClient implements ClientSide {
     }
     // A request body left unread: the connection closes rather than read and drop the rest of it.
     if (!this.#bodyComplete) this.#last = true
-    if (pieces.length > 1 || pieces[0] !== '') this.#emit(pieces)
+    if (pieces.length > 0) this.#emit(pieces)
     if (this.#active) this.#port.ended(this)
   }
 
@@ -372,7 +372,7 @@ export class NativeClient implements ClientSide {
     fn?.()
   }
 
-  #finishHead(wholeBody: number, trailers: boolean): string {
+  #finishHead(wholeBody: number, trailers: boolean): Buffer {
     const given = this.#given as GivenHead
     const end = finishHead(
       given,
@@ -385,7 +385,7 @@ export class NativeClient implements ClientSide {
     this.#framing = end.framing
     this.#remaining = end.length
     this.#last = end.last
-    return end.text
+    return end.head
   }
 
   #emit(pieces: Piece[]): boolean {

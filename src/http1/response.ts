@@ -9,6 +9,7 @@
  * come, so that a body known whole at that point gets a Content-Length rather than chunked framing.
  */
 import { STATUS_CODES } from 'node:http'
+import { putLatin1 } from './latin1.js'
 
 /** How a response body goes on the wire. */
 export type Framing =
@@ -23,11 +24,22 @@ export type Framing =
   /** Delimited by closing the connection (an HTTP/1.0 client and no Content-Length). */
   | 'close'
 
-/** A response head as given, checked; the framing and connection headers are added by `finishHead`. */
+/**
+ * A response head as given, checked; the framing and connection headers are added by `finishHead`,
+ * which writes the whole head into one buffer (no string is built for it).
+ */
 export interface GivenHead {
-  /** The status line and the given headers (each line with its CRLF), plus Date when none was given. */
-  readonly text: string
   readonly status: number
+  /** The reason phrase: the given one, or the standard one. */
+  readonly phrase: string
+  /** The given headers, `[name, value, ...]`, not copied: the caller leaves the array alone until the head is written. */
+  readonly headers: readonly string[]
+  /** `Date: …\r\n` when none was given (made when the head was given), else ''. */
+  readonly date: string
+  /** A given Transfer-Encoding, left out of the head. */
+  readonly dropsTransferEncoding: boolean
+  /** Bytes of the status line, the given header lines (a Transfer-Encoding left out) and `date`. */
+  readonly bytes: number
   /** The given Content-Length; -1 without one. */
   readonly contentLength: number
   /** A given Connection header names `close`. */
@@ -98,10 +110,12 @@ export function headOf(status: number, reason: string | undefined, headers: read
     throw new InvalidHeaderError('ERR_HTTP_INVALID_STATUS_CODE', `Invalid status code: ${status}`)
   const phrase = reason ?? STATUS_CODES[status] ?? 'unknown'
   if (!isValidValue(phrase)) throw new InvalidHeaderError('ERR_INVALID_CHAR', 'Invalid character in statusMessage')
-  let text = `HTTP/1.1 ${status} ${phrase}\r\n`
+  // `HTTP/1.1 ` + 3 digits + SP + phrase + CRLF
+  let bytes = 15 + phrase.length
   let contentLength = -1
   let connectionClose = false
   let connectionGiven = false
+  let dropsTransferEncoding = false
   let dated = false
   for (let i = 0; i + 1 < headers.length; i += 2) {
     const name = headers[i] as string
@@ -131,13 +145,27 @@ export function headOf(status: number, reason: string | undefined, headers: read
         }
         break
       case 17:
-        if (equalsLower(name, 'transfer-encoding')) continue
+        if (equalsLower(name, 'transfer-encoding')) {
+          dropsTransferEncoding = true
+          continue
+        }
         break
     }
-    text += `${name}: ${value}\r\n`
+    bytes += name.length + value.length + 4
   }
-  if (!dated) text += dateHeader()
-  return { text, status, contentLength, connectionClose, connectionGiven }
+  const date = dated ? '' : dateHeader()
+  bytes += date.length
+  return {
+    status,
+    phrase,
+    headers,
+    date,
+    dropsTransferEncoding,
+    bytes,
+    contentLength,
+    connectionClose,
+    connectionGiven,
+  }
 }
 
 /** Statuses whose responses never have a body (RFC 9110 §6.4.1, §15.3.5, §15.4.5). */
@@ -152,14 +180,15 @@ export interface HeadEnd {
   readonly length: number
   /** The connection closes after this response. */
   readonly last: boolean
-  /** The whole head, ending with the empty line. */
-  readonly text: string
+  /** The whole head, ending with the empty line, in latin1. */
+  readonly head: Buffer
 }
 
 /**
  * Ends a head: the framing (`wholeBody`: the body's length when it is known whole, else -1), the
- * Connection header, the `Keep-Alive` hint (`keepAliveHint`: `timeout=N`, or '' for none).
- * `mustClose`: the connection closes after this response whatever the head says.
+ * Connection header, the `Keep-Alive` hint (`keepAliveHint`: `timeout=N`, or '' for none), and writes
+ * it whole into a new buffer. `mustClose`: the connection closes after this response whatever the
+ * head says.
  */
 export function finishHead(
   head: GivenHead,
@@ -169,7 +198,7 @@ export function finishHead(
   mustClose: boolean,
   keepAliveHint: string,
 ): HeadEnd {
-  let text = head.text
+  let tail = ''
   let framing: HeadEnd['framing']
   let length = 0
   if (bodiless(head.status, req.headRequest)) framing = 'none'
@@ -179,22 +208,50 @@ export function finishHead(
   } else if (wholeBody >= 0 && !(trailers && !req.http10)) {
     framing = 'length'
     length = wholeBody
-    text += `Content-Length: ${wholeBody}\r\n`
+    tail = `Content-Length: ${wholeBody}\r\n`
   } else if (req.http10) framing = 'close'
   else {
     framing = 'chunked'
-    text += 'Transfer-Encoding: chunked\r\n'
+    tail = 'Transfer-Encoding: chunked\r\n'
   }
   const last = mustClose || head.connectionClose || framing === 'close'
   if (!head.connectionGiven) {
-    if (last) text += 'Connection: close\r\n'
+    if (last) tail += 'Connection: close\r\n\r\n'
     else
-      text +=
+      tail +=
         keepAliveHint === ''
-          ? 'Connection: keep-alive\r\n'
-          : `Connection: keep-alive\r\nKeep-Alive: ${keepAliveHint}\r\n`
-  } else if (last && !head.connectionClose) text += 'Connection: close\r\n'
-  return { framing, length, last, text: `${text}\r\n` }
+          ? 'Connection: keep-alive\r\n\r\n'
+          : `Connection: keep-alive\r\nKeep-Alive: ${keepAliveHint}\r\n\r\n`
+  } else tail += last && !head.connectionClose ? 'Connection: close\r\n\r\n' : '\r\n'
+  return { framing, length, last, head: encodeHead(head, tail) }
+}
+
+/** The status line, the given headers, Date and `tail` (the head's last lines and its empty line), in one buffer. */
+function encodeHead(head: GivenHead, tail: string): Buffer {
+  const buf = Buffer.allocUnsafe(head.bytes + tail.length)
+  let p = putLatin1(buf, 0, 'HTTP/1.1 ')
+  const status = head.status
+  buf[p++] = 0x30 + Math.floor(status / 100)
+  buf[p++] = 0x30 + (Math.floor(status / 10) % 10)
+  buf[p++] = 0x30 + (status % 10)
+  buf[p++] = 0x20
+  p = putLatin1(buf, p, head.phrase)
+  buf[p++] = 0x0d
+  buf[p++] = 0x0a
+  const headers = head.headers
+  for (let i = 0; i + 1 < headers.length; i += 2) {
+    const name = headers[i] as string
+    if (head.dropsTransferEncoding && name.length === 17 && equalsLower(name, 'transfer-encoding')) continue
+    p = putLatin1(buf, p, name)
+    buf[p++] = 0x3a
+    buf[p++] = 0x20
+    p = putLatin1(buf, p, headers[i + 1] as string)
+    buf[p++] = 0x0d
+    buf[p++] = 0x0a
+  }
+  p = putLatin1(buf, p, head.date)
+  putLatin1(buf, p, tail)
+  return buf
 }
 
 /** The last chunk and the trailer section of a chunked body; invalid trailer fields are left out. */

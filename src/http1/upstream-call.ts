@@ -38,7 +38,7 @@ import type { UpstreamHandler, UpstreamRequest, UpstreamTry } from '../l7/upstre
 import { BODY_NONE, BODY_PARSE, BODY_SELF, type BodyMode, type ParsedHead, type ParseError } from './parser.js'
 import { BodyPump, type BodySink } from './upstream-body.js'
 import { type ConnectionUser, lostError, type UpstreamConnection } from './upstream-connection.js'
-import { type BodyShape, type RequestHead, requestHead } from './upstream-head.js'
+import { type BodyShape, type RequestHead, requestBytes, requestHead } from './upstream-head.js'
 
 /** What a call needs of its agent. */
 export interface CallAgent {
@@ -133,7 +133,14 @@ export class NativeCall implements UpstreamTry, ConnectionUser, BodySink {
             ? NO_BODY
             : { kind: 'buffer', length: body.length }
           : STREAMED
-    const head = requestHead(request.method, request.path, request.headers, this.#agent.hostHeader, shape)
+    const head = requestHead(
+      request.method,
+      request.path,
+      request.headers,
+      this.#agent.hostHeader,
+      shape,
+      request.checkedHeaders ?? 0,
+    )
     if (head instanceof SwitchyardError) {
       this.#state = 'done'
       return this.#handler.onUpstreamError(head)
@@ -185,23 +192,26 @@ export class NativeCall implements UpstreamTry, ConnectionUser, BodySink {
     this.#handler.onUpstreamSocket(conn.socket, conn.uses)
     if (this.#state !== 'running') return // aborted by the handler
     conn.uses++
-    const text = this.#closeAfter ? `${head.text}connection: close\r\n\r\n` : `${head.text}\r\n`
     const socket = conn.socket
     const body = request.body
     if (request.headersTimeoutMs > 0) this.#arm('headers', request.headersTimeoutMs)
     if (body === null || body === undefined || (Buffer.isBuffer(body) && body.length === 0)) {
       this.#bodySent = true
-      socket.write(text, 'latin1')
+      socket.write(requestBytes(head, this.#closeAfter, undefined))
     } else if (Buffer.isBuffer(body)) {
       this.#bodySent = true
-      socket.cork()
-      socket.write(text, 'latin1')
-      socket.write(body)
-      socket.uncork()
+      // A small body is in the head's buffer: one write. A larger one follows it, corked.
+      if (head.bodyRoom === body.length) socket.write(requestBytes(head, this.#closeAfter, body))
+      else {
+        socket.cork()
+        socket.write(requestBytes(head, this.#closeAfter, undefined))
+        socket.write(body)
+        socket.uncork()
+      }
     } else {
       // Corked to the next tick: the head leaves with what the source holds already.
       socket.cork()
-      socket.write(text, 'latin1')
+      socket.write(requestBytes(head, this.#closeAfter, undefined))
       if (isStream(body)) body.off('error', this.#onEarlyBodyError)
       this.#pump = new BodyPump(socket, body, head.length, this)
       process.nextTick(uncork, socket)

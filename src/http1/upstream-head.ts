@@ -16,6 +16,7 @@
  * Keep-Alive, Upgrade or Expect, which only the engine may send.
  */
 import { SwitchyardError } from '../core/errors.js'
+import { putLatin1 } from './latin1.js'
 
 /** What `requestHead` is told about the body. `buffer`: its length in bytes. */
 export type BodyShape =
@@ -24,8 +25,14 @@ export type BodyShape =
   | { readonly kind: 'stream' }
 
 export interface RequestHead {
-  /** The request line and the header lines, each ending in CRLF; the blank line is the caller's. */
-  readonly text: string
+  /**
+   * The request line and the header lines, each ending in CRLF, in `bytes[0, headBytes)`; after them,
+   * room for what `requestBytes` adds (the ending, and a small Buffer body).
+   */
+  readonly bytes: Buffer
+  readonly headBytes: number
+  /** A Buffer body of this many bytes goes in `bytes` after the head (0: none, or too large to copy). */
+  readonly bodyRoom: number
   /** Body bytes the head announces: -1 for chunked, 0 for none. */
   readonly length: number
   /**
@@ -35,6 +42,10 @@ export interface RequestHead {
    */
   readonly close: boolean
 }
+
+/** Largest Buffer body copied into the head's buffer (one write); a larger one is written after it, corked. */
+const INLINE_BODY_BYTES = 16 * 1024
+const CLOSE_ENDING = 'connection: close\r\n\r\n'
 
 /** RFC 9110 token characters (`tchar`), by char code below 128. */
 const TCHAR = new Uint8Array(128)
@@ -80,7 +91,9 @@ function invalid(what: string): SwitchyardError {
 
 /**
  * The head for `method path` with `headers`, or the error that refuses it. `hostHeader` is the
- * server's `host:port`, sent when the array has no Host.
+ * server's `host:port`, sent when the array has no Host. The first `checked` entries are known valid
+ * (UpstreamRequest.checkedHeaders): their names and values are not checked again; which names may be
+ * sent still is.
  */
 export function requestHead(
   method: string,
@@ -88,18 +101,22 @@ export function requestHead(
   headers: readonly string[],
   hostHeader: string,
   body: BodyShape,
+  checked = 0,
 ): RequestHead | SwitchyardError {
   if (!isToken(method)) return invalid('method')
   if (path.length === 0 || INVALID_PATH.test(path)) return invalid('path')
-  let text = `${method} ${path} HTTP/1.1\r\n`
+  // `METHOD SP path SP HTTP/1.1 CRLF`
+  let bytes = method.length + path.length + 12
   let host = false
   let declared = -1
   let close = false
   for (let i = 0; i < headers.length; i += 2) {
     const name = headers[i] as string
     const value = headers[i + 1] as string
-    if (!isToken(name)) return invalid('header name')
-    if (INVALID_VALUE.test(value)) return invalid(`${name} header`)
+    if (i >= checked) {
+      if (!isToken(name)) return invalid('header name')
+      if (INVALID_VALUE.test(value)) return invalid(`${name} header`)
+    }
     switch (name.length) {
       case 4:
         if (is(name, 'host')) {
@@ -136,27 +153,76 @@ export function requestHead(
         if (is(name, 'transfer-encoding')) return invalid('transfer-encoding header')
         break
     }
-    text += `${name}: ${value}\r\n`
+    bytes += name.length + value.length + 4
   }
-  if (!host) text += `host: ${hostHeader}\r\n`
+  let framing: string
+  let length: number
+  let bodyRoom = 0
   switch (body.kind) {
     case 'none':
-      if (expectsPayload(method)) text += 'content-length: 0\r\n'
-      return { text, length: 0, close }
+      framing = expectsPayload(method) ? 'content-length: 0\r\n' : ''
+      length = 0
+      break
     case 'buffer':
       if (declared >= 0 && declared !== body.length)
         return new SwitchyardError(
           'SWY_CLIENT_ABORTED',
           `the request body (${body.length} bytes) does not match its Content-Length (${declared})`,
         )
-      text += `content-length: ${body.length}\r\n`
-      return { text, length: body.length, close: close || !expectsPayload(method) }
+      framing = `content-length: ${body.length}\r\n`
+      length = body.length
+      if (body.length <= INLINE_BODY_BYTES) bodyRoom = body.length
+      close ||= !expectsPayload(method)
+      break
     case 'stream':
-      text += declared >= 0 ? `content-length: ${declared}\r\n` : 'transfer-encoding: chunked\r\n'
-      return { text, length: declared, close: close || !expectsPayload(method) }
+      framing = declared >= 0 ? `content-length: ${declared}\r\n` : 'transfer-encoding: chunked\r\n'
+      length = declared
+      close ||= !expectsPayload(method)
+      break
     default: {
       const unknown: never = body
       throw new Error(`unknown body shape ${JSON.stringify(unknown)}`)
     }
   }
+  if (!host) bytes += hostHeader.length + 8
+  bytes += framing.length
+  const out = Buffer.allocUnsafe(bytes + CLOSE_ENDING.length + bodyRoom)
+  let p = putLatin1(out, 0, method)
+  out[p++] = 0x20
+  p = putLatin1(out, p, path)
+  p = putLatin1(out, p, ' HTTP/1.1\r\n')
+  for (let i = 0; i < headers.length; i += 2) {
+    const name = headers[i] as string
+    if ((name.length === 10 && is(name, 'connection')) || (name.length === 14 && is(name, 'content-length'))) continue
+    p = putLatin1(out, p, name)
+    out[p++] = 0x3a
+    out[p++] = 0x20
+    p = putLatin1(out, p, headers[i + 1] as string)
+    out[p++] = 0x0d
+    out[p++] = 0x0a
+  }
+  if (!host) {
+    p = putLatin1(out, p, 'host: ')
+    p = putLatin1(out, p, hostHeader)
+    out[p++] = 0x0d
+    out[p++] = 0x0a
+  }
+  putLatin1(out, p, framing)
+  return { bytes: out, headBytes: bytes, bodyRoom, length, close }
+}
+
+/**
+ * The head as it goes on the wire: its lines, `connection: close` when `close`, the empty line, and
+ * `body` after them when the head has room for it (`head.bodyRoom` is its length).
+ */
+export function requestBytes(head: RequestHead, close: boolean, body: Buffer | undefined): Buffer {
+  const out = head.bytes
+  let p = head.headBytes
+  if (close) p = putLatin1(out, p, CLOSE_ENDING)
+  else {
+    out[p++] = 0x0d
+    out[p++] = 0x0a
+  }
+  if (body !== undefined && head.bodyRoom > 0 && body.length === head.bodyRoom) p += body.copy(out, p)
+  return out.subarray(0, p)
 }

@@ -5,7 +5,7 @@
 import type { KeySource, PickContext } from '../balancer/index.js'
 import type { Candidate, Filter } from '../filters/types.js'
 import type { AdmitRequest, Selection, UpstreamPool } from '../upstream/pool.js'
-import { type RequestHead, upstreamRequestHeaders } from './headers.js'
+import { type RequestHead, type UpstreamHeaders, upstreamRequestHeaders } from './headers.js'
 import type { Inbound } from './request.js'
 
 /** The admission request: the pick context (hash key), the sticky key source, the `selectUpstream` phase. */
@@ -55,14 +55,15 @@ function candidateOf(s: Selection): Candidate {
 
 /**
  * The header array one try sends: `head.headers` (extended in place) plus the headers that name
- * `{server}`, Host and the forwarding headers. `selection` undefined: no server chosen yet.
+ * `{server}`, Host and the forwarding headers, with how many of them the engine need not check.
+ * `selection` undefined: no server chosen yet.
  */
 export function tryHeaders(
   inbound: Inbound,
   pool: UpstreamPool,
   selection: Selection | undefined,
   head: RequestHead,
-): string[] {
+): UpstreamHeaders {
   const rt = inbound.rt
   const perTry = inbound.perTryHeaders
   if (perTry !== undefined)
@@ -79,6 +80,7 @@ export function tryHeaders(
       requestId: inbound.requestId,
       requestIdHeader: rt.config.requestId.header,
       upstreamHost: inbound.upstreamHost ?? (pool.config.preserveHost ? undefined : selection?.hostHeader),
+      upstreamHostChecked: inbound.upstreamHost === undefined,
     },
     rt.forwarding,
   )

@@ -33,6 +33,11 @@ export interface ClientSide {
   readonly url: string
   /** `[name, value, ...]` as received. */
   readonly rawHeaders: readonly string[]
+  /**
+   * Strict llhttp read `rawHeaders` (our own engine): every name is a token and every value is free of
+   * controls, so the upstream side need not check them again. False where another parser read them.
+   */
+  readonly headersChecked: boolean
   /** The address of the connection's peer, without the `::ffff:` prefix. */
   readonly peerIp: string
   /** HTTP/2: the request has a body (the HEADERS frame did not end the stream); undefined for HTTP/1.x. */
@@ -114,6 +119,7 @@ function bareIp(ip: string | undefined): string {
 
 abstract class NodeClient implements ClientSide, Watched {
   abstract readonly protocol: Protocol
+  readonly headersChecked = false
   readonly req: IncomingMessage
   readonly res: ServerResponse
   readonly peerIp: string

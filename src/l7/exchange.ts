@@ -156,7 +156,7 @@ export class Exchange implements UpstreamHandler, Waiter {
     const first = this.#baseHeaders < 0
     if (first) this.#baseHeaders = head.headers.length
     else head.headers.length = this.#baseHeaders
-    const headers = tryHeaders(inbound, this.#pool, selection, head)
+    const { headers, checked } = tryHeaders(inbound, this.#pool, selection, head)
     const body: UpstreamRequest['body'] = !inbound.hasBody ? null : (this.#body ?? streamedBody(inbound.client))
     if (first && this.#pipeline.onForward.length > 0) this.#forward(headers)
     const call = selection.connections.call(this)
@@ -165,6 +165,7 @@ export class Exchange implements UpstreamHandler, Waiter {
       path: inbound.upstreamPath,
       method: inbound.method,
       headers,
+      checkedHeaders: checked,
       body,
       headersTimeoutMs: config.retries.perTryTimeoutMs || config.timeouts.responseHeadersMs,
       bodyTimeoutMs: config.timeouts.idleMs,

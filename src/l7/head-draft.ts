@@ -6,13 +6,21 @@
 import { headerValue } from '../balancer/hash-key.js'
 import type { ResponseDraft } from '../filters/types.js'
 
-/** Removes every header named `name` (any case) from a flat array, in place. */
-export function removeHeaders(flat: string[], name: string): void {
+/**
+ * Removes every header named `name` (any case) from a flat array, in place. Returns the index the
+ * first removed pair was at (the entries before it did not move), or -1 when none was there.
+ */
+export function removeHeaders(flat: string[], name: string): number {
   const lower = name.toLowerCase()
+  let first = -1
   for (let i = flat.length - 2; i >= 0; i -= 2) {
     const n = flat[i] as string
-    if (n.length === lower.length && n.toLowerCase() === lower) flat.splice(i, 2)
+    if (n.length === lower.length && n.toLowerCase() === lower) {
+      flat.splice(i, 2)
+      first = i
+    }
   }
+  return first
 }
 
 export class HeadDraft implements ResponseDraft {

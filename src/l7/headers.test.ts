@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict'
 import { describe, it } from 'node:test'
+import { removeHeaders } from './head-draft.js'
 import {
   buildTrust,
   downstreamResponseHeaders,
@@ -38,10 +39,47 @@ function upstream(
   host: string | undefined = 'app.test',
 ): string[] {
   const head = scanRequestHead(host === undefined ? raw : ['Host', host, ...raw], 'x-request-id')
-  return upstreamRequestHeaders(head, { ...base, ...input }, p)
+  return upstreamRequestHeaders(head, { ...base, ...input }, p).headers
 }
 
+describe('removeHeaders', () => {
+  it('removes every pair of the name, in any case, and tells where the first was (entries before it stayed)', () => {
+    const flat = ['a', '1', 'X-Gone', '2', 'b', '3', 'x-gone', '4', 'c', '5']
+    assert.equal(removeHeaders(flat, 'x-GONE'), 2)
+    assert.deepEqual(flat, ['a', '1', 'b', '3', 'c', '5'])
+    assert.equal(removeHeaders(flat, 'absent'), -1)
+  })
+})
+
 describe('upstream request headers', () => {
+  it('counts the entries the engine need not check: all when strict llhttp read the client and nothing came between', () => {
+    const raw = ['Host', 'app.test', 'Accept', '*/*', 'X-Forwarded-For', '203.0.113.9']
+    const strict = scanRequestHead(raw, 'x-request-id', true)
+    assert.equal(strict.checked, 2, 'the client entries forwarded as they are')
+    const all = upstreamRequestHeaders(strict, base, policy())
+    assert.equal(
+      all.checked,
+      all.headers.length,
+      'Host, the request id and the forwarding headers are made of checked values',
+    )
+    // Another parser read the client: nothing is counted.
+    const lax = upstreamRequestHeaders(scanRequestHead(raw, 'x-request-id'), base, policy())
+    assert.equal(lax.checked, 0)
+    // A filter's header in between, or a Host a filter set: only the client's entries count.
+    const filtered = scanRequestHead(raw, 'x-request-id', true)
+    filtered.headers.push('x-from-filter', 'v')
+    assert.equal(upstreamRequestHeaders(filtered, base, policy()).checked, 2)
+    const hosted = scanRequestHead(raw, 'x-request-id', true)
+    assert.equal(upstreamRequestHeaders(hosted, { ...base, upstreamHost: 'filter.example' }, policy()).checked, 2)
+    const ours = scanRequestHead(raw, 'x-request-id', true)
+    const server = upstreamRequestHeaders(
+      ours,
+      { ...base, upstreamHost: '10.0.0.1:80', upstreamHostChecked: true },
+      policy(),
+    )
+    assert.equal(server.checked, server.headers.length, "the server's own address is Switchyard's value")
+  })
+
   it('removes hop-by-hop headers, Proxy-*, Expect and every header named in Connection', () => {
     const raw = [
       'Connection',

@@ -147,6 +147,14 @@ function isTrusted(ip: string, policy: ForwardingPolicy): boolean {
  */
 export class RequestHead {
   headers: string[] = []
+  /**
+   * The first `checked` entries of `headers` are the client's, read by strict llhttp: every name a
+   * token, every value free of controls (the upstream engine need not check them again). Filters that
+   * add headers add them after these; one that removes a header cuts this back to where it was.
+   */
+  checked = 0
+  /** Strict llhttp read the client's head (scanRequestHead's `checked`): its values are all valid. */
+  strict = false
   /** The client's Host header (the first); undefined when it sent none (HTTP/1.0). */
   host: string | undefined = undefined
   /** Host fields (HTTP/2: and `:authority`) received. */
@@ -168,8 +176,9 @@ export class RequestHead {
 /**
  * Scans `raw` (`req.rawHeaders`: [name, value, ...] as received) once. `requestIdHeader` is lower-case.
  * Repeated X-Forwarded-For and Forwarded headers are joined, as RFC 9110 §5.3 allows for lists.
+ * `checked`: strict llhttp read `raw` (ClientSide.headersChecked), so every forwarded entry is valid.
  */
-export function scanRequestHead(raw: readonly string[], requestIdHeader: string): RequestHead {
+export function scanRequestHead(raw: readonly string[], requestIdHeader: string, checked = false): RequestHead {
   const head = new RequestHead()
   const out = head.headers
   let connection: string[] | undefined
@@ -220,6 +229,10 @@ export function scanRequestHead(raw: readonly string[], requestIdHeader: string)
   }
   const named = connection ? connectionTokens(connection) : undefined
   if (named) head.headers = dropNamed(out, named)
+  if (checked) {
+    head.strict = true
+    head.checked = head.headers.length
+  }
   return head
 }
 
@@ -303,6 +316,11 @@ export function joinCookies(flat: string[]): void {
 
 /** What the upstream head depends on besides the client's headers. */
 export interface UpstreamHeadInput {
+  /**
+   * `upstreamHost` is the server's own address (a config value Switchyard formats), not a value a
+   * filter set: known valid.
+   */
+  readonly upstreamHostChecked?: boolean
   /** Client address without the `::ffff:` prefix. */
   readonly clientIp: string
   readonly proto: 'http' | 'https'
@@ -315,6 +333,17 @@ export interface UpstreamHeadInput {
 
 const TOKEN_RE = /^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/
 
+/** The upstream request's headers, and how many of them, from the first, are known valid. */
+export interface UpstreamHeaders {
+  readonly headers: string[]
+  /**
+   * The first `checked` entries need no check by the engine: the client's, read by strict llhttp, and
+   * the ones added here from them (every value made of checked values, the names constants or the
+   * validated request-id header), when nothing unchecked came between.
+   */
+  readonly checked: number
+}
+
 /**
  * The flat header array for the upstream request: `head.headers` (reused, not copied) plus Host, the
  * request id, and X-Forwarded-* / Forwarded. From a trusted proxy the incoming forwarding values are
@@ -324,8 +353,13 @@ export function upstreamRequestHeaders(
   head: RequestHead,
   input: UpstreamHeadInput,
   policy: ForwardingPolicy,
-): string[] {
+): UpstreamHeaders {
   const out = head.headers
+  // Everything so far is checked (no filter or per-try header in between), and so is the Host value.
+  const contiguous =
+    head.strict &&
+    head.checked === out.length &&
+    (input.upstreamHost === undefined || input.upstreamHostChecked === true)
   const ip = input.clientIp
   const v6 = ip.includes(':')
   const trusted = policy.trustAny && policy.trusted.check(ip, v6 ? 'ipv6' : 'ipv4')
@@ -350,7 +384,7 @@ export function upstreamRequestHeaders(
     if (host !== undefined) element += `;host=${TOKEN_RE.test(host) ? host : quote(host)}`
     out.push('forwarded', trusted && fwd ? `${fwd}, ${element}` : element)
   } else if (trusted && fwd !== undefined) out.push('forwarded', fwd)
-  return out
+  return { headers: out, checked: contiguous ? out.length : head.checked }
 }
 
 function quote(value: string): string {

@@ -8,7 +8,6 @@
  * running then (a filter's promise, a queued admission, a try upstream) is told, and releases what it
  * holds. Each request is counted, published on `switchyard:request:end` and logged once, when it ends.
  */
-import { randomUUID } from 'node:crypto'
 import { managedHeader } from '../config/schema.js'
 import { SwitchyardError } from '../core/errors.js'
 import { callOnRequest, callOnRoute, type PhaseOutcome, runPhase } from '../filters/chain.js'
@@ -28,6 +27,7 @@ import {
   transferCodingProblem,
 } from './headers.js'
 import { recordEnd } from './request-end.js'
+import { newRequestId } from './request-id.js'
 import { hostWithoutPort, pathOf } from './router.js'
 import type { PoolTarget, RouteTarget } from './target.js'
 
@@ -113,7 +113,7 @@ export class Inbound implements RequestView {
     this.client = client
     this.expectContinue = expectContinue
     const idCfg = rt.config.requestId
-    const head = scanRequestHead(client.rawHeaders, idCfg.header)
+    const head = scanRequestHead(client.rawHeaders, idCfg.header, client.headersChecked)
     if (client.h2HasBody !== undefined) {
       head.hasBody = client.h2HasBody
       joinCookies(head.headers)
@@ -121,7 +121,7 @@ export class Inbound implements RequestView {
     this.head = head
     this.hasBody = head.hasBody
     const incoming = idCfg.trustIncoming ? head.requestId : undefined
-    this.requestId = isValidRequestId(incoming) ? incoming : randomUUID()
+    this.requestId = isValidRequestId(incoming) ? incoming : newRequestId()
     this.peerIp = client.peerIp
     this.clientIp = resolveClientIp(this.peerIp, head.xff, rt.forwarding)
     hooks.begin()
@@ -440,7 +440,10 @@ export class PipelineContext implements FilterContext, UpstreamDraft {
 
   removeHeader(name: string): void {
     this.#checkManaged(name)
-    removeHeaders(this.#inbound.head.headers, name)
+    const head = this.#inbound.head
+    const at = removeHeaders(head.headers, name)
+    // The entries after `at` moved: only those before it are still the client's, as checked.
+    if (at >= 0 && at < head.checked) head.checked = at
   }
 
   /** The forwarding and request id headers are set by the listener's settings, after the filters. */

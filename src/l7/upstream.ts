@@ -16,6 +16,12 @@ export interface UpstreamRequest {
   readonly path: string
   /** `[name, value, ...]`. */
   readonly headers: readonly string[]
+  /**
+   * The first `checkedHeaders` entries of `headers` are known valid (token names, values without
+   * controls: the client's, read by strict llhttp, and what was made from them), so an engine may skip
+   * checking them. Default 0.
+   */
+  readonly checkedHeaders?: number
   /** undefined/null: no body; a Buffer, or a stream read as it goes. */
   readonly body: Buffer | Readable | AsyncIterable<Buffer> | null
   /** Time to the response head; 0: none. */

@@ -347,7 +347,7 @@ class ConfigExplainer implements Explainer {
           snapshotPool,
           selection,
           Object.assign(new RequestHead(), inbound.head, { headers: [...inbound.head.headers] }),
-        ),
+        ).headers,
       ),
       status: undefined,
       location: undefined,
@@ -718,6 +718,7 @@ function failedCondition(m: RouteMatch, inbound: Inbound): string | undefined {
 /** A ClientSide with no socket: the request as given, and what would be written back. */
 class RecordingClient implements ClientSide {
   readonly protocol = 'http/1.1' as const
+  readonly headersChecked = false
   readonly versionMajor = 1
   readonly h2HasBody = undefined
   readonly bodyComplete = true
