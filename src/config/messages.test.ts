@@ -213,7 +213,9 @@ describe('header names in settings', () => {
     routes: [{ pool: p }]
 pools: [{ name: p, servers: [http://127.0.0.1:1] }]
 `),
-      ['sy.yaml:4:26: listeners[0].requestId.header: expected a header name (a token such as x-request-id), found "x id"'],
+      [
+        'sy.yaml:4:26: listeners[0].requestId.header: expected a header name (a token such as x-request-id), found "x id"',
+      ],
     )
   })
 })
