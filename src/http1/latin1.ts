@@ -14,3 +14,14 @@ export function putLatin1(buf: Buffer, p: number, s: string): number {
   for (let i = 0; i < n; i++) buf[p + i] = s.charCodeAt(i)
   return p + n
 }
+
+/** A header line, `name: value` and CRLF, at `p`; the position after it. */
+export function putField(buf: Buffer, p: number, name: string, value: string): number {
+  p = putLatin1(buf, p, name)
+  buf[p++] = 0x3a
+  buf[p++] = 0x20
+  p = putLatin1(buf, p, value)
+  buf[p++] = 0x0d
+  buf[p++] = 0x0a
+  return p
+}

@@ -9,7 +9,7 @@
  * come, so that a body known whole at that point gets a Content-Length rather than chunked framing.
  */
 import { STATUS_CODES } from 'node:http'
-import { putLatin1 } from './latin1.js'
+import { putField, putLatin1 } from './latin1.js'
 
 /** How a response body goes on the wire. */
 export type Framing =
@@ -242,12 +242,7 @@ function encodeHead(head: GivenHead, tail: string): Buffer {
   for (let i = 0; i + 1 < headers.length; i += 2) {
     const name = headers[i] as string
     if (head.dropsTransferEncoding && name.length === 17 && equalsLower(name, 'transfer-encoding')) continue
-    p = putLatin1(buf, p, name)
-    buf[p++] = 0x3a
-    buf[p++] = 0x20
-    p = putLatin1(buf, p, headers[i + 1] as string)
-    buf[p++] = 0x0d
-    buf[p++] = 0x0a
+    p = putField(buf, p, name, headers[i + 1] as string)
   }
   p = putLatin1(buf, p, head.date)
   putLatin1(buf, p, tail)

@@ -16,7 +16,7 @@
  * Keep-Alive, Upgrade or Expect, which only the engine may send.
  */
 import { SwitchyardError } from '../core/errors.js'
-import { putLatin1 } from './latin1.js'
+import { putField, putLatin1 } from './latin1.js'
 
 /** What `requestHead` is told about the body. `buffer`: its length in bytes. */
 export type BodyShape =
@@ -194,19 +194,9 @@ export function requestHead(
   for (let i = 0; i < headers.length; i += 2) {
     const name = headers[i] as string
     if ((name.length === 10 && is(name, 'connection')) || (name.length === 14 && is(name, 'content-length'))) continue
-    p = putLatin1(out, p, name)
-    out[p++] = 0x3a
-    out[p++] = 0x20
-    p = putLatin1(out, p, headers[i + 1] as string)
-    out[p++] = 0x0d
-    out[p++] = 0x0a
+    p = putField(out, p, name, headers[i + 1] as string)
   }
-  if (!host) {
-    p = putLatin1(out, p, 'host: ')
-    p = putLatin1(out, p, hostHeader)
-    out[p++] = 0x0d
-    out[p++] = 0x0a
-  }
+  if (!host) p = putField(out, p, 'host', hostHeader)
   putLatin1(out, p, framing)
   return { bytes: out, headBytes: bytes, bodyRoom, length, close }
 }

@@ -166,28 +166,7 @@ export class AccessLog {
       p = ascii(buf, p, ',"pool":')
       p = jsonString(buf, p, e.pool)
     }
-    if (e.upstream !== undefined) {
-      p = ascii(buf, p, ',"upstream":')
-      p = jsonString(buf, p, e.upstream)
-    }
-    p = ascii(buf, p, ',"bytesIn":')
-    p = integer(buf, p, e.bytesIn)
-    p = ascii(buf, p, ',"bytesOut":')
-    p = integer(buf, p, e.bytesOut)
-    if (e.ttfbMs >= 0) {
-      p = ascii(buf, p, ',"ttfbMs":')
-      p = hundredths(buf, p, e.ttfbMs)
-    }
-    p = ascii(buf, p, ',"durationMs":')
-    p = hundredths(buf, p, e.durationMs)
-    if (e.code !== undefined) {
-      p = ascii(buf, p, ',"code":')
-      p = jsonString(buf, p, e.code)
-    }
-    if (e.error !== undefined) {
-      p = ascii(buf, p, ',"error":')
-      p = jsonString(buf, p, e.error)
-    }
+    p = outcome(buf, p, e, ',"ttfbMs":', e.ttfbMs)
     if (e.aborted) p = ascii(buf, p, ',"aborted":true')
     p = ascii(buf, p, ',"protocol":')
     p = jsonString(buf, p, e.protocol)
@@ -211,28 +190,7 @@ export class AccessLog {
     p = jsonString(buf, p, e.client)
     p = ascii(buf, p, ',"pool":')
     p = jsonString(buf, p, e.pool)
-    if (e.upstream !== undefined) {
-      p = ascii(buf, p, ',"upstream":')
-      p = jsonString(buf, p, e.upstream)
-    }
-    p = ascii(buf, p, ',"bytesIn":')
-    p = integer(buf, p, e.bytesIn)
-    p = ascii(buf, p, ',"bytesOut":')
-    p = integer(buf, p, e.bytesOut)
-    if (e.connectMs >= 0) {
-      p = ascii(buf, p, ',"connectMs":')
-      p = hundredths(buf, p, e.connectMs)
-    }
-    p = ascii(buf, p, ',"durationMs":')
-    p = hundredths(buf, p, e.durationMs)
-    if (e.code !== undefined) {
-      p = ascii(buf, p, ',"code":')
-      p = jsonString(buf, p, e.code)
-    }
-    if (e.error !== undefined) {
-      p = ascii(buf, p, ',"error":')
-      p = jsonString(buf, p, e.error)
-    }
+    p = outcome(buf, p, e, ',"connectMs":', e.connectMs)
     this.#lineEnd(buf, start, ascii(buf, p, '}\n'), level)
   }
 
@@ -300,6 +258,46 @@ export class AccessLog {
     }
     return this.#timeIso
   }
+}
+
+/** What a request's line and a connection's line share. */
+interface Outcome {
+  readonly upstream: string | undefined
+  readonly bytesIn: number
+  readonly bytesOut: number
+  readonly durationMs: number
+  readonly code: string | undefined
+  readonly error: string | undefined
+}
+
+/**
+ * The fields both lines end with, at `p`: upstream, the byte counts, `waitKey` with `waitMs` (the time
+ * to the response head, or to the connection; left out when negative), the duration, code and error.
+ */
+function outcome(buf: Buffer, p: number, e: Outcome, waitKey: string, waitMs: number): number {
+  if (e.upstream !== undefined) {
+    p = ascii(buf, p, ',"upstream":')
+    p = jsonString(buf, p, e.upstream)
+  }
+  p = ascii(buf, p, ',"bytesIn":')
+  p = integer(buf, p, e.bytesIn)
+  p = ascii(buf, p, ',"bytesOut":')
+  p = integer(buf, p, e.bytesOut)
+  if (waitMs >= 0) {
+    p = ascii(buf, p, waitKey)
+    p = hundredths(buf, p, waitMs)
+  }
+  p = ascii(buf, p, ',"durationMs":')
+  p = hundredths(buf, p, e.durationMs)
+  if (e.code !== undefined) {
+    p = ascii(buf, p, ',"code":')
+    p = jsonString(buf, p, e.code)
+  }
+  if (e.error !== undefined) {
+    p = ascii(buf, p, ',"error":')
+    p = jsonString(buf, p, e.error)
+  }
+  return p
 }
 
 /** `s` (printable ASCII) at `p`; the position after it. */
