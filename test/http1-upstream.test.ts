@@ -830,12 +830,10 @@ describe('native engine: backpressure and the end', () => {
         },
       )
       await waitFor(() => pausedAt > 0 && blocked, 'the server blocked behind the paused handler')
-      // Still blocked a while later: nothing reads the socket for us.
-      const sentWhenBlocked = written
+      // Still held back a while later: nothing reads the socket for us. (The kernel may grow the
+      // socket buffers meanwhile and let the server write a little more: bounded, not 64 MiB.)
       await waitFor(() => performance.now() - pausedAt > 300, 'some time paused', { intervalMs: 20 })
-      assert.equal(blocked, true)
       assert.ok(written < 24 * 1024 * 1024, `${written} bytes sent by the server while paused`)
-      assert.equal(written, sentWhenBlocked)
       call.resume()
       await rec.done
       assert.equal(taken, TOTAL)

@@ -70,7 +70,17 @@ export interface ListenerConfig extends ListenAddress {
   readonly routes: readonly RouteConfig[]
   /** Listener-level rules, run for every request before routing (see filters/registry.ts). */
   readonly rules: RuleOptions
-  readonly timeouts: { readonly requestHeadersMs: number; readonly idleMs: number; readonly totalMs: number }
+  readonly timeouts: {
+    readonly requestHeadersMs: number
+    readonly idleMs: number
+    readonly totalMs: number
+    /** Longest silence of an upgraded connection (both ways); 0: none. */
+    readonly tunnelIdleMs: number
+    /** Longest life of an upgraded connection; 0: none. */
+    readonly tunnelMaxAgeMs: number
+  }
+  /** On a drain, upgraded connections close at random times spread over this (`shutdown.tunnelCloseWindow`). */
+  readonly tunnelCloseWindowMs: number
   /** HTTP/1.1 requests per client connection; the last response carries `Connection: close`. 0: no limit. */
   readonly maxRequestsPerConnection: number
   readonly forwarded: {
@@ -176,7 +186,7 @@ export interface RuntimeConfig {
   /** Worker processes; `auto` is resolved to the number of CPU cores. */
   readonly workers: number
   readonly logging: { readonly level: LogLevel; readonly accessLog: boolean }
-  readonly shutdown: { readonly gracePeriodMs: number }
+  readonly shutdown: { readonly gracePeriodMs: number; readonly tunnelCloseWindowMs: number }
   readonly listeners: readonly ListenerConfig[]
   readonly pools: readonly PoolConfig[]
   readonly plugins: readonly PluginConfig[]
@@ -192,7 +202,10 @@ export function normalize(cfg: ParsedConfig, options: NormalizeOptions = {}): Ru
     admin: cfg.admin ? { ...mustListen(cfg.admin.listen), listen: cfg.admin.listen } : undefined,
     workers: cfg.workers === 'auto' ? availableParallelism() : cfg.workers,
     logging: { level: cfg.logging.level, accessLog: cfg.logging.accessLog },
-    shutdown: { gracePeriodMs: durationToMs(cfg.shutdown.gracePeriod) },
+    shutdown: {
+      gracePeriodMs: durationToMs(cfg.shutdown.gracePeriod),
+      tunnelCloseWindowMs: durationToMs(cfg.shutdown.tunnelCloseWindow),
+    },
     listeners: cfg.listeners.map(httpShape).map((l) => ({
       name: l.name,
       listen: l.listen,
@@ -221,7 +234,10 @@ export function normalize(cfg: ParsedConfig, options: NormalizeOptions = {}): Ru
         requestHeadersMs: durationToMs(l.timeouts.requestHeaders),
         idleMs: durationToMs(l.timeouts.idle),
         totalMs: durationToMs(l.timeouts.total),
+        tunnelIdleMs: durationToMs(l.timeouts.tunnelIdle),
+        tunnelMaxAgeMs: durationToMs(l.timeouts.tunnelMaxAge),
       },
+      tunnelCloseWindowMs: durationToMs(cfg.shutdown.tunnelCloseWindow),
       maxRequestsPerConnection: l.maxRequestsPerConnection,
       forwarded: { ...l.forwarded },
       requestId: { ...l.requestId, header: l.requestId.header.toLowerCase() },

@@ -138,7 +138,19 @@ const listenerTimeouts = z
     idle: duration.default('60s').describe('How long an idle keep-alive client connection is kept open.'),
     total: duration
       .default(0)
-      .describe('Limit on a whole request, from its first byte to the end of the response. 0: none.'),
+      .describe(
+        'Limit on a whole request, from its first byte to the end of the response. 0: none. A WebSocket or other upgraded connection is not limited by it once the server switched protocols (see `tunnelIdle`, `tunnelMaxAge`).',
+      ),
+    tunnelIdle: duration
+      .default('1h')
+      .describe(
+        'How long a WebSocket (or other upgraded) connection may carry no byte in either direction before it is closed. 0: no limit.',
+      ),
+    tunnelMaxAge: duration
+      .default(0)
+      .describe(
+        'Longest life of a WebSocket (or other upgraded) connection, from the switch of protocols; then it is closed (a WebSocket gets a 1001 close frame). 0: no limit.',
+      ),
   })
   .prefault({})
 
@@ -595,6 +607,11 @@ export const configSchema = z.strictObject({
       gracePeriod: duration
         .default('30s')
         .describe('On SIGTERM/SIGINT, how long in-flight requests may take before connections are closed.'),
+      tunnelCloseWindow: duration
+        .default('10s')
+        .describe(
+          'On a drain (shutdown, or a reload that replaces a listener or its process), open WebSocket and other upgraded connections are closed one by one at random times spread over this window (within `gracePeriod`), so that their clients do not all reconnect at once. A WebSocket gets a 1001 (going away) close frame.',
+        ),
     })
     .prefault({})
     .describe('Graceful shutdown.'),

@@ -70,7 +70,13 @@ pools: [{ name: p, servers: [tcp://127.0.0.1:5432] }]
 `)
     const l = c.listeners[0]!
     assert.equal(l.protocol, 'tcp')
-    assert.deepEqual(l.timeouts, { requestHeadersMs: 10_000, idleMs: 30 * 60_000, totalMs: 0 })
+    assert.deepEqual(l.timeouts, {
+      requestHeadersMs: 10_000,
+      idleMs: 30 * 60_000,
+      totalMs: 0,
+      tunnelIdleMs: 3_600_000,
+      tunnelMaxAgeMs: 0,
+    })
     assert.equal(l.tls, undefined)
     assert.equal(l.http2, undefined)
     assert.deepEqual(l.forwarded, { xForwarded: true, forwarded: true, trustedProxies: [] })

@@ -20,8 +20,8 @@
  * socket closed, the client sent its FIN, the connection failed); `watch(onGone)` hears of it once.
  */
 import { Readable } from 'node:stream'
-import type { ClientSide } from '../l7/client.js'
-import { CONTINUE, type Framing, finishHead, type GivenHead, headOf, lastChunk } from './response.js'
+import type { ClientSide, SwitchedConnection } from '../l7/client.js'
+import { CONTINUE, type Framing, finishHead, type GivenHead, headOf, lastChunk, switchingHead } from './response.js'
 
 /** Output a queued response (one behind another on its connection) may buffer before `write()` answers false. */
 export const QUEUED_RESPONSE_BYTES = 64 * 1024
@@ -50,6 +50,11 @@ export interface ClientPort {
   bodyWanted(): void
   /** The exchange let go of a response it never ended. */
   abandoned(client: NativeClient): void
+  /**
+   * Writes `head` (a 101) and gives up the connection to a tunnel: the engine reads and writes nothing
+   * more on it. Undefined when it cannot (the client is gone, or this is not the active response).
+   */
+  switchTo(client: NativeClient, head: Buffer): SwitchedConnection | undefined
 }
 
 export interface RequestFacts {
@@ -61,7 +66,7 @@ export interface RequestFacts {
   readonly peerIp: string
   /** The request announces a body (chunked, or a non-zero Content-Length). */
   readonly hasBody: boolean
-  /** The client asked for an upgrade (`Upgrade` with `Connection: upgrade`). */
+  /** The client asked for an upgrade (`Upgrade` with `Connection: upgrade`), or a CONNECT. */
   readonly upgrade: boolean
   /**
    * The connection closes after this request's response (the client's wish, HTTP/1.0, an upgrade, a
@@ -110,6 +115,8 @@ export class NativeClient implements ClientSide {
   readonly h2HasBody = undefined
   readonly goneReason = undefined
   readonly upgrade: boolean
+  /** An upgrade request with no body: the connection may be switched to a tunnel. */
+  readonly canSwitch: boolean
   readonly closeAfter: boolean
   readonly headRequest: boolean
   readonly versionMajor: number
@@ -150,6 +157,7 @@ export class NativeClient implements ClientSide {
     this.http10 = facts.versionMajor < 1 || (facts.versionMajor === 1 && facts.versionMinor === 0)
     this.protocol = this.http10 ? 'http/1.0' : 'http/1.1'
     this.upgrade = facts.upgrade
+    this.canSwitch = facts.upgrade && !facts.hasBody && facts.method !== 'CONNECT'
     this.closeAfter = facts.closeAfter
     this.headRequest = facts.method === 'HEAD'
     this.#bodyComplete = !facts.hasBody
@@ -320,6 +328,18 @@ export class NativeClient implements ClientSide {
     if (!this.#bodyComplete) this.#last = true
     if (pieces.length > 0) this.#emit(pieces)
     if (this.#active) this.#port.ended(this)
+  }
+
+  switchProtocols(reason: string | undefined, headers: readonly string[], checked = 0): SwitchedConnection | undefined {
+    if (!this.canSwitch || this.#given !== undefined || this.gone) return undefined
+    const given = headOf(101, reason, headers, checked)
+    const switched = this.#port.switchTo(this, switchingHead(given))
+    if (switched === undefined) return undefined
+    this.#given = given
+    this.#framing = 'none'
+    this.#ended = true
+    this.#onGone = undefined
+    return switched
   }
 
   abort(): void {

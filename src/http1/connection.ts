@@ -35,6 +35,7 @@
  * that its client is gone, once.
  */
 import type { Socket } from 'node:net'
+import type { SwitchedConnection } from '../l7/client.js'
 import { badRequest, HEADERS_TIMEOUT_CODE } from './bad-request.js'
 import { type ClientPort, NativeClient, type Piece } from './client-side.js'
 import { endsConnection, isSafeMethod } from './connection-rules.js'
@@ -61,6 +62,8 @@ const CONTINUE_EXPECTATION = /(?:^|\W)100-continue(?:$|\W)/i
 
 const PAUSE_BODY = 1
 const PAUSE_QUEUE = 2
+/** An upgrade request was read: nothing more is, until its answer (a tunnel takes the socket, or it closes). */
+const PAUSE_UPGRADE = 4
 
 type ReadState = 'head' | 'body' | 'chunked' | 'stopped'
 type TimerKind = 'head' | 'idle' | 'linger'
@@ -143,6 +146,8 @@ export class Http1Connection implements ClientPort {
   #paused = 0
   /** Unparsed bytes kept while the queue is full. */
   #backlog: Buffer | undefined
+  /** Bytes after an upgrade request's head, for the tunnel that may take the connection. */
+  #afterUpgrade: Buffer | undefined
   /** The answer to a malformed request, written once the responses ahead of it are. */
   #closeWith: string | undefined
   /** The head, idle and linger timeouts, one after another: re-aimed per request without a new Node timer. */
@@ -223,6 +228,28 @@ export class Http1Connection implements ClientPort {
 
   bodyWanted(): void {
     this.#unpause(PAUSE_BODY)
+  }
+
+  switchTo(client: NativeClient, head: Buffer): SwitchedConnection | undefined {
+    if (this.#queue[0] !== client || this.#queue.length > 1 || this.#closing || this.destroyed) return undefined
+    const socket = this.#socket
+    socket.removeListener('data', this.#onData)
+    socket.removeListener('end', this.#onEnd)
+    socket.removeListener('drain', this.#onDrain)
+    socket.removeListener('error', this.#onError)
+    socket.removeListener('close', this.#onClose)
+    this.#closed = true
+    this.#closing = true
+    this.#timerKind = undefined
+    this.#timer.dispose()
+    this.#queue.length = 0
+    this.#waiting = []
+    this.#parser.close()
+    this.#host.closed(this)
+    socket.write(head)
+    const rest = this.#afterUpgrade ?? Buffer.alloc(0)
+    this.#afterUpgrade = undefined
+    return { socket, head: rest }
   }
 
   abandoned(client: NativeClient): void {
@@ -331,6 +358,12 @@ export class Http1Connection implements ClientPort {
           this.#headBytes = 0
           offset += result
           this.#start(parsed)
+          if (parsed.client.canSwitch) {
+            // What follows an upgrade request belongs to the protocol it switches to, if it does.
+            if (offset < length) this.#afterUpgrade = chunk.subarray(offset)
+            this.#pause(PAUSE_UPGRADE)
+            return
+          }
           break
         }
         case 'chunked': {
@@ -474,7 +507,8 @@ export class Http1Connection implements ClientPort {
    * behind a POST reaches the upstream after it, and a GET behind GETs goes at once.
    */
   #mayStart(client: NativeClient): boolean {
-    const safe = isSafeMethod(client.method)
+    // An upgrade waits for every response ahead of it: its 101 must be the last thing on the wire.
+    const safe = isSafeMethod(client.method) && !client.canSwitch
     for (const ahead of this.#queue) {
       if (ahead === client) return true
       if (!ahead.ended && !(safe && isSafeMethod(ahead.method))) return false

@@ -226,6 +226,11 @@ export function finishHead(
   return { framing, length, last, head: encodeHead(head, tail) }
 }
 
+/** A `101 Switching Protocols` head: the given headers as they are, with no framing or connection header added. */
+export function switchingHead(head: GivenHead): Buffer {
+  return encodeHead(head, '\r\n')
+}
+
 /** The status line, the given headers, Date and `tail` (the head's last lines and its empty line), in one buffer. */
 function encodeHead(head: GivenHead, tail: string): Buffer {
   const buf = Buffer.allocUnsafe(head.bytes + tail.length)

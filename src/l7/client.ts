@@ -17,9 +17,16 @@
 import type { IncomingMessage, ServerResponse } from 'node:http'
 import { constants, type Http2ServerRequest, type Http2ServerResponse, type Http2Session } from 'node:http2'
 import type { Socket } from 'node:net'
-import type { Readable } from 'node:stream'
+import type { Duplex, Readable } from 'node:stream'
 
 export type Protocol = 'http/1.0' | 'http/1.1' | 'h2'
+
+/** A client connection given up by its engine to a tunnel (ClientSide#switchProtocols). */
+export interface SwitchedConnection {
+  readonly socket: Duplex
+  /** Bytes the client sent after its request head, read by the engine already. */
+  readonly head: Buffer
+}
 
 export interface ClientSide {
   readonly protocol: Protocol
@@ -69,6 +76,21 @@ export interface ClientSide {
   end(chunk?: Buffer | string, trailers?: readonly [string, string][]): void
   /** Ends the response so that it cannot pass for complete: HTTP/2 RST_STREAM INTERNAL_ERROR, HTTP/1 a closed connection. */
   abort(): void
+  /**
+   * The client asked to switch protocols (an HTTP/1.1 `Upgrade` with no body) and its engine can hand
+   * the connection to a tunnel. False for HTTP/2 and for every other request.
+   */
+  readonly canSwitch: boolean
+  /**
+   * Writes `101 Switching Protocols` with `headers` and gives up the connection: the engine reads and
+   * writes nothing more on it. Undefined when it cannot (the client is gone, `canSwitch` is false, a
+   * head was written). Throws on an invalid header, before anything is written.
+   */
+  switchProtocols(
+    reason: string | undefined,
+    headers: readonly string[],
+    checked?: number,
+  ): SwitchedConnection | undefined
   /** Why the client went away, when Switchyard knows more than "it closed" (HTTP/2 liveness). */
   readonly goneReason: string | undefined
   /** Calls `onGone` once when the client goes away before `unwatch()`. */
@@ -120,6 +142,8 @@ function bareIp(ip: string | undefined): string {
 abstract class NodeClient implements ClientSide, Watched {
   abstract readonly protocol: Protocol
   readonly headersChecked = false
+  /** node:http's upgrade requests come through its `upgrade` event, on the native client side (listeners/http.ts). */
+  readonly canSwitch = false
   readonly req: IncomingMessage
   readonly res: ServerResponse
   readonly peerIp: string
@@ -131,6 +155,10 @@ abstract class NodeClient implements ClientSide, Watched {
     this.req = req
     this.res = res
     this.peerIp = bareIp(req.socket?.remoteAddress)
+  }
+
+  switchProtocols(): undefined {
+    return undefined
   }
 
   get method(): string {

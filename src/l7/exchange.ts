@@ -18,16 +18,17 @@ import { classifyUpstreamError, SwitchyardError } from '../core/errors.js'
 import { callOnResponse, type PhaseOutcome, runPhase } from '../filters/chain.js'
 import type { RoutePipeline } from '../filters/pipeline.js'
 import type { ForwardedRequest } from '../filters/types.js'
+import { Tunnel, type UpgradeHandler, upgradeTry } from '../tunnel/index.js'
 import type { PoolLease, Selection, TryLease, TryOutcome, Waiter } from '../upstream/pool.js'
 import { admitRequestOf, tryHeaders } from './admission.js'
 import { readWholeBody, streamedBody } from './body.js'
 import { verdictResponse } from './error-response.js'
 import { HeadDraft } from './head-draft.js'
-import { downstreamResponseHeaders, trailerPairs } from './headers.js'
+import { downstreamResponseHeaders, switchingResponseHeaders, trailerPairs } from './headers.js'
 import type { Inbound, UpstreamFacts } from './request.js'
 import { decideRetry, type RetryDecision, type RetryReason } from './retry.js'
 import type { PoolTarget, RouteTarget } from './target.js'
-import type { UpstreamHandler, UpstreamRequest, UpstreamTry } from './upstream.js'
+import type { UpstreamRequest, UpstreamTry } from './upstream.js'
 
 /** Largest retryable 5xx response kept while its retry runs, to relay if the retries give up. */
 const HELD_RESPONSE_BYTES = 64 * 1024
@@ -46,7 +47,7 @@ interface HeldResponse {
   complete: boolean
 }
 
-export class Exchange implements UpstreamHandler, Waiter {
+export class Exchange implements UpgradeHandler, Waiter {
   readonly #in: Inbound
   readonly #poolTarget: PoolTarget
   readonly #pipeline: RoutePipeline
@@ -75,6 +76,8 @@ export class Exchange implements UpstreamHandler, Waiter {
   #status = 0
   #bytesOut = 0
   #ttfbMs = -1
+  /** Bytes from the client, once a tunnel counted them (the client side counts them otherwise). */
+  #bytesIn = -1
   /** The first body chunk, held for the rest of the current parse: head and body may leave in one write. */
   #firstChunk: Buffer | undefined
   #bodyStarted = false
@@ -159,7 +162,15 @@ export class Exchange implements UpstreamHandler, Waiter {
     const { headers, checked } = tryHeaders(inbound, this.#pool, selection, head)
     const body: UpstreamRequest['body'] = !inbound.hasBody ? null : (this.#body ?? streamedBody(inbound.client))
     if (first && this.#pipeline.onForward.length > 0) this.#forward(headers)
-    const call = selection.connections.call(this)
+    const upgrade = inbound.upgrade
+    let call: UpstreamTry
+    if (upgrade === undefined) call = selection.connections.call(this)
+    else {
+      // Hop-by-hop, so never in the forwarded head: put back for the server to switch.
+      headers.push('connection', 'upgrade', 'upgrade', upgrade)
+      const backend = selection.backend
+      call = upgradeTry({ host: backend.host, port: backend.port, connectMs: config.timeouts.connectMs }, this)
+    }
     this.#call = call
     call.send({
       path: inbound.upstreamPath,
@@ -386,6 +397,68 @@ export class Exchange implements UpstreamHandler, Waiter {
     }
   }
 
+  /**
+   * The server switched protocols: the 101 goes to the client, whose connection and the server's become
+   * a tunnel. The request ends (is logged, counted, and gives back its lease) when the tunnel closes.
+   * Response rules do not run on a 101: it has no body, and its head is the protocol's handshake.
+   */
+  onUpstreamUpgrade(rawHeaders: readonly string[], statusText: string, socket: Socket, head: Buffer): void {
+    const inbound = this.#in
+    if (inbound.done) {
+      socket.destroy()
+      return this.#endTry('success')
+    }
+    this.#ttfbMs = performance.now() - inbound.startMs
+    this.#status = 101
+    this.#endTry('success')
+    const rt = inbound.rt
+    const extra: string[] = []
+    if (rt.config.requestId.echo) extra.push(rt.config.requestId.header, inbound.requestId)
+    const asked = inbound.upgrade ?? ''
+    const headers = switchingResponseHeaders(rawHeaders, asked, extra)
+    let switched: ReturnType<typeof inbound.client.switchProtocols>
+    try {
+      switched = inbound.client.switchProtocols(statusText || undefined, headers)
+    } catch (err) {
+      socket.destroy()
+      return this.#fail(new SwitchyardError('SWY_UPSTREAM_PROTOCOL', 'invalid response header', { cause: err }))
+    }
+    if (switched === undefined) {
+      socket.destroy()
+      return this.#end(499, new SwitchyardError('SWY_CLIENT_ABORTED'))
+    }
+    inbound.tunnelStarted()
+    const timeouts = rt.config.timeouts
+    const cells = rt.metrics.tunnelsOf(this.#pool.name)
+    cells.opened.value++
+    cells.active.value++
+    const tunnels = inbound.hooks.tunnels
+    const headBytes = inbound.client.bytesIn()
+    const tunnel = new Tunnel(
+      { client: switched.socket, clientHead: switched.head, upstream: socket, upstreamHead: head },
+      {
+        websocket: /(?:^|[\s,])websocket(?:$|[\s,/])/i.test(asked),
+        idleMs: timeouts.tunnelIdleMs,
+        maxAgeMs: timeouts.tunnelMaxAgeMs,
+      },
+      (result) => {
+        tunnels.delete(tunnel)
+        cells.active.value--
+        cells.bytesIn.value += result.bytesFromClient
+        cells.bytesOut.value += result.bytesToClient
+        this.#bytesOut = result.bytesToClient
+        this.#bytesIn = headBytes + result.bytesFromClient
+        this.#end(
+          101,
+          result.end === 'server-error'
+            ? new SwitchyardError('SWY_UPSTREAM_RESET', 'the upstream server reset the tunnel')
+            : undefined,
+        )
+      },
+    )
+    tunnels.add(tunnel)
+  }
+
   // --- the response -----------------------------------------------------------------------------
 
   /** Writes the response head (through `onResponse` and any `responseBody` transform). */
@@ -581,7 +654,8 @@ export class Exchange implements UpstreamHandler, Waiter {
   }
 
   #facts(): UpstreamFacts {
-    return { server: this.#in.server, ttfbMs: this.#ttfbMs, bytesOut: this.#bytesOut }
+    const facts = { server: this.#in.server, ttfbMs: this.#ttfbMs, bytesOut: this.#bytesOut }
+    return this.#bytesIn < 0 ? facts : { ...facts, bytesIn: this.#bytesIn }
   }
 
   #fail(err: SwitchyardError): void {

@@ -23,6 +23,7 @@ const XFF = 7
 const XFP = 8
 const XFH = 9
 const FORWARDED = 10
+const UPGRADE = 11
 
 /**
  * True when `name` equals `lower` ignoring ASCII case. `lower` must hold only `a-z` and `-`: a token
@@ -48,7 +49,8 @@ function headerKind(name: string): number {
       if (equalsLower(name, 'expect')) return EXPECT
       break
     case 7:
-      if (equalsLower(name, 'trailer') || equalsLower(name, 'upgrade')) return HOP
+      if (equalsLower(name, 'upgrade')) return UPGRADE
+      if (equalsLower(name, 'trailer')) return HOP
       break
     case 9:
       if (equalsLower(name, 'forwarded')) return FORWARDED
@@ -171,6 +173,12 @@ export class RequestHead {
   xfp: string | undefined = undefined
   xfh: string | undefined = undefined
   fwd: string | undefined = undefined
+  /**
+   * The protocols an HTTP/1.1 client asked to switch to (`Upgrade`, with `upgrade` named in
+   * `Connection`: RFC 9110 §7.8), as sent; undefined when it asked for none. Upgrade and Connection
+   * are hop-by-hop, so they are never in `headers`: the request path adds them back for a tunnel.
+   */
+  upgrade: string | undefined = undefined
 }
 
 /**
@@ -192,6 +200,9 @@ export function scanRequestHead(raw: readonly string[], requestIdHeader: string,
     switch (headerKind(name)) {
       case PASS:
         out.push(name, value)
+        break
+      case UPGRADE:
+        head.upgrade = head.upgrade === undefined ? value : `${head.upgrade}, ${value}`
         break
       case HOP:
       case EXPECT:
@@ -229,6 +240,7 @@ export function scanRequestHead(raw: readonly string[], requestIdHeader: string,
   }
   const named = connection ? connectionTokens(connection) : undefined
   if (named) head.headers = dropNamed(out, named)
+  if (head.upgrade !== undefined && named?.has('upgrade') !== true) head.upgrade = undefined
   if (checked) {
     head.strict = true
     head.checked = head.headers.length
@@ -402,6 +414,7 @@ export function downstreamResponseHeaders(raw: readonly string[], extra: readonl
     const name = raw[i] as string
     switch (headerKind(name)) {
       case HOP:
+      case UPGRADE:
       case TRANSFER_ENCODING:
         break
       case CONNECTION:
@@ -416,6 +429,21 @@ export function downstreamResponseHeaders(raw: readonly string[], extra: readonl
   if (named) out = dropNamed(out, named)
   for (let i = 0; i < extra.length; i++) out.push(extra[i] as string)
   return out
+}
+
+/**
+ * A server's `101 Switching Protocols` head for the client: as `downstreamResponseHeaders`, with the
+ * protocol it switched to (its `Upgrade`, or the one the client asked for when it named none) and
+ * `Connection: upgrade` put back, as RFC 9110 §15.2.2 requires of a 101.
+ */
+export function switchingResponseHeaders(raw: readonly string[], asked: string, extra: readonly string[]): string[] {
+  let upgrade: string | undefined
+  for (let i = 0; i < raw.length; i += 2)
+    if (headerKind(raw[i] as string) === UPGRADE) {
+      const value = raw[i + 1] as string
+      upgrade = upgrade === undefined ? value : `${upgrade}, ${value}`
+    }
+  return downstreamResponseHeaders(raw, [...extra, 'connection', 'upgrade', 'upgrade', upgrade ?? asked])
 }
 
 /** Raw trailers (`[name, value, ...]`) to `[name, value]` tuples for `res.addTrailers`. */

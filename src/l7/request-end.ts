@@ -37,7 +37,7 @@ export function recordEnd(
       code: err?.code,
       durationMs,
     })
-  const bytesIn = inbound.client.bytesIn()
+  const bytesIn = up.bytesIn ?? inbound.client.bytesIn()
   const onLog = inbound.target?.pipeline.onLog
   if (onLog !== undefined && onLog.length > 0) {
     const record: LogRecord = {

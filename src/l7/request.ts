@@ -13,6 +13,7 @@ import { SwitchyardError } from '../core/errors.js'
 import { callOnRequest, callOnRoute, type PhaseOutcome, runPhase } from '../filters/chain.js'
 import type { FilterContext, RequestView, RouteView, UpstreamDraft } from '../filters/types.js'
 import type { HttpSnapshot } from '../listeners/snapshot.js'
+import type { TunnelSet } from '../tunnel/index.js'
 import type { ClientSide, Protocol } from './client.js'
 import { errorResponse, type OwnResponse, verdictResponse } from './error-response.js'
 import { Exchange } from './exchange.js'
@@ -35,9 +36,14 @@ import type { PoolTarget, RouteTarget } from './target.js'
 export interface RequestHooks {
   /** True once the listener drains: responses then carry `Connection: close`. */
   readonly draining: boolean
+  /** The listener's open tunnels (upgraded requests), which its drain closes gradually. */
+  readonly tunnels: TunnelSet
   begin(): void
   end(): void
 }
+
+/** An `Upgrade` value that names only HTTP/2 (RFC 7540 §3.2, removed by RFC 9113): never tunnelled. */
+const H2C_ONLY = /^[ \t]*h2c[ \t]*$/i
 
 /** What the exchange adds to a request's end: the upstream side of it. */
 export interface UpstreamFacts {
@@ -45,6 +51,8 @@ export interface UpstreamFacts {
   /** Milliseconds to the upstream response head, or -1 when there was none. */
   readonly ttfbMs: number
   readonly bytesOut: number
+  /** Bytes from the client, when the client side no longer counts them (a tunnel's); else the client side's count. */
+  readonly bytesIn?: number
 }
 
 const NO_UPSTREAM: UpstreamFacts = { server: undefined, ttfbMs: -1, bytesOut: 0 }
@@ -81,6 +89,12 @@ export class Inbound implements RequestView {
   readonly expectContinue: boolean
   /** The request announces a body (chunked, a non-zero Content-Length, or HTTP/2 DATA frames). */
   readonly hasBody: boolean
+  /**
+   * The protocols the client asked to switch to, when the request may become a tunnel: an HTTP/1.1
+   * `Upgrade` with no body, on an engine that can hand its connection over (ClientSide#canSwitch),
+   * other than `h2c`. Undefined for every other request: an `Upgrade` it sent is dropped (hop-by-hop).
+   */
+  readonly upgrade: string | undefined
   /** The origin-form target: path and query. */
   url = '/'
   /** What is sent upstream: path and query (rewrites change it), and a Host header that replaces the default. */
@@ -120,6 +134,9 @@ export class Inbound implements RequestView {
     }
     this.head = head
     this.hasBody = head.hasBody
+    const upgrade = head.upgrade
+    this.upgrade =
+      upgrade !== undefined && client.canSwitch && !head.hasBody && !H2C_ONLY.test(upgrade) ? upgrade : undefined
     const incoming = idCfg.trustIncoming ? head.requestId : undefined
     this.requestId = isValidRequestId(incoming) ? incoming : newRequestId()
     this.peerIp = client.peerIp
@@ -305,6 +322,12 @@ export class Inbound implements RequestView {
     const err = new SwitchyardError('SWY_CLIENT_ABORTED', this.client.goneReason)
     if (this.#exchange !== undefined) this.#exchange.stop(err)
     else this.finish(499, err, NO_UPSTREAM)
+  }
+
+  /** The request became a tunnel: `timeouts.total` no longer applies (the tunnel's own timeouts do). */
+  tunnelStarted(): void {
+    if (this.#timer) clearTimeout(this.#timer)
+    this.#timer = undefined
   }
 
   #onTotalTimeout(): void {

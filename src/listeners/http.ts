@@ -41,8 +41,10 @@ import type { NativeClient } from '../http1/client-side.js'
 import { NodeConnection } from '../http1/node-connection.js'
 import { nativeParser } from '../http1/parser.js'
 import { type Http1Options, Http1Server } from '../http1/server.js'
+import { upgradeClient } from '../http1/upgrade-port.js'
 import { type ClientSide, Http1Client, Http2Client } from '../l7/client.js'
 import { handleRequest, type RequestHooks } from '../l7/request.js'
+import { CLOSE_WAIT_MS, TunnelSet } from '../tunnel/index.js'
 import { boundAddress, listenOn } from './bind.js'
 import { Http2Front, type Http2Options, sniffPreface } from './http2.js'
 import { IdleWait } from './idle-wait.js'
@@ -111,6 +113,7 @@ export class HttpListener implements RequestHooks, Listener {
   #inFlight = 0
   #draining = false
   readonly #idle = new IdleWait()
+  readonly tunnels = new TunnelSet()
   readonly #inFlightGauge: { inc(): void; dec(): void }
   /** Created when HTTP/2 is first turned on; kept (and drained) if a reload turns it off. */
   #h2: Http2Front | undefined
@@ -161,6 +164,7 @@ export class HttpListener implements RequestHooks, Listener {
     server.maxRequestsPerSocket = rt.config.maxRequestsPerConnection
     server.on('checkContinue', (req, res) => this.#onNodeRequest(req, res, true))
     server.on('clientError', (err, socket) => this.#onClientError(err, socket as Socket))
+    server.on('upgrade', (req: IncomingMessage, socket: Socket, head: Buffer) => this.#onNodeUpgrade(req, socket, head))
     return { engine: 'node', server }
   }
 
@@ -321,12 +325,17 @@ export class HttpListener implements RequestHooks, Listener {
     }
     for (const socket of this.#sniffing) socket.destroy()
     this.#h2?.drain()
+    // Tunnels close at random times over the window, early enough in the grace period for their close
+    // handshakes to end within it.
+    const windowMs = Math.min(this.#rt.config.tunnelCloseWindowMs, Math.max(0, graceMs - 2 * CLOSE_WAIT_MS))
+    this.tunnels.closeGradually(windowMs)
     if (this.#inFlight > 0) {
       await this.#idle.until(graceMs)
     }
     if (front.engine === 'node') front.server.closeAllConnections()
     else front.http1.destroyAll()
     this.#h2?.destroyAll()
+    this.tunnels.destroyAll()
     await closed
   }
 
@@ -341,6 +350,30 @@ export class HttpListener implements RequestHooks, Listener {
         res.writeHead(500, { 'content-type': 'application/json', connection: 'close' }).end(INTERNAL_ERROR_BODY),
       ),
     )
+  }
+
+  /**
+   * An upgrade request on node:http, which stops parsing at its head and hands over the socket. A
+   * Content-Length body is read by the upgrade port (http1/upgrade-port.ts); a chunked one is refused
+   * (400, closed), since node:http left it unparsed. The native engine reads either.
+   */
+  #onNodeUpgrade(req: IncomingMessage, socket: Socket, head: Buffer): void {
+    if (req.headers['transfer-encoding'] !== undefined) {
+      this.#logMalformed(400, 'UPGRADE_WITH_CHUNKED_BODY', socket.remoteAddress)
+      socket.end(badRequest('UPGRADE_WITH_CHUNKED_BODY').text)
+      socket.destroySoon?.()
+      return
+    }
+    const length = Number(req.headers['content-length'] ?? 0)
+    const client = upgradeClient(socket, head, {
+      method: req.method ?? 'GET',
+      url: req.url ?? '/',
+      rawHeaders: req.rawHeaders,
+      versionMajor: req.httpVersionMajor,
+      versionMinor: req.httpVersionMinor,
+      bodyLength: Number.isSafeInteger(length) && length > 0 ? length : 0,
+    })
+    this.#onNativeRequest(client, false)
   }
 
   /** A request on an HTTP/2 connection (node:http2's compatibility API). */

@@ -8,4 +8,5 @@ export {
   SUPERVISOR_METRICS,
   SupervisorMetrics,
   type TcpMetrics,
+  type TunnelMetrics,
 } from './table.js'

@@ -60,6 +60,21 @@ export const METRICS = {
     help: 'Bytes piped by TCP (layer 4) listeners, by listener and direction (in: from clients, out: to clients).',
     labelNames: ['listener', 'direction'],
   },
+  tunnels: {
+    name: 'switchyard_tunnels_total',
+    help: 'WebSocket and other upgraded connections (tunnels) opened, by pool.',
+    labelNames: ['pool'],
+  },
+  tunnelsActive: {
+    name: 'switchyard_tunnels_active',
+    help: 'WebSocket and other upgraded connections (tunnels) open now, by pool.',
+    labelNames: ['pool'],
+  },
+  tunnelBytes: {
+    name: 'switchyard_tunnel_bytes_total',
+    help: 'Bytes carried by tunnels once they closed, by pool and direction (in: from clients, out: to clients).',
+    labelNames: ['pool', 'direction'],
+  },
   http2Sessions: {
     name: 'switchyard_http2_sessions_total',
     help: 'HTTP/2 client connections (sessions) opened, by listener.',
@@ -148,6 +163,14 @@ export interface TcpMetrics {
   readonly bytesOut: Cell
 }
 
+/** The tunnel cells of one pool. */
+export interface TunnelMetrics {
+  readonly opened: Cell
+  readonly active: Cell
+  readonly bytesIn: Cell
+  readonly bytesOut: Cell
+}
+
 /** The HTTP/2 session counts of one listener. */
 export interface Http2Metrics {
   readonly opened: Cell
@@ -201,6 +224,7 @@ export class Metrics {
   readonly #inFlight = new Map<string, Cell>()
   readonly #tcp = new Map<string, { listener: string; pool: string; cells: TcpMetrics }>()
   readonly #http2 = new Map<string, Http2Metrics>()
+  readonly #tunnels = new Map<string, TunnelMetrics>()
   readonly #health = new Map<string, { states(): { server: string; state: 'up' | 'down' }[] }>()
 
   constructor() {
@@ -247,6 +271,25 @@ export class Metrics {
         tcpByListener().flatMap(([listener, cells]) => [
           { value: cells.bytesIn.value, labels: { listener, direction: 'in' } },
           { value: cells.bytesOut.value, labels: { listener, direction: 'out' } },
+        ]),
+      ),
+    )
+    const tunnels = () => [...this.#tunnels]
+    register(
+      new ScrapedMetric(METRICS.tunnels.name, METRICS.tunnels.help, 'counter', () =>
+        tunnels().map(([pool, cells]) => ({ value: cells.opened.value, labels: { pool } })),
+      ),
+    )
+    register(
+      new ScrapedMetric(METRICS.tunnelsActive.name, METRICS.tunnelsActive.help, 'gauge', () =>
+        tunnels().map(([pool, cells]) => ({ value: cells.active.value, labels: { pool } })),
+      ),
+    )
+    register(
+      new ScrapedMetric(METRICS.tunnelBytes.name, METRICS.tunnelBytes.help, 'counter', () =>
+        tunnels().flatMap(([pool, cells]) => [
+          { value: cells.bytesIn.value, labels: { pool, direction: 'in' } },
+          { value: cells.bytesOut.value, labels: { pool, direction: 'out' } },
         ]),
       ),
     )
@@ -360,6 +403,16 @@ export class Metrics {
   setHealth(trackers: ReadonlyMap<string, { states(): { server: string; state: 'up' | 'down' }[] }>): void {
     this.#health.clear()
     for (const [pool, tracker] of trackers) this.#health.set(pool, tracker)
+  }
+
+  /** The tunnel cells of one pool: looked up once per tunnel. */
+  tunnelsOf(pool: string): TunnelMetrics {
+    let cells = this.#tunnels.get(pool)
+    if (!cells) {
+      cells = { opened: new Cell(), active: new Cell(), bytesIn: new Cell(), bytesOut: new Cell() }
+      this.#tunnels.set(pool, cells)
+    }
+    return cells
   }
 
   /** The HTTP/2 session cells of one listener. Off the request path. */

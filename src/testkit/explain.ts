@@ -39,6 +39,7 @@ import { Metrics } from '../metrics/index.js'
 import { balancerTable, loadPlugins, type Plugin, pluginProblems } from '../plugins/index.js'
 import { configError } from '../server/load-balancer.js'
 import { buildSnapshot, type FilterOrigin } from '../server/snapshot.js'
+import { TunnelSet } from '../tunnel/index.js'
 import { ConnectionRegistry } from '../upstream/connections.js'
 import { type AdmitRequest, type Selection, UpstreamPool } from '../upstream/pool.js'
 
@@ -167,7 +168,7 @@ function isRuntimeConfig(value: unknown): value is RuntimeConfig {
 const HASHING = new Set(['ip-hash', 'ring-hash', 'maglev'])
 const HOOKS = ['onRequest', 'onRoute', 'selectUpstream', 'onForward', 'onResponse', 'responseBody', 'onLog'] as const
 
-const NO_HOOKS: RequestHooks = { draining: false, begin() {}, end() {} }
+const NO_HOOKS: RequestHooks = { draining: false, tunnels: new TunnelSet(), begin() {}, end() {} }
 
 class ConfigExplainer implements Explainer {
   readonly config: RuntimeConfig
@@ -725,6 +726,8 @@ class RecordingClient implements ClientSide {
   readonly bodyAborted = false
   readonly gone = false
   readonly goneReason = undefined
+  /** The explanation stops at the routing decision, before any upgrade. */
+  readonly canSwitch = false
   readonly method: string
   readonly url: string
   readonly rawHeaders: readonly string[]
@@ -756,6 +759,10 @@ class RecordingClient implements ClientSide {
 
   bytesIn(): number {
     return 0
+  }
+
+  switchProtocols(): undefined {
+    return undefined
   }
 
   countBody(): void {}
