@@ -19,6 +19,7 @@ function servers(n: number): Backend[] {
     host: '10.0.0.1',
     port: 10_000 + i,
     origin: `http://10.0.0.1:${10_000 + i}`,
+    tls: false,
     weight: 1 + (i % 3),
     backup: false,
     draining: false,

@@ -30,6 +30,7 @@ export function backend(id: string, weight = 1): Backend {
     host: '127.0.0.1',
     port: 1000 + id.length,
     origin: `http://${id}`,
+    tls: false,
     weight,
     backup: false,
     draining: false,

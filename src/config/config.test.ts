@@ -118,7 +118,7 @@ pools:
       'sy.yaml:7:9: listeners[0].routes[1]: expected no route after the catch-all route 0, found one that can never match',
       'sy.yaml:10:14: pools[0].balance: expected "round-robin" or "weighted-round-robin" or "least-connections" or "least-request" or "peak-ewma" or "random" or "ip-hash" or "ring-hash" or "maglev" or a mapping, found "fastest"',
       'sy.yaml:12:47: pools[0].servers[0].weight: expected a number, found "three"',
-      'sy.yaml:13:9: pools[0].servers[1]: expected an http:// (or tcp://) URL, found "ftp://127.0.0.1"',
+      'sy.yaml:13:9: pools[0].servers[1]: expected an http://, https:// (or tcp://) URL, found "ftp://127.0.0.1"',
       'sy.yaml:14:11: pools[1].name: expected a unique pool name, found "web" again (first at pools[0].name)',
       'sy.yaml:16:26: pools[1].timeouts.connect: expected a duration such as 500ms, 5s, 2m or 1h, found "5 s"',
     ])
@@ -169,7 +169,7 @@ pools: [{ name: p, servers: [http://127.0.0.1:1] }]
     if (r.ok) return
     assert.deepEqual(r.issues.map(formatIssue), [
       'listeners: expected at least 1 item, found 0',
-      'pools[0].extra: unknown key, expected one of name, balance, engine, servers, sticky, healthCheck, outlierDetection, retries, ejectOnConnectFailure, panicThreshold, slowStart, preserveHost, timeouts, connections, queue',
+      'pools[0].extra: unknown key, expected one of name, balance, engine, servers, tls, sticky, healthCheck, outlierDetection, retries, ejectOnConnectFailure, panicThreshold, slowStart, preserveHost, timeouts, connections, queue',
     ])
   })
 })

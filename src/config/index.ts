@@ -18,5 +18,6 @@ export type {
   RouteMatch,
   RuntimeConfig,
   ServerLimits,
+  UpstreamTlsConfig,
 } from './normalize.js'
 export { type ConfigInput, configSchema, type Engine } from './schema.js'

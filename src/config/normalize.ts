@@ -134,8 +134,20 @@ export interface HealthCheckSettings {
 /** Signs sticky cookies when the config names no secret: one per process run, the same across reloads. */
 const RUN_SECRET_HEX = randomBytes(32).toString('hex')
 
+/** TLS to a pool's `https://` servers, as configured (PEM file paths, read when a snapshot is built). */
+export interface UpstreamTlsConfig {
+  readonly caFile: string | undefined
+  readonly certFile: string | undefined
+  readonly keyFile: string | undefined
+  readonly servername: string | undefined
+  readonly insecureSkipVerify: boolean
+  readonly minVersion: TlsVersion
+}
+
 export interface PoolConfig {
   readonly name: string
+  /** TLS to its `https://` servers; undefined: system CAs, the URL's host as the name, no client certificate. */
+  readonly tls: UpstreamTlsConfig | undefined
   readonly balance: BalanceOptions
   readonly backends: readonly Backend[]
   readonly preserveHost: boolean
@@ -249,6 +261,17 @@ export function normalize(cfg: ParsedConfig, options: NormalizeOptions = {}): Ru
         balance: typeof p.balance === 'string' ? defaultOptions(p.balance) : p.balance,
         backends,
         preserveHost: p.preserveHost,
+        tls:
+          p.tls === undefined
+            ? undefined
+            : {
+                caFile: p.tls.ca,
+                certFile: p.tls.cert,
+                keyFile: p.tls.key,
+                servername: p.tls.servername,
+                insecureSkipVerify: p.tls.insecureSkipVerify,
+                minVersion: p.tls.minVersion,
+              },
         engine: p.engine,
         slowStartMs: durationToMs(p.slowStart),
         sticky: p.sticky === undefined ? undefined : normalizeSticky(p.sticky),
@@ -416,7 +439,8 @@ function toBackend(pool: string, s: ParsedConfig['pools'][number]['servers'][num
     pool,
     host: parsed.host,
     port: parsed.port,
-    origin: `http://${address}`,
+    origin: `${parsed.tls ? 'https' : 'http'}://${address}`,
+    tls: parsed.tls,
     weight: typeof s === 'string' ? 1 : s.weight,
     backup: typeof s === 'string' ? false : s.backup,
     draining: typeof s === 'string' ? false : s.drain,

@@ -36,7 +36,9 @@ const duration = durationSchema
 const serverObject = z.strictObject({
   url: z
     .string()
-    .describe('Upstream server URL: `http://host:port`, or `tcp://host:port` in a pool that only `tcp` listeners use.'),
+    .describe(
+      'Upstream server URL: `http://host:port`, `https://host:port` (TLS to the server, see the pool `tls`), or `tcp://host:port` in a pool that only `tcp` listeners use.',
+    ),
   weight: z
     .number()
     .int()
@@ -194,6 +196,37 @@ const tls = z.strictObject({
     .describe('Path of the PEM certificate chain (leaf first), relative to the working directory.'),
   key: z.string().min(1).describe('Path of the PEM private key, relative to the working directory.'),
   minVersion: z.enum(TLS_VERSIONS).default('TLSv1.2').describe('Oldest TLS version accepted.'),
+})
+
+/** TLS to a pool's `https://` servers. */
+const upstreamTls = z.strictObject({
+  ca: z
+    .string()
+    .min(1)
+    .optional()
+    .describe('Path of the PEM certificates that server certificates are verified against, instead of the system CAs.'),
+  servername: z
+    .string()
+    .min(1)
+    .optional()
+    .describe(
+      "Name sent in SNI and checked against the server certificate. Default: the server URL's host (no SNI for an IP address, whose certificate is checked against the address).",
+    ),
+  cert: z
+    .string()
+    .min(1)
+    .optional()
+    .describe(
+      'Path of a PEM client certificate chain, presented to servers that ask for one (mutual TLS). Needs `key`.',
+    ),
+  key: z.string().min(1).optional().describe('Path of the PEM private key of `cert`.'),
+  insecureSkipVerify: z
+    .boolean()
+    .default(false)
+    .describe(
+      'Accept any server certificate, unverified (a warning is logged at start). For tests and migrations only: it gives up what TLS is for.',
+    ),
+  minVersion: z.enum(TLS_VERSIONS).default('TLSv1.2').describe('Oldest TLS version offered to servers.'),
 })
 
 /** Default SETTINGS_MAX_CONCURRENT_STREAMS: HAProxy's default, and what Envoy recommends at the edge. */
@@ -407,6 +440,7 @@ const HTTP_ONLY_POOL_KEYS: readonly { readonly path: readonly string[]; readonly
   { path: ['connections', 'keepAlive'], why: 'TCP connections are not reused' },
   { path: ['connections', 'maxRequestsPerConnection'], why: 'a TCP connection carries no requests' },
   { path: ['engine'], why: 'TCP is piped, with no HTTP engine' },
+  { path: ['tls'], why: 'a tcp listener pipes bytes as they are (TLS passthrough)' },
 ]
 
 const pool = z.strictObject({
@@ -419,6 +453,11 @@ const pool = z.strictObject({
       `${engineText} On a pool: the connections to its servers. HTTP only: a pool that only \`tcp\` listeners use rejects it.`,
     ),
   servers: z.array(server).min(1).describe('The servers of the pool.'),
+  tls: upstreamTls
+    .optional()
+    .describe(
+      "TLS to the pool's `https://` servers: verification (`ca`, `servername`, `insecureSkipVerify`) and a client certificate (`cert`, `key`). `https://` servers without it are verified against the system CAs.",
+    ),
   sticky: sticky.optional(),
   healthCheck: healthCheckSchema
     .optional()
@@ -659,19 +698,21 @@ export function configSchemaFor(table: BalancerTable | undefined): typeof config
 export type ConfigInput = z.input<typeof configSchema>
 export type ParsedConfig = z.output<typeof configSchema>
 
-/** Parses a server URL; returns a problem text or the parts. */
-export function parseServerUrl(text: string): { host: string; port: number } | string {
+/** Parses a server URL; returns a problem text or the parts (`tls` for `https://`). */
+export function parseServerUrl(text: string): { host: string; port: number; tls: boolean } | string {
   let url: URL
   try {
     url = new URL(text)
   } catch {
     return `expected a URL such as http://127.0.0.1:3001, found "${text}"`
   }
-  if (url.protocol !== 'http:' && url.protocol !== 'tcp:') return `expected an http:// (or tcp://) URL, found "${text}"`
+  if (url.protocol !== 'http:' && url.protocol !== 'https:' && url.protocol !== 'tcp:')
+    return `expected an http://, https:// (or tcp://) URL, found "${text}"`
   if ((url.pathname !== '/' && url.pathname !== '') || url.search || url.hash || url.username)
     return `expected a URL with no path, query or credentials, found "${text}"`
   const host = url.hostname.startsWith('[') ? url.hostname.slice(1, -1) : url.hostname
-  return { host, port: url.port === '' ? 80 : Number(url.port) }
+  const tls = url.protocol === 'https:'
+  return { host, port: url.port === '' ? (tls ? 443 : 80) : Number(url.port), tls }
 }
 
 /** Checks an address or CIDR range; returns a problem text or undefined. */
@@ -742,6 +783,20 @@ export function checkReferences(cfg: unknown): ReferenceProblem[] {
       const id = text(field(s, 'name')) ?? `${parsed.host}:${parsed.port}`
       checkUnique(`server in pool ${poolName ?? i}`, id, ['pools', i, 'servers', j])
     })
+    const tlsCfg = field(p, 'tls')
+    if (tlsCfg !== undefined) {
+      const hasCert = field(tlsCfg, 'cert') !== undefined
+      const hasKey = field(tlsCfg, 'key') !== undefined
+      if (hasCert !== hasKey)
+        issue(
+          ['pools', i, 'tls', hasCert ? 'key' : 'cert'],
+          `expected ${hasCert ? 'a `key` with the client `cert`' : 'a `cert` with the client `key`'}, found none`,
+        )
+      const https = list(field(p, 'servers')).some((s) =>
+        (typeof s === 'string' ? s : (text(field(s, 'url')) ?? '')).toLowerCase().startsWith('https://'),
+      )
+      if (!https) issue(['pools', i, 'tls'], 'expected an https:// server for `tls` to apply to, found none')
+    }
   })
 
   const httpPools = new Set<string>()
@@ -853,7 +908,7 @@ export function checkReferences(cfg: unknown): ReferenceProblem[] {
       if (url?.toLowerCase().startsWith('tcp://'))
         issue(
           typeof s === 'string' ? ['pools', i, 'servers', j] : ['pools', i, 'servers', j, 'url'],
-          `expected an http:// URL in a pool that an http or https listener uses, found "${url}"`,
+          `expected an http:// or https:// URL in a pool that an http or https listener uses, found "${url}"`,
         )
     })
   })

@@ -9,8 +9,10 @@ export interface Backend {
   readonly pool: string
   readonly host: string
   readonly port: number
-  /** `http://host:port`: the key of the upstream connection pool. */
+  /** `http://host:port` or `https://host:port`: the key of the upstream connection pool. */
   readonly origin: string
+  /** The server speaks TLS (an `https://` URL): see the pool's `tls`. */
+  readonly tls: boolean
   /** Relative share of traffic; 0 means "no new traffic". */
   readonly weight: number
   /** Used only while no primary server of the pool can take requests. */

@@ -22,6 +22,11 @@ export const ERROR_CODES = {
     source: 'upstream',
     text: 'connecting to the upstream server timed out',
   },
+  SWY_UPSTREAM_TLS: {
+    status: 502,
+    source: 'upstream',
+    text: 'the TLS handshake with the upstream server failed',
+  },
   SWY_UPSTREAM_RESET: { status: 502, source: 'upstream', text: 'the upstream server closed the connection' },
   SWY_UPSTREAM_TIMEOUT: { status: 504, source: 'upstream', text: 'the upstream server did not answer in time' },
   SWY_UPSTREAM_BODY_TIMEOUT: { status: 504, source: 'upstream', text: 'the upstream server stalled mid-response' },
@@ -86,6 +91,38 @@ const CONNECT_CODES: ReadonlySet<string> = new Set([
   'EAI_AGAIN',
 ])
 
+/**
+ * TLS handshake and certificate failures (OpenSSL's verification codes as Node names them, and Node's
+ * own): the server was reached but could not be trusted or spoken to.
+ */
+const TLS_CODES: ReadonlySet<string> = new Set([
+  'UNABLE_TO_VERIFY_LEAF_SIGNATURE',
+  'UNABLE_TO_GET_ISSUER_CERT',
+  'UNABLE_TO_GET_ISSUER_CERT_LOCALLY',
+  'DEPTH_ZERO_SELF_SIGNED_CERT',
+  'SELF_SIGNED_CERT_IN_CHAIN',
+  'CERT_HAS_EXPIRED',
+  'CERT_NOT_YET_VALID',
+  'CERT_REVOKED',
+  'CERT_UNTRUSTED',
+  'CERT_REJECTED',
+  'CERT_SIGNATURE_FAILURE',
+  'HOSTNAME_MISMATCH',
+  'ERR_TLS_CERT_ALTNAME_INVALID',
+  'ERR_TLS_HANDSHAKE_TIMEOUT',
+  'EPROTO',
+])
+
+/** A TLS handshake or certificate error code. */
+export function isTlsErrorCode(code: string): boolean {
+  return TLS_CODES.has(code) || code.startsWith('ERR_SSL_') || code.startsWith('ERR_TLS_')
+}
+
+/** The codes of a try that never reached the application: retried on another server as connect failures. */
+export function isConnectFailure(code: string): boolean {
+  return code === 'SWY_UPSTREAM_CONNECT' || code === 'SWY_UPSTREAM_CONNECT_TIMEOUT' || code === 'SWY_UPSTREAM_TLS'
+}
+
 /** Codes that mean "the connection closed or broke under the request". */
 const RESET_CODES: ReadonlySet<string> = new Set([
   'UND_ERR_SOCKET',
@@ -106,6 +143,7 @@ export function classifyUpstreamError(err: unknown): SwitchyardError {
   const code = typeof err === 'object' && err !== null && 'code' in err ? String(err.code) : ''
   let swy: ErrorCode
   if (CONNECT_CODES.has(code)) swy = 'SWY_UPSTREAM_CONNECT'
+  else if (isTlsErrorCode(code)) swy = 'SWY_UPSTREAM_TLS'
   else if (code === 'UND_ERR_CONNECT_TIMEOUT') swy = 'SWY_UPSTREAM_CONNECT_TIMEOUT'
   else if (code === 'UND_ERR_HEADERS_TIMEOUT') swy = 'SWY_UPSTREAM_TIMEOUT'
   else if (code === 'UND_ERR_BODY_TIMEOUT') swy = 'SWY_UPSTREAM_BODY_TIMEOUT'

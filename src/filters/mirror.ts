@@ -8,7 +8,7 @@
  */
 import type { Socket } from 'node:net'
 import { z } from 'zod'
-import { classifyUpstreamError, SwitchyardError } from '../core/errors.js'
+import { classifyUpstreamError, isConnectFailure, SwitchyardError } from '../core/errors.js'
 import type { UpstreamHandler } from '../l7/upstream.js'
 import type { TryOutcome } from '../upstream/pool.js'
 import type { FilterEnv } from './env.js'
@@ -85,9 +85,7 @@ export function create(options: z.output<typeof schema>, env: FilterEnv, random:
         onUpstreamEnd: () => done('success'),
         onUpstreamError: (err) => {
           const code = classifyUpstreamError(err).code
-          done(
-            code === 'SWY_UPSTREAM_CONNECT' || code === 'SWY_UPSTREAM_CONNECT_TIMEOUT' ? 'connect-failure' : 'failure',
-          )
+          done(isConnectFailure(code) ? 'connect-failure' : 'failure')
         },
         onUpstreamSocket: (_socket: Socket) => {},
       }

@@ -1,6 +1,8 @@
 /** What every health check shares: its settings common to all types, and the probe signature. */
+
 import { z } from 'zod'
 import { durationSchema, durationToMs } from '../core/address.js'
+import type { UpstreamTls } from '../upstream/tls.js'
 
 /** A check duration: at least 10 ms, so that a zero never makes a busy loop. */
 const checkDuration = durationSchema.refine((v) => durationToMs(v) >= 10, {
@@ -46,6 +48,8 @@ export const commonCheckFields = {
 export interface CheckTarget {
   readonly host: string
   readonly port: number
+  /** TLS to an `https://` server, with its pool's settings (HTTP checks speak TLS then); undefined: plain. */
+  readonly tls?: UpstreamTls | undefined
 }
 
 /**

@@ -6,7 +6,9 @@
  *
  * Control plane only: the request path reads `tracker.down`, a set replaced whole on every change.
  */
+
 import type { Backend } from '../core/backend.js'
+import { DEFAULT_UPSTREAM_TLS, type UpstreamTls } from '../upstream/tls.js'
 import type { Probe } from './check.js'
 import { HealthTracker, type Transition } from './tracker.js'
 
@@ -28,6 +30,8 @@ export class HealthChecker {
   readonly #random: () => number
   readonly #servers = new Map<string, Backend>()
   readonly #timers = new Map<string, NodeJS.Timeout>()
+  /** What `https://` servers are checked with: their pool's TLS settings. */
+  readonly #tls: UpstreamTls
   #stopped = false
 
   constructor(
@@ -35,7 +39,9 @@ export class HealthChecker {
     schedule: CheckSchedule,
     onTransition: (t: Transition) => void,
     random: () => number = Math.random,
+    tls: UpstreamTls = DEFAULT_UPSTREAM_TLS,
   ) {
+    this.#tls = tls
     this.#probe = probe
     this.#schedule = schedule
     this.#random = random
@@ -75,7 +81,8 @@ export class HealthChecker {
     const server = this.#servers.get(id)
     if (server === undefined || this.#stopped) return
     const s = this.#schedule
-    const reason = await this.#probe({ host: server.host, port: s.port ?? server.port }, s.timeoutMs)
+    const target = { host: server.host, port: s.port ?? server.port, tls: server.tls ? this.#tls : undefined }
+    const reason = await this.#probe(target, s.timeoutMs)
     // The server may have been removed (or the checker stopped) while the probe ran.
     if (this.#stopped || this.#servers.get(id) !== server) return
     this.tracker.report(id, reason === undefined, reason ?? 'passed')

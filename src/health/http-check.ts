@@ -5,7 +5,9 @@
  * accepts connections.
  */
 import { request } from 'node:http'
+import { request as httpsRequest } from 'node:https'
 import { z } from 'zod'
+import { tlsConnectOptions } from '../upstream/tls.js'
 import { type CheckTarget, commonCheckFields, MAX_CHECK_READ_BYTES, type Probe, probeOnce } from './check.js'
 
 const statusRange = z
@@ -42,14 +44,17 @@ export function create(options: HttpCheckOptions): Probe {
   return (target: CheckTarget, timeoutMs: number) =>
     probeOnce(timeoutMs, (done) => {
       const host = target.host.includes(':') ? `[${target.host}]:${target.port}` : `${target.host}:${target.port}`
-      const req = request({
-        host: target.host,
-        port: target.port,
+      const common = {
         method: options.method,
         path: options.path,
-        agent: false,
+        agent: false as const,
         headers: { host: options.host ?? host, 'user-agent': 'switchyard-health-check', connection: 'close' },
-      })
+      }
+      // An https:// server is checked over TLS, verified as its requests are.
+      const req =
+        target.tls === undefined
+          ? request({ host: target.host, port: target.port, ...common })
+          : httpsRequest({ ...tlsConnectOptions(target.tls, target.host, target.port), ...common })
       req.on('error', (err: NodeJS.ErrnoException) => done(err.code ?? err.message))
       req.on('response', (res) => {
         const status = res.statusCode ?? 0

@@ -5,7 +5,9 @@
  * owns the control plane: the single process, or the supervisor, which pushes the states to its
  * workers (see ExternalHealth).
  */
+import type { UpstreamTlsConfig } from '../config/index.js'
 import type { Backend } from '../core/backend.js'
+import { loadUpstreamTls } from '../upstream/tls.js'
 import { type CheckSchedule, HealthChecker } from './checker.js'
 import type { HealthCheckOptions } from './registry.js'
 import { createProbe } from './registry.js'
@@ -16,6 +18,8 @@ export interface CheckedPool {
   readonly name: string
   readonly backends: readonly Backend[]
   readonly healthCheck: { readonly probe: HealthCheckOptions; readonly schedule: CheckSchedule } | undefined
+  /** TLS to its `https://` servers, which HTTP checks use too. */
+  readonly tls?: UpstreamTlsConfig | undefined
 }
 
 /** Where pools read which of their servers are down. */
@@ -40,13 +44,18 @@ export class HealthMonitor implements HealthSource {
     for (const pc of pools) {
       if (pc.healthCheck === undefined) continue
       wanted.add(pc.name)
-      const key = JSON.stringify(pc.healthCheck)
+      const tls = loadUpstreamTls(pc.name, pc.tls)
+      const key = `${JSON.stringify(pc.healthCheck)}|${tls.fingerprint}`
       let entry = this.#checkers.get(pc.name)
       if (entry === undefined || entry.key !== key) {
         entry?.checker.stop()
         const pool = pc.name
-        const checker = new HealthChecker(createProbe(pc.healthCheck.probe), pc.healthCheck.schedule, (t) =>
-          this.#onChange(pool, t),
+        const checker = new HealthChecker(
+          createProbe(pc.healthCheck.probe),
+          pc.healthCheck.schedule,
+          (t) => this.#onChange(pool, t),
+          Math.random,
+          tls,
         )
         entry = { key, checker }
         this.#checkers.set(pc.name, entry)

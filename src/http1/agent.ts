@@ -20,8 +20,9 @@
  */
 import { ERROR_CODES, SwitchyardError } from '../core/errors.js'
 import type { ServerConnections, UpstreamHandler, UpstreamTry } from '../l7/upstream.js'
+import { SessionCache, type UpstreamTls } from '../upstream/tls.js'
 import { type CallAgent, NativeCall } from './upstream-call.js'
-import { type ConnectionOwner, UpstreamConnection } from './upstream-connection.js'
+import { type ConnectionOwner, type ConnectTarget, UpstreamConnection } from './upstream-connection.js'
 
 export { KEEP_ALIVE_HINT_MARGIN_MS } from './upstream-call.js'
 
@@ -38,13 +39,15 @@ export interface AgentSettings {
   readonly connectMs: number
   /** Requests one connection carries before it is closed; 0: no limit. */
   readonly maxRequestsPerConnection: number
+  /** TLS to the server (an `https://` one); undefined: plain TCP. */
+  readonly tls?: UpstreamTls | undefined
 }
 
 export class Http1Agent implements ServerConnections, CallAgent, ConnectionOwner {
   readonly hostHeader: string
   readonly keepAliveMs: number
   readonly maxRequestsPerConnection: number
-  readonly #target: { readonly host: string; readonly port: number; readonly connectMs: number }
+  readonly #target: ConnectTarget
   readonly #max: number
   /** Idle connections, the most recently used last. */
   readonly #idle: UpstreamConnection[] = []
@@ -66,7 +69,12 @@ export class Http1Agent implements ServerConnections, CallAgent, ConnectionOwner
     this.hostHeader = settings.hostHeader
     this.keepAliveMs = settings.keepAliveMs
     this.maxRequestsPerConnection = settings.maxRequestsPerConnection
-    this.#target = { host: settings.host, port: settings.port, connectMs: settings.connectMs }
+    this.#target = {
+      host: settings.host,
+      port: settings.port,
+      connectMs: settings.connectMs,
+      tls: settings.tls === undefined ? undefined : { material: settings.tls, sessions: new SessionCache() },
+    }
     this.#max = Math.max(1, settings.maxConnections)
   }
 

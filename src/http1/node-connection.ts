@@ -53,6 +53,8 @@ export class NodeConnection {
   #again = false
   /** The socket was paused here: too many requests not done. */
   #paused = false
+  /** Runs once no request is left (an upgrade waiting for the responses ahead of it). */
+  #whenIdle: (() => void) | undefined
 
   private constructor(socket: Socket) {
     this.#socket = socket
@@ -125,9 +127,23 @@ export class NodeConnection {
     return this.#refused
   }
 
+  /**
+   * Runs `fn` once every response on the connection is done: now, or later. An upgrade request behind
+   * pipelined ones waits so, since its 101 must follow their responses on the wire.
+   */
+  whenIdle(fn: () => void): void {
+    if (this.#entries.length === 0) return fn()
+    this.#whenIdle = fn
+  }
+
   #done(entry: Entry): void {
     const at = this.#entries.indexOf(entry)
     if (at >= 0) this.#entries.splice(at, 1)
+    if (this.#entries.length === 0 && this.#whenIdle !== undefined) {
+      const fn = this.#whenIdle
+      this.#whenIdle = undefined
+      queueMicrotask(fn)
+    }
     if (this.#paused && this.#entries.length <= MAX_PIPELINED) {
       this.#paused = false
       this.#socket.resume()

@@ -12,7 +12,9 @@
  * and the call learn it there, once.
  */
 import { connect, type Socket } from 'node:net'
+import { connect as tlsConnect } from 'node:tls'
 import { ERROR_CODES, SwitchyardError } from '../core/errors.js'
+import { type SessionCache, tlsConnectOptions, tlsError, type UpstreamTls } from '../upstream/tls.js'
 import { Deadline } from './deadline.js'
 import { BODY_NONE, type BodyMode, Http1Parser, type ParsedHead } from './parser.js'
 
@@ -53,8 +55,10 @@ type State = 'connecting' | 'free' | 'idle' | 'busy' | 'closed'
 export interface ConnectTarget {
   readonly host: string
   readonly port: number
-  /** 0: no connect timeout. */
+  /** 0: no connect timeout (which covers the TLS handshake too). */
   readonly connectMs: number
+  /** TLS to the server (an `https://` one), with the session cache its connections share. */
+  readonly tls?: { readonly material: UpstreamTls; readonly sessions: SessionCache } | undefined
 }
 
 /** TCP keep-alive probes on idle upstream connections start after this long (undici's value). */
@@ -75,6 +79,9 @@ export class UpstreamConnection {
     if (this.#state === 'idle') this.destroy()
   })
   #connectTimedOut = false
+  /** TLS: the TCP connection is up (a failure now is the handshake's). */
+  #tcpUp = false
+  readonly #tls: boolean
   /** The socket's first error: what the call still on it is told when it closes. */
   #error: Error | undefined
 
@@ -87,16 +94,28 @@ export class UpstreamConnection {
       onBody: (chunk) => this.#user?.onBody(chunk),
       onComplete: (trailers) => this.#user?.onComplete(trailers),
     })
-    const socket = connect({
-      host: target.host,
-      port: target.port,
-      noDelay: true,
-      keepAlive: true,
-      keepAliveInitialDelay: TCP_KEEPALIVE_DELAY_MS,
-    })
+    const tls = target.tls
+    this.#tls = tls !== undefined
+    const tcp = { noDelay: true, keepAlive: true, keepAliveInitialDelay: TCP_KEEPALIVE_DELAY_MS }
+    let socket: Socket
+    if (tls === undefined) socket = connect({ host: target.host, port: target.port, ...tcp })
+    else {
+      // tls.connect leaves the TCP options to the socket: set here.
+      socket = tlsConnect(tlsConnectOptions(tls.material, target.host, target.port, tls.sessions))
+      socket.setNoDelay(true)
+      socket.setKeepAlive(true, TCP_KEEPALIVE_DELAY_MS)
+    }
     this.socket = socket
     if (target.connectMs > 0) this.#deadline.set(target.connectMs)
-    socket.once('connect', () => {
+    if (tls !== undefined) {
+      socket.once('connect', () => {
+        this.#tcpUp = true
+      })
+      socket.on('session', (session: Buffer) => {
+        tls.sessions.session = session
+      })
+    }
+    socket.once(tls === undefined ? 'connect' : 'secureConnect', () => {
       this.#deadline.clear()
       this.#state = 'free'
       this.#owner.connected(this)
@@ -213,6 +232,7 @@ export class UpstreamConnection {
         `${ERROR_CODES.SWY_UPSTREAM_CONNECT_TIMEOUT.text}: after ${this.#connectMs} ms`,
       )
     const err = this.#error
+    if (this.#tls && this.#tcpUp) return tlsError(err)
     const code = codeOf(err)
     return new SwitchyardError(
       'SWY_UPSTREAM_CONNECT',

@@ -10,6 +10,16 @@ import type { Readable } from 'node:stream'
 import { type Dispatcher, Pool } from 'undici'
 import type { ServerConnections, UpstreamCall, UpstreamHandler, UpstreamRequest, UpstreamTry } from '../l7/upstream.js'
 import { expectSocket, type SocketObserver } from '../upstream/socket-reuse.js'
+import { tlsConnectOptions, type UpstreamTls } from '../upstream/tls.js'
+
+/** The TLS options undici connects with (it caches sessions itself). */
+function undiciTls(settings: UndiciSettings): Record<string, unknown> {
+  if (settings.tls === undefined) return {}
+  const url = new URL(settings.origin)
+  const host = url.hostname.startsWith('[') ? url.hostname.slice(1, -1) : url.hostname
+  const { host: _h, port: _p, ...options } = tlsConnectOptions(settings.tls, host, Number(url.port))
+  return options
+}
 
 export interface UndiciSettings {
   /** `http://host:port`. */
@@ -20,6 +30,8 @@ export interface UndiciSettings {
   readonly connectMs: number
   /** Requests a connection carries before it is closed; 0: no limit. */
   readonly maxRequestsPerConnection: number
+  /** TLS to an `https://` origin; undefined: plain TCP. */
+  readonly tls?: UpstreamTls | undefined
 }
 
 export class UndiciConnections implements ServerConnections {
@@ -37,7 +49,7 @@ export class UndiciConnections implements ServerConnections {
       keepAliveTimeout: Math.max(settings.keepAliveMs, 1),
       // Also the longest a server's Keep-Alive hint may keep an idle connection: never past ours.
       keepAliveMaxTimeout: Math.max(settings.keepAliveMs, 1),
-      connect: { timeout: settings.connectMs, noDelay: true },
+      connect: { timeout: settings.connectMs, noDelay: true, ...undiciTls(settings) },
       strictContentLength: true,
       // undici closes a connection after maxRequestsPerClient + 1 requests (it counts the ones before);
       // and 0 is no limit, hence `#closeEach` for 1.

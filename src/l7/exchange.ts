@@ -14,7 +14,7 @@
 import type { Socket } from 'node:net'
 import type { Transform } from 'node:stream'
 import { channels } from '../core/channels.js'
-import { classifyUpstreamError, SwitchyardError } from '../core/errors.js'
+import { classifyUpstreamError, isConnectFailure, SwitchyardError } from '../core/errors.js'
 import { callOnResponse, type PhaseOutcome, runPhase } from '../filters/chain.js'
 import type { RoutePipeline } from '../filters/pipeline.js'
 import type { ForwardedRequest } from '../filters/types.js'
@@ -169,7 +169,15 @@ export class Exchange implements UpgradeHandler, Waiter {
       // Hop-by-hop, so never in the forwarded head: put back for the server to switch.
       headers.push('connection', 'upgrade', 'upgrade', upgrade)
       const backend = selection.backend
-      call = upgradeTry({ host: backend.host, port: backend.port, connectMs: config.timeouts.connectMs }, this)
+      call = upgradeTry(
+        {
+          host: backend.host,
+          port: backend.port,
+          connectMs: config.timeouts.connectMs,
+          tls: backend.tls ? this.#pool.tls : undefined,
+        },
+        this,
+      )
     }
     this.#call = call
     call.send({
@@ -377,7 +385,7 @@ export class Exchange implements UpgradeHandler, Waiter {
       case 'retry':
         return this.#retry(decision.reason, decision.delayMs, err)
       case 'fail': {
-        const connectFailure = err.code === 'SWY_UPSTREAM_CONNECT' || err.code === 'SWY_UPSTREAM_CONNECT_TIMEOUT'
+        const connectFailure = isConnectFailure(err.code)
         const server = this.#try?.selection.backend.id
         this.#endTry(connectFailure ? 'connect-failure' : 'failure')
         if (channels.upstreamError.hasSubscribers)
@@ -399,8 +407,10 @@ export class Exchange implements UpgradeHandler, Waiter {
 
   /**
    * The server switched protocols: the 101 goes to the client, whose connection and the server's become
-   * a tunnel. The request ends (is logged, counted, and gives back its lease) when the tunnel closes.
-   * Response rules do not run on a 101: it has no body, and its head is the protocol's handshake.
+   * a tunnel. The request ends (is logged, counted, and gives back its lease) when the tunnel closes; its
+   * try stays open until then, so balancers that count requests in flight, and server connection caps,
+   * count the tunnel. Response rules do not run on a 101: it has no body, and its head is the protocol's
+   * handshake. Sticky sessions do: a handshake may be the first request that pins a client.
    */
   onUpstreamUpgrade(rawHeaders: readonly string[], statusText: string, socket: Socket, head: Buffer): void {
     const inbound = this.#in
@@ -410,10 +420,14 @@ export class Exchange implements UpgradeHandler, Waiter {
     }
     this.#ttfbMs = performance.now() - inbound.startMs
     this.#status = 101
-    this.#endTry('success')
     const rt = inbound.rt
     const extra: string[] = []
     if (rt.config.requestId.echo) extra.push(rt.config.requestId.header, inbound.requestId)
+    const setCookie = this.#lease?.setCookie
+    if (setCookie !== undefined) extra.push('set-cookie', setCookie)
+    const sticky = this.#pool.sticky
+    const server = this.#try?.selection.backend.id
+    if (sticky?.learns && server !== undefined) sticky.learn(server, rawHeaders)
     const asked = inbound.upgrade ?? ''
     const headers = switchingResponseHeaders(rawHeaders, asked, extra)
     let switched: ReturnType<typeof inbound.client.switchProtocols>
@@ -437,7 +451,8 @@ export class Exchange implements UpgradeHandler, Waiter {
     const tunnel = new Tunnel(
       { client: switched.socket, clientHead: switched.head, upstream: socket, upstreamHead: head },
       {
-        websocket: /(?:^|[\s,])websocket(?:$|[\s,/])/i.test(asked),
+        // What the server switched to (its Upgrade, or what the client asked for when it named none).
+        websocket: /(?:^|[\s,])websocket(?:$|[\s,/])/i.test(switchedTo(rawHeaders) ?? asked),
         idleMs: timeouts.tunnelIdleMs,
         maxAgeMs: timeouts.tunnelMaxAgeMs,
       },
@@ -685,4 +700,13 @@ export class Exchange implements UpgradeHandler, Waiter {
     this.#endTry('success')
     this.#lease?.end()
   }
+}
+
+/** A 101's Upgrade value, if the server sent one. */
+function switchedTo(raw: readonly string[]): string | undefined {
+  for (let i = 0; i < raw.length; i += 2) {
+    const name = raw[i] as string
+    if (name.length === 7 && name.toLowerCase() === 'upgrade') return raw[i + 1]
+  }
+  return undefined
 }

@@ -135,8 +135,15 @@ export class Inbound implements RequestView {
     this.head = head
     this.hasBody = head.hasBody
     const upgrade = head.upgrade
+    // An HTTP/1.0 request's Upgrade is ignored (RFC 9110 §7.8).
     this.upgrade =
-      upgrade !== undefined && client.canSwitch && !head.hasBody && !H2C_ONLY.test(upgrade) ? upgrade : undefined
+      upgrade !== undefined &&
+      client.canSwitch &&
+      client.protocol === 'http/1.1' &&
+      !head.hasBody &&
+      !H2C_ONLY.test(upgrade)
+        ? upgrade
+        : undefined
     const incoming = idCfg.trustIncoming ? head.requestId : undefined
     this.requestId = isValidRequestId(incoming) ? incoming : newRequestId()
     this.peerIp = client.peerIp

@@ -14,7 +14,7 @@
  *   the retry budget.
  */
 import type { RetrySettings } from '../config/index.js'
-import type { ErrorCode } from '../core/errors.js'
+import { type ErrorCode, isConnectFailure } from '../core/errors.js'
 
 /** Resends of one request after lost keep-alive races, at most. */
 export const MAX_RACE_RESENDS = 3
@@ -89,8 +89,7 @@ function reasonOf(
   request: RequestFacts,
 ): Exclude<RetryReason, 'keepalive-race'> | undefined {
   const code = failure.code
-  if (code === 'SWY_UPSTREAM_CONNECT' || code === 'SWY_UPSTREAM_CONNECT_TIMEOUT')
-    return settings.onConnectFailure ? 'connect-failure' : undefined
+  if (isConnectFailure(code)) return settings.onConnectFailure ? 'connect-failure' : undefined
   if (!request.replayable || !(settings.retryNonIdempotent || IDEMPOTENT.has(request.method))) return undefined
   switch (code) {
     case 'SWY_UPSTREAM_STATUS':

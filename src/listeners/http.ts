@@ -365,15 +365,22 @@ export class HttpListener implements RequestHooks, Listener {
       return
     }
     const length = Number(req.headers['content-length'] ?? 0)
-    const client = upgradeClient(socket, head, {
-      method: req.method ?? 'GET',
-      url: req.url ?? '/',
-      rawHeaders: req.rawHeaders,
-      versionMajor: req.httpVersionMajor,
-      versionMinor: req.httpVersionMinor,
-      bodyLength: Number.isSafeInteger(length) && length > 0 ? length : 0,
-    })
-    this.#onNativeRequest(client, false)
+    const start = () => {
+      if (socket.destroyed) return
+      const client = upgradeClient(socket, head, {
+        method: req.method ?? 'GET',
+        url: req.url ?? '/',
+        rawHeaders: req.rawHeaders,
+        versionMajor: req.httpVersionMajor,
+        versionMinor: req.httpVersionMinor,
+        bodyLength: Number.isSafeInteger(length) && length > 0 ? length : 0,
+      })
+      this.#onNativeRequest(client, false)
+    }
+    // Behind pipelined requests, it waits for their responses (as on the native engine).
+    const connection = NodeConnection.peek(socket)
+    if (connection === undefined) start()
+    else connection.whenIdle(start)
   }
 
   /** A request on an HTTP/2 connection (node:http2's compatibility API). */

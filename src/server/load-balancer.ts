@@ -4,6 +4,7 @@
  * before swapping it in. Pools whose config did not change are carried over with their balancer state
  * and warm connections; listeners whose address did not change keep their socket and connections.
  */
+
 import type { AddressInfo } from 'node:net'
 import { AdminServer } from '../admin/server.js'
 import type { BalancerTable } from '../balancer/index.js'
@@ -28,6 +29,7 @@ import { Metrics } from '../metrics/index.js'
 import { balancerTable, loadPlugins, type Plugin, pluginProblems } from '../plugins/index.js'
 import { ConnectionRegistry } from '../upstream/connections.js'
 import { poolKey, UpstreamPool } from '../upstream/pool.js'
+import { loadUpstreamTls } from '../upstream/tls.js'
 import { VERSION } from '../version.js'
 import { buildSnapshot } from './snapshot.js'
 
@@ -314,20 +316,27 @@ export class LoadBalancer {
     previous: ReadonlyMap<string, UpstreamPool>,
     balancers: BalancerTable | undefined,
   ): Map<string, UpstreamPool> {
-    if (this.#healthSource instanceof HealthMonitor) {
-      this.#healthSource.update(cfg.pools)
-      this.metrics.setHealth(this.#healthSource.trackers())
-    }
     const pools = new Map<string, UpstreamPool>()
     for (const pc of cfg.pools) {
       const old = previous.get(pc.name)
       const health = pc.healthCheck === undefined ? undefined : this.#healthView(pc.name)
+      // Read on every build: a reload picks up a renewed CA or client certificate under the same paths.
+      const tls = loadUpstreamTls(pc.name, pc.tls)
+      const same = old !== undefined && old.key === poolKey(pc) && old.tls.fingerprint === tls.fingerprint
+      if (!same && pc.tls?.insecureSkipVerify === true)
+        this.#logger.warn(
+          { pool: pc.name },
+          `pool ${pc.name}: tls.insecureSkipVerify is on: server certificates are not verified`,
+        )
       pools.set(
         pc.name,
-        old && old.key === poolKey(pc)
-          ? old
-          : new UpstreamPool(pc, this.#connections, this.metrics, { previous: old, health, balancers }),
+        same ? old : new UpstreamPool(pc, this.#connections, this.metrics, { previous: old, health, balancers, tls }),
       )
+    }
+    // After the pools: a TLS file that cannot be read has refused the build by now, before any checker changed.
+    if (this.#healthSource instanceof HealthMonitor) {
+      this.#healthSource.update(cfg.pools)
+      this.metrics.setHealth(this.#healthSource.trackers())
     }
     return pools
   }

@@ -77,6 +77,7 @@ describe('cookie binding lookups', () => {
       host: '127.0.0.1',
       port: 1,
       origin: 'http://x',
+      tls: false,
       weight: 1,
       backup: false,
       draining: false,

@@ -26,6 +26,9 @@ export const CLOSE_WAIT_MS = 2000
 /** How long an ended connection may stay open before it is destroyed. */
 export const LINGER_MS = 5000
 
+/** The longest a Node timer waits (about 24.8 days); longer idle and age limits are cut to it. */
+const MAX_TIMER_MS = 2 ** 31 - 1
+
 /** Why a tunnel ended. */
 export type TunnelEnd =
   /** The client closed (or half-closed, and the server followed). */
@@ -114,20 +117,24 @@ export class Tunnel {
     upstream.on('drain', () => client.resume())
     client.on('end', () => this.#halfClosed('client-closed', upstream))
     upstream.on('end', () => this.#halfClosed('server-closed', client))
-    client.on('error', () => this.#failed('client-error'))
-    upstream.on('error', () => this.#failed('server-error'))
+    client.on('error', (err: Error) => this.#failed('client-error', err, upstream))
+    upstream.on('error', (err: Error) => this.#failed('server-error', err, client))
     client.once('close', () => this.#closed(true))
     upstream.once('close', () => this.#closed(false))
-    if (options.idleMs > 0) this.#idleTimer = setTimeout(this.#idleCheck, options.idleMs)
+    if (options.idleMs > 0) this.#idleTimer = setTimeout(this.#idleCheck, Math.min(options.idleMs, MAX_TIMER_MS))
     if (options.maxAgeMs > 0)
-      this.#ageTimer = setTimeout(() => {
-        this.#ageTimer = undefined
-        this.#goAway('max-age')
-      }, options.maxAgeMs)
+      this.#ageTimer = setTimeout(
+        () => {
+          this.#ageTimer = undefined
+          this.#goAway('max-age')
+        },
+        Math.min(options.maxAgeMs, MAX_TIMER_MS),
+      )
     if (ends.upstreamHead.length > 0) this.#fromServer(ends.upstreamHead)
     if (ends.clientHead.length > 0) this.#fromClient(ends.clientHead)
-    if (client.destroyed) this.#closed(true)
-    if (upstream.destroyed) this.#closed(false)
+    // A side that closed already ends the tunnel after the caller has it (never within this constructor).
+    if (client.destroyed) queueMicrotask(() => this.#closed(true))
+    if (upstream.destroyed) queueMicrotask(() => this.#closed(false))
     client.resume()
     upstream.resume()
   }
@@ -157,6 +164,8 @@ export class Tunnel {
   readonly #fromClient = (chunk: Buffer): void => {
     this.#lastActivityMs = performance.now()
     this.#bytesFromClient += chunk.length
+    // Both sides ended (a drain), or the server's side is: what comes now has nowhere to go.
+    if (this.#ending || this.#upstream.writableEnded) return
     const up = this.#up
     if (up === undefined || !this.#goingAway) {
       up?.scan(chunk)
@@ -175,6 +184,7 @@ export class Tunnel {
 
   readonly #fromServer = (chunk: Buffer): void => {
     this.#lastActivityMs = performance.now()
+    if (this.#ending || this.#client.writableEnded) return
     const down = this.#down
     if (down === undefined || !this.#goingAway) {
       down?.scan(chunk)
@@ -195,7 +205,7 @@ export class Tunnel {
   // --- closing ----------------------------------------------------------------------------------
 
   #goAway(why: TunnelEnd): void {
-    if (this.#goingAway || this.#ending) return
+    if (this.#goingAway || this.#ending || this.#reported) return
     this.#end ??= why
     this.#goingAway = true
     if (this.#up === undefined) return this.#endBoth()
@@ -217,6 +227,8 @@ export class Tunnel {
     const frame = closeFrame(GOING_AWAY, false)
     this.#bytesToClient += frame.length
     this.#client.write(frame)
+    // The client may have answered the server's side already: nothing more to wait for.
+    if (this.#upClosed && (this.#up as FrameTracker).closes > this.#closesBefore) this.#endBoth()
   }
 
   #closeUp(): void {
@@ -264,8 +276,13 @@ export class Tunnel {
     this.#linger()
   }
 
-  #failed(why: TunnelEnd): void {
+  /** One side failed: the other is destroyed too, and reset when the failure was a reset. */
+  #failed(why: TunnelEnd, err: Error, other: Duplex): void {
     this.#end ??= why
+    const reset = (err as { code?: unknown }).code === 'ECONNRESET'
+    const socket = other as Partial<Socket> & Duplex
+    if (reset && typeof socket.resetAndDestroy === 'function' && !other.destroyed) socket.resetAndDestroy()
+    else other.destroy()
     this.#client.destroy()
     this.#upstream.destroy()
   }

@@ -7,8 +7,8 @@
 import type { Tunnel } from './tunnel.js'
 
 export class TunnelSet {
-  readonly #open = new Set<Tunnel>()
-  readonly #timers = new Set<NodeJS.Timeout>()
+  /** Open tunnels, with the timer of their close once a drain scheduled one. */
+  readonly #open = new Map<Tunnel, NodeJS.Timeout | undefined>()
   /** `performance.now()` by which every tunnel is to be closed; undefined until a drain. */
   #closeByMs: number | undefined
 
@@ -17,11 +17,13 @@ export class TunnelSet {
   }
 
   add(tunnel: Tunnel): void {
-    this.#open.add(tunnel)
+    this.#open.set(tunnel, undefined)
     if (this.#closeByMs !== undefined) this.#schedule(tunnel)
   }
 
   delete(tunnel: Tunnel): void {
+    const timer = this.#open.get(tunnel)
+    if (timer !== undefined) clearTimeout(timer)
     this.#open.delete(tunnel)
   }
 
@@ -29,22 +31,23 @@ export class TunnelSet {
   closeGradually(windowMs: number): void {
     if (this.#closeByMs !== undefined) return
     this.#closeByMs = performance.now() + Math.max(0, windowMs)
-    for (const t of this.#open) this.#schedule(t)
+    for (const t of this.#open.keys()) this.#schedule(t)
   }
 
   /** Closes every tunnel now, without a close handshake (the end of a drain's grace period). */
   destroyAll(): void {
-    for (const timer of this.#timers) clearTimeout(timer)
-    this.#timers.clear()
-    for (const t of this.#open) t.destroy()
+    for (const [t, timer] of this.#open) {
+      if (timer !== undefined) clearTimeout(timer)
+      t.destroy()
+    }
   }
 
   #schedule(tunnel: Tunnel): void {
     const leftMs = Math.max(0, (this.#closeByMs as number) - performance.now())
     const timer = setTimeout(() => {
-      this.#timers.delete(timer)
+      if (this.#open.has(tunnel)) this.#open.set(tunnel, undefined)
       tunnel.goAway()
     }, Math.random() * leftMs)
-    this.#timers.add(timer)
+    this.#open.set(tunnel, timer)
   }
 }

@@ -17,8 +17,10 @@
  */
 import { type ClientRequest, type IncomingMessage, request } from 'node:http'
 import { connect, type Socket } from 'node:net'
+import { type ConnectionOptions, connect as tlsConnect } from 'node:tls'
 import { SwitchyardError } from '../core/errors.js'
 import type { UpstreamHandler, UpstreamRequest, UpstreamTry } from '../l7/upstream.js'
+import { tlsConnectOptions, type UpstreamTls } from '../upstream/tls.js'
 
 /** What an upgrade try reports beyond a normal try. */
 export interface UpgradeHandler extends UpstreamHandler {
@@ -34,6 +36,8 @@ export interface UpgradeTarget {
   readonly host: string
   readonly port: number
   readonly connectMs: number
+  /** TLS to an `https://` server; undefined: plain TCP. */
+  readonly tls?: UpstreamTls | undefined
 }
 
 export function upgradeTry(target: UpgradeTarget, handler: UpgradeHandler): UpstreamTry {
@@ -58,7 +62,7 @@ class UpgradeCall implements UpstreamTry {
   }
 
   send(r: UpstreamRequest): void {
-    const { host, port, connectMs } = this.#target
+    const { host, port, connectMs, tls } = this.#target
     const flat: string[] = []
     for (const h of r.headers) flat.push(h)
     let req: ClientRequest
@@ -70,7 +74,7 @@ class UpgradeCall implements UpstreamTry {
         path: r.path,
         headers: flat,
         setHost: false,
-        createConnection: () => connect({ host, port, noDelay: true, allowHalfOpen: true }),
+        createConnection: () => openSocket(host, port, tls),
       })
     } catch (err) {
       // node:http refused a header: nothing was sent.
@@ -81,8 +85,9 @@ class UpgradeCall implements UpstreamTry {
     req.once('socket', (socket: Socket) => {
       this.#handler.onUpstreamSocket(socket, 0)
       const connected = () => this.#arm(r.headersTimeoutMs, () => new SwitchyardError('SWY_UPSTREAM_TIMEOUT'))
-      if (socket.connecting) socket.once('connect', connected)
-      else connected()
+      // Over TLS the connect timeout runs to the end of the handshake.
+      // The socket was just made by createConnection: it is still connecting.
+      socket.once(tls === undefined ? 'connect' : 'secureConnect', connected)
     })
     req.on('error', (err) => this.#fail(err))
     req.once('upgrade', (res: IncomingMessage, socket: Socket, head: Buffer) => {
@@ -152,4 +157,12 @@ class UpgradeCall implements UpstreamTry {
     this.#req?.destroy()
     this.#handler.onUpstreamError(err)
   }
+}
+
+/** A connection to the server, half-open allowed (a tunnel carries each side's FIN): TLS for an `https://` one. */
+function openSocket(host: string, port: number, tls: UpstreamTls | undefined): Socket {
+  if (tls === undefined) return connect({ host, port, noDelay: true, allowHalfOpen: true })
+  const socket = tlsConnect({ ...tlsConnectOptions(tls, host, port), allowHalfOpen: true } as ConnectionOptions)
+  socket.setNoDelay(true)
+  return socket
 }

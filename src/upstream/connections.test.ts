@@ -14,6 +14,7 @@ const backend: Backend = {
   host: '127.0.0.1',
   port: 1,
   origin: 'http://127.0.0.1:1',
+  tls: false,
   weight: 1,
   backup: false,
   draining: false,

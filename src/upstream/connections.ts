@@ -16,6 +16,7 @@ import { Http1Agent } from '../http1/agent.js'
 import { nativeParser } from '../http1/parser.js'
 import { UndiciConnections } from '../http1/upstream-undici.js'
 import type { ServerConnections } from '../l7/upstream.js'
+import { DEFAULT_UPSTREAM_TLS, type UpstreamTls } from './tls.js'
 
 /** Requests in flight to one server (its connection pool), counted across every snapshot that uses it. */
 export interface ServerLoad {
@@ -26,6 +27,8 @@ export interface ServerLoad {
 export type ConnectionSettings = PoolConfig['connections'] & {
   readonly connectMs: number
   readonly engine: Engine
+  /** TLS to the pool's `https://` servers (read from its `tls`); plain servers ignore it. */
+  readonly tls?: UpstreamTls | undefined
 }
 
 interface Entry {
@@ -66,7 +69,8 @@ export class ConnectionRegistry {
         `the native HTTP/1.1 engine is not available on this Node (${fallback}): upstream connections use undici`,
       )
     }
-    const key = `${engine}|${backend.origin}|${settings.connectMs}|${settings.maxPerServer}|${settings.keepAliveMs}|${settings.maxRequestsPerConnection}`
+    const tls = backend.tls ? (settings.tls ?? DEFAULT_UPSTREAM_TLS).fingerprint : ''
+    const key = `${engine}|${backend.origin}|${settings.connectMs}|${settings.maxPerServer}|${settings.keepAliveMs}|${settings.maxRequestsPerConnection}|${tls}`
     let entry = this.#entries.get(key)
     if (!entry) {
       entry = { connections: connectionsTo(backend, settings, engine), load: { inFlight: 0 }, refs: 0 }
@@ -109,6 +113,7 @@ export class ConnectionRegistry {
 }
 
 function connectionsTo(backend: Backend, settings: ConnectionSettings, engine: Engine): ServerConnections {
+  const tls = backend.tls ? (settings.tls ?? DEFAULT_UPSTREAM_TLS) : undefined
   switch (engine) {
     case 'native':
       return new Http1Agent({
@@ -119,6 +124,7 @@ function connectionsTo(backend: Backend, settings: ConnectionSettings, engine: E
         keepAliveMs: settings.keepAliveMs,
         connectMs: settings.connectMs,
         maxRequestsPerConnection: settings.maxRequestsPerConnection,
+        tls,
       })
     case 'node':
       return new UndiciConnections({
@@ -127,6 +133,7 @@ function connectionsTo(backend: Backend, settings: ConnectionSettings, engine: E
         keepAliveMs: settings.keepAliveMs,
         connectMs: settings.connectMs,
         maxRequestsPerConnection: settings.maxRequestsPerConnection,
+        tls,
       })
     default: {
       const unknown: never = engine

@@ -21,6 +21,7 @@
  * - The pool's spec (its config less its servers) is kept apart from its members, which
  *   `setMembers()` replaces without rebuilding the pool.
  */
+
 import {
   type Balancer,
   type BalancerEnv,
@@ -41,6 +42,7 @@ import type { ServerConnections } from '../l7/upstream.js'
 import type { Cell, Metrics } from '../metrics/index.js'
 import { Stickiness } from '../sticky/index.js'
 import type { ConnectionRegistry, ServerLoad } from './connections.js'
+import { loadUpstreamTls, type UpstreamTls } from './tls.js'
 
 /** One server of the pool with what the request path needs of it, built once per member set. */
 export interface Selection {
@@ -113,6 +115,8 @@ export interface PoolOptions {
   readonly health?: { readonly down: ReadonlySet<string> } | undefined
   /** Where the algorithm is looked up: the built-ins and those plugins add. Default: the built-ins. */
   readonly balancers?: BalancerTable | undefined
+  /** The pool's TLS material, read from its `tls` (upstream/tls.ts). Default: read here. */
+  readonly tls?: UpstreamTls | undefined
 }
 
 export class UpstreamPool {
@@ -123,6 +127,8 @@ export class UpstreamPool {
   /** The backup servers' balancer; undefined when the pool has none. */
   readonly backupBalancer: Balancer | undefined
   /** Canonical text of the config, to tell whether a reload changed this pool. */
+  /** TLS to its `https://` servers (the system CAs when the pool has no `tls`). */
+  readonly tls: UpstreamTls
   readonly key: string
   /**
    * The request field the balancer hashes (`hashOn`), compiled; undefined when the algorithm hashes
@@ -165,6 +171,7 @@ export class UpstreamPool {
     this.name = config.name
     this.config = config
     this.key = poolKey(config)
+    this.tls = options.tls ?? loadUpstreamTls(config.name, config.tls)
     this.#registry = registry
     this.#metrics = metrics
     this.#now = env.now
@@ -227,6 +234,7 @@ export class UpstreamPool {
         maxPerServer: own.maxConnections,
         connectMs: this.config.timeouts.connectMs,
         engine: this.config.engine,
+        tls: this.tls,
       }
       const { key, connections, load } = this.#registry.acquire(b, settings)
       members.set(b.id, {
