@@ -62,7 +62,19 @@ export interface ListenerConfig extends ListenAddress {
   /** The HTTP/1.1 engine of the client side (`node` for tcp listeners, which have none). */
   readonly engine: Engine
   /** PEM file paths, for `https` only. */
-  readonly tls: { readonly certFile: string; readonly keyFile: string; readonly minVersion: TlsVersion } | undefined
+  readonly tls:
+    | {
+        /** The first serves unknown names and clients without SNI; each serves the names of its certificate. */
+        readonly certificates: readonly { readonly certFile: string; readonly keyFile: string }[]
+        readonly minVersion: TlsVersion
+        /** TLS 1.2 cipher list (OpenSSL format); undefined: Node's default. */
+        readonly ciphers: string | undefined
+        /** Mutual TLS; `forwardHeader` lower-case. */
+        readonly clientAuth:
+          | { readonly caFile: string; readonly mode: 'required' | 'optional'; readonly forwardHeader: string }
+          | undefined
+      }
+    | undefined
   /** HTTP/2 settings; undefined when the listener speaks HTTP/1.x only. */
   readonly http2:
     | { readonly maxConcurrentStreams: number; readonly pingIntervalMs: number; readonly pingTimeoutMs: number }
@@ -224,7 +236,25 @@ export function normalize(cfg: ParsedConfig, options: NormalizeOptions = {}): Ru
       ...mustListen(l.listen),
       protocol: l.protocol,
       engine: l.engine,
-      tls: l.tls ? { certFile: l.tls.cert, keyFile: l.tls.key, minVersion: l.tls.minVersion } : undefined,
+      tls: l.tls
+        ? {
+            certificates:
+              l.tls.certificates?.map((c) => ({ certFile: c.cert, keyFile: c.key })) ??
+              (l.tls.cert !== undefined && l.tls.key !== undefined
+                ? [{ certFile: l.tls.cert, keyFile: l.tls.key }]
+                : []),
+            minVersion: l.tls.minVersion,
+            ciphers: l.tls.ciphers,
+            clientAuth:
+              l.tls.clientAuth === undefined
+                ? undefined
+                : {
+                    caFile: l.tls.clientAuth.ca,
+                    mode: l.tls.clientAuth.mode,
+                    forwardHeader: l.tls.clientAuth.forwardHeader.toLowerCase(),
+                  },
+          }
+        : undefined,
       http2:
         l.http2 === false
           ? undefined

@@ -189,13 +189,57 @@ const requestId = z
 
 export const TLS_VERSIONS = ['TLSv1.2', 'TLSv1.3'] as const
 
-const tls = z.strictObject({
+const certificatePair = z.strictObject({
   cert: z
     .string()
     .min(1)
     .describe('Path of the PEM certificate chain (leaf first), relative to the working directory.'),
   key: z.string().min(1).describe('Path of the PEM private key, relative to the working directory.'),
+})
+
+const tls = z.strictObject({
+  cert: z
+    .string()
+    .min(1)
+    .optional()
+    .describe(
+      'Path of the PEM certificate chain (leaf first), relative to the working directory. One certificate: `cert` and `key`; several: `certificates`.',
+    ),
+  key: z.string().min(1).optional().describe('Path of the PEM private key, relative to the working directory.'),
+  certificates: z
+    .array(certificatePair)
+    .min(1)
+    .optional()
+    .describe(
+      'Several certificates, chosen by the name the client asks for (SNI): each serves the names of its subjectAltName (DNS names, `*.` wildcards for one label), or its common name when it has none. The first one also serves unknown names and clients that send no SNI.',
+    ),
   minVersion: z.enum(TLS_VERSIONS).default('TLSv1.2').describe('Oldest TLS version accepted.'),
+  ciphers: z
+    .string()
+    .min(1)
+    .optional()
+    .describe(
+      "TLS 1.2 cipher suites, in OpenSSL's list format (`ECDHE-ECDSA-AES128-GCM-SHA256:...`). Default: Node's. TLS 1.3 suites are always Node's.",
+    ),
+  clientAuth: z
+    .strictObject({
+      ca: z.string().min(1).describe('Path of the PEM certificates that client certificates are verified against.'),
+      mode: z
+        .enum(['required', 'optional'])
+        .default('required')
+        .describe(
+          '`required`: a client without a valid certificate fails the handshake. `optional`: it is served, without the forwarded header.',
+        ),
+      forwardHeader: z
+        .string()
+        .regex(/^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/, { error: 'expected a header name (a token)' })
+        .default('x-client-cert')
+        .describe(
+          'Request header that carries a verified client certificate to the servers: `Hash=<SHA-256 of the DER, hex>;Subject="<subject>"` (the shape of Envoy\'s XFCC). A client that sends this header itself has it removed.',
+        ),
+    })
+    .optional()
+    .describe('Mutual TLS: ask clients for a certificate, verified against `ca`.'),
 })
 
 /** TLS to a pool's `https://` servers. */
@@ -814,15 +858,33 @@ export function checkReferences(cfg: unknown): ReferenceProblem[] {
     })
     const protocol = text(field(l, 'protocol')) ?? 'http'
     const tlsCfg = field(l, 'tls')
+    if (tlsCfg !== undefined) {
+      const single = field(tlsCfg, 'cert') !== undefined || field(tlsCfg, 'key') !== undefined
+      const several = field(tlsCfg, 'certificates') !== undefined
+      if (single && several)
+        issue(['listeners', i, 'tls', 'certificates'], 'expected either `cert` and `key` or `certificates`, found both')
+      else if (!several && (field(tlsCfg, 'cert') === undefined) !== (field(tlsCfg, 'key') === undefined))
+        issue(
+          ['listeners', i, 'tls', field(tlsCfg, 'cert') === undefined ? 'cert' : 'key'],
+          'expected `cert` and `key` together, found one of them',
+        )
+      else if (!single && !several)
+        issue(['listeners', i, 'tls'], 'expected `cert` and `key`, or `certificates`, found neither')
+    }
     if (protocol === 'https' && tlsCfg === undefined)
       issue(['listeners', i], 'expected a `tls` section (cert and key) for protocol https, found none')
     if (protocol !== 'https' && tlsCfg !== undefined)
       issue(['listeners', i, 'tls'], `expected no \`tls\` section for protocol ${protocol} (only https uses it)`)
-    for (const key of ['cert', 'key'] as const) {
-      const file = text(field(tlsCfg, key))
-      if (file !== undefined && file !== '' && !isReadableFile(file))
-        issue(['listeners', i, 'tls', key], `expected a readable PEM file, found no readable file at "${file}"`)
+    const readable = (pair: unknown, path: (string | number)[]) => {
+      for (const key of ['cert', 'key'] as const) {
+        const file = text(field(pair, key))
+        if (file !== undefined && file !== '' && !isReadableFile(file))
+          issue([...path, key], `expected a readable PEM file, found no readable file at "${file}"`)
+      }
     }
+    readable(tlsCfg, ['listeners', i, 'tls'])
+    for (const [j, c] of list(field(tlsCfg, 'certificates')).entries())
+      readable(c, ['listeners', i, 'tls', 'certificates', j])
     const routes = list(field(l, 'routes'))
     if (protocol === 'tcp') {
       if (routes.length > 1)

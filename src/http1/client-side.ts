@@ -19,6 +19,7 @@
  * Lifecycle: the connection calls `goneNow()` once when the client can no longer be answered (the
  * socket closed, the client sent its FIN, the connection failed); `watch(onGone)` hears of it once.
  */
+import type { Socket } from 'node:net'
 import { Readable } from 'node:stream'
 import type { ClientSide, SwitchedConnection } from '../l7/client.js'
 import { CONTINUE, type Framing, finishHead, type GivenHead, headOf, lastChunk, switchingHead } from './response.js'
@@ -36,6 +37,8 @@ export type Piece = string | Buffer
 export interface ClientPort {
   /** The socket closed or was destroyed. */
   readonly destroyed: boolean
+  /** The client's socket. */
+  readonly socket: Socket
   /** `timeout=N` for the Keep-Alive header, or '' to send none. */
   readonly keepAliveHint: string
   /** The connection closes after the response being finished now (the listener drains). */
@@ -181,6 +184,10 @@ export class NativeClient implements ClientSide {
 
   bytesIn(): number {
     return this.#bytes
+  }
+
+  get connection(): Socket {
+    return this.#port.socket
   }
 
   countBody(): void {}

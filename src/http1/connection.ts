@@ -184,6 +184,10 @@ export class Http1Connection implements ClientPort {
 
   // --- ClientPort -------------------------------------------------------------------------------
 
+  get socket(): Socket {
+    return this.#socket
+  }
+
   get destroyed(): boolean {
     return this.#closed || this.#socket.destroyed
   }

@@ -76,6 +76,10 @@ class UpgradePort implements ClientPort {
     this.#socket.destroy()
   }
 
+  get socket(): Socket {
+    return this.#socket
+  }
+
   get destroyed(): boolean {
     return this.#socket.destroyed
   }

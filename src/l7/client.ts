@@ -47,6 +47,8 @@ export interface ClientSide {
   readonly headersChecked: boolean
   /** The address of the connection's peer, without the `::ffff:` prefix. */
   readonly peerIp: string
+  /** The client's connection (a TLSSocket on `https` listeners: its client certificate); undefined when there is none. */
+  readonly connection: Socket | undefined
   /** HTTP/2: the request has a body (the HEADERS frame did not end the stream); undefined for HTTP/1.x. */
   readonly h2HasBody: boolean | undefined
   /** The request body. */
@@ -159,6 +161,10 @@ abstract class NodeClient implements ClientSide, Watched {
 
   switchProtocols(): undefined {
     return undefined
+  }
+
+  get connection(): Socket | undefined {
+    return this.req.socket ?? undefined
   }
 
   get method(): string {
@@ -333,6 +339,10 @@ export class Http2Client extends NodeClient {
   readonly #h2res: Http2ServerResponse
   readonly #session: Http2Session | undefined
   #bodyBytes = 0
+
+  override get connection(): Socket | undefined {
+    return (this.#session?.socket as Socket | undefined) ?? undefined
+  }
 
   constructor(req: Http2ServerRequest, res: Http2ServerResponse) {
     super(req as unknown as IncomingMessage, res as unknown as ServerResponse)

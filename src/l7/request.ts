@@ -15,6 +15,7 @@ import type { FilterContext, RequestView, RouteView, UpstreamDraft } from '../fi
 import type { HttpSnapshot } from '../listeners/snapshot.js'
 import type { TunnelSet } from '../tunnel/index.js'
 import type { ClientSide, Protocol } from './client.js'
+import { clientCertificateHeader } from './client-cert.js'
 import { errorResponse, type OwnResponse, verdictResponse } from './error-response.js'
 import { Exchange } from './exchange.js'
 import { removeHeaders } from './head-draft.js'
@@ -131,6 +132,14 @@ export class Inbound implements RequestView {
     if (client.h2HasBody !== undefined) {
       head.hasBody = client.h2HasBody
       joinCookies(head.headers)
+    }
+    const clientAuth = rt.config.tls?.clientAuth
+    if (clientAuth !== undefined) {
+      // Only Switchyard says which certificate a client showed: a client's own such header goes.
+      const at = removeHeaders(head.headers, clientAuth.forwardHeader)
+      if (at >= 0 && at < head.checked) head.checked = at
+      const cert = clientCertificateHeader(client.connection)
+      if (cert !== undefined) head.headers.push(clientAuth.forwardHeader, cert)
     }
     this.head = head
     this.hasBody = head.hasBody

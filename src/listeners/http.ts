@@ -15,7 +15,6 @@
  * with. `drain()` stops accepting, lets in-flight requests finish (HTTP/1.1 responses carry
  * `Connection: close`, HTTP/2 sessions get a GOAWAY), and closes idle connections.
  */
-import { readFileSync } from 'node:fs'
 import {
   createServer,
   type IncomingMessage,
@@ -27,15 +26,8 @@ import {
 import type { Http2ServerRequest, Http2ServerResponse } from 'node:http2'
 import { createServer as createHttpsServer, type Server as HttpsServer } from 'node:https'
 import { type AddressInfo, createServer as createNetServer, type Server as NetServer, type Socket } from 'node:net'
-import {
-  createServer as createTlsServer,
-  type SecureContextOptions,
-  type TLSSocket,
-  type Server as TlsServer,
-} from 'node:tls'
-import type { ListenerConfig } from '../config/index.js'
+import { createServer as createTlsServer, type SecureContext, type TLSSocket, type Server as TlsServer } from 'node:tls'
 import type { Engine } from '../config/schema.js'
-import { SwitchyardError } from '../core/errors.js'
 import { badRequest } from '../http1/bad-request.js'
 import type { NativeClient } from '../http1/client-side.js'
 import { NodeConnection } from '../http1/node-connection.js'
@@ -46,28 +38,11 @@ import { type ClientSide, Http1Client, Http2Client } from '../l7/client.js'
 import { handleRequest, type RequestHooks } from '../l7/request.js'
 import { CLOSE_WAIT_MS, TunnelSet } from '../tunnel/index.js'
 import { boundAddress, listenOn } from './bind.js'
+import { contextFor, type ListenerTls } from './certificates.js'
 import { Http2Front, type Http2Options, sniffPreface } from './http2.js'
 import { IdleWait } from './idle-wait.js'
 import type { HttpSnapshot, ListenerSnapshot } from './snapshot.js'
 import type { Listener } from './types.js'
-
-/** Reads the certificate and key of an `https` listener. Throws SWY_TLS_CONFIG naming the file. */
-export function tlsOptions(config: ListenerConfig): SecureContextOptions {
-  const tls = config.tls
-  if (!tls)
-    throw new SwitchyardError('SWY_TLS_CONFIG', `listener ${config.name}: protocol https needs tls.cert and tls.key`)
-  const read = (file: string, what: string): Buffer => {
-    try {
-      return readFileSync(file)
-    } catch (err) {
-      throw new SwitchyardError(
-        'SWY_TLS_CONFIG',
-        `listener ${config.name}: cannot read the TLS ${what} ${file}: ${(err as Error).message}`,
-      )
-    }
-  }
-  return { cert: read(tls.certFile, 'certificate'), key: read(tls.keyFile, 'key'), minVersion: tls.minVersion }
-}
 
 const INTERNAL_ERROR_BODY = JSON.stringify({ error: { code: 'SWY_INTERNAL', status: 500, message: 'internal error' } })
 
@@ -109,7 +84,7 @@ export class HttpListener implements RequestHooks, Listener {
   readonly #front: Front
   #rt: HttpSnapshot
   /** The TLS material in use, to tell whether a reload changed it. */
-  #tls: SecureContextOptions | undefined
+  #tls: ListenerTls | undefined
   #inFlight = 0
   #draining = false
   readonly #idle = new IdleWait()
@@ -145,7 +120,10 @@ export class HttpListener implements RequestHooks, Listener {
     const onRequest = (req: IncomingMessage, res: ServerResponse) => this.#onNodeRequest(req, res, false)
     let server: Server | HttpsServer
     if (rt.tls) {
-      const tlsServer = createHttpsServer({ ...options, ...rt.tls, ALPNCallback: this.#chooseAlpn }, onRequest)
+      const tlsServer = createHttpsServer(
+        { ...options, ...rt.tls.options, ALPNCallback: this.#chooseAlpn, SNICallback: this.#chooseCertificate },
+        onRequest,
+      )
       // A failed handshake costs its connection only; nothing to answer in HTTP.
       tlsServer.on('tlsClientError', (_err, socket) => socket.destroy())
       // node:https hands each handshaken connection to node:http; those that chose h2 go to HTTP/2.
@@ -180,8 +158,9 @@ export class HttpListener implements RequestHooks, Listener {
     // allowHalfOpen: a client's FIN is handled by the engine (what it sent is answered or refused).
     if (rt.tls) {
       const tlsServer = createTlsServer({
-        ...rt.tls,
+        ...rt.tls.options,
         ALPNCallback: this.#chooseAlpn,
+        SNICallback: this.#chooseCertificate,
         noDelay: true,
         allowHalfOpen: true,
       })
@@ -209,6 +188,12 @@ export class HttpListener implements RequestHooks, Listener {
       else toH1(s)
     })
     socket.once('close', () => this.#sniffing.delete(socket))
+  }
+
+  /** SNI: the certificate that names the host the client asks for, else the default (the first). */
+  readonly #chooseCertificate = (servername: string, cb: (err: Error | null, ctx?: SecureContext) => void): void => {
+    const tls = this.#rt.tls
+    cb(null, tls === undefined ? undefined : contextFor(tls, servername))
   }
 
   /** ALPN: h2 when HTTP/2 is on and offered, else http/1.1; a client that offers neither is refused. */
@@ -276,8 +261,8 @@ export class HttpListener implements RequestHooks, Listener {
     const front = this.#front
     // A renewed certificate (new file contents, same paths or not) applies to new handshakes; open
     // connections keep theirs.
-    if (rt.tls && 'setSecureContext' in front.server && !sameTls(rt.tls, this.#tls)) {
-      front.server.setSecureContext(rt.tls)
+    if (rt.tls && 'setSecureContext' in front.server && rt.tls.fingerprint !== this.#tls?.fingerprint) {
+      front.server.setSecureContext(rt.tls.options)
       this.#tls = rt.tls
     }
     if (rt.config.engine !== this.#rt.config.engine)
@@ -449,9 +434,4 @@ function takeListeners(server: NetServer, event: string): (socket: Socket) => vo
   return (socket) => {
     for (const l of listeners) l.call(server, socket)
   }
-}
-
-function sameTls(a: SecureContextOptions, b: SecureContextOptions | undefined): boolean {
-  const eq = (x: unknown, y: unknown) => (Buffer.isBuffer(x) && Buffer.isBuffer(y) ? x.equals(y) : x === y)
-  return b !== undefined && eq(a.cert, b.cert) && eq(a.key, b.key) && a.minVersion === b.minVersion
 }

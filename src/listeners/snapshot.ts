@@ -4,7 +4,6 @@
  * forwarding policy) and TCP listeners (one pool). Requests and connections keep the snapshot they
  * started with.
  */
-import type { SecureContextOptions } from 'node:tls'
 import type { ListenerConfig } from '../config/index.js'
 import type { Logger } from '../core/logger.js'
 import type { ListenerPipeline } from '../filters/pipeline.js'
@@ -14,6 +13,7 @@ import type { Router } from '../l7/router.js'
 import type { PoolTarget, RouteTarget } from '../l7/target.js'
 import type { Metrics, RouteMetrics, TcpMetrics } from '../metrics/index.js'
 import type { UpstreamPool } from '../upstream/pool.js'
+import type { ListenerTls } from './certificates.js'
 
 interface SnapshotBase {
   readonly config: ListenerConfig
@@ -32,8 +32,8 @@ export interface HttpSnapshot extends SnapshotBase {
   readonly kind: 'http'
   /** `https` for TLS listeners: what X-Forwarded-Proto and Forwarded say. */
   readonly proto: 'http' | 'https'
-  /** Certificate and key, read when the snapshot was built (https only). */
-  readonly tls: SecureContextOptions | undefined
+  /** Certificates, read when the snapshot was built (https only). */
+  readonly tls: ListenerTls | undefined
   readonly router: Router<RouteTarget>
   readonly forwarding: ForwardingPolicy
   /** Listener-level filters (plugins, then built-in rules), for `onRequest`. */

@@ -4,7 +4,6 @@
  * (LoadBalancer) builds one per listener and config generation; the config test kit (testkit/) builds
  * the same to run requests through the real request path without a socket. Never on the request path.
  */
-import type { SecureContextOptions } from 'node:tls'
 import type { ListenerConfig, RuntimeConfig } from '../config/index.js'
 import type { Logger } from '../core/logger.js'
 import type { FilterEnv } from '../filters/env.js'
@@ -15,7 +14,7 @@ import { AccessLog } from '../l7/access-log.js'
 import { buildTrust } from '../l7/headers.js'
 import { Router } from '../l7/router.js'
 import type { PoolTarget, RouteTarget } from '../l7/target.js'
-import { tlsOptions } from '../listeners/http.js'
+import { type ListenerTls, loadListenerTls } from '../listeners/certificates.js'
 import type { ListenerSnapshot } from '../listeners/snapshot.js'
 import type { Metrics } from '../metrics/index.js'
 import type { UpstreamPool } from '../upstream/pool.js'
@@ -94,8 +93,8 @@ export function buildSnapshot(
     }
     return { match: r.match, target }
   })
-  const tls: SecureContextOptions | undefined =
-    lc.protocol === 'https' && deps.readTls !== false ? tlsOptions(lc) : undefined
+  const tls: ListenerTls | undefined =
+    lc.protocol === 'https' && deps.readTls !== false ? loadListenerTls(lc) : undefined
   return {
     kind: 'http',
     ...base,

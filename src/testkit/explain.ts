@@ -728,6 +728,7 @@ class RecordingClient implements ClientSide {
   readonly goneReason = undefined
   /** The explanation stops at the routing decision, before any upgrade. */
   readonly canSwitch = false
+  readonly connection = undefined
   readonly method: string
   readonly url: string
   readonly rawHeaders: readonly string[]

@@ -36,7 +36,7 @@ describe('switchyard flags', () => {
     assert.equal(b.code, 2)
     assert.match(b.stderr, /--balance: expected "round-robin" or "weighted-round-robin"/)
     assert.match(b.stderr, /--balance: expected "round-robin" or .* or "maglev", found "fastest"\n/)
-    assert.match(b.stderr, /--to #1: expected an http:\/\/ \(or tcp:\/\/\) URL, found "ftp:\/\/x"/)
+    assert.match(b.stderr, /--to #1: expected an http:\/\/, https:\/\/ \(or tcp:\/\/\) URL, found "ftp:\/\/x"/)
   })
 
   it('the installed bin runs (needs the build from npm ci)', {
