@@ -5,46 +5,11 @@
  * handshakes.
  */
 import assert from 'node:assert/strict'
-import { execFileSync } from 'node:child_process'
-import { mkdtempSync, rmSync } from 'node:fs'
-import { tmpdir } from 'node:os'
-import { join } from 'node:path'
 import { after, before, describe, it } from 'node:test'
 import { connect } from 'node:tls'
 import { createLoadBalancer, type LoadBalancer } from '../src/index.js'
 import { startBackend, type TestBackend } from './helpers/backends.js'
-
-const dir = mkdtempSync(join(tmpdir(), 'switchyard-sni-'))
-
-/** A self-signed EC certificate for `names` (the first is its CN), made by openssl; its cert and key paths. */
-function makeCert(file: string, names: string[]): { cert: string; key: string } {
-  const cert = join(dir, `${file}.pem`)
-  const key = join(dir, `${file}-key.pem`)
-  execFileSync(
-    'openssl',
-    [
-      'req',
-      '-x509',
-      '-newkey',
-      'ec',
-      '-pkeyopt',
-      'ec_paramgen_curve:prime256v1',
-      '-nodes',
-      '-days',
-      '2',
-      '-keyout',
-      key,
-      '-out',
-      cert,
-      '-subj',
-      `/CN=${names[0]}`,
-      '-addext',
-      `subjectAltName=${names.map((n) => `DNS:${n}`).join(',')}`,
-    ],
-    { stdio: 'ignore' },
-  )
-  return { cert, key }
-}
+import { certDir } from './helpers/certs.js'
 
 /** The CN of the certificate a handshake gets with `servername` (none: no SNI). */
 function servedName(port: number, servername?: string): Promise<string> {
@@ -61,6 +26,7 @@ function servedName(port: number, servername?: string): Promise<string> {
   })
 }
 
+const { makeCert, remove } = certDir('sni')
 const certs = {
   a: makeCert('a', ['a.test']),
   b: makeCert('b', ['b.test', 'www.b.test']),
@@ -69,7 +35,7 @@ const certs = {
   late: makeCert('late', ['late.test']),
 }
 
-after(() => rmSync(dir, { recursive: true, force: true }))
+after(remove)
 
 for (const engine of ['native', 'node'] as const) {
   describe(`certificates by SNI (engine ${engine})`, () => {

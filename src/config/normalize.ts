@@ -46,6 +46,8 @@ export interface RouteConfig {
   readonly pool: string | undefined
   /** The route's built-in rules, as validated (compiled into filters per snapshot). */
   readonly rules: RuleOptions
+  /** `tcp` listeners: the TLS server names (lower-case) of the route; undefined: every connection. */
+  readonly sni?: readonly string[] | undefined
 }
 
 /** A plugin to load: a module path (absolute) or package name, and its options. */
@@ -230,60 +232,66 @@ export function normalize(cfg: ParsedConfig, options: NormalizeOptions = {}): Ru
       gracePeriodMs: durationToMs(cfg.shutdown.gracePeriod),
       tunnelCloseWindowMs: durationToMs(cfg.shutdown.tunnelCloseWindow),
     },
-    listeners: cfg.listeners.map(httpShape).map((l) => ({
-      name: l.name,
-      listen: l.listen,
-      ...mustListen(l.listen),
-      protocol: l.protocol,
-      engine: l.engine,
-      tls: l.tls
-        ? {
-            certificates:
-              l.tls.certificates?.map((c) => ({ certFile: c.cert, keyFile: c.key })) ??
-              (l.tls.cert !== undefined && l.tls.key !== undefined
-                ? [{ certFile: l.tls.cert, keyFile: l.tls.key }]
-                : []),
-            minVersion: l.tls.minVersion,
-            ciphers: l.tls.ciphers,
-            clientAuth:
-              l.tls.clientAuth === undefined
-                ? undefined
-                : {
-                    caFile: l.tls.clientAuth.ca,
-                    mode: l.tls.clientAuth.mode,
-                    forwardHeader: l.tls.clientAuth.forwardHeader.toLowerCase(),
-                  },
-          }
-        : undefined,
-      http2:
-        l.http2 === false
-          ? undefined
-          : l.http2 === true
-            ? { maxConcurrentStreams: DEFAULT_H2_MAX_STREAMS, pingIntervalMs: 5000, pingTimeoutMs: 10_000 }
-            : {
-                maxConcurrentStreams: l.http2.maxConcurrentStreams,
-                pingIntervalMs: Math.max(1, durationToMs(l.http2.pingInterval)),
-                pingTimeoutMs: Math.max(1, durationToMs(l.http2.pingTimeout)),
-              },
-      routes: l.routes.map((r) => ({
-        name: r.name,
-        pool: r.pool,
-        match: normalizeMatch(r.match),
-        rules: rulesOf(r, 'route'),
-      })),
-      rules: rulesOf(l, 'listener'),
-      timeouts: {
-        requestHeadersMs: durationToMs(l.timeouts.requestHeaders),
-        idleMs: durationToMs(l.timeouts.idle),
-        totalMs: durationToMs(l.timeouts.total),
-        tunnelIdleMs: durationToMs(l.timeouts.tunnelIdle),
-        tunnelMaxAgeMs: durationToMs(l.timeouts.tunnelMaxAge),
-      },
-      tunnelCloseWindowMs: durationToMs(cfg.shutdown.tunnelCloseWindow),
-      maxRequestsPerConnection: l.maxRequestsPerConnection,
-      forwarded: { ...l.forwarded },
-      requestId: { ...l.requestId, header: l.requestId.header.toLowerCase() },
-    })),
+    listeners: cfg.listeners.map((input) => {
+      const l = httpShape(input)
+      const sniOf = (k: number) =>
+        input.protocol === 'tcp' ? input.routes[k]?.match?.sni.map((n) => n.toLowerCase()) : undefined
+      return {
+        name: l.name,
+        listen: l.listen,
+        ...mustListen(l.listen),
+        protocol: l.protocol,
+        engine: l.engine,
+        tls: l.tls
+          ? {
+              certificates:
+                l.tls.certificates?.map((c) => ({ certFile: c.cert, keyFile: c.key })) ??
+                (l.tls.cert !== undefined && l.tls.key !== undefined
+                  ? [{ certFile: l.tls.cert, keyFile: l.tls.key }]
+                  : []),
+              minVersion: l.tls.minVersion,
+              ciphers: l.tls.ciphers,
+              clientAuth:
+                l.tls.clientAuth === undefined
+                  ? undefined
+                  : {
+                      caFile: l.tls.clientAuth.ca,
+                      mode: l.tls.clientAuth.mode,
+                      forwardHeader: l.tls.clientAuth.forwardHeader.toLowerCase(),
+                    },
+            }
+          : undefined,
+        http2:
+          l.http2 === false
+            ? undefined
+            : l.http2 === true
+              ? { maxConcurrentStreams: DEFAULT_H2_MAX_STREAMS, pingIntervalMs: 5000, pingTimeoutMs: 10_000 }
+              : {
+                  maxConcurrentStreams: l.http2.maxConcurrentStreams,
+                  pingIntervalMs: Math.max(1, durationToMs(l.http2.pingInterval)),
+                  pingTimeoutMs: Math.max(1, durationToMs(l.http2.pingTimeout)),
+                },
+        routes: l.routes.map((r, k) => ({
+          name: r.name,
+          pool: r.pool,
+          match: normalizeMatch(r.match),
+          rules: rulesOf(r, 'route'),
+          sni: sniOf(k),
+        })),
+        rules: rulesOf(l, 'listener'),
+        timeouts: {
+          requestHeadersMs: durationToMs(l.timeouts.requestHeaders),
+          idleMs: durationToMs(l.timeouts.idle),
+          totalMs: durationToMs(l.timeouts.total),
+          tunnelIdleMs: durationToMs(l.timeouts.tunnelIdle),
+          tunnelMaxAgeMs: durationToMs(l.timeouts.tunnelMaxAge),
+        },
+        tunnelCloseWindowMs: durationToMs(cfg.shutdown.tunnelCloseWindow),
+        maxRequestsPerConnection: l.maxRequestsPerConnection,
+        forwarded: { ...l.forwarded },
+        requestId: { ...l.requestId, header: l.requestId.header.toLowerCase() },
+      }
+    }),
     pools: cfg.pools.map((p) => {
       const backends = p.servers.map((s) => toBackend(p.name, s))
       return {

@@ -350,9 +350,26 @@ const tcpListener = z.strictObject({
   listen,
   protocol: z.literal('tcp').describe(protocolText),
   routes: z
-    .array(z.strictObject({ pool: name.describe('Name of the pool whose servers take the connections.') }))
+    .array(
+      z.strictObject({
+        pool: name.describe('Name of the pool whose servers take the connections.'),
+        match: z
+          .strictObject({
+            sni: z
+              .array(z.string().min(1))
+              .min(1)
+              .describe(
+                'Server names (SNI) of TLS connections that take this route: exact names, or `*.example.com` for one label. The TLS is not decrypted: the ClientHello is read, and the bytes are piped on as they came (TLS passthrough).',
+              ),
+          })
+          .optional()
+          .describe('Which connections take the route; none: every connection (a catch-all, last).'),
+      }),
+    )
     .min(1)
-    .describe('Exactly one route, with no `match`: every connection goes to its pool.'),
+    .describe(
+      'One route with no `match` (every connection goes to its pool), or routes by TLS server name (`match.sni`), tried in order, with an optional catch-all last.',
+    ),
   timeouts: z
     .strictObject({
       idle: duration.default('60s').describe('How long a connection with no bytes in either direction is kept open.'),
@@ -887,13 +904,12 @@ export function checkReferences(cfg: unknown): ReferenceProblem[] {
       readable(c, ['listeners', i, 'tls', 'certificates', j])
     const routes = list(field(l, 'routes'))
     if (protocol === 'tcp') {
-      if (routes.length > 1)
-        issue(['listeners', i, 'routes'], `expected exactly one route for protocol tcp, found ${routes.length}`)
+      // Routes by SNI, and at most one catch-all, last.
       routes.forEach((r, j) => {
-        if (field(r, 'match') !== undefined)
+        if (field(r, 'match') === undefined && j < routes.length - 1)
           issue(
-            ['listeners', i, 'routes', j, 'match'],
-            'expected no `match` for protocol tcp (it sees no HTTP request)',
+            ['listeners', i, 'routes', j + 1],
+            `expected no route after the catch-all route ${j} (it has no \`match\`), found one that can never match`,
           )
       })
     }

@@ -55,7 +55,9 @@ pools: [{ name: p, servers: [tcp://127.0.0.1:5432] }]
 `
     assert.deepEqual(problems(bad), [
       'sy.yaml:5:10: listeners[0].tls: expected no `tls` section for protocol tcp (only https uses it)',
-      'sy.yaml:7:16: listeners[0].routes[0].match: expected no `match` for protocol tcp (it sees no HTTP request)',
+      // A tcp route matches by TLS server name only.
+      'sy.yaml:7:16: listeners[0].routes[0].match.sni: expected a list, found nothing (the key is required)',
+      'sy.yaml:7:18: listeners[0].routes[0].match.pathPrefix: expected no `routes.0.match.pathPrefix` for protocol tcp (only protocol http or https has it)',
     ])
   })
 

@@ -10,20 +10,21 @@
  */
 import { connect, type Socket } from 'node:net'
 import { classifyUpstreamError, SwitchyardError } from '../core/errors.js'
-import type { TcpSnapshot } from '../listeners/snapshot.js'
+import type { TcpRoute, TcpSnapshot } from '../listeners/snapshot.js'
 
 /** Where the listener learns that a connection ended. */
 export interface ConnectionHooks {
   end(client: Socket): void
 }
 
-export function pipeConnection(rt: TcpSnapshot, client: Socket, hooks: ConnectionHooks): void {
+/** Pipes `client` to a server of `route`'s pool (the listener's only route, or the one its SNI chose). */
+export function pipeConnection(rt: TcpSnapshot, route: TcpRoute, client: Socket, hooks: ConnectionHooks): void {
   const startMs = performance.now()
-  const m = rt.tcp
+  const m = route.tcp
   m.active.value++
   const ip = client.remoteAddress ?? ''
   const clientIp = ip.startsWith('::ffff:') ? ip.slice(7) : ip
-  const pool = rt.pool
+  const pool = route.pool
   // Sticky pools bind TCP clients by address (`client-ip`); the HTTP modes find nothing here and balance.
   // A connection that finds every server full (circuit breaking) is refused: TCP has no queue.
   const admission = pool.admit({

@@ -44,10 +44,20 @@ export interface HttpSnapshot extends SnapshotBase {
   readonly unrouted: RouteMetrics
 }
 
-export interface TcpSnapshot extends SnapshotBase {
-  readonly kind: 'tcp'
+/** A route of a `tcp` listener: its pool, and the TLS server names that take it (passthrough). */
+export interface TcpRoute {
+  /** Lower-case names, `*.` wildcards for one label; undefined: every connection. */
+  readonly sni: readonly string[] | undefined
   readonly pool: UpstreamPool
   readonly tcp: TcpMetrics
+}
+
+export interface TcpSnapshot extends SnapshotBase {
+  readonly kind: 'tcp'
+  /** In order; the ClientHello is read only when one of them has `sni`. */
+  readonly routes: readonly TcpRoute[]
+  /** Some route matches by SNI: each connection's first bytes are read for its server name. */
+  readonly bySni: boolean
 }
 
 export type ListenerSnapshot = HttpSnapshot | TcpSnapshot

@@ -59,8 +59,11 @@ export function buildSnapshot(
     return pool
   }
   if (lc.protocol === 'tcp') {
-    const pool = poolOf(lc.routes[0]?.pool ?? '')
-    return { kind: 'tcp', ...base, pool, tcp: metrics.forTcp(lc.name, pool.name) }
+    const routes = lc.routes.map((r) => {
+      const pool = poolOf(r.pool ?? '')
+      return { sni: r.sni, pool, tcp: metrics.forTcp(lc.name, pool.name) }
+    })
+    return { kind: 'tcp', ...base, routes, bySni: routes.some((r) => r.sni !== undefined) }
   }
   const wrap = deps.wrap
   const env = (pathPrefix: string | undefined): FilterEnv => ({
