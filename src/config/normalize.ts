@@ -103,6 +103,8 @@ export interface ListenerConfig extends ListenAddress {
     readonly trustedProxies: readonly string[]
   }
   readonly requestId: { readonly header: string; readonly trustIncoming: boolean; readonly echo: boolean }
+  /** Connections start with a PROXY protocol header. */
+  readonly proxyProtocol: boolean
 }
 
 /** Session persistence of a pool, normalized: the secret is hex text, so the config crosses IPC as JSON. */
@@ -290,6 +292,7 @@ export function normalize(cfg: ParsedConfig, options: NormalizeOptions = {}): Ru
         maxRequestsPerConnection: l.maxRequestsPerConnection,
         forwarded: { ...l.forwarded },
         requestId: { ...l.requestId, header: l.requestId.header.toLowerCase() },
+        proxyProtocol: input.proxyProtocol,
       }
     }),
     pools: cfg.pools.map((p) => {
@@ -425,7 +428,12 @@ function httpShape(l: ListenerInput): Omit<HttpListenerInput, 'protocol'> & { pr
     listen: l.listen,
     routes: l.routes.map((r) => ({ pool: r.pool })),
   })
-  return { ...shaped, protocol: 'tcp', timeouts: { ...shaped.timeouts, idle: l.timeouts.idle } }
+  return {
+    ...shaped,
+    protocol: 'tcp',
+    timeouts: { ...shaped.timeouts, idle: l.timeouts.idle },
+    proxyProtocol: l.proxyProtocol,
+  }
 }
 
 function normalizeSticky(s: NonNullable<ParsedConfig['pools'][number]['sticky']>): StickySettings {

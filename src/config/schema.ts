@@ -319,6 +319,13 @@ const engineText =
 /** Requests per HTTP/1.1 client connection by default: nginx's `keepalive_requests`. */
 export const DEFAULT_MAX_REQUESTS_PER_CONNECTION = 1000
 
+const proxyProtocol = z
+  .boolean()
+  .default(false)
+  .describe(
+    'Every connection starts with a PROXY protocol header (v1 or v2, from a load balancer in front): the client address it carries is used for balancing, limits, forwarding headers and logs. A connection without a valid header within `timeouts.requestHeaders` (10 s on tcp listeners) is closed. Not yet on `https` listeners.',
+  )
+
 /** An `http` or `https` listener (the default protocol): the one that sees requests. */
 export const httpListenerSchema = z.strictObject({
   name,
@@ -342,6 +349,7 @@ export const httpListenerSchema = z.strictObject({
     ),
   forwarded: forwarded.describe('Forwarding headers added to upstream requests.'),
   requestId: requestId.describe('Request id handling.'),
+  proxyProtocol: proxyProtocol,
 })
 
 /** A `tcp` listener: bytes, not requests, so none of the HTTP settings; one route to one pool. */
@@ -376,6 +384,7 @@ const tcpListener = z.strictObject({
     })
     .prefault({})
     .describe('Client-side timeouts.'),
+  proxyProtocol,
 })
 
 /** Keyed on `protocol`; a listener without one is an `http` listener. */
@@ -888,6 +897,8 @@ export function checkReferences(cfg: unknown): ReferenceProblem[] {
       else if (!single && !several)
         issue(['listeners', i, 'tls'], 'expected `cert` and `key`, or `certificates`, found neither')
     }
+    if (protocol === 'https' && field(l, 'proxyProtocol') === true)
+      issue(['listeners', i, 'proxyProtocol'], 'expected no `proxyProtocol` on an https listener (not supported yet)')
     if (protocol === 'https' && tlsCfg === undefined)
       issue(['listeners', i], 'expected a `tls` section (cert and key) for protocol https, found none')
     if (protocol !== 'https' && tlsCfg !== undefined)

@@ -36,6 +36,7 @@
  */
 import type { Socket } from 'node:net'
 import type { SwitchedConnection } from '../l7/client.js'
+import { peerAddress } from '../listeners/proxy-protocol.js'
 import { badRequest, HEADERS_TIMEOUT_CODE } from './bad-request.js'
 import { type ClientPort, NativeClient, type Piece } from './client-side.js'
 import { endsConnection, isSafeMethod } from './connection-rules.js'
@@ -160,7 +161,7 @@ export class Http1Connection implements ClientPort {
   constructor(socket: Socket, host: ConnectionHost) {
     this.#socket = socket
     this.#host = host
-    this.#peer = socket.remoteAddress
+    this.#peer = peerAddress(socket)
     this.#peerIp = bareIp(this.#peer)
     this.#parser = new Http1Parser(
       'request',

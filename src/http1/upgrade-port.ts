@@ -11,6 +11,7 @@
  */
 import type { Socket } from 'node:net'
 import type { SwitchedConnection } from '../l7/client.js'
+import { peerAddress } from '../listeners/proxy-protocol.js'
 import { type ClientPort, NativeClient, type Piece } from './client-side.js'
 
 /** How long an answered connection may stay open for the client to read the answer, before it is destroyed. */
@@ -143,7 +144,7 @@ class UpgradePort implements ClientPort {
  */
 export function upgradeClient(socket: Socket, head: Buffer, facts: UpgradeRequestFacts): NativeClient {
   const port = new UpgradePort(socket, head, facts.bodyLength)
-  const ip = socket.remoteAddress ?? ''
+  const ip = peerAddress(socket) ?? ''
   const client = new NativeClient(port, {
     method: facts.method,
     url: facts.url,

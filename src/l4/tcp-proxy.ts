@@ -10,6 +10,7 @@
  */
 import { connect, type Socket } from 'node:net'
 import { classifyUpstreamError, SwitchyardError } from '../core/errors.js'
+import { peerAddress } from '../listeners/proxy-protocol.js'
 import type { TcpRoute, TcpSnapshot } from '../listeners/snapshot.js'
 
 /** Where the listener learns that a connection ended. */
@@ -22,7 +23,7 @@ export function pipeConnection(rt: TcpSnapshot, route: TcpRoute, client: Socket,
   const startMs = performance.now()
   const m = route.tcp
   m.active.value++
-  const ip = client.remoteAddress ?? ''
+  const ip = peerAddress(client) ?? ''
   const clientIp = ip.startsWith('::ffff:') ? ip.slice(7) : ip
   const pool = route.pool
   // Sticky pools bind TCP clients by address (`client-ip`); the HTTP modes find nothing here and balance.

@@ -19,6 +19,8 @@ import { constants, type Http2ServerRequest, type Http2ServerResponse, type Http
 import type { Socket } from 'node:net'
 import type { Duplex, Readable } from 'node:stream'
 
+import { peerAddress } from '../listeners/proxy-protocol.js'
+
 export type Protocol = 'http/1.0' | 'http/1.1' | 'h2'
 
 /** A client connection given up by its engine to a tunnel (ClientSide#switchProtocols). */
@@ -156,7 +158,7 @@ abstract class NodeClient implements ClientSide, Watched {
   constructor(req: IncomingMessage, res: ServerResponse) {
     this.req = req
     this.res = res
-    this.peerIp = bareIp(req.socket?.remoteAddress)
+    this.peerIp = bareIp(req.socket === undefined || req.socket === null ? undefined : peerAddress(req.socket))
   }
 
   switchProtocols(): undefined {

@@ -41,6 +41,7 @@ import { boundAddress, listenOn } from './bind.js'
 import { contextFor, type ListenerTls } from './certificates.js'
 import { Http2Front, type Http2Options, sniffPreface } from './http2.js'
 import { IdleWait } from './idle-wait.js'
+import { acceptProxied } from './proxy-protocol.js'
 import type { HttpSnapshot, ListenerSnapshot } from './snapshot.js'
 import type { Listener } from './types.js'
 
@@ -136,7 +137,7 @@ export class HttpListener implements RequestHooks, Listener {
     } else {
       const plain = createServer(options, onRequest)
       const toH1 = takeListeners(plain, 'connection')
-      plain.on('connection', (socket: Socket) => this.#sniffOr(socket, toH1))
+      plain.on('connection', (socket: Socket) => this.#accepted(socket, (s) => this.#sniffOr(s, toH1)))
       server = plain
     }
     server.maxRequestsPerSocket = rt.config.maxRequestsPerConnection
@@ -172,10 +173,35 @@ export class HttpListener implements RequestHooks, Listener {
       server = tlsServer
     } else {
       const plain = createNetServer({ noDelay: true, allowHalfOpen: true })
-      plain.on('connection', (socket: Socket) => this.#sniffOr(socket, (s) => http1.accept(s)))
+      plain.on('connection', (socket: Socket) =>
+        this.#accepted(socket, (s) => this.#sniffOr(s, (h1) => http1.accept(h1))),
+      )
       server = plain
     }
     return { engine: 'native', server, http1 }
+  }
+
+  /** A plain connection, past its PROXY protocol header when the listener has `proxyProtocol` on. */
+  #accepted(socket: Socket, next: (socket: Socket) => void): void {
+    const rt = this.#rt
+    if (!rt.config.proxyProtocol) return next(socket)
+    this.#sniffing.add(socket)
+    acceptProxied(
+      socket,
+      rt.config.timeouts.requestHeadersMs,
+      (s) => {
+        this.#sniffing.delete(s)
+        next(s)
+      },
+      (reason) => {
+        this.#sniffing.delete(socket)
+        this.#rt.logger.info(
+          { type: 'client-error', client: socket.remoteAddress, reason },
+          'PROXY protocol header refused',
+        )
+      },
+    )
+    socket.once('close', () => this.#sniffing.delete(socket))
   }
 
   /** A plain connection: HTTP/1.1, or HTTP/2 with prior knowledge when `http2` is on (sniffed). */

@@ -14,6 +14,7 @@ import { MAX_HELLO_BYTES, readClientHello, sniMatches } from '../l4/client-hello
 import { pipeConnection } from '../l4/tcp-proxy.js'
 import { boundAddress, listenOn } from './bind.js'
 import { IdleWait } from './idle-wait.js'
+import { acceptProxied } from './proxy-protocol.js'
 import type { ListenerSnapshot, TcpRoute, TcpSnapshot } from './snapshot.js'
 import type { Listener } from './types.js'
 
@@ -32,9 +33,28 @@ export class TcpListener implements Listener {
     this.#server = createServer({ allowHalfOpen: true, noDelay: true }, (client) => {
       this.#open.add(client)
       const rt = this.#rt
-      if (!rt.bySni) return pipeConnection(rt, rt.routes[0] as TcpRoute, client, this.#hooks)
-      this.#byServerName(rt, client)
+      if (!rt.config.proxyProtocol) return this.#route(rt, client)
+      const onClose = () => this.#onEnd(client)
+      client.once('close', onClose)
+      acceptProxied(
+        client,
+        rt.config.timeouts.requestHeadersMs,
+        (s) => {
+          client.removeListener('close', onClose)
+          this.#route(rt, s)
+        },
+        (reason) =>
+          rt.logger.info(
+            { type: 'client-error', client: client.remoteAddress, reason },
+            'PROXY protocol header refused',
+          ),
+      )
     })
+  }
+
+  #route(rt: TcpSnapshot, client: Socket): void {
+    if (!rt.bySni) return pipeConnection(rt, rt.routes[0] as TcpRoute, client, this.#hooks)
+    this.#byServerName(rt, client)
   }
 
   /** Reads the ClientHello, then pipes to the route its server name picks. */
