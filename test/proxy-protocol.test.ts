@@ -21,7 +21,7 @@ function v2(src: string, sport: number, family: 4 | 6 | 'local'): Buffer {
   if (family === 'local') return Buffer.concat([V2_SIG, Buffer.from([0x20, 0x00, 0x00, 0x00])])
   if (family === 4) {
     const block = Buffer.alloc(12)
-    src.split('.').forEach((o, i) => block.writeUInt8(Number(o), i))
+    for (const [i, o] of src.split('.').entries()) block.writeUInt8(Number(o), i)
     block.writeUInt8(10, 4)
     block.writeUInt16BE(sport, 8)
     block.writeUInt16BE(80, 10)
@@ -29,7 +29,7 @@ function v2(src: string, sport: number, family: 4 | 6 | 'local'): Buffer {
   }
   const block = Buffer.alloc(36)
   // src is written in full form, 8 groups.
-  src.split(':').forEach((g, i) => block.writeUInt16BE(Number.parseInt(g, 16), i * 2))
+  for (const [i, g] of src.split(':').entries()) block.writeUInt16BE(Number.parseInt(g, 16), i * 2)
   block.writeUInt16BE(sport, 32)
   block.writeUInt16BE(80, 34)
   return Buffer.concat([V2_SIG, Buffer.from([0x21, 0x21, 0x00, 36]), block])
