@@ -65,7 +65,7 @@ describe(`WebSocket leaks and drains (engine ${engine})`, () => {
     try {
       const fdsBefore = openFds()
       const cycles = Number(process.env.WS_CYCLES ?? 10_000)
-      const batch = 50
+      const batch = 100
       for (let i = 0; i < cycles; i += batch) {
         await Promise.all(
           Array.from({ length: batch }, async (_, j) => {
