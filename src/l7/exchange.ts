@@ -421,13 +421,7 @@ export class Exchange implements UpgradeHandler, Waiter {
     this.#ttfbMs = performance.now() - inbound.startMs
     this.#status = 101
     const rt = inbound.rt
-    const extra: string[] = []
-    if (rt.config.requestId.echo) extra.push(rt.config.requestId.header, inbound.requestId)
-    const setCookie = this.#lease?.setCookie
-    if (setCookie !== undefined) extra.push('set-cookie', setCookie)
-    const sticky = this.#pool.sticky
-    const server = this.#try?.selection.backend.id
-    if (sticky?.learns && server !== undefined) sticky.learn(server, rawHeaders)
+    const extra = this.#ownHeaders(rawHeaders)
     const asked = inbound.upgrade ?? ''
     const headers = switchingResponseHeaders(rawHeaders, asked, extra)
     let switched: ReturnType<typeof inbound.client.switchProtocols>
@@ -476,11 +470,13 @@ export class Exchange implements UpgradeHandler, Waiter {
 
   // --- the response -----------------------------------------------------------------------------
 
-  /** Writes the response head (through `onResponse` and any `responseBody` transform). */
-  #head(status: number, statusText: string, rawHeaders: readonly string[], checked: boolean): boolean {
+  /**
+   * What Switchyard adds to a response head it relays (a 101 too): the echoed request id and the sticky
+   * cookie, as `[name, value, ...]`; a pool that learns sessions from responses learns from this one.
+   */
+  #ownHeaders(rawHeaders: readonly string[]): string[] {
     const inbound = this.#in
     const rt = inbound.rt
-    this.#status = status
     const extra: string[] = []
     if (rt.config.requestId.echo) extra.push(rt.config.requestId.header, inbound.requestId)
     const setCookie = this.#lease?.setCookie
@@ -488,6 +484,14 @@ export class Exchange implements UpgradeHandler, Waiter {
     const sticky = this.#pool.sticky
     const server = this.#try?.selection.backend.id
     if (sticky?.learns && server !== undefined) sticky.learn(server, rawHeaders)
+    return extra
+  }
+
+  /** Writes the response head (through `onResponse` and any `responseBody` transform). */
+  #head(status: number, statusText: string, rawHeaders: readonly string[], checked: boolean): boolean {
+    const inbound = this.#in
+    this.#status = status
+    const extra = this.#ownHeaders(rawHeaders)
     // HTTP/1: an answer that came before the client's body is complete ends the connection (the rest
     // of the body is never read), and says so, as Switchyard's own responses do (request.ts respond).
     const client = inbound.client
