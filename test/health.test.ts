@@ -209,7 +209,7 @@ describe('tcp health checks', () => {
       })
     const zero = bad({ type: 'http', interval: 0 })
     assert.ok(!zero.ok && zero.issues.some((i) => i.path === 'pools[0].healthCheck.interval'))
-    const unknown = bad({ type: 'grpc' })
+    const unknown = bad({ type: 'thrift' })
     assert.ok(!unknown.ok && unknown.issues.some((i) => i.path.startsWith('pools[0].healthCheck')))
   })
 })

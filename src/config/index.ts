@@ -18,6 +18,7 @@ export type {
   RouteMatch,
   RuntimeConfig,
   ServerLimits,
+  UpstreamProtocol,
   UpstreamTlsConfig,
 } from './normalize.js'
 export { type ConfigInput, configSchema, type Engine } from './schema.js'

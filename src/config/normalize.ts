@@ -160,6 +160,8 @@ export interface UpstreamTlsConfig {
   readonly minVersion: TlsVersion
 }
 
+export type UpstreamProtocol = 'http1' | 'h2' | 'h2c'
+
 export interface PoolConfig {
   readonly name: string
   /** TLS to its `https://` servers; undefined: system CAs, the URL's host as the name, no client certificate. */
@@ -167,8 +169,10 @@ export interface PoolConfig {
   readonly balance: BalanceOptions
   readonly backends: readonly Backend[]
   readonly preserveHost: boolean
-  /** The HTTP/1.1 engine of the connections to the servers. */
+  /** The HTTP/1.1 engine of the connections to the servers (with `protocol: http1`). */
   readonly engine: Engine
+  /** What the pool speaks to its servers: HTTP/1.1, HTTP/2 over TLS, or HTTP/2 in clear. */
+  readonly protocol: UpstreamProtocol
   /** Ramp-up of a server that joins on a reload; 0: none. */
   readonly slowStartMs: number
   readonly sticky: StickySettings | undefined
@@ -188,6 +192,8 @@ export interface PoolConfig {
     readonly keepAliveMs: number
     /** Requests a connection carries before it is closed; 0: no limit. */
     readonly maxRequestsPerConnection: number
+    /** HTTP/2: most requests at once on one connection. */
+    readonly maxConcurrentStreams: number
   }
   /** Each server's connection cap and pending cap (-1: none), by server id. */
   readonly serverLimits: Readonly<Record<string, ServerLimits>>
@@ -314,6 +320,7 @@ export function normalize(cfg: ParsedConfig, options: NormalizeOptions = {}): Ru
                 minVersion: p.tls.minVersion,
               },
         engine: p.engine,
+        protocol: p.protocol,
         slowStartMs: durationToMs(p.slowStart),
         sticky: p.sticky === undefined ? undefined : normalizeSticky(p.sticky),
         outlier:
@@ -382,6 +389,7 @@ export function normalize(cfg: ParsedConfig, options: NormalizeOptions = {}): Ru
           maxPerServer: p.connections.maxPerServer,
           keepAliveMs: durationToMs(p.connections.keepAlive),
           maxRequestsPerConnection: p.connections.maxRequestsPerConnection,
+          maxConcurrentStreams: p.connections.maxConcurrentStreams,
         },
         serverLimits: Object.fromEntries(
           backends.map((b, i) => {

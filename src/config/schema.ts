@@ -437,6 +437,15 @@ const connections = z
       .describe(
         "Requests one upstream connection carries before Switchyard closes it (the last one is sent with `Connection: close`), as nginx's `keepalive_requests` (also 1000): a server frees what it holds per connection, and a server address that is itself load-balanced sees new connections spread. Costs one connect per 1000 requests. `0`: no limit. HTTP only: a pool that only `tcp` listeners use rejects it.",
       ),
+    maxConcurrentStreams: z
+      .number()
+      .int()
+      .min(1)
+      .max(2 ** 31 - 1)
+      .default(100)
+      .describe(
+        "Only with `protocol: h2` or `h2c`: most requests one HTTP/2 connection carries at once (fewer when the server's SETTINGS say so). A new connection is opened when every one is full, up to `maxPerServer`.",
+      ),
   })
   .prefault({})
 
@@ -510,6 +519,8 @@ const HTTP_ONLY_POOL_KEYS: readonly { readonly path: readonly string[]; readonly
   { path: ['connections', 'keepAlive'], why: 'TCP connections are not reused' },
   { path: ['connections', 'maxRequestsPerConnection'], why: 'a TCP connection carries no requests' },
   { path: ['engine'], why: 'TCP is piped, with no HTTP engine' },
+  { path: ['protocol'], why: 'TCP is piped, with no HTTP' },
+  { path: ['connections', 'maxConcurrentStreams'], why: 'a TCP connection carries no requests' },
   { path: ['tls'], why: 'a tcp listener pipes bytes as they are (TLS passthrough)' },
 ]
 
@@ -521,6 +532,12 @@ const pool = z.strictObject({
     .default(defaultEngine)
     .describe(
       `${engineText} On a pool: the connections to its servers. HTTP only: a pool that only \`tcp\` listeners use rejects it.`,
+    ),
+  protocol: z
+    .enum(['http1', 'h2', 'h2c'])
+    .default('http1')
+    .describe(
+      'What the pool speaks to its servers: `http1` (HTTP/1.1, on the `engine`), `h2` (HTTP/2 over TLS, agreed by ALPN: `https://` servers) or `h2c` (HTTP/2 in clear, with prior knowledge: `http://` servers). HTTP/2 multiplexes requests over a few connections per server (`connections.maxConcurrentStreams`), and carries gRPC. HTTP only: a pool that only `tcp` listeners use rejects it.',
     ),
   servers: z.array(server).min(1).describe('The servers of the pool.'),
   tls: upstreamTls
@@ -992,13 +1009,17 @@ export function checkReferences(cfg: unknown): ReferenceProblem[] {
     }
     // tcp:// servers speak no HTTP: only tcp listeners may send to them.
     if (!httpPools.has(poolName)) return
+    const protocol = text(field(p, 'protocol'))
     list(field(p, 'servers')).forEach((s, j) => {
       const url = typeof s === 'string' ? s : text(field(s, 'url'))
-      if (url?.toLowerCase().startsWith('tcp://'))
-        issue(
-          typeof s === 'string' ? ['pools', i, 'servers', j] : ['pools', i, 'servers', j, 'url'],
-          `expected an http:// or https:// URL in a pool that an http or https listener uses, found "${url}"`,
-        )
+      const at = typeof s === 'string' ? ['pools', i, 'servers', j] : ['pools', i, 'servers', j, 'url']
+      const scheme = url?.toLowerCase().split(':')[0]
+      if (scheme === 'tcp')
+        issue(at, `expected an http:// or https:// URL in a pool that an http or https listener uses, found "${url}"`)
+      else if (protocol === 'h2' && scheme === 'http')
+        issue(at, `expected an https:// URL with protocol h2 (HTTP/2 over TLS; h2c is HTTP/2 in clear), found "${url}"`)
+      else if (protocol === 'h2c' && scheme === 'https')
+        issue(at, `expected an http:// URL with protocol h2c (HTTP/2 in clear; h2 is HTTP/2 over TLS), found "${url}"`)
     })
   })
   return problems

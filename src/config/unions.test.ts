@@ -271,7 +271,7 @@ pools:
 pools:
   - name: a
     servers: [http://127.0.0.1:1]
-    healthCheck: { type: grpc }
+    healthCheck: { type: thrift }
   - name: b
     servers: [http://127.0.0.1:1]
     healthCheck: { path: /healthz }
@@ -280,8 +280,8 @@ pools:
     balance: { algorithm: fastest }
 `
     assert.deepEqual(problems(bad), [
-      'sy.yaml:6:26: pools[0].healthCheck.type: expected one of http, tcp, found "grpc"',
-      'sy.yaml:9:18: pools[1].healthCheck.type: expected one of http, tcp, found nothing (the key is required)',
+      'sy.yaml:6:26: pools[0].healthCheck.type: expected one of http, tcp, grpc, found "thrift"',
+      'sy.yaml:9:18: pools[1].healthCheck.type: expected one of http, tcp, grpc, found nothing (the key is required)',
       'sy.yaml:12:27: pools[2].balance.algorithm: expected one of round-robin, weighted-round-robin, least-connections, least-request, peak-ewma, random, ip-hash, ring-hash, maglev, found "fastest"',
     ])
   })

@@ -28,6 +28,11 @@ export const ERROR_CODES = {
     text: 'the TLS handshake with the upstream server failed',
   },
   SWY_UPSTREAM_RESET: { status: 502, source: 'upstream', text: 'the upstream server closed the connection' },
+  SWY_UPSTREAM_CANCELLED: {
+    status: 502,
+    source: 'upstream',
+    text: 'the upstream server cancelled the request (HTTP/2 RST_STREAM CANCEL)',
+  },
   SWY_UPSTREAM_TIMEOUT: { status: 504, source: 'upstream', text: 'the upstream server did not answer in time' },
   SWY_UPSTREAM_BODY_TIMEOUT: { status: 504, source: 'upstream', text: 'the upstream server stalled mid-response' },
   SWY_UPSTREAM_STATUS: { status: 502, source: 'upstream', text: 'the upstream server answered with an error status' },

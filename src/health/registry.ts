@@ -5,6 +5,7 @@
  */
 import { z } from 'zod'
 import type { Probe } from './check.js'
+import * as grpcCheck from './grpc-check.js'
 import * as httpCheck from './http-check.js'
 import * as tcpCheck from './tcp-check.js'
 
@@ -25,6 +26,7 @@ const entry = <S extends CheckSchema>(schema: S, create: (options: z.output<S>) 
 export const HEALTH_CHECKS = {
   http: entry(httpCheck.schema, httpCheck.create),
   tcp: entry(tcpCheck.schema, tcpCheck.create),
+  grpc: entry(grpcCheck.schema, grpcCheck.create),
 } as const satisfies HealthCheckTable
 
 type Checks = typeof HEALTH_CHECKS

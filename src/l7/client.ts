@@ -78,8 +78,12 @@ export interface ClientSide {
   write(chunk: Buffer): boolean
   onDrain(fn: () => void): void
   end(chunk?: Buffer | string, trailers?: readonly [string, string][]): void
-  /** Ends the response so that it cannot pass for complete: HTTP/2 RST_STREAM INTERNAL_ERROR, HTTP/1 a closed connection. */
-  abort(): void
+  /**
+   * Ends the response so that it cannot pass for complete: HTTP/2 RST_STREAM INTERNAL_ERROR (CANCEL
+   * when `cancelled`: the server cancelled the request, which a gRPC client then sees), HTTP/1 a closed
+   * connection.
+   */
+  abort(cancelled?: boolean): void
   /**
    * The client asked to switch protocols (an HTTP/1.1 `Upgrade` with no body) and its engine can hand
    * the connection to a tunnel. False for HTTP/2 and for every other request.
@@ -203,7 +207,7 @@ abstract class NodeClient implements ClientSide, Watched {
   abstract get goneReason(): string | undefined
   abstract bytesIn(): number
   abstract countBody(bytes: number): void
-  abstract abort(): void
+  abstract abort(cancelled?: boolean): void
   protected abstract watchMore(): void
   protected abstract unwatchMore(): void
 
@@ -379,10 +383,24 @@ export class Http2Client extends NodeClient {
     this.res.writeHead(status, headers as string[])
   }
 
-  abort(): void {
+  /** node:http2's `addTrailers` takes an object (node:http's takes pairs too): repeated names become arrays. */
+  override end(chunk?: Buffer | string, trailers?: readonly [string, string][]): void {
+    if (trailers !== undefined && trailers.length > 0) {
+      const fields: Record<string, string | string[]> = {}
+      for (const [name, value] of trailers) {
+        const key = name.toLowerCase()
+        const prev = fields[key]
+        fields[key] = prev === undefined ? value : Array.isArray(prev) ? [...prev, value] : [prev, value]
+      }
+      this.#h2res.addTrailers(fields)
+    }
+    this.res.end(chunk)
+  }
+
+  abort(cancelled = false): void {
     // RST_STREAM with INTERNAL_ERROR; a plain destroy() would reset with NO_ERROR, which a client may
     // take for a complete response.
-    this.#h2res.stream.close(constants.NGHTTP2_INTERNAL_ERROR)
+    this.#h2res.stream.close(cancelled ? constants.NGHTTP2_CANCEL : constants.NGHTTP2_INTERNAL_ERROR)
   }
 
   protected watchMore(): void {

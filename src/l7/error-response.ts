@@ -4,12 +4,15 @@
  */
 import { errorBody, errorText, type SwitchyardError } from '../core/errors.js'
 import type { Respond } from '../filters/types.js'
+import { grpcError } from '../http2/grpc.js'
 
 export interface OwnResponse {
   readonly status: number
   /** `[name, value, ...]`, Content-Length included. */
   readonly headers: string[]
   readonly body: string | Uint8Array
+  /** Trailers after the body (a gRPC status). */
+  readonly trailers?: [string, string][] | undefined
 }
 
 /** An error response: JSON unless the client prefers text/plain. */
@@ -28,6 +31,15 @@ export function errorResponse(err: SwitchyardError, requestId: string, accept: s
     ],
     body,
   }
+}
+
+/**
+ * An error answered to a gRPC call: HTTP 200 and the status in trailers (http2/grpc.ts), which is what
+ * a gRPC client reads; an HTTP status alone would reach it as a vaguer UNAVAILABLE or UNKNOWN.
+ */
+export function grpcErrorResponse(err: SwitchyardError, requestId: string): OwnResponse {
+  const { headers, trailers } = grpcError(err, requestId)
+  return { status: 200, headers, body: '', trailers }
 }
 
 /** The response a filter's `respond` verdict asks for. */

@@ -12,11 +12,12 @@ import { managedHeader } from '../config/schema.js'
 import { SwitchyardError } from '../core/errors.js'
 import { callOnRequest, callOnRoute, type PhaseOutcome, runPhase } from '../filters/chain.js'
 import type { FilterContext, RequestView, RouteView, UpstreamDraft } from '../filters/types.js'
+import { isGrpcContentType, parseGrpcTimeout } from '../http2/grpc.js'
 import type { HttpSnapshot } from '../listeners/snapshot.js'
 import type { TunnelSet } from '../tunnel/index.js'
 import type { ClientSide, Protocol } from './client.js'
 import { clientCertificateHeader } from './client-cert.js'
-import { errorResponse, type OwnResponse, verdictResponse } from './error-response.js'
+import { errorResponse, grpcErrorResponse, type OwnResponse, verdictResponse } from './error-response.js'
 import { Exchange } from './exchange.js'
 import { removeHeaders } from './head-draft.js'
 import {
@@ -96,6 +97,11 @@ export class Inbound implements RequestView {
    * other than `h2c`. Undefined for every other request: an `Upgrade` it sent is dropped (hop-by-hop).
    */
   readonly upgrade: string | undefined
+  /**
+   * A gRPC call: HTTP/2 with an `application/grpc` content type. Its deadline (`grpc-timeout`) bounds
+   * it as `timeouts.total` does, and Switchyard's own errors are answered in gRPC form.
+   */
+  readonly grpc: boolean
   /** The origin-form target: path and query. */
   url = '/'
   /** What is sent upstream: path and query (rewrites change it), and a Host header that replaces the default. */
@@ -114,6 +120,8 @@ export class Inbound implements RequestView {
   #exchange: Exchange | undefined
   #done = false
   #timer: NodeJS.Timeout | undefined
+  /** `#timer` is the gRPC deadline (shorter than `timeouts.total`). */
+  #deadline = false
 
   constructor(
     rt: HttpSnapshot,
@@ -159,7 +167,15 @@ export class Inbound implements RequestView {
     this.clientIp = resolveClientIp(this.peerIp, head.xff, rt.forwarding)
     hooks.begin()
     client.watch(() => this.#onClientGone())
-    const totalMs = rt.config.timeouts.totalMs
+    let totalMs = rt.config.timeouts.totalMs
+    this.grpc = client.protocol === 'h2' && isGrpcContentType(this.header('content-type'))
+    if (this.grpc) {
+      const deadlineMs = parseGrpcTimeout(this.header('grpc-timeout'))
+      if (deadlineMs !== undefined && (totalMs === 0 || deadlineMs < totalMs)) {
+        totalMs = deadlineMs
+        this.#deadline = true
+      }
+    }
     if (totalMs > 0) this.#timer = setTimeout(() => this.#onTotalTimeout(), totalMs)
   }
 
@@ -318,7 +334,7 @@ export class Inbound implements RequestView {
     if (client.protocol !== 'h2' && (this.hooks.draining || bodyPending || err?.source === 'downstream'))
       headers.push('connection', 'close')
     client.writeHead(own.status, undefined, headers)
-    client.end(this.method === 'HEAD' ? undefined : (own.body as Buffer | string))
+    client.end(this.method === 'HEAD' ? undefined : (own.body as Buffer | string), own.trailers)
     this.finish(own.status, err, upstream)
   }
 
@@ -326,11 +342,21 @@ export class Inbound implements RequestView {
   fail(err: SwitchyardError, upstream: UpstreamFacts = NO_UPSTREAM, status = 0): void {
     if (this.#done) return
     const client = this.client
+    if (this.grpc && err.code === 'SWY_TIMEOUT' && client.headersSent && !client.gone) {
+      // A gRPC deadline after the head: the status goes in trailers, which the client reads as
+      // DEADLINE_EXCEEDED (a reset would read as INTERNAL).
+      client.end(undefined, grpcErrorResponse(err, this.requestId).trailers)
+      return this.finish(err.status, err, upstream, true)
+    }
     if (client.headersSent || client.gone) {
-      client.abort()
+      client.abort(err.code === 'SWY_UPSTREAM_CANCELLED')
       return this.finish(status || err.status, err, upstream, client.headersSent)
     }
-    this.respond(errorResponse(err, this.requestId, this.header('accept')), err, upstream)
+    this.respond(
+      this.grpc ? grpcErrorResponse(err, this.requestId) : errorResponse(err, this.requestId, this.header('accept')),
+      err,
+      upstream,
+    )
   }
 
   #onClientGone(): void {
@@ -349,7 +375,10 @@ export class Inbound implements RequestView {
   #onTotalTimeout(): void {
     this.#timer = undefined
     if (this.#done) return
-    const err = new SwitchyardError('SWY_TIMEOUT')
+    const err = new SwitchyardError(
+      'SWY_TIMEOUT',
+      this.#deadline ? 'the gRPC deadline (grpc-timeout) expired in the load balancer' : undefined,
+    )
     if (this.#exchange !== undefined) this.#exchange.stop(err)
     else this.fail(err)
   }

@@ -21,7 +21,15 @@ const backend: Backend = {
 }
 
 function settings(over: Partial<ConnectionSettings> = {}): ConnectionSettings {
-  return { maxPerServer: 4, keepAliveMs: 4000, maxRequestsPerConnection: 0, connectMs: 1000, engine: 'native', ...over }
+  return {
+    maxPerServer: 4,
+    keepAliveMs: 4000,
+    maxRequestsPerConnection: 0,
+    maxConcurrentStreams: 100,
+    connectMs: 1000,
+    engine: 'native',
+    ...over,
+  }
 }
 
 afterEach(() => {

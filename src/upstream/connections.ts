@@ -8,13 +8,14 @@
  * that asked for `native` on a Node where it is not available is logged once per process, with the
  * reason, and runs on undici.
  */
-import type { Engine, PoolConfig } from '../config/index.js'
+import type { Engine, PoolConfig, UpstreamProtocol } from '../config/index.js'
 import { formatAddress } from '../core/address.js'
 import type { Backend } from '../core/backend.js'
 import type { Logger } from '../core/logger.js'
 import { Http1Agent } from '../http1/agent.js'
 import { nativeParser } from '../http1/parser.js'
 import { UndiciConnections } from '../http1/upstream-undici.js'
+import { Http2Connections } from '../http2/upstream.js'
 import type { ServerConnections } from '../l7/upstream.js'
 import { DEFAULT_UPSTREAM_TLS, type UpstreamTls } from './tls.js'
 
@@ -27,6 +28,8 @@ export interface ServerLoad {
 export type ConnectionSettings = PoolConfig['connections'] & {
   readonly connectMs: number
   readonly engine: Engine
+  /** `h2`/`h2c`: HTTP/2 sessions (http2/upstream.ts) instead of the HTTP/1.1 engine. Default `http1`. */
+  readonly protocol?: UpstreamProtocol | undefined
   /** TLS to the pool's `https://` servers (read from its `tls`); plain servers ignore it. */
   readonly tls?: UpstreamTls | undefined
 }
@@ -61,7 +64,8 @@ export class ConnectionRegistry {
     backend: Backend,
     settings: ConnectionSettings,
   ): { key: string; connections: ServerConnections; load: ServerLoad } {
-    const { engine, fallback } = engineFor(settings.engine)
+    const protocol = settings.protocol ?? 'http1'
+    const { engine, fallback } = protocol === 'http1' ? engineFor(settings.engine) : { engine: settings.engine }
     if (fallback !== undefined && !fallbackLogged) {
       fallbackLogged = true
       this.#logger?.warn(
@@ -70,10 +74,15 @@ export class ConnectionRegistry {
       )
     }
     const tls = backend.tls ? (settings.tls ?? DEFAULT_UPSTREAM_TLS).fingerprint : ''
-    const key = `${engine}|${backend.origin}|${settings.connectMs}|${settings.maxPerServer}|${settings.keepAliveMs}|${settings.maxRequestsPerConnection}|${tls}`
+    const via = protocol === 'http1' ? engine : `${protocol}/${settings.maxConcurrentStreams}`
+    const key = `${via}|${backend.origin}|${settings.connectMs}|${settings.maxPerServer}|${settings.keepAliveMs}|${settings.maxRequestsPerConnection}|${tls}`
     let entry = this.#entries.get(key)
     if (!entry) {
-      entry = { connections: connectionsTo(backend, settings, engine), load: { inFlight: 0 }, refs: 0 }
+      entry = {
+        connections: protocol === 'http1' ? connectionsTo(backend, settings, engine) : http2To(backend, settings),
+        load: { inFlight: 0 },
+        refs: 0,
+      }
       this.#entries.set(key, entry)
     }
     entry.refs++
@@ -140,6 +149,20 @@ function connectionsTo(backend: Backend, settings: ConnectionSettings, engine: E
       throw new Error(`unknown engine ${String(unknown)}`)
     }
   }
+}
+
+function http2To(backend: Backend, settings: ConnectionSettings): ServerConnections {
+  return new Http2Connections({
+    host: backend.host,
+    port: backend.port,
+    authority: formatAddress(backend.host, backend.port),
+    tls: backend.tls ? (settings.tls ?? DEFAULT_UPSTREAM_TLS) : undefined,
+    maxConnections: settings.maxPerServer,
+    maxConcurrentStreams: settings.maxConcurrentStreams,
+    keepAliveMs: settings.keepAliveMs,
+    connectMs: settings.connectMs,
+    maxRequestsPerConnection: settings.maxRequestsPerConnection,
+  })
 }
 
 /** Tests only: the fallback warning may be logged again. */

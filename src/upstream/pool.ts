@@ -234,6 +234,7 @@ export class UpstreamPool {
         maxPerServer: own.maxConnections,
         connectMs: this.config.timeouts.connectMs,
         engine: this.config.engine,
+        protocol: this.config.protocol,
         tls: this.tls,
       }
       const { key, connections, load } = this.#registry.acquire(b, settings)
@@ -244,7 +245,13 @@ export class UpstreamPool {
         hostHeader: formatAddress(b.host, b.port),
         key,
         load,
-        limit: own.maxPending < 0 ? Number.POSITIVE_INFINITY : own.maxConnections + own.maxPending,
+        // Over HTTP/2, each connection carries up to maxConcurrentStreams requests at once.
+        limit:
+          own.maxPending < 0
+            ? Number.POSITIVE_INFINITY
+            : own.maxConnections *
+                (this.config.protocol === 'http1' ? 1 : this.config.connections.maxConcurrentStreams) +
+              own.maxPending,
       })
     }
     this.#members = members
