@@ -292,6 +292,28 @@ describe('HTTP/2 to servers (h2c)', () => {
     }
   })
 
+  it('lets a request in flight finish when the load balancer shuts down', async () => {
+    const held: ServerHttp2Stream[] = []
+    backend.handler = (stream) => {
+      held.push(stream)
+    }
+    try {
+      const lb = createLoadBalancer(config(`http://127.0.0.1:${backend.port}`))
+      await lb.start()
+      const base = `http://127.0.0.1:${Object.values(lb.addresses())[0]?.port}`
+      const pending = request(`${base}/held`).then(async (r) => ({ status: r.statusCode, body: await r.body.text() }))
+      await waitFor(() => held.length === 1, 'the request at the server')
+      const closed = lb.close({ gracePeriodMs: 5000 })
+      const stream = held[0] as ServerHttp2Stream
+      stream.respond({ ':status': 200 })
+      stream.end('finished')
+      assert.deepEqual(await pending, { status: 200, body: 'finished' })
+      await closed
+    } finally {
+      backend.handler = echoHead
+    }
+  })
+
   it('closes a connection idle for connections.keepAlive', async () => {
     const before = backend.sessions.length
     await withLb(config(`http://127.0.0.1:${backend.port}`, { connections: { keepAlive: '50ms' } }), async (base) => {
@@ -315,6 +337,26 @@ describe('HTTP/2 to servers over TLS (h2)', () => {
           const seen = (await res.body.json()) as { scheme: string; path: string }
           assert.equal(seen.scheme, 'https')
           assert.equal(seen.path, '/tls')
+        },
+      )
+    } finally {
+      await backend.close()
+    }
+  })
+
+  it('refuses a server the system CAs do not trust: 502 SWY_UPSTREAM_TLS', async () => {
+    const backend = await h2Backend(echoHead, true)
+    try {
+      await withLb(
+        config(`https://localhost:${backend.port}`, {
+          protocol: 'h2',
+          retries: { attempts: 0 },
+          ejectOnConnectFailure: false,
+        }),
+        async (base) => {
+          const res = await request(`${base}/`)
+          assert.equal(res.statusCode, 502)
+          assert.equal(((await res.body.json()) as { error: { code: string } }).error.code, 'SWY_UPSTREAM_TLS')
         },
       )
     } finally {
