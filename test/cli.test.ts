@@ -45,7 +45,7 @@ describe('switchyard validate', () => {
       [
         `${f}:4:22: listeners[0].routes[0].pool: expected the name of a pool (p), found "nope"`,
         `${f}:9:17: pools[0].servers[0].weight: expected a number, found "heavy"`,
-        `${f}:10:5: pools[0].colour: unknown key, expected one of name, balance, engine, protocol, servers, tls, sticky, healthCheck, outlierDetection, retries, ejectOnConnectFailure, panicThreshold, slowStart, preserveHost, timeouts, connections, queue`,
+        `${f}:10:5: pools[0].colour: unknown key, expected one of name, balance, engine, protocol, servers, sendProxyProtocol, tls, sticky, healthCheck, outlierDetection, retries, ejectOnConnectFailure, panicThreshold, slowStart, preserveHost, timeouts, connections, queue`,
         '3 problems found',
         '',
       ].join('\n'),

@@ -6,13 +6,19 @@
  */
 import assert from 'node:assert/strict'
 import { once } from 'node:events'
+import { readFileSync } from 'node:fs'
+import { connect as h2connect } from 'node:http2'
 import { type AddressInfo, connect, createServer, type Server } from 'node:net'
 import { after, before, describe, it } from 'node:test'
+import { connect as tlsConnect } from 'node:tls'
+import { fileURLToPath } from 'node:url'
 import { createLoadBalancer, type LoadBalancer } from '../src/index.js'
 import { readProxyHeader } from '../src/listeners/proxy-protocol.js'
 import { startBackends, type TestBackend } from './helpers/backends.js'
 import { memoryLogger } from './helpers/log.js'
 import { waitFor } from './helpers/wait.js'
+
+const fixture = (name: string) => fileURLToPath(new URL(`./fixtures/tls/${name}`, import.meta.url))
 
 const V2_SIG = Buffer.from([0x0d, 0x0a, 0x0d, 0x0a, 0x00, 0x0d, 0x0a, 0x51, 0x55, 0x49, 0x54, 0x0a])
 
@@ -170,6 +176,82 @@ for (const engine of ['native', 'node'] as const) {
         backends.reduce((n, b) => n + b.requests.length, 0),
         before,
       )
+    })
+  })
+}
+
+for (const engine of ['native', 'node'] as const) {
+  describe(`PROXY protocol on an https listener (engine ${engine})`, () => {
+    it('reads the header before the TLS handshake, over HTTP/1.1 and HTTP/2, and refuses a connection without one', async () => {
+      const [backend] = await startBackends(1, (req, res) =>
+        res.end(JSON.stringify({ xff: req.headers['x-forwarded-for'] ?? null })),
+      )
+      const lb = createLoadBalancer({
+        logging: { accessLog: false },
+        listeners: [
+          {
+            name: 's',
+            listen: '127.0.0.1:0',
+            protocol: 'https',
+            engine,
+            http2: true,
+            tls: { cert: fixture('cert.pem'), key: fixture('key.pem') },
+            proxyProtocol: true,
+            timeouts: { requestHeaders: '500ms' },
+            routes: [{ pool: 'p' }],
+          },
+        ],
+        pools: [{ name: 'p', servers: [(backend as TestBackend).url] }],
+      })
+      await lb.start()
+      const port = Object.values(lb.addresses())[0]!.port
+      try {
+        // The header and the ClientHello leave together: written before the TCP connection is up.
+        const viaTls = (header: Buffer | string, alpn: string) =>
+          new Promise<{ alpn: string | false | null; text: string }>((resolve, reject) => {
+            const raw = connect({ host: '127.0.0.1', port })
+            raw.write(header)
+            const t = tlsConnect({
+              socket: raw,
+              ca: readFileSync(fixture('cert.pem')),
+              servername: 'localhost',
+              ALPNProtocols: [alpn],
+            })
+            t.on('error', reject)
+            t.once('secureConnect', () => {
+              if (t.alpnProtocol === 'h2') {
+                const session = h2connect('https://localhost', { createConnection: () => t })
+                const stream = session.request({ ':path': '/h2' })
+                let text = ''
+                stream.on('data', (c: Buffer) => {
+                  text += c.toString()
+                })
+                stream.on('end', () => {
+                  session.close()
+                  resolve({ alpn: 'h2', text })
+                })
+                stream.on('error', reject)
+                return
+              }
+              t.write('GET /h1 HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n')
+              let out = ''
+              t.on('data', (c: Buffer) => {
+                out += c.toString()
+              })
+              t.once('close', () => resolve({ alpn: t.alpnProtocol, text: out.slice(out.indexOf('\r\n\r\n') + 4) }))
+            })
+          })
+        const h1 = await viaTls('PROXY TCP4 203.0.113.7 10.0.0.1 5555 443\r\n', 'http/1.1')
+        assert.deepEqual(h1, { alpn: 'http/1.1', text: '{"xff":"203.0.113.7"}' })
+        const h2 = await viaTls(v2('198.51.100.9', 4444, 4), 'h2')
+        assert.deepEqual(h2, { alpn: 'h2', text: '{"xff":"198.51.100.9"}' })
+        // No header: the ClientHello is refused as one, and the connection closed.
+        await assert.rejects(viaTls(Buffer.alloc(0), 'http/1.1'))
+        assert.equal((backend as TestBackend).requests.length, 2)
+      } finally {
+        await lb.close({ gracePeriodMs: 100 })
+        await (backend as TestBackend).close()
+      }
     })
   })
 }

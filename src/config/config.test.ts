@@ -169,7 +169,7 @@ pools: [{ name: p, servers: [http://127.0.0.1:1] }]
     if (r.ok) return
     assert.deepEqual(r.issues.map(formatIssue), [
       'listeners: expected at least 1 item, found 0',
-      'pools[0].extra: unknown key, expected one of name, balance, engine, protocol, servers, tls, sticky, healthCheck, outlierDetection, retries, ejectOnConnectFailure, panicThreshold, slowStart, preserveHost, timeouts, connections, queue',
+      'pools[0].extra: unknown key, expected one of name, balance, engine, protocol, servers, sendProxyProtocol, tls, sticky, healthCheck, outlierDetection, retries, ejectOnConnectFailure, panicThreshold, slowStart, preserveHost, timeouts, connections, queue',
     ])
   })
 })

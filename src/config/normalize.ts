@@ -173,6 +173,8 @@ export interface PoolConfig {
   readonly engine: Engine
   /** What the pool speaks to its servers: HTTP/1.1, HTTP/2 over TLS, or HTTP/2 in clear. */
   readonly protocol: UpstreamProtocol
+  /** The PROXY protocol header each connection to a server opens with; undefined: none. */
+  readonly sendProxyProtocol: 'v1' | 'v2' | undefined
   /** Ramp-up of a server that joins on a reload; 0: none. */
   readonly slowStartMs: number
   readonly sticky: StickySettings | undefined
@@ -321,6 +323,7 @@ export function normalize(cfg: ParsedConfig, options: NormalizeOptions = {}): Ru
               },
         engine: p.engine,
         protocol: p.protocol,
+        sendProxyProtocol: p.sendProxyProtocol,
         slowStartMs: durationToMs(p.slowStart),
         sticky: p.sticky === undefined ? undefined : normalizeSticky(p.sticky),
         outlier:

@@ -323,7 +323,7 @@ const proxyProtocol = z
   .boolean()
   .default(false)
   .describe(
-    'Every connection starts with a PROXY protocol header (v1 or v2, from a load balancer in front): the client address it carries is used for balancing, limits, forwarding headers and logs. A connection without a valid header within `timeouts.requestHeaders` (10 s on tcp listeners) is closed. Not yet on `https` listeners.',
+    'Every connection starts with a PROXY protocol header (v1 or v2, from a load balancer in front): the client address it carries is used for balancing, limits, forwarding headers and logs. A connection without a valid header within `timeouts.requestHeaders` (10 s on tcp listeners) is closed. On `https` listeners the header comes before the TLS handshake.',
   )
 
 /** An `http` or `https` listener (the default protocol): the one that sees requests. */
@@ -540,6 +540,12 @@ const pool = z.strictObject({
       'What the pool speaks to its servers: `http1` (HTTP/1.1, on the `engine`), `h2` (HTTP/2 over TLS, agreed by ALPN: `https://` servers) or `h2c` (HTTP/2 in clear, with prior knowledge: `http://` servers). HTTP/2 multiplexes requests over a few connections per server (`connections.maxConcurrentStreams`), and carries gRPC. HTTP only: a pool that only `tcp` listeners use rejects it.',
     ),
   servers: z.array(server).min(1).describe('The servers of the pool.'),
+  sendProxyProtocol: z
+    .enum(['v1', 'v2'])
+    .optional()
+    .describe(
+      "Open each connection to a server with a PROXY protocol header (HAProxy's, v1 text or v2 binary) naming the client's address and the address it connected to, for HTTP and TCP pools alike. Over HTTP, a connection then carries only the requests of the client connection it was opened for, and closes with it. Health checks send `UNKNOWN` (v1) or `LOCAL` (v2). Absent: none.",
+    ),
   tls: upstreamTls
     .optional()
     .describe(
@@ -914,8 +920,6 @@ export function checkReferences(cfg: unknown): ReferenceProblem[] {
       else if (!single && !several)
         issue(['listeners', i, 'tls'], 'expected `cert` and `key`, or `certificates`, found neither')
     }
-    if (protocol === 'https' && field(l, 'proxyProtocol') === true)
-      issue(['listeners', i, 'proxyProtocol'], 'expected no `proxyProtocol` on an https listener (not supported yet)')
     if (protocol === 'https' && tlsCfg === undefined)
       issue(['listeners', i], 'expected a `tls` section (cert and key) for protocol https, found none')
     if (protocol !== 'https' && tlsCfg !== undefined)

@@ -1,7 +1,10 @@
 /** What every health check shares: its settings common to all types, and the probe signature. */
 
+import { connect, type Socket } from 'node:net'
+import { type ConnectionOptions, connect as tlsConnect } from 'node:tls'
 import { z } from 'zod'
 import { durationSchema, durationToMs } from '../core/address.js'
+import { connectWithPrefix } from '../upstream/send-proxy.js'
 import type { UpstreamTls } from '../upstream/tls.js'
 
 /** A check duration: at least 10 ms, so that a zero never makes a busy loop. */
@@ -50,6 +53,15 @@ export interface CheckTarget {
   readonly port: number
   /** TLS to an `https://` server, with its pool's settings (HTTP checks speak TLS then); undefined: plain. */
   readonly tls?: UpstreamTls | undefined
+  /** Bytes the connection opens with, before TLS (the pool's PROXY protocol header, LOCAL); undefined: none. */
+  readonly prefix?: Buffer | undefined
+}
+
+/** The connection a check makes to `target`: TCP, with its prefix first and TLS over it when asked. */
+export function checkSocket(target: CheckTarget, tls?: ConnectionOptions): Socket {
+  if (target.prefix !== undefined)
+    return connectWithPrefix({ host: target.host, port: target.port }, target.prefix, tls)
+  return tls === undefined ? connect({ host: target.host, port: target.port }) : tlsConnect(tls)
 }
 
 /**

@@ -32,6 +32,8 @@ export class HealthChecker {
   readonly #timers = new Map<string, NodeJS.Timeout>()
   /** What `https://` servers are checked with: their pool's TLS settings. */
   readonly #tls: UpstreamTls
+  /** What each check's connection opens with (the pool's PROXY protocol, LOCAL); undefined: nothing. */
+  readonly #prefix: Buffer | undefined
   #stopped = false
 
   constructor(
@@ -39,9 +41,10 @@ export class HealthChecker {
     schedule: CheckSchedule,
     onTransition: (t: Transition) => void,
     random: () => number = Math.random,
-    tls: UpstreamTls = DEFAULT_UPSTREAM_TLS,
+    connection: { readonly tls?: UpstreamTls; readonly prefix?: Buffer | undefined } = {},
   ) {
-    this.#tls = tls
+    this.#tls = connection.tls ?? DEFAULT_UPSTREAM_TLS
+    this.#prefix = connection.prefix
     this.#probe = probe
     this.#schedule = schedule
     this.#random = random
@@ -81,7 +84,12 @@ export class HealthChecker {
     const server = this.#servers.get(id)
     if (server === undefined || this.#stopped) return
     const s = this.#schedule
-    const target = { host: server.host, port: s.port ?? server.port, tls: server.tls ? this.#tls : undefined }
+    const target = {
+      host: server.host,
+      port: s.port ?? server.port,
+      tls: server.tls ? this.#tls : undefined,
+      prefix: this.#prefix,
+    }
     const reason = await this.#probe(target, s.timeoutMs)
     // The server may have been removed (or the checker stopped) while the probe ran.
     if (this.#stopped || this.#servers.get(id) !== server) return

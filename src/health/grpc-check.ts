@@ -5,8 +5,6 @@
  * requests are, in clear (h2c, prior knowledge) to an `http://` one. One fresh connection per check.
  */
 import { connect as h2connect } from 'node:http2'
-import { connect as netConnect, type Socket } from 'node:net'
-import { connect as tlsConnect } from 'node:tls'
 import { z } from 'zod'
 import { formatAddress } from '../core/address.js'
 import {
@@ -18,7 +16,14 @@ import {
   SERVING,
 } from '../http2/grpc.js'
 import { tlsConnectOptions } from '../upstream/tls.js'
-import { type CheckTarget, commonCheckFields, MAX_CHECK_READ_BYTES, type Probe, probeOnce } from './check.js'
+import {
+  type CheckTarget,
+  checkSocket,
+  commonCheckFields,
+  MAX_CHECK_READ_BYTES,
+  type Probe,
+  probeOnce,
+} from './check.js'
 
 export const schema = z.strictObject({
   type: z.literal('grpc'),
@@ -39,9 +44,12 @@ export function create(options: GrpcCheckOptions): Probe {
   return (target: CheckTarget, timeoutMs: number) =>
     probeOnce(timeoutMs, (done) => {
       const authority = options.authority ?? formatAddress(target.host, target.port)
-      let socket: Socket
-      if (target.tls === undefined) socket = netConnect({ host: target.host, port: target.port })
-      else socket = tlsConnect({ ...tlsConnectOptions(target.tls, target.host, target.port), ALPNProtocols: ['h2'] })
+      const socket = checkSocket(
+        target,
+        target.tls === undefined
+          ? undefined
+          : { ...tlsConnectOptions(target.tls, target.host, target.port), ALPNProtocols: ['h2'] },
+      )
       const session = h2connect(`${target.tls === undefined ? 'http' : 'https'}://${authority}`, {
         createConnection: () => socket,
         settings: { enablePush: false },

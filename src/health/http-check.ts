@@ -8,7 +8,14 @@ import { request } from 'node:http'
 import { request as httpsRequest } from 'node:https'
 import { z } from 'zod'
 import { tlsConnectOptions } from '../upstream/tls.js'
-import { type CheckTarget, commonCheckFields, MAX_CHECK_READ_BYTES, type Probe, probeOnce } from './check.js'
+import {
+  type CheckTarget,
+  checkSocket,
+  commonCheckFields,
+  MAX_CHECK_READ_BYTES,
+  type Probe,
+  probeOnce,
+} from './check.js'
 
 const statusRange = z
   .union([z.number().int().min(100).max(599), z.string().regex(/^[1-5]\d\d(-[1-5]\d\d)?$/)])
@@ -51,10 +58,14 @@ export function create(options: HttpCheckOptions): Probe {
         headers: { host: options.host ?? host, 'user-agent': 'switchyard-health-check', connection: 'close' },
       }
       // An https:// server is checked over TLS, verified as its requests are.
+      const tls = target.tls === undefined ? undefined : tlsConnectOptions(target.tls, target.host, target.port)
       const req =
-        target.tls === undefined
-          ? request({ host: target.host, port: target.port, ...common })
-          : httpsRequest({ ...tlsConnectOptions(target.tls, target.host, target.port), ...common })
+        target.prefix !== undefined
+          ? // No agent: node:http then opens the connection with `createConnection`.
+            request({ ...common, agent: undefined, createConnection: () => checkSocket(target, tls) })
+          : tls === undefined
+            ? request({ host: target.host, port: target.port, ...common })
+            : httpsRequest({ ...tls, ...common })
       req.on('error', (err: NodeJS.ErrnoException) => done(err.code ?? err.message))
       req.on('response', (res) => {
         const status = res.statusCode ?? 0

@@ -7,6 +7,7 @@
  */
 import type { UpstreamTlsConfig } from '../config/index.js'
 import type { Backend } from '../core/backend.js'
+import { localProxyHeader } from '../upstream/send-proxy.js'
 import { loadUpstreamTls } from '../upstream/tls.js'
 import { type CheckSchedule, HealthChecker } from './checker.js'
 import type { HealthCheckOptions } from './registry.js'
@@ -20,6 +21,8 @@ export interface CheckedPool {
   readonly healthCheck: { readonly probe: HealthCheckOptions; readonly schedule: CheckSchedule } | undefined
   /** TLS to its `https://` servers, which HTTP checks use too. */
   readonly tls?: UpstreamTlsConfig | undefined
+  /** The pool's PROXY protocol: checks open with a LOCAL/UNKNOWN header. */
+  readonly sendProxyProtocol?: 'v1' | 'v2' | undefined
 }
 
 /** Where pools read which of their servers are down. */
@@ -45,7 +48,7 @@ export class HealthMonitor implements HealthSource {
       if (pc.healthCheck === undefined) continue
       wanted.add(pc.name)
       const tls = loadUpstreamTls(pc.name, pc.tls)
-      const key = `${JSON.stringify(pc.healthCheck)}|${tls.fingerprint}`
+      const key = `${JSON.stringify(pc.healthCheck)}|${tls.fingerprint}|${pc.sendProxyProtocol ?? ''}`
       let entry = this.#checkers.get(pc.name)
       if (entry === undefined || entry.key !== key) {
         entry?.checker.stop()
@@ -55,7 +58,7 @@ export class HealthMonitor implements HealthSource {
           pc.healthCheck.schedule,
           (t) => this.#onChange(pool, t),
           Math.random,
-          tls,
+          { tls, prefix: pc.sendProxyProtocol === undefined ? undefined : localProxyHeader(pc.sendProxyProtocol) },
         )
         entry = { key, checker }
         this.#checkers.set(pc.name, entry)

@@ -2,9 +2,15 @@
  * `type: tcp`: a connection to each server, which passes once it is established, or, with `expect`,
  * once the server has sent that text (after `send`, when given) within the first 64 KiB.
  */
-import { connect } from 'node:net'
 import { z } from 'zod'
-import { type CheckTarget, commonCheckFields, MAX_CHECK_READ_BYTES, type Probe, probeOnce } from './check.js'
+import {
+  type CheckTarget,
+  checkSocket,
+  commonCheckFields,
+  MAX_CHECK_READ_BYTES,
+  type Probe,
+  probeOnce,
+} from './check.js'
 
 export const schema = z.strictObject({
   type: z.literal('tcp'),
@@ -18,7 +24,7 @@ export type TcpCheckOptions = z.infer<typeof schema>
 export function create(options: TcpCheckOptions): Probe {
   return (target: CheckTarget, timeoutMs: number) =>
     probeOnce(timeoutMs, (done) => {
-      const socket = connect({ host: target.host, port: target.port })
+      const socket = checkSocket(target)
       socket.on('error', (err: NodeJS.ErrnoException) => done(err.code ?? err.message))
       socket.on('connect', () => {
         if (options.send !== undefined) socket.write(options.send)

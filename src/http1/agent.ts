@@ -41,6 +41,8 @@ export interface AgentSettings {
   readonly maxRequestsPerConnection: number
   /** TLS to the server (an `https://` one); undefined: plain TCP. */
   readonly tls?: UpstreamTls | undefined
+  /** Bytes each connection opens with, before TLS (a PROXY protocol header); undefined: none. */
+  readonly prefix?: Buffer | undefined
 }
 
 export class Http1Agent implements ServerConnections, CallAgent, ConnectionOwner {
@@ -74,6 +76,7 @@ export class Http1Agent implements ServerConnections, CallAgent, ConnectionOwner
       port: settings.port,
       connectMs: settings.connectMs,
       tls: settings.tls === undefined ? undefined : { material: settings.tls, sessions: new SessionCache() },
+      prefix: settings.prefix,
     }
     this.#max = Math.max(1, settings.maxConnections)
   }

@@ -14,6 +14,7 @@
 import { connect, type Socket } from 'node:net'
 import { connect as tlsConnect } from 'node:tls'
 import { ERROR_CODES, SwitchyardError } from '../core/errors.js'
+import { connectWithPrefix } from '../upstream/send-proxy.js'
 import { type SessionCache, tlsConnectOptions, tlsError, type UpstreamTls } from '../upstream/tls.js'
 import { Deadline } from './deadline.js'
 import { BODY_NONE, type BodyMode, Http1Parser, type ParsedHead } from './parser.js'
@@ -59,6 +60,8 @@ export interface ConnectTarget {
   readonly connectMs: number
   /** TLS to the server (an `https://` one), with the session cache its connections share. */
   readonly tls?: { readonly material: UpstreamTls; readonly sessions: SessionCache } | undefined
+  /** Bytes the connection opens with, before TLS (a PROXY protocol header); undefined: none. */
+  readonly prefix?: Buffer | undefined
 }
 
 /** TCP keep-alive probes on idle upstream connections start after this long (undici's value). */
@@ -98,13 +101,24 @@ export class UpstreamConnection {
     this.#tls = tls !== undefined
     const tcp = { noDelay: true, keepAlive: true, keepAliveInitialDelay: TCP_KEEPALIVE_DELAY_MS }
     let socket: Socket
-    if (tls === undefined) socket = connect({ host: target.host, port: target.port, ...tcp })
-    else {
+    const prefix = target.prefix
+    if (tls === undefined) {
+      socket = connect({ host: target.host, port: target.port, ...tcp })
+      if (prefix !== undefined) socket.write(prefix)
+    } else if (prefix === undefined) {
       // tls.connect leaves the TCP options to the socket: set here.
       socket = tlsConnect(tlsConnectOptions(tls.material, target.host, target.port, tls.sessions))
       socket.setNoDelay(true)
       socket.setKeepAlive(true, TCP_KEEPALIVE_DELAY_MS)
-    }
+    } else
+      socket = connectWithPrefix(
+        { host: target.host, port: target.port, ...tcp },
+        prefix,
+        tlsConnectOptions(tls.material, target.host, target.port, tls.sessions),
+        () => {
+          this.#tcpUp = true
+        },
+      )
     this.socket = socket
     if (target.connectMs > 0) this.#deadline.set(target.connectMs)
     if (tls !== undefined) {

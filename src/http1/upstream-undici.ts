@@ -7,8 +7,9 @@
  */
 import type { Socket } from 'node:net'
 import type { Readable } from 'node:stream'
-import { type Dispatcher, Pool } from 'undici'
+import { type buildConnector, type Dispatcher, errors, Pool } from 'undici'
 import type { ServerConnections, UpstreamCall, UpstreamHandler, UpstreamRequest, UpstreamTry } from '../l7/upstream.js'
+import { connectWithPrefix } from '../upstream/send-proxy.js'
 import { expectSocket, type SocketObserver } from '../upstream/socket-reuse.js'
 import { tlsConnectOptions, type UpstreamTls } from '../upstream/tls.js'
 
@@ -32,6 +33,37 @@ export interface UndiciSettings {
   readonly maxRequestsPerConnection: number
   /** TLS to an `https://` origin; undefined: plain TCP. */
   readonly tls?: UpstreamTls | undefined
+  /** Bytes each connection opens with, before TLS (a PROXY protocol header); undefined: none. */
+  readonly prefix?: Buffer | undefined
+}
+
+/**
+ * undici's connector, for connections that open with a prefix: undici's own would do the TLS handshake
+ * before anything could be written. Connect timeouts are undici's error, which the exchange classifies.
+ */
+function prefixConnector(settings: UndiciSettings, prefix: Buffer): buildConnector.connector {
+  const url = new URL(settings.origin)
+  const host = url.hostname.startsWith('[') ? url.hostname.slice(1, -1) : url.hostname
+  const port = Number(url.port)
+  const tls = settings.tls === undefined ? undefined : tlsConnectOptions(settings.tls, host, port)
+  return (_options, callback) => {
+    const socket = connectWithPrefix({ host, port, noDelay: true }, prefix, tls)
+    let done = false
+    const finish = (err: Error | null) => {
+      if (done) return
+      done = true
+      clearTimeout(timer)
+      socket.removeListener('error', finish)
+      if (err === null) callback(null, socket)
+      else {
+        socket.destroy()
+        callback(err, null)
+      }
+    }
+    const timer = setTimeout(() => finish(new errors.ConnectTimeoutError()), settings.connectMs)
+    socket.once('error', finish)
+    socket.once(tls === undefined ? 'connect' : 'secureConnect', () => finish(null))
+  }
 }
 
 export class UndiciConnections implements ServerConnections {
@@ -49,7 +81,10 @@ export class UndiciConnections implements ServerConnections {
       keepAliveTimeout: Math.max(settings.keepAliveMs, 1),
       // Also the longest a server's Keep-Alive hint may keep an idle connection: never past ours.
       keepAliveMaxTimeout: Math.max(settings.keepAliveMs, 1),
-      connect: { timeout: settings.connectMs, noDelay: true, ...undiciTls(settings) },
+      connect:
+        settings.prefix === undefined
+          ? { timeout: settings.connectMs, noDelay: true, ...undiciTls(settings) }
+          : prefixConnector(settings, settings.prefix),
       strictContentLength: true,
       // undici closes a connection after maxRequestsPerClient + 1 requests (it counts the ones before);
       // and 0 is no limit, hence `#closeEach` for 1.

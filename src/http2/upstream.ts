@@ -24,6 +24,7 @@ import { connect as netConnect, type Socket } from 'node:net'
 import { type TLSSocket, connect as tlsConnect } from 'node:tls'
 import { ERROR_CODES, SwitchyardError } from '../core/errors.js'
 import type { ServerConnections, UpstreamHandler, UpstreamRequest, UpstreamTry } from '../l7/upstream.js'
+import { connectWithPrefix } from '../upstream/send-proxy.js'
 import { SessionCache, tlsConnectOptions, tlsError, type UpstreamTls } from '../upstream/tls.js'
 import { isGrpcContentType } from './grpc.js'
 
@@ -43,6 +44,8 @@ export interface Http2Settings {
   readonly connectMs: number
   /** Streams one session carries before it is closed; 0: no limit. */
   readonly maxRequestsPerConnection: number
+  /** Bytes each connection opens with, before TLS (a PROXY protocol header); undefined: none. */
+  readonly prefix?: Buffer | undefined
 }
 
 /** Receive windows: 1 MiB per stream and 16 MiB per session (node:http2's defaults are 64 KiB). */
@@ -203,17 +206,25 @@ export class Http2Connections implements ServerConnections {
     this.#connecting++
     let socket: Socket
     let tcpUp = false
-    if (s.tls === undefined) socket = netConnect({ host: s.host, port: s.port, noDelay: true })
+    const tcp = { host: s.host, port: s.port, noDelay: true }
+    const tls =
+      s.tls === undefined
+        ? undefined
+        : { ...tlsConnectOptions(s.tls, s.host, s.port, this.#tlsSessions), ALPNProtocols: ['h2'] }
+    const onTcpUp = () => {
+      tcpUp = true
+    }
+    if (s.prefix !== undefined) socket = connectWithPrefix(tcp, s.prefix, tls, onTcpUp)
+    else if (tls === undefined) socket = netConnect(tcp)
     else {
-      socket = tlsConnect({ ...tlsConnectOptions(s.tls, s.host, s.port, this.#tlsSessions), ALPNProtocols: ['h2'] })
+      socket = tlsConnect(tls)
       socket.setNoDelay(true)
-      socket.once('connect', () => {
-        tcpUp = true
-      })
+      socket.once('connect', onTcpUp)
+    }
+    if (tls !== undefined)
       socket.on('session', (session: Buffer) => {
         this.#tlsSessions.session = session
       })
-    }
     let timedOut = false
     const timer =
       s.connectMs > 0

@@ -12,6 +12,7 @@ import { connect, type Socket } from 'node:net'
 import { classifyUpstreamError, SwitchyardError } from '../core/errors.js'
 import { peerAddress } from '../listeners/proxy-protocol.js'
 import type { TcpRoute, TcpSnapshot } from '../listeners/snapshot.js'
+import { clientProxyHeader } from '../upstream/send-proxy.js'
 
 /** Where the listener learns that a connection ended. */
 export interface ConnectionHooks {
@@ -100,6 +101,9 @@ export function pipeConnection(rt: TcpSnapshot, route: TcpRoute, client: Socket,
   }
   const backend = selection.backend
   upstream = connect({ host: backend.host, port: backend.port, noDelay: true, allowHalfOpen: true })
+  // The PROXY header goes first, before any byte of the client's (written once connected).
+  const proxyVersion = pool.config.sendProxyProtocol
+  if (proxyVersion !== undefined) upstream.write(clientProxyHeader(proxyVersion, client))
   upstream.once('close', onClose)
   upstream.on('error', (err) => fail(classifyUpstreamError(err)))
   const connectTimeoutMs = pool.config.timeouts.connectMs

@@ -20,6 +20,7 @@ import type { RoutePipeline } from '../filters/pipeline.js'
 import type { ForwardedRequest } from '../filters/types.js'
 import { Tunnel, type UpgradeHandler, upgradeTry } from '../tunnel/index.js'
 import type { PoolLease, Selection, TryLease, TryOutcome, Waiter } from '../upstream/pool.js'
+import { clientProxyHeader } from '../upstream/send-proxy.js'
 import { admitRequestOf, tryHeaders } from './admission.js'
 import { readWholeBody, streamedBody } from './body.js'
 import { verdictResponse } from './error-response.js'
@@ -164,7 +165,12 @@ export class Exchange implements UpgradeHandler, Waiter {
     if (first && this.#pipeline.onForward.length > 0) this.#forward(headers)
     const upgrade = inbound.upgrade
     let call: UpstreamTry
-    if (upgrade === undefined) call = selection.connections.call(this)
+    const proxyVersion = config.sendProxyProtocol
+    if (upgrade === undefined)
+      call =
+        proxyVersion === undefined
+          ? selection.connections.call(this)
+          : selection.connections.call(this, inbound.client.connection)
     else {
       // Hop-by-hop, so never in the forwarded head: put back for the server to switch.
       headers.push('connection', 'upgrade', 'upgrade', upgrade)
@@ -175,6 +181,10 @@ export class Exchange implements UpgradeHandler, Waiter {
           port: backend.port,
           connectMs: config.timeouts.connectMs,
           tls: backend.tls ? this.#pool.tls : undefined,
+          prefix:
+            proxyVersion === undefined || inbound.client.connection === undefined
+              ? undefined
+              : clientProxyHeader(proxyVersion, inbound.client.connection),
         },
         this,
       )

@@ -73,8 +73,11 @@ export interface UpstreamTry extends UpstreamCall {
  * (upstream/connections.ts counts the references).
  */
 export interface ServerConnections {
-  /** A new try to this server, reporting to `handler`. */
-  call(handler: UpstreamHandler): UpstreamTry
+  /**
+   * A new try to this server, reporting to `handler`. `client`: the client connection the request came
+   * on, for connections private to it (a pool that sends the PROXY protocol); others ignore it.
+   */
+  call(handler: UpstreamHandler, client?: Socket): UpstreamTry
   /** Closes gracefully: new tries are refused, queued and in-flight ones finish first. */
   close(): Promise<void>
   /** Closes now: queued and in-flight tries fail (SWY_SHUTTING_DOWN). */

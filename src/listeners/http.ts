@@ -127,6 +127,7 @@ export class HttpListener implements RequestHooks, Listener {
       )
       // A failed handshake costs its connection only; nothing to answer in HTTP.
       tlsServer.on('tlsClientError', (_err, socket) => socket.destroy())
+      this.#proxiedTls(tlsServer)
       // node:https hands each handshaken connection to node:http; those that chose h2 go to HTTP/2.
       const toH1 = takeListeners(tlsServer, 'secureConnection')
       tlsServer.on('secureConnection', (socket: TLSSocket) => {
@@ -166,6 +167,7 @@ export class HttpListener implements RequestHooks, Listener {
         allowHalfOpen: true,
       })
       tlsServer.on('tlsClientError', (_err, socket) => socket.destroy())
+      this.#proxiedTls(tlsServer)
       tlsServer.on('secureConnection', (socket: TLSSocket) => {
         if (socket.alpnProtocol === 'h2' && this.#h2) this.#h2.accept(socket)
         else http1.accept(socket)
@@ -181,8 +183,22 @@ export class HttpListener implements RequestHooks, Listener {
     return { engine: 'native', server, http1 }
   }
 
-  /** A plain connection, past its PROXY protocol header when the listener has `proxyProtocol` on. */
-  #accepted(socket: Socket, next: (socket: Socket) => void): void {
+  /**
+   * `proxyProtocol` on an `https` listener: each TCP connection gives its PROXY header before the TLS
+   * server sees it. The bytes after the header stay in the socket's buffer, unread: node:tls takes
+   * them from there when it wraps the socket (so the socket is not resumed here).
+   */
+  #proxiedTls(server: NetServer): void {
+    if (!this.#rt.config.proxyProtocol) return
+    const toTls = takeListeners(server, 'connection')
+    server.on('connection', (socket: Socket) => this.#accepted(socket, toTls, false))
+  }
+
+  /**
+   * A plain connection, past its PROXY protocol header when the listener has `proxyProtocol` on.
+   * `resume`: the reader after us reads from the stream (false: from the buffer, as node:tls does).
+   */
+  #accepted(socket: Socket, next: (socket: Socket) => void, resume = true): void {
     const rt = this.#rt
     if (!rt.config.proxyProtocol) return next(socket)
     this.#sniffing.add(socket)
@@ -200,6 +216,7 @@ export class HttpListener implements RequestHooks, Listener {
           'PROXY protocol header refused',
         )
       },
+      resume,
     )
     socket.once('close', () => this.#sniffing.delete(socket))
   }

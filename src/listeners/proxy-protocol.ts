@@ -149,15 +149,30 @@ export function peerAddress(socket: {
   return carried.get(keyOf(socket))?.address ?? socket.remoteAddress
 }
 
+/** The peer of a connection with its port: what its PROXY header carried, else its own; undefined when unknown. */
+export function peerSource(socket: {
+  readonly remoteAddress?: string | undefined
+  readonly remotePort?: number | undefined
+}): ProxySource | undefined {
+  const own = carried.size === 0 ? undefined : carried.get(keyOf(socket))
+  if (own !== undefined) return own
+  const { remoteAddress, remotePort } = socket
+  return remoteAddress === undefined || remotePort === undefined
+    ? undefined
+    : { address: remoteAddress, port: remotePort }
+}
+
 /**
  * Reads the PROXY header of `socket` (within `timeoutMs`), records its source, gives back the bytes
- * after it, and calls `ready`; or closes the connection and calls `refused` with why.
+ * after it, and calls `ready`; or closes the connection and calls `refused` with why. `resume`: resume
+ * the socket after `ready` (false leaves it paused, its bytes in the buffer).
  */
 export function acceptProxied(
   socket: Socket,
   timeoutMs: number,
   ready: (socket: Socket) => void,
   refused: (reason: string) => void,
+  resume = true,
 ): void {
   let buffered: Buffer = Buffer.alloc(0)
   const stop = () => {
@@ -186,8 +201,8 @@ export function acceptProxied(
     if (header.length < buffered.length) socket.unshift(buffered.subarray(header.length))
     ready(socket)
     // What the reader after us reads (node:http straight from the handle): the bytes given back
-    // come first, by resuming the stream.
-    socket.resume()
+    // come first, by resuming the stream. node:tls reads them from the buffer itself (`resume` false).
+    if (resume) socket.resume()
   }
   const timer = setTimeout(() => refuse('no PROXY header in time'), timeoutMs > 0 ? timeoutMs : 10_000)
   socket.on('data', onData)

@@ -20,6 +20,7 @@ import { connect, type Socket } from 'node:net'
 import { type ConnectionOptions, connect as tlsConnect } from 'node:tls'
 import { SwitchyardError } from '../core/errors.js'
 import type { UpstreamHandler, UpstreamRequest, UpstreamTry } from '../l7/upstream.js'
+import { connectWithPrefix } from '../upstream/send-proxy.js'
 import { tlsConnectOptions, type UpstreamTls } from '../upstream/tls.js'
 
 /** What an upgrade try reports beyond a normal try. */
@@ -38,6 +39,8 @@ export interface UpgradeTarget {
   readonly connectMs: number
   /** TLS to an `https://` server; undefined: plain TCP. */
   readonly tls?: UpstreamTls | undefined
+  /** Bytes the connection opens with, before TLS (a PROXY protocol header); undefined: none. */
+  readonly prefix?: Buffer | undefined
 }
 
 export function upgradeTry(target: UpgradeTarget, handler: UpgradeHandler): UpstreamTry {
@@ -62,7 +65,7 @@ class UpgradeCall implements UpstreamTry {
   }
 
   send(r: UpstreamRequest): void {
-    const { host, port, connectMs, tls } = this.#target
+    const { host, port, connectMs, tls, prefix } = this.#target
     const flat: string[] = []
     for (const h of r.headers) flat.push(h)
     let req: ClientRequest
@@ -74,7 +77,7 @@ class UpgradeCall implements UpstreamTry {
         path: r.path,
         headers: flat,
         setHost: false,
-        createConnection: () => openSocket(host, port, tls),
+        createConnection: () => openSocket(host, port, tls, prefix),
       })
     } catch (err) {
       // node:http refused a header: nothing was sent.
@@ -160,7 +163,11 @@ class UpgradeCall implements UpstreamTry {
 }
 
 /** A connection to the server, half-open allowed (a tunnel carries each side's FIN): TLS for an `https://` one. */
-function openSocket(host: string, port: number, tls: UpstreamTls | undefined): Socket {
+function openSocket(host: string, port: number, tls: UpstreamTls | undefined, prefix: Buffer | undefined): Socket {
+  if (prefix !== undefined) {
+    const tlsOptions = tls === undefined ? undefined : { ...tlsConnectOptions(tls, host, port), allowHalfOpen: true }
+    return connectWithPrefix({ host, port, noDelay: true, allowHalfOpen: true }, prefix, tlsOptions)
+  }
   if (tls === undefined) return connect({ host, port, noDelay: true, allowHalfOpen: true })
   const socket = tlsConnect({ ...tlsConnectOptions(tls, host, port), allowHalfOpen: true } as ConnectionOptions)
   socket.setNoDelay(true)

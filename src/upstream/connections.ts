@@ -17,6 +17,8 @@ import { nativeParser } from '../http1/parser.js'
 import { UndiciConnections } from '../http1/upstream-undici.js'
 import { Http2Connections } from '../http2/upstream.js'
 import type { ServerConnections } from '../l7/upstream.js'
+import { PrivateConnections } from './private-connections.js'
+import type { ProxyVersion } from './send-proxy.js'
 import { DEFAULT_UPSTREAM_TLS, type UpstreamTls } from './tls.js'
 
 /** Requests in flight to one server (its connection pool), counted across every snapshot that uses it. */
@@ -30,6 +32,8 @@ export type ConnectionSettings = PoolConfig['connections'] & {
   readonly engine: Engine
   /** `h2`/`h2c`: HTTP/2 sessions (http2/upstream.ts) instead of the HTTP/1.1 engine. Default `http1`. */
   readonly protocol?: UpstreamProtocol | undefined
+  /** The PROXY protocol header each connection opens with: connections become private to each client. */
+  readonly sendProxyProtocol?: ProxyVersion | undefined
   /** TLS to the pool's `https://` servers (read from its `tls`); plain servers ignore it. */
   readonly tls?: UpstreamTls | undefined
 }
@@ -75,11 +79,15 @@ export class ConnectionRegistry {
     }
     const tls = backend.tls ? (settings.tls ?? DEFAULT_UPSTREAM_TLS).fingerprint : ''
     const via = protocol === 'http1' ? engine : `${protocol}/${settings.maxConcurrentStreams}`
-    const key = `${via}|${backend.origin}|${settings.connectMs}|${settings.maxPerServer}|${settings.keepAliveMs}|${settings.maxRequestsPerConnection}|${tls}`
+    const proxy = settings.sendProxyProtocol ?? ''
+    const key = `${via}|${proxy}|${backend.origin}|${settings.connectMs}|${settings.maxPerServer}|${settings.keepAliveMs}|${settings.maxRequestsPerConnection}|${tls}`
     let entry = this.#entries.get(key)
     if (!entry) {
+      const open = (prefix?: Buffer) =>
+        protocol === 'http1' ? connectionsTo(backend, settings, engine, prefix) : http2To(backend, settings, prefix)
+      const version = settings.sendProxyProtocol
       entry = {
-        connections: protocol === 'http1' ? connectionsTo(backend, settings, engine) : http2To(backend, settings),
+        connections: version === undefined ? open() : new PrivateConnections(version, open),
         load: { inFlight: 0 },
         refs: 0,
       }
@@ -121,7 +129,12 @@ export class ConnectionRegistry {
   }
 }
 
-function connectionsTo(backend: Backend, settings: ConnectionSettings, engine: Engine): ServerConnections {
+function connectionsTo(
+  backend: Backend,
+  settings: ConnectionSettings,
+  engine: Engine,
+  prefix: Buffer | undefined,
+): ServerConnections {
   const tls = backend.tls ? (settings.tls ?? DEFAULT_UPSTREAM_TLS) : undefined
   switch (engine) {
     case 'native':
@@ -134,6 +147,7 @@ function connectionsTo(backend: Backend, settings: ConnectionSettings, engine: E
         connectMs: settings.connectMs,
         maxRequestsPerConnection: settings.maxRequestsPerConnection,
         tls,
+        prefix,
       })
     case 'node':
       return new UndiciConnections({
@@ -143,6 +157,7 @@ function connectionsTo(backend: Backend, settings: ConnectionSettings, engine: E
         connectMs: settings.connectMs,
         maxRequestsPerConnection: settings.maxRequestsPerConnection,
         tls,
+        prefix,
       })
     default: {
       const unknown: never = engine
@@ -151,7 +166,7 @@ function connectionsTo(backend: Backend, settings: ConnectionSettings, engine: E
   }
 }
 
-function http2To(backend: Backend, settings: ConnectionSettings): ServerConnections {
+function http2To(backend: Backend, settings: ConnectionSettings, prefix: Buffer | undefined): ServerConnections {
   return new Http2Connections({
     host: backend.host,
     port: backend.port,
@@ -162,6 +177,7 @@ function http2To(backend: Backend, settings: ConnectionSettings): ServerConnecti
     keepAliveMs: settings.keepAliveMs,
     connectMs: settings.connectMs,
     maxRequestsPerConnection: settings.maxRequestsPerConnection,
+    prefix,
   })
 }
 

@@ -235,6 +235,7 @@ export class UpstreamPool {
         connectMs: this.config.timeouts.connectMs,
         engine: this.config.engine,
         protocol: this.config.protocol,
+        sendProxyProtocol: this.config.sendProxyProtocol,
         tls: this.tls,
       }
       const { key, connections, load } = this.#registry.acquire(b, settings)
