@@ -10,6 +10,7 @@ export {
   type YamlResult,
 } from './load.js'
 export type {
+  AcmeSettings,
   ListenerConfig,
   PluginConfig,
   PoolConfig,

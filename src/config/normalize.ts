@@ -75,6 +75,11 @@ export interface ListenerConfig extends ListenAddress {
         readonly clientAuth:
           | { readonly caFile: string; readonly mode: 'required' | 'optional'; readonly forwardHeader: string }
           | undefined
+        /**
+         * Automatic certificates; `certificates` then names the files the ACME manager keeps, which
+         * may not exist yet (the listener serves no certificate until the first one is issued).
+         */
+        readonly acme: AcmeSettings | undefined
       }
     | undefined
   /** HTTP/2 settings; undefined when the listener speaks HTTP/1.x only. */
@@ -161,6 +166,20 @@ export interface UpstreamTlsConfig {
 }
 
 export type UpstreamProtocol = 'http1' | 'h2' | 'h2c'
+
+/** A listener's `tls.acme`. */
+export interface AcmeSettings {
+  /** Lower-case; the first is the certificate's subject. */
+  readonly domains: readonly string[]
+  readonly email: string | undefined
+  readonly directoryUrl: string
+  readonly directoryCaFile: string | undefined
+  readonly storageDir: string
+  readonly renewBeforeMs: number
+  /** Where the certificate and its key are kept (under `storageDir`). */
+  readonly certFile: string
+  readonly keyFile: string
+}
 
 export interface PoolConfig {
   readonly name: string
@@ -258,7 +277,10 @@ export function normalize(cfg: ParsedConfig, options: NormalizeOptions = {}): Ru
                 l.tls.certificates?.map((c) => ({ certFile: c.cert, keyFile: c.key })) ??
                 (l.tls.cert !== undefined && l.tls.key !== undefined
                   ? [{ certFile: l.tls.cert, keyFile: l.tls.key }]
-                  : []),
+                  : l.tls.acme !== undefined
+                    ? [acmeFiles(l.tls.acme)]
+                    : []),
+              acme: l.tls.acme === undefined ? undefined : acmeSettings(l.tls.acme),
               minVersion: l.tls.minVersion,
               ciphers: l.tls.ciphers,
               clientAuth:
@@ -527,4 +549,26 @@ export function deepFreeze<T>(value: T): T {
     for (const v of Object.values(value)) deepFreeze(v)
   }
   return value
+}
+
+type AcmeInput = NonNullable<NonNullable<Extract<ParsedConfig['listeners'][number], { tls?: unknown }>['tls']>['acme']>
+
+/** Where an ACME certificate is kept: `<storage>/certs/<first domain>/`. */
+function acmeFiles(a: AcmeInput): { certFile: string; keyFile: string } {
+  const dir = path.join(a.storage, 'certs', (a.domains[0] as string).toLowerCase())
+  return { certFile: path.join(dir, 'cert.pem'), keyFile: path.join(dir, 'key.pem') }
+}
+
+function acmeSettings(a: AcmeInput): AcmeSettings {
+  const files = acmeFiles(a)
+  return {
+    domains: a.domains.map((d) => d.toLowerCase()),
+    email: a.email,
+    directoryUrl: a.directory,
+    directoryCaFile: a.directoryCa,
+    storageDir: a.storage,
+    renewBeforeMs: durationToMs(a.renewBefore),
+    certFile: files.certFile,
+    keyFile: files.keyFile,
+  }
 }

@@ -197,7 +197,54 @@ const certificatePair = z.strictObject({
   key: z.string().min(1).describe('Path of the PEM private key, relative to the working directory.'),
 })
 
+/** Let's Encrypt's production directory: what `tls.acme` orders from unless told otherwise. */
+export const DEFAULT_ACME_DIRECTORY = 'https://acme-v02.api.letsencrypt.org/directory'
+
+const acme = z
+  .strictObject({
+    domains: z
+      .array(
+        z.string().regex(/^(?=.{1,253}$)([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z0-9-]{2,63}$/i, {
+          error: 'expected a domain name such as example.com (no wildcards: http-01 cannot prove them)',
+        }),
+      )
+      .min(1)
+      .describe('The names the certificate is for; the first is its subject. Each must resolve to this load balancer.'),
+    email: z
+      .string()
+      .regex(/^[^@\s]+@[^@\s]+$/, { error: 'expected an email address' })
+      .optional()
+      .describe('Contact address of the ACME account (expiry warnings from the CA).'),
+    directory: z
+      .url({ protocol: /^https?$/ })
+      .default(DEFAULT_ACME_DIRECTORY)
+      .describe(
+        "ACME directory URL. Default: Let's Encrypt's production one; its staging one is https://acme-staging-v02.api.letsencrypt.org/directory.",
+      ),
+    directoryCa: z
+      .string()
+      .min(1)
+      .optional()
+      .describe(
+        "PEM file that the ACME server's own HTTPS certificate is verified against, besides the system CAs (a private ACME server).",
+      ),
+    storage: z
+      .string()
+      .min(1)
+      .default('.switchyard/acme')
+      .describe(
+        'Directory where the account key, certificates and keys are kept (made if absent, private to this user). Relative to the working directory.',
+      ),
+    renewBefore: durationSchema
+      .default('720h')
+      .describe('Renew a certificate this long before it expires (default 30 days).'),
+  })
+  .describe(
+    "Automatic certificates (ACME, RFC 8555): obtained and renewed for `domains` with the http-01 challenge, which Switchyard answers on its `http` listeners (port 80 must reach one). By using it you accept the CA's terms of service.",
+  )
+
 const tls = z.strictObject({
+  acme: acme.optional(),
   cert: z
     .string()
     .min(1)
@@ -917,8 +964,13 @@ export function checkReferences(cfg: unknown): ReferenceProblem[] {
           ['listeners', i, 'tls', field(tlsCfg, 'cert') === undefined ? 'cert' : 'key'],
           'expected `cert` and `key` together, found one of them',
         )
-      else if (!single && !several)
-        issue(['listeners', i, 'tls'], 'expected `cert` and `key`, or `certificates`, found neither')
+      else if (!single && !several && field(tlsCfg, 'acme') === undefined)
+        issue(['listeners', i, 'tls'], 'expected `cert` and `key`, `certificates`, or `acme`, found none of them')
+      else if ((single || several) && field(tlsCfg, 'acme') !== undefined)
+        issue(
+          ['listeners', i, 'tls', 'acme'],
+          'expected either `acme` or certificate files (`cert`/`key`, `certificates`), found both',
+        )
     }
     if (protocol === 'https' && tlsCfg === undefined)
       issue(['listeners', i], 'expected a `tls` section (cert and key) for protocol https, found none')

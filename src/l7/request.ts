@@ -258,6 +258,17 @@ export class Inbound implements RequestView {
       this.url = origin
     }
     this.upstreamPath = this.url
+    // An ACME CA validating a certificate this configuration orders: answered before any rule.
+    const challenges = this.rt.acmeChallenges
+    if (challenges !== undefined && (client.method === 'GET' || client.method === 'HEAD')) {
+      const answer = challenges.answer(this.url)
+      if (answer !== undefined)
+        return this.respond({
+          status: 200,
+          headers: ['content-type', 'text/plain', 'content-length', String(Buffer.byteLength(answer))],
+          body: answer,
+        })
+    }
     const filters = this.rt.pipeline.onRequest
     if (filters.length === 0) return this.#route()
     this.#afterPhase(runPhase(filters, callOnRequest, this.context(), undefined), 'request')

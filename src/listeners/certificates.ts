@@ -6,7 +6,7 @@
  * an exact name first, then a wildcard, then the default.
  */
 import { createHash, X509Certificate } from 'node:crypto'
-import { readFileSync } from 'node:fs'
+import { existsSync, readFileSync } from 'node:fs'
 import { createSecureContext, type SecureContext, type SecureContextOptions } from 'node:tls'
 import type { ListenerConfig } from '../config/index.js'
 import { SwitchyardError } from '../core/errors.js'
@@ -65,6 +65,11 @@ export function loadListenerTls(config: ListenerConfig): ListenerTls {
   const wildcard = new Map<string, SecureContext>()
   let options: SecureContextOptions | undefined
   for (const pair of tls.certificates) {
+    // An ACME certificate not issued yet: no certificate, handshakes fail until it is.
+    if (tls.acme !== undefined && !(existsSync(pair.certFile) && existsSync(pair.keyFile))) {
+      hash.update('acme-pending\0')
+      continue
+    }
     const cert = read(pair.certFile, 'certificate')
     const key = read(pair.keyFile, 'key')
     hash.update(cert).update('\0').update(key).update('\0')
@@ -92,7 +97,7 @@ export function loadListenerTls(config: ListenerConfig): ListenerTls {
     // Server options beside the context's: ask for a client certificate, and refuse the handshake
     // without a valid one (`required`).
     options: {
-      ...(options as SecureContextOptions),
+      ...(options ?? shared),
       ...(auth === undefined ? {} : { requestCert: true, rejectUnauthorized: auth.mode === 'required' }),
     } as SecureContextOptions,
     exact,

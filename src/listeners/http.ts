@@ -95,12 +95,22 @@ export class HttpListener implements RequestHooks, Listener {
   #h2: Http2Front | undefined
   /** Plain connections whose first bytes are still awaited, to tell HTTP/2 from HTTP/1.1. */
   readonly #sniffing = new Set<Socket>()
+  /**
+   * TLS listeners: every TCP connection, handshake done or not. A drain ends those that no engine
+   * holds (a handshake under way, or stalled: node:tls would wait 120 s for it).
+   */
+  readonly #raw = new Set<Socket>()
 
   constructor(rt: HttpSnapshot) {
     this.#rt = rt
     this.#inFlightGauge = rt.metrics.inFlightOf(rt.config.name)
     this.#tls = rt.tls
     this.#front = effectiveEngine(rt.config.engine, rt) === 'native' ? this.#nativeFront(rt) : this.#nodeFront(rt)
+    if (rt.tls !== undefined)
+      this.#front.server.prependListener('connection', (socket: Socket) => {
+        this.#raw.add(socket)
+        socket.once('close', () => this.#raw.delete(socket))
+      })
     this.#configureH2(rt)
   }
 
@@ -364,6 +374,7 @@ export class HttpListener implements RequestHooks, Listener {
     else front.http1.destroyAll()
     this.#h2?.destroyAll()
     this.tunnels.destroyAll()
+    for (const socket of this.#raw) socket.destroy()
     await closed
   }
 

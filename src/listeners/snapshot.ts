@@ -4,6 +4,7 @@
  * forwarding policy) and TCP listeners (one pool). Requests and connections keep the snapshot they
  * started with.
  */
+import type { ChallengeAnswers } from '../acme/index.js'
 import type { ListenerConfig } from '../config/index.js'
 import type { Logger } from '../core/logger.js'
 import type { ListenerPipeline } from '../filters/pipeline.js'
@@ -42,6 +43,8 @@ export interface HttpSnapshot extends SnapshotBase {
   readonly pools: ReadonlyMap<string, PoolTarget>
   /** Metrics for requests that matched no route. */
   readonly unrouted: RouteMetrics
+  /** ACME http-01 answers, when a listener of the config has `tls.acme`; undefined otherwise. */
+  readonly acmeChallenges: ChallengeAnswers | undefined
 }
 
 /** A route of a `tcp` listener: its pool, and the TLS server names that take it (passthrough). */

@@ -32,6 +32,7 @@ import { poolKey, UpstreamPool } from '../upstream/pool.js'
 import { loadUpstreamTls } from '../upstream/tls.js'
 import { VERSION } from '../version.js'
 import { buildSnapshot } from './snapshot.js'
+import { TlsControl } from './tls-control.js'
 
 export interface LoadBalancerOptions {
   /** Where logs go. Default: a silent logger (embedders opt in). */
@@ -43,6 +44,11 @@ export interface LoadBalancerOptions {
   readonly externalHealth?: boolean
   /** Plugins given in code; they run before the config's `plugins`, in this order. */
   readonly plugins?: readonly Plugin[]
+  /**
+   * Order no ACME certificate and watch no certificate file here: the supervisor does, and reloads this
+   * worker when they change. Default: false.
+   */
+  readonly externalTls?: boolean
 }
 
 interface ListenerEntry {
@@ -88,6 +94,8 @@ export class LoadBalancer {
   /** Serialises reload/close so two control-plane changes never interleave. */
   #queue: Promise<unknown> = Promise.resolve()
   readonly #embeddedPlugins: readonly Plugin[]
+  /** ACME and certificate files on disk; undefined in a worker (the supervisor has it). */
+  readonly #tlsControl: TlsControl | undefined
 
   constructor(config: RuntimeConfig, options: LoadBalancerOptions = {}) {
     this.#config = config
@@ -103,6 +111,14 @@ export class LoadBalancer {
     this.#healthSource = options.externalHealth
       ? new ExternalHealth()
       : new HealthMonitor((pool, t) => this.#onHealthChange(pool, t))
+    this.#tlsControl = options.externalTls
+      ? undefined
+      : new TlsControl(this.#logger, () => this.reload(this.#config, { validated: true }))
+  }
+
+  /** Orders or renews every ACME certificate that is due now; resolves when done (tests, tools). */
+  async checkCertificates(): Promise<void> {
+    await this.#tlsControl?.checkAcmeNow()
   }
 
   get config(): RuntimeConfig {
@@ -135,6 +151,7 @@ export class LoadBalancer {
       }
       this.#generation = 1
       this.#state = 'running'
+      this.#tlsControl?.update(this.#config)
     } catch (err) {
       await this.#teardown(0)
       this.#state = 'closed'
@@ -226,6 +243,7 @@ export class LoadBalancer {
     this.#config = next
     this.#generation++
     this.metrics.reloads.labels('ok').inc()
+    this.#tlsControl?.update(next)
     for (const p of oldPools.values()) if (pools.get(p.name) !== p) p.release()
     for (const [name, e] of retiring) {
       this.#logger.info({ listener: name }, `listener ${name} removed, draining`)
@@ -260,6 +278,7 @@ export class LoadBalancer {
 
   async #teardown(graceMs: number): Promise<void> {
     if (this.#healthSource instanceof HealthMonitor) this.#healthSource.stop()
+    this.#tlsControl?.stop()
     await Promise.all([...this.#listeners.values()].map((e) => e.listener.drain(graceMs)))
     await this.#admin?.close()
     for (const p of this.#pools.values()) p.release()

@@ -4,6 +4,8 @@
  * (LoadBalancer) builds one per listener and config generation; the config test kit (testkit/) builds
  * the same to run requests through the real request path without a socket. Never on the request path.
  */
+
+import { ChallengeAnswers } from '../acme/index.js'
 import type { ListenerConfig, RuntimeConfig } from '../config/index.js'
 import type { Logger } from '../core/logger.js'
 import type { FilterEnv } from '../filters/env.js'
@@ -112,5 +114,12 @@ export function buildSnapshot(
     pipeline: compileListener([...own, ...listenerRules]),
     pools: targets,
     unrouted,
+    acmeChallenges: challengeAnswers(cfg),
   }
+}
+
+/** The http-01 answers of every `tls.acme` storage of the config; undefined when none has one. */
+function challengeAnswers(cfg: RuntimeConfig): ChallengeAnswers | undefined {
+  const dirs = cfg.listeners.flatMap((l) => (l.tls?.acme === undefined ? [] : [l.tls.acme.storageDir]))
+  return dirs.length === 0 ? undefined : new ChallengeAnswers(dirs)
 }

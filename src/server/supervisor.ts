@@ -33,6 +33,7 @@ import { SUPERVISOR_METRICS, SupervisorMetrics } from '../metrics/index.js'
 import { VERSION } from '../version.js'
 import { type FromWorker, type ToWorker, WORKER_ENV, WORKER_INDEX_ENV, type WorkerMetrics } from './ipc.js'
 import { addressText, type StatusReport } from './load-balancer.js'
+import { TlsControl } from './tls-control.js'
 
 const here = fileURLToPath(import.meta.url)
 /** The worker entry beside this file: .js from dist/, .ts when run from source through tsx. */
@@ -97,6 +98,8 @@ export class Supervisor implements AdminSource {
   readonly #pending = new Map<number, Pending>()
   /** Active health checks, once for the whole instance; states are pushed to the workers. */
   readonly #health: HealthMonitor
+  /** ACME and certificate files on disk, once for the whole instance: a change reloads every worker. */
+  readonly #tlsControl: TlsControl
   /** Resolvers waiting for the first `ready` (or failure) of a worker, by worker id. */
   readonly #starting = new Map<number, { resolve(): void; reject(err: Error): void }>()
   /** Serialises reloads, catch-ups and close, so that two control-plane changes never interleave. */
@@ -108,6 +111,7 @@ export class Supervisor implements AdminSource {
     this.#level = options.level
     this.metrics.info.labels(VERSION).set(1)
     this.#health = new HealthMonitor((pool, t) => this.#onHealthChange(pool, t))
+    this.#tlsControl = new TlsControl(this.#logger, () => this.reload(this.#config))
   }
 
   get config(): RuntimeConfig {
@@ -138,6 +142,7 @@ export class Supervisor implements AdminSource {
       throw err
     }
     this.#updateGauge()
+    this.#tlsControl.update(this.#config)
     this.#logger.info({ workers: this.#slots.length, pid: process.pid }, `${this.#slots.length} workers serving`)
   }
 
@@ -184,6 +189,7 @@ export class Supervisor implements AdminSource {
     for (const { slot } of live) slot.generation = this.#generation
     this.metrics.reloads.labels('ok').inc()
     this.#updateHealth(next)
+    this.#tlsControl.update(next)
     for (const w of this.#connectedWorkers()) this.#sendHealth(w)
     // Workers that started during the reload were given the previous config.
     const reloaded = new Set(live.map((l) => l.slot))
@@ -262,6 +268,7 @@ export class Supervisor implements AdminSource {
     this.#state = 'closing'
     const grace = gracePeriodMs ?? this.#config.shutdown.gracePeriodMs
     this.#health.stop()
+    this.#tlsControl.stop()
     await Promise.all(this.#slots.map((s) => this.#stopSlot(s, grace)))
     await this.#admin?.close()
     for (const p of this.#pending.values()) {

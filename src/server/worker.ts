@@ -40,7 +40,10 @@ export function runWorker(): void {
         try {
           logger = createLogger({ level: msg.level }).child(bindings)
           // Health checks run once for the instance, in the supervisor, which sends their states.
-          lb = new LoadBalancer({ ...msg.config, admin: undefined }, { logger, externalHealth: true })
+          lb = new LoadBalancer(
+            { ...msg.config, admin: undefined },
+            { logger, externalHealth: true, externalTls: true },
+          )
           await lb.start()
           send({ t: 'ready', addresses: lb.addresses() })
         } catch (err) {
