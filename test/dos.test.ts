@@ -121,7 +121,7 @@ function sampler(read: () => string, everyMs = 100): { stop: () => string[] } {
 // --- normal clients ---------------------------------------------------------------------------
 
 async function http1Get(port: number, path: string): Promise<{ status: number; body: string }> {
-  const res = await request(`http://127.0.0.1:${port}${path}`, { headersTimeout: 5000, bodyTimeout: 5000 })
+  const res = await request(`http://127.0.0.1:${port}${path}`, { headersTimeout: 20_000, bodyTimeout: 20_000 })
   return { status: res.statusCode, body: await res.body.text() }
 }
 
@@ -144,7 +144,7 @@ async function h2Get(port: number, path: string): Promise<{ status: number; body
         stream.once('end', () => resolve({ status, body }))
         stream.once('error', reject)
       }),
-      5000,
+      20_000,
       `HTTP/2 GET ${path}`,
     )
   } finally {
@@ -321,17 +321,17 @@ describe('HTTP/2: requests whose session nghttp2 ended after a protocol error', 
     const paths = Array.from({ length: count }, (_, i) => `/${tag}/${i}`)
     const mine = paths.map((path) => new RawH2Client(port, path))
     clients.push(...mine)
-    await within(Promise.all(mine.map((c) => c.connected)), 5000, 'attack connections')
+    await within(Promise.all(mine.map((c) => c.connected)), 20_000, 'attack connections')
     const seen = () => backend.requests.filter((r) => r.url?.startsWith(`/${tag}/`)).length
     await waitFor(
       () => seen() === count && upstream.busy() >= count,
-      5000,
+      20_000,
       () => `${seen()} of ${count} attack requests upstream, ${upstream.busy()} open`,
     )
     mine.forEach((c, i) => {
       c.send(badData(i % 2 === 0 ? 'oversized-data' : 'bad-padding'))
     })
-    await within(Promise.all(mine.map((c) => c.goaway)), 5000, 'a GOAWAY for every attack')
+    await within(Promise.all(mine.map((c) => c.goaway)), 20_000, 'a GOAWAY for every attack')
     mine.forEach((c, i) => {
       if (i % 3 === 0) c.socket.destroy()
       else if (i % 3 === 1) c.answerPings = false
@@ -460,12 +460,12 @@ for (const engine of ENGINES) {
       socket.pause()
       socket.on('error', () => {})
       try {
-        await within(new Promise((resolve) => socket.once('connect', resolve)), 5000, `client ${i}: connect`)
+        await within(new Promise((resolve) => socket.once('connect', resolve)), 20_000, `client ${i}: connect`)
         const get = (n: number) => `GET /c${i}/${n} HTTP/1.1\r\nHost: app.example\r\n\r\n`
         socket.write(get(1) + get(2) + get(3))
         // The first response's bytes are in the socket's buffer (unread): request 1 went upstream and
         // its response is streaming.
-        await within(new Promise((resolve) => socket.once('readable', resolve)), 5000, `client ${i}: first bytes`)
+        await within(new Promise((resolve) => socket.once('readable', resolve)), 20_000, `client ${i}: first bytes`)
       } finally {
         socket.destroy()
       }
@@ -496,7 +496,7 @@ for (const engine of ENGINES) {
       assert.equal(reached, CLIENTS, "every client's first request reached the upstream")
       t.diagnostic(`requests upstream: ${backend.requests.length} of ${3 * CLIENTS} pipelined`)
 
-      const res = await request(`http://127.0.0.1:${port}/after`, { headersTimeout: 5000, bodyTimeout: 5000 })
+      const res = await request(`http://127.0.0.1:${port}/after`, { headersTimeout: 20_000, bodyTimeout: 20_000 })
       assert.equal(res.statusCode, 200)
       assert.equal((await res.body.arrayBuffer()).byteLength, RESPONSE.length)
     })

@@ -4,7 +4,8 @@
  * renewed `renewBefore` its expiry. The protocol is acme-client's; what is ours is when to order, where
  * things are kept, and serving the http-01 answers (challenges.ts).
  *
- * - Storage (`tls.acme.storage`, made with mode 0700): `account.key` (the ACME account, made once),
+ * - Storage (`tls.acme.storage`, made with mode 0700): `account.key` (the ACME account, made once) and
+ *   `account.json` (its URL at the directory),
  *   `certs/<first domain>/cert.pem` and `key.pem` (a fresh key per order), `challenges/<token>` while
  *   an order runs. Files are written whole to a temporary name and renamed, so a reader never sees half.
  * - One process orders: the load balancer, or the supervisor when there are workers; every process
@@ -257,9 +258,14 @@ export class AcmeManager {
   async #order(s: AcmeSettings): Promise<{ key: Buffer; chain: string }> {
     const accountKeyFile = path.join(s.storageDir, 'account.key')
     if (!existsSync(accountKeyFile)) writeWhole(accountKeyFile, await acme.crypto.createPrivateEcdsaKey(), 0o600)
+    // The account's URL at this directory, once known: later orders use the account as it is, rather
+    // than ask the CA to create (and update) it again.
+    const accountFile = path.join(s.storageDir, 'account.json')
+    const accountUrl = knownAccount(accountFile, s.directoryUrl)
     const client = new acme.Client({
       directoryUrl: s.directoryUrl,
       accountKey: readFileSync(accountKeyFile),
+      ...(accountUrl === undefined ? {} : { accountUrl }),
       // acme-client's retries of a busy CA (5xx, rate limits): 3 tries, 1 s to 10 s apart.
       backoffAttempts: 3,
       backoffMin: 1000,
@@ -283,6 +289,8 @@ export class AcmeManager {
         rmSync(challengeFile(s.storageDir, challenge.token), { force: true })
       },
     })
+    if (accountUrl === undefined)
+      writeWhole(accountFile, `${JSON.stringify({ directory: s.directoryUrl, url: client.getAccountUrl() })}\n`, 0o600)
     return { key, chain }
   }
 
@@ -295,6 +303,16 @@ export class AcmeManager {
 }
 
 /** The storage directories, made now: the certificate's is watched for changes from the start. */
+/** The account URL recorded for `directory`, if any. */
+function knownAccount(file: string, directory: string): string | undefined {
+  try {
+    const known = JSON.parse(readFileSync(file, 'utf8')) as { directory?: unknown; url?: unknown }
+    return known.directory === directory && typeof known.url === 'string' ? known.url : undefined
+  } catch {
+    return undefined
+  }
+}
+
 function prepareStorage(settings: AcmeSettings): void {
   mkdirSync(path.join(settings.storageDir, 'challenges'), { recursive: true, mode: 0o700 })
   mkdirSync(path.dirname(settings.certFile), { recursive: true, mode: 0o700 })

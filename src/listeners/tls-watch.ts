@@ -50,11 +50,14 @@ export class CertificateWatcher {
     this.#onChange = onChange
   }
 
-  /** Watches exactly `files` from now on (their contents now are the baseline). */
+  /**
+   * Watches exactly `files` from now on. Their contents now are the baseline: the owner calls this
+   * after each reload, which has just read them.
+   */
   update(files: readonly string[]): void {
     const next = new Set(files)
     for (const f of [...this.#files.keys()]) if (!next.has(f)) this.#files.delete(f)
-    for (const f of next) if (!this.#files.has(f)) this.#files.set(f, digest(f))
+    for (const f of next) this.#files.set(f, digest(f))
     const dirs = new Set([...next].map((f) => path.dirname(f)))
     for (const [dir, w] of this.#dirs)
       if (!dirs.has(dir)) {
