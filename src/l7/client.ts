@@ -17,7 +17,7 @@
 import type { IncomingMessage, ServerResponse } from 'node:http'
 import { constants, type Http2ServerRequest, type Http2ServerResponse, type Http2Session } from 'node:http2'
 import type { Socket } from 'node:net'
-import type { Duplex, Readable } from 'node:stream'
+import { Duplex, type Readable } from 'node:stream'
 
 import { peerAddress } from '../listeners/proxy-protocol.js'
 
@@ -85,10 +85,12 @@ export interface ClientSide {
    */
   abort(cancelled?: boolean): void
   /**
-   * The client asked to switch protocols (an HTTP/1.1 `Upgrade` with no body) and its engine can hand
-   * the connection to a tunnel. False for HTTP/2 and for every other request.
+   * The client asked to switch protocols and its engine can hand the connection to a tunnel: an
+   * HTTP/1.1 `Upgrade` with no body, or an HTTP/2 extended CONNECT (RFC 8441). False for every other request.
    */
   readonly canSwitch: boolean
+  /** HTTP/2 extended CONNECT: the protocol its `:protocol` names (`websocket`); undefined otherwise. */
+  readonly connectProtocol?: string | undefined
   /**
    * Writes `101 Switching Protocols` with `headers` and gives up the connection: the engine reads and
    * writes nothing more on it. Undefined when it cannot (the client is gone, `canSwitch` is false, a
@@ -139,6 +141,16 @@ function unwatchClose(target: Socket | Http2Session | undefined, who: Watched): 
   if (target !== undefined) watchers.get(target)?.delete(who)
 }
 
+/** Fields of a 101 that have no place in HTTP/2's 200 to an extended CONNECT (RFC 8441 §5). */
+const SWITCH_ONLY: ReadonlySet<string> = new Set([
+  'connection',
+  'upgrade',
+  'keep-alive',
+  'transfer-encoding',
+  'proxy-connection',
+  'sec-websocket-accept',
+])
+
 /** A Connection value that names `close`. */
 const CLOSE_TOKEN = /(?:^|,)[ \t]*close[ \t]*(?:,|$)/i
 
@@ -150,8 +162,11 @@ function bareIp(ip: string | undefined): string {
 abstract class NodeClient implements ClientSide, Watched {
   abstract readonly protocol: Protocol
   readonly headersChecked = false
-  /** node:http's upgrade requests come through its `upgrade` event, on the native client side (listeners/http.ts). */
-  readonly canSwitch = false
+  /**
+   * node:http's upgrade requests come through its `upgrade` event, on the native client side
+   * (listeners/http.ts); HTTP/2's extended CONNECT can (Http2Client).
+   */
+  readonly canSwitch: boolean = false
   readonly req: IncomingMessage
   readonly res: ServerResponse
   readonly peerIp: string
@@ -165,7 +180,7 @@ abstract class NodeClient implements ClientSide, Watched {
     this.peerIp = bareIp(req.socket === undefined || req.socket === null ? undefined : peerAddress(req.socket))
   }
 
-  switchProtocols(): undefined {
+  switchProtocols(_reason: string | undefined, _headers: readonly string[], _checked?: number): SwitchedConnection | undefined {
     return undefined
   }
 
@@ -350,12 +365,49 @@ export class Http2Client extends NodeClient {
     return (this.#session?.socket as Socket | undefined) ?? undefined
   }
 
+  /** Extended CONNECT (RFC 8441): what `:protocol` names (`websocket`); undefined for every other request. */
+  readonly connectProtocol: string | undefined
+  override readonly canSwitch: boolean
+
   constructor(req: Http2ServerRequest, res: Http2ServerResponse) {
     super(req as unknown as IncomingMessage, res as unknown as ServerResponse)
     this.#h2res = res
-    // HTTP/2 frames the request body: it has one unless the HEADERS frame ended the stream.
-    this.h2HasBody = !req.stream.endAfterHeaders
+    const protocol = req.method === 'CONNECT' ? req.headers[':protocol'] : undefined
+    this.connectProtocol = typeof protocol === 'string' && protocol !== '' ? protocol : undefined
+    this.canSwitch = this.connectProtocol !== undefined
+    // HTTP/2 frames the request body: it has one unless the HEADERS frame ended the stream. What an
+    // extended CONNECT's stream carries after its head is the tunnel, not a body.
+    this.h2HasBody = !req.stream.endAfterHeaders && !this.canSwitch
     this.#session = req.stream.session ?? undefined
+  }
+
+  /** An extended CONNECT is, to routing, rules and the server, the GET of an HTTP/1.1 upgrade. */
+  override get method(): string {
+    return this.canSwitch ? 'GET' : (this.req.method ?? 'GET')
+  }
+
+  /**
+   * Answers an extended CONNECT with 200 (RFC 8441 §5) and the server's WebSocket fields, and gives
+   * up the stream: reads go through the compatibility request (which has the stream's data), writes
+   * to the stream itself.
+   */
+  override switchProtocols(
+    _reason: string | undefined,
+    headers: readonly string[],
+    _checked?: number,
+  ): SwitchedConnection | undefined {
+    const stream = this.#h2res.stream
+    if (!this.canSwitch || this.gone || stream.headersSent) return undefined
+    const fields: Record<string, string | string[]> = { ':status': '200' }
+    for (let i = 0; i + 1 < headers.length; i += 2) {
+      const name = (headers[i] as string).toLowerCase()
+      if (SWITCH_ONLY.has(name)) continue
+      const value = headers[i + 1] as string
+      const prev = fields[name]
+      fields[name] = prev === undefined ? value : Array.isArray(prev) ? [...prev, value] : [prev, value]
+    }
+    stream.respond(fields)
+    return { socket: Duplex.from({ readable: this.req, writable: stream }), head: Buffer.alloc(0) }
   }
 
   get gone(): boolean {

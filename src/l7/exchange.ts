@@ -11,6 +11,7 @@
  * complete one. `stop()` (the client went away, or the total timeout) aborts whatever runs: the try
  * upstream, the backoff timer, the queue wait.
  */
+import { randomBytes } from 'node:crypto'
 import type { Socket } from 'node:net'
 import type { Transform } from 'node:stream'
 import { channels } from '../core/channels.js'
@@ -174,6 +175,9 @@ export class Exchange implements UpgradeHandler, Waiter {
     else {
       // Hop-by-hop, so never in the forwarded head: put back for the server to switch.
       headers.push('connection', 'upgrade', 'upgrade', upgrade)
+      // An HTTP/2 WebSocket (RFC 8441) has no key: the server's HTTP/1.1 handshake needs one.
+      if (inbound.client.protocol === 'h2' && !hasHeader(headers, 'sec-websocket-key'))
+        headers.push('sec-websocket-key', randomBytes(16).toString('base64'))
       const backend = selection.backend
       call = upgradeTry(
         {
@@ -714,6 +718,11 @@ export class Exchange implements UpgradeHandler, Waiter {
     this.#endTry('success')
     this.#lease?.end()
   }
+}
+
+function hasHeader(raw: readonly string[], lower: string): boolean {
+  for (let i = 0; i < raw.length; i += 2) if ((raw[i] as string).toLowerCase() === lower) return true
+  return false
 }
 
 /** A 101's Upgrade value, if the server sent one. */

@@ -153,14 +153,17 @@ export class Inbound implements RequestView {
     this.hasBody = head.hasBody
     const upgrade = head.upgrade
     // An HTTP/1.0 request's Upgrade is ignored (RFC 9110 §7.8).
+    // HTTP/2: an extended CONNECT names its protocol in `:protocol` (RFC 8441).
     this.upgrade =
-      upgrade !== undefined &&
-      client.canSwitch &&
-      client.protocol === 'http/1.1' &&
-      !head.hasBody &&
-      !H2C_ONLY.test(upgrade)
-        ? upgrade
-        : undefined
+      client.protocol === 'h2'
+        ? client.connectProtocol
+        : upgrade !== undefined &&
+            client.canSwitch &&
+            client.protocol === 'http/1.1' &&
+            !head.hasBody &&
+            !H2C_ONLY.test(upgrade)
+          ? upgrade
+          : undefined
     const incoming = idCfg.trustIncoming ? head.requestId : undefined
     this.requestId = isValidRequestId(incoming) ? incoming : newRequestId()
     this.peerIp = client.peerIp

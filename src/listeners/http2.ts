@@ -65,6 +65,9 @@ export class Http2Front {
     this.#server = createServer({ settings: settingsOf(options) })
     this.#server.on('request', (req, res) => onRequest(req, res, false))
     this.#server.on('checkContinue', (req, res) => onRequest(req, res, true))
+    // CONNECT: extended CONNECT (RFC 8441, a WebSocket over HTTP/2) is tunnelled; a plain one is
+    // answered 501 on the request path.
+    this.#server.on('connect', (req, res) => onRequest(req, res, false))
     this.#server.on('session', this.#onSession)
     this.#server.on('stream', this.#onStream)
     // A protocol error costs its session only (node:http2 then destroys it); nothing to answer.
@@ -180,7 +183,8 @@ export class Http2Front {
 }
 
 function settingsOf(options: Http2Options): Settings {
-  return { maxConcurrentStreams: options.maxConcurrentStreams, enablePush: false }
+  // SETTINGS_ENABLE_CONNECT_PROTOCOL (RFC 8441): clients may open WebSockets with extended CONNECT.
+  return { maxConcurrentStreams: options.maxConcurrentStreams, enablePush: false, enableConnectProtocol: true }
 }
 
 /** First bytes of the HTTP/2 client connection preface (RFC 9113 §3.4): "PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n". */
