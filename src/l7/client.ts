@@ -180,7 +180,11 @@ abstract class NodeClient implements ClientSide, Watched {
     this.peerIp = bareIp(req.socket === undefined || req.socket === null ? undefined : peerAddress(req.socket))
   }
 
-  switchProtocols(_reason: string | undefined, _headers: readonly string[], _checked?: number): SwitchedConnection | undefined {
+  switchProtocols(
+    _reason: string | undefined,
+    _headers: readonly string[],
+    _checked?: number,
+  ): SwitchedConnection | undefined {
     return undefined
   }
 
