@@ -488,8 +488,9 @@ class H2Call implements UpstreamTry {
     if (!this.#head || (code !== undefined && code !== constants.NGHTTP2_NO_ERROR)) return
     this.#finish()
     this.#handler.onUpstreamEnd(this.#trailers)
-    // The response is whole while the request body still runs: the rest of the request is not needed.
-    if (!stream.closed && !stream.destroyed) stream.close(constants.NGHTTP2_NO_ERROR)
+    // The response is whole while the request body still runs: the rest of the request is not needed
+    // (RST_STREAM NO_ERROR, RFC 9113 §8.1). A request that was sent whole closes on its own.
+    if (!stream.writableEnded && !stream.closed && !stream.destroyed) stream.close(constants.NGHTTP2_NO_ERROR)
   }
 
   #onClose(stream: ClientHttp2Stream): void {
