@@ -67,6 +67,7 @@ describe('ACME (pebble)', { skip: skipAcme }, () => {
   let pebble: Pebble
   let root: string
   let httpPort: number
+  let tlsPort: number
   let backend: TestBackend
   const storage = mkdtempSync(path.join(tmpdir(), 'switchyard-acme-'))
 
@@ -102,7 +103,8 @@ describe('ACME (pebble)', { skip: skipAcme }, () => {
 
   before(async () => {
     httpPort = await freePort()
-    pebble = await startPebble({ httpPort, tlsPort: await freePort() })
+    tlsPort = await freePort()
+    pebble = await startPebble({ httpPort, tlsPort })
     root = await pebble.root()
     backend = await startBackend('app')
   })
@@ -145,6 +147,48 @@ describe('ACME (pebble)', { skip: skipAcme }, () => {
       assert.match(renewed.subject, /CN=a\.example\.test/)
     } finally {
       await again.close({ gracePeriodMs: 100 })
+    }
+  })
+
+  it('obtains a certificate through tls-alpn-01, answered in the handshake on the https listener itself', async () => {
+    const store = mkdtempSync(path.join(tmpdir(), 'switchyard-acme-alpn-'))
+    const log = memoryLogger()
+    // No http listener: pebble validates by connecting to this one (its tlsPort) with ALPN acme-tls/1.
+    const lb = createLoadBalancer(
+      {
+        logging: { accessLog: false },
+        listeners: [
+          {
+            name: 'secure',
+            listen: `127.0.0.1:${tlsPort}`,
+            protocol: 'https',
+            http2: true,
+            tls: {
+              acme: {
+                domains: ['alpn.example.test'],
+                directory: pebble.directory,
+                directoryCa: pebble.directoryCa,
+                storage: store,
+                challenge: 'tls-alpn-01',
+              },
+            },
+            routes: [{ pool: 'web' }],
+          },
+        ],
+        pools: [{ name: 'web', servers: [backend.url] }],
+      },
+      { logger: log.logger },
+    )
+    await lb.start()
+    try {
+      const cert = await served(tlsPort, 'alpn.example.test', root)
+      assert.match(cert.subject, /CN=alpn\.example\.test/)
+      // Ordinary clients, HTTP/2 ones included, are served as before once it is issued.
+      assert.equal(await fetchText(tlsPort, 'alpn.example.test', root), 'app')
+      assert.ok(log.lines.some((l) => String(l.msg).startsWith('ACME: certificate for alpn.example.test issued')))
+    } finally {
+      await lb.close({ gracePeriodMs: 100 })
+      rmSync(store, { recursive: true, force: true })
     }
   })
 
@@ -223,7 +267,7 @@ describe('ACME pieces', () => {
       return r.ok ? [] : r.issues.map((i) => `${i.path}: ${i.message}`)
     }
     assert.deepEqual(problems({ acme: { domains: ['*.example.com'] } }), [
-      'listeners[0].tls.acme.domains[0]: expected a domain name such as example.com (no wildcards: http-01 cannot prove them), found "*.example.com"',
+      'listeners[0].tls.acme.domains[0]: expected a domain name such as example.com (no wildcards: only dns-01 proves them, which is not offered), found "*.example.com"',
     ])
     const both = certDir('acme-both').makeCert('c', ['x.test'])
     assert.deepEqual(problems({ acme: { domains: ['x.test'] }, cert: both.cert, key: both.key }), [

@@ -131,11 +131,16 @@ describe('TLS passthrough by SNI', () => {
           host: '127.0.0.1',
           port: (srv.address() as AddressInfo).port,
           servername: 'Mixed.Case.test',
+          ALPNProtocols: ['h2', 'acme-tls/1'],
         })
         c.on('error', () => {})
       })
     })
-    assert.deepEqual(readClientHello(hello), { kind: 'hello', serverName: 'mixed.case.test' })
+    assert.deepEqual(readClientHello(hello), {
+      kind: 'hello',
+      serverName: 'mixed.case.test',
+      alpn: ['h2', 'acme-tls/1'],
+    })
     for (const cut of [0, 1, 4, 5, 20, hello.length - 1])
       assert.equal(readClientHello(hello.subarray(0, cut)).kind, 'incomplete', `cut at ${cut}`)
     assert.equal(readClientHello(Buffer.from('GET / HTTP/1.1\r\n')).kind, 'not-tls')

@@ -14,6 +14,14 @@ export const CHALLENGE_PREFIX = '/.well-known/acme-challenge/'
 /** A token: base64url, as RFC 8555 §8.1 has it. */
 const TOKEN_RE = /^[A-Za-z0-9_-]{1,256}$/
 
+/** Where a tls-alpn-01 challenge certificate for `domain` is kept (its key and certificate, PEM). */
+export function alpnChallengeFile(storageDir: string, domain: string): string {
+  return path.join(storageDir, 'challenges', 'tls-alpn-01', `${domain.toLowerCase()}.pem`)
+}
+
+/** ALPN protocol of tls-alpn-01 validations (RFC 8737 §6.2). */
+export const ACME_TLS_ALPN = 'acme-tls/1'
+
 /** Where a token's answer is kept under a storage directory. */
 export function challengeFile(storageDir: string, token: string): string {
   return path.join(storageDir, 'challenges', token)

@@ -37,7 +37,7 @@ import { rootCertificates } from 'node:tls'
 import * as acme from 'acme-client'
 import type { AcmeSettings, RuntimeConfig } from '../config/index.js'
 import type { Logger } from '../core/logger.js'
-import { challengeFile } from './challenges.js'
+import { alpnChallengeFile, challengeFile } from './challenges.js'
 
 const MIN_BACKOFF_MS = 60_000
 const MAX_BACKOFF_MS = 6 * 3600_000
@@ -280,13 +280,19 @@ export class AcmeManager {
       ...(s.email === undefined ? {} : { email: s.email }),
       termsOfServiceAgreed: true,
       // The CA checks the answer itself; a self-check from here would fail behind NAT or split DNS.
+      // http-01 is answered by the http listeners (challenges.ts), tls-alpn-01 by this https listener.
       skipChallengeVerification: true,
-      challengePriority: ['http-01'],
-      challengeCreateFn: async (_authz, challenge, keyAuthorization) => {
-        writeWhole(challengeFile(s.storageDir, challenge.token), keyAuthorization, 0o644)
+      challengePriority: [s.challenge],
+      challengeCreateFn: async (authz, challenge, keyAuthorization) => {
+        if ((challenge.type as string) === 'tls-alpn-01') {
+          const [alpnKey, alpnCert] = await acme.crypto.createAlpnCertificate(authz, keyAuthorization)
+          writeWhole(alpnChallengeFile(s.storageDir, authz.identifier.value), `${alpnKey}${alpnCert}`, 0o600)
+        } else writeWhole(challengeFile(s.storageDir, challenge.token), keyAuthorization, 0o644)
       },
-      challengeRemoveFn: async (_authz, challenge) => {
-        rmSync(challengeFile(s.storageDir, challenge.token), { force: true })
+      challengeRemoveFn: async (authz, challenge) => {
+        if ((challenge.type as string) === 'tls-alpn-01')
+          rmSync(alpnChallengeFile(s.storageDir, authz.identifier.value), { force: true })
+        else rmSync(challengeFile(s.storageDir, challenge.token), { force: true })
       },
     })
     if (accountUrl === undefined)

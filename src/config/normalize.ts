@@ -176,6 +176,8 @@ export interface AcmeSettings {
   readonly directoryCaFile: string | undefined
   readonly storageDir: string
   readonly renewBeforeMs: number
+  /** How the CA checks that the domains are ours. */
+  readonly challenge: 'http-01' | 'tls-alpn-01'
   /** Where the certificate and its key are kept (under `storageDir`). */
   readonly certFile: string
   readonly keyFile: string
@@ -568,6 +570,7 @@ function acmeSettings(a: AcmeInput): AcmeSettings {
     directoryCaFile: a.directoryCa,
     storageDir: a.storage,
     renewBeforeMs: durationToMs(a.renewBefore),
+    challenge: a.challenge,
     certFile: files.certFile,
     keyFile: files.keyFile,
   }

@@ -205,7 +205,7 @@ const acme = z
     domains: z
       .array(
         z.string().regex(/^(?=.{1,253}$)([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z0-9-]{2,63}$/i, {
-          error: 'expected a domain name such as example.com (no wildcards: http-01 cannot prove them)',
+          error: 'expected a domain name such as example.com (no wildcards: only dns-01 proves them, which is not offered)',
         }),
       )
       .min(1)
@@ -238,9 +238,15 @@ const acme = z
     renewBefore: durationSchema
       .default('720h')
       .describe('Renew a certificate this long before it expires (default 30 days).'),
+    challenge: z
+      .enum(['http-01', 'tls-alpn-01'])
+      .default('http-01')
+      .describe(
+        '`http-01`: the CA fetches a token over HTTP on port 80, which the `http` listeners answer. `tls-alpn-01`: the CA connects to this `https` listener on port 443 and checks a certificate Switchyard makes for it (RFC 8737): no port 80 needed, at the cost of reading the start of every TLS handshake on this listener.',
+      ),
   })
   .describe(
-    "Automatic certificates (ACME, RFC 8555): obtained and renewed for `domains` with the http-01 challenge, which Switchyard answers on its `http` listeners (port 80 must reach one). By using it you accept the CA's terms of service.",
+    "Automatic certificates (ACME, RFC 8555): obtained and renewed for `domains` with the http-01 challenge, which Switchyard answers on its `http` listeners (port 80 must reach one), or tls-alpn-01 on this listener. By using it you accept the CA's terms of service.",
   )
 
 const tls = z.strictObject({

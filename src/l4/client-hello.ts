@@ -1,7 +1,7 @@
 /**
- * The server name (SNI, RFC 6066 §3) of a TLS ClientHello, read from the first bytes of a
- * connection without decrypting anything, for TLS passthrough: a `tcp` listener routes by it and
- * pipes the bytes on untouched. Only the first TLS record is read (a ClientHello fits in one: at most
+ * The server name (SNI, RFC 6066 §3) and ALPN protocols of a TLS ClientHello, read from the first
+ * bytes of a connection without decrypting anything: for TLS passthrough (a `tcp` listener routes by
+ * the name and pipes the bytes on untouched), and to tell an ACME tls-alpn-01 validation apart. Only the first TLS record is read (a ClientHello fits in one: at most
  * 16 KiB, and browsers send under 2 KiB).
  */
 
@@ -12,8 +12,11 @@ export const MAX_HELLO_BYTES = 5 + 16 * 1024
 export type HelloResult =
   /** More bytes are needed. */
   | { readonly kind: 'incomplete' }
-  /** A ClientHello, with its server name (lower-case), or undefined when it sends none. */
-  | { readonly kind: 'hello'; readonly serverName: string | undefined }
+  /**
+   * A ClientHello, with its server name (lower-case), or undefined when it sends none, and the
+   * protocols its ALPN extension offers (RFC 7301), in its order; empty without one.
+   */
+  | { readonly kind: 'hello'; readonly serverName: string | undefined; readonly alpn: readonly string[] }
   /** Not a TLS ClientHello. */
   | { readonly kind: 'not-tls' }
 
@@ -39,18 +42,39 @@ export function readClientHello(buf: Buffer): HelloResult {
   p += 2 + rec.readUInt16BE(p) // cipher suites
   if (p + 1 > end) return NOT_TLS
   p += 1 + (rec[p] as number) // compression methods
-  if (p + 2 > end) return { kind: 'hello', serverName: undefined } // no extensions
+  if (p + 2 > end) return { kind: 'hello', serverName: undefined, alpn: NONE } // no extensions
   const extEnd = Math.min(end, p + 2 + rec.readUInt16BE(p))
   p += 2
+  let serverName: string | undefined
+  let alpn: readonly string[] = NONE
   while (p + 4 <= extEnd) {
     const type = rec.readUInt16BE(p)
     const length = rec.readUInt16BE(p + 2)
     p += 4
     if (p + length > extEnd) return NOT_TLS
-    if (type === 0) return { kind: 'hello', serverName: serverNameOf(rec.subarray(p, p + length)) }
+    if (type === 0) serverName = serverNameOf(rec.subarray(p, p + length))
+    else if (type === 16) alpn = protocolsOf(rec.subarray(p, p + length))
     p += length
   }
-  return { kind: 'hello', serverName: undefined }
+  return { kind: 'hello', serverName, alpn }
+}
+
+const NONE: readonly string[] = []
+
+/** The protocol names of an ALPN extension's body (a 2-byte list length, then 1-byte-length names). */
+function protocolsOf(ext: Buffer): string[] {
+  const out: string[] = []
+  if (ext.length < 2) return out
+  const listEnd = Math.min(ext.length, 2 + ext.readUInt16BE(0))
+  let p = 2
+  while (p < listEnd) {
+    const length = ext[p] as number
+    p += 1
+    if (p + length > listEnd) break
+    out.push(ext.toString('latin1', p, p + length))
+    p += length
+  }
+  return out
 }
 
 /** The host_name entry of a server_name extension's body. */

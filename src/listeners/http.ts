@@ -15,6 +15,8 @@
  * with. `drain()` stops accepting, lets in-flight requests finish (HTTP/1.1 responses carry
  * `Connection: close`, HTTP/2 sessions get a GOAWAY), and closes idle connections.
  */
+
+import { readFileSync } from 'node:fs'
 import {
   createServer,
   type IncomingMessage,
@@ -26,7 +28,14 @@ import {
 import type { Http2ServerRequest, Http2ServerResponse } from 'node:http2'
 import { createServer as createHttpsServer, type Server as HttpsServer } from 'node:https'
 import { type AddressInfo, createServer as createNetServer, type Server as NetServer, type Socket } from 'node:net'
-import { createServer as createTlsServer, type SecureContext, type TLSSocket, type Server as TlsServer } from 'node:tls'
+import {
+  createSecureContext,
+  createServer as createTlsServer,
+  type SecureContext,
+  TLSSocket,
+  type Server as TlsServer,
+} from 'node:tls'
+import { ACME_TLS_ALPN, alpnChallengeFile } from '../acme/index.js'
 import type { Engine } from '../config/schema.js'
 import { badRequest } from '../http1/bad-request.js'
 import type { NativeClient } from '../http1/client-side.js'
@@ -34,6 +43,7 @@ import { NodeConnection } from '../http1/node-connection.js'
 import { nativeParser } from '../http1/parser.js'
 import { type Http1Options, Http1Server } from '../http1/server.js'
 import { upgradeClient } from '../http1/upgrade-port.js'
+import { type HelloResult, MAX_HELLO_BYTES, readClientHello } from '../l4/client-hello.js'
 import { type ClientSide, Http1Client, Http2Client } from '../l7/client.js'
 import { handleRequest, type RequestHooks } from '../l7/request.js'
 import { CLOSE_WAIT_MS, TunnelSet } from '../tunnel/index.js'
@@ -137,6 +147,8 @@ export class HttpListener implements RequestHooks, Listener {
       )
       // A failed handshake costs its connection only; nothing to answer in HTTP.
       tlsServer.on('tlsClientError', (_err, socket) => socket.destroy())
+      this.#alpnChallenges(tlsServer)
+      // After the ACME peek, so that it runs before it: the PROXY header comes first on the wire.
       this.#proxiedTls(tlsServer)
       // node:https hands each handshaken connection to node:http; those that chose h2 go to HTTP/2.
       const toH1 = takeListeners(tlsServer, 'secureConnection')
@@ -177,6 +189,8 @@ export class HttpListener implements RequestHooks, Listener {
         allowHalfOpen: true,
       })
       tlsServer.on('tlsClientError', (_err, socket) => socket.destroy())
+      this.#alpnChallenges(tlsServer)
+      // After the ACME peek, so that it runs before it: the PROXY header comes first on the wire.
       this.#proxiedTls(tlsServer)
       tlsServer.on('secureConnection', (socket: TLSSocket) => {
         if (socket.alpnProtocol === 'h2' && this.#h2) this.#h2.accept(socket)
@@ -191,6 +205,26 @@ export class HttpListener implements RequestHooks, Listener {
       server = plain
     }
     return { engine: 'native', server, http1 }
+  }
+
+  /**
+   * ACME tls-alpn-01 (`tls.acme.challenge`): each connection's ClientHello is read before the TLS
+   * server takes it. One that offers only `acme-tls/1` (a CA validating, RFC 8737 §3) gets the
+   * challenge certificate the ACME manager made for its server name, and is closed after the
+   * handshake; every other one goes to the TLS server as it came (node:tls reads the bytes left in the
+   * socket's buffer). The cost: one read of the ClientHello per connection, on this listener only.
+   */
+  #alpnChallenges(server: NetServer): void {
+    const acme = this.#rt.config.tls?.acme
+    if (acme?.challenge !== 'tls-alpn-01') return
+    const toTls = takeListeners(server, 'connection')
+    server.on('connection', (socket: Socket) =>
+      peekClientHello(socket, this.#rt.config.timeouts.requestHeadersMs, (hello) => {
+        if (hello?.kind === 'hello' && hello.alpn.length === 1 && hello.alpn[0] === ACME_TLS_ALPN)
+          return answerAlpnChallenge(socket, acme.storageDir, hello.serverName)
+        toTls(socket)
+      }),
+    )
   }
 
   /**
@@ -488,4 +522,52 @@ function takeListeners(server: NetServer, event: string): (socket: Socket) => vo
   return (socket) => {
     for (const l of listeners) l.call(server, socket)
   }
+}
+
+/**
+ * Reads the first bytes of `socket` until they hold a whole ClientHello (or are not one, or
+ * `timeoutMs` passed, or the socket ended), gives them back to its buffer, and calls `next` with what
+ * they said (undefined: nothing readable came). The socket is left paused.
+ */
+function peekClientHello(socket: Socket, timeoutMs: number, next: (hello: HelloResult | undefined) => void): void {
+  let buffered: Buffer = Buffer.alloc(0)
+  let done = false
+  const finish = (hello: HelloResult | undefined) => {
+    if (done) return
+    done = true
+    clearTimeout(timer)
+    socket.removeListener('data', onData)
+    socket.removeListener('end', onEnd)
+    socket.pause()
+    if (buffered.length > 0) socket.unshift(buffered)
+    next(hello)
+  }
+  const onData = (chunk: Buffer) => {
+    buffered = buffered.length === 0 ? chunk : Buffer.concat([buffered, chunk])
+    const hello = readClientHello(buffered)
+    if (hello.kind !== 'incomplete' || buffered.length >= MAX_HELLO_BYTES) finish(hello)
+  }
+  const onEnd = () => finish(undefined)
+  const timer = setTimeout(() => finish(undefined), timeoutMs > 0 ? timeoutMs : 10_000)
+  socket.on('data', onData)
+  socket.once('end', onEnd)
+  socket.on('error', () => socket.destroy())
+}
+
+/** Completes a tls-alpn-01 validation handshake with the challenge certificate for `name`, then closes. */
+function answerAlpnChallenge(socket: Socket, storageDir: string, name: string | undefined): void {
+  let pem: string
+  try {
+    pem = readFileSync(alpnChallengeFile(storageDir, name ?? ''), 'utf8')
+  } catch {
+    socket.destroy() // no validation under way for that name
+    return
+  }
+  const tls = new TLSSocket(socket, {
+    isServer: true,
+    secureContext: createSecureContext({ key: pem, cert: pem }),
+    ALPNProtocols: [ACME_TLS_ALPN],
+  })
+  tls.on('error', () => tls.destroy())
+  tls.once('secure', () => tls.end())
 }
