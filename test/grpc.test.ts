@@ -146,6 +146,31 @@ describe('gRPC to h2c servers', () => {
     )
   })
 
+  it('takes grpc-timeout 0 as already past, and one longer than a timer can wait as none', async () => {
+    const session = h2connect(`http://${lbAddress(lb)}`)
+    try {
+      const call = async (timeout: string) => {
+        const stream = session.request({
+          ':method': 'POST',
+          ':path': '/test.Echo/Unary',
+          'content-type': 'application/grpc',
+          te: 'trailers',
+          'grpc-timeout': timeout,
+        })
+        const body = Buffer.from(JSON.stringify({ t: timeout }))
+        const frame = Buffer.alloc(5)
+        frame.writeUInt32BE(body.length, 1)
+        stream.end(Buffer.concat([frame, body]))
+        return (await responseOf(stream)).trailers['grpc-status']
+      }
+      assert.equal(await call('0S'), String(grpc.status.DEADLINE_EXCEEDED))
+      // 99,999,999 hours: past Node's longest timer (about 24.8 days), so, in effect, no deadline.
+      assert.equal(await call('99999999H'), String(grpc.status.OK))
+    } finally {
+      session.close()
+    }
+  })
+
   it('ends a call whose grpc-timeout runs out inside Switchyard with DEADLINE_EXCEEDED', async () => {
     // A raw HTTP/2 client, so that only Switchyard enforces the deadline (grpc-js would also cancel).
     const session = h2connect(`http://${lbAddress(lb)}`)

@@ -314,6 +314,79 @@ describe('HTTP/2 to servers (h2c)', () => {
     }
   })
 
+  it('retries a request on another server when an HTTP/2 connection dies under it (not a cancellation)', async () => {
+    const dying = await h2Backend((stream) => stream.session?.destroy())
+    try {
+      await withLb(
+        {
+          logging: { accessLog: false },
+          listeners: [{ name: 'l', listen: '127.0.0.1:0', routes: [{ pool: 'p' }] }],
+          pools: [
+            {
+              name: 'p',
+              protocol: 'h2c',
+              balance: { algorithm: 'round-robin' },
+              servers: [`http://127.0.0.1:${dying.port}`, `http://127.0.0.1:${backend.port}`],
+              retries: { attempts: 1, backoff: { base: '1ms', max: '1ms' } },
+              ejectOnConnectFailure: false,
+            },
+          ],
+        },
+        async (base) => {
+          for (let i = 0; i < 4; i++) {
+            const res = await request(`${base}/r${i}`)
+            assert.equal(res.statusCode, 200, `request ${i}`)
+            assert.equal(((await res.body.json()) as { path: string }).path, `/r${i}`)
+          }
+        },
+      )
+    } finally {
+      await dying.close()
+    }
+  })
+
+  it('serves the queue, then closes, when closed while its first connection is being made', async () => {
+    const { Http2Connections } = await import('../src/http2/upstream.js')
+    const before = backend.sessions.length
+    const pool = new Http2Connections({
+      host: '127.0.0.1',
+      port: backend.port,
+      authority: `127.0.0.1:${backend.port}`,
+      tls: undefined,
+      maxConnections: 4,
+      maxConcurrentStreams: 100,
+      keepAliveMs: 60_000,
+      connectMs: 5000,
+      maxRequestsPerConnection: 0,
+    })
+    const done = new Promise<number>((resolve, reject) => {
+      const call = pool.call({
+        onUpstreamHead: (status) => {
+          resolve(status)
+          return true
+        },
+        onUpstreamData: () => true,
+        onUpstreamEnd: () => {},
+        onUpstreamError: reject,
+        onUpstreamSocket: () => {},
+      })
+      call.send({
+        method: 'GET',
+        path: '/q',
+        headers: ['host', 'q.test'],
+        body: null,
+        headersTimeoutMs: 5000,
+        bodyTimeoutMs: 5000,
+        closeAfter: false,
+      })
+    })
+    const closed = pool.close()
+    assert.equal(await done, 200)
+    await closed
+    assert.equal(backend.sessions.length - before, 1, 'one connection, not one per turn of a loop')
+    await waitFor(() => backend.sessions.slice(before).every((s) => s.closed), 'the connection closed')
+  })
+
   it('closes a connection idle for connections.keepAlive', async () => {
     const before = backend.sessions.length
     await withLb(config(`http://127.0.0.1:${backend.port}`, { connections: { keepAlive: '50ms' } }), async (base) => {

@@ -294,6 +294,17 @@ for (const engine of ['native', 'node'] as const) {
       })
     })
 
+    it('connects with no connect timeout (timeouts.connect: 0)', async () => {
+      await withLb(
+        config(`http://127.0.0.1:${backend.port}`, { engine, sendProxyProtocol: 'v1', timeouts: { connect: 0 } }),
+        async (port) => {
+          const c = client()
+          assert.equal((await getJson(port, '/no-timeout', c.agent)).header.sourcePort, c.port())
+          await c.agent.close()
+        },
+      )
+    })
+
     it('passes on the address a PROXY header in carried, in v2', async () => {
       await withLb(
         config(`http://127.0.0.1:${backend.port}`, { engine, sendProxyProtocol: 'v2' }, { proxyProtocol: true }),

@@ -9,6 +9,7 @@ import assert from 'node:assert/strict'
 import { type ClientHttp2Session, type ClientHttp2Stream, connect as h2connect } from 'node:http2'
 import { after, before, describe, it } from 'node:test'
 import { createLoadBalancer, type LoadBalancer } from '../src/index.js'
+import { memoryLogger } from './helpers/log.js'
 import { waitFor } from './helpers/wait.js'
 import { metric, type WsBackend, wsBackend } from './helpers/ws.js'
 
@@ -50,14 +51,17 @@ describe('WebSocket over HTTP/2 (RFC 8441)', () => {
   let lb: LoadBalancer
   let session: ClientHttp2Session
   let enabled: boolean | undefined
+  const log = memoryLogger()
 
   before(async () => {
     backend = await wsBackend('a')
-    lb = createLoadBalancer({
-      logging: { accessLog: false },
-      listeners: [{ name: 'l', listen: '127.0.0.1:0', http2: true, routes: [{ pool: 'p' }] }],
-      pools: [{ name: 'p', servers: [backend.url] }],
-    })
+    lb = createLoadBalancer(
+      {
+        listeners: [{ name: 'l', listen: '127.0.0.1:0', http2: true, routes: [{ pool: 'p' }] }],
+        pools: [{ name: 'p', servers: [backend.url] }],
+      },
+      { logger: log.logger },
+    )
     await lb.start()
     session = h2connect(`http://127.0.0.1:${lb.addresses().l?.port}`)
     await new Promise<void>((resolve) =>
@@ -120,6 +124,11 @@ describe('WebSocket over HTTP/2 (RFC 8441)', () => {
     stream.end()
     await new Promise((resolve) => stream.once('close', resolve))
     await waitFor(async () => (await metric(lb, 'switchyard_tunnels_active', 'pool="p"')) === 0, 'the tunnel closed')
+    // One access line for the tunnel, when it closed, as for an HTTP/1.1 WebSocket: 101, not a client abort.
+    await waitFor(() => log.lines.some((l) => l.url === '/room?x=1'), 'the access line')
+    const line = log.lines.find((l) => l.url === '/room?x=1')
+    assert.equal(line?.status, 101)
+    assert.equal(line?.code, undefined)
   })
 
   it('still answers a plain CONNECT 501', async () => {

@@ -6,7 +6,8 @@
  *
  * - Storage (`tls.acme.storage`, made with mode 0700): `account.key` (the ACME account, made once) and
  *   `account.json` (its URL at the directory),
- *   `certs/<first domain>/cert.pem` and `key.pem` (a fresh key per order), `challenges/<token>` while
+ *   `certs/<first domain>/certificate.pem` (the chain and a fresh key per order, in one file, so that
+ *   one rename replaces both), `challenges/<token>` while
  *   an order runs. Files are written whole to a temporary name and renamed, so a reader never sees half.
  * - One process orders: the load balancer, or the supervisor when there are workers; every process
  *   serves (they read the files). A lock file (`<storage>/certs/<domain>/.lock`) keeps two instances
@@ -18,17 +19,17 @@
  *   failure is logged with its reason (the CA's problem document, when it sent one).
  * - The CA's terms of service are agreed to (as Caddy and Traefik do); the docs say so.
  */
-import { randomBytes } from 'node:crypto'
+import { createHash, createPrivateKey, randomBytes, X509Certificate } from 'node:crypto'
 import {
-  closeSync,
   existsSync,
+  linkSync,
   mkdirSync,
-  openSync,
   readFileSync,
   renameSync,
   rmSync,
   statSync,
   unlinkSync,
+  utimesSync,
   writeFileSync,
 } from 'node:fs'
 import { Agent } from 'node:https'
@@ -55,18 +56,38 @@ export interface AcmeManagerOptions {
 export interface StoredCertificate {
   readonly names: readonly string[]
   readonly notAfterMs: number
+  /** The key beside it is there and is the certificate's (false after a write cut short). Default true. */
+  readonly keyMatches?: boolean
 }
 
-/** The certificate at `file`, or undefined when there is none or it cannot be read. */
-export function storedCertificate(file: string): StoredCertificate | undefined {
+/** The certificate at `certFile` (and whether `keyFile` is its key), or undefined when there is none. */
+export function storedCertificate(certFile: string, keyFile?: string): StoredCertificate | undefined {
+  let pem: Buffer
   try {
-    const info = acme.crypto.readCertificateInfo(readFileSync(file))
+    pem = readFileSync(certFile)
+  } catch {
+    return undefined
+  }
+  try {
+    const info = acme.crypto.readCertificateInfo(pem)
     const names = new Set(
       [info.domains.commonName, ...info.domains.altNames].filter((n) => n).map((n) => n.toLowerCase()),
     )
-    return { names: [...names], notAfterMs: info.notAfter.getTime() }
+    return {
+      names: [...names],
+      notAfterMs: info.notAfter.getTime(),
+      keyMatches: keyFile === undefined || keyMatches(pem, keyFile),
+    }
   } catch {
     return undefined
+  }
+}
+
+function keyMatches(certPem: Buffer, keyFile: string): boolean {
+  try {
+    return new X509Certificate(certPem).checkPrivateKey(createPrivateKey(readFileSync(keyFile)))
+  } catch {
+    return false
   }
 }
 
@@ -77,6 +98,7 @@ export function orderReason(
   nowMs: number,
 ): string | undefined {
   if (stored === undefined) return 'no certificate yet'
+  if (stored.keyMatches === false) return "its key is missing or is not the certificate's"
   const missing = settings.domains.filter((d) => !stored.names.includes(d))
   if (missing.length > 0) return `the certificate does not name ${missing.join(', ')}`
   if (stored.notAfterMs - nowMs <= settings.renewBeforeMs)
@@ -191,12 +213,12 @@ export class AcmeManager {
   async #run(e: Entry): Promise<void> {
     const s = e.settings
     const logger = this.#options.logger
-    const reason = orderReason(storedCertificate(s.certFile), s, Date.now())
+    const reason = orderReason(storedCertificate(s.certFile, s.keyFile), s, Date.now())
     if (reason === undefined) {
       const stored = storedCertificate(s.certFile) as StoredCertificate
       return this.#schedule(e, stored.notAfterMs - s.renewBeforeMs - Date.now())
     }
-    const release = takeLock(`${path.dirname(s.certFile)}/.lock`)
+    const release = takeLock(path.join(path.dirname(s.certFile), '.lock'))
     if (release === undefined) {
       // Another instance orders it: look again in a while.
       logger.info({ listener: e.listener, domains: s.domains }, 'ACME: another instance is ordering this certificate')
@@ -208,9 +230,11 @@ export class AcmeManager {
       `ACME: ordering a certificate for ${s.domains.join(', ')} (${reason})`,
     )
     try {
-      const cert = await this.#order(s)
-      writeWhole(s.keyFile, cert.key, 0o600)
-      writeWhole(s.certFile, cert.chain, 0o644)
+      // Orders that share a storage directory (its account) run one at a time in this process.
+      const cert = await inTurn(s.storageDir, () => this.#order(s))
+      // The chain, then its key, in one file renamed into place: both change at once.
+      const chain = cert.chain.endsWith('\n') ? cert.chain : `${cert.chain}\n`
+      writeWhole(s.certFile, `${chain}${cert.key.toString()}`, 0o600)
       e.failures = 0
       const stored = storedCertificate(s.certFile)
       logger.info(
@@ -257,14 +281,17 @@ export class AcmeManager {
 
   async #order(s: AcmeSettings): Promise<{ key: Buffer; chain: string }> {
     const accountKeyFile = path.join(s.storageDir, 'account.key')
-    if (!existsSync(accountKeyFile)) writeWhole(accountKeyFile, await acme.crypto.createPrivateEcdsaKey(), 0o600)
-    // The account's URL at this directory, once known: later orders use the account as it is, rather
-    // than ask the CA to create (and update) it again.
+    // Made once: an instance that finds one made meanwhile (another process) uses that one.
+    if (!existsSync(accountKeyFile)) createOnce(accountKeyFile, await acme.crypto.createPrivateEcdsaKey())
+    const accountKey = readFileSync(accountKeyFile)
+    // The account's URL at this directory, for this key, once known: later orders use the account as
+    // it is, rather than ask the CA to create (and update) it again.
     const accountFile = path.join(s.storageDir, 'account.json')
-    const accountUrl = knownAccount(accountFile, s.directoryUrl)
+    const keyId = createHash('sha256').update(accountKey).digest('hex')
+    const accountUrl = knownAccount(accountFile, s.directoryUrl, keyId)
     const client = new acme.Client({
       directoryUrl: s.directoryUrl,
-      accountKey: readFileSync(accountKeyFile),
+      accountKey,
       ...(accountUrl === undefined ? {} : { accountUrl }),
       // acme-client's retries of a busy CA (5xx, rate limits): 3 tries, 1 s to 10 s apart.
       backoffAttempts: 3,
@@ -296,7 +323,11 @@ export class AcmeManager {
       },
     })
     if (accountUrl === undefined)
-      writeWhole(accountFile, `${JSON.stringify({ directory: s.directoryUrl, url: client.getAccountUrl() })}\n`, 0o600)
+      writeWhole(
+        accountFile,
+        `${JSON.stringify({ directory: s.directoryUrl, key: keyId, url: client.getAccountUrl() })}\n`,
+        0o600,
+      )
     return { key, chain }
   }
 
@@ -308,17 +339,43 @@ export class AcmeManager {
   }
 }
 
-/** The storage directories, made now: the certificate's is watched for changes from the start. */
-/** The account URL recorded for `directory`, if any. */
-function knownAccount(file: string, directory: string): string | undefined {
+/** Runs `task` after the other tasks of `key` (a storage directory) in this process. */
+const turns = new Map<string, Promise<unknown>>()
+function inTurn<T>(key: string, task: () => Promise<T>): Promise<T> {
+  const before = turns.get(key) ?? Promise.resolve()
+  const run = before.then(task, task)
+  const settled = run.catch(() => {})
+  turns.set(key, settled)
+  void settled.then(() => {
+    if (turns.get(key) === settled) turns.delete(key)
+  })
+  return run
+}
+
+/** Writes `file` only if it does not exist yet (a hard link of a whole temporary file: all or nothing). */
+function createOnce(file: string, data: Buffer): void {
+  const tmp = `${file}.${randomBytes(6).toString('hex')}.tmp`
+  writeFileSync(tmp, data, { mode: 0o600 })
   try {
-    const known = JSON.parse(readFileSync(file, 'utf8')) as { directory?: unknown; url?: unknown }
-    return known.directory === directory && typeof known.url === 'string' ? known.url : undefined
+    linkSync(tmp, file)
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err
+  } finally {
+    rmSync(tmp, { force: true })
+  }
+}
+
+/** The account URL recorded for `directory` and the key `keyId`, if any. */
+function knownAccount(file: string, directory: string, keyId: string): string | undefined {
+  try {
+    const known = JSON.parse(readFileSync(file, 'utf8')) as { directory?: unknown; key?: unknown; url?: unknown }
+    return known.directory === directory && known.key === keyId && typeof known.url === 'string' ? known.url : undefined
   } catch {
     return undefined
   }
 }
 
+/** The storage directories, made now: the certificate's is watched for changes from the start. */
 function prepareStorage(settings: AcmeSettings): void {
   mkdirSync(path.join(settings.storageDir, 'challenges'), { recursive: true, mode: 0o700 })
   mkdirSync(path.dirname(settings.certFile), { recursive: true, mode: 0o700 })
@@ -332,13 +389,34 @@ function writeWhole(file: string, data: string | Buffer, mode: number): void {
   renameSync(tmp, file)
 }
 
-/** Takes `file` as a lock (made exclusively); undefined when another holder has it and it is not stale. */
+/**
+ * Takes `file` as a lock (made exclusively, holding an id of ours, its time refreshed every minute
+ * while held); undefined when another holder has it and it is not stale. The release removes it only
+ * if it is still ours.
+ */
 function takeLock(file: string): (() => void) | undefined {
   mkdirSync(path.dirname(file), { recursive: true, mode: 0o700 })
+  const id = randomBytes(12).toString('hex')
   for (let attempt = 0; attempt < 2; attempt++) {
     try {
-      closeSync(openSync(file, 'wx', 0o600))
-      return () => rmSync(file, { force: true })
+      writeFileSync(file, id, { flag: 'wx', mode: 0o600 })
+      const refresh = setInterval(() => {
+        try {
+          const now = new Date()
+          utimesSync(file, now, now)
+        } catch {
+          // gone: the release below finds it so
+        }
+      }, 60_000)
+      refresh.unref()
+      return () => {
+        clearInterval(refresh)
+        try {
+          if (readFileSync(file, 'utf8') === id) rmSync(file, { force: true })
+        } catch {
+          // already gone
+        }
+      }
     } catch {
       try {
         if (Date.now() - statSync(file).mtimeMs < STALE_LOCK_MS) return undefined

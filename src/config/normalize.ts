@@ -178,7 +178,7 @@ export interface AcmeSettings {
   readonly renewBeforeMs: number
   /** How the CA checks that the domains are ours. */
   readonly challenge: 'http-01' | 'tls-alpn-01'
-  /** Where the certificate and its key are kept (under `storageDir`). */
+  /** Where the certificate and its key are kept (under `storageDir`): one file, the chain then the key. */
   readonly certFile: string
   readonly keyFile: string
 }
@@ -555,10 +555,13 @@ export function deepFreeze<T>(value: T): T {
 
 type AcmeInput = NonNullable<NonNullable<Extract<ParsedConfig['listeners'][number], { tls?: unknown }>['tls']>['acme']>
 
-/** Where an ACME certificate is kept: `<storage>/certs/<first domain>/`. */
+/**
+ * Where an ACME certificate is kept: `<storage>/certs/<first domain>/certificate.pem`, the chain and
+ * then its key in one file, so that one rename replaces both (a certificate never meets another's key).
+ */
 function acmeFiles(a: AcmeInput): { certFile: string; keyFile: string } {
-  const dir = path.join(a.storage, 'certs', (a.domains[0] as string).toLowerCase())
-  return { certFile: path.join(dir, 'cert.pem'), keyFile: path.join(dir, 'key.pem') }
+  const file = path.join(a.storage, 'certs', (a.domains[0] as string).toLowerCase(), 'certificate.pem')
+  return { certFile: file, keyFile: file }
 }
 
 function acmeSettings(a: AcmeInput): AcmeSettings {

@@ -205,7 +205,8 @@ const acme = z
     domains: z
       .array(
         z.string().regex(/^(?=.{1,253}$)([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z0-9-]{2,63}$/i, {
-          error: 'expected a domain name such as example.com (no wildcards: only dns-01 proves them, which is not offered)',
+          error:
+            'expected a domain name such as example.com (no wildcards: only dns-01 proves them, which is not offered)',
         }),
       )
       .min(1)

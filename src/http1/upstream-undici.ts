@@ -60,7 +60,11 @@ function prefixConnector(settings: UndiciSettings, prefix: Buffer): buildConnect
         callback(err, null)
       }
     }
-    const timer = setTimeout(() => finish(new errors.ConnectTimeoutError()), settings.connectMs)
+    // 0: no connect timeout, as the pool's `timeouts.connect` says.
+    const timer =
+      settings.connectMs > 0
+        ? setTimeout(() => finish(new errors.ConnectTimeoutError()), settings.connectMs)
+        : undefined
     socket.once('error', finish)
     socket.once(tls === undefined ? 'connect' : 'secureConnect', () => finish(null))
   }

@@ -86,6 +86,8 @@ export class Http2Connections implements ServerConnections {
   readonly #sessions: Session[] = []
   /** Sessions being connected. */
   #connecting = 0
+  /** Sockets being connected, which `destroy()` ends. */
+  readonly #sockets = new Set<Socket>()
   /** Calls waiting for a free stream, oldest first. */
   readonly #queue: H2Call[] = []
   #closing = false
@@ -126,17 +128,27 @@ export class Http2Connections implements ServerConnections {
     if (at >= 0) this.#queue.splice(at, 1)
   }
 
+  /** Whether this pool was destroyed (its streams' resets are its own doing). */
+  get destroyed(): boolean {
+    return this.#destroyed
+  }
+
   /** A stream of `session` closed: its slot serves the queue, or the session idles. */
   streamClosed(session: Session): void {
     session.active--
     this.#serveQueue()
-    if (session.active > 0 || this.#sessions.indexOf(session) < 0) return
-    if (session.closing || this.#closing) return session.h2.close()
-    if (this.#s.keepAliveMs === 0) {
+    this.#idle(session)
+  }
+
+  /** A session with no open stream: closed when closing or retired, else after `keepAliveMs`. */
+  #idle(session: Session): void {
+    if (session.active > 0 || this.#sessions.indexOf(session) < 0 || session.idleTimer !== undefined) return
+    if (session.closing || this.#closing || this.#s.keepAliveMs === 0) {
       session.closing = true
       return session.h2.close()
     }
     session.idleTimer = setTimeout(() => {
+      session.idleTimer = undefined
       session.closing = true
       session.h2.close()
     }, this.#s.keepAliveMs)
@@ -158,6 +170,7 @@ export class Http2Connections implements ServerConnections {
     const err = new SwitchyardError('SWY_SHUTTING_DOWN', 'the connections to the server were closed')
     for (const call of this.#queue.splice(0)) call.fail(err)
     for (const s of [...this.#sessions]) s.h2.destroy()
+    for (const socket of [...this.#sockets]) socket.destroy()
     this.#maybeClosed()
     return this.#whenClosed.promise
   }
@@ -166,9 +179,9 @@ export class Http2Connections implements ServerConnections {
     if (this.#closing && this.#sessions.length === 0 && this.#connecting === 0) this.#whenClosed?.resolve()
   }
 
-  /** The oldest session with a free stream. */
+  /** The oldest session with a free stream (not closing, not gone: its streams close before it does). */
   #free(): Session | undefined {
-    for (const s of this.#sessions) if (!s.closing && s.active < s.limit) return s
+    for (const s of this.#sessions) if (!s.closing && s.active < s.limit && !s.h2.destroyed && !s.h2.closed) return s
     return undefined
   }
 
@@ -194,6 +207,7 @@ export class Http2Connections implements ServerConnections {
   /** Opens sessions while the queue holds more calls than the sessions being connected will take. */
   #grow(): void {
     const s = this.#s
+    if (this.#destroyed) return
     while (
       this.#queue.length > this.#connecting * s.maxConcurrentStreams &&
       this.#sessions.filter((x) => !x.closing).length + this.#connecting < s.maxConnections
@@ -225,6 +239,7 @@ export class Http2Connections implements ServerConnections {
       socket.on('session', (session: Buffer) => {
         this.#tlsSessions.session = session
       })
+    this.#sockets.add(socket)
     let timedOut = false
     const timer =
       s.connectMs > 0
@@ -239,6 +254,7 @@ export class Http2Connections implements ServerConnections {
       settled = true
       if (timer !== undefined) clearTimeout(timer)
       socket.destroy()
+      this.#sockets.delete(socket)
       this.#connecting--
       let reason: SwitchyardError
       if (timedOut)
@@ -272,6 +288,7 @@ export class Http2Connections implements ServerConnections {
       settled = true
       if (timer !== undefined) clearTimeout(timer)
       socket.removeListener('error', failed)
+      this.#sockets.delete(socket)
       this.#connecting--
       this.#opened(socket)
     })
@@ -297,13 +314,15 @@ export class Http2Connections implements ServerConnections {
       active: 0,
       started: 0,
       limit: s.maxConcurrentStreams,
-      closing: this.#closing,
+      // Even while the pool closes: the queue it was opened for is served first, then it closes idle.
+      closing: false,
       idleTimer: undefined,
       error: undefined,
     }
     this.#sessions.push(session)
     h2.on('error', (err: Error) => {
       session.error ??= err
+      session.closing = true
     })
     h2.once('connect', () => {
       try {
@@ -333,8 +352,9 @@ export class Http2Connections implements ServerConnections {
       }
       this.#maybeClosed()
     })
-    if (this.#closing && this.#queue.length === 0) return h2.close()
     this.#serveQueue()
+    // Nothing left for it (the call it was opened for was aborted, or another session took it).
+    this.#idle(session)
   }
 }
 
@@ -404,6 +424,16 @@ class H2Call implements UpstreamTry {
     } catch (err) {
       this.#owner.streamClosed(session)
       this.#session = undefined
+      // The session went away or ran out of stream ids under us: nothing was sent, so another takes it.
+      const code = (err as { code?: unknown }).code
+      if (
+        code === 'ERR_HTTP2_INVALID_SESSION' ||
+        code === 'ERR_HTTP2_GOAWAY_SESSION' ||
+        code === 'ERR_HTTP2_OUT_OF_STREAMS'
+      ) {
+        session.closing = true
+        return this.#owner.dispatch(this)
+      }
       return this.fail(
         new SwitchyardError('SWY_INTERNAL', `the request could not be sent over HTTP/2: ${(err as Error).message}`, {
           cause: err,
@@ -506,9 +536,15 @@ class H2Call implements UpstreamTry {
       this.#session = undefined
       return this.#owner.dispatch(this)
     }
-    const sessionError = this.#session?.error
+    const session = this.#session
+    const sessionError = session?.error
+    // node:http2 closes the streams of a session that died with CANCEL too: only a live session's
+    // CANCEL is the server's.
+    const sessionAlive = session !== undefined && sessionError === undefined && !session.h2.destroyed
     let err: SwitchyardError
-    if (code === constants.NGHTTP2_CANCEL)
+    if (this.#owner.destroyed)
+      err = new SwitchyardError('SWY_SHUTTING_DOWN', 'the connections to the server were closed')
+    else if (code === constants.NGHTTP2_CANCEL && sessionAlive)
       err = new SwitchyardError('SWY_UPSTREAM_CANCELLED', undefined, { details: { http2Code: code } })
     else if (code === constants.NGHTTP2_PROTOCOL_ERROR || code === constants.NGHTTP2_COMPRESSION_ERROR)
       err = new SwitchyardError(

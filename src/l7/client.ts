@@ -411,6 +411,8 @@ export class Http2Client extends NodeClient {
       fields[name] = prev === undefined ? value : Array.isArray(prev) ? [...prev, value] : [prev, value]
     }
     stream.respond(fields)
+    // The request ends when the tunnel closes (the exchange is told then), not when the stream does.
+    this.unwatch()
     return { socket: Duplex.from({ readable: this.req, writable: stream }), head: Buffer.alloc(0) }
   }
 

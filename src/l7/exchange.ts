@@ -21,7 +21,7 @@ import type { RoutePipeline } from '../filters/pipeline.js'
 import type { ForwardedRequest } from '../filters/types.js'
 import { Tunnel, type UpgradeHandler, upgradeTry } from '../tunnel/index.js'
 import type { PoolLease, Selection, TryLease, TryOutcome, Waiter } from '../upstream/pool.js'
-import { clientProxyHeader } from '../upstream/send-proxy.js'
+import { clientProxyHeader, localProxyHeader } from '../upstream/send-proxy.js'
 import { admitRequestOf, tryHeaders } from './admission.js'
 import { readWholeBody, streamedBody } from './body.js'
 import { verdictResponse } from './error-response.js'
@@ -186,9 +186,11 @@ export class Exchange implements UpgradeHandler, Waiter {
           connectMs: config.timeouts.connectMs,
           tls: backend.tls ? this.#pool.tls : undefined,
           prefix:
-            proxyVersion === undefined || inbound.client.connection === undefined
+            proxyVersion === undefined
               ? undefined
-              : clientProxyHeader(proxyVersion, inbound.client.connection),
+              : inbound.client.connection === undefined
+                ? localProxyHeader(proxyVersion)
+                : clientProxyHeader(proxyVersion, inbound.client.connection),
         },
         this,
       )

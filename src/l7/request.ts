@@ -44,6 +44,9 @@ export interface RequestHooks {
   end(): void
 }
 
+/** The longest a Node timer waits (2^31 − 1 ms, about 24.8 days). */
+const MAX_TIMER_MS = 2 ** 31 - 1
+
 /** An `Upgrade` value that names only HTTP/2 (RFC 7540 §3.2, removed by RFC 9113): never tunnelled. */
 const H2C_ONLY = /^[ \t]*h2c[ \t]*$/i
 
@@ -170,16 +173,15 @@ export class Inbound implements RequestView {
     this.clientIp = resolveClientIp(this.peerIp, head.xff, rt.forwarding)
     hooks.begin()
     client.watch(() => this.#onClientGone())
-    let totalMs = rt.config.timeouts.totalMs
+    const totalMs = rt.config.timeouts.totalMs
     this.grpc = client.protocol === 'h2' && isGrpcContentType(this.header('content-type'))
-    if (this.grpc) {
-      const deadlineMs = parseGrpcTimeout(this.header('grpc-timeout'))
-      if (deadlineMs !== undefined && (totalMs === 0 || deadlineMs < totalMs)) {
-        totalMs = deadlineMs
-        this.#deadline = true
-      }
-    }
-    if (totalMs > 0) this.#timer = setTimeout(() => this.#onTotalTimeout(), totalMs)
+    // A gRPC deadline (0: already past) bounds the call when it is shorter; Node's timers go up to
+    // about 24.8 days, and a longer deadline is, in effect, none.
+    const deadlineMs = this.grpc ? parseGrpcTimeout(this.header('grpc-timeout')) : undefined
+    if (deadlineMs !== undefined && deadlineMs <= MAX_TIMER_MS && (totalMs === 0 || deadlineMs < totalMs)) {
+      this.#deadline = true
+      this.#timer = setTimeout(() => this.#onTotalTimeout(), deadlineMs)
+    } else if (totalMs > 0) this.#timer = setTimeout(() => this.#onTotalTimeout(), totalMs)
   }
 
   // --- RequestView ------------------------------------------------------------------------------

@@ -552,6 +552,8 @@ function peekClientHello(socket: Socket, timeoutMs: number, next: (hello: HelloR
   socket.on('data', onData)
   socket.once('end', onEnd)
   socket.on('error', () => socket.destroy())
+  // Behind a PROXY header the socket was left paused: a 'data' listener alone does not resume it.
+  socket.resume()
 }
 
 /** Completes a tls-alpn-01 validation handshake with the challenge certificate for `name`, then closes. */

@@ -67,9 +67,9 @@ export class CertificateWatcher {
     for (const dir of dirs) {
       if (this.#dirs.has(dir) || !existsSync(dir)) continue
       try {
-        const w = watch(dir, { persistent: false }, (_event, name) => {
-          if (name === null || this.#files.has(path.join(dir, name.toString()))) this.#soon()
-        })
+        // Any event in the directory: a Kubernetes secret volume renews by swapping a `..data`
+        // symlink, whose events name neither file. The digests tell what changed.
+        const w = watch(dir, { persistent: false }, () => this.#soon())
         w.on('error', () => {
           w.close()
           this.#dirs.delete(dir)

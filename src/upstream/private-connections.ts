@@ -15,6 +15,8 @@ export class PrivateConnections implements ServerConnections {
   readonly #open: (prefix: Buffer) => ServerConnections
   readonly #byClient = new Map<Socket, ServerConnections>()
   #local: ServerConnections | undefined
+  /** Connections whose client went away, closing gracefully; `destroy()` still ends them. */
+  readonly #retired = new Set<ServerConnections>()
   #closing = false
 
   constructor(version: ProxyVersion, open: (prefix: Buffer) => ServerConnections) {
@@ -32,8 +34,12 @@ export class PrivateConnections implements ServerConnections {
   }
 
   #of(client: Socket | undefined): ServerConnections {
+    // Closing: the local connections (closed too, so they refuse the try with SWY_SHUTTING_DOWN).
     if (client === undefined || client.destroyed || this.#closing) {
-      this.#local ??= this.#open(localProxyHeader(this.#version))
+      if (this.#local === undefined) {
+        this.#local = this.#open(localProxyHeader(this.#version))
+        if (this.#closing) this.#local.close().catch(() => {})
+      }
       return this.#local
     }
     let own = this.#byClient.get(client)
@@ -44,7 +50,11 @@ export class PrivateConnections implements ServerConnections {
       client.once('close', () => {
         if (this.#byClient.get(client) !== made) return
         this.#byClient.delete(client)
-        made.close().catch(() => {})
+        this.#retired.add(made)
+        made.close().then(
+          () => this.#retired.delete(made),
+          () => this.#retired.delete(made),
+        )
       })
     }
     return own
@@ -52,17 +62,17 @@ export class PrivateConnections implements ServerConnections {
 
   async close(): Promise<void> {
     this.#closing = true
-    await Promise.all(this.#all().map((c) => c.close()))
+    await Promise.all([...this.#all()].map((c) => c.close()))
   }
 
   async destroy(): Promise<void> {
     this.#closing = true
-    await Promise.all(this.#all().map((c) => c.destroy()))
+    await Promise.all([...this.#all(), ...this.#retired].map((c) => c.destroy()))
   }
 
+  /** Every connection set still held (each stays listed until destroyed, so a destroy after close reaches it). */
   #all(): ServerConnections[] {
     const all = [...this.#byClient.values()]
-    this.#byClient.clear()
     if (this.#local !== undefined) all.push(this.#local)
     return all
   }
