@@ -453,6 +453,13 @@ export class Http2Client extends NodeClient {
       this.#h2res.addTrailers(fields)
     }
     this.res.end(chunk)
+    // A CONNECT that is not tunnelled (answered 501): its stream is not left open (Node 24 keeps it).
+    if (this.req.method === 'CONNECT' && !this.canSwitch) {
+      const stream = this.#h2res.stream
+      stream.once('finish', () => {
+        if (!stream.closed) stream.close(constants.NGHTTP2_NO_ERROR)
+      })
+    }
   }
 
   abort(cancelled = false): void {

@@ -106,8 +106,10 @@ export class HttpListener implements RequestHooks, Listener {
   /** Plain connections whose first bytes are still awaited, to tell HTTP/2 from HTTP/1.1. */
   readonly #sniffing = new Set<Socket>()
   /**
-   * TLS listeners: every TCP connection, handshake done or not. A drain ends those that no engine
-   * holds (a handshake under way, or stalled: node:tls would wait 120 s for it).
+   * Every TCP connection, whatever holds it. A drain ends, after its grace period, those that no
+   * engine ended: a TLS handshake under way or stalled (node:tls would wait 120 s for it), a PROXY
+   * header or preface being read, or an HTTP/2 session whose socket outlived its destroy (Node 24
+   * leaves one after a CONNECT stream).
    */
   readonly #raw = new Set<Socket>()
 
@@ -116,11 +118,10 @@ export class HttpListener implements RequestHooks, Listener {
     this.#inFlightGauge = rt.metrics.inFlightOf(rt.config.name)
     this.#tls = rt.tls
     this.#front = effectiveEngine(rt.config.engine, rt) === 'native' ? this.#nativeFront(rt) : this.#nodeFront(rt)
-    if (rt.tls !== undefined)
-      this.#front.server.prependListener('connection', (socket: Socket) => {
-        this.#raw.add(socket)
-        socket.once('close', () => this.#raw.delete(socket))
-      })
+    this.#front.server.prependListener('connection', (socket: Socket) => {
+      this.#raw.add(socket)
+      socket.once('close', () => this.#raw.delete(socket))
+    })
     this.#configureH2(rt)
   }
 

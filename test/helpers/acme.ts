@@ -97,7 +97,13 @@ export async function startPebble(opts: { httpPort: number; tlsPort: number }): 
     PEBBLE_WFE_NONCEREJECT: '0',
     PEBBLE_AUTHZREUSE: '0',
   })
+  // If the test process ends without stopping them (a timeout, a crash), they go with it.
+  const killAll = () => {
+    for (const c of children) if (c.exitCode === null) c.kill('SIGKILL')
+  }
+  process.once('exit', killAll)
   const stop = async () => {
+    process.removeListener('exit', killAll)
     for (const c of children) if (c.exitCode === null) c.kill('SIGTERM')
     await Promise.all(
       children.map((c) => (c.exitCode === null ? new Promise((r) => c.once('exit', r)) : Promise.resolve())),
