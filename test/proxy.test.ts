@@ -333,6 +333,23 @@ describe('HTTP/1.1 proxying', () => {
     const body = JSON.parse(data.slice(data.indexOf('\r\n\r\n') + 4)) as Echo
     assert.deepEqual([body.backend, body.url], ['api', '/v1/abs?q=1'])
   })
+
+  it("routes and forwards an absolute-form target by its own host, not the Host header's (RFC 9112 §3.2.2)", async () => {
+    const { data } = await rawExchange(
+      lb.port,
+      'GET http://api.test/v1/other HTTP/1.1\r\nHost: web.test\r\nConnection: close\r\n\r\n',
+    )
+    const body = JSON.parse(data.slice(data.indexOf('\r\n\r\n') + 4)) as Echo
+    assert.deepEqual(
+      [body.backend, body.url, headerMap(body.rawHeaders).get('host')],
+      ['api', '/v1/other', ['api.test']],
+    )
+    const userinfo = await rawExchange(
+      lb.port,
+      'GET http://user:pw@api.test/x HTTP/1.1\r\nHost: api.test\r\nConnection: close\r\n\r\n',
+    )
+    assert.match(userinfo.data, /^HTTP\/1\.1 400 /)
+  })
 })
 
 describe('malformed requests', () => {

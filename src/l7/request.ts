@@ -258,9 +258,13 @@ export class Inbound implements RequestView {
     if (url.charCodeAt(0) === 47 /* / */) this.url = url
     else {
       // absolute-form (RFC 9112 §3.2.2) is accepted and sent on as origin-form; anything else is refused.
-      const origin = absoluteToOrigin(url)
-      if (origin === undefined) return this.fail(new SwitchyardError('SWY_BAD_REQUEST', 'unsupported request target'))
-      this.url = origin
+      // Its host wins over the Host header, for routing and for what is forwarded.
+      const target = absoluteTarget(url)
+      if (target === undefined) return this.fail(new SwitchyardError('SWY_BAD_REQUEST', 'unsupported request target'))
+      this.url = target.origin
+      if (!isValidHost(target.authority))
+        return this.fail(new SwitchyardError('SWY_BAD_REQUEST', 'an invalid host in the request target'))
+      this.head.host = target.authority
     }
     this.upstreamPath = this.url
     // An ACME CA validating a certificate this configuration orders: answered before any rule.
@@ -432,11 +436,13 @@ function http1HeadProblem(client: ClientSide, head: RequestHead): SwitchyardErro
   return problem === undefined ? undefined : new SwitchyardError(problem.code, problem.message)
 }
 
-function absoluteToOrigin(url: string): string | undefined {
+/** An absolute-form target's origin-form (path and query) and authority (host, and port when not the default). */
+function absoluteTarget(url: string): { origin: string; authority: string } | undefined {
   if (!/^https?:\/\//i.test(url)) return undefined
   try {
     const u = new URL(url)
-    return `${u.pathname}${u.search}`
+    if (u.username !== '' || u.password !== '') return undefined // userinfo is not allowed (RFC 9110 §4.2.4)
+    return { origin: `${u.pathname}${u.search}`, authority: u.host }
   } catch {
     return undefined
   }
