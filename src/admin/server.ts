@@ -6,8 +6,10 @@
  *   GET /metrics      Prometheus text exposition
  *   GET /             a small HTML page linking the above
  *
- * It reads snapshots and metrics only, never pool internals.
+ * It reads snapshots and metrics only, never pool internals. Closed by default: the config allows it on
+ * a loopback address only, unless `admin.token` guards every request but `/healthz` (401 otherwise).
  */
+import { createHash, timingSafeEqual } from 'node:crypto'
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http'
 import type { AddressInfo } from 'node:net'
 import type { ListenAddress } from '../core/address.js'
@@ -25,9 +27,13 @@ export class AdminServer {
   readonly #source: AdminSource
   readonly #address: ListenAddress
 
-  constructor(source: AdminSource, address: ListenAddress) {
+  /** SHA-256 of the bearer token, compared in constant time; undefined: no token (a loopback admin). */
+  readonly #tokenDigest: Buffer | undefined
+
+  constructor(source: AdminSource, address: ListenAddress & { readonly token?: string | undefined }) {
     this.#source = source
     this.#address = address
+    this.#tokenDigest = address.token === undefined ? undefined : digest(address.token)
     this.#server = createServer({ keepAliveTimeout: 5000 }, (req, res) => {
       this.#handle(req, res).catch((err: Error) => {
         if (!res.headersSent) send(res, 500, 'application/json', JSON.stringify({ error: err.message }))
@@ -54,6 +60,10 @@ export class AdminServer {
   async #handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
     const path = (req.url ?? '/').split('?')[0]
     if (req.method !== 'GET' && req.method !== 'HEAD') return send(res, 405, 'text/plain', 'method not allowed\n')
+    if (path !== '/healthz' && !this.#authorized(req)) {
+      res.setHeader('www-authenticate', 'Bearer realm="switchyard admin"')
+      return send(res, 401, 'application/json', '{"error":"unauthorized: send Authorization: Bearer <admin token>"}')
+    }
     switch (path) {
       case '/healthz':
         return send(res, 200, 'application/json', '{"status":"ok"}')
@@ -69,6 +79,20 @@ export class AdminServer {
         return send(res, 404, 'application/json', '{"error":"not found"}')
     }
   }
+
+  /** The request carries the admin token (always, when there is none). */
+  #authorized(req: IncomingMessage): boolean {
+    const expected = this.#tokenDigest
+    if (expected === undefined) return true
+    const header = req.headers.authorization
+    const m = header === undefined ? null : /^Bearer[ \t]+(\S+)[ \t]*$/i.exec(header)
+    // Digests of equal length: the comparison takes the same time whatever was sent.
+    return m !== null && timingSafeEqual(digest(m[1] as string), expected)
+  }
+}
+
+function digest(token: string): Buffer {
+  return createHash('sha256').update(token, 'utf8').digest()
 }
 
 function send(res: ServerResponse, status: number, type: string, body: string): void {

@@ -3,6 +3,7 @@
  * Backend objects, short forms expanded, and everything deep-frozen. Code past this point trusts it.
  */
 import { randomBytes } from 'node:crypto'
+import { readFileSync } from 'node:fs'
 import { availableParallelism } from 'node:os'
 import path from 'node:path'
 import { type BalanceOptions, defaultOptions } from '../balancer/index.js'
@@ -239,7 +240,8 @@ export interface QueueSettings {
 }
 
 export interface RuntimeConfig {
-  readonly admin: (ListenAddress & { readonly listen: string }) | undefined
+  /** `token`: the bearer token every request but `/healthz` needs (read from `tokenFile` when given). */
+  readonly admin: (ListenAddress & { readonly listen: string; readonly token: string | undefined }) | undefined
   /** Worker processes; `auto` is resolved to the number of CPU cores. */
   readonly workers: number
   readonly logging: { readonly level: LogLevel; readonly accessLog: boolean }
@@ -256,7 +258,13 @@ export interface NormalizeOptions {
 
 export function normalize(cfg: ParsedConfig, options: NormalizeOptions = {}): RuntimeConfig {
   const runtime: RuntimeConfig = {
-    admin: cfg.admin ? { ...mustListen(cfg.admin.listen), listen: cfg.admin.listen } : undefined,
+    admin: cfg.admin
+      ? {
+          ...mustListen(cfg.admin.listen),
+          listen: cfg.admin.listen,
+          token: cfg.admin.tokenFile !== undefined ? readFileSync(cfg.admin.tokenFile, 'utf8').trim() : cfg.admin.token,
+        }
+      : undefined,
     workers: cfg.workers === 'auto' ? availableParallelism() : cfg.workers,
     logging: { level: cfg.logging.level, accessLog: cfg.logging.accessLog },
     shutdown: {

@@ -774,7 +774,26 @@ const pool = z.strictObject({
 
 export const configSchema = z.strictObject({
   $schema: z.string().optional().describe('JSON Schema reference for editors; ignored.'),
-  admin: z.strictObject({ listen }).optional().describe('Admin API (status, metrics). Absent: no admin listener.'),
+  admin: z
+    .strictObject({
+      listen,
+      token: z
+        .string()
+        .min(16)
+        .optional()
+        .describe(
+          'Bearer token every admin request needs (`Authorization: Bearer TOKEN`), compared in constant time; without it the answer is 401. `/healthz` stays open. Best taken from the environment, by interpolation of a variable such as SWITCHYARD_ADMIN_TOKEN. Without a token (or `tokenFile`), `listen` must be a loopback address.',
+        ),
+      tokenFile: z
+        .string()
+        .min(1)
+        .optional()
+        .describe('File holding the token (a secret mounted in a container, say); surrounding whitespace is trimmed.'),
+    })
+    .optional()
+    .describe(
+      'Admin API (status, metrics). Absent: no admin listener. Closed by default: on loopback only, unless a token guards it.',
+    ),
   workers: z
     .union([z.literal('auto'), z.int().min(1).max(256)])
     .default(1)
@@ -948,8 +967,20 @@ export function checkReferences(cfg: unknown): ReferenceProblem[] {
 
   const httpPools = new Set<string>()
   const tcpPools = new Set<string>()
-  const admin = parseListen(text(field(field(cfg, 'admin'), 'listen')) ?? '')
+  const adminCfg = field(cfg, 'admin')
+  const admin = parseListen(text(field(adminCfg, 'listen')) ?? '')
   if (admin) seen.set(`address\u0000${admin.host}:${admin.port}`, 'admin.listen')
+  const token = field(adminCfg, 'token')
+  const tokenFile = text(field(adminCfg, 'tokenFile'))
+  if (token !== undefined && tokenFile !== undefined)
+    issue(['admin', 'tokenFile'], 'expected either `token` or `tokenFile`, found both')
+  else if (tokenFile !== undefined && !isReadableFile(tokenFile))
+    issue(['admin', 'tokenFile'], `expected a readable file, found no readable file at "${tokenFile}"`)
+  if (admin && token === undefined && tokenFile === undefined && !isLoopback(admin.host))
+    issue(
+      ['admin', 'listen'],
+      `expected a loopback address (127.0.0.1, [::1]) for an admin API without \`token\` or \`tokenFile\`, found "${text(field(adminCfg, 'listen'))}": anyone who reaches it could read its status and metrics`,
+    )
   list(field(cfg, 'listeners')).forEach((l, i) => {
     const listenerName = text(field(l, 'name'))
     if (listenerName !== undefined) checkUnique('listener name', listenerName, ['listeners', i, 'name'])
@@ -1086,6 +1117,12 @@ export function checkReferences(cfg: unknown): ReferenceProblem[] {
     })
   })
   return problems
+}
+
+/** 127.0.0.0/8, ::1 and `localhost`: addresses only this machine reaches. */
+function isLoopback(host: string): boolean {
+  const h = host.startsWith('[') ? host.slice(1, -1) : host
+  return h === 'localhost' || h === '::1' || /^127\.\d{1,3}\.\d{1,3}\.\d{1,3}$/.test(h) || /^::ffff:127\./i.test(h)
 }
 
 /** Headers the proxy adds to every upstream request by its own settings. */
