@@ -240,20 +240,36 @@ export class UpstreamConnection {
   }
 
   #connectError(): SwitchyardError {
-    if (this.#connectTimedOut)
-      return new SwitchyardError(
-        'SWY_UPSTREAM_CONNECT_TIMEOUT',
-        `${ERROR_CODES.SWY_UPSTREAM_CONNECT_TIMEOUT.text}: after ${this.#connectMs} ms`,
-      )
-    const err = this.#error
-    if (this.#tls && this.#tcpUp) return tlsError(err)
-    const code = codeOf(err)
-    return new SwitchyardError(
-      'SWY_UPSTREAM_CONNECT',
-      `${ERROR_CODES.SWY_UPSTREAM_CONNECT.text}: ${code || err?.message || 'closed while connecting'}`,
-      err === undefined ? undefined : { cause: err },
-    )
+    return connectError(this.#error, {
+      timedOut: this.#connectTimedOut,
+      connectMs: this.#connectMs,
+      tlsStarted: this.#tls && this.#tcpUp,
+    })
   }
+}
+
+/**
+ * The error of a connection to a server that failed before it was up, for every engine:
+ * SWY_UPSTREAM_CONNECT_TIMEOUT after `connectMs`, SWY_UPSTREAM_TLS once TCP was up under TLS, else
+ * SWY_UPSTREAM_CONNECT naming the socket's error. A SwitchyardError given is the answer itself.
+ */
+export function connectError(
+  err: Error | undefined,
+  how: { readonly timedOut: boolean; readonly connectMs: number; readonly tlsStarted: boolean },
+): SwitchyardError {
+  if (how.timedOut)
+    return new SwitchyardError(
+      'SWY_UPSTREAM_CONNECT_TIMEOUT',
+      `${ERROR_CODES.SWY_UPSTREAM_CONNECT_TIMEOUT.text}: after ${how.connectMs} ms`,
+    )
+  if (err instanceof SwitchyardError) return err
+  if (how.tlsStarted) return tlsError(err)
+  const code = codeOf(err)
+  return new SwitchyardError(
+    'SWY_UPSTREAM_CONNECT',
+    `${ERROR_CODES.SWY_UPSTREAM_CONNECT.text}: ${code || err?.message || 'closed while connecting'}`,
+    err === undefined ? undefined : { cause: err },
+  )
 }
 
 /** The error of a connection that closed under a request: SWY_UPSTREAM_RESET, naming the socket's error. */

@@ -23,9 +23,10 @@ import { type ClientHttp2Session, type ClientHttp2Stream, constants, connect as 
 import { connect as netConnect, type Socket } from 'node:net'
 import { type TLSSocket, connect as tlsConnect } from 'node:tls'
 import { ERROR_CODES, SwitchyardError } from '../core/errors.js'
+import { connectError } from '../http1/upstream-connection.js'
 import type { ServerConnections, UpstreamHandler, UpstreamRequest, UpstreamTry } from '../l7/upstream.js'
 import { connectWithPrefix } from '../upstream/send-proxy.js'
-import { SessionCache, tlsConnectOptions, tlsError, type UpstreamTls } from '../upstream/tls.js'
+import { SessionCache, tlsConnectOptions, type UpstreamTls } from '../upstream/tls.js'
 import { isGrpcContentType } from './grpc.js'
 
 export interface Http2Settings {
@@ -256,22 +257,7 @@ export class Http2Connections implements ServerConnections {
       socket.destroy()
       this.#sockets.delete(socket)
       this.#connecting--
-      let reason: SwitchyardError
-      if (timedOut)
-        reason = new SwitchyardError(
-          'SWY_UPSTREAM_CONNECT_TIMEOUT',
-          `${ERROR_CODES.SWY_UPSTREAM_CONNECT_TIMEOUT.text}: after ${s.connectMs} ms`,
-        )
-      else if (err instanceof SwitchyardError) reason = err
-      else if (s.tls !== undefined && tcpUp) reason = tlsError(err)
-      else {
-        const code = (err as { code?: unknown } | undefined)?.code
-        reason = new SwitchyardError(
-          'SWY_UPSTREAM_CONNECT',
-          `${ERROR_CODES.SWY_UPSTREAM_CONNECT.text}: ${typeof code === 'string' ? code : (err?.message ?? 'closed while connecting')}`,
-          err === undefined ? undefined : { cause: err },
-        )
-      }
+      const reason = connectError(err, { timedOut, connectMs: s.connectMs, tlsStarted: s.tls !== undefined && tcpUp })
       this.#connectFailed(reason)
     }
     socket.once('error', failed)
