@@ -21,6 +21,7 @@ import { request } from 'undici'
 import { type ConfigInput, createLoadBalancer, type LoadBalancer } from '../src/index.js'
 import { startBackend, type TestBackend } from './helpers/backends.js'
 import { ENGINES } from './helpers/differential.js'
+import { h2Frame } from './helpers/h2-frames.js'
 import { memoryLogger } from './helpers/log.js'
 
 const PING_INTERVAL_MS = 200
@@ -164,15 +165,6 @@ const END_HEADERS = 0x4
 const PADDED = 0x8
 const ACK = 0x1
 
-function frame(type: number, flags: number, streamId: number, payload: Buffer = Buffer.alloc(0)): Buffer {
-  const head = Buffer.alloc(9)
-  head.writeUIntBE(payload.length, 0, 3)
-  head[3] = type
-  head[4] = flags
-  head.writeUInt32BE(streamId, 5)
-  return Buffer.concat([head, payload])
-}
-
 /** HPACK "literal with incremental indexing, indexed name" (RFC 7541 §6.2.1), no Huffman; short values only. */
 function literal(nameIndex: number, value: string): Buffer {
   const bytes = Buffer.from(value, 'latin1')
@@ -188,7 +180,7 @@ function postHeaders(path: string): Buffer {
     Buffer.from([0x86]), // :scheme http
     literal(1, 'app.example'), // :authority
   ])
-  return frame(HEADERS, END_HEADERS, 1, block)
+  return h2Frame(HEADERS, END_HEADERS, 1, block)
 }
 
 type Attack = 'oversized-data' | 'bad-padding'
@@ -198,12 +190,12 @@ function badData(attack: Attack): Buffer {
   switch (attack) {
     case 'oversized-data':
       // 20000 > SETTINGS_MAX_FRAME_SIZE's default, 16384: FRAME_SIZE_ERROR.
-      return frame(DATA, 0, 1, Buffer.alloc(20_000, 0x61))
+      return h2Frame(DATA, 0, 1, Buffer.alloc(20_000, 0x61))
     case 'bad-padding': {
       // Pad length 200 in an 11-byte payload: PROTOCOL_ERROR.
       const payload = Buffer.alloc(11, 0x61)
       payload[0] = 200
-      return frame(DATA, PADDED, 1, payload)
+      return h2Frame(DATA, PADDED, 1, payload)
     }
     default: {
       const unknown: never = attack
@@ -244,14 +236,14 @@ class RawH2Client {
         const flags = this.#buffer[4] ?? 0
         const payload = this.#buffer.subarray(9, 9 + length)
         this.#buffer = this.#buffer.subarray(9 + length)
-        if (type === SETTINGS && (flags & ACK) === 0) this.send(frame(SETTINGS, ACK, 0))
-        else if (type === PING && (flags & ACK) === 0 && this.answerPings) this.send(frame(PING, ACK, 0, payload))
+        if (type === SETTINGS && (flags & ACK) === 0) this.send(h2Frame(SETTINGS, ACK, 0))
+        else if (type === PING && (flags & ACK) === 0 && this.answerPings) this.send(h2Frame(PING, ACK, 0, payload))
         else if (type === GOAWAY) this.#onGoaway()
       }
     })
     // A first body chunk: undici writes the upstream request head with it.
-    const chunk = frame(DATA, 0, 1, Buffer.from('first chunk'))
-    this.socket.write(Buffer.concat([PREFACE, frame(SETTINGS, 0, 0), postHeaders(path), chunk]))
+    const chunk = h2Frame(DATA, 0, 1, Buffer.from('first chunk'))
+    this.socket.write(Buffer.concat([PREFACE, h2Frame(SETTINGS, 0, 0), postHeaders(path), chunk]))
   }
 
   send(bytes: Buffer): void {

@@ -21,6 +21,7 @@ import {
   type Json,
   unary,
 } from './helpers/grpc.js'
+import { h2Frame } from './helpers/h2-frames.js'
 import { waitFor } from './helpers/wait.js'
 
 const fixture = (name: string) => fileURLToPath(new URL(`./fixtures/tls/${name}`, import.meta.url))
@@ -225,7 +226,7 @@ describe('gRPC errors and health', () => {
       let prefaceSeen = false
       let streams = 0
       socket.on('error', () => {})
-      socket.write(frame(4, 0, 0, Buffer.alloc(0))) // SETTINGS
+      socket.write(h2Frame(4, 0, 0, Buffer.alloc(0))) // SETTINGS
       socket.on('data', (chunk: Buffer) => {
         buffered = Buffer.concat([buffered, chunk])
         if (!prefaceSeen) {
@@ -240,13 +241,13 @@ describe('gRPC errors and health', () => {
           const flags = buffered[4] as number
           const id = buffered.readUInt32BE(5) & 0x7fffffff
           buffered = buffered.subarray(9 + length)
-          if (type === 4 && (flags & 1) === 0) socket.write(frame(4, 1, 0, Buffer.alloc(0))) // SETTINGS ACK
+          if (type === 4 && (flags & 1) === 0) socket.write(h2Frame(4, 1, 0, Buffer.alloc(0))) // SETTINGS ACK
           if (type !== 1) continue
           const cancel = Buffer.alloc(4)
           cancel.writeUInt32BE(h2constants.NGHTTP2_CANCEL)
           // HEADERS (END_HEADERS): `:status: 200` is entry 8 of the HPACK static table.
-          if (++streams === 2) socket.write(frame(1, 4, id, Buffer.from([0x88])))
-          socket.write(frame(3, 0, id, cancel)) // RST_STREAM
+          if (++streams === 2) socket.write(h2Frame(1, 4, id, Buffer.from([0x88])))
+          socket.write(h2Frame(3, 0, id, cancel)) // RST_STREAM
         }
       })
     })
@@ -332,16 +333,6 @@ describe('gRPC to h2 servers (TLS, ALPN)', () => {
     }
   })
 })
-
-/** One HTTP/2 frame (RFC 9113 §4.1). */
-function frame(type: number, flags: number, streamId: number, payload: Buffer): Buffer {
-  const head = Buffer.alloc(9)
-  head.writeUIntBE(payload.length, 0, 3)
-  head[3] = type
-  head[4] = flags
-  head.writeUInt32BE(streamId, 5)
-  return Buffer.concat([head, payload])
-}
 
 function lbAddress(lb: LoadBalancer): string {
   return `127.0.0.1:${Object.values(lb.addresses())[0]?.port}`

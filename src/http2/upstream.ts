@@ -27,6 +27,7 @@ import { connectError } from '../http1/upstream-connection.js'
 import type { ServerConnections, UpstreamHandler, UpstreamRequest, UpstreamTry } from '../l7/upstream.js'
 import { connectWithPrefix } from '../upstream/send-proxy.js'
 import { SessionCache, tlsConnectOptions, type UpstreamTls } from '../upstream/tls.js'
+import { addField } from './fields.js'
 import { isGrpcContentType } from './grpc.js'
 
 export interface Http2Settings {
@@ -614,10 +615,7 @@ function outgoingHeaders(request: UpstreamRequest, scheme: string, fallbackAutho
       if (value.trim().toLowerCase() === 'trailers') out.te = 'trailers'
       continue
     }
-    const prev = out[name]
-    if (prev === undefined) out[name] = value
-    else if (Array.isArray(prev)) prev.push(value)
-    else out[name] = [prev, value]
+    addField(out, name, value)
   }
   out[':authority'] = authority ?? fallbackAuthority
   const type = out['content-type']

@@ -19,6 +19,7 @@ import { constants, type Http2ServerRequest, type Http2ServerResponse, type Http
 import type { Socket } from 'node:net'
 import { Duplex, type Readable } from 'node:stream'
 
+import { addField } from '../http2/fields.js'
 import { peerAddress } from '../listeners/proxy-protocol.js'
 
 export type Protocol = 'http/1.0' | 'http/1.1' | 'h2'
@@ -406,9 +407,7 @@ export class Http2Client extends NodeClient {
     for (let i = 0; i + 1 < headers.length; i += 2) {
       const name = (headers[i] as string).toLowerCase()
       if (SWITCH_ONLY.has(name)) continue
-      const value = headers[i + 1] as string
-      const prev = fields[name]
-      fields[name] = prev === undefined ? value : Array.isArray(prev) ? [...prev, value] : [prev, value]
+      addField(fields, name, headers[i + 1] as string)
     }
     stream.respond(fields)
     // The request ends when the tunnel closes (the exchange is told then), not when the stream does.
@@ -445,11 +444,7 @@ export class Http2Client extends NodeClient {
   override end(chunk?: Buffer | string, trailers?: readonly [string, string][]): void {
     if (trailers !== undefined && trailers.length > 0) {
       const fields: Record<string, string | string[]> = {}
-      for (const [name, value] of trailers) {
-        const key = name.toLowerCase()
-        const prev = fields[key]
-        fields[key] = prev === undefined ? value : Array.isArray(prev) ? [...prev, value] : [prev, value]
-      }
+      for (const [name, value] of trailers) addField(fields, name.toLowerCase(), value)
       this.#h2res.addTrailers(fields)
     }
     this.res.end(chunk)

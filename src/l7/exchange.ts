@@ -14,6 +14,7 @@
 import { randomBytes } from 'node:crypto'
 import type { Socket } from 'node:net'
 import type { Transform } from 'node:stream'
+import { headerValue } from '../balancer/hash-key.js'
 import { channels } from '../core/channels.js'
 import { classifyUpstreamError, isConnectFailure, SwitchyardError } from '../core/errors.js'
 import { callOnResponse, type PhaseOutcome, runPhase } from '../filters/chain.js'
@@ -176,7 +177,7 @@ export class Exchange implements UpgradeHandler, Waiter {
       // Hop-by-hop, so never in the forwarded head: put back for the server to switch.
       headers.push('connection', 'upgrade', 'upgrade', upgrade)
       // An HTTP/2 WebSocket (RFC 8441) has no key: the server's HTTP/1.1 handshake needs one.
-      if (inbound.client.protocol === 'h2' && !hasHeader(headers, 'sec-websocket-key'))
+      if (inbound.client.protocol === 'h2' && headerValue(headers, 'sec-websocket-key') === undefined)
         headers.push('sec-websocket-key', randomBytes(16).toString('base64'))
       const backend = selection.backend
       call = upgradeTry(
@@ -720,11 +721,6 @@ export class Exchange implements UpgradeHandler, Waiter {
     this.#endTry('success')
     this.#lease?.end()
   }
-}
-
-function hasHeader(raw: readonly string[], lower: string): boolean {
-  for (let i = 0; i < raw.length; i += 2) if ((raw[i] as string).toLowerCase() === lower) return true
-  return false
 }
 
 /** A 101's Upgrade value, if the server sent one. */
