@@ -20,16 +20,13 @@ import { connect as tlsConnect } from 'node:tls'
 import { ChallengeAnswers } from '../src/acme/index.js'
 import { orderReason } from '../src/acme/manager.js'
 import { type ConfigInput, createLoadBalancer, type LoadBalancer, validateConfig } from '../src/index.js'
-import { freePort, type Pebble, pebbleInstalled, startPebble } from './helpers/acme.js'
+import { freePort, type Pebble, pebbleSkip, startPebble } from './helpers/acme.js'
 import { startBackend, type TestBackend } from './helpers/backends.js'
 import { certDir } from './helpers/certs.js'
 import { memoryLogger } from './helpers/log.js'
 import { waitFor } from './helpers/wait.js'
 
-const havePebble = await pebbleInstalled()
-if (!havePebble && process.env.SWITCHYARD_REQUIRE_PEBBLE === '1')
-  throw new Error('pebble is required here but not installed')
-const skipAcme = havePebble ? false : 'pebble is not installed (apt-get install pebble)'
+const skipAcme = await pebbleSkip()
 
 /** The certificate a TLS handshake to `port` with SNI `name` gets, verified against `ca`; or the error. */
 function handshake(port: number, name: string, ca: string | Buffer): Promise<X509Certificate> {

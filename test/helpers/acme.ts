@@ -44,6 +44,16 @@ export async function pebbleInstalled(): Promise<boolean> {
   })
 }
 
+/**
+ * The `skip` of a test that needs pebble: false when it is installed, else the reason. Where
+ * SWITCHYARD_REQUIRE_PEBBLE=1 (.ci/run) a missing pebble is an error instead, so that CI cannot skip.
+ */
+export async function pebbleSkip(): Promise<false | string> {
+  if (await pebbleInstalled()) return false
+  if (process.env.SWITCHYARD_REQUIRE_PEBBLE === '1') throw new Error('pebble is required here but not installed')
+  return 'pebble is not installed (apt-get install pebble)'
+}
+
 export async function startPebble(opts: { httpPort: number; tlsPort: number }): Promise<Pebble> {
   const certs = certDir('pebble')
   const own = certs.makeCert('pebble', ['localhost'])

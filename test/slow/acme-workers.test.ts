@@ -10,14 +10,12 @@ import { tmpdir } from 'node:os'
 import path from 'node:path'
 import { after, before, describe, it } from 'node:test'
 import { connect as tlsConnect } from 'node:tls'
-import { freePort, type Pebble, pebbleInstalled, startPebble } from '../helpers/acme.js'
+import { freePort, type Pebble, pebbleSkip, startPebble } from '../helpers/acme.js'
 import { startBackend, type TestBackend } from '../helpers/backends.js'
 import { configFiles, runCli } from '../helpers/cli.js'
 import { waitFor } from '../helpers/wait.js'
 
-const havePebble = await pebbleInstalled()
-if (!havePebble && process.env.SWITCHYARD_REQUIRE_PEBBLE === '1')
-  throw new Error('pebble is required here but not installed')
+const skipAcme = await pebbleSkip()
 
 function serial(port: number, ca: string): Promise<string> {
   return new Promise((resolve, reject) => {
@@ -30,7 +28,7 @@ function serial(port: number, ca: string): Promise<string> {
   })
 }
 
-describe('ACME with workers', { skip: havePebble ? false : 'pebble is not installed (apt-get install pebble)' }, () => {
+describe('ACME with workers', { skip: skipAcme }, () => {
   const file = configFiles('switchyard-acme-workers-')
   let pebble: Pebble
   let backend: TestBackend
