@@ -11,6 +11,7 @@ import { setFlagsFromString } from 'node:v8'
 import { runInNewContext } from 'node:vm'
 import { Agent, request } from 'undici'
 import { type ConfigInput, createLoadBalancer } from '../../src/index.js'
+import { waitFor } from '../helpers/wait.js'
 
 function lbPort(lb: ReturnType<typeof createLoadBalancer>): number {
   return Object.values(lb.addresses())[0]!.port
@@ -116,9 +117,11 @@ describe('reloads under load', () => {
       }
       stop = true
       await Promise.all(workers)
-      // The last reload's retired pools close once their requests are done. A settling time again: what
-      // would be waited for (descriptors going back down) is the measurement, and 6 of slack covers it.
-      await new Promise((r) => setTimeout(r, 300))
+      // The last reload's retired pools close once their requests are done: wait (5 s at most) for the
+      // descriptors to come back within the bound; the assertion below says by how much they missed.
+      await waitFor(() => openFds() <= fdsBefore + 6, 'descriptors back to the start', { timeoutMs: 5000 }).catch(
+        () => {},
+      )
       const fdsAfter = openFds()
       const heapAfter = heapAfterGc()
       const requests = sent - sentBefore
