@@ -23,7 +23,13 @@ import {
 import type { FilterEnv } from '../src/filters/env.js'
 import type { FilterContext, ResponseDraft } from '../src/filters/types.js'
 
-const TEST_ENV: FilterEnv = { listener: 'test', logger: silentLogger(), pools: new Map(), pathPrefix: undefined }
+const TEST_ENV: FilterEnv = {
+  listener: 'test',
+  logger: silentLogger(),
+  pools: new Map(),
+  pathPrefix: undefined,
+  level: 'route',
+}
 
 const ROUNDS = 7
 

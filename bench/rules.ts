@@ -24,6 +24,7 @@ import type {
 } from '../src/filters/types.js'
 import { HeadDraft, removeHeaders } from '../src/l7/head-draft.js'
 import { downstreamResponseHeaders } from '../src/l7/headers.js'
+import type { UpstreamHandler } from '../src/l7/upstream.js'
 import { Stickiness } from '../src/sticky/index.js'
 import type { UpstreamPool } from '../src/upstream/pool.js'
 import { BROWSER_REQUEST, UPSTREAM_RESPONSE } from './lib/browser-request.js'
@@ -142,25 +143,23 @@ const secret = Buffer.from('a bench secret of 32 bytes......')
 const sticky = (pool: string, mode: 'cookie' | 'client-ip') =>
   new Stickiness(pool, mode === 'cookie' ? { mode, cookie: cookieSettings, secret } : { mode }, backends as never)
 
-/** undici's dispatch handler protocol, answered at once with an empty 200. */
-const stubDispatcher = {
-  dispatch(
-    _opts: unknown,
-    handler: {
-      onConnect(abort: () => void): void
-      onHeaders(status: number, raw: Buffer[], resume: () => void, text: string): boolean
-      onComplete(trailers: Buffer[]): void
-    },
-  ): boolean {
-    handler.onConnect(() => {})
-    handler.onHeaders(200, [], () => {}, 'OK')
-    handler.onComplete([])
-    return true
+/** An upstream connection set whose every call is answered at once with an empty 200. */
+const stubConnections = {
+  call(handler: UpstreamHandler) {
+    return {
+      active: false,
+      abort() {},
+      resume() {},
+      send() {
+        handler.onUpstreamHead(200, [], 'OK', true)
+        handler.onUpstreamEnd([])
+      },
+    }
   },
 }
 
 function stubPool(name: string, stickiness?: Stickiness): UpstreamPool {
-  const first = { backend: backends[0], dispatcher: stubDispatcher }
+  const first = { backend: backends[0], connections: stubConnections }
   const tryLease = { end() {} }
   const lease = { first, begin: () => tryLease, end() {} }
   return {
@@ -181,7 +180,7 @@ const pools = new Map<string, UpstreamPool>([
   ['ipb', stubPool('ipb', sticky('ipb', 'client-ip'))],
   ['shadow', stubPool('shadow')],
 ])
-const env: FilterEnv = { listener: 'public', logger: silentLogger(), pools, pathPrefix: '/api/' }
+const env: FilterEnv = { listener: 'public', logger: silentLogger(), pools, pathPrefix: '/api/', level: 'route' }
 
 /** Parses one rule's options with its schema (defaults filled) and compiles it, as a snapshot does. */
 function build<K extends keyof typeof RULES>(name: K, options: unknown, e: FilterEnv = env): Filter {
@@ -252,6 +251,21 @@ const SMALL_RESPONSE = RESPONSE.map((v, i) => (RESPONSE[i - 1] === 'Content-Leng
 /** The rows of the table, in order. */
 export const ruleRows: readonly NsRow[] = [
   row('context alone (every row below includes it)', [], []),
+  row(
+    'access: 3 allowed ranges and 1 denied address, an allowed client (onRoute)',
+    [build('access', { allow: ['192.0.2.0/24', '10.0.0.0/8', '2001:db8::/32'], deny: ['192.0.2.99'] })],
+    ['route'],
+  ),
+  row(
+    'rateLimit: client-ip, GCRA in its key table, within the limit (onRoute)',
+    [build('rateLimit', { rate: 1_000_000_000, per: '1s', burst: 50 })],
+    ['route'],
+  ),
+  row(
+    'rateLimit: header:x-api-key (absent: keyed by address), within the limit (onRoute)',
+    [build('rateLimit', { rate: 1_000_000_000, per: '1s', key: 'header:x-api-key' })],
+    ['route'],
+  ),
   row(
     'redirect: prefix, query kept (onRoute builds Location)',
     [build('redirect', { prefix: '/new/', status: 301 })],

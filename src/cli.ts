@@ -3,6 +3,7 @@
  * Exit codes: 0 ok (including a graceful stop), 1 runtime failure (e.g. port in use) or a failing test
  * case, 2 bad usage or an invalid config (or cases file).
  */
+import { randomBytes } from 'node:crypto'
 import type { AddressInfo } from 'node:net'
 import { parseArgs } from 'node:util'
 import type { Counter } from 'prom-client'
@@ -184,8 +185,11 @@ async function demoCommand(values: ReturnType<typeof parse>['values'], io: Io): 
   const listen = values.listen ?? '127.0.0.1:8080'
   const admin = values.admin ?? '127.0.0.1:9901'
   const backends = await startSampleBackends(3)
+  // The admin API is guarded even on loopback: the token comes from the environment, or is made here
+  // and printed in the banner.
+  const token = process.env.SWITCHYARD_ADMIN_TOKEN ?? randomBytes(18).toString('base64url')
   const result = validateConfig({
-    admin: { listen: admin },
+    admin: { listen: admin, token },
     listeners: [{ name: 'demo', listen, routes: [{ pool: 'samples' }] }],
     pools: [{ name: 'samples', balance: 'round-robin', servers: backends.map((b) => ({ url: b.url, name: b.name })) }],
   })
@@ -203,12 +207,13 @@ async function demoCommand(values: ReturnType<typeof parse>['values'], io: Io): 
       'Switchyard demo',
       `  load balancer  http://${at}   round-robin over ${backends.map((b) => `${b.name} (${b.url})`).join(', ')}`,
       `  admin          http://${adminAt}   status page, /api/status, /metrics`,
+      `  admin token    ${token}   (Authorization: Bearer; the page asks for it once)`,
       `  pid            ${process.pid}   Switchyard's own (not npm's): Ctrl-C or kill -TERM ${process.pid} stops it`,
       '',
       'Try:',
       `  for i in 1 2 3 4 5 6; do curl -s http://${at}/; done`,
       `  curl -s http://${at}/slow?ms=500        # a slow answer`,
-      `  curl -s http://${adminAt}/api/status`,
+      `  curl -s -H 'authorization: Bearer ${token}' http://${adminAt}/api/status`,
       '',
       'Each request is logged below as one JSON line. Press Ctrl-C to stop.',
       '',

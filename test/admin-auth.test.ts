@@ -1,6 +1,6 @@
 /**
  * The admin API is closed by default: with `admin.token`, every request but `/healthz` needs the bearer
- * token (401 otherwise, with a challenge); without one, the config allows only a loopback address, and
+ * token (401 otherwise, with a challenge; `/`, the page shell that asks for it, is open too); without one, the config allows only a loopback address, and
  * `switchyard` refuses to start on another with exit code 2.
  */
 import assert from 'node:assert/strict'
@@ -32,7 +32,7 @@ describe('admin API with a token', () => {
   after(() => lb.close({ gracePeriodMs: 100 }))
 
   it('answers 401 with a challenge without the token or with a wrong one, and serves it with the right one', async () => {
-    for (const path of ['/api/status', '/metrics', '/']) {
+    for (const path of ['/api/status', '/metrics']) {
       const none = await fetch(`${url}${path}`)
       assert.equal(none.status, 401, path)
       assert.equal(none.headers.get('www-authenticate'), 'Bearer realm="switchyard admin"')
@@ -48,10 +48,15 @@ describe('admin API with a token', () => {
     }
   })
 
-  it('leaves /healthz open', async () => {
+  it('leaves /healthz open, and the status page shell, which holds no data and asks for the token', async () => {
     const r = await fetch(`${url}/healthz`)
     assert.equal(r.status, 200)
     assert.deepEqual(await r.json(), { status: 'ok' })
+    const page = await fetch(`${url}/`)
+    assert.equal(page.status, 200)
+    const html = await page.text()
+    assert.match(html, /sessionStorage/)
+    assert.doesNotMatch(html, /"listeners"|generation/, 'no status in the page itself')
   })
 })
 

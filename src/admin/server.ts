@@ -4,10 +4,12 @@
  *   GET /healthz      200 {"status":"ok"} while serving
  *   GET /api/status   listeners, pools and servers of the active configuration generation
  *   GET /metrics      Prometheus text exposition
- *   GET /             a small HTML page linking the above
+ *   GET /             a small HTML page linking the above (it holds no data: its script fetches the
+ *                     status with the token, asked for once and kept in sessionStorage, never in a URL)
  *
  * It reads snapshots and metrics only, never pool internals. Closed by default: the config allows it on
- * a loopback address only, unless `admin.token` guards every request but `/healthz` (401 otherwise).
+ * a loopback address only, unless `admin.token` guards every request but `/healthz` and `/` (401
+ * otherwise).
  */
 import { createHash, timingSafeEqual } from 'node:crypto'
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http'
@@ -60,7 +62,7 @@ export class AdminServer {
   async #handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
     const path = (req.url ?? '/').split('?')[0]
     if (req.method !== 'GET' && req.method !== 'HEAD') return send(res, 405, 'text/plain', 'method not allowed\n')
-    if (path !== '/healthz' && !this.#authorized(req)) {
+    if (path !== '/healthz' && path !== '/' && !this.#authorized(req)) {
       res.setHeader('www-authenticate', 'Bearer realm="switchyard admin"')
       return send(res, 401, 'application/json', '{"error":"unauthorized: send Authorization: Bearer <admin token>"}')
     }
@@ -110,7 +112,10 @@ const INDEX_HTML = `<!doctype html>
 </head><body><h1>Switchyard admin</h1>
 <ul><li><a href="/api/status">/api/status</a>: listeners, pools, servers</li>
 <li><a href="/metrics">/metrics</a>: Prometheus metrics</li><li><a href="/healthz">/healthz</a>: liveness</li></ul>
-<h2>Status</h2><pre id="s">loading…</pre>
-<script>async function r(){try{const s=await (await fetch('/api/status')).json();document.getElementById('s').textContent=JSON.stringify(s,null,2)}catch(e){document.getElementById('s').textContent=String(e)}}r();setInterval(r,2000)</script>
+<h2>Status</h2><form id="f" hidden><label>Admin token <input id="t" type="password" autocomplete="off"></label> <button>Use</button></form><pre id="s">loading…</pre>
+<script>const T='switchyard-admin-token',s=document.getElementById('s'),f=document.getElementById('f');
+async function r(){try{const k=sessionStorage.getItem(T),h=k?{authorization:'Bearer '+k}:{},q=await fetch('/api/status',{headers:h});
+if(q.status===401){f.hidden=false;s.textContent='this admin API needs its token';return}f.hidden=true;s.textContent=JSON.stringify(await q.json(),null,2)}catch(e){s.textContent=String(e)}}
+f.onsubmit=(e)=>{e.preventDefault();sessionStorage.setItem(T,document.getElementById('t').value);r()};r();setInterval(r,2000)</script>
 </body></html>
 `

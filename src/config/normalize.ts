@@ -7,7 +7,14 @@ import { readFileSync } from 'node:fs'
 import { availableParallelism } from 'node:os'
 import path from 'node:path'
 import { type BalanceOptions, defaultOptions } from '../balancer/index.js'
-import { durationToMs, formatAddress, type ListenAddress, parseListen } from '../core/address.js'
+import {
+  durationToMs,
+  formatAddress,
+  type ListenAddress,
+  parseListen,
+  parseRate,
+  sizeToBytes,
+} from '../core/address.js'
 import type { Backend } from '../core/backend.js'
 import type { LogLevel } from '../core/logger.js'
 import { type RuleOptions, rulesOf } from '../filters/registry.js'
@@ -47,6 +54,8 @@ export interface RouteConfig {
   readonly pool: string | undefined
   /** The route's built-in rules, as validated (compiled into filters per snapshot). */
   readonly rules: RuleOptions
+  /** Largest request body on this route, in bytes; undefined: the listener's `limits.maxBodyBytes`. 0: none. */
+  readonly maxBodyBytes?: number | undefined
   /** `tcp` listeners: the TLS server names (lower-case) of the route; undefined: every connection. */
   readonly sni?: readonly string[] | undefined
 }
@@ -101,6 +110,7 @@ export interface ListenerConfig extends ListenAddress {
   }
   /** On a drain, upgraded connections close at random times spread over this (`shutdown.tunnelCloseWindow`). */
   readonly tunnelCloseWindowMs: number
+  readonly limits: ListenerLimits
   /** HTTP/1.1 requests per client connection; the last response carries `Connection: close`. 0: no limit. */
   readonly maxRequestsPerConnection: number
   readonly forwarded: {
@@ -111,6 +121,18 @@ export interface ListenerConfig extends ListenAddress {
   readonly requestId: { readonly header: string; readonly trustIncoming: boolean; readonly echo: boolean }
   /** Connections start with a PROXY protocol header. */
   readonly proxyProtocol: boolean
+}
+
+/** A listener's `limits`, in bytes and counts; 0 means no limit. TCP listeners use the connection ones. */
+export interface ListenerLimits {
+  readonly connectionsPerIp: number
+  /** New connections per client address: `count` per `perMs`; undefined: no limit. */
+  readonly connectionRatePerIp: { readonly count: number; readonly perMs: number } | undefined
+  readonly maxConnections: number
+  readonly maxBodyBytes: number
+  readonly maxHeaderBytes: number
+  readonly maxHeaderCount: number
+  readonly maxUrlBytes: number
 }
 
 /** Session persistence of a pool, normalized: the secret is hex text, so the config crosses IPC as JSON. */
@@ -318,6 +340,7 @@ export function normalize(cfg: ParsedConfig, options: NormalizeOptions = {}): Ru
           pool: r.pool,
           match: normalizeMatch(r.match),
           rules: rulesOf(r, 'route'),
+          maxBodyBytes: r.limits?.maxBodySize === undefined ? undefined : sizeToBytes(r.limits.maxBodySize),
           sni: sniOf(k),
         })),
         rules: rulesOf(l, 'listener'),
@@ -329,6 +352,16 @@ export function normalize(cfg: ParsedConfig, options: NormalizeOptions = {}): Ru
           tunnelMaxAgeMs: durationToMs(l.timeouts.tunnelMaxAge),
         },
         tunnelCloseWindowMs: durationToMs(cfg.shutdown.tunnelCloseWindow),
+        limits: {
+          connectionsPerIp: l.limits.connectionsPerIp,
+          connectionRatePerIp:
+            l.limits.connectionRatePerIp === undefined ? undefined : parseRate(l.limits.connectionRatePerIp),
+          maxConnections: l.limits.maxConnections,
+          maxBodyBytes: sizeToBytes(l.limits.maxBodySize),
+          maxHeaderBytes: sizeToBytes(l.limits.maxHeaderBytes),
+          maxHeaderCount: l.limits.maxHeaderCount,
+          maxUrlBytes: sizeToBytes(l.limits.maxUrlLength),
+        },
         maxRequestsPerConnection: l.maxRequestsPerConnection,
         forwarded: { ...l.forwarded },
         requestId: { ...l.requestId, header: l.requestId.header.toLowerCase() },
@@ -475,6 +508,8 @@ function httpShape(l: ListenerInput): Omit<HttpListenerInput, 'protocol'> & { pr
     ...shaped,
     protocol: 'tcp',
     timeouts: { ...shaped.timeouts, idle: l.timeouts.idle },
+    limits: { ...shaped.limits, ...l.limits },
+    access: l.access,
     proxyProtocol: l.proxyProtocol,
   }
 }

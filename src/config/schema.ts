@@ -14,8 +14,9 @@ import {
   type BalancerTable,
   balanceObjectSchema,
 } from '../balancer/index.js'
-import { durationSchema, parseListen } from '../core/address.js'
+import { durationSchema, parseListen, rateSchema, sizeSchema } from '../core/address.js'
 import { LOG_LEVELS } from '../core/logger.js'
+import { schema as accessSchema } from '../filters/access.js'
 import { ANSWERING_RULES, checkRedirect, checkRewrite, POOL_RULES, ruleShape, rulesAt } from '../filters/registry.js'
 import { CHECK_TYPES, healthCheckSchema } from '../health/index.js'
 
@@ -123,6 +124,69 @@ const match = z
   })
   .describe('Conditions that must all hold. Absent: the route matches every request.')
 
+/** Default `limits` of an HTTP listener (docs/security.md explains each). */
+export const DEFAULT_LIMITS = {
+  maxConnections: 10_000,
+  maxBodySize: '10mb',
+  maxHeaderBytes: '32kb',
+  maxHeaderCount: 100,
+  maxUrlLength: '8kb',
+} as const
+
+const maxBodySize = sizeSchema.describe(
+  'Largest request body, counted as it streams (never buffered for it): a Content-Length over it is answered 413 before any server is asked; a chunked or HTTP/2 body that crosses it is cut off (the server sees an aborted request) and answered 413. 0: no limit.',
+)
+
+const routeLimits = z
+  .strictObject({ maxBodySize: maxBodySize.optional() })
+  .describe("Limits of this route's requests, in place of the listener's.")
+
+/** Connection limits: on every listener, HTTP or TCP. */
+const connectionLimitShape = {
+  connectionsPerIp: z
+    .number()
+    .int()
+    .min(0)
+    .default(0)
+    .describe(
+      'Most connections one client address may have open at once on this listener (per worker); the one over it is closed as soon as it is accepted. 0: no limit.',
+    ),
+  connectionRatePerIp: rateSchema
+    .optional()
+    .describe(
+      'Most new connections per client address, such as `100/s` (per worker): that many may open at once, then that many per period (GCRA); those over it are closed as soon as they are accepted. Absent: no limit.',
+    ),
+  maxConnections: z
+    .number()
+    .int()
+    .min(0)
+    .default(DEFAULT_LIMITS.maxConnections)
+    .describe(
+      'Most connections open at once on this listener (per worker); those over it are closed as soon as they are accepted. 0: no limit.',
+    ),
+}
+
+const httpLimits = z
+  .strictObject({
+    ...connectionLimitShape,
+    maxBodySize: maxBodySize.default(DEFAULT_LIMITS.maxBodySize),
+    maxHeaderBytes: sizeSchema
+      .default(DEFAULT_LIMITS.maxHeaderBytes)
+      .describe(
+        'Largest request head (request line and headers; HTTP/2: the header list), and largest trailer section: 431 beyond.',
+      ),
+    maxHeaderCount: z
+      .number()
+      .int()
+      .min(1)
+      .default(DEFAULT_LIMITS.maxHeaderCount)
+      .describe('Most header fields in a request: 431 beyond.'),
+    maxUrlLength: sizeSchema
+      .default(DEFAULT_LIMITS.maxUrlLength)
+      .describe('Longest request target (path and query): 414 beyond.'),
+  })
+  .prefault({})
+
 const route = z.strictObject({
   name: name
     .optional()
@@ -132,6 +196,7 @@ const route = z.strictObject({
     .optional()
     .describe('Name of the pool that serves matching requests. Not needed with `pools`, `redirect` or `respond`.'),
   ...ruleShape('route'),
+  limits: routeLimits.optional(),
 })
 
 const listenerTimeouts = z
@@ -393,6 +458,7 @@ export const httpListenerSchema = z.strictObject({
   routes: z.array(route).min(1).describe('Routes, tried in order; the first that matches wins.'),
   ...ruleShape('listener'),
   timeouts: listenerTimeouts.describe('Client-side timeouts.'),
+  limits: httpLimits.describe('Connection and request size limits; on by default (docs/security.md).'),
   maxRequestsPerConnection: z
     .number()
     .int()
@@ -438,6 +504,15 @@ const tcpListener = z.strictObject({
     })
     .prefault({})
     .describe('Client-side timeouts.'),
+  limits: z
+    .strictObject(connectionLimitShape)
+    .prefault({})
+    .describe('Connection limits; on by default (docs/security.md).'),
+  access: accessSchema
+    .optional()
+    .describe(
+      'Allow and deny lists of client addresses (deny wins), checked as each connection is accepted: a denied one is closed at once, whatever `action` says.',
+    ),
   proxyProtocol,
 })
 
@@ -1041,7 +1116,7 @@ export function checkReferences(cfg: unknown): ReferenceProblem[] {
       checkManagedHeaders(field(l, 'headers'), ['listeners', i, 'headers'], requestIdHeader, issue)
     } else
       for (const key of rulesAt('listener'))
-        if (field(l, key) !== undefined)
+        if (key !== 'access' && field(l, key) !== undefined)
           issue(['listeners', i, key], `expected no \`${key}\` on a tcp listener (it sees no HTTP request)`)
     let catchAll = -1
     routes.forEach((r, j) => {

@@ -43,8 +43,10 @@ describe('classifyUpstreamError', () => {
     assert.equal(classifyUpstreamError(own), own)
     for (const [code, info] of Object.entries(ERROR_CODES)) {
       assert.ok(info.text.length > 0, code)
-      assert.ok(['upstream', 'downstream', 'internal', 'config'].includes(info.source), code)
+      assert.ok(['upstream', 'downstream', 'internal', 'config', 'policy'].includes(info.source), code)
     }
     assert.equal(ERROR_CODES.SWY_FILTER_ERROR.status, 500)
+    assert.equal(ERROR_CODES.SWY_RATE_LIMITED.status, 429)
+    assert.equal(ERROR_CODES.SWY_BODY_TOO_LARGE.status, 413)
   })
 })

@@ -5,7 +5,11 @@
  */
 
 /** Where a failure came from, after Pingora's ErrorSource. */
-export type ErrorSource = 'upstream' | 'downstream' | 'internal' | 'config'
+/**
+ * `policy`: a well-formed request that a rule refused (rate limit, access rule, auth guard); unlike a
+ * `downstream` fault, it does not close the client's connection.
+ */
+export type ErrorSource = 'upstream' | 'downstream' | 'policy' | 'internal' | 'config'
 
 interface CodeInfo {
   /** HTTP status sent to the client; 0 for codes that never become a response. */
@@ -53,6 +57,16 @@ export const ERROR_CODES = {
     text: 'the request needs a method or transfer coding that is not supported',
   },
   SWY_HTTP_VERSION: { status: 505, source: 'downstream', text: 'the HTTP version is not supported' },
+  SWY_BODY_TOO_LARGE: { status: 413, source: 'downstream', text: 'the request body is larger than allowed' },
+  SWY_URL_TOO_LONG: { status: 414, source: 'downstream', text: 'the request target is longer than allowed' },
+  SWY_HEADERS_TOO_LARGE: {
+    status: 431,
+    source: 'downstream',
+    text: 'the request headers are larger or more numerous than allowed',
+  },
+  SWY_RATE_LIMITED: { status: 429, source: 'policy', text: 'too many requests: the rate limit is exceeded' },
+  SWY_FORBIDDEN: { status: 403, source: 'policy', text: 'access is denied' },
+  SWY_UNAUTHORIZED: { status: 401, source: 'policy', text: 'authentication is required' },
   SWY_CLIENT_ABORTED: { status: 499, source: 'downstream', text: 'the client closed the connection' },
   SWY_FILTER_ERROR: { status: 500, source: 'internal', text: 'a request filter or plugin failed' },
   SWY_INTERNAL: { status: 500, source: 'internal', text: 'internal error' },

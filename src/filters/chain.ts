@@ -4,11 +4,12 @@
  * that returns one, and an empty phase is skipped by the caller. A filter that throws or rejects ends
  * the phase with an `error` outcome naming it.
  */
-import type { Filter, FilterContext, HookResult, Respond, ResponseDraft } from './types.js'
+import type { Filter, FilterContext, HookResult, Reject, Respond, ResponseDraft } from './types.js'
 
 export type PhaseOutcome =
   | { readonly kind: 'continue' }
   | Respond
+  | Reject
   | { readonly kind: 'error'; readonly filter: string; readonly error: unknown }
 
 export const CONTINUE: PhaseOutcome = { kind: 'continue' }
@@ -63,6 +64,7 @@ function settle(filter: Filter, verdict: Awaited<HookResult>): PhaseOutcome | un
     case 'continue':
       return undefined
     case 'respond':
+    case 'reject':
       return verdict
     default: {
       const unknown: never = verdict

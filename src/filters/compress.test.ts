@@ -20,7 +20,13 @@ import {
 import type { FilterEnv } from './env.js'
 import type { FilterContext, ResponseDraft } from './types.js'
 
-const TEST_ENV: FilterEnv = { listener: 'test', logger: silentLogger(), pools: new Map(), pathPrefix: undefined }
+const TEST_ENV: FilterEnv = {
+  listener: 'test',
+  logger: silentLogger(),
+  pools: new Map(),
+  pathPrefix: undefined,
+  level: 'route',
+}
 
 /** A response head as the pipeline would hand it over: header lines in order, names case-insensitive. */
 class FakeDraft implements ResponseDraft {

@@ -2,6 +2,7 @@
 import type { Logger } from '../core/logger.js'
 import type { Metrics } from '../metrics/index.js'
 import type { UpstreamPool } from '../upstream/pool.js'
+import type { Shelf } from './shelf.js'
 
 export interface FilterEnv {
   readonly listener: string
@@ -10,8 +11,17 @@ export interface FilterEnv {
   readonly pools: ReadonlyMap<string, UpstreamPool>
   /** The route's `match.pathPrefix`, for rules that replace it; undefined on a listener or without one. */
   readonly pathPrefix: string | undefined
+  /** Where the rule is written: a listener's rules run for every request it takes. */
+  readonly level: RuleLevel
+  /** The route's position in its listener (0-based); undefined on a listener. */
+  readonly route?: number | undefined
   /** The instance's metrics, for rules that count (mirror); absent in unit tests and benches. */
   readonly metrics?: Metrics | undefined
+  /**
+   * State that outlives a reload (rate-limit tables), kept by the instance; absent in unit tests and
+   * benches (each compile starts afresh).
+   */
+  readonly shelf?: Shelf | undefined
 }
 
 /** Where a rule may be written: on a route, on a listener (applies to all its routes), or both. */

@@ -2,14 +2,16 @@
  * Every built-in rule, listed once: its config key, where it may be written, its schema and its
  * factory. The config schema (the keys of routes and listeners), the list of names and the filters a
  * snapshot compiles are all derived from this table; nothing else names a rule. The table's order is
- * the order the rules run inward (answers first, then rewrites, headers and taps); outward phases run
+ * the order the rules run inward (defences first, then answers, rewrites, headers and taps); outward phases run
  * in reverse.
  */
 import type { z } from 'zod'
+import * as access from './access.js'
 import * as compress from './compress.js'
 import type { FilterEnv, RuleLevel } from './env.js'
 import * as headers from './headers.js'
 import * as mirror from './mirror.js'
+import * as rateLimit from './rate-limit.js'
 import * as redirect from './redirect.js'
 import * as respond from './respond.js'
 import * as rewrite from './rewrite.js'
@@ -38,6 +40,8 @@ function rule<S extends z.ZodType, const L extends readonly RuleLevel[]>(
 }
 
 export const RULES = {
+  access: rule(access.schema, { levels: ['listener', 'route'] }, access.create),
+  rateLimit: rule(rateLimit.schema, { levels: ['listener', 'route'] }, rateLimit.create),
   redirect: rule(redirect.schema, { levels: ['listener', 'route'], answers: true }, redirect.create),
   respond: rule(respond.schema, { levels: ['listener', 'route'], answers: true }, respond.create),
   pools: rule(split.schema, { levels: ['route'], choosesPool: true }, (o, env) => split.create(o, env)),

@@ -144,8 +144,33 @@ export interface Respond {
   readonly body?: string | Uint8Array | undefined
 }
 
-/** What a filter says: `undefined` or `continue` goes on; `respond` answers at once. */
-export type Verdict = undefined | { readonly kind: 'continue' } | Respond
+/** The SWY_* codes a filter may refuse a request with (see core/errors.ts for their statuses). */
+export type RejectCode =
+  | 'SWY_BAD_REQUEST'
+  | 'SWY_UNAUTHORIZED'
+  | 'SWY_FORBIDDEN'
+  | 'SWY_NO_ROUTE'
+  | 'SWY_BODY_TOO_LARGE'
+  | 'SWY_RATE_LIMITED'
+  | 'SWY_OVERLOADED'
+
+/**
+ * Refuse with one of Switchyard's own errors: the status and the body come from the code table (JSON,
+ * or text for clients that ask for it; a gRPC status for gRPC calls), the code goes in the log, and
+ * `headers` are added (Retry-After, WWW-Authenticate). `close`: send nothing and close the connection
+ * (HTTP/2: reset the stream) instead.
+ */
+export interface Reject {
+  readonly kind: 'reject'
+  readonly code: RejectCode
+  /** For the log; the client sees the code's own text. */
+  readonly message?: string | undefined
+  readonly headers?: readonly string[] | undefined
+  readonly close?: boolean | undefined
+}
+
+/** What a filter says: `undefined` or `continue` goes on; `respond` answers at once; `reject` refuses. */
+export type Verdict = undefined | { readonly kind: 'continue' } | Respond | Reject
 
 export type MaybeAsync<T> = T | Promise<T>
 

@@ -1,7 +1,7 @@
 /**
  * The answer to a request that cannot be parsed or came too slowly, on either HTTP/1.1 engine: its
  * status (431 for an oversized head, 408 for a head not complete in time, else 400), a small JSON body
- * with SWY_BAD_REQUEST and the parser's code (`HPE_*`, or the timeout's), and `Connection: close`.
+ * with SWY_BAD_REQUEST (SWY_HEADERS_TOO_LARGE for a 431) and the parser's code (`HPE_*`, or the timeout's), and `Connection: close`.
  */
 
 /** The head timeout's code, as node:http reports it (so both engines log and answer the same). */
@@ -24,7 +24,8 @@ export function badRequest(code: string): BadRequest {
     status = 408
     reason = 'Request Timeout'
   }
-  const body = JSON.stringify({ error: { code: 'SWY_BAD_REQUEST', status, message: reason, parser: code } })
+  const swy = status === 431 ? 'SWY_HEADERS_TOO_LARGE' : 'SWY_BAD_REQUEST'
+  const body = JSON.stringify({ error: { code: swy, status, message: reason, parser: code } })
   return {
     status,
     text: `HTTP/1.1 ${status} ${reason}\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`,

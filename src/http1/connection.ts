@@ -35,6 +35,7 @@
  * that its client is gone, once.
  */
 import type { Socket } from 'node:net'
+import { bareIp } from '../core/address.js'
 import type { SwitchedConnection } from '../l7/client.js'
 import { peerAddress } from '../listeners/proxy-protocol.js'
 import { badRequest, HEADERS_TIMEOUT_CODE } from './bad-request.js'
@@ -92,11 +93,6 @@ interface Parsed {
   readonly chunked: boolean
   readonly contentLength: number
   readonly expect: string | undefined
-}
-
-function bareIp(ip: string | undefined): string {
-  if (ip === undefined) return ''
-  return ip.startsWith('::ffff:') ? ip.slice(7) : ip
 }
 
 const NO_TRAILERS: readonly string[] = []

@@ -10,6 +10,7 @@
  * as on the native engine. What follows the body is never read as another request.
  */
 import type { Socket } from 'node:net'
+import { bareIp } from '../core/address.js'
 import type { SwitchedConnection } from '../l7/client.js'
 import { peerAddress } from '../listeners/proxy-protocol.js'
 import { type ClientPort, NativeClient, type Piece } from './client-side.js'
@@ -144,14 +145,13 @@ class UpgradePort implements ClientPort {
  */
 export function upgradeClient(socket: Socket, head: Buffer, facts: UpgradeRequestFacts): NativeClient {
   const port = new UpgradePort(socket, head, facts.bodyLength)
-  const ip = peerAddress(socket) ?? ''
   const client = new NativeClient(port, {
     method: facts.method,
     url: facts.url,
     rawHeaders: facts.rawHeaders,
     versionMajor: facts.versionMajor,
     versionMinor: facts.versionMinor,
-    peerIp: ip.startsWith('::ffff:') ? ip.slice(7) : ip,
+    peerIp: bareIp(peerAddress(socket)),
     hasBody: facts.bodyLength > 0,
     upgrade: true,
     closeAfter: true,

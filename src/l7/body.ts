@@ -22,14 +22,49 @@ export function readWholeBody(client: ClientSide, done: (body: Buffer) => void):
   body.once('error', () => {})
 }
 
-/** The body to stream upstream: the request itself (HTTP/1), or a counting iterator over it (HTTP/2). */
-export function streamedBody(client: ClientSide): Readable | AsyncIterable<Buffer> {
-  return client.protocol === 'h2' ? countedBody(client) : client.body
+/**
+ * The body to stream upstream: the request itself (HTTP/1 with a Content-Length, already checked
+ * against the limit), or an iterator that counts it (HTTP/2, whose bytes share a socket; a chunked
+ * HTTP/1 body under a limit). `maxBytes` > 0: when the body crosses it, `onOver` runs before the chunk
+ * that crosses it is passed on, and the iterator throws, so that the upstream request ends incomplete.
+ */
+export function streamedBody(
+  client: ClientSide,
+  maxBytes: number,
+  onOver: () => void,
+): Readable | AsyncIterable<Buffer> {
+  if (client.protocol === 'h2') return countedBody(client, maxBytes, onOver, true)
+  return maxBytes > 0 && isChunked(client) ? countedBody(client, maxBytes, onOver, false) : client.body
 }
 
-async function* countedBody(client: ClientSide): AsyncGenerator<Buffer> {
+/** An HTTP/1 body with no Content-Length: chunked (the request path refuses any other framing). */
+function isChunked(client: ClientSide): boolean {
+  const raw = client.rawHeaders
+  for (let i = 0; i < raw.length; i += 2) {
+    const name = raw[i] as string
+    if (name.length === 14 && name.toLowerCase() === 'content-length') return false
+  }
+  return true
+}
+
+export class BodyTooLarge extends Error {
+  override readonly name = 'BodyTooLarge'
+}
+
+async function* countedBody(
+  client: ClientSide,
+  maxBytes: number,
+  onOver: () => void,
+  h2: boolean,
+): AsyncGenerator<Buffer> {
+  let seen = 0
   for await (const chunk of client.body as AsyncIterable<Buffer>) {
-    client.countBody(chunk.length)
+    seen += chunk.length
+    if (maxBytes > 0 && seen > maxBytes) {
+      onOver()
+      throw new BodyTooLarge(`request body over ${maxBytes} bytes`)
+    }
+    if (h2) client.countBody(chunk.length)
     yield chunk
   }
 }

@@ -19,6 +19,7 @@ import { constants, type Http2ServerRequest, type Http2ServerResponse, type Http
 import type { Socket } from 'node:net'
 import { Duplex, type Readable } from 'node:stream'
 
+import { bareIp } from '../core/address.js'
 import { addField } from '../http2/fields.js'
 import { peerAddress } from '../listeners/proxy-protocol.js'
 
@@ -154,11 +155,6 @@ const SWITCH_ONLY: ReadonlySet<string> = new Set([
 
 /** A Connection value that names `close`. */
 const CLOSE_TOKEN = /(?:^|,)[ \t]*close[ \t]*(?:,|$)/i
-
-function bareIp(ip: string | undefined): string {
-  if (ip === undefined) return ''
-  return ip.startsWith('::ffff:') ? ip.slice(7) : ip
-}
 
 abstract class NodeClient implements ClientSide, Watched {
   abstract readonly protocol: Protocol

@@ -91,7 +91,11 @@ export class Exchange implements UpgradeHandler, Waiter {
     this.#in = inbound
     this.#poolTarget = poolTarget
     this.#pipeline = target.pipeline
+    this.#maxBodyBytes = target.maxBodyBytes
   }
+
+  readonly #maxBodyBytes: number
+  readonly #onBodyTooLarge = (): void => this.#in.bodyTooLarge()
 
   get #pool() {
     return this.#poolTarget.pool
@@ -163,7 +167,9 @@ export class Exchange implements UpgradeHandler, Waiter {
     if (first) this.#baseHeaders = head.headers.length
     else head.headers.length = this.#baseHeaders
     const { headers, checked } = tryHeaders(inbound, this.#pool, selection, head)
-    const body: UpstreamRequest['body'] = !inbound.hasBody ? null : (this.#body ?? streamedBody(inbound.client))
+    const body: UpstreamRequest['body'] = !inbound.hasBody
+      ? null
+      : (this.#body ?? streamedBody(inbound.client, this.#maxBodyBytes, this.#onBodyTooLarge))
     if (first && this.#pipeline.onForward.length > 0) this.#forward(headers)
     const upgrade = inbound.upgrade
     let call: UpstreamTry
@@ -547,6 +553,12 @@ export class Exchange implements UpgradeHandler, Waiter {
         case 'respond':
           this.#endTry(this.#status >= 500 ? 'failure' : 'success')
           this.#in.respond(verdictResponse(outcome), undefined, this.#facts())
+          this.#drop()
+          this.#endLease()
+          return false
+        case 'reject':
+          this.#endTry(this.#status >= 500 ? 'failure' : 'success')
+          this.#in.reject(outcome, this.#facts())
           this.#drop()
           this.#endLease()
           return false

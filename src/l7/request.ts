@@ -11,7 +11,7 @@
 import { managedHeader } from '../config/schema.js'
 import { SwitchyardError } from '../core/errors.js'
 import { callOnRequest, callOnRoute, type PhaseOutcome, runPhase } from '../filters/chain.js'
-import type { FilterContext, RequestView, RouteView, UpstreamDraft } from '../filters/types.js'
+import type { FilterContext, Reject, RequestView, RouteView, UpstreamDraft } from '../filters/types.js'
 import { isGrpcContentType, parseGrpcTimeout } from '../http2/grpc.js'
 import type { HttpSnapshot } from '../listeners/snapshot.js'
 import type { TunnelSet } from '../tunnel/index.js'
@@ -248,6 +248,11 @@ export class Inbound implements RequestView {
       const problem = http1HeadProblem(client, this.head)
       if (problem !== undefined) return this.fail(problem)
     }
+    const limits = this.rt.config.limits
+    if (client.url.length > limits.maxUrlBytes)
+      return this.fail(new SwitchyardError('SWY_URL_TOO_LONG', `a request target of ${client.url.length} bytes`))
+    if (client.rawHeaders.length > 2 * limits.maxHeaderCount)
+      return this.fail(new SwitchyardError('SWY_HEADERS_TOO_LARGE', `more than ${limits.maxHeaderCount} header fields`))
     // RFC 9112 §3.2: an HTTP/1.1 request without Host is answered 400 (checked here to answer with a code).
     // An HTTP/2 request names its host in :authority (or Host), which the head scan reads as the host.
     if (this.head.host === undefined && client.protocol !== 'http/1.0')
@@ -298,6 +303,8 @@ export class Inbound implements RequestView {
         return phase === 'request' ? this.#route() : this.#proxy()
       case 'respond':
         return this.respond(verdictResponse(outcome))
+      case 'reject':
+        return this.reject(outcome)
       case 'error':
         return this.filterFailed(outcome.filter, outcome.error)
       default: {
@@ -316,6 +323,11 @@ export class Inbound implements RequestView {
     })
     if (target === undefined) return this.fail(new SwitchyardError('SWY_NO_ROUTE'))
     this.target = target
+    const maxBody = target.maxBodyBytes
+    if (maxBody > 0 && this.head.contentLength > maxBody)
+      return this.fail(
+        new SwitchyardError('SWY_BODY_TOO_LARGE', `a Content-Length of ${this.head.contentLength} bytes`),
+      )
     this.poolTarget ??= target.pool
     const filters = target.pipeline.onRoute
     if (filters.length === 0) return this.#proxy()
@@ -359,6 +371,34 @@ export class Inbound implements RequestView {
   }
 
   /** Answers with the error's status if nothing was sent yet; otherwise aborts the client's response. */
+  /** A filter's refusal: the code's error response with the filter's headers, or a closed connection. */
+  reject(verdict: Reject, upstream: UpstreamFacts = NO_UPSTREAM): void {
+    if (this.#done) return
+    const err = new SwitchyardError(verdict.code, verdict.message)
+    const client = this.client
+    if (verdict.close === true || client.headersSent || client.gone) {
+      client.abort()
+      return this.finish(err.status, err, upstream, client.headersSent)
+    }
+    const own = this.grpc
+      ? grpcErrorResponse(err, this.requestId)
+      : errorResponse(err, this.requestId, this.header('accept'))
+    if (verdict.headers !== undefined) own.headers.push(...verdict.headers)
+    this.respond(own, err, upstream)
+  }
+
+  /**
+   * The request body crossed the route's `maxBodySize` as it streamed: the upstream request (if any) is
+   * aborted, so that its server sees an incomplete body, and the client gets 413 (or, after a response
+   * head, a cut connection).
+   */
+  bodyTooLarge(): void {
+    if (this.#done) return
+    const err = new SwitchyardError('SWY_BODY_TOO_LARGE', `a streamed body over ${this.target?.maxBodyBytes} bytes`)
+    if (this.#exchange !== undefined) this.#exchange.stop(err)
+    else this.fail(err)
+  }
+
   fail(err: SwitchyardError, upstream: UpstreamFacts = NO_UPSTREAM, status = 0): void {
     if (this.#done) return
     const client = this.client

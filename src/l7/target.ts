@@ -18,4 +18,6 @@ export interface RouteTarget {
   /** Route-level filters around the listener's, by phase. */
   readonly pipeline: RoutePipeline
   readonly view: RouteView
+  /** Largest request body, in bytes (the route's `limits.maxBodySize`, else the listener's); 0: none. */
+  readonly maxBodyBytes: number
 }

@@ -17,14 +17,7 @@
  */
 
 import { readFileSync } from 'node:fs'
-import {
-  createServer,
-  type IncomingMessage,
-  maxHeaderSize,
-  type Server,
-  type ServerOptions,
-  type ServerResponse,
-} from 'node:http'
+import { createServer, type IncomingMessage, type Server, type ServerOptions, type ServerResponse } from 'node:http'
 import type { Http2ServerRequest, Http2ServerResponse } from 'node:http2'
 import { createServer as createHttpsServer, type Server as HttpsServer } from 'node:https'
 import { type AddressInfo, createServer as createNetServer, type Server as NetServer, type Socket } from 'node:net'
@@ -37,6 +30,8 @@ import {
 } from 'node:tls'
 import { ACME_TLS_ALPN, alpnChallengeFile } from '../acme/index.js'
 import type { Engine } from '../config/schema.js'
+import { bareIp } from '../core/address.js'
+import { atAccept } from '../filters/access.js'
 import { badRequest } from '../http1/bad-request.js'
 import type { NativeClient } from '../http1/client-side.js'
 import { NodeConnection } from '../http1/node-connection.js'
@@ -49,9 +44,10 @@ import { handleRequest, type RequestHooks } from '../l7/request.js'
 import { CLOSE_WAIT_MS, TunnelSet } from '../tunnel/index.js'
 import { boundAddress, listenOn } from './bind.js'
 import { contextFor, type ListenerTls } from './certificates.js'
+import { ConnectionGate } from './gate.js'
 import { Http2Front, type Http2Options, sniffPreface } from './http2.js'
 import { IdleWait } from './idle-wait.js'
-import { acceptProxied } from './proxy-protocol.js'
+import { acceptProxied, peerAddress } from './proxy-protocol.js'
 import type { HttpSnapshot, ListenerSnapshot } from './snapshot.js'
 import type { Listener } from './types.js'
 
@@ -80,14 +76,21 @@ function effectiveEngine(wanted: Engine, rt: HttpSnapshot): Engine {
   return 'node'
 }
 
+/**
+ * node:http keeps the first `maxHeadersCount` header fields and silently drops the rest: one more than
+ * the limit lets the request path see that it was crossed and answer 431.
+ */
+function headersCountOf(rt: HttpSnapshot): number {
+  return rt.config.limits.maxHeaderCount + 1
+}
+
 function http1Options(rt: HttpSnapshot): Http1Options {
   const c = rt.config
   return {
     requestHeadersMs: c.timeouts.requestHeadersMs,
     idleMs: c.timeouts.idleMs,
     maxRequestsPerConnection: c.maxRequestsPerConnection,
-    // node:http's limit (16 KiB unless --max-http-header-size says otherwise), so both engines agree.
-    maxHeaderBytes: maxHeaderSize,
+    maxHeaderBytes: c.limits.maxHeaderBytes,
   }
 }
 
@@ -112,15 +115,25 @@ export class HttpListener implements RequestHooks, Listener {
    * leaves one after a CONNECT stream).
    */
   readonly #raw = new Set<Socket>()
+  /** Connection limits and a listener's `access` with `action: close`. */
+  readonly #gate: ConnectionGate
 
   constructor(rt: HttpSnapshot) {
     this.#rt = rt
     this.#inFlightGauge = rt.metrics.inFlightOf(rt.config.name)
     this.#tls = rt.tls
     this.#front = effectiveEngine(rt.config.engine, rt) === 'native' ? this.#nativeFront(rt) : this.#nodeFront(rt)
-    this.#front.server.prependListener('connection', (socket: Socket) => {
+    const refused = rt.metrics.connectionsRefused
+    this.#gate = new ConnectionGate(rt.config.limits, atAccept(rt.config.rules.access), (reason) =>
+      refused.labels(this.#rt.config.name, reason).inc(),
+    )
+    // Every connection is counted and gated first (behind a PROXY header, once its address is known).
+    const next = takeListeners(this.#front.server, 'connection')
+    this.#front.server.on('connection', (socket: Socket) => {
       this.#raw.add(socket)
       socket.once('close', () => this.#raw.delete(socket))
+      if (!this.#rt.config.proxyProtocol && !this.#gate.admit(socket, bareIp(socket.remoteAddress))) return
+      next(socket)
     })
     this.#configureH2(rt)
   }
@@ -138,6 +151,7 @@ export class HttpListener implements RequestHooks, Listener {
       requireHostHeader: false,
       joinDuplicateHeaders: false,
       noDelay: true,
+      maxHeaderSize: rt.config.limits.maxHeaderBytes,
     }
     const onRequest = (req: IncomingMessage, res: ServerResponse) => this.#onNodeRequest(req, res, false)
     let server: Server | HttpsServer
@@ -165,6 +179,7 @@ export class HttpListener implements RequestHooks, Listener {
       server = plain
     }
     server.maxRequestsPerSocket = rt.config.maxRequestsPerConnection
+    server.maxHeadersCount = headersCountOf(rt)
     server.on('checkContinue', (req, res) => this.#onNodeRequest(req, res, true))
     server.on('clientError', (err, socket) => this.#onClientError(err, socket as Socket))
     server.on('upgrade', (req: IncomingMessage, socket: Socket, head: Buffer) => this.#onNodeUpgrade(req, socket, head))
@@ -252,7 +267,7 @@ export class HttpListener implements RequestHooks, Listener {
       rt.config.timeouts.requestHeadersMs,
       (s) => {
         this.#sniffing.delete(s)
-        next(s)
+        if (this.#gate.admit(s, bareIp(peerAddress(s)))) next(s)
       },
       (reason) => {
         this.#sniffing.delete(socket)
@@ -298,6 +313,8 @@ export class HttpListener implements RequestHooks, Listener {
       idleMs: rt.config.timeouts.idleMs,
       pingIntervalMs: h2.pingIntervalMs,
       pingTimeoutMs: h2.pingTimeoutMs,
+      maxHeaderListBytes: rt.config.limits.maxHeaderBytes,
+      maxHeaderCount: rt.config.limits.maxHeaderCount,
     }
     if (this.#h2) this.#h2.configure(options)
     else
@@ -359,11 +376,15 @@ export class HttpListener implements RequestHooks, Listener {
         `listener ${rt.config.name}: engine ${rt.config.engine} applies on restart; ${front.engine} keeps serving`,
       )
     this.#rt = rt
+    this.#gate.configure(rt.config.limits, atAccept(rt.config.rules.access))
     switch (front.engine) {
       case 'node':
         front.server.keepAliveTimeout = rt.config.timeouts.idleMs
         front.server.headersTimeout = rt.config.timeouts.requestHeadersMs
         front.server.maxRequestsPerSocket = rt.config.maxRequestsPerConnection
+        front.server.maxHeadersCount = headersCountOf(rt)
+        // Read by node:http as each connection is accepted (the option sets it at construction).
+        ;(front.server as { maxHeaderSize?: number }).maxHeaderSize = rt.config.limits.maxHeaderBytes
         break
       case 'native':
         front.http1.configure(http1Options(rt))

@@ -37,6 +37,10 @@ export interface Http2Options {
   readonly pingIntervalMs: number
   /** How long a PING may go unanswered before its session is destroyed. */
   readonly pingTimeoutMs: number
+  /** SETTINGS_MAX_HEADER_LIST_SIZE: the largest header list a client may send (`limits.maxHeaderBytes`). */
+  readonly maxHeaderListBytes: number
+  /** Header fields a request may have (`limits.maxHeaderCount`): 431 beyond, on the request path. */
+  readonly maxHeaderCount: number
 }
 
 type RequestListener = (req: Http2ServerRequest, res: Http2ServerResponse, expectContinue: boolean) => void
@@ -62,7 +66,12 @@ export class Http2Front {
     this.#options = options
     this.#startLiveness()
     this.#metrics = metrics
-    this.#server = createServer({ settings: settingsOf(options) })
+    // node:http2 refuses a header block of more pairs than maxHeaderListPairs (pseudo-headers
+    // included) with ENHANCE_YOUR_CALM; room above maxHeaderCount lets the request path answer 431.
+    this.#server = createServer({
+      settings: settingsOf(options),
+      maxHeaderListPairs: Math.max(128, options.maxHeaderCount + 16),
+    })
     this.#server.on('request', (req, res) => onRequest(req, res, false))
     this.#server.on('checkContinue', (req, res) => onRequest(req, res, true))
     // CONNECT: extended CONNECT (RFC 8441, a WebSocket over HTTP/2) is tunnelled; a plain one is
@@ -90,7 +99,10 @@ export class Http2Front {
 
   /** New settings and idle timeout: for new sessions, and announced to open ones. */
   configure(options: Http2Options): void {
-    if (options.maxConcurrentStreams !== this.#options.maxConcurrentStreams) {
+    if (
+      options.maxConcurrentStreams !== this.#options.maxConcurrentStreams ||
+      options.maxHeaderListBytes !== this.#options.maxHeaderListBytes
+    ) {
       const settings = settingsOf(options)
       this.#server.updateSettings(settings)
       for (const session of this.#sessions.keys()) if (!session.closed && !session.destroyed) session.settings(settings)
@@ -184,7 +196,12 @@ export class Http2Front {
 
 function settingsOf(options: Http2Options): Settings {
   // SETTINGS_ENABLE_CONNECT_PROTOCOL (RFC 8441): clients may open WebSockets with extended CONNECT.
-  return { maxConcurrentStreams: options.maxConcurrentStreams, enablePush: false, enableConnectProtocol: true }
+  return {
+    maxConcurrentStreams: options.maxConcurrentStreams,
+    maxHeaderListSize: options.maxHeaderListBytes,
+    enablePush: false,
+    enableConnectProtocol: true,
+  }
 }
 
 /** First bytes of the HTTP/2 client connection preface (RFC 9113 §3.4): "PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n". */

@@ -10,11 +10,14 @@
  * is closed; nothing reaches a server.
  */
 import { type AddressInfo, createServer, type Server, type Socket } from 'node:net'
+import { bareIp } from '../core/address.js'
+import { accessList } from '../filters/access.js'
 import { MAX_HELLO_BYTES, readClientHello, sniMatches } from '../l4/client-hello.js'
 import { pipeConnection } from '../l4/tcp-proxy.js'
 import { boundAddress, listenOn } from './bind.js'
+import { ConnectionGate } from './gate.js'
 import { IdleWait } from './idle-wait.js'
-import { acceptProxied } from './proxy-protocol.js'
+import { acceptProxied, peerAddress } from './proxy-protocol.js'
 import type { ListenerSnapshot, TcpRoute, TcpSnapshot } from './snapshot.js'
 import type { Listener } from './types.js'
 
@@ -27,13 +30,23 @@ export class TcpListener implements Listener {
   readonly #open = new Set<Socket>()
   readonly #idle = new IdleWait()
   readonly #hooks = { end: (client: Socket) => this.#onEnd(client) }
+  /** Connection limits and the listener's `access` list. */
+  readonly #gate: ConnectionGate
 
   constructor(rt: TcpSnapshot) {
     this.#rt = rt
+    const refused = rt.metrics.connectionsRefused
+    this.#gate = new ConnectionGate(rt.config.limits, accessOf(rt), (reason) =>
+      refused.labels(this.#rt.config.name, reason).inc(),
+    )
     this.#server = createServer({ allowHalfOpen: true, noDelay: true }, (client) => {
-      this.#open.add(client)
       const rt = this.#rt
-      if (!rt.config.proxyProtocol) return this.#route(rt, client)
+      if (!rt.config.proxyProtocol) {
+        if (!this.#gate.admit(client, bareIp(client.remoteAddress))) return
+        this.#open.add(client)
+        return this.#route(rt, client)
+      }
+      this.#open.add(client)
       const onClose = () => this.#onEnd(client)
       client.once('close', onClose)
       acceptProxied(
@@ -41,6 +54,7 @@ export class TcpListener implements Listener {
         rt.config.timeouts.requestHeadersMs,
         (s) => {
           client.removeListener('close', onClose)
+          if (!this.#gate.admit(s, bareIp(peerAddress(s)))) return this.#onEnd(s)
           this.#route(rt, s)
         },
         (reason) =>
@@ -115,6 +129,7 @@ export class TcpListener implements Listener {
   swap(rt: ListenerSnapshot): void {
     if (rt.kind !== 'tcp') throw new Error(`listener ${rt.config.name}: an HTTP snapshot for a TCP listener`)
     this.#rt = rt
+    this.#gate.configure(rt.config.limits, accessOf(rt))
   }
 
   async drain(graceMs: number): Promise<void> {
@@ -130,4 +145,10 @@ export class TcpListener implements Listener {
     this.#open.delete(client)
     if (this.#open.size === 0) this.#idle.notifyIdle()
   }
+}
+
+/** A TCP listener's `access`: every denied connection is closed as it is accepted, whatever its `action`. */
+function accessOf(rt: TcpSnapshot) {
+  const options = rt.config.rules.access
+  return options === undefined ? undefined : accessList(options)
 }

@@ -30,6 +30,11 @@ export const METRICS = {
     help: 'Requests that ended in a Switchyard error, by pool and SWY_* code.',
     labelNames: ['pool', 'code'],
   },
+  connectionsRefused: {
+    name: 'switchyard_connections_refused_total',
+    help: 'Client connections closed as soon as they were accepted, by listener and reason (access, max-connections, connections-per-ip, connection-rate).',
+    labelNames: ['listener', 'reason'],
+  },
   upstreamRequests: {
     name: 'switchyard_upstream_requests_total',
     help: 'Requests sent to each upstream server.',
@@ -216,6 +221,7 @@ export class Metrics {
   readonly registry = new Registry()
   readonly errors = new Counter({ ...METRICS.errors, registers: [this.registry] })
   readonly reloads = new Counter({ ...METRICS.reloads, registers: [this.registry] })
+  readonly connectionsRefused = new Counter({ ...METRICS.connectionsRefused, registers: [this.registry] })
   readonly info = new Gauge({ ...METRICS.info, registers: [this.registry] })
   readonly #routes = new Map<string, { listener: string; pool: string; cells: RouteMetrics }>()
   readonly #servers = new Map<string, { pool: string; server: string; cell: Cell }>()

@@ -18,6 +18,7 @@ import {
 import { channels } from '../core/channels.js'
 import { SwitchyardError } from '../core/errors.js'
 import { type Logger, silentLogger } from '../core/logger.js'
+import { Shelf } from '../filters/shelf.js'
 import type { Filter } from '../filters/types.js'
 import { ExternalHealth, HealthMonitor, logTransition, type Transition } from '../health/index.js'
 import { AccessLog } from '../l7/access-log.js'
@@ -90,6 +91,8 @@ export class LoadBalancer {
   #admin: AdminServer | undefined
   #state: State = 'new'
   #generation = 0
+  /** Rule state kept across reloads (rate-limit tables). */
+  readonly #shelf = new Shelf()
   #startedAt = new Date()
   /** Serialises reload/close so two control-plane changes never interleave. */
   #queue: Promise<unknown> = Promise.resolve()
@@ -209,6 +212,7 @@ export class LoadBalancer {
     const listeners = new Map<string, ListenerEntry>()
     const runtimes = new Map<string, ListenerSnapshot>()
     const started: Listener[] = []
+    this.#shelf.begin()
     try {
       for (const lc of next.listeners) {
         const rt = this.#runtimeFor(lc, next, pools, plugins)
@@ -236,6 +240,7 @@ export class LoadBalancer {
     }
     // Commit: swap snapshots, then retire what the new generation no longer uses.
     for (const [name, entry] of listeners) entry.listener.swap(runtimes.get(name) as ListenerSnapshot)
+    this.#shelf.end()
     for (const p of pools.values()) p.activate()
     const retiring = [...oldListeners.entries()].filter(([name, e]) => listeners.get(name)?.listener !== e.listener)
     this.#listeners = listeners
@@ -397,7 +402,7 @@ export class LoadBalancer {
     pools: ReadonlyMap<string, UpstreamPool>,
     plugins: readonly Filter[],
   ): ListenerSnapshot {
-    return buildSnapshot(lc, cfg, pools, plugins, { logger: this.#logger, metrics: this.metrics })
+    return buildSnapshot(lc, cfg, pools, plugins, { logger: this.#logger, metrics: this.metrics, shelf: this.#shelf })
   }
 }
 

@@ -8,9 +8,10 @@
 import { ChallengeAnswers } from '../acme/index.js'
 import type { ListenerConfig, RuntimeConfig } from '../config/index.js'
 import type { Logger } from '../core/logger.js'
-import type { FilterEnv } from '../filters/env.js'
+import type { FilterEnv, RuleLevel } from '../filters/env.js'
 import { compileListener, compileRoute } from '../filters/pipeline.js'
 import { createRules } from '../filters/registry.js'
+import type { Shelf } from '../filters/shelf.js'
 import type { Filter } from '../filters/types.js'
 import { AccessLog } from '../l7/access-log.js'
 import { buildTrust } from '../l7/headers.js'
@@ -37,6 +38,8 @@ export interface SnapshotDeps {
    * keep the filter's hooks. Default: the filters as they are.
    */
   readonly wrap?: ((filter: Filter, origin: FilterOrigin) => Filter) | undefined
+  /** Rule state kept across reloads; absent: every build starts afresh. */
+  readonly shelf?: Shelf | undefined
 }
 
 /** The snapshot of listener `lc` of config `cfg`, over `pools` (every pool of the generation, by name). */
@@ -68,24 +71,30 @@ export function buildSnapshot(
     return { kind: 'tcp', ...base, routes, bySni: routes.some((r) => r.sni !== undefined) }
   }
   const wrap = deps.wrap
-  const env = (pathPrefix: string | undefined): FilterEnv => ({
+  const env = (pathPrefix: string | undefined, level: RuleLevel, route?: number): FilterEnv => ({
     listener: lc.name,
     logger,
     pools,
     pathPrefix,
+    level,
+    route,
     metrics,
+    shelf: deps.shelf,
   })
   const rules = (created: Filter[], origin: (rule: string) => FilterOrigin): Filter[] =>
     wrap === undefined ? created : created.map((f) => wrap(f, origin(f.name)))
   const own = wrap === undefined ? plugins : plugins.map((p) => wrap(p, { level: 'plugin' }))
-  const listenerRules = rules(createRules(lc.rules, env(undefined)), (rule) => ({ level: 'listener', rule }))
+  const listenerRules = rules(createRules(lc.rules, env(undefined, 'listener')), (rule) => ({
+    level: 'listener',
+    rule,
+  }))
   const targets = new Map<string, PoolTarget>(
     [...pools.values()].map((pool) => [pool.name, { pool, metrics: metrics.forRoute(lc.name, pool.name) }]),
   )
   const unrouted = metrics.forRoute(lc.name, '')
   const routes = lc.routes.map((r, index) => {
     const pool = r.pool === undefined ? undefined : targets.get(poolOf(r.pool).name)
-    const routeRules = rules(createRules(r.rules, env(r.match.pathPrefix)), (rule) => ({
+    const routeRules = rules(createRules(r.rules, env(r.match.pathPrefix, 'route', index)), (rule) => ({
       level: 'route',
       rule,
       route: index,
@@ -95,6 +104,7 @@ export function buildSnapshot(
       metrics: pool?.metrics ?? unrouted,
       pipeline: compileRoute([...own, ...listenerRules, ...routeRules]),
       view: { name: r.name, index, pool: r.pool },
+      maxBodyBytes: r.maxBodyBytes ?? lc.limits.maxBodyBytes,
     }
     return { match: r.match, target }
   })

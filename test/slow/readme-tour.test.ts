@@ -62,7 +62,17 @@ describe('README tour', () => {
       for (let i = 0; i < 6; i++)
         servers.push(((await (await fetch(`http://${lb[1]}/`)).json()) as { server: string }).server)
       assert.deepEqual(servers, ['sample-1', 'sample-2', 'sample-3', 'sample-1', 'sample-2', 'sample-3'])
-      const metrics = await (await fetch(`http://${admin[1]}/metrics`)).text()
+      const token = /admin token {4}(\S+) {3}/.exec(out)?.[1]
+      assert.ok(token !== undefined, out)
+      assert.match(readme, /curl -s -H "authorization: Bearer \$TOKEN" http:\/\/127\.0\.0\.1:9901\/metrics/)
+      assert.equal(
+        (await fetch(`http://${admin[1]}/metrics`)).status,
+        401,
+        'the demo admin API is closed without the token',
+      )
+      const metrics = await (
+        await fetch(`http://${admin[1]}/metrics`, { headers: { authorization: `Bearer ${token}` } })
+      ).text()
       assert.match(metrics, /switchyard_http_requests_total\{listener="demo",pool="samples",class="2xx"\} 6\n/)
     } finally {
       p.kill('SIGTERM')
