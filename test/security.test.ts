@@ -5,12 +5,15 @@
  * test/slow/rate-limit.test.ts.
  */
 import assert from 'node:assert/strict'
+import { readFileSync } from 'node:fs'
 import { connect, type Socket } from 'node:net'
 import { after, before, describe, it } from 'node:test'
+import { fileURLToPath } from 'node:url'
 import { Agent, request } from 'undici'
 import type { ConfigInput } from '../src/index.js'
 import { startBackend, type TestBackend } from './helpers/backends.js'
 import { startLb } from './helpers/lb.js'
+import { rawExchange } from './helpers/raw.js'
 import { rawServer } from './helpers/upstream.js'
 import { waitFor } from './helpers/wait.js'
 import { metric } from './helpers/ws.js'
@@ -506,6 +509,158 @@ describe('access', () => {
       await res.body.text()
     } finally {
       await lb.close()
+    }
+  })
+})
+
+describe('path bypass', () => {
+  /**
+   * Encodings of `/admin` against a listener whose first route denies `/admin` (a prefix) and whose
+   * catch-all goes to a raw backend: each must be answered at the load balancer (403 by the deny route,
+   * or 400 for a path it refuses), and none may reach the backend. Sent as raw request lines, byte for
+   * byte.
+   */
+  const BYPASSES: [target: string, answer: 403 | 400][] = [
+    ['/admin', 403],
+    ['/admin/', 403],
+    ['/admin?x=1', 403],
+    ['//admin', 403],
+    ['///admin', 403],
+    ['/./admin', 403],
+    ['/././admin', 403],
+    ['/x/../admin', 403],
+    ['/x/./../admin', 403],
+    ['/x/y/../../admin', 403],
+    ['/../admin', 403],
+    ['/../../admin', 403],
+    ['/x//..//admin', 403],
+    ['/..//admin', 403],
+    ['/%61dmin', 403],
+    ['/%61%64%6d%69%6e', 403],
+    ['/adm%69n', 403],
+    ['/%61dm%69n', 403],
+    ['/%2e/admin', 403],
+    ['/%2E%2E/admin', 403],
+    ['/x/%2e%2e/admin', 403],
+    ['/x/.%2e/admin', 403],
+    ['/x/%2e./admin', 403],
+    ['/x/%2E%2e/admin', 403],
+    ['/admin;x', 403],
+    ['/admin%3Bx', 403],
+    ['/admin%20', 403],
+    ['/admin/.', 403],
+    ['/admin/x/..', 403],
+    ['http://a/x/../admin', 403],
+    ['/admin%2f..', 400],
+    ['/admin%2F', 400],
+    ['/%2fadmin', 400],
+    ['/x/..%2fadmin', 400],
+    ['/%2e%2e%2fadmin', 400],
+    ['/%5cadmin', 400],
+    ['/x\\..\\admin', 400],
+    ['/admin%00', 400],
+    ['/admin#x', 400],
+    ['/adm%zzin', 400],
+  ]
+
+  it(`${BYPASSES.length} encodings of /admin: each answered by the load balancer, none reaches the backend`, async () => {
+    assert.ok(BYPASSES.length >= 30)
+    const upstream = await rawServer({
+      onRequest: (req) => req.conn.write('HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok'),
+    })
+    const lb = await startLb({
+      listeners: [
+        {
+          name: 'main',
+          listen: '127.0.0.1:0',
+          routes: [{ match: { pathPrefix: '/admin' }, respond: { status: 403, body: 'denied\n' } }, { pool: 'p' }],
+        },
+      ],
+      pools: [{ name: 'p', servers: [`http://127.0.0.1:${upstream.port}`] }],
+    } as ConfigInput)
+    try {
+      const wrong: string[] = []
+      for (const [target, answer] of BYPASSES) {
+        const { data } = await rawExchange(lb.port, `GET ${target} HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n`)
+        const status = Number(/^HTTP\/1\.1 (\d{3}) /.exec(data)?.[1])
+        if (status !== answer) wrong.push(`${target}: ${status}, expected ${answer}`)
+      }
+      assert.deepEqual(wrong, [])
+      assert.deepEqual(
+        upstream.requests.map((r) => r.path),
+        [],
+        'no encoding of /admin reached the backend',
+      )
+      // The control: a path that is not /admin does reach it, normalized.
+      const { data } = await rawExchange(
+        lb.port,
+        'GET /x/../%70ublic//page HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n',
+      )
+      assert.match(data, /^HTTP\/1\.1 200 /)
+      assert.deepEqual(
+        upstream.requests.map((r) => r.path),
+        ['/public/page'],
+      )
+    } finally {
+      await lb.close()
+      await upstream.close()
+    }
+  })
+})
+
+describe('securityHeaders', () => {
+  const tlsFixture = (name: string) => fileURLToPath(new URL(`./fixtures/tls/${name}`, import.meta.url))
+
+  it('adds the preset where the response lacks it, keeps what the server set, and sends HSTS over TLS only', async () => {
+    const framing = await startBackend('framing', (req, res) => {
+      req.resume()
+      res.setHeader('x-frame-options', 'DENY')
+      res.end('x')
+    })
+    const lb = await startLb({
+      listeners: [
+        {
+          name: 'plain',
+          listen: '127.0.0.1:0',
+          securityHeaders: true,
+          routes: [{ match: { pathPrefix: '/own' }, pool: 'framing' }, { pool: 'p' }],
+        },
+        {
+          name: 'tls',
+          listen: '127.0.0.1:0',
+          protocol: 'https',
+          tls: { cert: tlsFixture('cert.pem'), key: tlsFixture('key.pem') },
+          routes: [
+            { pool: 'p', securityHeaders: { hsts: { maxAge: 600, includeSubDomains: true }, frameOptions: false } },
+          ],
+        },
+      ],
+      pools: [
+        { name: 'p', servers: [backend.url] },
+        { name: 'framing', servers: [framing.url] },
+      ],
+    } as ConfigInput)
+    const tlsAgent = new Agent({ connect: { ca: readFileSync(tlsFixture('cert.pem')), servername: 'localhost' } })
+    try {
+      const plain = await request(lb.url)
+      await plain.body.text()
+      assert.equal(plain.headers['x-content-type-options'], 'nosniff')
+      assert.equal(plain.headers['referrer-policy'], 'strict-origin-when-cross-origin')
+      assert.equal(plain.headers['x-frame-options'], 'SAMEORIGIN')
+      assert.equal(plain.headers['strict-transport-security'], undefined, 'no HSTS over plain HTTP')
+      const own = await request(`${lb.url}/own`)
+      await own.body.text()
+      assert.equal(own.headers['x-frame-options'], 'DENY', "the server's own value is kept")
+      const tlsPort = lb.lb.addresses().tls?.port
+      const secure = await request(`https://127.0.0.1:${tlsPort}/`, { dispatcher: tlsAgent })
+      await secure.body.text()
+      assert.equal(secure.headers['strict-transport-security'], 'max-age=600; includeSubDomains')
+      assert.equal(secure.headers['x-frame-options'], undefined, 'turned off')
+      assert.equal(secure.headers['x-content-type-options'], 'nosniff')
+    } finally {
+      await tlsAgent.close()
+      await lb.close()
+      await framing.close()
     }
   })
 })

@@ -19,6 +19,7 @@ import type { Backend } from '../core/backend.js'
 import type { LogLevel } from '../core/logger.js'
 import { type RuleOptions, rulesOf } from '../filters/registry.js'
 import type { CheckSchedule, ConnectEjectionSettings, HealthCheckOptions, OutlierSettings } from '../health/index.js'
+import type { PathPolicy } from '../l7/path.js'
 import type { CookieSettings } from '../sticky/cookie.js'
 import {
   DEFAULT_H2_MAX_STREAMS,
@@ -111,6 +112,8 @@ export interface ListenerConfig extends ListenAddress {
   /** On a drain, upgraded connections close at random times spread over this (`shutdown.tunnelCloseWindow`). */
   readonly tunnelCloseWindowMs: number
   readonly limits: ListenerLimits
+  /** Path normalization before routing (l7/path.ts). */
+  readonly paths: PathPolicy
   /** HTTP/1.1 requests per client connection; the last response carries `Connection: close`. 0: no limit. */
   readonly maxRequestsPerConnection: number
   readonly forwarded: {
@@ -362,6 +365,7 @@ export function normalize(cfg: ParsedConfig, options: NormalizeOptions = {}): Ru
           maxHeaderCount: l.limits.maxHeaderCount,
           maxUrlBytes: sizeToBytes(l.limits.maxUrlLength),
         },
+        paths: { ...l.paths },
         maxRequestsPerConnection: l.maxRequestsPerConnection,
         forwarded: { ...l.forwarded },
         requestId: { ...l.requestId, header: l.requestId.header.toLowerCase() },

@@ -459,6 +459,26 @@ export const httpListenerSchema = z.strictObject({
   ...ruleShape('listener'),
   timeouts: listenerTimeouts.describe('Client-side timeouts.'),
   limits: httpLimits.describe('Connection and request size limits; on by default (docs/security.md).'),
+  paths: z
+    .strictObject({
+      normalize: z
+        .boolean()
+        .default(true)
+        .describe('Normalize each path once, before routing; false: route and forward it exactly as sent.'),
+      mergeSlashes: z.boolean().default(true).describe('Runs of `/` become one.'),
+      encodedSlash: z
+        .enum(['reject', 'keep'])
+        .default('reject')
+        .describe('An encoded `/` or `\\` (`%2F`, `%5C`): reject: 400. keep: kept encoded, never a separator.'),
+      backslash: z
+        .enum(['reject', 'slash'])
+        .default('reject')
+        .describe('A raw `\\` in the path: reject: 400. slash: taken as `/`, as browsers do.'),
+    })
+    .prefault({})
+    .describe(
+      'Path normalization, before routing: unreserved percent-encodings decoded, dot segments removed, slashes merged; routing, access rules and the forwarded request all see the result (docs/security.md).',
+    ),
   maxRequestsPerConnection: z
     .number()
     .int()

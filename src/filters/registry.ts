@@ -15,6 +15,7 @@ import * as rateLimit from './rate-limit.js'
 import * as redirect from './redirect.js'
 import * as respond from './respond.js'
 import * as rewrite from './rewrite.js'
+import * as securityHeaders from './security-headers.js'
 import * as split from './split.js'
 import type { Filter } from './types.js'
 
@@ -47,6 +48,7 @@ export const RULES = {
   pools: rule(split.schema, { levels: ['route'], choosesPool: true }, (o, env) => split.create(o, env)),
   rewrite: rule(rewrite.schema, { levels: ['route'] }, rewrite.create),
   headers: rule(headers.schema, { levels: ['listener', 'route'] }, headers.create),
+  securityHeaders: rule(securityHeaders.schema, { levels: ['listener', 'route'] }, securityHeaders.create),
   mirror: rule(mirror.schema, { levels: ['route'] }, (o, env) => mirror.create(o, env)),
   compress: rule(compress.schema, { levels: ['listener', 'route'] }, compress.create),
 } as const

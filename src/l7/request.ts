@@ -29,6 +29,7 @@ import {
   scanRequestHead,
   transferCodingProblem,
 } from './headers.js'
+import { normalizeUrl } from './path.js'
 import { recordEnd } from './request-end.js'
 import { newRequestId } from './request-id.js'
 import { hostWithoutPort, pathOf } from './router.js'
@@ -271,6 +272,9 @@ export class Inbound implements RequestView {
         return this.fail(new SwitchyardError('SWY_BAD_REQUEST', 'an invalid host in the request target'))
       this.head.host = target.authority
     }
+    const normalized = normalizeUrl(this.url, this.rt.config.paths)
+    if (normalized.kind === 'reject') return this.fail(new SwitchyardError('SWY_BAD_REQUEST', normalized.reason))
+    this.url = normalized.url
     this.upstreamPath = this.url
     // An ACME CA validating a certificate this configuration orders: answered before any rule.
     const challenges = this.rt.acmeChallenges

@@ -321,6 +321,9 @@ export class Lanes {
         engine: l.engine,
         http2: l.http2,
         routes: [{ pool: l.listener }],
+        // The framing is what is compared: paths go upstream as sent (their normalization has its own
+        // table, in test/security.test.ts), so that the backend's request is byte for byte the client's.
+        paths: { normalize: false },
       })),
       pools: lanes.map((l) => ({
         name: l.listener,
