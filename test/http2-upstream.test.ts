@@ -144,7 +144,7 @@ describe('HTTP/2 to servers (h2c)', () => {
     try {
       await withLb(
         config(`http://127.0.0.1:${backend.port}`, {
-          connections: { maxConcurrentStreams: 5, maxPerServer: 2 },
+          connections: { maxConcurrentStreams: 5, maxPerServer: 2, maxClientShare: 1 },
         }),
         async (base) => {
           const all = Array.from({ length: 20 }, (_, i) => request(`${base}/${i}`).then((r) => r.body.text()))

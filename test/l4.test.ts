@@ -218,7 +218,9 @@ describe('tcp circuit breaking', () => {
     })
     const lb = createLoadBalancer({
       ...tcpConfig([backend.url]),
-      pools: [{ name: 'p', servers: [backend.url], connections: { maxPerServer: 1, maxPending: 0 } }],
+      pools: [
+        { name: 'p', servers: [backend.url], connections: { maxPerServer: 1, maxPending: 0, maxClientShare: 1 } },
+      ],
     })
     await lb.start()
     const port = Object.values(lb.addresses())[0]!.port

@@ -73,7 +73,12 @@ function send(url: string, agent: Agent, id: string, headers: Record<string, str
   }))
 }
 
+/**
+ * One pool over `gated`. Every request of these tests comes from one client address, which must be
+ * able to fill the pool: `maxClientShare: 1` (the default, half, is tested in test/security.test.ts).
+ */
 function pool(gated: Gated[], extra: Record<string, unknown>): ConfigInput {
+  const connections = { maxClientShare: 1, ...(extra.connections as Record<string, unknown> | undefined) }
   return {
     listeners: [{ name: 'main', listen: '127.0.0.1:0', routes: [{ pool: 'p' }] }],
     pools: [
@@ -81,6 +86,7 @@ function pool(gated: Gated[], extra: Record<string, unknown>): ConfigInput {
         name: 'p',
         servers: gated.map((g) => ({ url: g.backend.url, name: g.backend.name })),
         ...extra,
+        connections,
       },
     ],
   }

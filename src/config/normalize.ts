@@ -20,6 +20,7 @@ import type { LogLevel } from '../core/logger.js'
 import { type RuleOptions, rulesOf } from '../filters/registry.js'
 import type { CheckSchedule, ConnectEjectionSettings, HealthCheckOptions, OutlierSettings } from '../health/index.js'
 import type { PathPolicy } from '../l7/path.js'
+import type { SlowClientPolicy } from '../l7/slow-clients.js'
 import type { CookieSettings } from '../sticky/cookie.js'
 import {
   DEFAULT_H2_MAX_STREAMS,
@@ -114,6 +115,8 @@ export interface ListenerConfig extends ListenAddress {
   readonly limits: ListenerLimits
   /** Path normalization before routing (l7/path.ts). */
   readonly paths: PathPolicy
+  /** Minimum data rates of request bodies and response reads (l7/slow-clients.ts). */
+  readonly slowClients: SlowClientPolicy
   /** HTTP/1.1 requests per client connection; the last response carries `Connection: close`. 0: no limit. */
   readonly maxRequestsPerConnection: number
   readonly forwarded: {
@@ -243,6 +246,8 @@ export interface PoolConfig {
     readonly maxRequestsPerConnection: number
     /** HTTP/2: most requests at once on one connection. */
     readonly maxConcurrentStreams: number
+    /** Share (0 to 1] of the pool's capacity one client address may hold at once; 1: no limit. */
+    readonly maxClientShare: number
   }
   /** Each server's connection cap and pending cap (-1: none), by server id. */
   readonly serverLimits: Readonly<Record<string, ServerLimits>>
@@ -366,6 +371,11 @@ export function normalize(cfg: ParsedConfig, options: NormalizeOptions = {}): Ru
           maxUrlBytes: sizeToBytes(l.limits.maxUrlLength),
         },
         paths: { ...l.paths },
+        slowClients: {
+          windowMs: durationToMs(l.slowClients.window),
+          minBodyRate: sizeToBytes(l.slowClients.minBodyRate),
+          minSendRate: sizeToBytes(l.slowClients.minSendRate),
+        },
         maxRequestsPerConnection: l.maxRequestsPerConnection,
         forwarded: { ...l.forwarded },
         requestId: { ...l.requestId, header: l.requestId.header.toLowerCase() },
@@ -462,6 +472,7 @@ export function normalize(cfg: ParsedConfig, options: NormalizeOptions = {}): Ru
           keepAliveMs: durationToMs(p.connections.keepAlive),
           maxRequestsPerConnection: p.connections.maxRequestsPerConnection,
           maxConcurrentStreams: p.connections.maxConcurrentStreams,
+          maxClientShare: p.connections.maxClientShare,
         },
         serverLimits: Object.fromEntries(
           backends.map((b, i) => {

@@ -479,6 +479,26 @@ export const httpListenerSchema = z.strictObject({
     .describe(
       'Path normalization, before routing: unreserved percent-encodings decoded, dot segments removed, slashes merged; routing, access rules and the forwarded request all see the result (docs/security.md).',
     ),
+  slowClients: z
+    .strictObject({
+      window: duration
+        .default('10s')
+        .describe(
+          'How long Switchyard waits on a client before it judges its rate; a client that stops altogether is cut one window after it stopped. 0: off.',
+        ),
+      minBodyRate: sizeSchema
+        .default('512b')
+        .describe(
+          'Bytes a second a request body must arrive at, over each window, while Switchyard waits for it (slow POST); below it: 408 SWY_CLIENT_TOO_SLOW. 0: not checked.',
+        ),
+      minSendRate: sizeSchema
+        .default('512b')
+        .describe(
+          'Bytes a second an HTTP/1.1 client must read its response at, over each window, while its connection holds bytes the kernel would not take (slow read); below it the connection is cut and its upstream request aborted. 0: not checked.',
+        ),
+    })
+    .prefault({})
+    .describe('Minimum data rates of clients, on by default: slow uploads and slow reads are cut (docs/security.md).'),
   maxRequestsPerConnection: z
     .number()
     .int()
@@ -594,6 +614,14 @@ const connections = z
       .default(100)
       .describe(
         "Only with `protocol: h2` or `h2c`: most requests one HTTP/2 connection carries at once (fewer when the server's SETTINGS say so). A new connection is opened when every one is full, up to `maxPerServer`.",
+      ),
+    maxClientShare: z
+      .number()
+      .gt(0)
+      .max(1)
+      .default(0.5)
+      .describe(
+        "Most of the pool's capacity (its primary servers' `maxPerServer`, times `maxConcurrentStreams` over HTTP/2) that one client address may hold at once; its next request gets 429 SWY_RATE_LIMITED. Keeps one client (slow readers holding their responses, say) from taking every upstream connection. The address is the one `forwarded.trustedProxies` resolve: list a proxy in front there. 1: no limit.",
       ),
   })
   .prefault({})

@@ -4,9 +4,8 @@
  * where a code maps to an HTTP status; nothing else in the code base picks a status for an error.
  */
 
-/** Where a failure came from, after Pingora's ErrorSource. */
 /**
- * `policy`: a well-formed request that a rule refused (rate limit, access rule, auth guard); unlike a
+ * Where a failure came from, after Pingora's ErrorSource. `policy`: a well-formed request that a rule refused (rate limit, access rule, auth guard); unlike a
  * `downstream` fault, it does not close the client's connection.
  */
 export type ErrorSource = 'upstream' | 'downstream' | 'policy' | 'internal' | 'config'
@@ -58,6 +57,11 @@ export const ERROR_CODES = {
   },
   SWY_HTTP_VERSION: { status: 505, source: 'downstream', text: 'the HTTP version is not supported' },
   SWY_BODY_TOO_LARGE: { status: 413, source: 'downstream', text: 'the request body is larger than allowed' },
+  SWY_CLIENT_TOO_SLOW: {
+    status: 408,
+    source: 'downstream',
+    text: 'the client sent its request body, or read its response, more slowly than allowed',
+  },
   SWY_URL_TOO_LONG: { status: 414, source: 'downstream', text: 'the request target is longer than allowed' },
   SWY_HEADERS_TOO_LARGE: {
     status: 431,

@@ -9,6 +9,7 @@
  * is logged once, when it closes, with a SWY_* code when it failed.
  */
 import { connect, type Socket } from 'node:net'
+import { bareIp } from '../core/address.js'
 import { classifyUpstreamError, SwitchyardError } from '../core/errors.js'
 import { peerAddress } from '../listeners/proxy-protocol.js'
 import type { TcpRoute, TcpSnapshot } from '../listeners/snapshot.js'
@@ -24,8 +25,7 @@ export function pipeConnection(rt: TcpSnapshot, route: TcpRoute, client: Socket,
   const startMs = performance.now()
   const m = route.tcp
   m.active.value++
-  const ip = peerAddress(client) ?? ''
-  const clientIp = ip.startsWith('::ffff:') ? ip.slice(7) : ip
+  const clientIp = bareIp(peerAddress(client))
   const pool = route.pool
   // Sticky pools bind TCP clients by address (`client-ip`); the HTTP modes find nothing here and balance.
   // A connection that finds every server full (circuit breaking) is refused: TCP has no queue.

@@ -33,6 +33,7 @@ import { normalizeUrl } from './path.js'
 import { recordEnd } from './request-end.js'
 import { newRequestId } from './request-id.js'
 import { hostWithoutPort, pathOf } from './router.js'
+import { type SlowClientPolicy, unwatchSlow, type Watched, watchSlow } from './slow-clients.js'
 import type { PoolTarget, RouteTarget } from './target.js'
 
 /** The listener's live state that the request path reports to. */
@@ -83,7 +84,7 @@ export function handleRequest(
   new Inbound(rt, hooks, client, expectContinue, options).run()
 }
 
-export class Inbound implements RequestView {
+export class Inbound implements RequestView, Watched {
   readonly rt: HttpSnapshot
   readonly hooks: RequestHooks
   readonly client: ClientSide
@@ -174,6 +175,7 @@ export class Inbound implements RequestView {
     this.clientIp = resolveClientIp(this.peerIp, head.xff, rt.forwarding)
     hooks.begin()
     client.watch(() => this.#onClientGone())
+    watchSlow(this)
     const totalMs = rt.config.timeouts.totalMs
     this.grpc = client.protocol === 'h2' && isGrpcContentType(this.header('content-type'))
     // A gRPC deadline (0: already past) bounds the call when it is shorter; Node's timers go up to
@@ -430,8 +432,28 @@ export class Inbound implements RequestView {
     else this.finish(499, err, NO_UPSTREAM)
   }
 
+  /** The listener's slow-client rates (l7/slow-clients.ts). */
+  get policy(): SlowClientPolicy {
+    return this.rt.config.slowClients
+  }
+
+  /** The client sent its body, or read its response, below the listener's `slowClients` rate. */
+  tooSlow(what: 'body' | 'response'): void {
+    if (this.#done) return
+    const p = this.policy
+    const err = new SwitchyardError(
+      'SWY_CLIENT_TOO_SLOW',
+      what === 'body'
+        ? `the request body came at under ${p.minBodyRate} bytes/s over ${p.windowMs} ms`
+        : `the response was read at under ${p.minSendRate} bytes/s over ${p.windowMs} ms`,
+    )
+    if (this.#exchange !== undefined) this.#exchange.stop(err)
+    else this.fail(err)
+  }
+
   /** The request became a tunnel: `timeouts.total` no longer applies (the tunnel's own timeouts do). */
   tunnelStarted(): void {
+    unwatchSlow(this)
     if (this.#timer) clearTimeout(this.#timer)
     this.#timer = undefined
   }
@@ -454,6 +476,7 @@ export class Inbound implements RequestView {
   finish(status: number, err: SwitchyardError | undefined, up: UpstreamFacts, aborted = false): void {
     if (this.#done) return
     this.#done = true
+    unwatchSlow(this)
     if (this.#timer) clearTimeout(this.#timer)
     this.client.unwatch()
     this.hooks.end()

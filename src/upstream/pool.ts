@@ -39,6 +39,7 @@ import { formatAddress } from '../core/address.js'
 import type { Backend } from '../core/backend.js'
 import { ConnectEjector, OutlierDetector } from '../health/index.js'
 import type { ServerConnections } from '../l7/upstream.js'
+import { InFlight } from '../limits/index.js'
 import type { Cell, Metrics } from '../metrics/index.js'
 import { Stickiness } from '../sticky/index.js'
 import type { ConnectionRegistry, ServerLoad } from './connections.js'
@@ -89,11 +90,17 @@ export type Admission =
   | { readonly kind: 'go'; readonly lease: PoolLease }
   /** Queued: `granted()` or `expired()` follows, unless `cancel()` is called first. */
   | { readonly kind: 'wait'; cancel(): void }
-  | { readonly kind: 'reject'; readonly code: 'SWY_NO_SERVER' | 'SWY_OVERLOADED'; readonly reason: string }
+  | {
+      readonly kind: 'reject'
+      readonly code: 'SWY_NO_SERVER' | 'SWY_OVERLOADED' | 'SWY_RATE_LIMITED'
+      readonly reason: string
+    }
 
 /** What the generations of a pool (same name, across reloads) share. */
 class PoolShared {
   inFlight = 0
+  /** Leases held per client address, for `connections.maxClientShare`. */
+  readonly perClient = new InFlight()
   /** Waiting requests in arrival order, with their queue-timeout timers. */
   readonly waiting = new Map<Waiter, { readonly request: AdmitRequest; readonly timer: NodeJS.Timeout }>()
   drainScheduled = false
@@ -163,6 +170,8 @@ export class UpstreamPool {
   /** The generation was replaced by a reload: its leases hop to the newest one for further tries. */
   #retired = false
   readonly #shared: PoolShared
+  /** Most leases one client address may hold at once (`connections.maxClientShare`); 0: no limit. */
+  #clientCap = 0
 
   constructor(config: PoolConfig, registry: ConnectionRegistry, metrics: Metrics, options: PoolOptions = {}) {
     const previous = options.previous
@@ -229,8 +238,9 @@ export class UpstreamPool {
     const members = new Map<string, Selection>()
     for (const b of backends) {
       const own = limits[b.id] ?? { maxConnections: this.config.connections.maxPerServer, maxPending: -1 }
+      const { maxClientShare: _share, ...shared } = this.config.connections
       const settings = {
-        ...this.config.connections,
+        ...shared,
         maxPerServer: own.maxConnections,
         connectMs: this.config.timeouts.connectMs,
         engine: this.config.engine,
@@ -257,6 +267,7 @@ export class UpstreamPool {
     }
     this.#members = members
     this.#backends = backends
+    this.#clientCap = clientCapOf(this.config, members)
     for (const s of old.values()) this.#registry.release(s.key)
     this.#ejector?.retain(new Set(members.keys()))
     this.healthChanged()
@@ -336,6 +347,13 @@ export class UpstreamPool {
    */
   admit(request: AdmitRequest, waiter?: Waiter): Admission {
     const shared = this.#shared
+    const cap = this.#clientCap
+    if (cap > 0 && shared.perClient.count(request.ctx.clientIp) >= cap)
+      return {
+        kind: 'reject',
+        code: 'SWY_RATE_LIMITED',
+        reason: `the client address holds ${cap} requests of the pool, its share (connections.maxClientShare)`,
+      }
     const max = this.config.queue.maxInFlight
     if ((max > 0 && shared.inFlight >= max) || shared.waiting.size > 0)
       return this.#queue(request, waiter, 'the pool is at its in-flight limit')
@@ -361,6 +379,7 @@ export class UpstreamPool {
     }
     if (first === undefined) return this.saturated() ? 'full' : undefined
     this.#shared.inFlight++
+    if (this.#clientCap > 0) this.#shared.perClient.tryAcquire(request.ctx.clientIp, Number.POSITIVE_INFINITY)
     return new PoolLease(this, request, first, setCookie, candidates)
   }
 
@@ -582,9 +601,10 @@ export class UpstreamPool {
     if (this.#shared.waiting.size > 0) this.#scheduleDrain()
   }
 
-  /** A lease ended: its place under `queue.maxInFlight` is free. */
-  leaseEnded(): void {
+  /** A lease ended: its place under `queue.maxInFlight` (and its client's share) is free. */
+  leaseEnded(clientIp: string): void {
     this.#shared.inFlight--
+    this.#shared.perClient.release(clientIp)
     if (this.#shared.waiting.size > 0) this.#scheduleDrain()
   }
 
@@ -715,7 +735,7 @@ export class PoolLease {
   end(): void {
     if (this.#ended) return
     this.#ended = true
-    this.#pool.leaseEnded()
+    this.#pool.leaseEnded(this.request.ctx.clientIp)
   }
 }
 
@@ -752,3 +772,20 @@ const RETRY_SAVINGS = 100
 
 /** Share of its weight a server gets at the start of its slow start. */
 const MIN_RAMP = 0.05
+
+/**
+ * `connections.maxClientShare` as a count: that share of what the primary servers can carry at once
+ * (`maxPerServer` each, times `maxConcurrentStreams` over HTTP/2), at least 1; 0 (no limit) for a share
+ * of 1. A client address that holds that many requests of the pool gets 429 for the next, so that one
+ * client (a slow reader holding its responses, say) cannot take every upstream connection.
+ */
+function clientCapOf(config: PoolConfig, members: ReadonlyMap<string, Selection>): number {
+  const share = config.connections.maxClientShare
+  if (share >= 1) return 0
+  const perConnection = config.protocol === 'http1' ? 1 : config.connections.maxConcurrentStreams
+  let capacity = 0
+  for (const s of members.values())
+    if (!s.backend.backup)
+      capacity += (config.serverLimits[s.backend.id]?.maxConnections ?? config.connections.maxPerServer) * perConnection
+  return capacity === 0 ? 0 : Math.max(1, Math.floor(capacity * share))
+}
