@@ -21,7 +21,19 @@ import { request } from 'undici'
 import { type ConfigInput, createLoadBalancer, type LoadBalancer } from '../src/index.js'
 import { startBackend, type TestBackend } from './helpers/backends.js'
 import { ENGINES } from './helpers/differential.js'
-import { h2Frame } from './helpers/h2-frames.js'
+import {
+  ACK,
+  DATA,
+  END_HEADERS,
+  GOAWAY,
+  HEADERS,
+  h2Frame,
+  literal,
+  PADDED,
+  PING,
+  PREFACE,
+  SETTINGS,
+} from './helpers/h2-frames.js'
 import { memoryLogger } from './helpers/log.js'
 
 const PING_INTERVAL_MS = 200
@@ -154,23 +166,6 @@ async function h2Get(port: number, path: string): Promise<{ status: number; body
 }
 
 // --- HTTP/2 frames ----------------------------------------------------------------------------
-
-const PREFACE = Buffer.from('PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n', 'latin1')
-const DATA = 0x0
-const HEADERS = 0x1
-const SETTINGS = 0x4
-const PING = 0x6
-const GOAWAY = 0x7
-const END_HEADERS = 0x4
-const PADDED = 0x8
-const ACK = 0x1
-
-/** HPACK "literal with incremental indexing, indexed name" (RFC 7541 §6.2.1), no Huffman; short values only. */
-function literal(nameIndex: number, value: string): Buffer {
-  const bytes = Buffer.from(value, 'latin1')
-  assert.ok(bytes.length < 127)
-  return Buffer.concat([Buffer.from([0x40 | nameIndex, bytes.length]), bytes])
-}
 
 /** HEADERS for `POST path` on stream 1, without END_STREAM: a request with a body to come. */
 function postHeaders(path: string): Buffer {

@@ -408,7 +408,9 @@ const http2 = z
         .describe('Most requests one client connection may have open at once (SETTINGS_MAX_CONCURRENT_STREAMS).'),
       pingInterval: duration
         .default('5s')
-        .describe('How often a connection with open requests is sent a PING to check that the client is alive.'),
+        .describe(
+          'How often a connection with open requests, or that opened one since the last PING round, is sent a PING to check that the client is alive.',
+        ),
       pingTimeout: duration
         .default('10s')
         .describe('How long a PING may go unanswered before the connection (and its requests) is closed.'),

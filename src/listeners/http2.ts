@@ -52,6 +52,8 @@ interface SessionState {
   expired: boolean
   /** A liveness PING is unanswered. */
   pinging: boolean
+  /** A stream opened since the last liveness round (even one reset at once). */
+  busy: boolean
 }
 
 export class Http2Front {
@@ -118,11 +120,18 @@ export class Http2Front {
     this.#liveness.unref()
   }
 
-  /** Pings every session with open streams; one that does not answer in time is destroyed. */
+  /**
+   * Pings every session with open streams, or that opened one since the last round; one that does not
+   * answer in time is destroyed. The second kind is the rapid-reset flood (CVE-2023-44487): nghttp2
+   * answers it with a GOAWAY and stops reading, and on Node 20 the session then lingers with no stream
+   * and no event, until this PING goes unanswered.
+   */
   #checkLiveness(): void {
     const timeoutMs = this.#options.pingTimeoutMs
     for (const [session, state] of this.#sessions) {
-      if (state.open === 0 || state.pinging || session.destroyed) continue
+      const busy = state.busy
+      state.busy = false
+      if ((state.open === 0 && !busy) || state.pinging || session.destroyed) continue
       state.pinging = true
       const deadline = setTimeout(() => {
         markUnresponsive(session)
@@ -155,7 +164,7 @@ export class Http2Front {
   }
 
   readonly #onSession = (session: ServerHttp2Session): void => {
-    const state: SessionState = { open: 0, expired: false, pinging: false }
+    const state: SessionState = { open: 0, expired: false, pinging: false, busy: false }
     this.#sessions.set(session, state)
     this.#metrics.opened.value++
     this.#metrics.active.value++
@@ -185,6 +194,7 @@ export class Http2Front {
     const state = this.#sessions.get(session)
     if (state === undefined) return
     state.open++
+    state.busy = true
     stream.once('close', () => {
       if (--state.open === 0 && state.expired) {
         state.expired = false

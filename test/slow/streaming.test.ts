@@ -8,7 +8,7 @@ import { request } from 'node:http'
 import type { Readable } from 'node:stream'
 import { after, before, describe, it, type TestContext } from 'node:test'
 import { startBackend, type TestBackend } from '../helpers/backends.js'
-import { type CliProcess, rssBytes, runCli } from '../helpers/cli.js'
+import { type CliProcess, configFiles, rssBytes, runCli } from '../helpers/cli.js'
 
 const MiB = 1024 * 1024
 const TOTAL = 100 * MiB
@@ -108,6 +108,8 @@ async function withinRssBudget<T>(t: TestContext, label: string, pid: number, tr
   return result
 }
 
+const file = configFiles('switchyard-streaming-')
+
 describe('streaming 100 MiB through the proxy', () => {
   let backend: TestBackend
   let proxy: CliProcess
@@ -132,7 +134,12 @@ describe('streaming 100 MiB through the proxy', () => {
       }
       pump()
     })
-    proxy = runCli(['--listen', '127.0.0.1:0', '--to', backend.url, '--log-level', 'info'])
+    // No body limit: 100 MiB is over limits.maxBodySize's default of 10 MiB.
+    const config = await file(
+      'streaming.yaml',
+      `listeners:\n  - name: default\n    listen: 127.0.0.1:0\n    limits: { maxBodySize: 0 }\n    routes: [{ pool: p }]\npools:\n  - name: p\n    servers: [${backend.url}]\n`,
+    )
+    proxy = runCli(['--config', config, '--log-level', 'info'])
     const ready = await proxy.waitForLog((l) => l.listener === 'default' && typeof l.address === 'string')
     port = Number(String(ready.address).split(':').pop())
     // Warm up so that the baseline includes loaded code and one upstream connection.

@@ -13,6 +13,9 @@ import { createLoadBalancer } from '../../src/index.js'
 import { waitFor } from '../helpers/wait.js'
 import { closed, metric, open, openFds, wsBackend } from '../helpers/ws.js'
 
+/** Every session comes from one address, which must be able to hold more than half the pool. */
+const ONE_CLIENT = { maxClientShare: 1 }
+
 // One engine per run: the default, which `.ci/run` sets to each engine in turn (SWITCHYARD_ENGINE).
 const engine = defaultEngine()
 describe(`WebSocket leaks and drains (engine ${engine})`, () => {
@@ -20,7 +23,9 @@ describe(`WebSocket leaks and drains (engine ${engine})`, () => {
     const backends = await Promise.all(['a', 'b', 'c'].map(wsBackend))
     const lb = createLoadBalancer({
       listeners: [{ name: 'l', listen: '127.0.0.1:0', engine, routes: [{ pool: 'p' }] }],
-      pools: [{ name: 'p', balance: 'least-connections', servers: backends.map((b) => b.url) }],
+      pools: [
+        { name: 'p', balance: 'least-connections', servers: backends.map((b) => b.url), connections: ONE_CLIENT },
+      ],
     })
     await lb.start()
     const url = `ws://127.0.0.1:${Object.values(lb.addresses())[0]!.port}/`
@@ -57,7 +62,7 @@ describe(`WebSocket leaks and drains (engine ${engine})`, () => {
     const backends = await Promise.all(['a', 'b', 'c'].map(wsBackend))
     const lb = createLoadBalancer({
       listeners: [{ name: 'l', listen: '127.0.0.1:0', engine, routes: [{ pool: 'p' }] }],
-      pools: [{ name: 'p', servers: backends.map((b) => b.url) }],
+      pools: [{ name: 'p', servers: backends.map((b) => b.url), connections: ONE_CLIENT }],
     })
     await lb.start()
     const port = Object.values(lb.addresses())[0]!.port
@@ -113,7 +118,7 @@ describe(`WebSocket leaks and drains (engine ${engine})`, () => {
     const backend = await wsBackend('drain')
     const lb = createLoadBalancer({
       listeners: [{ name: 'l', listen: '127.0.0.1:0', engine, routes: [{ pool: 'p' }] }],
-      pools: [{ name: 'p', servers: [backend.url] }],
+      pools: [{ name: 'p', servers: [backend.url], connections: ONE_CLIENT }],
       shutdown: { tunnelCloseWindow: '4s' },
     })
     await lb.start()
