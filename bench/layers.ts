@@ -13,7 +13,10 @@ import { createBalancer } from '../src/balancer/index.js'
 import { validateConfig } from '../src/config/index.js'
 import { AccessLog } from '../src/l7/access-log.js'
 import { buildTrust, downstreamResponseHeaders, scanRequestHead, upstreamRequestHeaders } from '../src/l7/headers.js'
+import { DEFAULT_PATH_POLICY, normalizeUrl } from '../src/l7/path.js'
 import { hostWithoutPort, pathOf, Router } from '../src/l7/router.js'
+import { unwatchSlow, type Watched, watchSlow } from '../src/l7/slow-clients.js'
+import { InFlight } from '../src/limits/index.js'
 import { Metrics } from '../src/metrics/index.js'
 import { Stickiness } from '../src/sticky/index.js'
 import { BROWSER_REQUEST as RAW, UPSTREAM_RESPONSE } from './lib/browser-request.js'
@@ -101,6 +104,14 @@ function routingLayer(name: string, router: Router<string>): NsRow {
     },
   }
 }
+/** A request as the slow-client watch holds it (never judged here: the watch ticks once a second). */
+const watched: Watched = {
+  client: {} as Watched['client'],
+  policy: { windowMs: 10_000, minBodyRate: 512, minSendRate: 512 },
+  tooSlow() {},
+}
+const share = new InFlight()
+
 const layers: readonly NsRow[] = [
   {
     name: 'request head: scan + forwarding headers (13 headers in)',
@@ -153,6 +164,32 @@ const layers: readonly NsRow[] = [
         keep += b.port
         break
       }
+    },
+  },
+  {
+    name: 'security default: path normalization, a plain path (one scan)',
+    run() {
+      keep += normalizeUrl('/api/users/42/profile?tab=orders&page=2', DEFAULT_PATH_POLICY).kind.length
+    },
+  },
+  {
+    name: 'security default: path normalization, /x/../%61pi//users?q=1 (decode, merge, dots)',
+    run() {
+      keep += normalizeUrl('/x/../%61pi//users?q=1', DEFAULT_PATH_POLICY).kind.length
+    },
+  },
+  {
+    name: "security default: slow-client watch (the request's insert and delete)",
+    run() {
+      watchSlow(watched)
+      unwatchSlow(watched)
+    },
+  },
+  {
+    name: "security default: a pool's client share (count up and down per address)",
+    run() {
+      share.tryAcquire('192.0.2.7', Number.POSITIVE_INFINITY)
+      share.release('192.0.2.7')
     },
   },
   {

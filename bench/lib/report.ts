@@ -552,7 +552,7 @@ const RATIO_LEGEND =
   'Ratios are the subject over the reference, figure by figure: above 1× is better for req/s and req/s per core, below 1× is better for latency and CPU per request. "req/s per core" is req/s divided by the average number of cores the proxy kept busy (its CPU-seconds over the run time): throughput per unit of CPU.'
 
 const LAYER_NOTE =
-  'Sticky sessions are not a layer here: these cases configure none, and `npm run bench:layers` measures their cost per request on its own. Rate limiting does not exist yet; when it lands, it gets a variant and a row.'
+  'Sticky sessions are not a layer here: these cases configure none, and `npm run bench:layers` measures their cost per request on its own. Rate limits, access rules and auth guards are not layers either: no case configures them, and `npm run bench:layers` measures each rule\'s cost per request. The defaults that came with them (size and connection limits, path normalization, the slow-client watch, a pool\'s client share) run in every Switchyard figure measured since; their cost per request is in "What the security defaults cost" below.'
 
 type Measured = Extract<CaseResult, { kind: 'measured' }>
 

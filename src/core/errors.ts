@@ -57,6 +57,7 @@ export const ERROR_CODES = {
   },
   SWY_HTTP_VERSION: { status: 505, source: 'downstream', text: 'the HTTP version is not supported' },
   SWY_BODY_TOO_LARGE: { status: 413, source: 'downstream', text: 'the request body is larger than allowed' },
+  SWY_AUTH_UNAVAILABLE: { status: 503, source: 'upstream', text: 'the auth service could not be asked' },
   SWY_CLIENT_TOO_SLOW: {
     status: 408,
     source: 'downstream',

@@ -7,6 +7,7 @@
  */
 import type { z } from 'zod'
 import * as access from './access.js'
+import * as auth from './auth.js'
 import * as compress from './compress.js'
 import type { FilterEnv, RuleLevel } from './env.js'
 import * as headers from './headers.js'
@@ -43,6 +44,7 @@ function rule<S extends z.ZodType, const L extends readonly RuleLevel[]>(
 export const RULES = {
   access: rule(access.schema, { levels: ['listener', 'route'] }, access.create),
   rateLimit: rule(rateLimit.schema, { levels: ['listener', 'route'] }, rateLimit.create),
+  auth: rule(auth.schema, { levels: ['route'] }, auth.create),
   redirect: rule(redirect.schema, { levels: ['listener', 'route'], answers: true }, redirect.create),
   respond: rule(respond.schema, { levels: ['listener', 'route'], answers: true }, respond.create),
   pools: rule(split.schema, { levels: ['route'], choosesPool: true }, (o, env) => split.create(o, env)),

@@ -153,6 +153,7 @@ export type RejectCode =
   | 'SWY_BODY_TOO_LARGE'
   | 'SWY_RATE_LIMITED'
   | 'SWY_OVERLOADED'
+  | 'SWY_AUTH_UNAVAILABLE'
 
 /**
  * Refuse with one of Switchyard's own errors: the status and the body come from the code table (JSON,
