@@ -106,8 +106,10 @@ function routingLayer(name: string, router: Router<string>): NsRow {
 }
 /** A request as the slow-client watch holds it (never judged here: the watch ticks once a second). */
 const watched: Watched = {
+  slowSlot: -1,
   client: {} as Watched['client'],
   policy: { windowMs: 10_000, minBodyRate: 512, minSendRate: 512 },
+  sendProgress: () => undefined,
   tooSlow() {},
 }
 const share = new InFlight()

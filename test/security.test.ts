@@ -6,6 +6,7 @@
  */
 import assert from 'node:assert/strict'
 import { readFileSync } from 'node:fs'
+import { connect as h2Connect } from 'node:http2'
 import { connect, type Socket } from 'node:net'
 import { after, before, describe, it } from 'node:test'
 import { fileURLToPath } from 'node:url'
@@ -758,6 +759,34 @@ describe('slow clients', () => {
       await waitFor(() => lb.lb.status().listeners[0]?.inFlight === 0, 'the slow reader cut')
       paused.destroy()
     } finally {
+      await lb.close()
+      await bigBackend.close()
+    }
+  })
+
+  it('slow read over HTTP/2: a stream whose flow-control window stays shut is reset, its upstream request ended', async () => {
+    const big = Buffer.alloc(8 * 1024 * 1024, 0x61)
+    const bigBackend = await startBackend('big', (req, res) => {
+      req.resume()
+      res.writeHead(200, { 'content-length': big.length })
+      res.end(big)
+    })
+    const lb = await startLb({
+      listeners: [{ name: 'main', listen: '127.0.0.1:0', http2: true, slowClients: quick, routes: [{ pool: 'p' }] }],
+      pools: [{ name: 'p', servers: [bigBackend.url] }],
+    } as ConfigInput)
+    const session = h2Connect(lb.url)
+    session.on('error', () => {})
+    try {
+      const stream = session.request({ ':path': '/' })
+      stream.on('error', () => {})
+      const closed = new Promise<number>((r) => stream.once('close', () => r(stream.rstCode ?? 0)))
+      stream.once('response', () => stream.pause())
+      await waitFor(() => (lb.lb.status().listeners[0]?.inFlight ?? 0) === 1, 'the slow read in flight')
+      await waitFor(() => lb.lb.status().listeners[0]?.inFlight === 0, 'the slow HTTP/2 reader cut')
+      assert.notEqual(await closed, 0, 'the stream was reset, not ended')
+    } finally {
+      session.destroy()
       await lb.close()
       await bigBackend.close()
     }

@@ -496,7 +496,7 @@ export const httpListenerSchema = z.strictObject({
       minSendRate: sizeSchema
         .default('512b')
         .describe(
-          'Bytes a second an HTTP/1.1 client must read its response at, over each window, while its connection holds bytes the kernel would not take (slow read); below it the connection is cut and its upstream request aborted. 0: not checked.',
+          'Bytes a second a client must read its response at, over each window, while the response waits on it (its socket, or its HTTP/2 stream window, is full: slow read); below it the connection is cut (HTTP/2: the stream is reset) and its upstream request aborted. 0: not checked.',
         ),
     })
     .prefault({})

@@ -78,6 +78,8 @@ export class Exchange implements UpgradeHandler, Waiter {
   #stopped: SwitchyardError | undefined
   #status = 0
   #bytesOut = 0
+  /** A write to the client returned false and its `drain` has not come: the response waits on the client. */
+  #blocked = false
   #ttfbMs = -1
   /** Bytes from the client, once a tunnel counted them (the client side counts them otherwise). */
   #bytesIn = -1
@@ -622,7 +624,11 @@ export class Exchange implements UpgradeHandler, Waiter {
       this.#bytesOut += chunk.length
       if (!client.write(chunk)) {
         transform.pause()
-        client.onDrain(() => transform.resume())
+        this.#blocked = true
+        client.onDrain(() => {
+          this.#blocked = false
+          transform.resume()
+        })
       }
     })
     transform.once('error', (err) =>
@@ -650,8 +656,20 @@ export class Exchange implements UpgradeHandler, Waiter {
     // Resumed on the next tick, not inside `drain`: node:http emits a pipelined response's `drain`
     // synchronously while another response's upstream parser runs, and undici's parser must not be
     // resumed from within another parser's callback.
-    client.onDrain(() => queueMicrotask(() => this.#call?.resume()))
+    this.#blocked = true
+    client.onDrain(() => {
+      this.#blocked = false
+      queueMicrotask(() => this.#call?.resume())
+    })
     return false
+  }
+
+  /**
+   * The response body as the slow-client watch sees it: whether it waits on the client (a write was
+   * refused and its drain has not come), and the bytes given to the client so far.
+   */
+  get sendProgress(): { readonly waiting: boolean; readonly bytes: number } {
+    return { waiting: this.#blocked, bytes: this.#bytesOut }
   }
 
   /** Writes the held first chunk, if the response did not complete in the same parse. */

@@ -127,6 +127,8 @@ export class Inbound implements RequestView, Watched {
   #timer: NodeJS.Timeout | undefined
   /** `#timer` is the gRPC deadline (shorter than `timeouts.total`). */
   #deadline = false
+  /** The slow-client watch's slot (l7/slow-clients.ts). */
+  slowSlot = -1
 
   constructor(
     rt: HttpSnapshot,
@@ -435,6 +437,10 @@ export class Inbound implements RequestView, Watched {
   /** The listener's slow-client rates (l7/slow-clients.ts). */
   get policy(): SlowClientPolicy {
     return this.rt.config.slowClients
+  }
+
+  sendProgress(): { readonly waiting: boolean; readonly bytes: number } | undefined {
+    return this.#exchange?.sendProgress
   }
 
   /** The client sent its body, or read its response, below the listener's `slowClients` rate. */

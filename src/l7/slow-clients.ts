@@ -4,8 +4,9 @@
  * second, judged over each `window`:
  * - its request body (slow POST): waited on while the body is incomplete and nothing of it is left
  *   unread (time the upstream or the queue makes it wait does not count);
- * - its response (slow read, HTTP/1): waited on while its connection holds response bytes that the
- *   kernel would not take (the socket's write buffer is not empty).
+ * - its response (slow read, HTTP/1.1 and HTTP/2): waited on while the response is held back for it (a
+ *   write to it was refused, by a full socket or an HTTP/2 flow-control window, and its drain has not
+ *   come).
  * A client below the rate gets `408 SWY_CLIENT_TOO_SLOW` (before a response head) or its connection cut
  * (after one); its upstream request is aborted, so the upstream connection it held is freed. A client
  * that stops altogether is cut one window after it stopped.
@@ -48,8 +49,12 @@ class Lag {
 }
 
 export interface Watched {
+  /** Its place in the watch list (-1: not watched); the watch's own, set by `watchSlow`. */
+  slowSlot: number
   readonly client: ClientSide
   readonly policy: SlowClientPolicy
+  /** The response body under way: waiting on the client, and bytes given to it; undefined before one. */
+  sendProgress(): { readonly waiting: boolean; readonly bytes: number } | undefined
   /** The client is below a rate: end the request. */
   tooSlow(what: 'body' | 'response'): void
 }
@@ -74,9 +79,9 @@ class Entry {
         return true
       }
     }
-    if (policy.minSendRate > 0 && client.headersSent && client.protocol !== 'h2' && socket !== undefined) {
-      const pending = socket.writableLength
-      if (this.send.tick(pending > 0, socket.bytesWritten - pending, policy.minSendRate, policy.windowMs)) {
+    const send = policy.minSendRate > 0 ? this.watched.sendProgress() : undefined
+    if (send !== undefined) {
+      if (this.send.tick(send.waiting, send.bytes, policy.minSendRate, policy.windowMs)) {
         this.watched.tooSlow('response')
         return true
       }
@@ -85,32 +90,62 @@ class Entry {
   }
 }
 
-const entries = new Map<Watched, Entry>()
+/**
+ * The requests watched, by slot: an array with swap-removal rather than a Map keyed by request, which
+ * would give every request object an identity hash (measured: a quarter of the throughput of a small-
+ * response benchmark). A request's account (`Entry`) is made at its first tick: most requests end sooner.
+ */
+const watched: Watched[] = []
+const accounts: (Entry | undefined)[] = []
 let timer: NodeJS.Timeout | undefined
 
 function sweep(): void {
-  for (const [key, entry] of entries) if (entry.tick()) entries.delete(key)
-  if (entries.size === 0 && timer !== undefined) {
+  for (let i = 0; i < watched.length; i++) {
+    const w = watched[i] as Watched
+    let entry = accounts[i]
+    if (entry === undefined) {
+      entry = new Entry(w)
+      accounts[i] = entry
+    }
+    if (entry.tick() && w.slowSlot === i) unwatchSlow(w)
+    // Ended (here, or by the request's own end inside `tooSlow`): another request now holds slot i.
+    if (watched[i] !== w) i--
+  }
+  if (watched.length === 0 && timer !== undefined) {
     clearInterval(timer)
     timer = undefined
   }
 }
 
 /** Watches a request until `unwatchSlow` (its end, or its becoming a tunnel). No-op when its policy is off. */
-export function watchSlow(watched: Watched): void {
-  if (watched.policy.windowMs <= 0 || (watched.policy.minBodyRate <= 0 && watched.policy.minSendRate <= 0)) return
-  entries.set(watched, new Entry(watched))
+export function watchSlow(w: Watched): void {
+  if (w.slowSlot >= 0) return
+  if (w.policy.windowMs <= 0 || (w.policy.minBodyRate <= 0 && w.policy.minSendRate <= 0)) return
+  w.slowSlot = watched.length
+  watched.push(w)
+  accounts.push(undefined)
   if (timer === undefined) {
     timer = setInterval(sweep, TICK_MS)
     timer.unref()
   }
 }
 
-export function unwatchSlow(watched: Watched): void {
-  entries.delete(watched)
+export function unwatchSlow(w: Watched): void {
+  const slot = w.slowSlot
+  if (slot < 0) return
+  w.slowSlot = -1
+  const last = watched.length - 1
+  if (slot !== last) {
+    const moved = watched[last] as Watched
+    watched[slot] = moved
+    accounts[slot] = accounts[last]
+    moved.slowSlot = slot
+  }
+  watched.pop()
+  accounts.pop()
 }
 
 /** Requests being watched now (for tests). */
 export function watchedCount(): number {
-  return entries.size
+  return watched.length
 }
