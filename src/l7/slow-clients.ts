@@ -12,7 +12,7 @@
  * that stops altogether is cut one window after it stopped.
  *
  * One timer for the process ticks every `TICK_MS` over the requests being watched: a request costs a
- * Set insert and delete, and a few reads of its counters per tick.
+ * slot in an array, taken and given back, and a few reads of its counters per tick.
  */
 import type { ClientSide } from './client.js'
 
