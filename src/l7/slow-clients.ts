@@ -27,25 +27,38 @@ export interface SlowClientPolicy {
   readonly minSendRate: number
 }
 
-/** One direction's account: time waited on the client in the current window, and bytes it moved. */
-class Lag {
+/**
+ * One direction's account: time waited on the client in the current window, and the bytes it moved.
+ * The bytes up to the first tick that finds it waited on are not counted: they are what went out before
+ * the client could hold anything back (a response filling the kernel's buffers at once), and say nothing
+ * of how fast it takes it. After that, every byte it moves counts, whether or not it was waited on at
+ * the tick, so that a client that reads in bursts is judged by its average.
+ */
+export class Lag {
   waitedMs = 0
   moved = 0
   last = -1
+  primed = false
 
   /** One tick: `waiting` on the client, its counter now `count`. True: below `rate` over the window. */
   tick(waiting: boolean, count: number, rate: number, windowMs: number): boolean {
     const delta = this.last < 0 ? 0 : count - this.last
     this.last = count
+    if (this.primed) this.moved += Math.max(0, delta)
     if (!waiting) return false
+    this.primed = true
     this.waitedMs += TICK_MS
-    this.moved += Math.max(0, delta)
     if (this.waitedMs < windowMs) return false
     const slow = this.moved < (rate * this.waitedMs) / 1000
     this.waitedMs = 0
     this.moved = 0
     return slow
   }
+}
+
+/** A fresh account (for tests). */
+export function newLag(): Lag {
+  return new Lag()
 }
 
 export interface Watched {
