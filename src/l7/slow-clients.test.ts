@@ -23,21 +23,18 @@ describe('slow-client rate', () => {
   })
 
   it('a client above the rate is never judged, even when it reads in bursts', () => {
-    let count = 0
-    const steady: [boolean, number][] = Array.from({ length: 40 }, () => [true, (count += 1024)])
+    const steady: [boolean, number][] = Array.from({ length: 40 }, (_, i) => [true, (i + 1) * 1024])
     assert.deepEqual(run(newLag(), steady), [])
-    count = 0
     // 16 KiB every other tick, waited on only at the ticks in between: 8 KiB/s on average.
     const bursts: [boolean, number][] = Array.from({ length: 40 }, (_, i) => [
       i % 2 === 1,
-      i % 2 === 0 ? (count += 16_384) : count,
+      Math.floor(i / 2 + 1) * 16_384,
     ])
     assert.deepEqual(run(newLag(), bursts), [])
   })
 
   it('a client below the rate is judged at the end of each window it stays below', () => {
-    let count = 0
-    const trickle: [boolean, number][] = Array.from({ length: 25 }, () => [true, (count += 100)])
+    const trickle: [boolean, number][] = Array.from({ length: 25 }, (_, i) => [true, (i + 1) * 100])
     assert.deepEqual(run(newLag(), trickle), [10, 20])
     assert.equal(TICK_MS, 1000)
   })
