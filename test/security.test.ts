@@ -669,6 +669,21 @@ describe('securityHeaders', () => {
 describe('slow clients', () => {
   const quick = { window: '2s', minBodyRate: '1kb', minSendRate: '1kb' }
 
+  /** A backend of 8 MiB responses behind a listener with `quick` rates (and `listener`'s keys). */
+  async function bigResponses(listener: Record<string, unknown>) {
+    const big = Buffer.alloc(8 * 1024 * 1024, 0x61)
+    const bigBackend = await startBackend('big', (req, res) => {
+      req.resume()
+      res.writeHead(200, { 'content-length': big.length })
+      res.end(big)
+    })
+    const lb = await startLb({
+      listeners: [{ name: 'main', listen: '127.0.0.1:0', slowClients: quick, routes: [{ pool: 'p' }], ...listener }],
+      pools: [{ name: 'p', servers: [bigBackend.url] }],
+    } as ConfigInput)
+    return { big, bigBackend, lb }
+  }
+
   it('slow POST: a body below minBodyRate gets 408 SWY_CLIENT_TOO_SLOW, and its upstream request is aborted', async () => {
     const upstream = await rawServer({})
     const lb = await startLb({
@@ -735,16 +750,7 @@ describe('slow clients', () => {
   })
 
   it('slow read: a client that reads below minSendRate is cut and its upstream request ends; a fast reader is not', async () => {
-    const big = Buffer.alloc(8 * 1024 * 1024, 0x61)
-    const bigBackend = await startBackend('big', (req, res) => {
-      req.resume()
-      res.writeHead(200, { 'content-length': big.length })
-      res.end(big)
-    })
-    const lb = await startLb({
-      listeners: [{ name: 'main', listen: '127.0.0.1:0', slowClients: quick, routes: [{ pool: 'p' }] }],
-      pools: [{ name: 'p', servers: [bigBackend.url] }],
-    } as ConfigInput)
+    const { big, bigBackend, lb } = await bigResponses({})
     try {
       const reader = await request(lb.url)
       const fast = reader.body.arrayBuffer()
@@ -765,16 +771,7 @@ describe('slow clients', () => {
   })
 
   it('slow read over HTTP/2: a stream whose flow-control window stays shut is reset, its upstream request ended', async () => {
-    const big = Buffer.alloc(8 * 1024 * 1024, 0x61)
-    const bigBackend = await startBackend('big', (req, res) => {
-      req.resume()
-      res.writeHead(200, { 'content-length': big.length })
-      res.end(big)
-    })
-    const lb = await startLb({
-      listeners: [{ name: 'main', listen: '127.0.0.1:0', http2: true, slowClients: quick, routes: [{ pool: 'p' }] }],
-      pools: [{ name: 'p', servers: [bigBackend.url] }],
-    } as ConfigInput)
+    const { bigBackend, lb } = await bigResponses({ http2: true })
     const session = h2Connect(lb.url)
     session.on('error', () => {})
     try {

@@ -37,10 +37,9 @@ import { headerValue } from '../balancer/hash-key.js'
 import { durationSchema, durationToMs } from '../core/address.js'
 import { BoundedLru } from '../limits/index.js'
 import type { FilterEnv } from './env.js'
+import { headerName } from './headers.js'
 import type { Filter, FilterContext, HookResult, Reject, Respond } from './types.js'
 
-const TOKEN_RE = /^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/
-const headerName = z.string().regex(TOKEN_RE, { error: 'expected a header name (a token such as x-user)' })
 const BCRYPT_RE = /^\$2[aby]\$\d{2}\$[./A-Za-z0-9]{53}$/
 const SCRYPT_RE = /^\$scrypt\$N=(\d+),r=(\d+),p=(\d+)\$([A-Za-z0-9+/]+={0,2})\$([A-Za-z0-9+/]+={0,2})$/
 

@@ -12,7 +12,8 @@ const TOKEN = /^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/
 const PLACEHOLDERS = ['client_ip', 'request_id', 'host', 'scheme', 'server'] as const
 const PLACEHOLDER_RE = /\{([a-z_]+)\}/g
 
-const headerName = z.string().regex(TOKEN, { error: 'expected a header name (a token such as x-tenant)' })
+/** A header name in the config (an RFC 9110 token); other rules that name headers use it too. */
+export const headerName = z.string().regex(TOKEN, { error: 'expected a header name (a token such as x-tenant)' })
 const headerValue = z
   .string()
   .refine((v) => !/[\r\n\0]/.test(v), { error: 'expected a header value without CR, LF or NUL' })
