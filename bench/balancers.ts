@@ -23,6 +23,7 @@ function servers(n: number): Backend[] {
     weight: 1 + (i % 3),
     backup: false,
     draining: false,
+    disabled: false,
   }))
 }
 

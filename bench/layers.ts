@@ -198,8 +198,18 @@ const layers: readonly NsRow[] = [
     name: 'metrics: status class, server count, duration histogram',
     run() {
       route.byClass[1]!.value++
-      server.value++
+      server.requests.value++
       route.duration.observe(0.0013)
+    },
+  },
+  {
+    name: 'metrics: per-server try (in flight, duration and TTFB histograms, two clock reads)',
+    run() {
+      const start = performance.now()
+      server.inFlight.value++
+      server.ttfb.observe((performance.now() - start) / 1000)
+      server.inFlight.value--
+      server.duration.observe((performance.now() - start) / 1000)
     },
   },
   {

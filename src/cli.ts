@@ -260,8 +260,8 @@ async function serve(
   const logger = createLogger({ level: logLevel })
   const service: Service =
     config.workers > 1
-      ? new Supervisor(config, { logger, level: logLevel })
-      : adaptLoadBalancer(new LoadBalancer(config, { logger }))
+      ? adaptSupervisor(new Supervisor(config, { logger, level: logLevel, configFile: file }))
+      : adaptLoadBalancer(new LoadBalancer(config, { logger, configFile: file }))
   try {
     await service.start()
   } catch (err) {
@@ -335,10 +335,21 @@ function adaptLoadBalancer(lb: LoadBalancer): Service {
   return {
     start: () => lb.start(),
     close: () => lb.close(),
-    reload: (config) => lb.reload(config, { validated: true }),
+    reload: (config) => lb.reload(config, { validated: true, source: 'file' }),
     addresses: () => lb.addresses(),
     adminAddress: () => lb.adminAddress(),
     metrics: lb.metrics,
+  }
+}
+
+function adaptSupervisor(supervisor: Supervisor): Service {
+  return {
+    start: () => supervisor.start(),
+    close: () => supervisor.close(),
+    reload: (config) => supervisor.reload(config, 'file'),
+    addresses: () => supervisor.addresses(),
+    adminAddress: () => supervisor.adminAddress(),
+    metrics: supervisor.metrics,
   }
 }
 

@@ -34,6 +34,7 @@ export function backend(id: string, weight = 1): Backend {
     weight,
     backup: false,
     draining: false,
+    disabled: false,
   }
 }
 

@@ -82,20 +82,23 @@ function pluginModules(text: string, baseDir: string): { module: string; options
 
 /**
  * Parses YAML (or JSON, a subset of YAML) config text. `file` is only used in positions (and as where
- * relative plugin paths start). `options.balancers`: algorithms that plugins add.
+ * relative paths start, unless `options.baseDir` says). `options.balancers`: algorithms that plugins add.
  */
 export function parseConfigText(
   text: string,
   file: string,
   env: NodeJS.ProcessEnv = process.env,
-  options: Pick<ValidateOptions, 'balancers'> = {},
+  options: Pick<ValidateOptions, 'balancers' | 'baseDir'> = {},
 ): LoadResult {
   const { doc, at, syntax } = readYaml(text, file)
   if (syntax.length > 0) return { ok: false, issues: syntax }
   const envIssues = interpolateEnv(doc, env).map((p) => ({ file, ...at(p.offset), path: p.path, message: p.message }))
   if (envIssues.length > 0) return { ok: false, issues: envIssues }
 
-  const result = validateConfig(doc.toJS(), { baseDir: path.dirname(path.resolve(file)), balancers: options.balancers })
+  const result = validateConfig(doc.toJS(), {
+    baseDir: options.baseDir ?? path.dirname(path.resolve(file)),
+    balancers: options.balancers,
+  })
   if (result.ok) return result
   const issues = result.issues.map(({ rawPath, atKey, ...i }) => ({ ...i, file, ...at(locate(doc, rawPath, atKey)) }))
   issues.sort((a, b) => (a.line ?? 0) - (b.line ?? 0) || (a.col ?? 0) - (b.col ?? 0))

@@ -248,6 +248,8 @@ export interface PoolConfig {
     readonly maxConcurrentStreams: number
     /** Share (0 to 1] of the pool's capacity one client address may hold at once; 1: no limit. */
     readonly maxClientShare: number
+    /** Requests that may wait for a connection to one server, for servers that set none; -1: no limit. */
+    readonly maxPending: number
   }
   /** Each server's connection cap and pending cap (-1: none), by server id. */
   readonly serverLimits: Readonly<Record<string, ServerLimits>>
@@ -271,7 +273,14 @@ export interface QueueSettings {
 
 export interface RuntimeConfig {
   /** `token`: the bearer token every request but `/healthz` needs (read from `tokenFile` when given). */
-  readonly admin: (ListenAddress & { readonly listen: string; readonly token: string | undefined }) | undefined
+  readonly admin:
+    | (ListenAddress & {
+        readonly listen: string
+        readonly token: string | undefined
+        /** Absolute path of the runtime-overrides file; undefined: kept in memory only. */
+        readonly stateFile: string | undefined
+      })
+    | undefined
   /** Worker processes; `auto` is resolved to the number of CPU cores. */
   readonly workers: number
   readonly logging: { readonly level: LogLevel; readonly accessLog: boolean }
@@ -293,6 +302,8 @@ export function normalize(cfg: ParsedConfig, options: NormalizeOptions = {}): Ru
           ...mustListen(cfg.admin.listen),
           listen: cfg.admin.listen,
           token: cfg.admin.tokenFile !== undefined ? readFileSync(cfg.admin.tokenFile, 'utf8').trim() : cfg.admin.token,
+          stateFile:
+            cfg.admin.stateFile === undefined ? undefined : path.resolve(options.baseDir ?? '.', cfg.admin.stateFile),
         }
       : undefined,
     workers: cfg.workers === 'auto' ? availableParallelism() : cfg.workers,
@@ -473,6 +484,7 @@ export function normalize(cfg: ParsedConfig, options: NormalizeOptions = {}): Ru
           maxRequestsPerConnection: p.connections.maxRequestsPerConnection,
           maxConcurrentStreams: p.connections.maxConcurrentStreams,
           maxClientShare: p.connections.maxClientShare,
+          maxPending: p.connections.maxPending ?? -1,
         },
         serverLimits: Object.fromEntries(
           backends.map((b, i) => {
@@ -568,7 +580,12 @@ function mustListen(text: string): ListenAddress {
   return addr
 }
 
-function toBackend(pool: string, s: ParsedConfig['pools'][number]['servers'][number]): Backend {
+function toBackend(
+  pool: string,
+  s:
+    | ParsedConfig['pools'][number]['servers'][number]
+    | { url: string; name?: string | undefined; weight: number; backup: boolean; drain: boolean },
+): Backend {
   const url = typeof s === 'string' ? s : s.url
   const parsed = parseServerUrl(url)
   if (typeof parsed === 'string') throw new Error(`unvalidated server url ${url}`)
@@ -583,7 +600,35 @@ function toBackend(pool: string, s: ParsedConfig['pools'][number]['servers'][num
     weight: typeof s === 'string' ? 1 : s.weight,
     backup: typeof s === 'string' ? false : s.backup,
     draining: typeof s === 'string' ? false : s.drain,
+    disabled: false,
   }
+}
+
+/**
+ * A server added at runtime (admin API) to a pool of a validated config, as `toBackend` builds those
+ * of the file; a problem text when its URL does not suit the pool (its scheme must agree with the
+ * pool's `protocol`, and `tcp://` goes only in a pool that `tcp` listeners use: `tcpPool`).
+ */
+export function serverBackend(
+  pool: PoolConfig,
+  tcpPool: boolean,
+  server: {
+    readonly url: string
+    readonly name?: string | undefined
+    readonly weight: number
+    readonly backup: boolean
+  },
+): Backend | string {
+  const parsed = parseServerUrl(server.url)
+  if (typeof parsed === 'string') return parsed
+  const scheme = server.url.slice(0, server.url.indexOf(':')).toLowerCase()
+  if (scheme === 'tcp' && !tcpPool)
+    return `expected an http:// or https:// URL in pool "${pool.name}" (tcp:// is for pools that only tcp listeners use), found "${server.url}"`
+  if (pool.protocol === 'h2' && scheme !== 'https')
+    return `expected an https:// URL in pool "${pool.name}" (protocol h2), found "${server.url}"`
+  if (pool.protocol === 'h2c' && scheme !== 'http')
+    return `expected an http:// URL in pool "${pool.name}" (protocol h2c), found "${server.url}"`
+  return toBackend(pool.name, { ...server, drain: false })
 }
 
 type MatchInput = NonNullable<HttpListenerInput['routes'][number]['match']>

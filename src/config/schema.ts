@@ -27,6 +27,9 @@ const name = z
   .regex(NAME_RE, { error: 'expected a name of letters, digits, "_", "." or "-" (at most 64)' })
   .describe('A unique name: letters, digits, `_`, `.`, `-`.')
 
+/** A name as the config takes it (pools, servers, listeners): the admin API checks names with it too. */
+export const nameSchema = name
+
 const listen = z
   .string()
   .refine((s) => parseListen(s) !== undefined, { error: 'expected an address host:port such as 127.0.0.1:8080' })
@@ -914,10 +917,17 @@ export const configSchema = z.strictObject({
         .min(1)
         .optional()
         .describe('File holding the token (a secret mounted in a container, say); surrounding whitespace is trimmed.'),
+      stateFile: z
+        .string()
+        .min(1)
+        .optional()
+        .describe(
+          "File where runtime changes (a server's weight or state, servers added or removed through the API) are kept, so that they outlive reloads and restarts: an overlay on this config, dropped with `DELETE /api/v1/overrides`. Relative to the config file's directory. Absent: runtime changes outlive reloads but not a restart.",
+        ),
     })
     .optional()
     .describe(
-      'Admin API (status, metrics). Absent: no admin listener. Closed by default: on loopback only, unless a token guards it.',
+      'Admin API: status, metrics, runtime changes and the dashboard. Absent: no admin listener. Closed by default: on loopback only, unless a token guards it.',
     ),
   workers: z
     .union([z.literal('auto'), z.int().min(1).max(256)])

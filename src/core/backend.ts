@@ -19,4 +19,9 @@ export interface Backend {
   readonly backup: boolean
   /** In drain: no new requests or sessions; requests of sessions already bound to it still go there. */
   readonly draining: boolean
+  /**
+   * Out of rotation now (set at runtime through the admin API): no new requests, and sessions bound to
+   * it move to another server. Requests already in flight finish.
+   */
+  readonly disabled: boolean
 }

@@ -243,12 +243,21 @@ export class Exchange implements UpgradeHandler, Waiter {
     this.#readAtSend = socket.bytesRead
   }
 
-  /** Ends the current try (balancers, outlier detection, retry budget). */
-  #endTry(outcome: TryOutcome): void {
+  /**
+   * Ends the current try (balancers, outlier detection, retry budget, server metrics). `code`: what
+   * failed, for a failed try (a SWY_* code, or `5xx`).
+   */
+  #endTry(outcome: TryOutcome, code?: string): void {
     const t = this.#try
     if (t === undefined) return
     this.#try = undefined
-    t.end(outcome, this.#ttfbMs >= 0 ? this.#ttfbMs : performance.now() - this.#in.startMs)
+    t.end(outcome, this.#ttfbMs >= 0 ? this.#ttfbMs : performance.now() - this.#in.startMs, code)
+  }
+
+  /** The end of a try that delivered a response: a 5xx counts as the server's failure. */
+  #endAnswered(): void {
+    if (this.#status >= 500) this.#endTry('failure', '5xx')
+    else this.#endTry('success')
   }
 
   #decide(code: SwitchyardError['code'], status: number): RetryDecision {
@@ -277,7 +286,7 @@ export class Exchange implements UpgradeHandler, Waiter {
   /** Carries out a retry: the failed try ends, the next server is tried after the delay. */
   #retry(reason: Exclude<RetryReason, 'keepalive-race'>, delayMs: number, err: SwitchyardError): void {
     const failed = this.#try?.selection
-    this.#endTry(reason === 'connect-failure' ? 'connect-failure' : 'failure')
+    this.#endTry(reason === 'connect-failure' ? 'connect-failure' : 'failure', reason === 'status' ? '5xx' : err.code)
     this.#countRetry(reason, failed)
     const run = () => {
       this.#retryTimer = undefined
@@ -313,6 +322,7 @@ export class Exchange implements UpgradeHandler, Waiter {
 
   onUpstreamHead(status: number, rawHeaders: readonly string[], statusText: string, checked: boolean): boolean {
     if (this.#in.done) return true
+    this.#try?.responded()
     if (status >= 500 && this.#pool.config.retries.statuses.includes(status)) {
       const decision = this.#decide('SWY_UPSTREAM_STATUS', status)
       if (decision.kind === 'retry') {
@@ -363,7 +373,7 @@ export class Exchange implements UpgradeHandler, Waiter {
       const err = new SwitchyardError('SWY_UPSTREAM_STATUS', `the upstream server answered ${held.status}`)
       if (decision.kind === 'retry') return this.#retry(decision.reason, decision.delayMs, err)
       // The budget ran out while the body was read: relay this one.
-      this.#endTry('failure')
+      this.#endTry('failure', '5xx')
       return this.#relayHeld(held)
     }
     this.#complete(trailers)
@@ -412,7 +422,7 @@ export class Exchange implements UpgradeHandler, Waiter {
       case 'fail': {
         const connectFailure = isConnectFailure(err.code)
         const server = this.#try?.selection.backend.id
-        this.#endTry(connectFailure ? 'connect-failure' : 'failure')
+        this.#endTry(connectFailure ? 'connect-failure' : 'failure', err.code)
         if (channels.upstreamError.hasSubscribers)
           channels.upstreamError.publish({
             requestId: inbound.requestId,
@@ -444,6 +454,7 @@ export class Exchange implements UpgradeHandler, Waiter {
       return this.#endTry('success')
     }
     this.#ttfbMs = performance.now() - inbound.startMs
+    this.#try?.responded()
     this.#status = 101
     const rt = inbound.rt
     const extra = this.#ownHeaders(rawHeaders)
@@ -553,13 +564,13 @@ export class Exchange implements UpgradeHandler, Waiter {
         case 'continue':
           break
         case 'respond':
-          this.#endTry(this.#status >= 500 ? 'failure' : 'success')
+          this.#endAnswered()
           this.#in.respond(verdictResponse(outcome), undefined, this.#facts())
           this.#drop()
           this.#endLease()
           return false
         case 'reject':
-          this.#endTry(this.#status >= 500 ? 'failure' : 'success')
+          this.#endAnswered()
           this.#in.reject(outcome, this.#facts())
           this.#drop()
           this.#endLease()
@@ -685,7 +696,7 @@ export class Exchange implements UpgradeHandler, Waiter {
     const client = this.#in.client
     const pairs = trailers.length > 0 ? trailerPairs(trailers) : undefined
     const transform = this.#transform
-    this.#endTry(this.#status >= 500 ? 'failure' : 'success')
+    this.#endAnswered()
     if (transform !== undefined) {
       transform.once('end', () => {
         client.end(undefined, pairs)

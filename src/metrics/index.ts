@@ -1,10 +1,12 @@
 export {
   Cell,
+  DURATION_BUCKETS_S,
   DurationCell,
   type Http2Metrics,
   METRICS,
   Metrics,
   type RouteMetrics,
+  ServerCells,
   SUPERVISOR_METRICS,
   SupervisorMetrics,
   type TcpMetrics,

@@ -40,6 +40,26 @@ export const METRICS = {
     help: 'Requests sent to each upstream server.',
     labelNames: ['pool', 'server'],
   },
+  upstreamInFlight: {
+    name: 'switchyard_upstream_requests_in_flight',
+    help: 'Requests in flight to each upstream server now, by pool and server.',
+    labelNames: ['pool', 'server'],
+  },
+  upstreamDuration: {
+    name: 'switchyard_upstream_request_duration_seconds',
+    help: "Time from the start of a try to its end (the server's response complete, or the try failed), by pool and server.",
+    labelNames: ['pool', 'server'],
+  },
+  upstreamTtfb: {
+    name: 'switchyard_upstream_ttfb_seconds',
+    help: "Time from the start of a try to the server's response head (time to first byte), by pool and server.",
+    labelNames: ['pool', 'server'],
+  },
+  upstreamErrors: {
+    name: 'switchyard_upstream_errors_total',
+    help: 'Tries to each server that failed, by pool, server and code: the SWY_* code of the failure, or 5xx for an answer of status 500 to 599.',
+    labelNames: ['pool', 'server', 'code'],
+  },
   upstreamRetries: {
     name: 'switchyard_upstream_retries_total',
     help: 'Requests tried again, by pool, the server whose try failed, and reason (connect-failure, reset, timeout, status, keepalive-race).',
@@ -159,6 +179,28 @@ export class DurationCell {
   }
 }
 
+/** The request-path cells of one server of a pool. */
+export class ServerCells {
+  /** Tries sent to it. */
+  readonly requests = new Cell()
+  readonly inFlight = new Cell()
+  /** Whole tries, start to end. */
+  readonly duration = new DurationCell()
+  /** Start of a try to the response head. */
+  readonly ttfb = new DurationCell()
+  /** Failed tries by code; a code's cell is made on its first failure. */
+  readonly errors = new Map<string, Cell>()
+
+  error(code: string): void {
+    let cell = this.errors.get(code)
+    if (cell === undefined) {
+      cell = new Cell()
+      this.errors.set(code, cell)
+    }
+    cell.value++
+  }
+}
+
 /** The cells of one TCP listener and its pool. */
 export interface TcpMetrics {
   readonly ok: Cell
@@ -224,7 +266,7 @@ export class Metrics {
   readonly connectionsRefused = new Counter({ ...METRICS.connectionsRefused, registers: [this.registry] })
   readonly info = new Gauge({ ...METRICS.info, registers: [this.registry] })
   readonly #routes = new Map<string, { listener: string; pool: string; cells: RouteMetrics }>()
-  readonly #servers = new Map<string, { pool: string; server: string; cell: Cell }>()
+  readonly #servers = new Map<string, { pool: string; server: string; cells: ServerCells }>()
   readonly #retries = new Map<string, { pool: string; server: string; reason: string; cell: Cell }>()
   readonly #mirrors = new Map<string, { sent: Cell; skipped: Cell }>()
   readonly #inFlight = new Map<string, Cell>()
@@ -334,7 +376,39 @@ export class Metrics {
     )
     register(
       new ScrapedMetric(METRICS.upstreamRequests.name, METRICS.upstreamRequests.help, 'counter', () =>
-        [...this.#servers.values()].map(({ pool, server, cell }) => ({ value: cell.value, labels: { pool, server } })),
+        [...this.#servers.values()].map(({ pool, server, cells }) => ({
+          value: cells.requests.value,
+          labels: { pool, server },
+        })),
+      ),
+    )
+    register(
+      new ScrapedMetric(METRICS.upstreamInFlight.name, METRICS.upstreamInFlight.help, 'gauge', () =>
+        [...this.#servers.values()].map(({ pool, server, cells }) => ({
+          value: cells.inFlight.value,
+          labels: { pool, server },
+        })),
+      ),
+    )
+    register(
+      new ScrapedMetric(METRICS.upstreamDuration.name, METRICS.upstreamDuration.help, 'histogram', () =>
+        [...this.#servers.values()].flatMap(({ pool, server, cells }) =>
+          histogramSamples(METRICS.upstreamDuration.name, { pool, server }, cells.duration),
+        ),
+      ),
+    )
+    register(
+      new ScrapedMetric(METRICS.upstreamTtfb.name, METRICS.upstreamTtfb.help, 'histogram', () =>
+        [...this.#servers.values()].flatMap(({ pool, server, cells }) =>
+          histogramSamples(METRICS.upstreamTtfb.name, { pool, server }, cells.ttfb),
+        ),
+      ),
+    )
+    register(
+      new ScrapedMetric(METRICS.upstreamErrors.name, METRICS.upstreamErrors.help, 'counter', () =>
+        [...this.#servers.values()].flatMap(({ pool, server, cells }) =>
+          [...cells.errors].map(([code, cell]) => ({ value: cell.value, labels: { pool, server, code } })),
+        ),
       ),
     )
   }
@@ -373,15 +447,30 @@ export class Metrics {
     return entry.cells
   }
 
-  /** The requests-sent cell of one server in a pool. Off the request path. */
-  forServer(pool: string, server: string): Cell {
+  /** The cells of one server in a pool; the same ones on every call. Off the request path. */
+  forServer(pool: string, server: string): ServerCells {
     const key = `${pool}\0${server}`
     let entry = this.#servers.get(key)
     if (!entry) {
-      entry = { pool, server, cell: new Cell() }
+      entry = { pool, server, cells: new ServerCells() }
       this.#servers.set(key, entry)
     }
-    return entry.cell
+    return entry.cells
+  }
+
+  /** The cells of a server in a pool when it has any (nothing is made). */
+  peekServer(pool: string, server: string): ServerCells | undefined {
+    return this.#servers.get(`${pool}\0${server}`)?.cells
+  }
+
+  /**
+   * Drops the series of servers (and pools) that no longer exist: `servers` maps each pool of the
+   * running config to its server ids. Called after a reload or runtime change is committed.
+   */
+  retainServers(servers: ReadonlyMap<string, ReadonlySet<string>>): void {
+    const gone = (pool: string, server: string) => servers.get(pool)?.has(server) !== true
+    for (const [key, e] of this.#servers) if (gone(e.pool, e.server)) this.#servers.delete(key)
+    for (const [key, e] of this.#retries) if (gone(e.pool, e.server) && e.server !== '') this.#retries.delete(key)
   }
 
   /** The copy counts of one mirror pool. Off the request path. */

@@ -8,7 +8,9 @@ import type { AddressInfo } from 'node:net'
 import type { MetricObjectWithValues, MetricValue } from 'prom-client'
 import type { RuntimeConfig } from '../config/index.js'
 import type { LogLevel } from '../core/logger.js'
+import type { EventBody } from './events.js'
 import type { StatusReport } from './load-balancer.js'
+import type { PoolReport } from './reports.js'
 
 export type ToWorker =
   /** Build the load balancer from `config` (admin removed: the supervisor serves it) and bind. */
@@ -17,6 +19,8 @@ export type ToWorker =
   /** Answer with the registry as JSON (prom-client's `getMetricsAsJSON`). */
   | { readonly t: 'scrape'; readonly id: number }
   | { readonly t: 'status'; readonly id: number }
+  /** Answer with the worker's PoolReport[] (states, loads, histograms), for the admin API. */
+  | { readonly t: 'pools'; readonly id: number }
   /** Active health checks run in the supervisor: the servers of `pool` that are down now. */
   | { readonly t: 'health'; readonly pool: string; readonly down: readonly string[] }
   /** Drain within `gracePeriodMs`, then exit 0. */
@@ -33,7 +37,14 @@ export type FromWorker =
   | { readonly t: 'ready'; readonly addresses: Record<string, AddressInfo> }
   /** Start failed; the worker exits 1 after sending this. */
   | { readonly t: 'failed'; readonly code: string; readonly message: string }
-  | { readonly t: 'reply'; readonly id: number; readonly ok: true; readonly value: WorkerMetrics | StatusReport | null }
+  | {
+      readonly t: 'reply'
+      readonly id: number
+      readonly ok: true
+      readonly value: WorkerMetrics | StatusReport | readonly PoolReport[] | null
+    }
+  /** Something the supervisor's event log should have that only a worker sees: a passive-health ejection. */
+  | { readonly t: 'event'; readonly event: EventBody }
   | { readonly t: 'reply'; readonly id: number; readonly ok: false; readonly message: string }
 
 /** Environment variable that marks a process as a Switchyard worker. */

@@ -12,6 +12,7 @@ import {
   type ConfigIssue,
   formatIssue,
   type ListenerConfig,
+  loadConfigFile,
   type RuntimeConfig,
   validateConfig,
 } from '../config/index.js'
@@ -29,10 +30,13 @@ import type { Listener } from '../listeners/types.js'
 import { Metrics } from '../metrics/index.js'
 import { balancerTable, loadPlugins, type Plugin, pluginProblems } from '../plugins/index.js'
 import { ConnectionRegistry } from '../upstream/connections.js'
-import { poolKey, UpstreamPool } from '../upstream/pool.js'
+import { type EjectionEvent, poolKey, UpstreamPool } from '../upstream/pool.js'
 import { loadUpstreamTls } from '../upstream/tls.js'
 import { VERSION } from '../version.js'
+import type { EventLog } from './events.js'
+import { EMPTY_HISTOGRAM, type PoolReport } from './reports.js'
 import { buildSnapshot } from './snapshot.js'
+import { ChangeError, Steering } from './steering.js'
 import { TlsControl } from './tls-control.js'
 
 export interface LoadBalancerOptions {
@@ -50,7 +54,12 @@ export interface LoadBalancerOptions {
    * worker when they change. Default: false.
    */
   readonly externalTls?: boolean
+  /** The config file, for `POST /api/v1/reload` (the CLI sets it); undefined: that answers 409. */
+  readonly configFile?: string | undefined
 }
+
+/** Where a reload came from, for the event log. */
+export type ReloadSource = 'file' | 'api' | 'code'
 
 interface ListenerEntry {
   readonly listener: Listener
@@ -99,10 +108,23 @@ export class LoadBalancer {
   readonly #embeddedPlugins: readonly Plugin[]
   /** ACME and certificate files on disk; undefined in a worker (the supervisor has it). */
   readonly #tlsControl: TlsControl | undefined
+  /** The loaded config, the runtime overrides on it, and the event log. */
+  readonly steering: Steering
+  readonly configFile: string | undefined
 
   constructor(config: RuntimeConfig, options: LoadBalancerOptions = {}) {
     this.#config = config
     this.#logger = options.logger ?? silentLogger()
+    this.configFile = options.configFile
+    const self = this
+    this.steering = new Steering(config, {
+      apply: (effective) => this.#enqueue(() => this.#apply(effective)),
+      serverInFlight: async (pool, server) => this.metrics.peekServer(pool, server)?.inFlight.value ?? 0,
+      get generation() {
+        return self.#generation
+      },
+      logger: this.#logger,
+    })
     this.#connections = new ConnectionRegistry(this.#logger)
     this.#embeddedPlugins = options.plugins ?? []
     for (const [i, p] of this.#embeddedPlugins.entries()) {
@@ -116,7 +138,12 @@ export class LoadBalancer {
       : new HealthMonitor((pool, t) => this.#onHealthChange(pool, t))
     this.#tlsControl = options.externalTls
       ? undefined
-      : new TlsControl(this.#logger, () => this.reload(this.#config, { validated: true }))
+      : new TlsControl(this.#logger, () => this.reload(this.steering.base, { validated: true }))
+  }
+
+  /** Health transitions, ejections, reloads and runtime changes (the admin API's event stream). */
+  get events(): EventLog {
+    return this.steering.events
   }
 
   /** Orders or renews every ACME certificate that is due now; resolves when done (tests, tools). */
@@ -138,6 +165,8 @@ export class LoadBalancer {
     this.#state = 'starting'
     this.#startedAt = new Date()
     try {
+      await this.steering.restore()
+      this.#config = this.steering.effective()
       const plugins = await this.#plugins(this.#config)
       this.#pools = this.#buildPools(this.#config, new Map(), balancerTable(plugins))
       for (const p of this.#pools.values()) p.activate()
@@ -155,6 +184,7 @@ export class LoadBalancer {
       this.#generation = 1
       this.#state = 'running'
       this.#tlsControl?.update(this.#config)
+      this.steering.resume()
     } catch (err) {
       await this.#teardown(0)
       this.#state = 'closed'
@@ -165,23 +195,33 @@ export class LoadBalancer {
   /**
    * Applies a new config: a RuntimeConfig, or raw input that is validated first. A bad config is
    * rejected with SWY_CONFIG_INVALID and the running config stays in place. Resolves when the new
-   * generation serves; old listeners and pools drain in the background.
+   * generation serves; old listeners and pools drain in the background. Runtime overrides (admin API)
+   * stay on top of it.
    */
-  reload(input: RuntimeConfig | unknown, { validated = false }: { validated?: boolean } = {}): Promise<void> {
-    const run = async () => {
-      if (this.#state !== 'running') throw new Error(`cannot reload a load balancer that is ${this.#state}`)
-      let next: RuntimeConfig
-      if (validated) next = input as RuntimeConfig
-      else {
-        const result = validateConfig(input)
-        if (!result.ok) {
-          this.metrics.reloads.labels('rejected').inc()
-          throw configError(result.issues)
-        }
-        next = result.config
+  reload(
+    input: RuntimeConfig | unknown,
+    { validated = false, source = 'code' }: { validated?: boolean; source?: ReloadSource } = {},
+  ): Promise<void> {
+    let next: RuntimeConfig
+    if (validated) next = input as RuntimeConfig
+    else {
+      const result = validateConfig(input)
+      if (!result.ok) {
+        this.metrics.reloads.labels('rejected').inc()
+        return Promise.reject(configError(result.issues))
       }
-      await this.#apply(next)
+      next = result.config
     }
+    return this.steering.reload(next, source)
+  }
+
+  /** Reloads the config file given as `configFile` (`POST /api/v1/reload`). */
+  async reloadFile(): Promise<void> {
+    const next = await readConfigFile(this.configFile, this.metrics.reloads)
+    await this.steering.reload(next, 'file')
+  }
+
+  #enqueue<T>(run: () => Promise<T>): Promise<T> {
     const p = this.#queue.then(run)
     this.#queue = p.catch(() => {})
     return p
@@ -193,6 +233,7 @@ export class LoadBalancer {
   }
 
   async #apply(next: RuntimeConfig): Promise<void> {
+    if (this.#state !== 'running') throw new Error(`cannot reload a load balancer that is ${this.#state}`)
     let plugins: Plugin[]
     try {
       plugins = await this.#plugins(next)
@@ -248,6 +289,7 @@ export class LoadBalancer {
     this.#config = next
     this.#generation++
     this.metrics.reloads.labels('ok').inc()
+    this.metrics.retainServers(new Map(next.pools.map((p) => [p.name, new Set(p.backends.map((b) => b.id))])))
     this.#tlsControl?.update(next)
     for (const p of oldPools.values()) if (pools.get(p.name) !== p) p.release()
     for (const [name, e] of retiring) {
@@ -282,6 +324,7 @@ export class LoadBalancer {
   }
 
   async #teardown(graceMs: number): Promise<void> {
+    this.steering.close()
     if (this.#healthSource instanceof HealthMonitor) this.#healthSource.stop()
     this.#tlsControl?.stop()
     await Promise.all([...this.#listeners.values()].map((e) => e.listener.drain(graceMs)))
@@ -335,6 +378,45 @@ export class LoadBalancer {
     }
   }
 
+  /** Every pool with its servers' states, loads and histograms (the admin API's view). */
+  poolReports(): PoolReport[] {
+    const trackers = this.#healthSource instanceof HealthMonitor ? this.#healthSource.trackers() : undefined
+    const started = this.#startedAt.getTime()
+    return [...this.#pools.values()].map((p) => {
+      const states = p.serverStates()
+      const checks = new Map(
+        trackers
+          ?.get(p.name)
+          ?.states()
+          .map((s) => [s.server, s]),
+      )
+      return {
+        name: p.name,
+        algorithm: p.balancer.algorithm,
+        queued: p.queued,
+        servers: p.backends.map((b) => {
+          const cells = this.metrics.peekServer(p.name, b.id)
+          const st = states.get(b.id)
+          const check = checks.get(b.id)
+          return {
+            name: b.id,
+            url: b.origin,
+            weight: b.weight,
+            backup: b.backup,
+            state: st?.state ?? 'up',
+            sinceMs: st?.sinceMs ?? started,
+            inFlight: cells?.inFlight.value ?? 0,
+            requests: cells?.requests.value ?? 0,
+            errors: Object.fromEntries([...(cells?.errors ?? [])].map(([code, c]) => [code, c.value])),
+            duration: histogramOf(cells?.duration),
+            ttfb: histogramOf(cells?.ttfb),
+            health: check === undefined ? undefined : { state: check.state, lastResult: check.lastReason },
+          }
+        }),
+      }
+    })
+  }
+
   #buildPools(
     cfg: RuntimeConfig,
     previous: ReadonlyMap<string, UpstreamPool>,
@@ -354,7 +436,15 @@ export class LoadBalancer {
         )
       pools.set(
         pc.name,
-        same ? old : new UpstreamPool(pc, this.#connections, this.metrics, { previous: old, health, balancers, tls }),
+        same
+          ? old
+          : new UpstreamPool(pc, this.#connections, this.metrics, {
+              previous: old,
+              health,
+              balancers,
+              tls,
+              onEjection: (e) => this.#onEjection(e),
+            }),
       )
     }
     // After the pools: a TLS file that cannot be read has refused the build by now, before any checker changed.
@@ -387,9 +477,18 @@ export class LoadBalancer {
     p?.healthChanged()
   }
 
+  #onEjection(e: EjectionEvent): void {
+    const what = e.reason === 'outlier' ? 'failed requests' : 'a failed connect'
+    if (e.ejected)
+      this.#logger.warn({ pool: e.pool, server: e.server }, `server ${e.pool}/${e.server} ejected after ${what}`)
+    else this.#logger.info({ pool: e.pool, server: e.server }, `server ${e.pool}/${e.server} back from ejection`)
+    this.events.emit({ type: 'ejection', ...e })
+  }
+
   /** Logged once per transition; a server that comes back ramps up again (slow start). */
   #onHealthChange(pool: string, t: Transition): void {
     logTransition(this.#logger, pool, t)
+    this.events.emit({ type: 'health', pool, server: t.server, state: t.state, reason: t.reason })
     if (t.state === 'up') this.#pools.get(pool)?.startRamp(t.server)
     this.#pools.get(pool)?.healthChanged()
     if (channels.healthChange.hasSubscribers)
@@ -417,6 +516,27 @@ function createListener(rt: ListenerSnapshot): Listener {
       throw new Error(`unknown listener kind ${JSON.stringify(unknown)}`)
     }
   }
+}
+
+/**
+ * Reads and validates a config file for a reload; SWY_CONFIG_INVALID with its positioned issues when it
+ * is bad (counted as a rejected reload), ChangeError 409 when the instance has no file.
+ */
+export async function readConfigFile(
+  file: string | undefined,
+  reloads: { labels(result: string): { inc(): void } },
+): Promise<RuntimeConfig> {
+  if (file === undefined) throw new ChangeError(409, 'this instance was not started from a config file')
+  const result = await loadConfigFile(file)
+  if (!result.ok) {
+    reloads.labels('rejected').inc()
+    throw configError(result.issues)
+  }
+  return result.config
+}
+
+function histogramOf(cell: { counts: Float64Array; sum: number; count: number } | undefined) {
+  return cell === undefined ? EMPTY_HISTOGRAM : { counts: [...cell.counts], sum: cell.sum, count: cell.count }
 }
 
 export function configError(issues: readonly ConfigIssue[]): SwitchyardError {

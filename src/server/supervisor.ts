@@ -31,8 +31,11 @@ import type { Logger, LogLevel } from '../core/logger.js'
 import { HealthMonitor, logTransition, type Transition } from '../health/index.js'
 import { SUPERVISOR_METRICS, SupervisorMetrics } from '../metrics/index.js'
 import { VERSION } from '../version.js'
+import type { EventLog } from './events.js'
 import { type FromWorker, type ToWorker, WORKER_ENV, WORKER_INDEX_ENV, type WorkerMetrics } from './ipc.js'
-import { addressText, type StatusReport } from './load-balancer.js'
+import { addressText, type ReloadSource, readConfigFile, type StatusReport } from './load-balancer.js'
+import { mergePoolReports, type PoolReport } from './reports.js'
+import { Steering } from './steering.js'
 import { TlsControl } from './tls-control.js'
 
 const here = fileURLToPath(import.meta.url)
@@ -76,6 +79,8 @@ class NoAnswer extends Error {}
 export interface SupervisorOptions {
   readonly logger: Logger
   readonly level: LogLevel
+  /** The config file, for `POST /api/v1/reload`; undefined: that answers 409. */
+  readonly configFile?: string | undefined
 }
 
 export interface ClusterStatus extends Omit<StatusReport, 'generation'> {
@@ -104,14 +109,32 @@ export class Supervisor implements AdminSource {
   readonly #starting = new Map<number, { resolve(): void; reject(err: Error): void }>()
   /** Serialises reloads, catch-ups and close, so that two control-plane changes never interleave. */
   #queue: Promise<unknown> = Promise.resolve()
+  /** The loaded config, the runtime overrides on it, and the event log, for the whole instance. */
+  readonly steering: Steering
+  readonly configFile: string | undefined
 
   constructor(config: RuntimeConfig, options: SupervisorOptions) {
     this.#config = config
     this.#logger = options.logger
     this.#level = options.level
+    this.configFile = options.configFile
     this.metrics.info.labels(VERSION).set(1)
     this.#health = new HealthMonitor((pool, t) => this.#onHealthChange(pool, t))
-    this.#tlsControl = new TlsControl(this.#logger, () => this.reload(this.#config))
+    this.#tlsControl = new TlsControl(this.#logger, () => this.reload(this.steering.base))
+    const self = this
+    this.steering = new Steering(config, {
+      apply: (effective) => this.#enqueue(() => this.#reload(effective)),
+      serverInFlight: async (pool, server) =>
+        (await this.poolReports()).find((p) => p.name === pool)?.servers.find((s) => s.name === server)?.inFlight ?? 0,
+      get generation() {
+        return self.#generation
+      },
+      logger: this.#logger,
+    })
+  }
+
+  get events(): EventLog {
+    return this.steering.events
   }
 
   get config(): RuntimeConfig {
@@ -129,6 +152,13 @@ export class Supervisor implements AdminSource {
     // with a shared socket, the kernel resets only the connections the dead worker had accepted.
     if (process.env.NODE_CLUSTER_SCHED_POLICY === undefined) cluster.schedulingPolicy = cluster.SCHED_NONE
     cluster.setupPrimary({ exec: WORKER_ENTRY, args: [], serialization: 'advanced' })
+    try {
+      await this.steering.restore()
+    } catch (err) {
+      this.#state = 'closed'
+      throw err
+    }
+    this.#config = this.steering.effective()
     this.#updateHealth(this.#config)
     try {
       await Promise.all(Array.from({ length: this.#config.workers }, (_, i) => this.#spawn(this.#newSlot(i))))
@@ -143,6 +173,7 @@ export class Supervisor implements AdminSource {
     }
     this.#updateGauge()
     this.#tlsControl.update(this.#config)
+    this.steering.resume()
     this.#logger.info({ workers: this.#slots.length, pid: process.pid }, `${this.#slots.length} workers serving`)
   }
 
@@ -159,8 +190,13 @@ export class Supervisor implements AdminSource {
    * after any reload or close already asked for. Rejects, with the old generation still serving on
    * every worker, when a worker rejects the config or does not answer within 10 s.
    */
-  reload(next: RuntimeConfig): Promise<void> {
-    return this.#enqueue(() => this.#reload(next))
+  reload(next: RuntimeConfig, source: ReloadSource = 'code'): Promise<void> {
+    return this.steering.reload(next, source)
+  }
+
+  /** Reloads the config file given as `configFile` (`POST /api/v1/reload`). */
+  async reloadFile(): Promise<void> {
+    await this.steering.reload(await readConfigFile(this.configFile, this.metrics.reloads), 'file')
   }
 
   async #reload(next: RuntimeConfig): Promise<void> {
@@ -266,6 +302,7 @@ export class Supervisor implements AdminSource {
   async #close(gracePeriodMs: number | undefined): Promise<void> {
     if (this.#state === 'closing' || this.#state === 'closed') return
     this.#state = 'closing'
+    this.steering.close()
     const grace = gracePeriodMs ?? this.#config.shutdown.gracePeriodMs
     this.#health.stop()
     this.#tlsControl.stop()
@@ -291,6 +328,35 @@ export class Supervisor implements AdminSource {
     const own = await this.metrics.registry.metrics()
     const summed = perWorker.length > 0 ? await AggregatorRegistry.aggregate(perWorker).metrics() : ''
     return { contentType: this.metrics.registry.contentType, body: `${own}\n${summed}` }
+  }
+
+  /** Every pool with its servers, the workers' reports added up (the admin API's view). */
+  async poolReports(): Promise<PoolReport[]> {
+    const reports = (
+      await Promise.all(
+        this.#readyWorkers().map(
+          (w) => this.#ask(w, { t: 'pools' }).catch(() => undefined) as Promise<PoolReport[] | undefined>,
+        ),
+      )
+    ).filter((r): r is PoolReport[] => r !== undefined)
+    const trackers = this.#health.trackers()
+    return mergePoolReports(reports).map((pool) => {
+      const checks = new Map(
+        trackers
+          .get(pool.name)
+          ?.states()
+          .map((s) => [s.server, s]),
+      )
+      return {
+        ...pool,
+        servers: pool.servers.map((server) => {
+          const check = checks.get(server.name)
+          return check === undefined
+            ? server
+            : { ...server, health: { state: check.state, lastResult: check.lastReason } }
+        }),
+      }
+    })
   }
 
   async status(): Promise<ClusterStatus> {
@@ -351,6 +417,7 @@ export class Supervisor implements AdminSource {
   /** Logged once for the instance, and pushed to every worker. */
   #onHealthChange(pool: string, t: Transition): void {
     logTransition(this.#logger, pool, t)
+    this.events.emit({ type: 'health', pool, server: t.server, state: t.state, reason: t.reason })
     const msg: ToWorker = { t: 'health', pool, down: [...this.#health.down(pool)] }
     for (const w of this.#connectedWorkers()) w.send(msg)
   }
@@ -402,6 +469,9 @@ export class Supervisor implements AdminSource {
         this.#starting.delete(worker.id)
         return
       }
+      case 'event':
+        this.events.emit(msg.event)
+        return
       case 'reply': {
         const p = this.#pending.get(msg.id)
         if (!p) return
@@ -445,6 +515,13 @@ export class Supervisor implements AdminSource {
     slot.state = 'waiting'
     slot.restarts++
     this.metrics.workerRestarts.inc()
+    this.events.emit({
+      type: 'worker',
+      action: 'exited',
+      worker: slot.index,
+      pid: worker.process.pid,
+      message: `worker ${slot.index} exited (${signal ?? `code ${code}`}); restarting in ${delayMs} ms`,
+    })
     this.#logger.error(
       { worker: slot.index, pid: worker.process.pid, code, signal, restartInMs: delayMs },
       `worker ${slot.index} exited ${wasReady ? 'while serving' : 'while starting'} (${signal ?? `code ${code}`}); restarting in ${delayMs} ms`,
@@ -452,8 +529,17 @@ export class Supervisor implements AdminSource {
     slot.timer = setTimeout(() => {
       if (this.#state !== 'running' || slot.state !== 'waiting') return
       this.#spawn(slot).then(
-        () =>
-          this.#logger.info({ worker: slot.index, pid: slot.worker?.process.pid }, `worker ${slot.index} restarted`),
+        () => {
+          const pid = slot.worker?.process.pid
+          this.#logger.info({ worker: slot.index, pid }, `worker ${slot.index} restarted`)
+          this.events.emit({
+            type: 'worker',
+            action: 'restarted',
+            worker: slot.index,
+            pid,
+            message: `worker ${slot.index} restarted`,
+          })
+        },
         (err: Error) =>
           this.#logger.error({ worker: slot.index, err: err.message }, `worker ${slot.index} failed to restart`),
       )
@@ -492,7 +578,7 @@ export class Supervisor implements AdminSource {
 
   #ask(
     worker: Worker,
-    msg: { t: 'reload'; config: RuntimeConfig } | { t: 'scrape' } | { t: 'status' },
+    msg: { t: 'reload'; config: RuntimeConfig } | { t: 'scrape' } | { t: 'status' } | { t: 'pools' },
   ): Promise<unknown> {
     const id = this.#nextId++
     return new Promise((resolve, reject) => {

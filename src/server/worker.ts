@@ -45,6 +45,13 @@ export function runWorker(): void {
             { logger, externalHealth: true, externalTls: true },
           )
           await lb.start()
+          // Ejections are per worker (each sees its own traffic): the supervisor's log hears of them.
+          lb.events.subscribe((event) => {
+            if (event.type === 'ejection') {
+              const { id: _id, time: _time, ...body } = event
+              send({ t: 'event', event: { ...body, worker: index } })
+            }
+          })
           send({ t: 'ready', addresses: lb.addresses() })
         } catch (err) {
           const code = isSwitchyardError(err) ? err.code : 'SWY_INTERNAL'
@@ -64,6 +71,10 @@ export function runWorker(): void {
       case 'status':
         if (!lb) throw new Error('worker not started')
         send({ t: 'reply', id: msg.id, ok: true, value: lb.status() })
+        return
+      case 'pools':
+        if (!lb) throw new Error('worker not started')
+        send({ t: 'reply', id: msg.id, ok: true, value: lb.poolReports() })
         return
       case 'health':
         lb?.applyHealth(msg.pool, msg.down)

@@ -81,6 +81,7 @@ describe('cookie binding lookups', () => {
       weight: 1,
       backup: false,
       draining: false,
+      disabled: false,
     }))
     const sticky = new Stickiness(
       'web',

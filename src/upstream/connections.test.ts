@@ -18,6 +18,7 @@ const backend: Backend = {
   weight: 1,
   backup: false,
   draining: false,
+  disabled: false,
 }
 
 function settings(over: Partial<ConnectionSettings> = {}): ConnectionSettings {

@@ -27,7 +27,7 @@ export interface ServerLoad {
 }
 
 /** What the connections to a server are made with: the pool's `connections`, and its engine. */
-export type ConnectionSettings = Omit<PoolConfig['connections'], 'maxClientShare'> & {
+export type ConnectionSettings = Omit<PoolConfig['connections'], 'maxClientShare' | 'maxPending'> & {
   readonly connectMs: number
   readonly engine: Engine
   /** `h2`/`h2c`: HTTP/2 sessions (http2/upstream.ts) instead of the HTTP/1.1 engine. Default `http1`. */

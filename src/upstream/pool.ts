@@ -40,7 +40,7 @@ import type { Backend } from '../core/backend.js'
 import { ConnectEjector, OutlierDetector } from '../health/index.js'
 import type { ServerConnections } from '../l7/upstream.js'
 import { InFlight } from '../limits/index.js'
-import type { Cell, Metrics } from '../metrics/index.js'
+import type { Metrics, ServerCells } from '../metrics/index.js'
 import { Stickiness } from '../sticky/index.js'
 import type { ConnectionRegistry, ServerLoad } from './connections.js'
 import { loadUpstreamTls, type UpstreamTls } from './tls.js'
@@ -50,8 +50,8 @@ export interface Selection {
   readonly backend: Backend
   /** The connections to the server, whichever engine holds them. */
   readonly connections: ServerConnections
-  /** This server's `switchyard_upstream_requests_total` cell. */
-  readonly counter: Cell
+  /** This server's request-path metrics (requests, in flight, durations, errors). */
+  readonly cells: ServerCells
   /** Host header sent upstream when the pool does not preserve the client's: `host:port`. */
   readonly hostHeader: string
   /** Registry key of the connections, for `release()`. */
@@ -106,6 +106,25 @@ class PoolShared {
   drainScheduled = false
   /** The generation that serves now (set when a snapshot that holds it is committed). */
   current: UpstreamPool | undefined
+  /** Each server's state, and since when (ms since the epoch), as the serving generation last saw it. */
+  readonly states = new Map<string, { state: ServerState; sinceMs: number }>()
+  /** Servers ejected by passive health (outlier detection or a failed connect), as last reported. */
+  ejected: ReadonlyMap<string, EjectionEvent['reason']> = new Map()
+}
+
+/**
+ * Where a server stands, in the order that decides when several hold: taken out at runtime
+ * (`disabled`), draining (config or runtime), down by active checks, ejected by passive health, or up.
+ */
+export type ServerState = 'up' | 'down' | 'ejected' | 'draining' | 'disabled'
+
+/** A server's ejection began or ended (passive health), as the pool's `onEjection` hears it. */
+export interface EjectionEvent {
+  readonly pool: string
+  readonly server: string
+  readonly ejected: boolean
+  /** What ejected it: `outlier` (failed requests) or `connect-failure`. */
+  readonly reason: 'outlier' | 'connect-failure'
 }
 
 /** Canonical text of a pool's config: equal keys mean a reload left the pool unchanged. */
@@ -124,6 +143,8 @@ export interface PoolOptions {
   readonly balancers?: BalancerTable | undefined
   /** The pool's TLS material, read from its `tls` (upstream/tls.ts). Default: read here. */
   readonly tls?: UpstreamTls | undefined
+  /** Told when a server's passive-health ejection begins or ends, while this generation serves. */
+  readonly onEjection?: ((event: EjectionEvent) => void) | undefined
 }
 
 export class UpstreamPool {
@@ -172,11 +193,13 @@ export class UpstreamPool {
   readonly #shared: PoolShared
   /** Most leases one client address may hold at once (`connections.maxClientShare`); 0: no limit. */
   #clientCap = 0
+  readonly #onEjection: ((event: EjectionEvent) => void) | undefined
 
   constructor(config: PoolConfig, registry: ConnectionRegistry, metrics: Metrics, options: PoolOptions = {}) {
     const previous = options.previous
     const env = options.env ?? defaultEnv
     this.#health = options.health
+    this.#onEjection = options.onEjection
     this.name = config.name
     this.config = config
     this.key = poolKey(config)
@@ -238,7 +261,7 @@ export class UpstreamPool {
     const members = new Map<string, Selection>()
     for (const b of backends) {
       const own = limits[b.id] ?? { maxConnections: this.config.connections.maxPerServer, maxPending: -1 }
-      const { maxClientShare: _share, ...shared } = this.config.connections
+      const { maxClientShare: _share, maxPending: _pending, ...shared } = this.config.connections
       const settings = {
         ...shared,
         maxPerServer: own.maxConnections,
@@ -252,7 +275,7 @@ export class UpstreamPool {
       members.set(b.id, {
         backend: b,
         connections,
-        counter: this.#metrics.forServer(this.name, b.id),
+        cells: this.#metrics.forServer(this.name, b.id),
         hostHeader: formatAddress(b.host, b.port),
         key,
         load,
@@ -285,14 +308,58 @@ export class UpstreamPool {
    * to its neighbour.
    */
   healthChanged(): void {
-    // A draining server takes no new requests from the balancers; sessions bound to it stay.
-    const open = this.#backends.filter((b) => !b.draining)
+    // A draining server takes no new requests from the balancers; sessions bound to it stay. A
+    // disabled one takes none at all.
+    const open = this.#backends.filter((b) => !b.draining && !b.disabled)
     const primaries = open.filter((b) => !b.backup)
     const upPrimaries = primaries.filter((b) => !this.#isDown(b.id))
     const threshold = this.config.panicThreshold
     this.#panic = threshold > 0 && primaries.length > 0 && (upPrimaries.length * 100) / primaries.length < threshold
     this.balancer.update(this.#panic ? primaries : upPrimaries)
     this.backupBalancer?.update(open.filter((b) => b.backup && !this.#isDown(b.id)))
+    if (this.#shared.current === this) this.#recordStates()
+  }
+
+  /** Where each server stands now, with since when (the admin API's view). */
+  serverStates(): ReadonlyMap<string, { readonly state: ServerState; readonly sinceMs: number }> {
+    return this.#shared.states
+  }
+
+  /** Servers that passive health ejected: outlier detection, or a refused or timed-out connect. */
+  #ejectedNow(): Map<string, EjectionEvent['reason']> {
+    const out = new Map<string, EjectionEvent['reason']>()
+    for (const id of this.#outlier?.ejected ?? []) out.set(id, 'outlier')
+    for (const id of this.#ejector?.ejected ?? []) out.set(id, 'connect-failure')
+    return out
+  }
+
+  #stateOf(b: Backend, ejected: ReadonlyMap<string, unknown>): ServerState {
+    if (b.disabled) return 'disabled'
+    if (b.draining) return 'draining'
+    if (this.#health?.down.has(b.id) === true) return 'down'
+    return ejected.has(b.id) ? 'ejected' : 'up'
+  }
+
+  /** Brings the shared states up to date (serving generation only), telling `onEjection` of changes. */
+  #recordStates(): void {
+    const shared = this.#shared
+    const now = Date.now()
+    const ejected = this.#ejectedNow()
+    const ids = new Set<string>()
+    for (const b of this.#backends) {
+      ids.add(b.id)
+      const state = this.#stateOf(b, ejected)
+      if (shared.states.get(b.id)?.state !== state) shared.states.set(b.id, { state, sinceMs: now })
+    }
+    for (const id of shared.states.keys()) if (!ids.has(id)) shared.states.delete(id)
+    const before = shared.ejected
+    shared.ejected = ejected
+    const tell = this.#onEjection
+    if (tell === undefined) return
+    for (const [server, reason] of ejected)
+      if (!before.has(server)) tell({ pool: this.name, server, ejected: true, reason })
+    for (const [server, reason] of before)
+      if (!ejected.has(server) && ids.has(server)) tell({ pool: this.name, server, ejected: false, reason })
   }
 
   /** Down by active checks, ejected by outlier detection or after a failed connect (and not in panic mode). */
@@ -307,7 +374,7 @@ export class UpstreamPool {
 
   /** Some server of the pool besides `id` could take requests (not draining, down, or weight 0). */
   #othersAvailable(id: string): boolean {
-    return this.#backends.some((b) => b.id !== id && !b.draining && b.weight > 0 && !this.#isDown(b.id))
+    return this.#backends.some((b) => b.id !== id && !b.draining && !b.disabled && b.weight > 0 && !this.#isDown(b.id))
   }
 
   /** A server came back up (health checks): it ramps up again, with `slowStart`. */
@@ -324,6 +391,7 @@ export class UpstreamPool {
   /** This generation serves from now on (its snapshot was committed): queued requests drain here. */
   activate(): void {
     this.#shared.current = this
+    this.#recordStates()
     if (this.#shared.waiting.size > 0) this.#scheduleDrain()
   }
 
@@ -492,14 +560,14 @@ export class UpstreamPool {
     if (typeof bound === 'string') {
       const selection = this.#members.get(bound)
       // Still bound (and up): a renewed cookie only when the binding is past half its life.
-      if (selection !== undefined && !(checkHealth && this.#isDown(bound))) {
+      if (selection !== undefined && !selection.backend.disabled && !(checkHealth && this.#isDown(bound))) {
         if (isFull(selection)) return 'full'
         return { selection, setCookie: sticky.issue(bound, bound) }
       }
     } else if (bound !== undefined) {
       for (const backend of bound) {
         const selection = this.#members.get(backend.id)
-        if (selection !== undefined && !(checkHealth && this.#isDown(backend.id))) {
+        if (selection !== undefined && !selection.backend.disabled && !(checkHealth && this.#isDown(backend.id))) {
           if (isFull(selection)) return 'full'
           return { selection, setCookie: undefined }
         }
@@ -530,7 +598,12 @@ export class UpstreamPool {
   /** A member of this generation that is up (or the pool is in panic mode) and not full. */
   #available(selection: Selection): boolean {
     const id = selection.backend.id
-    return this.#members.get(id) === selection && !(!this.#panic && this.#isDown(id)) && !isFull(selection)
+    return (
+      this.#members.get(id) === selection &&
+      !selection.backend.disabled &&
+      !(!this.#panic && this.#isDown(id)) &&
+      !isFull(selection)
+    )
   }
 
   /** True when a ramping server loses its draw for this request. Ends the ramp when it is over. */
@@ -616,7 +689,7 @@ export class UpstreamPool {
     const checkHealth = !this.#panic
     let full = false
     for (const s of this.#members.values()) {
-      if (s.backend.draining || (checkHealth && this.#isDown(s.backend.id))) continue
+      if (s.backend.draining || s.backend.disabled || (checkHealth && this.#isDown(s.backend.id))) continue
       if (!isFull(s)) return false
       full = true
     }
@@ -739,24 +812,42 @@ export class PoolLease {
   }
 }
 
-/** One try to one server: its load and the balancer's feedback, ended once. */
+/** One try to one server: its load, its metrics and the balancer's feedback, ended once. */
 export class TryLease {
   readonly #pool: UpstreamPool
   readonly selection: Selection
   readonly #retry: boolean
+  /** When the try began (`performance.now()`, ms). */
+  readonly #startMs: number
   #ended = false
 
   constructor(pool: UpstreamPool, selection: Selection, retry: boolean) {
     this.#pool = pool
     this.selection = selection
     this.#retry = retry
-    selection.counter.value++
+    this.#startMs = performance.now()
+    const cells = selection.cells
+    cells.requests.value++
+    cells.inFlight.value++
     pool.startOn(selection)
   }
 
-  end(outcome: TryOutcome, latencyMs: number): void {
+  /** The server's response head arrived: its time to first byte. */
+  responded(): void {
+    if (!this.#ended) this.selection.cells.ttfb.observe((performance.now() - this.#startMs) / 1000)
+  }
+
+  /**
+   * The try ended. `latencyMs` is what the balancers learn (to the response head, or to the end without
+   * one); `code`, for a failure, is what failed: a SWY_* code, or `5xx` for a server's 5xx answer.
+   */
+  end(outcome: TryOutcome, latencyMs: number, code?: string): void {
     if (this.#ended) return
     this.#ended = true
+    const cells = this.selection.cells
+    cells.inFlight.value--
+    cells.duration.observe((performance.now() - this.#startMs) / 1000)
+    if (code !== undefined) cells.error(code)
     this.#pool.endOn(this.selection, outcome, latencyMs)
     if (this.#retry) this.#pool.retryEnded()
   }
