@@ -1,5 +1,6 @@
 /**
- * The `switchyard` command: argv → config → a running load balancer, plus `validate`, `test` and `demo`.
+ * The `switchyard` command: argv → config → a running load balancer, plus `validate`, `test`, `demo` and
+ * `ctl` (ctl.ts).
  * Exit codes: 0 ok (including a graceful stop), 1 runtime failure (e.g. port in use) or a failing test
  * case, 2 bad usage or an invalid config (or cases file).
  */
@@ -12,6 +13,7 @@ import { type ConfigIssue, formatIssue, loadConfigFile, type RuntimeConfig, vali
 import { formatAddress } from './core/address.js'
 import { isSwitchyardError, type SwitchyardError } from './core/errors.js'
 import { createLogger, LOG_LEVELS, type Logger, type LogLevel } from './core/logger.js'
+import { ctlCommand } from './ctl.js'
 import { startSampleBackends } from './demo/backends.js'
 import { addressText, LoadBalancer } from './server/load-balancer.js'
 import { Supervisor } from './server/supervisor.js'
@@ -27,6 +29,7 @@ Usage:
   switchyard validate FILE
   switchyard test FILE [FILE ...]   (routing test cases: docs/testing-configs.md)
   switchyard demo [--listen ADDR] [--admin ADDR]
+  switchyard ctl COMMAND ...        (steer a running instance: switchyard ctl --help)
 
 Options:
   --listen ADDR      address to accept traffic on, e.g. 127.0.0.1:8080
@@ -56,6 +59,7 @@ const stdio: Io = {
 
 /** Runs the CLI. Resolves with an exit code for commands that end; a server resolves when it stops. */
 export async function main(argv: readonly string[], io: Io = stdio): Promise<number> {
+  if (argv[0] === 'ctl') return ctlCommand(argv.slice(1), io)
   let parsed: ReturnType<typeof parse>
   try {
     parsed = parse(argv)
@@ -206,14 +210,15 @@ async function demoCommand(values: ReturnType<typeof parse>['values'], io: Io): 
       '',
       'Switchyard demo',
       `  load balancer  http://${at}   round-robin over ${backends.map((b) => `${b.name} (${b.url})`).join(', ')}`,
-      `  admin          http://${adminAt}   status page, /api/status, /metrics`,
+      `  admin          http://${adminAt}   status page, /api/v1/pools, /metrics`,
       `  admin token    ${token}   (Authorization: Bearer; the page asks for it once)`,
       `  pid            ${process.pid}   Switchyard's own (not npm's): Ctrl-C or kill -TERM ${process.pid} stops it`,
       '',
       'Try:',
       `  for i in 1 2 3 4 5 6; do curl -s http://${at}/; done`,
       `  curl -s http://${at}/slow?ms=500        # a slow answer`,
-      `  curl -s -H 'authorization: Bearer ${token}' http://${adminAt}/api/status`,
+      `  curl -s -H 'authorization: Bearer ${token}' http://${adminAt}/api/v1/pools`,
+      `  SWITCHYARD_ADMIN_TOKEN=${token} npx switchyard ctl --admin ${adminAt} drain samples/${backends[1]?.name ?? 'sample-2'}`,
       '',
       'Each request is logged below as one JSON line. Press Ctrl-C to stop.',
       '',

@@ -4,7 +4,8 @@
  *
  * Latency percentiles are over a sliding window: LatencyWindow keeps readings of each server's
  * histograms, at most one per SAMPLE_MS, and a percentile is taken over what was observed since the
- * newest reading at least WINDOW_MS old (the oldest one, while the instance is younger than that).
+ * newest reading at least WINDOW_MS old; with no reading that old (the admin API, or the server, is
+ * younger than the window), over everything since the server joined.
  */
 import type { RuntimeConfig } from '../config/index.js'
 import { type Overrides, overrideOf, type ServerOverride } from '../server/overrides.js'
@@ -94,7 +95,7 @@ export class LatencyWindow {
   window(pool: string, s: ServerReport): { duration: HistogramReport; ttfb: HistogramReport } {
     const list = this.#readings.get(`${pool}\0${s.name}`) ?? []
     const now = this.#now()
-    let base: Reading | undefined = list[0]
+    let base: Reading | undefined
     for (const r of list) if (now - r.atMs >= WINDOW_MS) base = r
     if (base === undefined || base.duration.count > s.duration.count) return { duration: s.duration, ttfb: s.ttfb }
     return { duration: subtractHistograms(s.duration, base.duration), ttfb: subtractHistograms(s.ttfb, base.ttfb) }

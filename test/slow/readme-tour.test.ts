@@ -74,6 +74,16 @@ describe('README tour', () => {
         await fetch(`http://${admin[1]}/metrics`, { headers: { authorization: `Bearer ${token}` } })
       ).text()
       assert.match(metrics, /switchyard_http_requests_total\{listener="demo",pool="samples",class="2xx"\} 6\n/)
+      // The README's ctl steps: sample-2 drains, and says so.
+      assert.match(readme, /SWITCHYARD_ADMIN_TOKEN=\$TOKEN npx switchyard ctl drain samples\/sample-2/)
+      const ctlEnv = { SWITCHYARD_ADMIN_TOKEN: token, SWITCHYARD_ADMIN_URL: `http://${admin[1]}` }
+      const drained = await runCliToEnd(['ctl', 'drain', 'samples/sample-2'], ctlEnv)
+      assert.equal(drained.code, 0, drained.stderr)
+      const after: string[] = []
+      for (let i = 0; i < 4; i++)
+        after.push(((await (await fetch(`http://${lb[1]}/`)).json()) as { server: string }).server)
+      assert.ok(!after.includes('sample-2'), after.join(' '))
+      assert.match((await runCliToEnd(['ctl', 'pools'], ctlEnv)).stdout, /samples\/sample-2 \*\s+draining/)
     } finally {
       p.kill('SIGTERM')
       assert.equal(await p.exited(), 0)
