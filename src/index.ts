@@ -1,7 +1,7 @@
 /**
  * Switchyard's public API for embedders: the only import path users need.
  *
- *   import { createLoadBalancer } from 'switchyard'
+ *   import { createLoadBalancer } from 'switchyard-lb'
  *   const lb = createLoadBalancer({ listeners: [...], pools: [...] })
  *   await lb.start(); ...; await lb.reload(newConfig); await lb.close()
  */

@@ -1,5 +1,5 @@
 /**
- * Test helpers for plugin authors: `import { balancerConformance } from 'switchyard/testing'`. The
+ * Test helpers for plugin authors: `import { balancerConformance } from 'switchyard-lb/testing'`. The
  * conformance suite registers node:test suites that every balancing algorithm passes, built-in or not.
  */
 export {

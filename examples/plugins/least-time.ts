@@ -4,7 +4,7 @@
  * of the time to the response head), weighted by its in-flight requests, so a slow server gets less
  * traffic without being cut off. Pools choose it with `balance: { algorithm: least-time }`.
  *
- * (In your own project, import from 'switchyard' instead of '../../src/index.js'.)
+ * (In your own project, import from 'switchyard-lb' instead of '../../src/index.js'.)
  */
 import type { Backend, Balancer, BalancerEnv, Outcome, PickContext } from '../../src/index.js'
 import { definePlugin } from '../../src/index.js'

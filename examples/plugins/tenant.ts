@@ -6,7 +6,7 @@
  *     - module: ./plugins/tenant.ts
  *       options: { header: x-tenant, pools: { acme: acme-pool } }
  *
- * (In your own project, import from 'switchyard' instead of '../../src/index.js'.)
+ * (In your own project, import from 'switchyard-lb' instead of '../../src/index.js'.)
  */
 import { definePlugin, type Plugin } from '../../src/index.js'
 

@@ -3,7 +3,7 @@
  * passes, whatever it is: the built-in ones (src/balancer/balancer.test.ts runs every entry of the
  * registry's table) and those a plugin adds, in the plugin's own tests:
  *
- *   import { balancerConformance } from 'switchyard/testing'
+ *   import { balancerConformance } from 'switchyard-lb/testing'
  *   balancerConformance('least-time', (env) => new LeastTime(env))
  *
  * It registers node:test suites. Randomness and time are injected (a seeded generator and a manual

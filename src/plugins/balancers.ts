@@ -4,7 +4,7 @@
  * options against the plugin's own `options` schema when it gives one (zod), any keys when not. The
  * factory's balancer is checked when a pool builds it: its `algorithm` must be the name, and `update`
  * and `pick` must be functions. A plugin proves its algorithm with the conformance suite
- * (`balancerConformance` from 'switchyard/testing') in its own tests.
+ * (`balancerConformance` from 'switchyard-lb/testing') in its own tests.
  */
 import { z } from 'zod'
 import {
