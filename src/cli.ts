@@ -15,6 +15,7 @@ import { isSwitchyardError, type SwitchyardError } from './core/errors.js'
 import { createLogger, LOG_LEVELS, type Logger, type LogLevel } from './core/logger.js'
 import { ctlCommand } from './ctl.js'
 import { startSampleBackends } from './demo/backends.js'
+import type { EventLog } from './server/events.js'
 import { addressText, LoadBalancer } from './server/load-balancer.js'
 import { Supervisor } from './server/supervisor.js'
 import { watchConfigFile } from './server/watch.js'
@@ -242,6 +243,10 @@ interface Service {
   addresses(): Record<string, AddressInfo>
   adminAddress(): AddressInfo | undefined
   readonly metrics: { readonly reloads: Counter }
+  /** The admin API's event log: a reload whose file does not validate is told there too. */
+  readonly events: EventLog
+  /** The generation that serves now. */
+  generation(): number
 }
 
 /**
@@ -344,6 +349,8 @@ function adaptLoadBalancer(lb: LoadBalancer): Service {
     addresses: () => lb.addresses(),
     adminAddress: () => lb.adminAddress(),
     metrics: lb.metrics,
+    events: lb.events,
+    generation: () => lb.steering.generation,
   }
 }
 
@@ -355,6 +362,8 @@ function adaptSupervisor(supervisor: Supervisor): Service {
     addresses: () => supervisor.addresses(),
     adminAddress: () => supervisor.adminAddress(),
     metrics: supervisor.metrics,
+    events: supervisor.events,
+    generation: () => supervisor.steering.generation,
   }
 }
 
@@ -368,6 +377,13 @@ async function reloadFromFile(service: Service, origin: Origin, logger: Logger, 
   const result = await loadConfigFile(file)
   if (!result.ok) {
     service.metrics.reloads.labels('rejected').inc()
+    service.events.emit({
+      type: 'reload',
+      result: 'rejected',
+      source: 'file',
+      generation: service.generation(),
+      message: `reload rejected: ${result.issues.map(formatIssue).join('; ')}`,
+    })
     logger.error(
       { file, issues: result.issues.map(formatIssue) },
       `reload rejected, keeping the running configuration: ${result.issues.map(formatIssue).join('; ')}`,

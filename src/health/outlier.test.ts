@@ -80,4 +80,43 @@ describe('outlier detection', () => {
     for (let i = 0; i < 10; i++) d.record('a', i !== 0)
     assert.equal(d.ejected.has('a'), false)
   })
+
+  it('is adopted by the next generation with its ejections and streaks, and forgets servers that left', () => {
+    const clock = manualClock()
+    let firstChanges = 0
+    let nextChanges = 0
+    const d = new OutlierDetector(settings, 4, () => firstChanges++, clock)
+    for (let i = 0; i < 3; i++) d.record('a', false)
+    d.record('b', false)
+    d.record('b', false)
+    assert.deepEqual([...d.ejected], ['a'])
+    // A reload (or a runtime change) builds a new generation: a stricter streak, the same records.
+    const next = OutlierDetector.adopt(d, { ...settings, consecutiveFailures: 2 }, 4, () => nextChanges++)
+    assert.equal(next, d)
+    assert.deepEqual([...next.ejected], ['a'])
+    next.record('b', false) // b's third failure in a row, over a new limit of 2
+    assert.deepEqual([...next.ejected].sort(), ['a', 'b'])
+    assert.equal(nextChanges, 1)
+    // The server that left is forgotten; its pending return does nothing.
+    next.retain(new Set(['b', 'c', 'd']))
+    assert.deepEqual([...next.ejected], ['b'])
+    clock.advance(1000)
+    assert.deepEqual([...next.ejected], [])
+    assert.equal(firstChanges, 1)
+    // A new detector when there was none before.
+    assert.notEqual(
+      OutlierDetector.adopt(undefined, settings, 2, () => {}),
+      d,
+    )
+  })
+
+  it('caps ejections by the servers that remain after retain', () => {
+    const clock = manualClock()
+    const d = new OutlierDetector(settings, 4, () => {}, clock)
+    d.retain(new Set(['a', 'b', 'c']))
+    for (let i = 0; i < 3; i++) d.record('a', false)
+    for (let i = 0; i < 3; i++) d.record('b', false)
+    // 50% of 3 servers is 1 ejection at most (of 4 it would have been 2).
+    assert.deepEqual([...d.ejected], ['a'])
+  })
 })

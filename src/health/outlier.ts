@@ -43,9 +43,9 @@ interface ServerRecord {
 }
 
 export class OutlierDetector {
-  readonly #settings: OutlierSettings
+  #settings: OutlierSettings
   readonly #clock: OutlierClock
-  readonly #onChange: () => void
+  #onChange: () => void
   readonly #servers = new Map<string, ServerRecord>()
   #serverCount: number
   /** Ejected now: a new set on every change, read by the request path. */
@@ -59,8 +59,33 @@ export class OutlierDetector {
     this.#clock = clock
   }
 
+  /**
+   * The previous generation's detector with new settings and callbacks, its records and ejections kept
+   * (a reload or a runtime change to the pool must not forgive a failing server), or a new one.
+   */
+  static adopt(
+    previous: OutlierDetector | undefined,
+    settings: OutlierSettings,
+    serverCount: number,
+    onChange: () => void,
+  ): OutlierDetector {
+    if (previous === undefined) return new OutlierDetector(settings, serverCount, onChange)
+    previous.#settings = settings
+    previous.#serverCount = serverCount
+    previous.#onChange = onChange
+    return previous
+  }
+
   get ejected(): ReadonlySet<string> {
     return this.#ejected
+  }
+
+  /** Forgets the servers that left the pool; the ejection cap counts the ones that remain. */
+  retain(ids: ReadonlySet<string>): void {
+    this.#serverCount = ids.size
+    for (const id of this.#servers.keys()) if (!ids.has(id)) this.#servers.delete(id)
+    if ([...this.#ejected].some((id) => !ids.has(id)))
+      this.#ejected = new Set([...this.#ejected].filter((id) => ids.has(id)))
   }
 
   /** The outcome of one request to server `id`. */

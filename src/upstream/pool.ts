@@ -213,7 +213,12 @@ export class UpstreamPool {
     this.#outlier =
       config.outlier === undefined
         ? undefined
-        : new OutlierDetector(config.outlier, config.backends.length, () => this.healthChanged())
+        : OutlierDetector.adopt(
+            previous === undefined ? undefined : previous.#outlier,
+            config.outlier,
+            config.backends.length,
+            () => this.healthChanged(),
+          )
     const ej = config.connectEjection
     this.#ejector =
       ej === undefined
@@ -292,7 +297,9 @@ export class UpstreamPool {
     this.#backends = backends
     this.#clientCap = clientCapOf(this.config, members)
     for (const s of old.values()) this.#registry.release(s.key)
-    this.#ejector?.retain(new Set(members.keys()))
+    const ids = new Set(members.keys())
+    this.#ejector?.retain(ids)
+    this.#outlier?.retain(ids)
     this.healthChanged()
   }
 

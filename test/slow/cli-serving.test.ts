@@ -6,6 +6,7 @@
 import assert from 'node:assert/strict'
 import { rename, writeFile } from 'node:fs/promises'
 import { after, before, describe, it } from 'node:test'
+import { type EventStream, eventStream } from '../helpers/admin.js'
 import { startBackends, type TestBackend } from '../helpers/backends.js'
 import { configFiles, runCli } from '../helpers/cli.js'
 import { waitFor } from '../helpers/wait.js'
@@ -82,11 +83,14 @@ describe('switchyard serving (quick mode and config file)', () => {
 
   it('SIGHUP reloads: a valid config takes effect, an invalid one is rejected, zero failed requests throughout', async () => {
     const cfg = (server: string, extra = '') =>
-      `listeners:\n  - name: web\n    listen: 127.0.0.1:0\n    routes: [{ pool: p }]\npools:\n  - name: p\n    servers: [${server}]\n${extra}`
+      `admin: { listen: 127.0.0.1:0 }\nlisteners:\n  - name: web\n    listen: 127.0.0.1:0\n    routes: [{ pool: p }]\npools:\n  - name: p\n    servers: [${server}]\n${extra}`
     const f = await file('reload.yaml', cfg(backends[0]!.url))
     const p = runCli(['-c', f])
+    let events: EventStream | undefined
     try {
       const port = await readyPort(p, 'web')
+      const admin = await p.waitForLog((l) => l.msg === 'admin API ready')
+      events = await eventStream(`http://${String(admin.address)}`, undefined)
       const url = `http://127.0.0.1:${port}/`
       let failures = 0
       let total = 0
@@ -120,7 +124,11 @@ describe('switchyard serving (quick mode and config file)', () => {
       await writeFile(f, `${cfg(backends[0]!.url)}bogus: true\n`)
       p.kill('SIGHUP')
       const rejected = await p.waitForLog((l) => String(l.msg).startsWith('reload rejected'))
-      assert.match(String(rejected.msg), /reload\.yaml:8:1: bogus: unknown key/)
+      assert.match(String(rejected.msg), /reload\.yaml:9:1: bogus: unknown key/)
+      // The admin API's event stream tells both: generation 2, then the file that did not validate.
+      await events.next((e) => e.type === 'reload' && e.result === 'ok' && e.generation === 2, 'reload ok')
+      const told = await events.next((e) => e.type === 'reload' && e.result === 'rejected', 'reload rejected')
+      assert.match('message' in told ? told.message : '', /reload\.yaml:9:1: bogus: unknown key/)
       await moreRequests('after the rejected reload')
       stop = true
       await load
@@ -129,6 +137,7 @@ describe('switchyard serving (quick mode and config file)', () => {
       assert.deepEqual([...seen].sort(), ['b1', 'b2'], 'traffic moved to the new server')
       assert.equal(await (await fetch(url)).text(), 'b2', 'the rejected config did not replace the running one')
     } finally {
+      events?.close()
       p.kill()
       await p.exited()
     }

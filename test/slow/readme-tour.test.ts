@@ -284,7 +284,7 @@ describe('README tour, steps 5 and 6', () => {
 
   it('step 6: the README plugin, named in a config', async () => {
     const source = blockAfter('**6. Write a plugin**', 'ts').replace(
-      "from 'switchyard'",
+      "from 'switchyard-lb'",
       `from ${JSON.stringify(new URL('../../src/index.ts', import.meta.url).pathname)}`,
     )
     // An ES module project, as a user's would be (`"type": "module"`).
