@@ -137,6 +137,13 @@ describe('explain: who gets an explanation, and what reaches the servers', () =>
     assert.equal(sent[0]?.authorization, 'Bearer app-token', "the application's own credentials pass")
   })
 
+  it("keeps the token's digest out of the admin API's config", async () => {
+    const api = adminClient(`http://127.0.0.1:${lb.adminAddress()?.port}`, TOKEN)
+    const config = await api.get('/api/v1/config')
+    const explain = config.listeners.find((l: { name: string }) => l.name === 'untrusted').explain
+    assert.deepEqual(explain, { trusted: ['192.0.2.0/24'], token: '[redacted]' })
+  })
+
   it('off (no explain on the listener): no answer, and the header passes like any other', async () => {
     const before = seen.length
     const r = await get(off, '/', ASK)
@@ -400,5 +407,100 @@ describe('explain: the config test kit gives the same header as a live request',
     } finally {
       await explainer.close()
     }
+  })
+})
+
+describe('explain: a queued request, and failures that are not retried', () => {
+  let held: TestBackend
+  let resetter: TestBackend
+  let lb: LoadBalancer
+  let base: string
+  let lines: Record<string, unknown>[]
+  /** Responses `held` keeps back until released. */
+  const waiting: (() => void)[] = []
+
+  before(async () => {
+    held = await startBackend('held', (req, res, b) => {
+      waiting.push(() => nameHandler(req, res, b))
+    })
+    resetter = await startBackend('resetter', resetHandler)
+    const logged = memoryLogger()
+    lines = logged.lines
+    lb = createLoadBalancer(
+      {
+        listeners: [
+          {
+            name: 'web',
+            listen: '127.0.0.1:0',
+            access: { allow: ['127.0.0.0/8'] },
+            explain: { trusted: ['127.0.0.1/32'] },
+            routes: [
+              { name: 'one', match: { pathPrefix: '/one' }, pool: 'one' },
+              { name: 'lonely', pool: 'lonely' },
+            ],
+          },
+        ],
+        pools: [
+          {
+            name: 'one',
+            servers: [{ url: held.url, name: 'held', maxConnections: 1, maxPending: 0 }],
+            queue: { size: 4, timeout: '10s' },
+            // One client may hold the whole (one-connection) pool.
+            connections: { maxClientShare: 1 },
+          },
+          { name: 'lonely', servers: [{ url: resetter.url, name: 'resetter' }] },
+        ],
+      },
+      { logger: logged.logger },
+    )
+    await lb.start()
+    base = `http://127.0.0.1:${lb.addresses().web?.port}`
+  })
+  after(async () => {
+    for (const release of waiting.splice(0)) release()
+    await lb.close({ gracePeriodMs: 100 })
+    await Promise.all([held.close(), resetter.close()])
+  })
+
+  it('says how long a request waited in the queue before its server took it', async () => {
+    const first = get(base, '/one')
+    await waitFor(() => waiting.length === 1, 'the first request at the server')
+    const second = get(base, '/one', ASK)
+    await waitFor(() => lb.poolReports().find((p) => p.name === 'one')?.queued === 1, 'the second request queued')
+    waiting.shift()?.()
+    await waitFor(() => waiting.length === 1, 'the second request at the server')
+    waiting.shift()?.()
+    assert.equal((await first).explain, undefined)
+    const r = await second
+    assert.equal(r.status, 200)
+    assert.deepEqual(entries(r.explain, 'filters'), ['access'])
+    assert.deepEqual(entries(r.explain, 'picked'), ['held'])
+    assert.match(entries(r.explain, 'queued')[0] ?? '', /^\d+(\.\d)?ms$/)
+    const id = r.headers['x-request-id']
+    await waitFor(() => lines.some((l) => l.requestId === id), 'the access line')
+    const explain = lines.find((l) => l.requestId === id)?.explain as { choice: { queuedMs: number } }
+    assert.equal(typeof explain.choice.queuedMs, 'number')
+  })
+
+  it('a reset with no other server: decided for a retry, but no server was left', async () => {
+    const r = await get(base, '/', ASK)
+    assert.equal(r.status, 502)
+    assert.deepEqual(entries(r.explain, 'retries'), ['resetter(reset)'])
+    assert.deepEqual(entries(r.explain, 'noRetry'), ['no-server'])
+    assert.deepEqual(entries(r.explain, 'error'), ['SWY_UPSTREAM_RESET'])
+  })
+
+  it('a reset of a POST: not retried, and why', async () => {
+    const res = await request(`${base}/`, { method: 'POST', headers: ASK, body: 'x' })
+    await res.body.text()
+    assert.equal(res.statusCode, 502)
+    const header = res.headers['x-switchyard-explain'] as string
+    assert.deepEqual(entries(header, 'noRetry'), ['not-idempotent'])
+    assert.equal(parseExplainHeader(header).get('retries'), undefined)
+    const id = res.headers['x-request-id']
+    await waitFor(() => lines.some((l) => l.requestId === id), 'the access line')
+    const line = lines.find((l) => l.requestId === id) as Record<string, unknown>
+    assert.equal(line.level, 'warn', 'a failure on the server side')
+    assert.deepEqual((line.explain as { tries: unknown }).tries, [{ server: 'resetter', code: 'SWY_UPSTREAM_RESET' }])
   })
 })

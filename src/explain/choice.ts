@@ -9,10 +9,14 @@ import { cookieValue, headerValue, type KeySource } from '../balancer/hash-key.j
 import type { Balancer, PickReport } from '../balancer/index.js'
 import type { Backend } from '../core/backend.js'
 import type { AdmitRequest, MemberStanding, Selection, UpstreamPool } from '../upstream/pool.js'
-import type { ScoredServer, ServerChoice, SkippedServer, SkipReason, StickyDecision } from './model.js'
-
-/** Candidates scored, at most: the pick and its runners-up (P2C's other draw). */
-export const MAX_CANDIDATES = 4
+import {
+  MAX_CANDIDATES,
+  type ScoredServer,
+  type ServerChoice,
+  type SkippedServer,
+  type SkipReason,
+  type StickyDecision,
+} from './model.js'
 
 /** What admission gave the request. */
 export interface Admitted {

@@ -8,6 +8,9 @@
 import type { NoRetry, RetryReason } from '../l7/retry.js'
 import type { ServerState } from '../upstream/pool.js'
 
+/** Candidates scored, at most: the pick and its runners-up (P2C's other draw). */
+export const MAX_CANDIDATES = 4
+
 /** Why a server of the pool could not take the request. */
 export type SkipReason = Exclude<ServerState, 'up'> | 'full' | 'weight-0'
 

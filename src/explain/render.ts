@@ -4,7 +4,7 @@
  *
  * The header is `key=value` items joined by `; `, in this order, each left out when it does not apply:
  *
- *   route=api; filters=headers,rateLimit; pool=web; lb=peak-ewma(p2c); sticky=cookie(new);
+ *   route=api; filters=rateLimit,headers; pool=web; lb=peak-ewma(p2c); sticky=cookie(new);
  *   picked=app-2; scores=app-2(ewma 1.2ms),app-1(ewma 3.4ms); skipped=app-3(ejected),app-4(draining);
  *   retries=app-2(reset); noRetry=attempts; server=app-1; queued=3.1ms; error=SWY_UPSTREAM_RESET
  *

@@ -9,8 +9,8 @@ import type { Filter } from '../filters/types.js'
 import type { NoRetry, RetryReason } from '../l7/retry.js'
 import type { PoolTarget, RouteTarget } from '../l7/target.js'
 import type { AdmitRequest, PoolLease, UpstreamPool } from '../upstream/pool.js'
-import { describeChoice, MAX_CANDIDATES } from './choice.js'
-import type { ExplainRecord, ServerChoice, TryRecord } from './model.js'
+import { describeChoice } from './choice.js'
+import { type ExplainRecord, MAX_CANDIDATES, type ServerChoice, type TryRecord } from './model.js'
 import type { ExplainGrant } from './policy.js'
 import { explainHeader, explainJson } from './render.js'
 
@@ -36,6 +36,11 @@ export class RequestExplain {
 
   constructor(grant: ExplainGrant) {
     this.grant = grant
+  }
+
+  /** The recorder of a request the policy honoured; undefined for the others. */
+  static of(grant: ExplainGrant | undefined): RequestExplain | undefined {
+    return grant === undefined ? undefined : new RequestExplain(grant)
   }
 
   // --- the rules ---------------------------------------------------------------------------------

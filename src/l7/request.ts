@@ -178,10 +178,10 @@ export class Inbound implements RequestView, Watched {
     this.requestId = isValidRequestId(incoming) ? incoming : newRequestId()
     this.peerIp = client.peerIp
     this.clientIp = resolveClientIp(this.peerIp, head.xff, rt.forwarding)
-    // Off (no `explain` on the listener): this one test. On: the headers are read, and removed.
+    // Off (no `explain` on the listener): the head is not read for it. On: its headers are read, and removed.
     const explain = rt.explain
-    const grant = explain === undefined ? undefined : explain.check(client.rawHeaders, head, this.clientIp)
-    this.explain = grant === undefined ? undefined : new RequestExplain(grant)
+    this.explain =
+      explain === undefined ? undefined : RequestExplain.of(explain.check(client.rawHeaders, head, this.clientIp))
     hooks.begin()
     client.watch(() => this.#onClientGone())
     watchSlow(this)
