@@ -358,3 +358,43 @@ describe('describeChoice', () => {
     pool.release()
   })
 })
+
+describe('explain settings', () => {
+  const config = (explain: unknown, admin?: unknown) => ({
+    ...(admin === undefined ? {} : { admin }),
+    listeners: [{ name: 'l', listen: '127.0.0.1:0', explain, routes: [{ pool: 'p' }] }],
+    pools: [{ name: 'p', servers: ['http://127.0.0.1:1'] }],
+  })
+  const problems = (input: unknown) => {
+    const r = validateConfig(input)
+    return r.ok ? [] : r.issues.map((i) => `${i.path}: ${i.message}`)
+  }
+
+  it('keeps the trusted ranges and only the digest of the admin token', () => {
+    const token = 'the-admin-token-0123456789'
+    const r = validateConfig(config({ trusted: ['10.0.0.0/8'], adminToken: true }, { listen: '127.0.0.1:0', token }))
+    assert.ok(r.ok)
+    assert.deepEqual(r.config.listeners[0]?.explain, {
+      trusted: ['10.0.0.0/8'],
+      token: tokenDigest(token).toString('hex'),
+    })
+    const off = validateConfig(config(undefined))
+    assert.ok(off.ok)
+    assert.equal(off.config.listeners[0]?.explain, undefined)
+  })
+
+  it('refuses an explain that explains nothing, a token that is not there, and a bad range', () => {
+    assert.deepEqual(problems(config({})), [
+      'listeners[0].explain: expected `trusted` addresses or `adminToken: true`, found neither: no request could be explained',
+    ])
+    assert.match(
+      problems(config({ adminToken: true }))[0] ?? '',
+      /adminToken: expected `admin.token` or `admin.tokenFile`/,
+    )
+    assert.match(
+      problems(config({ trusted: ['10.0.0.0/33'] }))[0] ?? '',
+      /explain.trusted\[0\]: expected an IP address or CIDR range/,
+    )
+    assert.match(problems(config({ trusted: [], extra: 1 }))[0] ?? '', /unknown key/)
+  })
+})
