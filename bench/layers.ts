@@ -1,8 +1,9 @@
 // What each layer of Switchyard's request path costs on its own, in nanoseconds per request, measured
 // in-process on the real functions with realistic inputs (no sockets): head scan and forwarding
 // headers, routing (1 catch-all route, and a 12-route table matched at its last route), balancing,
-// sticky sessions (a cookie check, a new session, a header ring lookup), metrics updates, and the
-// access-log line (written to a sink that drops it). Then each built-in filter (rule) of the pipeline,
+// sticky sessions (a cookie check, a new session, a header ring lookup), request explanations (off,
+// and on for a request that does not ask), metrics updates, and the access-log line (written to a
+// sink that drops it). Then each built-in filter (rule) of the pipeline,
 // the rows of bench/rules.ts. Every row is also given over the request-head layer, the first row,
 // measured in the same run. The end-to-end view of the same layers (bare proxy → no access log → full)
 // is in `npm run bench`.
@@ -11,6 +12,7 @@ import os from 'node:os'
 import { pino } from 'pino'
 import { createBalancer } from '../src/balancer/index.js'
 import { validateConfig } from '../src/config/index.js'
+import { ExplainPolicy } from '../src/explain/index.js'
 import { AccessLog } from '../src/l7/access-log.js'
 import { buildTrust, downstreamResponseHeaders, scanRequestHead, upstreamRequestHeaders } from '../src/l7/headers.js'
 import { DEFAULT_PATH_POLICY, normalizeUrl } from '../src/l7/path.js'
@@ -113,6 +115,10 @@ const watched: Watched = {
   tooSlow() {},
 }
 const share = new InFlight()
+/** What Inbound reads of a listener without `explain` (off), and the policy of one with it. */
+const explainOff: { readonly explain: ExplainPolicy | undefined } = { explain: ExplainPolicy.of(undefined) }
+const explainOn = new ExplainPolicy({ trusted: ['10.0.0.0/8'], token: undefined })
+const plainHead = scanRequestHead(RAW, 'x-request-id')
 
 const layers: readonly NsRow[] = [
   {
@@ -166,6 +172,19 @@ const layers: readonly NsRow[] = [
         keep += b.port
         break
       }
+    },
+  },
+  {
+    name: 'explain off: the one test a request pays (the listener has no `explain`)',
+    run() {
+      const policy = explainOff.explain
+      keep += policy === undefined ? 1 : policy.check(RAW, plainHead, '192.0.2.7') === undefined ? 2 : 3
+    },
+  },
+  {
+    name: 'explain on, a request that does not ask: its head scanned for the two headers (13 headers)',
+    run() {
+      keep += explainOn.check(RAW, plainHead, '192.0.2.7') === undefined ? 1 : 0
     },
   },
   {

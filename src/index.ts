@@ -9,7 +9,7 @@ import { type ConfigInput, validateConfig } from './config/index.js'
 import { balancerTable } from './plugins/index.js'
 import { configError, LoadBalancer, type LoadBalancerOptions } from './server/load-balancer.js'
 
-export type { Balancer, BalancerEnv, Outcome, PickContext } from './balancer/index.js'
+export type { Balancer, BalancerEnv, Outcome, PickContext, PickReport, ServerScore } from './balancer/index.js'
 export { ALGORITHMS } from './balancer/index.js'
 export {
   type ConfigInput,
@@ -25,6 +25,12 @@ export {
 export type { Backend } from './core/backend.js'
 export { ERROR_CODES, type ErrorCode, isSwitchyardError, SwitchyardError } from './core/errors.js'
 export { createLogger, type Logger, type LogLevel } from './core/logger.js'
+export {
+  type ExplainRecord,
+  type HeaderEntry,
+  parseExplainHeader,
+  type ServerChoice,
+} from './explain/index.js'
 export type {
   Candidate,
   Filter,

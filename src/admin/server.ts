@@ -15,7 +15,6 @@
  * Bodies: JSON up to MAX_JSON_BYTES; a config for `PUT /api/v1/config` up to MAX_CONFIG_BYTES.
  * Errors answer `{"error": "...", "issues"?: [...]}`.
  */
-import { createHash, timingSafeEqual } from 'node:crypto'
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http'
 import type { AddressInfo } from 'node:net'
 import path from 'node:path'
@@ -23,6 +22,7 @@ import type { z } from 'zod'
 import { type ConfigIssue, parseConfigText, type RuntimeConfig } from '../config/index.js'
 import type { ListenAddress } from '../core/address.js'
 import { isSwitchyardError } from '../core/errors.js'
+import { tokenDigest, tokenMatches } from '../core/token.js'
 import { boundAddress, listenOn } from '../listeners/bind.js'
 import type { SwitchyardEvent } from '../server/events.js'
 import { unmatched } from '../server/overrides.js'
@@ -77,7 +77,7 @@ export class AdminServer {
   constructor(source: AdminSource, address: ListenAddress & { readonly token?: string | undefined }) {
     this.#source = source
     this.#address = address
-    this.#tokenDigest = address.token === undefined ? undefined : digest(address.token)
+    this.#tokenDigest = address.token === undefined ? undefined : tokenDigest(address.token)
     this.#server = createServer({ keepAliveTimeout: 5000 }, (req, res) => {
       this.#handle(req, res).catch((err: unknown) => {
         if (!res.headersSent) sendJson(res, 500, { error: (err as Error).message })
@@ -266,8 +266,7 @@ export class AdminServer {
     if (expected === undefined) return true
     const header = req.headers.authorization
     const m = header === undefined ? null : /^Bearer[ \t]+(\S+)[ \t]*$/i.exec(header)
-    // Digests of equal length: the comparison takes the same time whatever was sent.
-    return m !== null && timingSafeEqual(digest(m[1] as string), expected)
+    return m !== null && tokenMatches(m[1] as string, expected)
   }
 }
 
@@ -334,10 +333,6 @@ function errorReply(err: unknown): Reply {
   }
   // A reload that the data plane refused (a listener that cannot bind, a worker that said no).
   return new Reply(409, { error: (err as Error).message })
-}
-
-function digest(token: string): Buffer {
-  return createHash('sha256').update(token, 'utf8').digest()
 }
 
 function sendJson(res: ServerResponse, status: number, body: unknown, headers: Readonly<Record<string, string>> = {}) {

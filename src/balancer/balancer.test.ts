@@ -31,6 +31,11 @@ describe('balancer registry', () => {
     }
   })
 
+  it('gives every built-in algorithm a describe(), for explanations', () => {
+    for (const name of ALGORITHMS)
+      assert.equal(typeof createBalancer(balanceObjectSchema.parse({ algorithm: name })).describe, 'function', name)
+  })
+
   it('looks an algorithm up in a caller-given table (room for plugins)', () => {
     const custom = new RoundRobin()
     const table: BalancerTable = { ...BALANCERS, 'round-robin': { ...BALANCERS['round-robin'], create: () => custom } }

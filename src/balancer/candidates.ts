@@ -1,5 +1,6 @@
 /** Shared pieces for balancers: a best-first candidate iterator and smooth weighted selection. */
 import type { Backend } from '../core/backend.js'
+import type { ServerScore } from './types.js'
 
 const EMPTY: readonly Backend[] = []
 
@@ -225,4 +226,41 @@ export function bestOfDraws(
     }
   }
   return new Preferred(active, best, second)
+}
+
+/** A number in a note: two decimals below 10, one below 100, none above (`1.25`, `34.5`, `812`). */
+export function shortNumber(n: number): string {
+  const abs = Math.abs(n)
+  if (abs < 10) return String(Math.round(n * 100) / 100)
+  if (abs < 100) return String(Math.round(n * 10) / 10)
+  return String(Math.round(n))
+}
+
+/** Scores of the weighted rotations and draws: no score, the weight. */
+export function weightScores(servers: readonly Backend[]): ServerScore[] {
+  return servers.map((b) => ({ id: b.id, note: `weight ${b.weight}`, detail: { weight: b.weight } }))
+}
+
+/**
+ * Scores of the load-aware algorithms: requests in flight per unit of weight, counting the new one, as
+ * they compare them. A server not in `inFlight`'s list (not in rotation) has no score.
+ */
+export function loadScores(servers: readonly Backend[], inFlight: InFlight): ServerScore[] {
+  return servers.map((b) => {
+    const i = inFlight.indexOf(b)
+    if (i < 0) return { id: b.id, note: 'not in rotation' }
+    const count = inFlight.counts[i] as number
+    const weight = b.weight
+    return {
+      id: b.id,
+      score: (count + 1) / weight,
+      note: weight === 1 ? `${count} in flight` : `${count} in flight weight ${weight}`,
+      detail: { inFlight: count, weight },
+    }
+  })
+}
+
+/** The `method` of a best-of-`choices` draw: `p2c` for two. */
+export function drawMethod(choices: number): string {
+  return choices === 2 ? 'p2c' : `best-of-${choices}`
 }

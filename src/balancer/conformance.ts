@@ -12,7 +12,7 @@
 import assert from 'node:assert/strict'
 import { describe, it } from 'node:test'
 import type { Backend } from '../core/backend.js'
-import type { Balancer, BalancerEnv } from './types.js'
+import type { Balancer, BalancerEnv, PickReport } from './types.js'
 
 export interface ConformanceOptions {
   /**
@@ -191,6 +191,43 @@ export function balancerConformance(
       const expected: Record<string, number> = { a: 1 / 6, b: 2 / 6, c: 3 / 6 }
       for (const [id, share] of shares)
         assert.ok(Math.abs(share - (expected[id] as number)) <= tolerance, `${id}: ${share} vs ${expected[id]}`)
+    })
+
+    it('describes a pick (when it has describe) in the order asked, and changes no pick that follows', (t) => {
+      const servers = Array.from({ length: 5 }, (_, i) => backend(`s${i}`, 1 + (i % 2)))
+      const env = testEnv(5)
+      const quietEnv = testEnv(5)
+      const asked = make(env)
+      const quiet = make(quietEnv)
+      if (asked.describe === undefined) return t.skip('no describe: explanations name its picks without scores')
+      const describePick = asked.describe.bind(asked)
+      asked.update(servers)
+      quiet.update([...servers])
+      for (let i = 0; i < 200; i++) {
+        const c = { clientIp: `10.2.${i % 200}.9`, hashKey: `user-${i}` }
+        const picked = [...asked.pick(c)]
+        assert.deepEqual(
+          picked.map((x) => x.id),
+          [...quiet.pick(c)].map((x) => x.id),
+        )
+        const report: PickReport = describePick(c, picked)
+        assert.ok(report.method.length > 0, 'a method')
+        assert.deepEqual(
+          report.servers.map((s) => s.id),
+          picked.map((x) => x.id),
+        )
+        for (const s of report.servers) {
+          assert.equal(typeof s.note, 'string')
+          if (s.score !== undefined) assert.ok(Number.isFinite(s.score), `${s.id}: a finite score`)
+        }
+        const first = picked[0] as Backend
+        for (const b of [asked, quiet]) {
+          b.onStart?.(first)
+          b.onEnd?.(first, i % 5 === 0 ? 'failure' : 'success', 1 + (i % 7))
+        }
+        env.advance(1)
+        quietEnv.advance(1)
+      }
     })
 
     it('picks in the same order after the same updates and inputs (two instances)', () => {

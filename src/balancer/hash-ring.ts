@@ -13,6 +13,7 @@
 import type { Backend } from '../core/backend.js'
 import { InFlight } from './candidates.js'
 import { hash32 } from './hash.js'
+import type { PickReport, ServerScore } from './types.js'
 
 export interface RingOptions {
   /** Least number of points on the ring. */
@@ -78,6 +79,33 @@ export class HashRing {
     const start = this.#firstPointAt(hash32(key))
     const factor = this.#options.hashBalanceFactor
     return new RingWalk(this, start, factor === undefined ? -1 : this.#firstUnsaturated(start, factor))
+  }
+
+  /**
+   * Where `key` lands on the ring, for explanations (changes nothing). With bounded loads, each of
+   * `servers` says its requests in flight and its bound: a server at its bound passes keys on.
+   */
+  describe(key: string, servers: readonly Backend[]): PickReport {
+    const value = hash32(key)
+    const factor = this.#options.hashBalanceFactor
+    const next = this.#inFlight.total + 1
+    const scores = servers.map((b): ServerScore => {
+      const i = this.#inFlight.indexOf(b)
+      if (factor === undefined || i < 0) return { id: b.id, note: '' }
+      const inFlight = this.#inFlight.counts[i] as number
+      const bound = Math.ceil(factor * next * (this.#weightShare[i] as number))
+      return {
+        id: b.id,
+        note: `${inFlight} in flight bound ${bound}${inFlight + 1 > bound ? ' full' : ''}`,
+        detail: { inFlight, bound },
+      }
+    })
+    if (this.#points.length === 0) return { method: 'hash', servers: scores }
+    return {
+      method: 'hash',
+      servers: scores,
+      hash: { value, unit: 'point', at: this.#firstPointAt(value), size: this.#points.length },
+    }
   }
 
   /** The server of point `p` (below `size`). */

@@ -10,4 +10,13 @@ export {
   createBalancer,
   defaultOptions,
 } from './registry.js'
-export { type Balancer, type BalancerEnv, defaultEnv, type Outcome, type PickContext } from './types.js'
+export {
+  type Balancer,
+  type BalancerEnv,
+  defaultEnv,
+  type HashPosition,
+  type Outcome,
+  type PickContext,
+  type PickReport,
+  type ServerScore,
+} from './types.js'

@@ -7,7 +7,7 @@
 import { z } from 'zod'
 import type { Backend } from '../core/backend.js'
 import { RingHash, ringOptions } from './ring-hash.js'
-import type { Balancer, PickContext } from './types.js'
+import type { Balancer, PickContext, PickReport } from './types.js'
 
 export const schema = z.strictObject({ algorithm: z.literal('ip-hash'), ...ringOptions })
 
@@ -16,6 +16,11 @@ class IpHash extends RingHash {
 
   override pick(ctx: PickContext): Iterable<Backend> {
     return super.pick({ clientIp: ctx.clientIp })
+  }
+
+  /** Where the client address lands on the ring. */
+  override describe(ctx: PickContext, servers: readonly Backend[]): PickReport {
+    return super.describe({ clientIp: ctx.clientIp }, servers)
   }
 }
 

@@ -11,8 +11,8 @@
  */
 import { z } from 'zod'
 import type { Backend } from '../core/backend.js'
-import { InFlight, Preferred, Rotation } from './candidates.js'
-import { type Balancer, type BalancerEnv, defaultEnv, type PickContext } from './types.js'
+import { InFlight, loadScores, Preferred, Rotation } from './candidates.js'
+import { type Balancer, type BalancerEnv, defaultEnv, type PickContext, type PickReport } from './types.js'
 
 export const schema = z.strictObject({ algorithm: z.literal('least-connections') })
 
@@ -72,6 +72,11 @@ export class LeastConnections implements Balancer {
       this.#siftDown(0)
     }
     return new Preferred(this.#active, top, second)
+  }
+
+  /** The score of every server: (in flight + 1) / weight, the lowest of all first. */
+  describe(_ctx: PickContext, servers: readonly Backend[]): PickReport {
+    return { method: 'least', servers: loadScores(servers, this.#inFlight) }
   }
 
   onStart(b: Backend): void {

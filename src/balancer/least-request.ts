@@ -9,8 +9,8 @@
  */
 import { z } from 'zod'
 import type { Backend } from '../core/backend.js'
-import { bestOfDraws, InFlight, Rotation, WeightedDraw } from './candidates.js'
-import { type Balancer, type BalancerEnv, defaultEnv, type PickContext } from './types.js'
+import { bestOfDraws, drawMethod, InFlight, loadScores, Rotation, WeightedDraw } from './candidates.js'
+import { type Balancer, type BalancerEnv, defaultEnv, type PickContext, type PickReport } from './types.js'
 
 export const schema = z.strictObject({
   algorithm: z.literal('least-request'),
@@ -51,6 +51,11 @@ export class LeastRequest implements Balancer {
 
   /** Requests in flight per unit of weight, counting the new one. */
   readonly #score = (i: number): number => ((this.#inFlight.counts[i] as number) + 1) / (this.#weights[i] as number)
+
+  /** The drawn servers' scores: (in flight + 1) / weight; the first two candidates are the draws of a P2C pick. */
+  describe(_ctx: PickContext, servers: readonly Backend[]): PickReport {
+    return { method: drawMethod(this.#choices), servers: loadScores(servers, this.#inFlight) }
+  }
 
   onStart(b: Backend): void {
     this.#inFlight.start(b)

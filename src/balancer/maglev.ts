@@ -13,7 +13,7 @@ import { z } from 'zod'
 import type { Backend } from '../core/backend.js'
 import { hash32, isPrime } from './hash.js'
 import { hashOnSchema } from './hash-key.js'
-import type { Balancer, PickContext } from './types.js'
+import type { Balancer, PickContext, PickReport } from './types.js'
 
 export const DEFAULT_TABLE_SIZE = 65537
 
@@ -91,6 +91,15 @@ export class Maglev implements Balancer {
   pick(ctx: PickContext): Iterable<Backend> {
     if (this.#active.length === 0) return []
     return new TableWalk(this.#active, this.#table, hash32(ctx.hashKey ?? ctx.clientIp) % this.#table.length)
+  }
+
+  /** The table slot the request's key hashes to; the servers of the slots after it follow. */
+  describe(ctx: PickContext, servers: readonly Backend[]): PickReport {
+    const value = hash32(ctx.hashKey ?? ctx.clientIp)
+    const scores = servers.map((b) => ({ id: b.id, note: '' }))
+    const size = this.#table.length
+    if (size === 0) return { method: 'hash', servers: scores }
+    return { method: 'hash', servers: scores, hash: { value, unit: 'slot', at: value % size, size } }
   }
 }
 

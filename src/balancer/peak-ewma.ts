@@ -16,8 +16,16 @@
 import { z } from 'zod'
 import { durationSchema, durationToMs } from '../core/address.js'
 import type { Backend } from '../core/backend.js'
-import { bestOfDraws, InFlight, Rotation, WeightedDraw } from './candidates.js'
-import { type Balancer, type BalancerEnv, defaultEnv, type Outcome, type PickContext } from './types.js'
+import { bestOfDraws, drawMethod, InFlight, Rotation, shortNumber, WeightedDraw } from './candidates.js'
+import {
+  type Balancer,
+  type BalancerEnv,
+  defaultEnv,
+  type Outcome,
+  type PickContext,
+  type PickReport,
+  type ServerScore,
+} from './types.js'
 
 export const schema = z.strictObject({
   algorithm: z.literal('peak-ewma'),
@@ -87,6 +95,33 @@ export class PeakEwma implements Balancer {
 
   /** The cost of server `i` at the time of the current pick. */
   readonly #costNow = (i: number): number => this.cost(i, this.#pickedAt)
+
+  /**
+   * Each server's cost now (what the pick compared: the decayed average × (in flight + 1) / weight),
+   * with its average and requests in flight; the first two candidates are the draws of a P2C pick.
+   */
+  describe(_ctx: PickContext, servers: readonly Backend[]): PickReport {
+    const now = this.#env.now()
+    const scores = servers.map((b): ServerScore => {
+      const i = this.#inFlight.indexOf(b)
+      if (i < 0) return { id: b.id, note: 'not in rotation' }
+      const pending = this.#inFlight.counts[i] as number
+      const ewma = this.#ewma[i] as number
+      const cost = this.cost(i, now)
+      const weight = this.#weights[i] as number
+      const load = pending === 0 ? '' : ` ${pending} in flight`
+      if (ewma < 0)
+        return { id: b.id, score: cost, note: `no sample${load}`, detail: { inFlight: pending, weight, cost } }
+      const ewmaMs = ewma * Math.exp(-(now - (this.#stamp[i] as number)) / this.#decayMs)
+      return {
+        id: b.id,
+        score: cost,
+        note: `ewma ${shortNumber(ewmaMs)}ms${load}${weight === 1 ? '' : ` weight ${weight}`}`,
+        detail: { ewmaMs, inFlight: pending, weight, cost },
+      }
+    })
+    return { method: drawMethod(this.#choices), servers: scores }
+  }
 
   onStart(b: Backend): void {
     this.#inFlight.start(b)

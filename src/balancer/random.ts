@@ -5,8 +5,8 @@
  */
 import { z } from 'zod'
 import type { Backend } from '../core/backend.js'
-import { Rotation, WeightedDraw } from './candidates.js'
-import { type Balancer, type BalancerEnv, defaultEnv, type PickContext } from './types.js'
+import { Rotation, WeightedDraw, weightScores } from './candidates.js'
+import { type Balancer, type BalancerEnv, defaultEnv, type PickContext, type PickReport } from './types.js'
 
 export const schema = z.strictObject({ algorithm: z.literal('random') })
 
@@ -28,6 +28,11 @@ export class RandomBalancer implements Balancer {
   pick(_ctx: PickContext): Iterable<Backend> {
     if (this.#active.length === 0) return Rotation.empty
     return new Rotation(this.#active, this.#draw.draw(this.#env.random()))
+  }
+
+  /** No scores: a draw in proportion to the weights. */
+  describe(_ctx: PickContext, servers: readonly Backend[]): PickReport {
+    return { method: 'draw', servers: weightScores(servers) }
   }
 }
 

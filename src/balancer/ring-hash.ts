@@ -10,7 +10,7 @@ import { z } from 'zod'
 import type { Backend } from '../core/backend.js'
 import { hashOnSchema } from './hash-key.js'
 import { HashRing } from './hash-ring.js'
-import type { Balancer, PickContext } from './types.js'
+import type { Balancer, PickContext, PickReport } from './types.js'
 
 /** Least ring points by default: 512 per server in a pool of 10 (weight 1), for shares within a few percent. */
 export const DEFAULT_MIN_RING_SIZE = 4096
@@ -52,6 +52,11 @@ export class RingHash implements Balancer {
 
   pick(ctx: PickContext): Iterable<Backend> {
     return this.#ring.candidates(ctx.hashKey ?? ctx.clientIp)
+  }
+
+  /** Where the request's key lands on the ring. */
+  describe(ctx: PickContext, servers: readonly Backend[]): PickReport {
+    return this.#ring.describe(ctx.hashKey ?? ctx.clientIp, servers)
   }
 
   onStart(b: Backend): void {

@@ -6,8 +6,8 @@
  */
 import { z } from 'zod'
 import type { Backend } from '../core/backend.js'
-import { Rotation, SmoothWeights } from './candidates.js'
-import type { Balancer, PickContext } from './types.js'
+import { Rotation, SmoothWeights, weightScores } from './candidates.js'
+import type { Balancer, PickContext, PickReport } from './types.js'
 
 export const schema = z.strictObject({ algorithm: z.literal('round-robin') })
 
@@ -46,6 +46,11 @@ export class RoundRobin implements Balancer {
       this.#cursor = (this.#cursor + 1) % this.#schedule.length
     }
     return new Rotation(this.#active, first)
+  }
+
+  /** No scores: each server in turn, as often as its weight. */
+  describe(_ctx: PickContext, servers: readonly Backend[]): PickReport {
+    return { method: 'rotation', servers: weightScores(servers) }
   }
 }
 

@@ -46,4 +46,43 @@ export interface Balancer {
    * the response head when there was one). Every `onStart` is followed by exactly one `onEnd`.
    */
   onEnd?(b: Backend, outcome: Outcome, latencyMs: number): void
+  /**
+   * What the algorithm weighs, for explanations (`x-switchyard-explain`, the config test kit): the
+   * scores of `servers` (candidates of a pick just made, best first) as it sees them now. Asked only
+   * when a request is explained, never on the normal path; it must change nothing (no draw, no
+   * cursor), so that the picks that follow are the same whether or not it was asked.
+   */
+  describe?(ctx: PickContext, servers: readonly Backend[]): PickReport
+}
+
+/** A balancer's account of a pick (Balancer#describe). */
+export interface PickReport {
+  /**
+   * How the algorithm chooses, in a word: `rotation` (round-robin), `draw` (random), `least` (the
+   * lowest score of all), `p2c` (the lower score of two drawn; `best-of-N` for more), `hash`.
+   */
+  readonly method: string
+  /** One entry per server asked about, in the order asked. */
+  readonly servers: readonly ServerScore[]
+  /** Hashing algorithms: the key's 32-bit hash and where it lands; undefined for the others. */
+  readonly hash?: HashPosition | undefined
+}
+
+export interface ServerScore {
+  readonly id: string
+  /** What the algorithm compares, lower first; undefined when it keeps none (rotations, hashes). */
+  readonly score?: number | undefined
+  /** The score in a few words, e.g. `ewma 1.2ms`, `3 in flight`, `weight 2`; empty when there is nothing to say. */
+  readonly note: string
+  /** The numbers behind the score, by name (`inFlight`, `weight`, `ewmaMs`, ...). */
+  readonly detail?: Readonly<Record<string, number>> | undefined
+}
+
+/** Where a key's hash lands: a point of a ring of `size` points, or a slot of a table of `size` slots. */
+export interface HashPosition {
+  /** The 32-bit hash of the key. */
+  readonly value: number
+  readonly unit: 'point' | 'slot'
+  readonly at: number
+  readonly size: number
 }

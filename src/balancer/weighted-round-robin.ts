@@ -6,8 +6,8 @@
  */
 import { z } from 'zod'
 import type { Backend } from '../core/backend.js'
-import { Rotation, SmoothWeights } from './candidates.js'
-import type { Balancer, PickContext } from './types.js'
+import { Rotation, SmoothWeights, weightScores } from './candidates.js'
+import type { Balancer, PickContext, PickReport } from './types.js'
 
 export const schema = z.strictObject({ algorithm: z.literal('weighted-round-robin') })
 
@@ -24,6 +24,11 @@ export class WeightedRoundRobin implements Balancer {
   pick(_ctx: PickContext): Iterable<Backend> {
     if (this.#active.length === 0) return Rotation.empty
     return new Rotation(this.#active, this.#smooth.next())
+  }
+
+  /** No scores: each server in turn, as often as its weight. */
+  describe(_ctx: PickContext, servers: readonly Backend[]): PickReport {
+    return { method: 'rotation', servers: weightScores(servers) }
   }
 }
 

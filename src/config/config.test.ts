@@ -113,7 +113,7 @@ pools:
 `
     assert.deepEqual(problems(bad), [
       'sy.yaml:3:13: listeners[0].listen: expected an address host:port such as 127.0.0.1:8080, found "127.0.0.1:99999"',
-      'sy.yaml:4:5: listeners[0].protocl: unknown key, expected one of name, listen, protocol, engine, tls, http2, routes, access, rateLimit, redirect, respond, headers, securityHeaders, compress, timeouts, limits, paths, slowClients, maxRequestsPerConnection, forwarded, requestId, proxyProtocol',
+      'sy.yaml:4:5: listeners[0].protocl: unknown key, expected one of name, listen, protocol, engine, tls, http2, routes, access, rateLimit, redirect, respond, headers, securityHeaders, compress, timeouts, limits, paths, slowClients, maxRequestsPerConnection, forwarded, requestId, explain, proxyProtocol',
       'sy.yaml:6:15: listeners[0].routes[0].pool: expected the name of a pool (web), found "apii"',
       'sy.yaml:7:9: listeners[0].routes[1]: expected no route after the catch-all route 0, found one that can never match',
       'sy.yaml:10:14: pools[0].balance: expected "round-robin" or "weighted-round-robin" or "least-connections" or "least-request" or "peak-ewma" or "random" or "ip-hash" or "ring-hash" or "maglev" or a mapping, found "fastest"',

@@ -11,6 +11,7 @@ export {
 } from './load.js'
 export type {
   AcmeSettings,
+  ExplainSettings,
   ListenerConfig,
   PluginConfig,
   PoolConfig,

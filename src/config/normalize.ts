@@ -17,6 +17,7 @@ import {
 } from '../core/address.js'
 import type { Backend } from '../core/backend.js'
 import type { LogLevel } from '../core/logger.js'
+import { tokenDigest } from '../core/token.js'
 import { type RuleOptions, rulesOf } from '../filters/registry.js'
 import type { CheckSchedule, ConnectEjectionSettings, HealthCheckOptions, OutlierSettings } from '../health/index.js'
 import type { PathPolicy } from '../l7/path.js'
@@ -125,8 +126,21 @@ export interface ListenerConfig extends ListenAddress {
     readonly trustedProxies: readonly string[]
   }
   readonly requestId: { readonly header: string; readonly trustIncoming: boolean; readonly echo: boolean }
+  /** Request explanations (explain/); undefined: off. */
+  readonly explain: ExplainSettings | undefined
   /** Connections start with a PROXY protocol header. */
   readonly proxyProtocol: boolean
+}
+
+/** A listener's `explain`, normalized. */
+export interface ExplainSettings {
+  /** Addresses and CIDR ranges whose requests may ask. */
+  readonly trusted: readonly string[]
+  /**
+   * With `adminToken`: the SHA-256 digest of the admin token, hex (the config crosses IPC as JSON, and
+   * workers get no `admin`); undefined: the token is not accepted. Redacted from the admin API's config.
+   */
+  readonly token: string | undefined
 }
 
 /** A listener's `limits`, in bytes and counts; 0 means no limit. TCP listeners use the connection ones. */
@@ -296,12 +310,14 @@ export interface NormalizeOptions {
 }
 
 export function normalize(cfg: ParsedConfig, options: NormalizeOptions = {}): RuntimeConfig {
+  const adminToken =
+    cfg.admin?.tokenFile !== undefined ? readFileSync(cfg.admin.tokenFile, 'utf8').trim() : cfg.admin?.token
   const runtime: RuntimeConfig = {
     admin: cfg.admin
       ? {
           ...mustListen(cfg.admin.listen),
           listen: cfg.admin.listen,
-          token: cfg.admin.tokenFile !== undefined ? readFileSync(cfg.admin.tokenFile, 'utf8').trim() : cfg.admin.token,
+          token: adminToken,
           stateFile:
             cfg.admin.stateFile === undefined ? undefined : path.resolve(options.baseDir ?? '.', cfg.admin.stateFile),
         }
@@ -390,6 +406,16 @@ export function normalize(cfg: ParsedConfig, options: NormalizeOptions = {}): Ru
         maxRequestsPerConnection: l.maxRequestsPerConnection,
         forwarded: { ...l.forwarded },
         requestId: { ...l.requestId, header: l.requestId.header.toLowerCase() },
+        explain:
+          l.explain === undefined
+            ? undefined
+            : {
+                trusted: [...l.explain.trusted],
+                token:
+                  l.explain.adminToken && adminToken !== undefined
+                    ? tokenDigest(adminToken).toString('hex')
+                    : undefined,
+              },
         proxyProtocol: input.proxyProtocol,
       }
     }),

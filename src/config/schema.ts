@@ -450,6 +450,25 @@ const proxyProtocol = z
     'Every connection starts with a PROXY protocol header (v1 or v2, from a load balancer in front): the client address it carries is used for balancing, limits, forwarding headers and logs. A connection without a valid header within `timeouts.requestHeaders` (10 s on tcp listeners) is closed. On `https` listeners the header comes before the TLS handshake.',
   )
 
+const explain = z
+  .strictObject({
+    trusted: z
+      .array(z.string())
+      .default([])
+      .describe(
+        'Client addresses or CIDR ranges (e.g. `10.0.0.0/8`, `127.0.0.1/32`) whose `x-switchyard-explain: 1` is honoured. The address is the client address as `forwarded.trustedProxies` resolve it. Default: none.',
+      ),
+    adminToken: z
+      .boolean()
+      .default(false)
+      .describe(
+        'Also honour the header from any address when the request carries the admin token in `x-switchyard-token` (compared in constant time). Needs `admin.token` or `admin.tokenFile`. The token header is removed before the request goes upstream, whoever sent it.',
+      ),
+  })
+  .describe(
+    'Request explanations (docs/explain.md): a request with `x-switchyard-explain: 1` from a trusted address (or with the admin token) gets an `x-switchyard-explain` response header saying which route, rules, pool and server it took and why, and its access-log line carries the whole account under `explain`. The request header is removed before the request goes upstream, whoever sent it. Absent: off, and the listener does not look at the header (it is forwarded like any other).',
+  )
+
 /** An `http` or `https` listener (the default protocol): the one that sees requests. */
 export const httpListenerSchema = z.strictObject({
   name,
@@ -514,6 +533,7 @@ export const httpListenerSchema = z.strictObject({
     ),
   forwarded: forwarded.describe('Forwarding headers added to upstream requests.'),
   requestId: requestId.describe('Request id handling.'),
+  explain: explain.optional(),
   proxyProtocol: proxyProtocol,
 })
 
@@ -1125,6 +1145,25 @@ export function checkReferences(cfg: unknown): ReferenceProblem[] {
       const problem = typeof t === 'string' ? checkCidr(t) : undefined
       if (problem) issue(['listeners', i, 'forwarded', 'trustedProxies', j], problem)
     })
+    const explainCfg = field(l, 'explain')
+    if (explainCfg !== undefined && typeof explainCfg === 'object' && explainCfg !== null) {
+      const trusted = list(field(explainCfg, 'trusted'))
+      trusted.forEach((t, j) => {
+        const problem = typeof t === 'string' ? checkCidr(t) : undefined
+        if (problem) issue(['listeners', i, 'explain', 'trusted', j], problem)
+      })
+      const byToken = field(explainCfg, 'adminToken') === true
+      if (byToken && token === undefined && tokenFile === undefined)
+        issue(
+          ['listeners', i, 'explain', 'adminToken'],
+          'expected `admin.token` or `admin.tokenFile` for `adminToken: true`, found neither: there is no token to check',
+        )
+      else if (!byToken && trusted.length === 0)
+        issue(
+          ['listeners', i, 'explain'],
+          'expected `trusted` addresses or `adminToken: true`, found neither: no request could be explained',
+        )
+    }
     const protocol = text(field(l, 'protocol')) ?? 'http'
     const tlsCfg = field(l, 'tls')
     if (tlsCfg !== undefined) {

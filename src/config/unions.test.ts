@@ -104,7 +104,7 @@ pools:
   - { name: q, servers: [tcp://127.0.0.1:2] }
 `),
       [
-        'sy.yaml:4:5: listeners[0].colour: unknown key, expected one of name, listen, protocol, engine, tls, http2, routes, access, rateLimit, redirect, respond, headers, securityHeaders, compress, timeouts, limits, paths, slowClients, maxRequestsPerConnection, forwarded, requestId, proxyProtocol',
+        'sy.yaml:4:5: listeners[0].colour: unknown key, expected one of name, listen, protocol, engine, tls, http2, routes, access, rateLimit, redirect, respond, headers, securityHeaders, compress, timeouts, limits, paths, slowClients, maxRequestsPerConnection, forwarded, requestId, explain, proxyProtocol',
         'sy.yaml:9:5: listeners[1].colour: unknown key, expected one of name, listen, protocol, routes, timeouts, limits, access, proxyProtocol',
       ],
     )

@@ -38,6 +38,8 @@ export interface AccessEntry {
   readonly aborted: boolean
   /** What the client spoke: `http/1.0`, `http/1.1` or `h2`. */
   readonly protocol: string
+  /** An explained request's account, as JSON text (explain/render.ts, at most MAX_JSON_CHARS): written as is. */
+  readonly explain?: string | undefined
 }
 
 /** One TCP (layer 4) connection's log fields, written when it closes. */
@@ -147,7 +149,8 @@ export class AccessLog {
       (e.upstream?.length ?? 0) +
       (e.code?.length ?? 0) +
       (e.error?.length ?? 0) +
-      e.protocol.length
+      e.protocol.length +
+      (e.explain?.length ?? 0)
     const buf = this.#reserve(strings)
     const start = this.#len
     let p = this.#lineStart(buf, start, level, '"access","requestId":')
@@ -170,6 +173,10 @@ export class AccessLog {
     if (e.aborted) p = ascii(buf, p, ',"aborted":true')
     p = ascii(buf, p, ',"protocol":')
     p = jsonString(buf, p, e.protocol)
+    if (e.explain !== undefined) {
+      p = ascii(buf, p, ',"explain":')
+      p += buf.write(e.explain, p, 'utf8')
+    }
     this.#lineEnd(buf, start, ascii(buf, p, '}\n'), level)
   }
 

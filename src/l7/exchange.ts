@@ -17,6 +17,7 @@ import type { Transform } from 'node:stream'
 import { headerValue } from '../balancer/hash-key.js'
 import { channels } from '../core/channels.js'
 import { classifyUpstreamError, isConnectFailure, SwitchyardError } from '../core/errors.js'
+import { EXPLAIN_HEADER } from '../explain/index.js'
 import { callOnResponse, type PhaseOutcome, runPhase } from '../filters/chain.js'
 import type { RoutePipeline } from '../filters/pipeline.js'
 import type { ForwardedRequest } from '../filters/types.js'
@@ -109,6 +110,14 @@ export class Exchange implements UpgradeHandler, Waiter {
     const pool = this.#pool
     const request = admitRequestOf(this.#in, pool, this.#pipeline.selectUpstream)
     const admission = pool.admit(request, this)
+    const explain = this.#in.explain
+    if (explain !== undefined) {
+      // Described before the first try starts: the scores are those the pick compared.
+      const select = this.#pipeline.selectUpstream
+      if (admission.kind === 'go') explain.admitted(pool, request, admission.lease, select)
+      else if (admission.kind === 'wait') explain.queued()
+      else explain.refused(pool, request, select)
+    }
     switch (admission.kind) {
       case 'go':
         return this.#go(admission.lease)
@@ -131,11 +140,19 @@ export class Exchange implements UpgradeHandler, Waiter {
   granted(lease: PoolLease): void {
     this.#ticket = undefined
     if (this.#in.done) return lease.end()
+    this.#in.explain?.admitted(lease.pool, lease.request, lease, this.#pipeline.selectUpstream)
     this.#go(lease)
   }
 
   rejected(code: 'SWY_NO_SERVER' | 'SWY_OVERLOADED', reason: string): void {
     this.#ticket = undefined
+    const explain = this.#in.explain
+    if (explain !== undefined)
+      explain.refused(
+        this.#pool,
+        admitRequestOf(this.#in, this.#pool, this.#pipeline.selectUpstream),
+        this.#pipeline.selectUpstream,
+      )
     this.#in.fail(new SwitchyardError(code, reason))
   }
 
@@ -288,12 +305,17 @@ export class Exchange implements UpgradeHandler, Waiter {
     const failed = this.#try?.selection
     this.#endTry(reason === 'connect-failure' ? 'connect-failure' : 'failure', reason === 'status' ? '5xx' : err.code)
     this.#countRetry(reason, failed)
+    if (failed !== undefined)
+      this.#in.explain?.retried(failed.backend.id, reason, reason === 'status' ? this.#held?.status : err.code, delayMs)
     const run = () => {
       this.#retryTimer = undefined
       if (this.#in.done) return
       const lease = this.#lease as PoolLease
       const next = lease.next()
-      if (next === undefined || !lease.takeRetry()) return this.#giveUp(err)
+      if (next === undefined || !lease.takeRetry()) {
+        this.#in.explain?.notRetried(next === undefined ? 'no-server' : 'budget')
+        return this.#giveUp(err)
+      }
       this.#send(next, lease.begin(next, true))
     }
     if (delayMs <= 0) run()
@@ -340,6 +362,7 @@ export class Exchange implements UpgradeHandler, Waiter {
         this.#holding = true
         return true
       }
+      if (decision.kind === 'fail') this.#in.explain?.notRetried(decision.why)
     }
     this.#ttfbMs = performance.now() - this.#in.startMs
     return this.#head(status, statusText, rawHeaders, checked)
@@ -373,6 +396,7 @@ export class Exchange implements UpgradeHandler, Waiter {
       const err = new SwitchyardError('SWY_UPSTREAM_STATUS', `the upstream server answered ${held.status}`)
       if (decision.kind === 'retry') return this.#retry(decision.reason, decision.delayMs, err)
       // The budget ran out while the body was read: relay this one.
+      if (decision.kind === 'fail') this.#in.explain?.notRetried(decision.why)
       this.#endTry('failure', '5xx')
       return this.#relayHeld(held)
     }
@@ -409,6 +433,7 @@ export class Exchange implements UpgradeHandler, Waiter {
         this.#endTry('success')
         this.#raceResends++
         this.#countRetry('keepalive-race', selection)
+        inbound.explain?.retried(selection.backend.id, 'keepalive-race', err.code, 0)
         if (channels.keepAliveRace.hasSubscribers)
           channels.keepAliveRace.publish({
             requestId: inbound.requestId,
@@ -423,6 +448,7 @@ export class Exchange implements UpgradeHandler, Waiter {
         const connectFailure = isConnectFailure(err.code)
         const server = this.#try?.selection.backend.id
         this.#endTry(connectFailure ? 'connect-failure' : 'failure', err.code)
+        inbound.explain?.failed(server, err.code, decision.why)
         if (channels.upstreamError.hasSubscribers)
           channels.upstreamError.publish({
             requestId: inbound.requestId,
@@ -520,6 +546,11 @@ export class Exchange implements UpgradeHandler, Waiter {
     const sticky = this.#pool.sticky
     const server = this.#try?.selection.backend.id
     if (sticky?.learns && server !== undefined) sticky.learn(server, rawHeaders)
+    const explain = inbound.explain
+    if (explain !== undefined) {
+      if (server !== undefined) explain.responded(server, this.#status)
+      extra.push(EXPLAIN_HEADER, explain.header(inbound, undefined))
+    }
     return extra
   }
 

@@ -70,6 +70,7 @@ export function recordEnd(
     error: err?.message,
     aborted,
     protocol: inbound.client.protocol,
+    explain: inbound.explain?.json(inbound, err?.code),
   }
   rt.accessLog.write(entry, serverError ? 'warn' : 'info')
 }

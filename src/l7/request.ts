@@ -10,6 +10,7 @@
  */
 import { managedHeader } from '../config/schema.js'
 import { SwitchyardError } from '../core/errors.js'
+import { EXPLAIN_HEADER, RequestExplain } from '../explain/index.js'
 import { callOnRequest, callOnRoute, type PhaseOutcome, runPhase } from '../filters/chain.js'
 import type { FilterContext, Reject, RequestView, RouteView, UpstreamDraft } from '../filters/types.js'
 import { isGrpcContentType, parseGrpcTimeout } from '../http2/grpc.js'
@@ -120,6 +121,8 @@ export class Inbound implements RequestView, Watched {
   poolTarget: PoolTarget | undefined
   /** The server of the latest try (set by the exchange). */
   server: string | undefined
+  /** The request asked for an explanation, and its listener honours it (explain/); else undefined. */
+  readonly explain: RequestExplain | undefined
   #context: PipelineContext | undefined
   readonly #onProxy: HandleOptions['onProxy']
   #exchange: Exchange | undefined
@@ -175,6 +178,10 @@ export class Inbound implements RequestView, Watched {
     this.requestId = isValidRequestId(incoming) ? incoming : newRequestId()
     this.peerIp = client.peerIp
     this.clientIp = resolveClientIp(this.peerIp, head.xff, rt.forwarding)
+    // Off (no `explain` on the listener): the head is not read for it. On: its headers are read, and removed.
+    const explain = rt.explain
+    this.explain =
+      explain === undefined ? undefined : RequestExplain.of(explain.check(client.rawHeaders, head, this.clientIp))
     hooks.begin()
     client.watch(() => this.#onClientGone())
     watchSlow(this)
@@ -293,7 +300,8 @@ export class Inbound implements RequestView, Watched {
     }
     const filters = this.rt.pipeline.onRequest
     if (filters.length === 0) return this.#route()
-    this.#afterPhase(runPhase(filters, callOnRequest, this.context(), undefined), 'request')
+    const call = this.explain === undefined ? callOnRequest : this.explain.onRequest
+    this.#afterPhase(runPhase(filters, call, this.context(), undefined), 'request')
   }
 
   /** Carries on after a phase, now or when its promise settles. */
@@ -310,8 +318,10 @@ export class Inbound implements RequestView, Watched {
       case 'continue':
         return phase === 'request' ? this.#route() : this.#proxy()
       case 'respond':
+        this.explain?.answered()
         return this.respond(verdictResponse(outcome))
       case 'reject':
+        this.explain?.answered()
         return this.reject(outcome)
       case 'error':
         return this.filterFailed(outcome.filter, outcome.error)
@@ -339,7 +349,8 @@ export class Inbound implements RequestView, Watched {
     this.poolTarget ??= target.pool
     const filters = target.pipeline.onRoute
     if (filters.length === 0) return this.#proxy()
-    this.#afterPhase(runPhase(filters, callOnRoute, this.context(), undefined), 'route')
+    const call = this.explain === undefined ? callOnRoute : this.explain.onRoute
+    this.#afterPhase(runPhase(filters, call, this.context(), undefined), 'route')
   }
 
   #proxy(): void {
@@ -368,6 +379,7 @@ export class Inbound implements RequestView, Watched {
     const headers = own.headers
     const idCfg = this.rt.config.requestId
     if (idCfg.echo) headers.push(idCfg.header, this.requestId)
+    if (this.explain !== undefined) headers.push(EXPLAIN_HEADER, this.explain.header(this, err?.code))
     // Close when a request body is left unread, rather than read and discard an unbounded upload, and
     // after a request refused for its own faults (its framing may be what is wrong).
     const bodyPending = this.hasBody && !client.bodyComplete

@@ -87,6 +87,21 @@ describe('decideRetry', () => {
     assert.equal(decideRetry(settings(), fresh, { ...get, budgetAvailable: false }, half).kind, 'fail')
   })
 
+  it('says why it does not retry', () => {
+    const why = (s: RetrySettings, f: TryFacts, r: RequestFacts) => {
+      const d = decideRetry(s, f, r, half)
+      return d.kind === 'fail' ? d.why : d.kind
+    }
+    assert.equal(why(settings(), fresh, { ...get, responseStarted: true }), 'response-started')
+    assert.equal(why(settings({ attempts: 1 }), fresh, { ...get, tries: 2 }), 'attempts')
+    assert.equal(why(settings({ on: ['connect-failure'] }), fresh, get), 'not-retried')
+    assert.equal(why(settings(), { ...fresh, code: 'SWY_UPSTREAM_CONNECT' }, get), 'retry')
+    assert.equal(why(settings({ on: ['reset'] }), { ...fresh, code: 'SWY_UPSTREAM_CONNECT' }, get), 'not-retried')
+    assert.equal(why(settings(), fresh, { ...get, method: 'POST' }), 'not-idempotent')
+    assert.equal(why(settings(), fresh, { ...get, replayable: false }), 'not-replayable')
+    assert.equal(why(settings(), fresh, { ...get, budgetAvailable: false }), 'budget')
+  })
+
   it('backs off with full jitter: a random share of base × 2^(retry − 1), at most max', () => {
     const s = settings({ attempts: 5, backoff: { base: '100ms', max: '300ms' } })
     const delay = (tries: number, u: number) => {

@@ -11,7 +11,7 @@
  *   idempotent (or `retryNonIdempotent`) and replayable (no body, or a buffered one), after a backoff
  *   with full jitter: a random share of `base × 2^(retry − 1)`, at most `max`.
  * - `fail`: no tries left, a failure the pool does not retry, a response already begun, or no room in
- *   the retry budget.
+ *   the retry budget; `why` says which (explanations report it).
  */
 import type { RetrySettings } from '../config/index.js'
 import { type ErrorCode, isConnectFailure } from '../core/errors.js'
@@ -49,12 +49,36 @@ export interface RequestFacts {
   readonly budgetAvailable: boolean
 }
 
+/**
+ * Why a failed try was not retried: the response had begun, `attempts` were used up, the failure is
+ * not one the pool retries (`retries.on`), the method is not idempotent, the body cannot be sent
+ * again, the retry budget is spent; `no-server` (decided by the exchange): no other server can take it.
+ */
+export type NoRetry =
+  | 'response-started'
+  | 'attempts'
+  | 'not-retried'
+  | 'not-idempotent'
+  | 'not-replayable'
+  | 'budget'
+  | 'no-server'
+
 export type RetryDecision =
   | { readonly kind: 'resend'; readonly reason: 'keepalive-race' }
   | { readonly kind: 'retry'; readonly reason: Exclude<RetryReason, 'keepalive-race'>; readonly delayMs: number }
-  | { readonly kind: 'fail' }
+  | { readonly kind: 'fail'; readonly why: Exclude<NoRetry, 'no-server'> }
 
-const FAIL: RetryDecision = { kind: 'fail' }
+type Fail = Extract<RetryDecision, { kind: 'fail' }>
+
+/** One constant decision per reason: deciding allocates nothing. */
+const FAILS: { readonly [W in Fail['why']]: Fail } = {
+  'response-started': { kind: 'fail', why: 'response-started' },
+  attempts: { kind: 'fail', why: 'attempts' },
+  'not-retried': { kind: 'fail', why: 'not-retried' },
+  'not-idempotent': { kind: 'fail', why: 'not-idempotent' },
+  'not-replayable': { kind: 'fail', why: 'not-replayable' },
+  budget: { kind: 'fail', why: 'budget' },
+}
 const RESEND: RetryDecision = { kind: 'resend', reason: 'keepalive-race' }
 
 /** `random`: uniform in [0, 1), for the jitter. */
@@ -64,7 +88,7 @@ export function decideRetry(
   request: RequestFacts,
   random: () => number = Math.random,
 ): RetryDecision {
-  if (request.responseStarted) return FAIL
+  if (request.responseStarted) return FAILS['response-started']
   const isReset = failure.code === 'SWY_UPSTREAM_RESET'
   if (
     isReset &&
@@ -75,9 +99,10 @@ export function decideRetry(
     request.raceResends < MAX_RACE_RESENDS
   )
     return RESEND
-  if (request.tries > settings.attempts) return FAIL
+  if (request.tries > settings.attempts) return FAILS.attempts
   const reason = reasonOf(settings, failure, request)
-  if (reason === undefined || !request.budgetAvailable) return FAIL
+  if (typeof reason !== 'string') return reason
+  if (!request.budgetAvailable) return FAILS.budget
   if (reason === 'connect-failure') return { kind: 'retry', reason, delayMs: 0 }
   const ceiling = Math.min(settings.backoffMaxMs, settings.backoffBaseMs * 2 ** (request.tries - 1))
   return { kind: 'retry', reason, delayMs: random() * ceiling }
@@ -87,18 +112,20 @@ function reasonOf(
   settings: RetrySettings,
   failure: TryFacts,
   request: RequestFacts,
-): Exclude<RetryReason, 'keepalive-race'> | undefined {
+): Exclude<RetryReason, 'keepalive-race'> | Fail {
   const code = failure.code
-  if (isConnectFailure(code)) return settings.onConnectFailure ? 'connect-failure' : undefined
-  if (!request.replayable || !(settings.retryNonIdempotent || IDEMPOTENT.has(request.method))) return undefined
+  const no = FAILS['not-retried']
+  if (isConnectFailure(code)) return settings.onConnectFailure ? 'connect-failure' : no
+  if (!request.replayable) return FAILS['not-replayable']
+  if (!(settings.retryNonIdempotent || IDEMPOTENT.has(request.method))) return FAILS['not-idempotent']
   switch (code) {
     case 'SWY_UPSTREAM_STATUS':
-      return settings.statuses.includes(failure.status) ? 'status' : undefined
+      return settings.statuses.includes(failure.status) ? 'status' : no
     case 'SWY_UPSTREAM_RESET':
-      return settings.onReset ? 'reset' : undefined
+      return settings.onReset ? 'reset' : no
     case 'SWY_UPSTREAM_TIMEOUT':
-      return settings.onTimeout ? 'timeout' : undefined
+      return settings.onTimeout ? 'timeout' : no
     default:
-      return undefined
+      return no
   }
 }

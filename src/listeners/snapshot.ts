@@ -7,6 +7,7 @@
 import type { ChallengeAnswers } from '../acme/index.js'
 import type { ListenerConfig } from '../config/index.js'
 import type { Logger } from '../core/logger.js'
+import type { ExplainPolicy } from '../explain/index.js'
 import type { ListenerPipeline } from '../filters/pipeline.js'
 import type { AccessLog } from '../l7/access-log.js'
 import type { ForwardingPolicy } from '../l7/headers.js'
@@ -45,6 +46,8 @@ export interface HttpSnapshot extends SnapshotBase {
   readonly unrouted: RouteMetrics
   /** ACME http-01 answers, when a listener of the config has `tls.acme`; undefined otherwise. */
   readonly acmeChallenges: ChallengeAnswers | undefined
+  /** Who may ask for request explanations; undefined: the listener has no `explain` (off). */
+  readonly explain: ExplainPolicy | undefined
 }
 
 /** A route of a `tcp` listener: its pool, and the TLS server names that take it (passthrough). */

@@ -8,6 +8,7 @@
 import { ChallengeAnswers } from '../acme/index.js'
 import type { ListenerConfig, RuntimeConfig } from '../config/index.js'
 import type { Logger } from '../core/logger.js'
+import { ExplainPolicy } from '../explain/index.js'
 import type { FilterEnv, RuleLevel } from '../filters/env.js'
 import { compileListener, compileRoute } from '../filters/pipeline.js'
 import { createRules } from '../filters/registry.js'
@@ -125,6 +126,7 @@ export function buildSnapshot(
     pools: targets,
     unrouted,
     acmeChallenges: challengeAnswers(cfg),
+    explain: ExplainPolicy.of(lc.explain),
   }
 }
 

@@ -54,6 +54,8 @@ const PROXIED: Explanation = {
   error: undefined,
   server: 'a',
   serverDeterministic: false,
+  choice: undefined,
+  header: 'route=api; pool=api; picked=a',
   steps: [],
 }
 

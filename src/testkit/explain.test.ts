@@ -259,3 +259,48 @@ describe('explain()', () => {
     await assert.rejects(ex.explain({ clientIp: 'localhost' }), /expected an IP address/)
   })
 })
+
+describe('explain(): the shared account of live explanations', () => {
+  it('gives the choice and the x-switchyard-explain header a live request would get', async () => {
+    const e = await explain(CONFIG, { host: 'api.example.com', path: '/api/x', headers: { 'x-user': 'alice' } })
+    assert.equal(e.choice?.algorithm, 'ring-hash')
+    assert.equal(e.choice?.method, 'hash')
+    assert.equal(e.choice?.hashOn, 'header:x-user')
+    assert.equal(e.choice?.picked, e.server)
+    assert.equal(e.choice?.hash?.unit, 'point')
+    assert.deepEqual(e.choice?.skipped, [])
+    const h = e.choice?.hash
+    assert.equal(
+      e.header,
+      `route=api; filters=headers,rewrite,headers; pool=api; lb=ring-hash(hash header:x-user hash ${h?.value} point ${h?.at}/${h?.size}); picked=${e.server}`,
+    )
+    const redirect = await explain(CONFIG, { host: 'www.example.com', path: '/old/page' })
+    assert.equal(redirect.choice, undefined)
+    assert.equal(redirect.header, 'route=old; filters=headers,redirect(answered)')
+    const none = await explain(CONFIG, { host: 'nowhere.test' })
+    assert.equal(none.header, 'route=-; error=SWY_NO_ROUTE', 'the listener rules run after routing')
+  })
+
+  it('names a draining server as skipped, and a sticky decision', async () => {
+    const config = {
+      listeners: [{ name: 'l', listen: '127.0.0.1:0', routes: [{ pool: 'p' }] }],
+      pools: [
+        {
+          name: 'p',
+          sticky: { mode: 'cookie', secret: 'a-secret-of-16-or-more' },
+          servers: [
+            { url: 'http://127.0.0.1:4001', name: 'a' },
+            { url: 'http://127.0.0.1:4002', name: 'b', drain: true },
+          ],
+        },
+      ],
+    }
+    const e = await explain(config, {})
+    assert.deepEqual(e.choice?.skipped, [{ server: 'b', reason: 'draining' }])
+    assert.deepEqual(e.choice?.sticky, { mode: 'cookie', decision: 'new', setCookie: true })
+    assert.equal(
+      e.header,
+      'route=#0; pool=p; lb=round-robin(rotation); sticky=cookie(new); picked=a; scores=a(weight 1); skipped=b(draining)',
+    )
+  })
+})

@@ -26,6 +26,13 @@ import type { Balancer } from '../balancer/index.js'
 import { type RouteMatch, type RuntimeConfig, validateConfig } from '../config/index.js'
 import { ERROR_CODES, type ErrorCode, SwitchyardError } from '../core/errors.js'
 import { silentLogger } from '../core/logger.js'
+import {
+  describeChoice,
+  type ExplainRecord,
+  explainHeader,
+  MAX_CANDIDATES,
+  type ServerChoice,
+} from '../explain/index.js'
 import { isThenable } from '../filters/chain.js'
 import type { Filter, FilterContext, HookResult } from '../filters/types.js'
 import { admitRequestOf, tryHeaders } from '../l7/admission.js'
@@ -99,6 +106,16 @@ export interface Explanation {
   readonly server: string | undefined
   /** The server follows from the request (hashing, stickiness), not from the pool's rotation or a draw. */
   readonly serverDeterministic: boolean
+  /**
+   * How the pool chose `server`: the balancer's scores, the servers it skipped and why, the sticky
+   * decision; the same account a live request gets (docs/explain.md). Undefined when answered here.
+   */
+  readonly choice: ServerChoice | undefined
+  /**
+   * The `x-switchyard-explain` header a live request that asks gets for this decision (without its
+   * tries, which need a server to answer).
+   */
+  readonly header: string
   readonly steps: readonly ExplainStep[]
 }
 
@@ -287,10 +304,11 @@ class ConfigExplainer implements Explainer {
         `${byRule} answered ${status}${location === undefined ? '' : ` → ${location}`} (nothing is proxied)`,
       )
     const target = inbound.target
+    const route = target === undefined ? undefined : (target.view.name ?? target.view.index)
     return {
       listener: inbound.rt.config.name,
       clientIp: inbound.clientIp,
-      route: target === undefined ? undefined : (target.view.name ?? target.view.index),
+      route,
       routeIndex: target?.view.index,
       pool: undefined,
       pools: undefined,
@@ -301,6 +319,8 @@ class ConfigExplainer implements Explainer {
       error,
       server: undefined,
       serverDeterministic: false,
+      choice: undefined,
+      header: explainHeader(trace.record(route, undefined, undefined, error)),
       steps: trace.steps,
     }
   }
@@ -315,13 +335,20 @@ class ConfigExplainer implements Explainer {
     let selection: Selection | undefined
     let serverReason: string
     let deterministic = false
+    let choice: ServerChoice
     try {
-      const request = admitRequestOf(inbound, pool, target.pipeline.selectUpstream)
+      const select = target.pipeline.selectUpstream
+      const request = admitRequestOf(inbound, pool, select)
       const admission = pool.admit(request)
-      if (admission.kind === 'go') {
-        selection = admission.lease.first
-        admission.lease.end()
-      }
+      const lease = admission.kind === 'go' ? admission.lease : undefined
+      selection = lease?.first
+      choice = describeChoice(pool, request, {
+        picked: selection,
+        setCookie: lease?.setCookie,
+        upcoming: lease?.upcoming(MAX_CANDIDATES - 1) ?? [],
+        selectedBy: select.map((f) => f.name),
+      })
+      lease?.end()
       const how = serverChoice(pool, request)
       deterministic = selection !== undefined && how.deterministic
       serverReason =
@@ -334,10 +361,11 @@ class ConfigExplainer implements Explainer {
       pool.release()
     }
     trace.push('server', selection?.backend.id ?? null, serverReason)
+    const route = target.view.name ?? target.view.index
     return {
       listener: inbound.rt.config.name,
       clientIp: inbound.clientIp,
-      route: target.view.name ?? target.view.index,
+      route,
       routeIndex: target.view.index,
       pool: snapshotPool.name,
       pools: split,
@@ -355,6 +383,8 @@ class ConfigExplainer implements Explainer {
       error: undefined,
       server: selection?.backend.id,
       serverDeterministic: deterministic,
+      choice,
+      header: explainHeader(trace.record(route, snapshotPool.name, choice, undefined)),
       steps: trace.steps,
     }
   }
@@ -438,6 +468,10 @@ class Trace {
   #routeDone = false
   /** The filter (label) that answered, if one did. */
   answeredBy: string | undefined
+  /** The names of the filters that ran, in order (what a live explanation lists). */
+  readonly #ran: string[] = []
+  /** The name of the filter that answered, if one did. */
+  #answeredName: string | undefined
   /** Why a filter failed, if one did. */
   failure: string | undefined
   /** The filter that last chose the pool, with its origin. */
@@ -452,6 +486,16 @@ class Trace {
 
   push(step: StepName, result: string | number | null, reason: string): void {
     this.steps.push({ step, result, reason })
+  }
+
+  /** The explanation's record, as a live request's would be before its first try. */
+  record(
+    route: string | number | undefined,
+    pool: string | undefined,
+    choice: ServerChoice | undefined,
+    error: ErrorCode | undefined,
+  ): ExplainRecord {
+    return { route: route ?? null, filters: this.#ran, answeredBy: this.#answeredName, pool, choice, tries: [], error }
   }
 
   capture(): State {
@@ -501,6 +545,7 @@ class Trace {
     error?: unknown,
   ): void {
     if (phase === 'onRoute') this.routed()
+    this.#ran.push(filter.name)
     const label = filterLabel(filter, origin)
     const config = this.#inbound.rt.config
     const options = ruleOptions(origin, config)
@@ -511,6 +556,7 @@ class Trace {
     }
     if (verdict !== undefined && verdict !== null && verdict.kind === 'respond') {
       this.answeredBy = label
+      this.#answeredName = filter.name
       const location = verdict.headers?.location
       this.push(
         'rules',
@@ -530,6 +576,8 @@ class Trace {
       if (origin.level === 'route' && origin.rule === 'pools') this.#split(after.pool)
       changes.push(`pool → ${after.pool}`)
     }
+    // A refusal (rate limit, access rules) answers too; the answer step tells its code.
+    if (verdict !== undefined && verdict !== null && verdict.kind === 'reject') this.#answeredName = filter.name
     const detail = options === undefined ? '' : ` (${options})`
     this.push('rules', filter.name, `${label}${detail}: ${changes.length === 0 ? 'no change' : changes.join('; ')}`)
   }

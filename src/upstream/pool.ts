@@ -127,6 +127,17 @@ export interface EjectionEvent {
   readonly reason: 'outlier' | 'connect-failure'
 }
 
+/** Where a member stands for a new request now (UpstreamPool#standing): what explanations report. */
+export interface MemberStanding {
+  readonly backend: Backend
+  readonly state: ServerState
+  /** What ejected it, when `state` is `ejected`. */
+  readonly ejectedBy: EjectionEvent['reason'] | undefined
+  /** It has `maxConnections + maxPending` requests in flight: it takes no more. */
+  readonly full: boolean
+  readonly inFlight: number
+}
+
 /** Canonical text of a pool's config: equal keys mean a reload left the pool unchanged. */
 export function poolKey(config: PoolConfig): string {
   return JSON.stringify(config)
@@ -330,6 +341,23 @@ export class UpstreamPool {
   /** Where each server stands now, with since when (the admin API's view). */
   serverStates(): ReadonlyMap<string, { readonly state: ServerState; readonly sinceMs: number }> {
     return this.#shared.states
+  }
+
+  /**
+   * Where each member stands now, for explanations (never on the normal request path): its state as
+   * the admin API names it, what ejected it, whether it is full; `panic` when the pool ignores health
+   * (`panicThreshold`), so that down and ejected servers still take requests.
+   */
+  standing(): { readonly panic: boolean; readonly members: readonly MemberStanding[] } {
+    const ejected = this.#ejectedNow()
+    const members = [...this.#members.values()].map((s) => ({
+      backend: s.backend,
+      state: this.#stateOf(s.backend, ejected),
+      ejectedBy: ejected.get(s.backend.id),
+      full: isFull(s),
+      inFlight: s.load.inFlight,
+    }))
+    return { panic: this.#panic, members }
   }
 
   /** Servers that passive health ejected: outlier detection, or a refused or timed-out connect. */
@@ -759,7 +787,7 @@ export class PoolLease {
   readonly first: Selection
   /** A sticky binding to send with the response (`Set-Cookie` value), when one is due. */
   readonly setCookie: string | undefined
-  readonly #candidates: Iterator<Selection> | undefined
+  #candidates: Iterator<Selection> | undefined
   readonly #tried: string[] = []
   #tries = 0
   #ended = false
@@ -799,6 +827,19 @@ export class PoolLease {
     return new TryLease(this.#pool, selection, false)
   }
 
+  /**
+   * Up to `n` of the candidates after the first, in the order a retry walks them (available or not),
+   * left in place for it; none for a sticky lease, which keeps no list. Explanations read the
+   * runner-up of a pick here (P2C's other draw).
+   */
+  upcoming(n: number): readonly Selection[] {
+    const list = this.#candidates
+    if (list === undefined) return []
+    const ahead = list instanceof Lookahead ? list : new Lookahead(list)
+    this.#candidates = ahead
+    return ahead.peek(n)
+  }
+
   /** The next server for a retry, none of those tried; undefined when there is none. */
   next(): Selection | undefined {
     return this.#pool.nextFor(this, this.#candidates, this.#tried)
@@ -816,6 +857,30 @@ export class PoolLease {
     if (this.#ended) return
     this.#ended = true
     this.#pool.leaseEnded(this.request.ctx.clientIp)
+  }
+}
+
+/** A candidate walk whose next few items can be read before they are taken (PoolLease#upcoming). */
+class Lookahead implements Iterator<Selection> {
+  readonly #source: Iterator<Selection>
+  readonly #ahead: Selection[] = []
+
+  constructor(source: Iterator<Selection>) {
+    this.#source = source
+  }
+
+  peek(n: number): readonly Selection[] {
+    while (this.#ahead.length < n) {
+      const r = this.#source.next()
+      if (r.done === true) break
+      this.#ahead.push(r.value)
+    }
+    return this.#ahead.slice(0, n)
+  }
+
+  next(): IteratorResult<Selection> {
+    const held = this.#ahead.shift()
+    return held === undefined ? this.#source.next() : { done: false, value: held }
   }
 }
 
