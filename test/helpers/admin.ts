@@ -43,8 +43,11 @@ export function adminClient(base: string, token: string | undefined): AdminClien
 }
 
 export interface EventStream {
-  /** Events received so far, oldest first. */
+  /** Events of the log received so far, oldest first. */
   readonly events: SwitchyardEvent[]
+  /** `stats` events received so far (they have no id), oldest first. */
+  // biome-ignore lint/suspicious/noExplicitAny: the tests assert on the fields they read
+  readonly stats: any[]
   /** Resolves with the first event (received or to come) that `pred` accepts; rejects after `timeoutMs`. */
   next(pred: (e: SwitchyardEvent) => boolean, what: string, timeoutMs?: number): Promise<SwitchyardEvent>
   close(): void
@@ -63,6 +66,7 @@ export async function eventStream(
   })
   if (r.status !== 200 || r.body === null) throw new Error(`event stream: ${r.status}`)
   const events: SwitchyardEvent[] = []
+  const stats: unknown[] = []
   const waiters = new Set<() => void>()
   void (async () => {
     const decoder = new TextDecoder()
@@ -78,7 +82,10 @@ export async function eventStream(
             .filter((l) => l.startsWith('data: '))
             .map((l) => l.slice(6))
             .join('\n')
-          if (data !== '') events.push(JSON.parse(data) as SwitchyardEvent)
+          if (data === '') continue
+          const event = JSON.parse(data) as { type: string }
+          if (event.type === 'stats') stats.push(event)
+          else events.push(event as SwitchyardEvent)
         }
         for (const w of waiters) w()
       }
@@ -88,6 +95,7 @@ export async function eventStream(
   })()
   return {
     events,
+    stats,
     next(pred, what, timeoutMs = 5000) {
       const found = events.find(pred)
       if (found) return Promise.resolve(found)
