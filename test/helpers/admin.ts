@@ -50,6 +50,9 @@ export interface EventStream {
   readonly stats: any[]
   /** Resolves with the first event (received or to come) that `pred` accepts; rejects after `timeoutMs`. */
   next(pred: (e: SwitchyardEvent) => boolean, what: string, timeoutMs?: number): Promise<SwitchyardEvent>
+  /** Resolves with the first `stats` event (received or to come) that `pred` accepts; rejects after `timeoutMs`. */
+  // biome-ignore lint/suspicious/noExplicitAny: the tests assert on the fields they read
+  nextStats(pred: (e: any, index: number) => boolean, what: string, timeoutMs?: number): Promise<any>
   close(): void
 }
 
@@ -93,27 +96,29 @@ export async function eventStream(
       // aborted
     }
   })()
+  const wait = <T>(list: T[], pred: (e: T, index: number) => boolean, what: string, timeoutMs: number) => {
+    const found = list.find(pred)
+    if (found) return Promise.resolve(found)
+    return new Promise<T>((resolve, reject) => {
+      const check = () => {
+        const e = list.find(pred)
+        if (e === undefined) return
+        clearTimeout(timer)
+        waiters.delete(check)
+        resolve(e)
+      }
+      const timer = setTimeout(() => {
+        waiters.delete(check)
+        reject(new Error(`no ${what} event within ${timeoutMs} ms; got ${JSON.stringify(list).slice(0, 2000)}`))
+      }, timeoutMs)
+      waiters.add(check)
+    })
+  }
   return {
     events,
     stats,
-    next(pred, what, timeoutMs = 5000) {
-      const found = events.find(pred)
-      if (found) return Promise.resolve(found)
-      return new Promise((resolve, reject) => {
-        const check = () => {
-          const e = events.find(pred)
-          if (e === undefined) return
-          clearTimeout(timer)
-          waiters.delete(check)
-          resolve(e)
-        }
-        const timer = setTimeout(() => {
-          waiters.delete(check)
-          reject(new Error(`no ${what} event within ${timeoutMs} ms; got ${JSON.stringify(events)}`))
-        }, timeoutMs)
-        waiters.add(check)
-      })
-    },
+    next: (pred, what, timeoutMs = 5000) => wait(events, pred, what, timeoutMs),
+    nextStats: (pred, what, timeoutMs = 5000) => wait(stats, pred, what, timeoutMs),
     close: () => controller.abort(),
   }
 }
