@@ -4,8 +4,9 @@
  * while, a weight change and a drain through the admin API, then the dashboard in headless Chromium
  * (Debian's /usr/bin/chromium, driven by playwright-core).
  *
- *   npx tsx scripts/dashboard-screenshot.ts [OUT.png] [--seconds 40] [--serve]
+ *   npx tsx scripts/dashboard-screenshot.ts [OUT.png] [--seconds 40] [--phone] [--serve]
  *
+ * `--phone` takes it at a phone's size (390 × 844 CSS pixels, twice as dense). *
  * `--serve` keeps everything running after the picture (the admin URL and token are printed), for
  * working on the dashboard. Traffic goes to 127.0.0.1 only, and stops with the script.
  */
@@ -52,7 +53,11 @@ function gaussian(): number {
 async function main(): Promise<void> {
   const { values, positionals } = parseArgs({
     allowPositionals: true,
-    options: { seconds: { type: 'string', default: '40' }, serve: { type: 'boolean', default: false } },
+    options: {
+      seconds: { type: 'string', default: '40' },
+      phone: { type: 'boolean', default: false },
+      serve: { type: 'boolean', default: false },
+    },
   })
   const out = path.resolve(positionals[0] ?? path.join(ROOT, 'docs', 'img', 'dashboard.png'))
   const seconds = Math.min(600, Math.max(5, Number(values.seconds)))
@@ -146,8 +151,8 @@ async function main(): Promise<void> {
     executablePath: CHROMIUM,
     headless: true,
     args: CHROMIUM_ARGS,
-    viewport: { width: 1600, height: 1000 },
-    deviceScaleFactor: 1,
+    viewport: values.phone ? { width: 390, height: 844 } : { width: 1600, height: 1000 },
+    deviceScaleFactor: values.phone ? 2 : 1,
   })
   try {
     const page = await context.newPage()
@@ -161,7 +166,12 @@ async function main(): Promise<void> {
     await page.click('tr.server[data-server="api-3"] button.link')
     await page.waitForTimeout(1200)
     await mkdir(path.dirname(out), { recursive: true })
-    await page.screenshot({ path: out, fullPage: true })
+    // A phone's page is long: its first screen, and the first pool's.
+    if (values.phone) {
+      await page.screenshot({ path: out })
+      await page.locator('section.pool').first().scrollIntoViewIfNeeded()
+      await page.screenshot({ path: out.replace(/\.png$/, '-pool.png') })
+    } else await page.screenshot({ path: out, fullPage: true })
     console.log(`screenshot: ${path.relative(process.cwd(), out)}`)
     if (values.serve) {
       console.log(`admin: ${admin}  token: ${TOKEN}  (Ctrl-C stops)`)
