@@ -5,7 +5,9 @@
  * test/dashboard-browser.test.ts opens the page itself in Chromium.
  */
 import assert from 'node:assert/strict'
+import { once } from 'node:events'
 import { readFile } from 'node:fs/promises'
+import { type AddressInfo, connect, createServer } from 'node:net'
 import path from 'node:path'
 import { after, before, describe, it } from 'node:test'
 import { gzipSync } from 'node:zlib'
@@ -16,6 +18,7 @@ import { createLoadBalancer, type LoadBalancer } from '../src/index.js'
 import { type AdminClient, adminClient, eventStream } from './helpers/admin.js'
 import { startBackends, type TestBackend } from './helpers/backends.js'
 import { ensureDashboard } from './helpers/dashboard.js'
+import { waitFor } from './helpers/wait.js'
 
 const TOKEN = 'dashboard-test-token-0123456789'
 
@@ -185,5 +188,41 @@ describe('dashboard serving and live numbers', () => {
     }
     assert.ok(h.pools.app.p50.some((v: number | null) => v !== null && v > 0))
     events.close()
+  })
+})
+
+describe('dashboard numbers of a TCP listener', () => {
+  it('counts its open connections, and the connections it ended, in the view and the stats', async () => {
+    const echo = createServer((s) => s.pipe(s))
+    echo.listen(0, '127.0.0.1')
+    await once(echo, 'listening')
+    const lb = createLoadBalancer({
+      admin: { listen: '127.0.0.1:0', token: TOKEN },
+      listeners: [{ name: 'l4', listen: '127.0.0.1:0', protocol: 'tcp', routes: [{ pool: 'echo' }] }],
+      pools: [{ name: 'echo', servers: [`http://127.0.0.1:${(echo.address() as AddressInfo).port}`] }],
+    })
+    await lb.start()
+    try {
+      const api = adminClient(`http://127.0.0.1:${lb.adminAddress()?.port}`, TOKEN)
+      const events = await eventStream(`http://127.0.0.1:${lb.adminAddress()?.port}`, TOKEN)
+      const client = connect(lb.addresses().l4?.port ?? 0, '127.0.0.1')
+      client.write('ping')
+      await once(client, 'data')
+      const open = (await api.get('/api/v1/listeners')).listeners[0]
+      assert.deepEqual([open.protocol, open.connections, open.inFlight, open.tcpConnections], ['tcp', 1, 1, 0])
+      client.end()
+      await waitFor(
+        async () => (await api.get('/api/v1/listeners')).listeners[0].tcpConnections === 1,
+        'the connection ended',
+      )
+      const stats = await events.nextStats((e) => e.listeners[0].tcpConnections === 1, 'the ended connection', 3000)
+      assert.equal(stats.listeners[0].connections, 0)
+      assert.equal(stats.listeners[0].requests.total, 0, 'no HTTP answers')
+      assert.equal(stats.listeners[0].live.errorRate === null || stats.listeners[0].live.errorRate === 0, true)
+      events.close()
+    } finally {
+      await lb.close({ gracePeriodMs: 100 })
+      echo.close()
+    }
   })
 })
