@@ -211,7 +211,7 @@ async function demoCommand(values: ReturnType<typeof parse>['values'], io: Io): 
       '',
       'Switchyard demo',
       `  load balancer  http://${at}   round-robin over ${backends.map((b) => `${b.name} (${b.url})`).join(', ')}`,
-      `  admin          http://${adminAt}   status page, /api/v1/pools, /metrics`,
+      `  admin          http://${adminAt}   dashboard (open it in a browser), /api/v1, /metrics`,
       `  admin token    ${token}   (Authorization: Bearer; the page asks for it once)`,
       `  pid            ${process.pid}   Switchyard's own (not npm's): Ctrl-C or kill -TERM ${process.pid} stops it`,
       '',

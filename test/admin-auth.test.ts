@@ -10,6 +10,7 @@ import path from 'node:path'
 import { after, before, describe, it } from 'node:test'
 import { createLoadBalancer, type LoadBalancer, validateConfig } from '../src/index.js'
 import { configFiles, runCliToEnd } from './helpers/cli.js'
+import { ensureDashboard } from './helpers/dashboard.js'
 
 const TOKEN = 'a-long-enough-admin-token-1234'
 const file = configFiles('switchyard-admin-')
@@ -48,15 +49,19 @@ describe('admin API with a token', () => {
     }
   })
 
-  it('leaves /healthz open, and the status page shell, which holds no data and asks for the token', async () => {
+  it('leaves /healthz open, and the dashboard files, which hold no data (the page asks for the token)', async () => {
+    await ensureDashboard()
     const r = await fetch(`${url}/healthz`)
     assert.equal(r.status, 200)
     assert.deepEqual(await r.json(), { status: 'ok' })
-    const page = await fetch(`${url}/`)
-    assert.equal(page.status, 200)
-    const html = await page.text()
-    assert.match(html, /sessionStorage/)
-    assert.doesNotMatch(html, /"listeners"|generation/, 'no status in the page itself')
+    for (const path of ['/', '/dashboard/app.js', '/dashboard/app.css']) {
+      const page = await fetch(`${url}${path}`)
+      assert.equal(page.status, 200, path)
+      const text = await page.text()
+      assert.ok(!text.includes(TOKEN), path)
+      assert.doesNotMatch(text, /"generation"|"pools":/, `no status in ${path}`)
+    }
+    assert.match(await (await fetch(`${url}/dashboard/app.js`)).text(), /sessionStorage/)
   })
 })
 

@@ -78,6 +78,17 @@ describe('admin API v1 with workers: 2', () => {
       assert.equal(s.requests, backends.find((b) => b.name === s.name)?.requests.length, s.name)
       assert.equal(s.histogram.count, s.requests)
     }
+    // The listener's answers too, summed over the workers, in its view and in the stats event.
+    const { listeners } = await api.get('/api/v1/listeners')
+    assert.equal(listeners[0].requests.total, sent)
+    assert.equal(listeners[0].requests['2xx'], sent)
+    const events = await eventStream(admin, TOKEN)
+    const stats = await events.nextStats((e) => e.listeners[0].requests.total === sent, 'the summed stats', 3000)
+    assert.equal(
+      stats.pools[0].servers.reduce((n: number, x: { requests: number }) => n + x.requests, 0),
+      sent,
+    )
+    events.close()
   })
 
   it('disables a server on every worker before the 200', async () => {
@@ -149,7 +160,10 @@ describe('admin API v1 with workers: 2', () => {
     assert.equal(e.ejected, true)
     assert.ok(e.worker === 0 || e.worker === 1)
     const { servers } = await api.get('/api/v1/pools/app')
-    assert.equal(servers.find((s: { name: string }) => s.name === 'dead').state, 'ejected')
+    const dead = servers.find((s: { name: string }) => s.name === 'dead')
+    assert.equal(dead.state, 'ejected')
+    assert.ok(dead.ejections >= 1, `ejections ${dead.ejections}`)
+    assert.ok(dead.retries >= 1, 'the refused connects were retried on another server')
     events.close()
   })
 })

@@ -7,6 +7,7 @@
 import { z } from 'zod'
 import { nameSchema } from '../config/schema.js'
 import { DURATION_BUCKETS_S } from '../metrics/index.js'
+import { EVENT_TYPES, STREAM_ONLY_TYPES } from '../server/events.js'
 import { RUNTIME_STATES } from '../server/overrides.js'
 import { VERSION } from '../version.js'
 
@@ -59,6 +60,8 @@ const serverView = z.object({
   requests: z.int().describe('Tries sent to it since it joined.'),
   errors: z.int(),
   errorsByCode: z.record(z.string(), z.int()).describe('Failed tries by SWY_* code, or `5xx` for a 5xx answer.'),
+  retries: z.int().describe('Requests tried again after a try to it failed.'),
+  ejections: z.int().describe('Times passive health ejected it (with workers: summed, each worker ejects on its own).'),
   latencyMs: percentiles.describe('Whole tries over the last minute; null without traffic.'),
   ttfbMs: percentiles.describe('Try start to response head over the last minute.'),
   histogram: z
@@ -78,12 +81,24 @@ const poolView = z.object({
   servers: z.array(serverView),
 })
 
+const classCounts = z.object({
+  total: z.int(),
+  '1xx': z.int(),
+  '2xx': z.int(),
+  '3xx': z.int(),
+  '4xx': z.int(),
+  '5xx': z.int(),
+})
+
 const listenerView = z.object({
   name: z.string(),
   protocol: z.enum(['http', 'https', 'tcp']),
   listen: z.string(),
   address: z.string(),
-  inFlight: z.int(),
+  inFlight: z.int().describe('Requests (TCP: connections) being handled now.'),
+  connections: z.int().describe('Client connections open now.'),
+  requests: classCounts.describe('Requests answered since start, by status class (zeros for TCP).'),
+  tcpConnections: z.int().describe('TCP: connections ended since start (0 for HTTP).'),
   rules: z.array(z.string()),
   routes: z.array(
     z.object({
@@ -118,14 +133,88 @@ const overridesView = z.object({
   stateFile: z.string().nullable(),
 })
 
-const eventSchema = z
+const loggedEvent = z
   .object({
     id: z.int(),
     time: z.string(),
-    type: z.enum(['health', 'ejection', 'reload', 'change', 'worker']),
+    type: z.enum(EVENT_TYPES),
   })
   .catchall(z.unknown())
-  .describe('One event; the other fields depend on `type`.')
+  .describe('One event of the log; the other fields depend on `type`.')
+
+const rate = z.number().nullable()
+
+const upstreamLive = z.object({
+  rps: rate.describe('Tries per second over the last interval; null on a first reading.'),
+  errorRate: rate.describe('Failed tries over all tries in the last interval, 0 to 1; null without tries.'),
+  latencyMs: percentiles.describe('Whole tries that ended in the last 5 s.'),
+  histogram: z
+    .array(z.int())
+    .describe('Whole-try counts per bucket over the last 15 minutes (bounds: `bucketsS` of /api/v1/stats).'),
+})
+
+const listenerLive = z.object({
+  rps: rate.describe('Requests answered (TCP: connections ended) per second over the last interval.'),
+  errorRate: rate.describe('5xx answers (TCP: connections that reached no server) over all, 0 to 1.'),
+  classes: z
+    .object({ '1xx': rate, '2xx': rate, '3xx': rate, '4xx': rate, '5xx': rate })
+    .describe('Answers per second.'),
+})
+
+const statsEvent = z
+  .object({
+    type: z.enum(STREAM_ONLY_TYPES),
+    time: z.string(),
+    intervalMs: z.int(),
+    pools: z.array(
+      poolView.extend({
+        live: upstreamLive.extend({ inFlight: z.int() }),
+        servers: z.array(serverView.extend({ live: upstreamLive })),
+      }),
+    ),
+    listeners: z.array(listenerView.extend({ live: listenerLive })),
+    point: z
+      .object({
+        time: z.number(),
+        listeners: z.record(z.string(), z.unknown()),
+        pools: z.record(z.string(), z.unknown()),
+      })
+      .describe('This reading as one point of `GET /api/v1/stats`: the same paths, one number (or null) each.'),
+  })
+  .describe('Every second: each pool, server and listener with its live numbers. No `id`; never replayed.')
+
+const eventSchema = z.union([loggedEvent, statsEvent])
+
+const series = z.array(z.number().nullable()).describe('One value per point of `time`; null: nothing to measure.')
+const upstreamSeries = z.object({
+  rps: series,
+  errorRate: series,
+  inFlight: series,
+  p50: series,
+  p95: series,
+  p99: series,
+})
+const statsHistory = z.object({
+  intervalMs: z.int(),
+  windowMs: z.int(),
+  time: z.array(z.number()).describe('ms since the epoch, oldest first.'),
+  bucketsS: z.array(z.number()).describe('Upper bounds of the histogram buckets, in s; a last bucket is +Inf.'),
+  listeners: z.record(
+    z.string(),
+    z.object({
+      rps: series,
+      errorRate: series,
+      connections: series,
+      inFlight: series,
+      '1xx': series,
+      '2xx': series,
+      '3xx': series,
+      '4xx': series,
+      '5xx': series,
+    }),
+  ),
+  pools: z.record(z.string(), upstreamSeries.extend({ servers: z.record(z.string(), upstreamSeries) })),
+})
 
 // --- the table --------------------------------------------------------------------------------
 
@@ -204,6 +293,13 @@ export const ROUTES = {
     summary: 'Every listener with its routes and rules.',
     answers: { 200: { description: 'The listeners.', schema: z.object({ listeners: z.array(listenerView) }) } },
   },
+  getStats: {
+    method: 'GET',
+    path: '/api/v1/stats',
+    summary:
+      'The live numbers of the last 15 minutes, one point a second, column by column: requests per second, error rate, in flight and p50/p95/p99 of every pool and server; requests per second by status class, connections and in flight of every listener.',
+    answers: { 200: { description: 'The history.', schema: statsHistory } },
+  },
   getConfig: {
     method: 'GET',
     path: '/api/v1/config',
@@ -253,7 +349,7 @@ export const ROUTES = {
     method: 'GET',
     path: '/api/v1/events',
     summary:
-      'Server-Sent Events: health transitions, ejections, reloads, runtime changes, worker restarts. The kept history first (after `Last-Event-ID`, when sent).',
+      'Server-Sent Events: health transitions, ejections, reloads, runtime changes, worker restarts; the kept history first (after `Last-Event-ID`, when sent). And every second a `stats` event, not kept, without an id.',
     answers: {
       200: {
         description: 'An event stream; each `data:` is one event.',

@@ -3,14 +3,18 @@
  * `GET /api/v1/openapi.json`), Prometheus metrics, liveness, and the dashboard page.
  *
  *   GET /healthz      200 {"status":"ok"} while serving (open)
- *   GET /             the dashboard page (open: it holds no data, and asks for the token)
+ *   GET /             the dashboard (open, with /dashboard/app.js and app.css: they hold no data,
+ *                     and the page asks for the token)
  *   GET /metrics      Prometheus text exposition
  *   GET /api/status   the summary of earlier versions (listeners, pools, workers)
- *   /api/v1/...       read and steer: pools, servers, listeners, config, reload, overrides, events
+ *   /api/v1/...       read and steer: pools, servers, listeners, stats, config, reload, overrides, events
  *
  * It reads reports, snapshots and metrics, never pool internals, and changes things only through
  * Steering (server/steering.ts). Closed by default: the config allows it on a loopback address only,
- * unless `admin.token` guards every request but `/healthz` and `/` (401 otherwise).
+ * unless `admin.token` guards every request but `/healthz` and the dashboard's files (401 otherwise).
+ *
+ * Every STATS_INTERVAL_MS it reads the reports (stats.ts): the live numbers and their history
+ * (`GET /api/v1/stats`), and a `stats` event to every open event stream.
  *
  * Bodies: JSON up to MAX_JSON_BYTES; a config for `PUT /api/v1/config` up to MAX_CONFIG_BYTES.
  * Errors answer `{"error": "...", "issues"?: [...]}`.
@@ -24,12 +28,23 @@ import type { ListenAddress } from '../core/address.js'
 import { isSwitchyardError } from '../core/errors.js'
 import { tokenDigest, tokenMatches } from '../core/token.js'
 import { boundAddress, listenOn } from '../listeners/bind.js'
+import { DURATION_BUCKETS_S } from '../metrics/index.js'
 import type { SwitchyardEvent } from '../server/events.js'
 import { unmatched } from '../server/overrides.js'
-import type { PoolReport } from '../server/reports.js'
+import { addHistograms, type ListenerReport, type PoolReport } from '../server/reports.js'
 import { ChangeError, type Steering } from '../server/steering.js'
 import { matchRoute, type OperationId, openApiDocument, serverAddSchema, serverPatchSchema } from './api.js'
-import { LatencyWindow, listenerViews, type PoolView, poolView, redact, SAMPLE_MS, type ServerView } from './views.js'
+import { DASHBOARD_CSP, DashboardAssets, NOT_BUILT_HTML } from './assets.js'
+import { type Reading, STATS_HISTORY_MS, STATS_INTERVAL_MS, StatsRecorder } from './stats.js'
+import {
+  LatencyWindow,
+  type ListenerView,
+  listenerViews,
+  type PoolView,
+  poolView,
+  redact,
+  type ServerView,
+} from './views.js'
 
 /** What the admin API reads and steers: one load balancer, or the supervisor of several worker processes. */
 export interface AdminSource {
@@ -39,6 +54,8 @@ export interface AdminSource {
   status(): unknown
   /** Every pool with its servers (summed over workers). */
   poolReports(): PoolReport[] | Promise<PoolReport[]>
+  /** Every listener's connections, load and answers by class (summed over workers). */
+  listenerReports(): ListenerReport[] | Promise<ListenerReport[]>
   /** Reloads the config file; ChangeError 409 without one. */
   reloadFile(): Promise<void>
   /** The effective config: what serves now. */
@@ -52,6 +69,29 @@ const MAX_JSON_BYTES = 64 * 1024
 const MAX_CONFIG_BYTES = 4 * 1024 * 1024
 /** A comment line on every event stream this often, so that idle proxies keep it open. */
 const SSE_KEEPALIVE_MS = 15_000
+
+/** A server's or pool's view in a `stats` event: the view, plus its live numbers. */
+export type LiveServerView = ServerView & { readonly live: LiveUpstream }
+export type LivePoolView = Omit<PoolView, 'servers'> & {
+  readonly live: LiveUpstream & { readonly inFlight: number }
+  readonly servers: readonly LiveServerView[]
+}
+export type LiveListenerView = ListenerView & { readonly live: NonNullable<ReturnType<Reading['listeners']['get']>> }
+type LiveUpstream = NonNullable<ReturnType<Reading['servers']['get']>> & {
+  /** Whole-try counts per bucket over the last STATS_HISTORY_MS (or since the server joined). */
+  readonly histogram: readonly number[]
+}
+
+/** The `stats` event: every pool and listener view with its live numbers. Not kept in the event log. */
+export interface StatsEvent {
+  readonly type: 'stats'
+  readonly time: string
+  readonly intervalMs: number
+  readonly pools: readonly LivePoolView[]
+  readonly listeners: readonly LiveListenerView[]
+  /** This reading as one point of `GET /api/v1/stats`: the same paths, one value each. */
+  readonly point: Reading['point'] & { readonly time: number }
+}
 
 /** An answer to send: status and JSON body. */
 class Reply {
@@ -67,9 +107,17 @@ export class AdminServer {
   readonly #source: AdminSource
   readonly #address: ListenAddress
   readonly #window = new LatencyWindow()
+  /** The histograms of the dashboard: over the whole history, a reading every 30 s. */
+  readonly #longWindow = new LatencyWindow(Date.now, STATS_HISTORY_MS, 30_000)
+  readonly #stats = new StatsRecorder()
   readonly #sampler: NodeJS.Timeout
+  /** A reading is under way: the next tick is skipped rather than piled up behind a slow one. */
+  #sampling = false
+  /** The last `stats` event, for a stream that opens between two. */
+  #lastStats: string | undefined
   /** Open event streams, ended on close. */
   readonly #streams = new Set<ServerResponse>()
+  readonly #assets = new DashboardAssets()
 
   /** SHA-256 of the bearer token, compared in constant time; undefined: no token (a loopback admin). */
   readonly #tokenDigest: Buffer | undefined
@@ -84,8 +132,8 @@ export class AdminServer {
         else res.destroy()
       })
     })
-    // Readings for the latency window, also while nobody asks.
-    this.#sampler = setInterval(() => void this.#reports().catch(() => {}), SAMPLE_MS * 2)
+    // Readings for the latency windows and the stats, also while nobody watches.
+    this.#sampler = setInterval(() => void this.#sample().catch(() => {}), STATS_INTERVAL_MS)
     this.#sampler.unref()
   }
 
@@ -109,11 +157,11 @@ export class AdminServer {
   async #handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
     const path = (req.url ?? '/').split('?')[0] as string
     const method = req.method ?? 'GET'
-    if (path === '/healthz' || path === '/') {
+    if (path === '/healthz' || DashboardAssets.serves(path)) {
       if (method !== 'GET' && method !== 'HEAD')
         return sendJson(res, 405, { error: 'method not allowed' }, { allow: 'GET' })
       if (path === '/healthz') return sendJson(res, 200, { status: 'ok' })
-      return send(res, 200, 'text/html; charset=utf-8', INDEX_HTML)
+      return this.#asset(req, res, path)
     }
     if (!this.#authorized(req)) {
       res.setHeader('www-authenticate', 'Bearer realm="switchyard admin"')
@@ -175,12 +223,12 @@ export class AdminServer {
       case 'removeServer':
         await steering.remove(pool, server)
         return new Reply(202, await this.#serverView(pool, server).catch(() => ({ name: server, state: 'draining' })))
-      case 'listListeners': {
-        const status = (await this.#source.status()) as {
-          listeners: { name: string; address: string; inFlight: number }[]
-        }
-        return new Reply(200, { listeners: listenerViews(this.#source.config, status.listeners) })
-      }
+      case 'listListeners':
+        return new Reply(200, {
+          listeners: listenerViews(this.#source.config, await this.#source.listenerReports()),
+        })
+      case 'getStats':
+        return new Reply(200, { ...this.#stats.history(), bucketsS: DURATION_BUCKETS_S })
       case 'getConfig':
         return new Reply(200, redact(this.#source.config))
       case 'putConfig': {
@@ -220,6 +268,94 @@ export class AdminServer {
     return reports
   }
 
+  /** One reading for the stats: recorded, and sent to every open stream as a `stats` event. */
+  async #sample(): Promise<void> {
+    if (this.#sampling) return
+    this.#sampling = true
+    try {
+      const [pools, listeners] = await Promise.all([this.#reports(), this.#source.listenerReports()])
+      this.#longWindow.record(pools)
+      const reading = this.#stats.record(pools, listeners)
+      if (this.#streams.size === 0) {
+        this.#lastStats = undefined
+        return
+      }
+      const event = this.#statsEvent(pools, listeners, reading)
+      this.#lastStats = `event: stats\ndata: ${JSON.stringify(event)}\n\n`
+      for (const res of this.#streams) res.write(this.#lastStats)
+    } finally {
+      this.#sampling = false
+    }
+  }
+
+  #statsEvent(pools: readonly PoolReport[], listeners: readonly ListenerReport[], reading: Reading): StatsEvent {
+    const overrides = this.#source.steering.overrides
+    const none = { rps: null, errorRate: null, latencyMs: { p50: null, p95: null, p99: null } }
+    return {
+      type: 'stats',
+      time: new Date(reading.atMs).toISOString(),
+      intervalMs: STATS_INTERVAL_MS,
+      point: { time: reading.atMs, ...reading.point },
+      pools: pools.map((report) => {
+        const view = poolView(report, overrides, this.#window)
+        const histograms = report.servers.map((s) => this.#longWindow.window(report.name, s).duration)
+        return {
+          ...view,
+          live: {
+            ...(reading.pools.get(report.name) ?? none),
+            inFlight: report.servers.reduce((n, s) => n + s.inFlight, 0),
+            histogram: addHistograms(histograms).counts,
+          },
+          servers: view.servers.map((s, i) => ({
+            ...s,
+            live: {
+              ...(reading.servers.get(`${report.name}\0${s.name}`) ?? none),
+              histogram: (histograms[i] as { counts: readonly number[] }).counts,
+            },
+          })),
+        }
+      }),
+      listeners: listenerViews(this.#source.config, listeners).map((l) => ({
+        ...l,
+        live: reading.listeners.get(l.name) ?? {
+          rps: null,
+          errorRate: null,
+          classes: { '1xx': null, '2xx': null, '3xx': null, '4xx': null, '5xx': null },
+        },
+      })),
+    }
+  }
+
+  /** A file of the dashboard: gzip when the client takes it, 304 when its copy is current. */
+  #asset(req: IncomingMessage, res: ServerResponse, path: string): void {
+    const asset = this.#assets.get(path)
+    const headers = {
+      'content-security-policy': DASHBOARD_CSP,
+      'x-content-type-options': 'nosniff',
+      'referrer-policy': 'no-referrer',
+      'cache-control': 'no-cache',
+    }
+    if (asset === undefined) {
+      res.writeHead(503, { ...headers, 'content-type': 'text/html; charset=utf-8' })
+      return void res.end(req.method === 'HEAD' ? undefined : NOT_BUILT_HTML)
+    }
+    if (req.headers['if-none-match'] === asset.etag) {
+      res.writeHead(304, { ...headers, etag: asset.etag })
+      return void res.end()
+    }
+    const gzip = /\bgzip\b/.test(String(req.headers['accept-encoding'] ?? ''))
+    const body = gzip ? asset.gzip : asset.body
+    res.writeHead(200, {
+      ...headers,
+      'content-type': asset.type,
+      'content-length': body.length,
+      etag: asset.etag,
+      vary: 'accept-encoding',
+      ...(gzip ? { 'content-encoding': 'gzip' } : {}),
+    })
+    res.end(req.method === 'HEAD' ? undefined : body)
+  }
+
   async #pools(): Promise<PoolView[]> {
     const overrides = this.#source.steering.overrides
     return (await this.#reports()).map((r) => poolView(r, overrides, this.#window))
@@ -250,6 +386,7 @@ export class AdminServer {
     const write = (e: SwitchyardEvent) => res.write(`id: ${e.id}\nevent: ${e.type}\ndata: ${JSON.stringify(e)}\n\n`)
     res.write('retry: 2000\n\n')
     for (const e of log.since(Number.isFinite(last) ? last : 0)) write(e)
+    if (this.#lastStats !== undefined) res.write(this.#lastStats)
     const unsubscribe = log.subscribe(write)
     const keepalive = setInterval(() => res.write(': keepalive\n\n'), SSE_KEEPALIVE_MS)
     this.#streams.add(res)
@@ -348,18 +485,3 @@ function send(res: ServerResponse, status: number, type: string, body: string): 
   })
   res.end(res.req.method === 'HEAD' ? undefined : body)
 }
-
-const INDEX_HTML = `<!doctype html>
-<html lang="en"><head><meta charset="utf-8"><title>Switchyard admin</title>
-<style>body{font:15px/1.5 system-ui,sans-serif;margin:2rem;max-width:50rem}pre{background:#f4f4f4;padding:1rem;overflow:auto}</style>
-</head><body><h1>Switchyard admin</h1>
-<ul><li><a href="/api/v1/pools">/api/v1/pools</a>: pools and servers</li>
-<li><a href="/api/v1/openapi.json">/api/v1/openapi.json</a>: the API</li>
-<li><a href="/metrics">/metrics</a>: Prometheus metrics</li><li><a href="/healthz">/healthz</a>: liveness</li></ul>
-<h2>Pools</h2><form id="f" hidden><label>Admin token <input id="t" type="password" autocomplete="off"></label> <button>Use</button></form><pre id="s">loading…</pre>
-<script>const T='switchyard-admin-token',s=document.getElementById('s'),f=document.getElementById('f');
-async function r(){try{const k=sessionStorage.getItem(T),h=k?{authorization:'Bearer '+k}:{},q=await fetch('/api/v1/pools',{headers:h});
-if(q.status===401){f.hidden=false;s.textContent='this admin API needs its token';return}f.hidden=true;s.textContent=JSON.stringify(await q.json(),null,2)}catch(e){s.textContent=String(e)}}
-f.onsubmit=(e)=>{e.preventDefault();sessionStorage.setItem(T,document.getElementById('t').value);r()};r();setInterval(r,2000)</script>
-</body></html>
-`

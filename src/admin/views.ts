@@ -11,6 +11,7 @@ import type { RuntimeConfig } from '../config/index.js'
 import { type Overrides, overrideOf, type ServerOverride } from '../server/overrides.js'
 import {
   type HistogramReport,
+  type ListenerReport,
   type PoolReport,
   quantile,
   type ServerReport,
@@ -39,6 +40,10 @@ export interface ServerView {
   readonly requests: number
   readonly errors: number
   readonly errorsByCode: Readonly<Record<string, number>>
+  /** Requests tried again after a try to it failed. */
+  readonly retries: number
+  /** Times passive health ejected it. */
+  readonly ejections: number
   /** Whole tries, in ms, over the window; null without traffic in it. */
   readonly latencyMs: Percentiles
   /** Try start to response head, in ms, over the window. */
@@ -61,16 +66,20 @@ export interface PoolView {
 
 type Reading = { readonly atMs: number; readonly duration: HistogramReport; readonly ttfb: HistogramReport }
 
-/** Readings of each server's histograms, for windowed percentiles. */
+/** Readings of each server's histograms, for windowed percentiles (WINDOW_MS, SAMPLE_MS unless told). */
 export class LatencyWindow {
   readonly #readings = new Map<string, Reading[]>()
   readonly #now: () => number
+  readonly #windowMs: number
+  readonly #sampleMs: number
 
-  constructor(now: () => number = Date.now) {
+  constructor(now: () => number = Date.now, windowMs = WINDOW_MS, sampleMs = SAMPLE_MS) {
     this.#now = now
+    this.#windowMs = windowMs
+    this.#sampleMs = sampleMs
   }
 
-  /** Records the reports (at most one reading per server per SAMPLE_MS) and forgets removed servers. */
+  /** Records the reports (at most one reading per server per sample period) and forgets removed servers. */
   record(pools: readonly PoolReport[]): void {
     const now = this.#now()
     const seen = new Set<string>()
@@ -82,10 +91,10 @@ export class LatencyWindow {
         const last = list[list.length - 1]
         // A count that went down is a new server under the same name: start over.
         if (last !== undefined && last.duration.count > s.duration.count) list.length = 0
-        if (last === undefined || list.length === 0 || now - last.atMs >= SAMPLE_MS)
+        if (last === undefined || list.length === 0 || now - last.atMs >= this.#sampleMs)
           list.push({ atMs: now, duration: s.duration, ttfb: s.ttfb })
         // Keep one reading older than the window, the base of the next percentiles.
-        while (list.length > 2 && now - (list[1] as Reading).atMs >= WINDOW_MS) list.shift()
+        while (list.length > 2 && now - (list[1] as Reading).atMs >= this.#windowMs) list.shift()
         this.#readings.set(key, list)
       }
     for (const key of this.#readings.keys()) if (!seen.has(key)) this.#readings.delete(key)
@@ -96,7 +105,7 @@ export class LatencyWindow {
     const list = this.#readings.get(`${pool}\0${s.name}`) ?? []
     const now = this.#now()
     let base: Reading | undefined
-    for (const r of list) if (now - r.atMs >= WINDOW_MS) base = r
+    for (const r of list) if (now - r.atMs >= this.#windowMs) base = r
     if (base === undefined || base.duration.count > s.duration.count) return { duration: s.duration, ttfb: s.ttfb }
     return { duration: subtractHistograms(s.duration, base.duration), ttfb: subtractHistograms(s.ttfb, base.ttfb) }
   }
@@ -121,6 +130,8 @@ export function poolView(report: PoolReport, overrides: Overrides, window: Laten
         requests: s.requests,
         errors: Object.values(s.errors).reduce((n, c) => n + c, 0),
         errorsByCode: s.errors,
+        retries: s.retries,
+        ejections: s.ejections,
         latencyMs: percentiles(w.duration),
         ttfbMs: percentiles(w.ttfb),
         histogram: s.duration,
@@ -132,7 +143,8 @@ export function poolView(report: PoolReport, overrides: Overrides, window: Laten
   }
 }
 
-function percentiles(h: HistogramReport): Percentiles {
+/** p50, p95 and p99 of a histogram in ms (to the µs); nulls when it is empty. */
+export function percentiles(h: HistogramReport): Percentiles {
   const ms = (q: number) => {
     const s = quantile(h, q)
     return s === undefined ? null : Math.round(s * 1e6) / 1e3
@@ -161,6 +173,12 @@ export interface ListenerView {
   readonly listen: string
   readonly address: string
   readonly inFlight: number
+  /** Client connections open now. */
+  readonly connections: number
+  /** Requests answered since start, in all and by status class (HTTP; zeros for TCP). */
+  readonly requests: Readonly<Record<'total' | '1xx' | '2xx' | '3xx' | '4xx' | '5xx', number>>
+  /** Connections ended since start (TCP; 0 for HTTP). */
+  readonly tcpConnections: number
   /** The listener's own rules, run before routing. */
   readonly rules: readonly string[]
   readonly routes: readonly {
@@ -171,18 +189,26 @@ export interface ListenerView {
   }[]
 }
 
-export function listenerViews(
-  config: RuntimeConfig,
-  live: readonly { name: string; address: string; inFlight: number }[],
-): ListenerView[] {
+export function listenerViews(config: RuntimeConfig, reports: readonly ListenerReport[]): ListenerView[] {
   return config.listeners.map((l) => {
-    const now = live.find((x) => x.name === l.name)
+    const now = reports.find((x) => x.name === l.name)
+    const c = now?.classes ?? []
     return {
       name: l.name,
       protocol: l.protocol,
       listen: l.listen,
       address: now?.address ?? '',
       inFlight: now?.inFlight ?? 0,
+      connections: now?.connections ?? 0,
+      requests: {
+        total: l.protocol === 'tcp' ? 0 : (now?.requests ?? 0),
+        '1xx': c[0] ?? 0,
+        '2xx': c[1] ?? 0,
+        '3xx': c[2] ?? 0,
+        '4xx': c[3] ?? 0,
+        '5xx': c[4] ?? 0,
+      },
+      tcpConnections: l.protocol === 'tcp' ? (now?.requests ?? 0) : 0,
       rules: Object.keys(l.rules ?? {}),
       routes: l.routes.map((r) => ({
         name: r.name ?? null,

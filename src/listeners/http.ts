@@ -335,6 +335,10 @@ export class HttpListener implements RequestHooks, Listener {
     return this.#inFlight
   }
 
+  get connections(): number {
+    return this.#gate.open
+  }
+
   begin(): void {
     this.#inFlight++
     this.#inFlightGauge.inc()

@@ -118,6 +118,10 @@ export class TcpListener implements Listener {
     return this.#open.size
   }
 
+  get connections(): number {
+    return this.#gate.open
+  }
+
   listen(): Promise<AddressInfo> {
     return listenOn(this.#server, this.#rt.config.host, this.#rt.config.port)
   }

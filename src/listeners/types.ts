@@ -6,6 +6,8 @@ export interface Listener {
   readonly name: string
   /** Requests (HTTP) or connections (TCP) being handled now. */
   readonly inFlight: number
+  /** Client connections open now (admitted by the connection gate, not yet closed). */
+  readonly connections: number
   /** Binds the configured address. Rejects with SWY_LISTEN_IN_USE / SWY_LISTEN_FAILED. */
   listen(): Promise<AddressInfo>
   address(): AddressInfo | undefined

@@ -463,6 +463,13 @@ export class Metrics {
     return this.#servers.get(`${pool}\0${server}`)?.cells
   }
 
+  /** Requests tried again after a try to this server failed, all reasons (nothing is made). */
+  peekRetries(pool: string, server: string): number {
+    let n = 0
+    for (const e of this.#retries.values()) if (e.pool === pool && e.server === server) n += e.cell.value
+    return n
+  }
+
   /**
    * Drops the series of servers (and pools) that no longer exist: `servers` maps each pool of the
    * running config to its server ids. Called after a reload or runtime change is committed.

@@ -3,6 +3,10 @@
  * restarts, each with an increasing id. The admin API streams it (`GET /api/v1/events`, Server-Sent
  * Events) and the dashboard draws its timeline from it.
  *
+ * The stream also carries events that are not in the log (STREAM_ONLY_TYPES): `stats`, the live
+ * numbers the admin server reads every second (admin/stats.ts). They have no id, so a reader's
+ * `Last-Event-ID` stays on the last logged event, and they are never replayed.
+ *
  * Bounded: the last EVENT_HISTORY events are kept, for a client that reconnects with `Last-Event-ID`
  * or opens the stream late. Listeners are called synchronously; one that throws is dropped.
  */
@@ -48,6 +52,18 @@ export type EventBody =
       readonly pid: number | undefined
       readonly message: string
     }
+
+/** Every `type` of the log, in the order of EventBody. */
+export const EVENT_TYPES = [
+  'health',
+  'ejection',
+  'reload',
+  'change',
+  'worker',
+] as const satisfies readonly EventBody['type'][]
+
+/** Types the event stream carries besides the log's: sent as they happen, without an id, never kept. */
+export const STREAM_ONLY_TYPES = ['stats'] as const
 
 export type SwitchyardEvent = EventBody & {
   readonly id: number

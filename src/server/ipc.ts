@@ -10,7 +10,7 @@ import type { RuntimeConfig } from '../config/index.js'
 import type { LogLevel } from '../core/logger.js'
 import type { EventBody } from './events.js'
 import type { StatusReport } from './load-balancer.js'
-import type { PoolReport } from './reports.js'
+import type { ListenerReport, PoolReport } from './reports.js'
 
 export type ToWorker =
   /** Build the load balancer from `config` (admin removed: the supervisor serves it) and bind. */
@@ -21,6 +21,8 @@ export type ToWorker =
   | { readonly t: 'status'; readonly id: number }
   /** Answer with the worker's PoolReport[] (states, loads, histograms), for the admin API. */
   | { readonly t: 'pools'; readonly id: number }
+  /** Answer with the worker's ListenerReport[] (connections, load, answers by class), for the admin API. */
+  | { readonly t: 'listeners'; readonly id: number }
   /** Active health checks run in the supervisor: the servers of `pool` that are down now. */
   | { readonly t: 'health'; readonly pool: string; readonly down: readonly string[] }
   /** Drain within `gracePeriodMs`, then exit 0. */
@@ -41,7 +43,7 @@ export type FromWorker =
       readonly t: 'reply'
       readonly id: number
       readonly ok: true
-      readonly value: WorkerMetrics | StatusReport | readonly PoolReport[] | null
+      readonly value: WorkerMetrics | StatusReport | readonly PoolReport[] | readonly ListenerReport[] | null
     }
   /** Something the supervisor's event log should have that only a worker sees: a passive-health ejection. */
   | { readonly t: 'event'; readonly event: EventBody }

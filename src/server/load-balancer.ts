@@ -34,7 +34,7 @@ import { type EjectionEvent, poolKey, UpstreamPool } from '../upstream/pool.js'
 import { loadUpstreamTls } from '../upstream/tls.js'
 import { VERSION } from '../version.js'
 import type { EventLog } from './events.js'
-import { EMPTY_HISTOGRAM, type PoolReport } from './reports.js'
+import { EMPTY_HISTOGRAM, type ListenerReport, type PoolReport } from './reports.js'
 import { buildSnapshot } from './snapshot.js'
 import { ChangeError, Steering } from './steering.js'
 import { TlsControl } from './tls-control.js'
@@ -108,6 +108,8 @@ export class LoadBalancer {
   readonly #embeddedPlugins: readonly Plugin[]
   /** ACME and certificate files on disk; undefined in a worker (the supervisor has it). */
   readonly #tlsControl: TlsControl | undefined
+  /** Passive-health ejections by `pool\0server`, for the admin API; a removed server's count is dropped. */
+  readonly #ejections = new Map<string, number>()
   /** The loaded config, the runtime overrides on it, and the event log. */
   readonly steering: Steering
   readonly configFile: string | undefined
@@ -290,6 +292,8 @@ export class LoadBalancer {
     this.#generation++
     this.metrics.reloads.labels('ok').inc()
     this.metrics.retainServers(new Map(next.pools.map((p) => [p.name, new Set(p.backends.map((b) => b.id))])))
+    const kept = new Set(next.pools.flatMap((p) => p.backends.map((b) => `${p.name}\0${b.id}`)))
+    for (const key of this.#ejections.keys()) if (!kept.has(key)) this.#ejections.delete(key)
     this.#tlsControl?.update(next)
     for (const p of oldPools.values()) if (pools.get(p.name) !== p) p.release()
     for (const [name, e] of retiring) {
@@ -408,12 +412,45 @@ export class LoadBalancer {
             inFlight: cells?.inFlight.value ?? 0,
             requests: cells?.requests.value ?? 0,
             errors: Object.fromEntries([...(cells?.errors ?? [])].map(([code, c]) => [code, c.value])),
+            retries: this.metrics.peekRetries(p.name, b.id),
+            ejections: this.#ejections.get(`${p.name}\0${b.id}`) ?? 0,
             duration: histogramOf(cells?.duration),
             ttfb: histogramOf(cells?.ttfb),
             health: check === undefined ? undefined : { state: check.state, lastResult: check.lastReason },
           }
         }),
       }
+    })
+  }
+
+  /** Every listener's open connections, load and answers by status class (the admin API's live view). */
+  listenerReports(): ListenerReport[] {
+    const pools = ['', ...this.#config.pools.map((p) => p.name)]
+    return [...this.#listeners.values()].map(({ listener, config }) => {
+      const base = {
+        name: config.name,
+        address: addressText(listener.address()),
+        connections: listener.connections,
+        inFlight: listener.inFlight,
+      }
+      if (config.protocol === 'tcp') {
+        let ok = 0
+        let error = 0
+        // The cells the listener's snapshot was built with: the same ones on every call.
+        for (const pool of new Set(config.routes.map((r) => r.pool ?? ''))) {
+          const cells = this.metrics.forTcp(config.name, pool)
+          ok += cells.ok.value
+          error += cells.error.value
+        }
+        return { ...base, classes: [0, 0, 0, 0, 0], requests: ok + error, failed: error }
+      }
+      const classes = [0, 0, 0, 0, 0]
+      // A snapshot binds cells for every pool of the config and for unrouted requests (''): no cell is made here.
+      for (const pool of pools)
+        this.metrics.forRoute(config.name, pool).byClass.forEach((c, i) => {
+          classes[i] = (classes[i] as number) + c.value
+        })
+      return { ...base, classes, requests: classes.reduce((n, c) => n + c, 0), failed: classes[4] as number }
     })
   }
 
@@ -482,6 +519,10 @@ export class LoadBalancer {
     if (e.ejected)
       this.#logger.warn({ pool: e.pool, server: e.server }, `server ${e.pool}/${e.server} ejected after ${what}`)
     else this.#logger.info({ pool: e.pool, server: e.server }, `server ${e.pool}/${e.server} back from ejection`)
+    if (e.ejected) {
+      const key = `${e.pool}\0${e.server}`
+      this.#ejections.set(key, (this.#ejections.get(key) ?? 0) + 1)
+    }
     this.events.emit({ type: 'ejection', ...e })
   }
 

@@ -1,7 +1,9 @@
 /**
- * What a data plane reports of its pools to the admin API: each server's state (since when), its
- * load and counts, and its histograms as raw bucket counts, so that a supervisor can add up its
- * workers' reports exactly (`mergePoolReports`) before quantiles are taken. Plain data: it crosses IPC.
+ * What a data plane reports of its pools and listeners to the admin API: each server's state (since
+ * when), its load and counts, and its histograms as raw bucket counts; each listener's connections,
+ * load and answers by status class. A supervisor adds up its workers' reports exactly
+ * (`mergePoolReports`, `mergeListenerReports`) before rates and quantiles are taken. Plain data: it
+ * crosses IPC.
  */
 import { DURATION_BUCKETS_S } from '../metrics/index.js'
 import type { ServerState } from '../upstream/pool.js'
@@ -26,6 +28,10 @@ export interface ServerReport {
   readonly requests: number
   /** Failed tries by code (SWY_* or `5xx`). */
   readonly errors: Readonly<Record<string, number>>
+  /** Requests tried again after a try to this server failed. */
+  readonly retries: number
+  /** Times passive health ejected it (summed over workers: each ejects on its own). */
+  readonly ejections: number
   readonly duration: HistogramReport
   readonly ttfb: HistogramReport
   /** The active health check's view; undefined when the pool has no checks. */
@@ -38,6 +44,41 @@ export interface PoolReport {
   /** Requests waiting in the pool's queue now. */
   readonly queued: number
   readonly servers: readonly ServerReport[]
+}
+
+export interface ListenerReport {
+  readonly name: string
+  /** The bound address, `host:port`. */
+  readonly address: string
+  /** Client connections open now. */
+  readonly connections: number
+  /** Requests (HTTP) or connections (TCP) being handled now. */
+  readonly inFlight: number
+  /** HTTP: requests answered, by status class 1xx to 5xx (five counts). TCP: five zeros. */
+  readonly classes: readonly number[]
+  /** Requests answered (HTTP: the sum of `classes`) or connections ended (TCP), since start. */
+  readonly requests: number
+  /** Of `requests`, those that failed: answers of class 5xx (HTTP), connections that reached no server (TCP). */
+  readonly failed: number
+}
+
+/** One report from several workers' reports of the same listeners: every count added. */
+export function mergeListenerReports(reports: readonly (readonly ListenerReport[])[]): ListenerReport[] {
+  const first = reports[0]
+  if (first === undefined) return []
+  return first.map((l) => {
+    const same = reports.flatMap((r) => r.filter((x) => x.name === l.name))
+    const sum = (f: (x: ListenerReport) => number) => same.reduce((n, x) => n + f(x), 0)
+    return {
+      name: l.name,
+      address: l.address,
+      connections: sum((x) => x.connections),
+      inFlight: sum((x) => x.inFlight),
+      classes: l.classes.map((_, i) => sum((x) => x.classes[i] ?? 0)),
+      requests: sum((x) => x.requests),
+      failed: sum((x) => x.failed),
+    }
+  })
 }
 
 /** Which state wins when workers disagree (passive ejection is per worker): the first in this list. */
@@ -78,6 +119,8 @@ function mergeServer(all: readonly ServerReport[]): ServerReport {
     inFlight: all.reduce((n, s) => n + s.inFlight, 0),
     requests: all.reduce((n, s) => n + s.requests, 0),
     errors,
+    retries: all.reduce((n, s) => n + s.retries, 0),
+    ejections: all.reduce((n, s) => n + s.ejections, 0),
     duration: addHistograms(all.map((s) => s.duration)),
     ttfb: addHistograms(all.map((s) => s.ttfb)),
   }

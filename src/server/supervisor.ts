@@ -34,7 +34,7 @@ import { VERSION } from '../version.js'
 import type { EventLog } from './events.js'
 import { type FromWorker, type ToWorker, WORKER_ENV, WORKER_INDEX_ENV, type WorkerMetrics } from './ipc.js'
 import { addressText, type ReloadSource, readConfigFile, type StatusReport } from './load-balancer.js'
-import { mergePoolReports, type PoolReport } from './reports.js'
+import { type ListenerReport, mergeListenerReports, mergePoolReports, type PoolReport } from './reports.js'
 import { Steering } from './steering.js'
 import { TlsControl } from './tls-control.js'
 
@@ -359,6 +359,16 @@ export class Supervisor implements AdminSource {
     })
   }
 
+  /** Every listener's connections, load and answers by class, the workers' reports added up. */
+  async listenerReports(): Promise<ListenerReport[]> {
+    const reports = await Promise.all(
+      this.#readyWorkers().map(
+        (w) => this.#ask(w, { t: 'listeners' }).catch(() => undefined) as Promise<ListenerReport[] | undefined>,
+      ),
+    )
+    return mergeListenerReports(reports.filter((r): r is ListenerReport[] => r !== undefined))
+  }
+
   async status(): Promise<ClusterStatus> {
     const reports = (
       await Promise.all(
@@ -578,7 +588,12 @@ export class Supervisor implements AdminSource {
 
   #ask(
     worker: Worker,
-    msg: { t: 'reload'; config: RuntimeConfig } | { t: 'scrape' } | { t: 'status' } | { t: 'pools' },
+    msg:
+      | { t: 'reload'; config: RuntimeConfig }
+      | { t: 'scrape' }
+      | { t: 'status' }
+      | { t: 'pools' }
+      | { t: 'listeners' },
   ): Promise<unknown> {
     const id = this.#nextId++
     return new Promise((resolve, reject) => {

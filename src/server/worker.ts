@@ -76,6 +76,10 @@ export function runWorker(): void {
         if (!lb) throw new Error('worker not started')
         send({ t: 'reply', id: msg.id, ok: true, value: lb.poolReports() })
         return
+      case 'listeners':
+        if (!lb) throw new Error('worker not started')
+        send({ t: 'reply', id: msg.id, ok: true, value: lb.listenerReports() })
+        return
       case 'health':
         lb?.applyHealth(msg.pool, msg.down)
         return

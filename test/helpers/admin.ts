@@ -43,10 +43,16 @@ export function adminClient(base: string, token: string | undefined): AdminClien
 }
 
 export interface EventStream {
-  /** Events received so far, oldest first. */
+  /** Events of the log received so far, oldest first. */
   readonly events: SwitchyardEvent[]
+  /** `stats` events received so far (they have no id), oldest first. */
+  // biome-ignore lint/suspicious/noExplicitAny: the tests assert on the fields they read
+  readonly stats: any[]
   /** Resolves with the first event (received or to come) that `pred` accepts; rejects after `timeoutMs`. */
   next(pred: (e: SwitchyardEvent) => boolean, what: string, timeoutMs?: number): Promise<SwitchyardEvent>
+  /** Resolves with the first `stats` event (received or to come) that `pred` accepts; rejects after `timeoutMs`. */
+  // biome-ignore lint/suspicious/noExplicitAny: the tests assert on the fields they read
+  nextStats(pred: (e: any, index: number) => boolean, what: string, timeoutMs?: number): Promise<any>
   close(): void
 }
 
@@ -63,6 +69,7 @@ export async function eventStream(
   })
   if (r.status !== 200 || r.body === null) throw new Error(`event stream: ${r.status}`)
   const events: SwitchyardEvent[] = []
+  const stats: unknown[] = []
   const waiters = new Set<() => void>()
   void (async () => {
     const decoder = new TextDecoder()
@@ -78,7 +85,10 @@ export async function eventStream(
             .filter((l) => l.startsWith('data: '))
             .map((l) => l.slice(6))
             .join('\n')
-          if (data !== '') events.push(JSON.parse(data) as SwitchyardEvent)
+          if (data === '') continue
+          const event = JSON.parse(data) as { type: string }
+          if (event.type === 'stats') stats.push(event)
+          else events.push(event as SwitchyardEvent)
         }
         for (const w of waiters) w()
       }
@@ -86,26 +96,29 @@ export async function eventStream(
       // aborted
     }
   })()
+  const wait = <T>(list: T[], pred: (e: T, index: number) => boolean, what: string, timeoutMs: number) => {
+    const found = list.find(pred)
+    if (found) return Promise.resolve(found)
+    return new Promise<T>((resolve, reject) => {
+      const check = () => {
+        const e = list.find(pred)
+        if (e === undefined) return
+        clearTimeout(timer)
+        waiters.delete(check)
+        resolve(e)
+      }
+      const timer = setTimeout(() => {
+        waiters.delete(check)
+        reject(new Error(`no ${what} event within ${timeoutMs} ms; got ${JSON.stringify(list).slice(0, 2000)}`))
+      }, timeoutMs)
+      waiters.add(check)
+    })
+  }
   return {
     events,
-    next(pred, what, timeoutMs = 5000) {
-      const found = events.find(pred)
-      if (found) return Promise.resolve(found)
-      return new Promise((resolve, reject) => {
-        const check = () => {
-          const e = events.find(pred)
-          if (e === undefined) return
-          clearTimeout(timer)
-          waiters.delete(check)
-          resolve(e)
-        }
-        const timer = setTimeout(() => {
-          waiters.delete(check)
-          reject(new Error(`no ${what} event within ${timeoutMs} ms; got ${JSON.stringify(events)}`))
-        }, timeoutMs)
-        waiters.add(check)
-      })
-    },
+    stats,
+    next: (pred, what, timeoutMs = 5000) => wait(events, pred, what, timeoutMs),
+    nextStats: (pred, what, timeoutMs = 5000) => wait(stats, pred, what, timeoutMs),
     close: () => controller.abort(),
   }
 }

@@ -55,7 +55,7 @@ describe('README tour', () => {
         /load balancer {2}http:\/\/(\S+) {3}round-robin over sample-1 \(.+\), sample-2 \(.+\), sample-3 \(.+\)/.exec(
           out,
         )
-      const admin = /admin {10}http:\/\/(\S+) {3}status page/.exec(out)
+      const admin = /admin {10}http:\/\/(\S+) {3}dashboard/.exec(out)
       assert.ok(lb && admin, out)
       assert.match(out, new RegExp(`pid {12}${p.pid} `))
       const servers: string[] = []
