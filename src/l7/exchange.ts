@@ -29,7 +29,7 @@ import { verdictResponse } from './error-response.js'
 import { HeadDraft } from './head-draft.js'
 import { downstreamResponseHeaders, switchingResponseHeaders, trailerPairs } from './headers.js'
 import type { Inbound, UpstreamFacts } from './request.js'
-import { decideRetry, type RetryDecision, type RetryReason } from './retry.js'
+import { decideRetry, type RetryDecision, type RetryReason, type RetryToAnother } from './retry.js'
 import type { PoolTarget, RouteTarget } from './target.js'
 import type { UpstreamRequest, UpstreamTry } from './upstream.js'
 
@@ -237,6 +237,11 @@ export class Exchange implements UpgradeHandler, Waiter {
     }
   }
 
+  /** The HTTP/2 engine sent the try again itself, on another stream (the server refused it unprocessed). */
+  onUpstreamResent(): void {
+    this.#countRetry('refused-stream', this.#try?.selection)
+  }
+
   onUpstreamSocket(socket: Socket, uses: number): void {
     this.#socket = socket
     this.#socketReused = uses > 0
@@ -260,10 +265,11 @@ export class Exchange implements UpgradeHandler, Waiter {
     else this.#endTry('success')
   }
 
+  /** The retry decision for the current try; a retry that the spent budget refuses is counted here. */
   #decide(code: SwitchyardError['code'], status: number): RetryDecision {
     const lease = this.#lease as PoolLease
     const socket = this.#socket
-    return decideRetry(
+    const decision = decideRetry(
       this.#pool.config.retries,
       {
         code,
@@ -281,19 +287,29 @@ export class Exchange implements UpgradeHandler, Waiter {
         budgetAvailable: lease.canRetry(),
       },
     )
+    if (decision.kind === 'fail' && decision.budget === true) this.#budgetSpent()
+    return decision
   }
 
-  /** Carries out a retry: the failed try ends, the next server is tried after the delay. */
-  #retry(reason: Exclude<RetryReason, 'keepalive-race'>, delayMs: number, err: SwitchyardError): void {
+  #budgetSpent(): void {
+    this.#in.rt.metrics.retryBudgetOf(this.#pool.name).value++
+  }
+
+  /** Carries out a retry: the failed try ends, the next server is tried after the delay (and counted then). */
+  #retry(reason: RetryToAnother, delayMs: number, err: SwitchyardError): void {
     const failed = this.#try?.selection
     this.#endTry(reason === 'connect-failure' ? 'connect-failure' : 'failure', reason === 'status' ? '5xx' : err.code)
-    this.#countRetry(reason, failed)
     const run = () => {
       this.#retryTimer = undefined
       if (this.#in.done) return
       const lease = this.#lease as PoolLease
       const next = lease.next()
-      if (next === undefined || !lease.takeRetry()) return this.#giveUp(err)
+      if (next === undefined) return this.#giveUp(err)
+      if (!lease.takeRetry()) {
+        this.#budgetSpent()
+        return this.#giveUp(err)
+      }
+      this.#countRetry(reason, failed)
       this.#send(next, lease.begin(next, true))
     }
     if (delayMs <= 0) run()

@@ -11,7 +11,7 @@
  *   idempotent (or `retryNonIdempotent`) and replayable (no body, or a buffered one), after a backoff
  *   with full jitter: a random share of `base × 2^(retry − 1)`, at most `max`.
  * - `fail`: no tries left, a failure the pool does not retry, a response already begun, or no room in
- *   the retry budget.
+ *   the retry budget (`budget: true`: a retry was due but the budget refused it, which is counted).
  */
 import type { RetrySettings } from '../config/index.js'
 import { type ErrorCode, isConnectFailure } from '../core/errors.js'
@@ -22,8 +22,11 @@ export const MAX_RACE_RESENDS = 3
 /** Methods that RFC 9110 §9.2.2 defines as idempotent. */
 const IDEMPOTENT = new Set(['GET', 'HEAD', 'OPTIONS', 'PUT', 'DELETE', 'TRACE'])
 
-/** Why a request was tried again: the label of `switchyard_upstream_retries_total`. */
-export type RetryReason = 'connect-failure' | 'reset' | 'timeout' | 'status' | 'keepalive-race'
+/**
+ * Why a request was sent again: the label of `switchyard_upstream_retries_total`. `refused-stream` is the
+ * HTTP/2 engine's own resend of a stream the server refused unprocessed (http2/upstream.ts).
+ */
+export type RetryReason = 'connect-failure' | 'reset' | 'timeout' | 'status' | 'keepalive-race' | 'refused-stream'
 
 export interface TryFacts {
   /** The SWY_* code the try failed with (SWY_UPSTREAM_STATUS for a retryable status). */
@@ -49,12 +52,16 @@ export interface RequestFacts {
   readonly budgetAvailable: boolean
 }
 
+/** The reasons of a retry to another server. */
+export type RetryToAnother = Exclude<RetryReason, 'keepalive-race' | 'refused-stream'>
+
 export type RetryDecision =
   | { readonly kind: 'resend'; readonly reason: 'keepalive-race' }
-  | { readonly kind: 'retry'; readonly reason: Exclude<RetryReason, 'keepalive-race'>; readonly delayMs: number }
-  | { readonly kind: 'fail' }
+  | { readonly kind: 'retry'; readonly reason: RetryToAnother; readonly delayMs: number }
+  | { readonly kind: 'fail'; readonly budget?: true }
 
 const FAIL: RetryDecision = { kind: 'fail' }
+const BUDGET_SPENT: RetryDecision = { kind: 'fail', budget: true }
 const RESEND: RetryDecision = { kind: 'resend', reason: 'keepalive-race' }
 
 /** `random`: uniform in [0, 1), for the jitter. */
@@ -77,17 +84,14 @@ export function decideRetry(
     return RESEND
   if (request.tries > settings.attempts) return FAIL
   const reason = reasonOf(settings, failure, request)
-  if (reason === undefined || !request.budgetAvailable) return FAIL
+  if (reason === undefined) return FAIL
+  if (!request.budgetAvailable) return BUDGET_SPENT
   if (reason === 'connect-failure') return { kind: 'retry', reason, delayMs: 0 }
   const ceiling = Math.min(settings.backoffMaxMs, settings.backoffBaseMs * 2 ** (request.tries - 1))
   return { kind: 'retry', reason, delayMs: random() * ceiling }
 }
 
-function reasonOf(
-  settings: RetrySettings,
-  failure: TryFacts,
-  request: RequestFacts,
-): Exclude<RetryReason, 'keepalive-race'> | undefined {
+function reasonOf(settings: RetrySettings, failure: TryFacts, request: RequestFacts): RetryToAnother | undefined {
   const code = failure.code
   if (isConnectFailure(code)) return settings.onConnectFailure ? 'connect-failure' : undefined
   if (!request.replayable || !(settings.retryNonIdempotent || IDEMPOTENT.has(request.method))) return undefined
