@@ -83,6 +83,9 @@ function configOf(b: Backends, extra: Partial<ConfigInput>): ConfigInput {
       {
         name: 'web',
         listen: '127.0.0.1:0',
+        // Listener rules that refuse nobody here: their series are there, at 0, with route="".
+        access: { deny: ['192.0.2.0/24'] },
+        rateLimit: { name: 'everyone', rate: 10_000, burst: 10_000 },
         routes: [
           {
             name: 'limited',
@@ -239,6 +242,14 @@ function checkScrape(s: Scrape, b: Backends, run: Run, ejections: number): void 
   assert.equal(sum(s, 'switchyard_rate_limit_rejections_total'), limited429)
   assert.equal(sum(s, 'switchyard_access_denied_total', { ...web, route: 'private' }), P)
   assert.equal(sum(s, 'switchyard_access_denied_total'), P)
+  assert.deepEqual(
+    series(s, 'switchyard_access_denied_total', { route: '' }).map((x) => [x.labels.listener, x.value]),
+    [['web', 0]],
+  )
+  assert.deepEqual(
+    series(s, 'switchyard_rate_limit_rejections_total', { route: '' }).map((x) => [x.labels.limit, x.value]),
+    [['everyone', 0]],
+  )
 
   // Per server: what each server saw, exactly.
   for (const t of [b.good, b.sick, b.plain, b.broken, b.good2, b.resetter, b.slow])
