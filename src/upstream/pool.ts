@@ -110,6 +110,13 @@ class PoolShared {
   >()
   /** Time spent in the queue (`switchyard_pool_queue_wait_seconds`), observed as each request leaves it. */
   readonly queueWait: DurationCell
+  drainScheduled = false
+  /** The generation that serves now (set when a snapshot that holds it is committed). */
+  current: UpstreamPool | undefined
+  /** Each server's state, and since when (ms since the epoch), as the serving generation last saw it. */
+  readonly states = new Map<string, { state: ServerState; sinceMs: number }>()
+  /** Servers ejected by passive health (outlier detection or a failed connect), as last reported. */
+  ejected: ReadonlyMap<string, EjectionEvent['reason']> = new Map()
 
   constructor(queueWait: DurationCell) {
     this.queueWait = queueWait
@@ -120,13 +127,6 @@ class PoolShared {
     this.waiting.delete(waiter)
     this.queueWait.observe((performance.now() - sinceMs) / 1000)
   }
-  drainScheduled = false
-  /** The generation that serves now (set when a snapshot that holds it is committed). */
-  current: UpstreamPool | undefined
-  /** Each server's state, and since when (ms since the epoch), as the serving generation last saw it. */
-  readonly states = new Map<string, { state: ServerState; sinceMs: number }>()
-  /** Servers ejected by passive health (outlier detection or a failed connect), as last reported. */
-  ejected: ReadonlyMap<string, EjectionEvent['reason']> = new Map()
 }
 
 /**
