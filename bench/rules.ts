@@ -25,6 +25,7 @@ import type {
 import { HeadDraft, removeHeaders } from '../src/l7/head-draft.js'
 import { downstreamResponseHeaders } from '../src/l7/headers.js'
 import type { UpstreamHandler } from '../src/l7/upstream.js'
+import { Metrics } from '../src/metrics/index.js'
 import { Stickiness } from '../src/sticky/index.js'
 import type { UpstreamPool } from '../src/upstream/pool.js'
 import { BROWSER_REQUEST, UPSTREAM_RESPONSE } from './lib/browser-request.js'
@@ -254,6 +255,11 @@ export const ruleRows: readonly NsRow[] = [
   row(
     'access: 3 allowed ranges and 1 denied address, an allowed client (onRoute)',
     [build('access', { allow: ['192.0.2.0/24', '10.0.0.0/8', '2001:db8::/32'], deny: ['192.0.2.99'] })],
+    ['route'],
+  ),
+  row(
+    'access: a denied client, counted in switchyard_access_denied_total (onRoute)',
+    [build('access', { deny: ['192.0.2.0/24'] }, { ...env, metrics: new Metrics() })],
     ['route'],
   ),
   row(

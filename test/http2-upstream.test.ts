@@ -80,11 +80,11 @@ function config(url: string, pool: Partial<ConfigInput['pools'][number]> = {}): 
   }
 }
 
-async function withLb<T>(cfg: ConfigInput, fn: (base: string) => Promise<T>): Promise<T> {
+async function withLb<T>(cfg: ConfigInput, fn: (base: string, lb: LoadBalancer) => Promise<T>): Promise<T> {
   const lb: LoadBalancer = createLoadBalancer(cfg)
   await lb.start()
   try {
-    return await fn(`http://127.0.0.1:${Object.values(lb.addresses())[0]?.port}`)
+    return await fn(`http://127.0.0.1:${Object.values(lb.addresses())[0]?.port}`, lb)
   } finally {
     await lb.close({ gracePeriodMs: 200 })
   }
@@ -249,18 +249,21 @@ describe('HTTP/2 to servers (h2c)', () => {
     }
   })
 
-  it('sends a refused stream (REFUSED_STREAM) again: the client never sees it', async () => {
+  it('sends a refused stream (REFUSED_STREAM) again: the client never sees it, /metrics counts it', async () => {
     let streams = 0
     backend.handler = (stream, headers) => {
       if (++streams === 1) return stream.close(h2constants.NGHTTP2_REFUSED_STREAM)
       echoHead(stream, headers)
     }
     try {
-      await withLb(config(`http://127.0.0.1:${backend.port}`, { retries: { attempts: 0 } }), async (base) => {
+      await withLb(config(`http://127.0.0.1:${backend.port}`, { retries: { attempts: 0 } }), async (base, lb) => {
         const res = await request(`${base}/once`, { method: 'POST', body: 'hello' })
         assert.equal(res.statusCode, 200)
         assert.equal(((await res.body.json()) as { path: string }).path, '/once')
         assert.equal(streams, 2)
+        const m = (await lb.metricsText()).body
+        assert.match(m, /switchyard_upstream_retries_total\{pool="p",server="[^"]+",reason="refused-stream"\} 1\n/)
+        assert.match(m, /switchyard_upstream_requests_total\{pool="p",server="[^"]+"\} 1\n/, 'one try, sent twice')
       })
     } finally {
       backend.handler = echoHead

@@ -69,12 +69,12 @@ describe('access log and metrics', () => {
     const text = await lb.metrics.registry.metrics()
     assert.match(text, /switchyard_http_requests_total\{listener="main",pool="pool",class="2xx"\} 1\n/)
     assert.match(text, /switchyard_http_requests_total\{listener="main",pool="pool",class="4xx"\} 1\n/)
-    assert.match(text, /switchyard_http_request_duration_seconds_bucket\{listener="main",pool="pool",le="\+Inf"\} 2\n/)
+    assert.match(text, /switchyard_http_request_duration_seconds_bucket\{le="\+Inf",listener="main",pool="pool"\} 2\n/)
     assert.match(text, /switchyard_http_request_duration_seconds_count\{listener="main",pool="pool"\} 2\n/)
     assert.match(text, /# TYPE switchyard_http_request_duration_seconds histogram/)
     assert.match(text, /switchyard_upstream_requests_total\{pool="pool",server="127\.0\.0\.1:\d+"\} 2\n/)
     assert.match(text, /switchyard_http_requests_in_flight\{listener="main"\} 0\n/)
-    const buckets = [...text.matchAll(/_bucket\{listener="main",pool="pool",le="([^"]+)"\} (\d+)/g)].map((m) =>
+    const buckets = [...text.matchAll(/_bucket\{le="([^"]+)",listener="main",pool="pool"\} (\d+)/g)].map((m) =>
       Number(m[2]),
     )
     assert.equal(buckets.length, 15)

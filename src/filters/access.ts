@@ -13,7 +13,7 @@
  */
 import { z } from 'zod'
 import { AccessList, parseCidr } from '../limits/index.js'
-import type { FilterEnv } from './env.js'
+import { type FilterEnv, routeLabel } from './env.js'
 import type { Filter, FilterContext, Reject } from './types.js'
 
 const entry = z.string().refine((s) => parseCidr(s) !== undefined, {
@@ -57,10 +57,14 @@ export function create(options: AccessOptions, env: FilterEnv): Filter {
     message: 'client address denied by access rule',
     close: options.action === 'close',
   })
-  if (env.level === 'listener') {
-    // `close` is the connection gate's; a 403 needs a request to answer.
-    if (options.action === 'close') return { name: 'access' }
-    return { name: 'access', onRequest: (ctx: FilterContext) => (list.allows(ctx.request.peerIp) ? undefined : denied) }
+  // On a listener, `close` is the connection gate's (switchyard_connections_refused_total); a 403 needs a request.
+  if (env.level === 'listener' && options.action === 'close') return { name: 'access' }
+  const cell = env.metrics?.accessDeniedOf(env.listener, routeLabel(env))
+  const check = (ip: string): Reject | undefined => {
+    if (list.allows(ip)) return undefined
+    if (cell !== undefined) cell.value++
+    return denied
   }
-  return { name: 'access', onRoute: (ctx: FilterContext) => (list.allows(ctx.request.clientIp) ? undefined : denied) }
+  if (env.level === 'listener') return { name: 'access', onRequest: (ctx: FilterContext) => check(ctx.request.peerIp) }
+  return { name: 'access', onRoute: (ctx: FilterContext) => check(ctx.request.clientIp) }
 }

@@ -15,6 +15,8 @@ export interface FilterEnv {
   readonly level: RuleLevel
   /** The route's position in its listener (0-based); undefined on a listener. */
   readonly route?: number | undefined
+  /** The route's `name`, if it has one. */
+  readonly routeName?: string | undefined
   /** The instance's metrics, for rules that count (mirror); absent in unit tests and benches. */
   readonly metrics?: Metrics | undefined
   /**
@@ -22,6 +24,15 @@ export interface FilterEnv {
    * benches (each compile starts afresh).
    */
   readonly shelf?: Shelf | undefined
+}
+
+/**
+ * The `route` label of a rule's metrics: the route's name, or its position when it has none; empty for
+ * a listener's rule. Bounded by the config, never taken from a request.
+ */
+export function routeLabel(env: FilterEnv): string {
+  if (env.level === 'listener') return ''
+  return env.routeName ?? String(env.route ?? '')
 }
 
 /** Where a rule may be written: on a route, on a listener (applies to all its routes), or both. */

@@ -18,6 +18,9 @@
  *
  * Where it runs: on a listener, before routing (a `route` key, or `concurrent`, after it); on a route,
  * after it matched.
+ *
+ * Each 429 counts in `switchyard_rate_limit_rejections_total{listener, route, limit, kind}` (the limit's
+ * name; kind `rate` or `concurrent`): labels from the config, never the key.
  */
 import { z } from 'zod'
 import { cookieValue, headerValue } from '../balancer/hash-key.js'
@@ -30,7 +33,8 @@ import {
   type RatePolicy,
   ratePolicy,
 } from '../limits/index.js'
-import type { FilterEnv } from './env.js'
+import type { Cell } from '../metrics/index.js'
+import { type FilterEnv, routeLabel } from './env.js'
 import type { Filter, FilterContext, HookResult, Reject, ResponseDraft } from './types.js'
 
 const keyPart = z.string().regex(/^(client-ip|route|header:[!#$%&'*+.^_`|~0-9A-Za-z-]+|cookie:[^;,\s=]+)$/, {
@@ -142,9 +146,14 @@ class Limit {
   readonly state: LimitState
   /** `RateLimit-Policy` value. */
   readonly policyField: string | undefined
+  /** 429s over the rate, and over `concurrent`; undefined without the instance's metrics (or without that limit). */
+  readonly overRate: Cell | undefined
+  readonly overConcurrent: Cell | undefined
 
-  constructor(options: LimitOptions, state: LimitState) {
+  constructor(options: LimitOptions, state: LimitState, count?: (kind: 'rate' | 'concurrent') => Cell) {
     this.options = options
+    this.overRate = options.rate === undefined ? undefined : count?.('rate')
+    this.overConcurrent = options.concurrent === undefined ? undefined : count?.('concurrent')
     const key = compileKey(options.key)
     this.key = key.of
     this.needsRoute = key.needsRoute
@@ -175,10 +184,12 @@ let instances = 0
 export function create(options: RateLimitOptions, env: FilterEnv): Filter {
   const list = Array.isArray(options) ? options : [options]
   const where = env.level === 'listener' ? `listener ${env.listener}` : `listener ${env.listener} route ${env.route}`
+  const metrics = env.metrics
+  const route = routeLabel(env)
   const limits = list.map((o, i) => {
     const fresh = (): LimitState => ({ store: new MemoryRateStore(o.maxKeys), inFlight: new InFlight() })
     const state = env.shelf?.take(`rateLimit ${where} #${i} ${JSON.stringify(o)}`, fresh) ?? fresh()
-    return new Limit(o, state)
+    return new Limit(o, state, metrics && ((kind) => metrics.rateLimitOf(env.listener, route, o.name, kind)))
   })
   const slot = `rateLimit#${instances++}`
   // On a listener, rates whose key does not need the route are counted before routing (so that
@@ -246,6 +257,7 @@ export function create(options: RateLimitOptions, env: FilterEnv): Filter {
 }
 
 function refuse(l: Limit, d: RateDecision): Reject {
+  if (l.overRate !== undefined) l.overRate.value++
   const headers = ['retry-after', String(Math.max(1, Math.ceil(d.delayMs / 1000)))]
   if (l.options.headers !== 'never' && l.policyField !== undefined)
     headers.push('ratelimit-policy', l.policyField, 'ratelimit', l.field(d))
@@ -255,6 +267,7 @@ function refuse(l: Limit, d: RateDecision): Reject {
 const BUSY_HEADERS = Object.freeze(['retry-after', '1'])
 
 function busy(l: Limit): Reject {
+  if (l.overConcurrent !== undefined) l.overConcurrent.value++
   return {
     kind: 'reject',
     code: 'SWY_RATE_LIMITED',

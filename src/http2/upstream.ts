@@ -521,6 +521,7 @@ class H2Call implements UpstreamTry {
       this.#clearTimer()
       this.#stream = undefined
       this.#session = undefined
+      this.#handler.onUpstreamResent?.()
       return this.#owner.dispatch(this)
     }
     const session = this.#session

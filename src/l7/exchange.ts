@@ -30,7 +30,7 @@ import { verdictResponse } from './error-response.js'
 import { HeadDraft } from './head-draft.js'
 import { downstreamResponseHeaders, switchingResponseHeaders, trailerPairs } from './headers.js'
 import type { Inbound, UpstreamFacts } from './request.js'
-import { decideRetry, type RetryDecision, type RetryReason } from './retry.js'
+import { decideRetry, type RetryDecision, type RetryReason, type RetryToAnother } from './retry.js'
 import type { PoolTarget, RouteTarget } from './target.js'
 import type { UpstreamRequest, UpstreamTry } from './upstream.js'
 
@@ -254,6 +254,11 @@ export class Exchange implements UpgradeHandler, Waiter {
     }
   }
 
+  /** The HTTP/2 engine sent the try again itself, on another stream (the server refused it unprocessed). */
+  onUpstreamResent(): void {
+    this.#countRetry('refused-stream', this.#try?.selection)
+  }
+
   onUpstreamSocket(socket: Socket, uses: number): void {
     this.#socket = socket
     this.#socketReused = uses > 0
@@ -277,10 +282,11 @@ export class Exchange implements UpgradeHandler, Waiter {
     else this.#endTry('success')
   }
 
+  /** The retry decision for the current try; a retry that the spent budget refuses is counted here. */
   #decide(code: SwitchyardError['code'], status: number): RetryDecision {
     const lease = this.#lease as PoolLease
     const socket = this.#socket
-    return decideRetry(
+    const decision = decideRetry(
       this.#pool.config.retries,
       {
         code,
@@ -298,13 +304,18 @@ export class Exchange implements UpgradeHandler, Waiter {
         budgetAvailable: lease.canRetry(),
       },
     )
+    if (decision.kind === 'fail' && decision.why === 'budget') this.#budgetSpent()
+    return decision
   }
 
-  /** Carries out a retry: the failed try ends, the next server is tried after the delay. */
-  #retry(reason: Exclude<RetryReason, 'keepalive-race'>, delayMs: number, err: SwitchyardError): void {
+  #budgetSpent(): void {
+    this.#in.rt.metrics.retryBudgetOf(this.#pool.name).value++
+  }
+
+  /** Carries out a retry: the failed try ends, the next server is tried after the delay (and counted then). */
+  #retry(reason: RetryToAnother, delayMs: number, err: SwitchyardError): void {
     const failed = this.#try?.selection
     this.#endTry(reason === 'connect-failure' ? 'connect-failure' : 'failure', reason === 'status' ? '5xx' : err.code)
-    this.#countRetry(reason, failed)
     if (failed !== undefined)
       this.#in.explain?.retried(failed.backend.id, reason, reason === 'status' ? this.#held?.status : err.code, delayMs)
     const run = () => {
@@ -312,10 +323,16 @@ export class Exchange implements UpgradeHandler, Waiter {
       if (this.#in.done) return
       const lease = this.#lease as PoolLease
       const next = lease.next()
-      if (next === undefined || !lease.takeRetry()) {
-        this.#in.explain?.notRetried(next === undefined ? 'no-server' : 'budget')
+      if (next === undefined) {
+        this.#in.explain?.notRetried('no-server')
         return this.#giveUp(err)
       }
+      if (!lease.takeRetry()) {
+        this.#budgetSpent()
+        this.#in.explain?.notRetried('budget')
+        return this.#giveUp(err)
+      }
+      this.#countRetry(reason, failed)
       this.#send(next, lease.begin(next, true))
     }
     if (delayMs <= 0) run()

@@ -11,7 +11,7 @@
  *   idempotent (or `retryNonIdempotent`) and replayable (no body, or a buffered one), after a backoff
  *   with full jitter: a random share of `base × 2^(retry − 1)`, at most `max`.
  * - `fail`: no tries left, a failure the pool does not retry, a response already begun, or no room in
- *   the retry budget; `why` says which (explanations report it).
+ *   the retry budget; `why` says which (explanations report it, and a spent budget is counted).
  */
 import type { RetrySettings } from '../config/index.js'
 import { type ErrorCode, isConnectFailure } from '../core/errors.js'
@@ -22,8 +22,11 @@ export const MAX_RACE_RESENDS = 3
 /** Methods that RFC 9110 §9.2.2 defines as idempotent. */
 const IDEMPOTENT = new Set(['GET', 'HEAD', 'OPTIONS', 'PUT', 'DELETE', 'TRACE'])
 
-/** Why a request was tried again: the label of `switchyard_upstream_retries_total`. */
-export type RetryReason = 'connect-failure' | 'reset' | 'timeout' | 'status' | 'keepalive-race'
+/**
+ * Why a request was sent again: the label of `switchyard_upstream_retries_total`. `refused-stream` is the
+ * HTTP/2 engine's own resend of a stream the server refused unprocessed (http2/upstream.ts).
+ */
+export type RetryReason = 'connect-failure' | 'reset' | 'timeout' | 'status' | 'keepalive-race' | 'refused-stream'
 
 export interface TryFacts {
   /** The SWY_* code the try failed with (SWY_UPSTREAM_STATUS for a retryable status). */
@@ -63,9 +66,12 @@ export type NoRetry =
   | 'budget'
   | 'no-server'
 
+/** The reasons of a retry to another server. */
+export type RetryToAnother = Exclude<RetryReason, 'keepalive-race' | 'refused-stream'>
+
 export type RetryDecision =
   | { readonly kind: 'resend'; readonly reason: 'keepalive-race' }
-  | { readonly kind: 'retry'; readonly reason: Exclude<RetryReason, 'keepalive-race'>; readonly delayMs: number }
+  | { readonly kind: 'retry'; readonly reason: RetryToAnother; readonly delayMs: number }
   | { readonly kind: 'fail'; readonly why: Exclude<NoRetry, 'no-server'> }
 
 type Fail = Extract<RetryDecision, { kind: 'fail' }>
@@ -108,11 +114,7 @@ export function decideRetry(
   return { kind: 'retry', reason, delayMs: random() * ceiling }
 }
 
-function reasonOf(
-  settings: RetrySettings,
-  failure: TryFacts,
-  request: RequestFacts,
-): Exclude<RetryReason, 'keepalive-race'> | Fail {
+function reasonOf(settings: RetrySettings, failure: TryFacts, request: RequestFacts): RetryToAnother | Fail {
   const code = failure.code
   const no = FAILS['not-retried']
   if (isConnectFailure(code)) return settings.onConnectFailure ? 'connect-failure' : no

@@ -48,6 +48,11 @@ export interface UpstreamHandler {
   onUpstreamError(err: Error): void
   /** The socket the request was written to, and how many requests it carried before (0: a new connection). */
   onUpstreamSocket(socket: Socket, uses: number): void
+  /**
+   * The engine sent the request again by itself, before any response: HTTP/2, a stream the server
+   * refused unprocessed (REFUSED_STREAM, or past a GOAWAY's last stream id). For the retry count.
+   */
+  onUpstreamResent?(): void
 }
 
 export interface UpstreamCall {

@@ -3,12 +3,11 @@ export {
   DURATION_BUCKETS_S,
   DurationCell,
   type Http2Metrics,
-  METRICS,
-  Metrics,
   type RouteMetrics,
   ServerCells,
-  SUPERVISOR_METRICS,
-  SupervisorMetrics,
   type TcpMetrics,
   type TunnelMetrics,
-} from './table.js'
+} from './cells.js'
+export { type HealthStates, Metrics, type OverrideRow, type PoolGauges, SupervisorMetrics } from './metrics.js'
+export { type MetricsJson, processMetricsJson } from './process.js'
+export { METRICS, type MetricDef, SUPERVISOR_METRICS } from './table.js'

@@ -135,6 +135,8 @@ export class LoadBalancer {
         throw new SwitchyardError('SWY_CONFIG_INVALID', `plugins option [${i}]: ${problems.join('; ')}`)
     }
     this.metrics.info.labels(VERSION).set(1)
+    this.metrics.setPools(() => this.#pools.values())
+    this.metrics.setOverrides(() => this.steering.overrideStates())
     this.#healthSource = options.externalHealth
       ? new ExternalHealth()
       : new HealthMonitor((pool, t) => this.#onHealthChange(pool, t))
@@ -352,7 +354,7 @@ export class LoadBalancer {
   }
 
   async metricsText(): Promise<{ contentType: string; body: string }> {
-    return { contentType: this.metrics.registry.contentType, body: await this.metrics.registry.metrics() }
+    return { contentType: this.metrics.registry.contentType, body: await this.metrics.text() }
   }
 
   status(): StatusReport {
@@ -516,6 +518,7 @@ export class LoadBalancer {
 
   #onEjection(e: EjectionEvent): void {
     const what = e.reason === 'outlier' ? 'failed requests' : 'a failed connect'
+    if (e.ejected) this.metrics.ejectionOf(e.pool, e.server, e.reason).value++
     if (e.ejected)
       this.#logger.warn({ pool: e.pool, server: e.server }, `server ${e.pool}/${e.server} ejected after ${what}`)
     else this.#logger.info({ pool: e.pool, server: e.server }, `server ${e.pool}/${e.server} back from ejection`)

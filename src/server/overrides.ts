@@ -132,3 +132,35 @@ function overridden(b: Backend, ov: ServerOverride): Backend {
     disabled: state === 'disabled',
   }
 }
+
+/** A server with a runtime override in force, and what it is now (`switchyard_override_state`). */
+export interface OverrideState {
+  readonly pool: string
+  readonly server: string
+  /** `removing`: a removal drains it; `removed`: a server of the base kept out. */
+  readonly state: RuntimeState | 'removing' | 'removed'
+  /** The weight the override sets; undefined when it sets none. */
+  readonly weight: number | undefined
+}
+
+/**
+ * Every override in force on `base` (those `unmatched` lists are left out), with the server's state now:
+ * the override's, else the base's (`draining` for a server the file drains, else `active`).
+ */
+export function overrideStates(base: RuntimeConfig, o: Overrides): OverrideState[] {
+  const out: OverrideState[] = []
+  for (const [pool, servers] of Object.entries(o.pools)) {
+    const pc = base.pools.find((p) => p.name === pool)
+    if (pc === undefined) continue
+    for (const [server, ov] of Object.entries(servers)) {
+      const own = pc.backends.find((b) => b.id === server)
+      if (own === undefined && ov.added === undefined) continue
+      let state: OverrideState['state']
+      if (ov.removal === 'removed') state = 'removed'
+      else if (ov.removal === 'draining') state = ov.state === 'disabled' ? 'disabled' : 'removing'
+      else state = ov.state ?? (own?.draining === true ? 'draining' : 'active')
+      out.push({ pool, server, state, weight: ov.weight })
+    }
+  }
+  return out
+}

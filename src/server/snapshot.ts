@@ -79,6 +79,7 @@ export function buildSnapshot(
     pathPrefix,
     level,
     route,
+    routeName: route === undefined ? undefined : lc.routes[route]?.name,
     metrics,
     shelf: deps.shelf,
   })

@@ -21,8 +21,10 @@ import { EventLog } from './events.js'
 import {
   applyOverrides,
   NO_OVERRIDES,
+  type OverrideState,
   type Overrides,
   overrideOf,
+  overrideStates,
   overridesSchema,
   type RuntimeState,
   type ServerOverride,
@@ -80,6 +82,11 @@ export class Steering {
 
   get overrides(): Overrides {
     return this.#overrides
+  }
+
+  /** Every runtime override in force, with its server's state now (the `switchyard_override_*` gauges). */
+  overrideStates(): OverrideState[] {
+    return overrideStates(this.#base, this.#overrides)
   }
 
   /** What serves: the base with the overrides applied. */

@@ -15,7 +15,8 @@
  * - A worker that starts while a reload runs, and so got the config from before it, is brought up to
  *   date once it serves.
  * - `/metrics` sums every worker's series (prom-client's cluster aggregation) and adds the
- *   supervisor's own; `/api/status` adds up in-flight counts and lists the workers.
+ *   supervisor's own; the Node process metrics stay one set per process, labelled `worker` (the slot,
+ *   or `supervisor`). `/api/status` adds up in-flight counts and lists the workers.
  * - Per-worker state: balancer positions (each worker runs its own round-robin, so the split over
  *   servers is even overall but not interleaved exactly) and upstream connections.
  */
@@ -29,7 +30,7 @@ import type { RuntimeConfig } from '../config/index.js'
 import { ERROR_CODES, type ErrorCode, SwitchyardError } from '../core/errors.js'
 import type { Logger, LogLevel } from '../core/logger.js'
 import { HealthMonitor, logTransition, type Transition } from '../health/index.js'
-import { SUPERVISOR_METRICS, SupervisorMetrics } from '../metrics/index.js'
+import { processMetricsJson, SUPERVISOR_METRICS, SupervisorMetrics } from '../metrics/index.js'
 import { VERSION } from '../version.js'
 import type { EventLog } from './events.js'
 import { type FromWorker, type ToWorker, WORKER_ENV, WORKER_INDEX_ENV, type WorkerMetrics } from './ipc.js'
@@ -119,6 +120,7 @@ export class Supervisor implements AdminSource {
     this.#level = options.level
     this.configFile = options.configFile
     this.metrics.info.labels(VERSION).set(1)
+    this.metrics.setOverrides(() => this.steering.overrideStates())
     this.#health = new HealthMonitor((pool, t) => this.#onHealthChange(pool, t))
     this.#tlsControl = new TlsControl(this.#logger, () => this.reload(this.steering.base))
     const self = this
@@ -326,7 +328,9 @@ export class Supervisor implements AdminSource {
     const perWorker = lists.flatMap((l) => (l ? [l.filter((m) => !SUPERVISOR_METRICS.includes(m.name))] : []))
     this.#updateGauge()
     const own = await this.metrics.registry.metrics()
-    const summed = perWorker.length > 0 ? await AggregatorRegistry.aggregate(perWorker).metrics() : ''
+    // The process metrics, each process's own (the workers' labelled with their slot), stand apart in the sum.
+    const processes = [...perWorker, await processMetricsJson({ worker: 'supervisor' })]
+    const summed = await AggregatorRegistry.aggregate(processes).metrics()
     return { contentType: this.metrics.registry.contentType, body: `${own}\n${summed}` }
   }
 

@@ -66,7 +66,8 @@ export function runWorker(): void {
         send({ t: 'reply', id: msg.id, ok: true, value: null })
         return
       case 'scrape':
-        send({ t: 'reply', id: msg.id, ok: true, value: lb ? await lb.metrics.registry.getMetricsAsJSON() : [] })
+        // The process metrics carry the worker's slot: they are per process, not summed (metrics/process.ts).
+        send({ t: 'reply', id: msg.id, ok: true, value: lb ? await lb.metrics.json({ worker: String(index) }) : [] })
         return
       case 'status':
         if (!lb) throw new Error('worker not started')

@@ -40,7 +40,7 @@ import type { Backend } from '../core/backend.js'
 import { ConnectEjector, OutlierDetector } from '../health/index.js'
 import type { ServerConnections } from '../l7/upstream.js'
 import { InFlight } from '../limits/index.js'
-import type { Metrics, ServerCells } from '../metrics/index.js'
+import type { DurationCell, Metrics, ServerCells } from '../metrics/index.js'
 import { Stickiness } from '../sticky/index.js'
 import type { ConnectionRegistry, ServerLoad } from './connections.js'
 import { loadUpstreamTls, type UpstreamTls } from './tls.js'
@@ -60,6 +60,8 @@ export interface Selection {
   readonly load: ServerLoad
   /** In-flight requests at which the server is full: `maxConnections + maxPending` (Infinity: never). */
   readonly limit: number
+  /** In-flight requests its connections carry at once: `maxConnections` (× `maxConcurrentStreams` over HTTP/2). */
+  readonly capacity: number
 }
 
 /** What admission needs of a request. */
@@ -101,8 +103,13 @@ class PoolShared {
   inFlight = 0
   /** Leases held per client address, for `connections.maxClientShare`. */
   readonly perClient = new InFlight()
-  /** Waiting requests in arrival order, with their queue-timeout timers. */
-  readonly waiting = new Map<Waiter, { readonly request: AdmitRequest; readonly timer: NodeJS.Timeout }>()
+  /** Waiting requests in arrival order, with their queue-timeout timers and when they came (`performance.now()`). */
+  readonly waiting = new Map<
+    Waiter,
+    { readonly request: AdmitRequest; readonly timer: NodeJS.Timeout; readonly sinceMs: number }
+  >()
+  /** Time spent in the queue (`switchyard_pool_queue_wait_seconds`), observed as each request leaves it. */
+  readonly queueWait: DurationCell
   drainScheduled = false
   /** The generation that serves now (set when a snapshot that holds it is committed). */
   current: UpstreamPool | undefined
@@ -110,6 +117,16 @@ class PoolShared {
   readonly states = new Map<string, { state: ServerState; sinceMs: number }>()
   /** Servers ejected by passive health (outlier detection or a failed connect), as last reported. */
   ejected: ReadonlyMap<string, EjectionEvent['reason']> = new Map()
+
+  constructor(queueWait: DurationCell) {
+    this.queueWait = queueWait
+  }
+
+  /** `waiter` leaves the queue (served, expired or gone): its wait is observed. */
+  leave(waiter: Waiter, sinceMs: number): void {
+    this.waiting.delete(waiter)
+    this.queueWait.observe((performance.now() - sinceMs) / 1000)
+  }
 }
 
 /**
@@ -220,7 +237,7 @@ export class UpstreamPool {
     this.#now = env.now
     this.#random = env.random
     this.#slowStartMs = config.slowStartMs
-    this.#shared = previous === undefined ? new PoolShared() : previous.#shared
+    this.#shared = previous === undefined ? new PoolShared(metrics.queueWaitOf(config.name)) : previous.#shared
     this.#outlier =
       config.outlier === undefined
         ? undefined
@@ -288,6 +305,8 @@ export class UpstreamPool {
         tls: this.tls,
       }
       const { key, connections, load } = this.#registry.acquire(b, settings)
+      const capacity =
+        own.maxConnections * (this.config.protocol === 'http1' ? 1 : this.config.connections.maxConcurrentStreams)
       members.set(b.id, {
         backend: b,
         connections,
@@ -296,12 +315,8 @@ export class UpstreamPool {
         key,
         load,
         // Over HTTP/2, each connection carries up to maxConcurrentStreams requests at once.
-        limit:
-          own.maxPending < 0
-            ? Number.POSITIVE_INFINITY
-            : own.maxConnections *
-                (this.config.protocol === 'http1' ? 1 : this.config.connections.maxConcurrentStreams) +
-              own.maxPending,
+        limit: own.maxPending < 0 ? Number.POSITIVE_INFINITY : capacity + own.maxPending,
+        capacity,
       })
     }
     this.#members = members
@@ -491,11 +506,12 @@ export class UpstreamPool {
     const waiting = this.#shared.waiting
     if (waiter === undefined || waiting.size >= size)
       return { kind: 'reject', code: 'SWY_OVERLOADED', reason: size === 0 ? why : `${why}, and the queue is full` }
+    const sinceMs = performance.now()
     const timer = setTimeout(() => {
-      waiting.delete(waiter)
+      this.#shared.leave(waiter, sinceMs)
       waiter.rejected('SWY_OVERLOADED', `waited ${timeoutMs} ms in the queue`)
     }, timeoutMs)
-    waiting.set(waiter, { request, timer })
+    waiting.set(waiter, { request, timer, sinceMs })
     this.#scheduleDrain()
     return {
       kind: 'wait',
@@ -503,7 +519,7 @@ export class UpstreamPool {
         const entry = waiting.get(waiter)
         if (entry === undefined) return
         clearTimeout(entry.timer)
-        waiting.delete(waiter)
+        this.#shared.leave(waiter, entry.sinceMs)
       },
     }
   }
@@ -511,6 +527,23 @@ export class UpstreamPool {
   /** Requests waiting in the queue. */
   get queued(): number {
     return this.#shared.waiting.size
+  }
+
+  /** Servers ejected by passive health now, with what ejected each, as the serving generation last saw. */
+  get ejected(): ReadonlyMap<string, EjectionEvent['reason']> {
+    return this.#shared.ejected
+  }
+
+  /**
+   * Each server's requests waiting for one of its connections now: those in flight beyond its
+   * `capacity`, as admission counts them (tunnels hold their place too). A server whose connections
+   * another pool shares (same URL and settings) counts at most this pool's own requests.
+   */
+  pending(): [server: string, count: number][] {
+    const out: [string, number][] = []
+    for (const s of this.#members.values())
+      out.push([s.backend.id, Math.max(0, Math.min(s.cells.inFlight.value, s.load.inFlight - s.capacity))])
+    return out
   }
 
   #scheduleDrain(): void {
@@ -530,18 +563,18 @@ export class UpstreamPool {
     const pool = shared.current ?? this
     const max = pool.config.queue.maxInFlight
     let othersBlocked = false
-    for (const [waiter, { request, timer }] of shared.waiting) {
+    for (const [waiter, { request, timer, sinceMs }] of shared.waiting) {
       if (max > 0 && shared.inFlight >= max) return
       if (othersBlocked && !waiter.sticky) continue
       const lease = pool.#tryLease(request)
       if (lease instanceof PoolLease) {
         clearTimeout(timer)
-        shared.waiting.delete(waiter)
+        shared.leave(waiter, sinceMs)
         waiter.granted(lease)
       } else if (lease === undefined && !pool.saturated()) {
         // Nothing can take it (every server down, or removed by the reload): answered, not kept.
         clearTimeout(timer)
-        shared.waiting.delete(waiter)
+        shared.leave(waiter, sinceMs)
         waiter.rejected('SWY_NO_SERVER', 'no server is available')
       } else if (!waiter.sticky) othersBlocked = true
     }

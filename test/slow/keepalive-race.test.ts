@@ -33,7 +33,11 @@ async function raceRun(keepAliveRace: boolean) {
   subscribe('switchyard:keepalive:race', count)
   try {
     const result = await sporadicTraffic(lbUrl(lb), { sequences: 50, perSequence: 10, gapMs: [990, 1010] })
-    return { result, resends, seen: backend.seen, idleCloses: backend.idleCloses() }
+    const metrics = (await lb.metricsText()).body
+    const counted = Number(
+      /switchyard_upstream_retries_total\{[^}]*reason="keepalive-race"\} (\d+)/.exec(metrics)?.[1] ?? 0,
+    )
+    return { result, resends, counted, seen: backend.seen, idleCloses: backend.idleCloses() }
   } finally {
     unsubscribe('switchyard:keepalive:race', count)
     await lb.close({ gracePeriodMs: 200 })
@@ -49,7 +53,7 @@ describe('keep-alive race', () => {
     // run must pass in full.
     let resent = 0
     for (let run = 1; run <= 3 && resent === 0; run++) {
-      const { result, resends, seen, idleCloses } = await raceRun(true)
+      const { result, resends, counted, seen, idleCloses } = await raceRun(true)
       t.diagnostic(
         `run ${run}: ${result.ok}/${result.sent} ok, failures ${JSON.stringify(Object.fromEntries(result.failures))}, ` +
           `${resends} requests resent after a lost race, ${idleCloses} idle closes by the backend`,
@@ -57,6 +61,7 @@ describe('keep-alive race', () => {
       assert.equal(result.sent, 500)
       assert.deepEqual(Object.fromEntries(result.failures), {})
       assert.equal(result.ok, 500)
+      assert.equal(counted, resends, 'every resend is in /metrics, as reason keepalive-race')
       // Every request reached the application once.
       assert.equal(seen.size, 500)
       assert.deepEqual(
