@@ -10,8 +10,10 @@ export {
   type YamlResult,
 } from './load.js'
 export type {
+  AccessLogSettings,
   AcmeSettings,
   ListenerConfig,
+  OtlpSettings,
   PluginConfig,
   PoolConfig,
   RetrySettings,
@@ -19,6 +21,7 @@ export type {
   RouteMatch,
   RuntimeConfig,
   ServerLimits,
+  TracingSettings,
   UpstreamProtocol,
   UpstreamTlsConfig,
 } from './normalize.js'
