@@ -55,7 +55,7 @@ function candidateOf(s: Selection): Candidate {
 
 /**
  * The header array one try sends: `head.headers` (extended in place) plus the headers that name
- * `{server}`, the request's `traceparent` (tracing on), Host and the forwarding headers, with how many of them the engine need not check.
+ * `{server}`, Host and the forwarding headers, with how many of them the engine need not check.
  * `selection` undefined: no server chosen yet.
  */
 export function tryHeaders(
@@ -72,8 +72,6 @@ export function tryHeaders(
         name,
         selection === undefined ? template : template.replaceAll('{server}', selection.backend.id),
       )
-  const trace = inbound.trace
-  if (trace !== undefined) head.headers.push('traceparent', trace.header)
   return upstreamRequestHeaders(
     head,
     {

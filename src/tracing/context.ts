@@ -66,9 +66,12 @@ export function formatTraceparent(traceId: string, spanId: string, sampled: bool
 const POOL_BYTES = 4096
 const pool = Buffer.allocUnsafe(POOL_BYTES)
 let at = POOL_BYTES
+const HEX = Buffer.from('0123456789abcdef', 'latin1')
+/** The traceparent being made: `00-`, the trace id, `-`, the span id, `-`, the flags. */
+const line = Buffer.from(`00-${'0'.repeat(32)}-${'0'.repeat(16)}-00`, 'latin1')
 
-/** `bytes` random bytes as lower-case hex, never all zeros. */
-function randomHex(bytes: number): string {
+/** `bytes` random bytes from the pool, none all zero, as hex into `line` at `p`. */
+function randomHexAt(p: number, bytes: number): void {
   for (;;) {
     if (at + bytes > POOL_BYTES) {
       randomFillSync(pool)
@@ -76,16 +79,26 @@ function randomHex(bytes: number): string {
     }
     const from = at
     at += bytes
-    for (let i = from; i < at; i++) if (pool[i] !== 0) return pool.toString('hex', from, at)
+    let nonZero = false
+    for (let i = from, o = p; i < at; i++) {
+      const v = pool[i] as number
+      if (v !== 0) nonZero = true
+      line[o++] = HEX[v >> 4] as number
+      line[o++] = HEX[v & 15] as number
+    }
+    if (nonZero) return
   }
 }
 
-/** A new random trace id: 16 bytes, 32 hex digits. */
-export function newTraceId(): string {
-  return randomHex(16)
-}
-
-/** A new random span id: 8 bytes, 16 hex digits. */
-export function newSpanId(): string {
-  return randomHex(8)
+/**
+ * A version 00 `traceparent` for a new span of trace `traceId` (lower-case hex, as parseTraceparent
+ * gives it), or of a new trace when undefined: the span id, and a new trace id, are random. Made in one
+ * buffer and read out as one string: `slice(3, 35)` is its trace id, `slice(36, 52)` its span id.
+ */
+export function newTraceparent(traceId: string | undefined, sampled: boolean): string {
+  if (traceId === undefined) randomHexAt(3, 16)
+  else for (let i = 0; i < 32; i++) line[3 + i] = traceId.charCodeAt(i)
+  randomHexAt(36, 8)
+  line[54] = sampled ? 0x31 : 0x30
+  return line.toString('latin1')
 }

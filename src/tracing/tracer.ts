@@ -4,9 +4,9 @@
  * The upstream is sent a `traceparent` that names that span as its parent; the access log gets the
  * trace and span ids; with OTLP export on (otlp.ts), sampled requests' spans are exported.
  *
- * A request's incoming `traceparent` is taken out of the forwarded head (Switchyard sends its own,
- * l7/admission.ts tryHeaders). Its `tracestate` passes through untouched when the `traceparent` was
- * valid, and is dropped with it when not: the trace restarts, and the state of another trace means
+ * The forwarded head carries Switchyard's `traceparent` in place of the incoming one (its value
+ * replaced where it was, or added after the client's fields), so every try sends it. The incoming
+ * `tracestate` passes through untouched when the `traceparent` was valid, and is dropped when not: the trace restarts, and the state of another trace means
  * nothing in it (W3C Trace Context §3.3: tracestate is not read when traceparent is invalid). Several
  * `traceparent` fields make it invalid.
  *
@@ -16,7 +16,7 @@
 import type { TracingSettings } from '../config/index.js'
 import { removeHeaders } from '../l7/head-draft.js'
 import type { RequestHead } from '../l7/headers.js'
-import { formatTraceparent, newSpanId, newTraceId, type ParentContext, parseTraceparent } from './context.js'
+import { formatTraceparent, newTraceparent, type ParentContext, parseTraceparent } from './context.js'
 
 /** What the request path tells an exported span when its request ends (l7/request-span.ts). */
 export interface SpanFacts {
@@ -99,29 +99,43 @@ export class Tracing {
   }
 
   /**
-   * The trace of a request whose head is `head` (its forwarded headers lose the incoming
-   * `traceparent`, and an orphaned `tracestate`); `startMs` is its `performance.now()` start.
+   * The trace of a request whose head is `head`, whose forwarded headers get the request's
+   * `traceparent` (and lose the `tracestate` of a broken trace); `startMs` is its `performance.now()`
+   * start.
    */
   begin(head: RequestHead, startMs: number): RequestTrace {
     const headers = head.headers
-    let incoming: string | undefined
+    let at = -1
     let parents = 0
     let states = 0
     for (let i = 0; i < headers.length; i += 2) {
       const name = headers[i] as string
       if (name.length === 11 && name.toLowerCase() === TRACEPARENT) {
-        incoming = headers[i + 1]
+        at = i
         parents++
       } else if (name.length === 10 && name.toLowerCase() === TRACESTATE) states++
     }
-    const parent = parents === 1 ? parseTraceparent(incoming as string) : undefined
-    if (parents > 0) cut(head, TRACEPARENT)
-    if (parent === undefined && states > 0) cut(head, TRACESTATE)
+    const parent = parents === 1 ? parseTraceparent(headers[at + 1] as string) : undefined
+    const trace = this.#trace(parent, states > 0 ? headers : undefined, startMs)
+    if (parent !== undefined) headers[at + 1] = trace.header
+    else {
+      if (parents > 0) cut(head, TRACEPARENT)
+      if (states > 0) cut(head, TRACESTATE)
+      // Switchyard's own value is valid: when every entry before it is known valid, so is it.
+      const checked = head.checked === headers.length
+      headers.push(TRACEPARENT, trace.header)
+      if (checked) head.checked = headers.length
+    }
+    return trace
+  }
+
+  /** The request's trace: a child of `parent`, or a new trace; `headers` holds the incoming tracestate. */
+  #trace(parent: ParentContext | undefined, headers: readonly string[] | undefined, startMs: number): RequestTrace {
     const ratio = this.#ratio
     const sampled = parent !== undefined ? parent.sampled : ratio >= 1 || (ratio > 0 && Math.random() < ratio)
     const spans = this.#export
     if (sampled && spans !== undefined) {
-      const state = parent !== undefined && states > 0 ? joined(headers, TRACESTATE) : undefined
+      const state = parent !== undefined && headers !== undefined ? joined(headers, TRACESTATE) : undefined
       const span = spans.start(parent, state, performance.timeOrigin + startMs)
       return {
         traceId: span.traceId,
@@ -131,9 +145,8 @@ export class Tracing {
         span,
       }
     }
-    const traceId = parent?.traceId ?? newTraceId()
-    const spanId = newSpanId()
-    return { traceId, spanId, sampled, header: formatTraceparent(traceId, spanId, sampled), span: undefined }
+    const header = newTraceparent(parent?.traceId, sampled)
+    return { traceId: header.slice(3, 35), spanId: header.slice(36, 52), sampled, header, span: undefined }
   }
 }
 

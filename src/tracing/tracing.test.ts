@@ -3,7 +3,7 @@
 import assert from 'node:assert/strict'
 import { describe, it } from 'node:test'
 import { scanRequestHead } from '../l7/headers.js'
-import { formatTraceparent, newSpanId, newTraceId, parseTraceparent } from './context.js'
+import { formatTraceparent, newTraceparent, parseTraceparent } from './context.js'
 import { Tracing } from './tracer.js'
 
 const TRACE = '4bf92f3577b34da6a3ce929d0e0e4736'
@@ -47,17 +47,24 @@ describe('traceparent', () => {
   })
 
   it('makes version 00 values with random, non-zero ids that read back', () => {
-    const ids = new Set<string>()
+    const traces = new Set<string>()
+    const spans = new Set<string>()
     for (let i = 0; i < 2000; i++) {
-      const t = newTraceId()
-      const s = newSpanId()
-      assert.match(t, /^[0-9a-f]{32}$/)
-      assert.match(s, /^[0-9a-f]{16}$/)
-      ids.add(t)
-      const v = formatTraceparent(t, s, i % 2 === 0)
-      assert.deepEqual(parseTraceparent(v), { traceId: t, parentId: s, sampled: i % 2 === 0 })
+      const sampled = i % 2 === 0
+      const fresh = parseTraceparent(newTraceparent(undefined, sampled))
+      assert.ok(fresh)
+      assert.equal(fresh.sampled, sampled)
+      traces.add(fresh.traceId)
+      spans.add(fresh.parentId)
+      const child = parseTraceparent(newTraceparent(fresh.traceId, !sampled))
+      assert.equal(child?.traceId, fresh.traceId, 'a child keeps the trace id')
+      assert.equal(child?.sampled, !sampled)
+      assert.notEqual(child?.parentId, fresh.parentId)
+      spans.add(child?.parentId ?? '')
     }
-    assert.equal(ids.size, 2000)
+    assert.equal(traces.size, 2000)
+    assert.equal(spans.size, 4000)
+    assert.equal(formatTraceparent(TRACE, PARENT, false), `00-${TRACE}-${PARENT}-00`)
   })
 })
 
@@ -69,7 +76,7 @@ function head(raw: string[]) {
 const settings = (sampleRatio = 1) => ({ sampleRatio, serviceName: 'switchyard', otlp: undefined })
 
 describe('Tracing.begin', () => {
-  it('joins a valid trace: same trace id, a new span, the sampled flag kept, tracestate left in', () => {
+  it("joins a valid trace: same trace id, a new span in place of the caller's, flags and tracestate kept", () => {
     for (const flags of ['01', '00']) {
       const h = head(['TraceParent', `00-${TRACE}-${PARENT}-${flags}`, 'tracestate', 'k=v', 'accept', '*/*'])
       const t = new Tracing(settings(), undefined).begin(h, performance.now())
@@ -77,32 +84,34 @@ describe('Tracing.begin', () => {
       assert.notEqual(t.spanId, PARENT)
       assert.equal(t.sampled, flags === '01')
       assert.equal(t.header, `00-${TRACE}-${t.spanId}-${flags}`)
-      assert.deepEqual(h.headers, ['tracestate', 'k=v', 'accept', '*/*'])
-      assert.equal(h.checked, 0, 'the entries after the removed one moved: no longer counted as checked')
+      assert.deepEqual(h.headers, ['TraceParent', t.header, 'tracestate', 'k=v', 'accept', '*/*'])
+      assert.equal(h.checked, 6, 'a valid value in place of a valid value: all still checked')
     }
   })
 
   it('starts a trace when there is none, or an invalid one, and drops the tracestate of a broken trace', () => {
-    const cases: string[][] = [
-      [],
-      ['traceparent', 'nonsense', 'tracestate', 'k=v'],
-      ['traceparent', VALID, 'traceparent', VALID], // more than one is invalid
-      ['tracestate', 'orphan=1'],
+    const cases: [raw: string[], checked: number][] = [
+      [[], 4],
+      [['traceparent', 'nonsense', 'tracestate', 'k=v'], 0],
+      [['traceparent', VALID, 'traceparent', VALID], 0], // more than one is invalid
+      [['tracestate', 'orphan=1'], 0],
     ]
-    for (const raw of cases) {
+    for (const [raw, checked] of cases) {
       const h = head([...raw, 'accept', '*/*'])
       const t = new Tracing(settings(), undefined).begin(h, performance.now())
       assert.notEqual(t.traceId, TRACE)
       assert.deepEqual(parseTraceparent(t.header), { traceId: t.traceId, parentId: t.spanId, sampled: true })
-      assert.deepEqual(h.headers, ['accept', '*/*'], JSON.stringify(raw))
+      assert.deepEqual(h.headers, ['accept', '*/*', 'traceparent', t.header], JSON.stringify(raw))
+      // Entries moved by a removal are no longer counted as checked; an addition after checked ones is.
+      assert.equal(h.checked, checked, JSON.stringify(raw))
     }
   })
 
-  it('keeps the checked count when nothing before the checked entries moved', () => {
-    const h = head(['accept', '*/*'])
-    const checked = h.checked
-    new Tracing(settings(), undefined).begin(h, performance.now())
-    assert.equal(h.checked, checked)
+  it('adds its traceparent unchecked after entries that are not known valid', () => {
+    const h = scanRequestHead(['Host', 'a', 'accept', '*/*'], 'x-request-id', false)
+    const t = new Tracing(settings(), undefined).begin(h, performance.now())
+    assert.deepEqual(h.headers, ['accept', '*/*', 'traceparent', t.header])
+    assert.equal(h.checked, 0)
   })
 
   it('marks new traces sampled by sampleRatio', () => {

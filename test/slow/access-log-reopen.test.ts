@@ -10,7 +10,7 @@ import { dirname, join } from 'node:path'
 import { after, before, describe, it } from 'node:test'
 import { Agent, request } from 'undici'
 import { startBackend, type TestBackend } from '../helpers/backends.js'
-import { type CliProcess, configFiles, runCli } from '../helpers/cli.js'
+import { type CliProcess, configFiles, runCli, runCliToEnd } from '../helpers/cli.js'
 
 const file = configFiles('switchyard-reopen-')
 
@@ -94,6 +94,30 @@ describe('access log reopen on SIGUSR1', () => {
         const by = new Set([...old, ...fresh].map((l) => l.worker))
         assert.deepEqual([...by].sort(), [0, 1], 'both workers wrote to the file')
       }
+    })
+  }
+
+  for (const workers of [1, 2]) {
+    it(`does not start when the file cannot be opened, and says why (workers: ${workers})`, async () => {
+      const cfg = await file(
+        `unopenable-${workers}.yaml`,
+        [
+          `workers: ${workers}`,
+          'logging:',
+          '  accessLog: { file: no-such-dir/access.log }',
+          'listeners:',
+          '  - { name: web, listen: 127.0.0.1:0, routes: [{ pool: app }] }',
+          'pools:',
+          `  - { name: app, servers: ["${backend.url}"] }`,
+          '',
+        ].join('\n'),
+      )
+      const r = await runCliToEnd(['-c', cfg])
+      assert.equal(r.code, 1)
+      assert.match(
+        r.stderr,
+        new RegExp(`logging\\.accessLog\\.file: cannot open ${dirname(cfg)}/no-such-dir/access\\.log: ENOENT`),
+      )
     })
   }
 })
