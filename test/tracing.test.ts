@@ -5,6 +5,7 @@
  */
 import assert from 'node:assert/strict'
 import { createServer, type IncomingMessage, type Server } from 'node:http'
+import { connect } from 'node:http2'
 import { after, before, describe, it } from 'node:test'
 import { createLoadBalancer, type LoadBalancer } from '../src/index.js'
 import { deadPort, listenLocal, startBackend, type TestBackend } from './helpers/backends.js'
@@ -101,7 +102,7 @@ describe('W3C trace context', () => {
     const lb = createLoadBalancer(
       {
         ...(tracing === undefined ? {} : { tracing }),
-        listeners: [{ name: 'main', listen: '127.0.0.1:0', routes: [{ pool: 'web' }] }],
+        listeners: [{ name: 'main', listen: '127.0.0.1:0', http2: true, routes: [{ pool: 'web' }] }],
         pools: [{ name: 'web', servers: [backend.url] }],
       },
       { logger: mem.logger },
@@ -117,7 +118,18 @@ describe('W3C trace context', () => {
       await lb.close({ gracePeriodMs: 500 })
       return new Map(mem.lines.filter((l) => l.type === 'access').map((l) => [String(l.url), l] as const))
     }
-    return { lb, get, access }
+    /** A GET over HTTP/2 (prior knowledge), with lower-case header names as HTTP/2 has them. */
+    const getH2 = (path: string, headers: Record<string, string>) =>
+      new Promise<void>((resolve, reject) => {
+        const session = connect(url)
+        session.on('error', reject)
+        const stream = session.request({ ':path': path, ...headers })
+        stream.on('response', (h) => assert.equal(h[':status'], 200))
+        stream.resume()
+        stream.on('end', () => session.close(() => resolve()))
+        stream.on('error', reject)
+      })
+    return { lb, get, getH2, access }
   }
 
   it('passes traceparent and tracestate through untouched when tracing is off, even an invalid one', async () => {
@@ -133,13 +145,16 @@ describe('W3C trace context', () => {
   })
 
   it('joins a valid trace as a child span, with the ids in the access log', async () => {
-    const { get, access } = await start({ enabled: true })
+    const { get, getH2, access } = await start({ enabled: true })
     await get('/on/sampled', { traceparent: `00-${TRACE}-${PARENT}-01`, tracestate: 'vendor=opaque' })
     await get('/on/unsampled', { traceparent: `00-${TRACE}-${PARENT}-00` })
+    await getH2('/on/h2', { traceparent: `00-${TRACE}-${PARENT}-01` })
     const lines = await access()
+    assert.equal(lines.get('/on/h2')?.protocol, 'h2')
     for (const [path, flags] of [
       ['/on/sampled', '01'],
       ['/on/unsampled', '00'],
+      ['/on/h2', '01'],
     ] as const) {
       const m = TRACEPARENT.exec(String(seen.get(path)?.traceparent))
       assert.ok(m, `${path}: ${seen.get(path)?.traceparent}`)

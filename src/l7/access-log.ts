@@ -1,5 +1,6 @@
 /**
- * The access log: one JSON line per request, batched here and handed to the logger's destination
+ * The access log: one line per request (JSON unless a text format is asked for), batched here and
+ * handed to the logger's destination
  * (pino's SonicBoom from `createLogger`) in batches below the destination's largest write (4 KiB for
  * a pipe, so that workers sharing it never interleave lines; 16 KiB for a file), at least every 100 ms.
  * The line has the shape pino gives every other log line (level, time, the logger's bindings, then the

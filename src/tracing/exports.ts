@@ -6,6 +6,7 @@
  * down, exporting what is left.
  */
 import type { TracingSettings } from '../config/index.js'
+import { SwitchyardError } from '../core/errors.js'
 import type { Logger } from '../core/logger.js'
 import { loadOtlpExport } from './otlp.js'
 import { type SpanExport, Tracing } from './tracer.js'
@@ -28,7 +29,10 @@ export class TraceExports {
     this.#logger = logger
   }
 
-  /** The tracing of a generation with `settings`; loads the OpenTelemetry packages on first use. */
+  /**
+   * The tracing of a generation with `settings`; loads the OpenTelemetry packages on first use. Rejects
+   * with SWY_CONFIG_INVALID when they cannot be loaded.
+   */
   async prepare(settings: TracingSettings | undefined): Promise<PreparedTracing> {
     const otlp = settings?.otlp
     const key = otlp === undefined ? undefined : JSON.stringify([settings?.serviceName, otlp])
@@ -45,7 +49,16 @@ export class TraceExports {
         commit: () => this.#flush(current.spans),
         abort: () => {},
       }
-    const spans = await loadOtlpExport({ ...settings, otlp }, this.#logger)
+    let spans: SpanExport
+    try {
+      spans = await loadOtlpExport({ ...settings, otlp }, this.#logger)
+    } catch (err) {
+      throw new SwitchyardError(
+        'SWY_CONFIG_INVALID',
+        `tracing.otlp: cannot load the OpenTelemetry SDK: ${(err as Error).message}`,
+        { cause: err },
+      )
+    }
     return {
       tracing: new Tracing(settings, spans),
       commit: (graceMs) => this.#replace({ key, spans }, graceMs),
