@@ -6,14 +6,17 @@
 // sink that drops it). Then each built-in filter (rule) of the pipeline,
 // the rows of bench/rules.ts. Every row is also given over the request-head layer, the first row,
 // measured in the same run. The end-to-end view of the same layers (bare proxy → no access log → full)
-// is in `npm run bench`.
-// Usage: npm run bench:layers
+// is in `npm run bench`. Tracing (W3C trace context, and span export over OTLP with the OpenTelemetry
+// SDK) and the access log's text format and sampling have rows of their own.
+// Usage: npm run bench:layers [-- --only TEXT]   (--only: the rows whose name holds TEXT, and the
+// reference row)
 import os from 'node:os'
+import { parseArgs } from 'node:util'
 import { pino } from 'pino'
 import { createBalancer } from '../src/balancer/index.js'
 import { validateConfig } from '../src/config/index.js'
 import { ExplainPolicy } from '../src/explain/index.js'
-import { AccessLog } from '../src/l7/access-log.js'
+import { AccessLog, sampledIn } from '../src/l7/access-log.js'
 import { buildTrust, downstreamResponseHeaders, scanRequestHead, upstreamRequestHeaders } from '../src/l7/headers.js'
 import { DEFAULT_PATH_POLICY, normalizeUrl } from '../src/l7/path.js'
 import { hostWithoutPort, pathOf, Router } from '../src/l7/router.js'
@@ -21,12 +24,16 @@ import { unwatchSlow, type Watched, watchSlow } from '../src/l7/slow-clients.js'
 import { InFlight } from '../src/limits/index.js'
 import { Metrics } from '../src/metrics/index.js'
 import { Stickiness } from '../src/sticky/index.js'
+import { loadOtlpExport } from '../src/tracing/otlp.js'
+import { type SpanFacts, Tracing } from '../src/tracing/tracer.js'
 import { BROWSER_REQUEST as RAW, UPSTREAM_RESPONSE } from './lib/browser-request.js'
 import { type NsRow, nsPerOp } from './lib/ns-per-op.js'
 import { RULE_ITERATIONS, ruleResults, ruleRows } from './rules.js'
 
 const ITERATIONS = 1_000_000
 const ROUNDS = 5
+const { values: flags } = parseArgs({ options: { only: { type: 'string' } } })
+const only = flags.only
 
 const RESPONSE = UPSTREAM_RESPONSE
 
@@ -58,6 +65,47 @@ const route = metrics.forRoute('l', 'p')
 const server = metrics.forServer('p', '127.0.0.1:1')
 const sink = { write: () => true }
 const accessLog = AccessLog.of(pino({ level: 'info' }, sink))!
+const combinedLog = AccessLog.of(pino({ level: 'info' }, sink), 'combined-extended')!
+const tracingSettings = { sampleRatio: 1, serviceName: 'bench', otlp: undefined }
+const tracing = new Tracing(tracingSettings, undefined)
+// Span export to a port nothing answers, with a 1-hour batch delay: nothing is sent while the rows run;
+// once the queue holds maxQueueSize spans, the rest are dropped by the batch processor (a length check).
+const spans = await loadOtlpExport(
+  {
+    ...tracingSettings,
+    otlp: {
+      endpoint: 'http://127.0.0.1:9/v1/traces',
+      headers: {},
+      timeoutMs: 1000,
+      maxQueueSize: 2048,
+      maxBatchSize: 512,
+      delayMs: 3_600_000,
+    },
+  },
+  pino({ level: 'silent' }),
+)
+const exporting = new Tracing(tracingSettings, spans)
+const INCOMING = [...RAW, 'traceparent', '00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01']
+const FACTS: SpanFacts = {
+  method: 'GET',
+  path: '/cart',
+  scheme: 'http',
+  protocol: 'http/1.1',
+  clientIp: '192.0.2.7',
+  host: 'shop.example.com',
+  port: 8080,
+  userAgent: 'Mozilla/5.0',
+  status: 200,
+  code: undefined,
+  error: undefined,
+  retries: 0,
+  listener: 'l',
+  route: 'shop',
+  pool: 'p',
+  server: '127.0.0.1:1',
+  serverAddress: '127.0.0.1:1',
+  requestId: '0f8c3a4e-9b1d-4c55-8e2f-6a7b8c9d0e1f',
+}
 
 let keep = 0
 
@@ -120,16 +168,71 @@ const explainOff: { readonly explain: ExplainPolicy | undefined } = { explain: E
 const explainOn = new ExplainPolicy({ trusted: ['10.0.0.0/8'], token: undefined })
 const plainHead = scanRequestHead(RAW, 'x-request-id')
 
+/** The request-head layer, with `trace` run on the head before the forwarding headers (tracing on). */
+function headWithTracing(raw: readonly string[], trace: ((h: ReturnType<typeof scanRequestHead>) => void) | undefined) {
+  const head = scanRequestHead(raw, 'x-request-id')
+  if (trace !== undefined) trace(head)
+  keep += upstreamRequestHeaders(
+    head,
+    { clientIp: '192.0.2.7', proto: 'http', requestId: 'req-1', requestIdHeader: 'x-request-id' },
+    policy,
+  ).headers.length
+}
+
+/** One request's access entry, made per call as request-end.ts makes it (one literal, every field). */
+function accessEntry(traceId: string | undefined, spanId: string | undefined, userAgent: string | undefined) {
+  return {
+    requestId: '0f8c3a4e-9b1d-4c55-8e2f-6a7b8c9d0e1f',
+    listener: 'l',
+    client: '192.0.2.7',
+    method: 'GET',
+    url: '/cart?x=1',
+    status: 200,
+    pool: 'p',
+    upstream: '127.0.0.1:1',
+    bytesIn: 0,
+    bytesOut: 5120,
+    ttfbMs: 0.731,
+    durationMs: 0.912,
+    code: undefined,
+    error: undefined,
+    aborted: false,
+    protocol: 'http/1.1',
+    traceId,
+    spanId,
+    referer: userAgent === undefined ? undefined : 'https://shop.example.com/',
+    userAgent,
+    user: undefined,
+  }
+}
+const UA = 'Mozilla/5.0 (X11; Linux x86_64; rv:128.0) Gecko/20100101 Firefox/128.0'
+
 const layers: readonly NsRow[] = [
   {
     name: 'request head: scan + forwarding headers (13 headers in)',
     run() {
-      const head = scanRequestHead(RAW, 'x-request-id')
-      keep += upstreamRequestHeaders(
-        head,
-        { clientIp: '192.0.2.7', proto: 'http', requestId: 'req-1', requestIdHeader: 'x-request-id' },
-        policy,
-      ).headers.length
+      headWithTracing(RAW, undefined)
+    },
+  },
+  {
+    name: 'tracing on: request head + a new trace (ids, traceparent)',
+    run() {
+      headWithTracing(RAW, (h) => tracing.begin(h, 0))
+    },
+  },
+  {
+    name: 'tracing on: request head + joining an incoming traceparent (parse, replace)',
+    run() {
+      headWithTracing(INCOMING, (h) => tracing.begin(h, 0))
+    },
+  },
+  {
+    name: 'tracing with OTLP export: request head + an SDK span started and ended (attributes)',
+    iterations: 100_000,
+    run() {
+      headWithTracing(INCOMING, (h) => {
+        exporting.begin(h, 0).span?.end(FACTS, 0)
+      })
     },
   },
   {
@@ -234,24 +337,25 @@ const layers: readonly NsRow[] = [
   {
     name: 'access log: one line built and batched',
     run() {
-      accessLog.write({
-        requestId: '0f8c3a4e-9b1d-4c55-8e2f-6a7b8c9d0e1f',
-        listener: 'l',
-        client: '192.0.2.7',
-        method: 'GET',
-        url: '/cart?x=1',
-        status: 200,
-        pool: 'p',
-        upstream: '127.0.0.1:1',
-        bytesIn: 0,
-        bytesOut: 5120,
-        ttfbMs: 0.731,
-        durationMs: 0.912,
-        code: undefined,
-        error: undefined,
-        aborted: false,
-        protocol: 'http/1.1',
-      })
+      accessLog.write(accessEntry(undefined, undefined, undefined))
+    },
+  },
+  {
+    name: 'access log: one line with trace and span ids',
+    run() {
+      accessLog.write(accessEntry('4bf92f3577b34da6a3ce929d0e0e4736', '00f067aa0ba902b7', undefined))
+    },
+  },
+  {
+    name: 'access log: one combined-extended line (with Referer, User-Agent)',
+    run() {
+      combinedLog.write(accessEntry(undefined, undefined, UA))
+    },
+  },
+  {
+    name: 'access log sampling: the draw for a success at sample 0.1',
+    run() {
+      keep += sampledIn(0.1) ? 1 : 0
     },
   },
 ]
@@ -263,11 +367,15 @@ const load = (): string =>
     .join(', ')
 const loadBefore = load()
 
-/** Prints one table: each row's median ns/op and its ratio to `reference` (the first row's when 0). */
+/**
+ * Prints one table: each row's median ns/op and its ratio to `reference` (the first row's when 0).
+ * With --only, the rows whose name holds its text (and the first row, when it is the reference).
+ */
 function table(head: string, rows: readonly NsRow[], iterations: number, reference: number): number {
   process.stdout.write(`| ${head} | ns/op | × reference |\n|---|--:|--:|\n`)
   let ref = reference
-  for (const row of rows) {
+  for (const [i, row] of rows.entries()) {
+    if (only !== undefined && !row.name.includes(only) && !(i === 0 && ref === 0)) continue
     const ns = nsPerOp(row.run, row.iterations ?? iterations, ROUNDS)
     if (ref === 0) ref = ns
     process.stdout.write(`| ${row.name} | ${ns.toFixed(0)} | ${(ns / ref).toFixed(2)} |\n`)
@@ -280,6 +388,9 @@ process.stdout.write(
 )
 const reference = table('layer', layers, ITERATIONS, 0)
 accessLog.flush()
+combinedLog.flush()
+await spans.shutdown().catch(() => {})
+if (only !== undefined && !ruleRows.some((r) => r.name.includes(only))) process.exit(0)
 process.stdout.write(
   `\nPer-request cost of each built-in rule (bench/rules.ts), ns/op (median of ${ROUNDS} rounds of ${RULE_ITERATIONS.toLocaleString('en')}; the compressor row ${(RULE_ITERATIONS / 20).toLocaleString('en')}), through runPhase on a fresh per-request context; × reference is over the request-head layer above\n\n`,
 )

@@ -44,7 +44,8 @@ Options:
   -h, --help         show this help
   -v, --version      print the version
 
-Signals: SIGTERM/SIGINT drain and exit 0; SIGHUP reloads the config file (as --watch does on a change).
+Signals: SIGTERM/SIGINT drain and exit 0; SIGHUP reloads the config file (as --watch does on a change);
+SIGUSR1 reopens the access log file (logging.accessLog.file), for logrotate.
 Docs: docs/README.md, configuration reference: docs/configuration.md
 `
 
@@ -240,6 +241,8 @@ interface Service {
   start(): Promise<void>
   close(): Promise<void>
   reload(config: RuntimeConfig): Promise<void>
+  /** Reopens the access log's file (every worker's). */
+  reopenLogs(): void
   addresses(): Record<string, AddressInfo>
   adminAddress(): AddressInfo | undefined
   readonly metrics: { readonly reloads: Counter }
@@ -272,6 +275,13 @@ async function serve(
     config.workers > 1
       ? adaptSupervisor(new Supervisor(config, { logger, level: logLevel, configFile: file }))
       : adaptLoadBalancer(new LoadBalancer(config, { logger, configFile: file }))
+  // Installed first: until a SIGUSR1 handler exists, Node takes SIGUSR1 as the signal to start its
+  // inspector (a debugger port), which a logrotate `postrotate` must never do.
+  const reopen = () => {
+    logger.info('SIGUSR1 received: reopening log files')
+    service.reopenLogs()
+  }
+  process.on('SIGUSR1', reopen)
   try {
     await service.start()
   } catch (err) {
@@ -346,6 +356,7 @@ function adaptLoadBalancer(lb: LoadBalancer): Service {
     start: () => lb.start(),
     close: () => lb.close(),
     reload: (config) => lb.reload(config, { validated: true, source: 'file' }),
+    reopenLogs: () => lb.reopenLogs(),
     addresses: () => lb.addresses(),
     adminAddress: () => lb.adminAddress(),
     metrics: lb.metrics,
@@ -359,6 +370,7 @@ function adaptSupervisor(supervisor: Supervisor): Service {
     start: () => supervisor.start(),
     close: () => supervisor.close(),
     reload: (config) => supervisor.reload(config, 'file'),
+    reopenLogs: () => supervisor.reopenLogs(),
     addresses: () => supervisor.addresses(),
     adminAddress: () => supervisor.adminAddress(),
     metrics: supervisor.metrics,

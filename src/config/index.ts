@@ -10,9 +10,11 @@ export {
   type YamlResult,
 } from './load.js'
 export type {
+  AccessLogSettings,
   AcmeSettings,
   ExplainSettings,
   ListenerConfig,
+  OtlpSettings,
   PluginConfig,
   PoolConfig,
   RetrySettings,
@@ -20,6 +22,7 @@ export type {
   RouteMatch,
   RuntimeConfig,
   ServerLimits,
+  TracingSettings,
   UpstreamProtocol,
   UpstreamTlsConfig,
 } from './normalize.js'

@@ -215,8 +215,11 @@ function explain(
         const foundText = value === undefined ? 'nothing (the key is required)' : describe(value)
         return push(path, `expected one of ${names.join(', ')}, found ${foundText}`)
       }
-      // Prefer the branch that got furthest: its issues are deeper than the union itself.
-      const deep = issue.errors.find((branch) => branch.length > 0 && branch.every((e) => e.path.length > 0))
+      // Prefer the branch that got furthest: its issues are deeper than the union itself (an unknown key
+      // of a mapping is one: the value had that branch's type).
+      const deep = issue.errors.find(
+        (branch) => branch.length > 0 && branch.every((e) => e.path.length > 0 || e.code === 'unrecognized_keys'),
+      )
       if (deep) {
         for (const e of deep) explain(e, path, root, out, schema)
         return

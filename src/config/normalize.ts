@@ -20,6 +20,7 @@ import type { LogLevel } from '../core/logger.js'
 import { tokenDigest } from '../core/token.js'
 import { type RuleOptions, rulesOf } from '../filters/registry.js'
 import type { CheckSchedule, ConnectEjectionSettings, HealthCheckOptions, OutlierSettings } from '../health/index.js'
+import type { AccessFormat } from '../l7/access-log.js'
 import type { PathPolicy } from '../l7/path.js'
 import type { SlowClientPolicy } from '../l7/slow-clients.js'
 import type { CookieSettings } from '../sticky/cookie.js'
@@ -297,11 +298,42 @@ export interface RuntimeConfig {
     | undefined
   /** Worker processes; `auto` is resolved to the number of CPU cores. */
   readonly workers: number
-  readonly logging: { readonly level: LogLevel; readonly accessLog: boolean }
+  readonly logging: { readonly level: LogLevel; readonly accessLog: AccessLogSettings }
+  /** Undefined: tracing is off (`tracing.enabled: false`). */
+  readonly tracing: TracingSettings | undefined
   readonly shutdown: { readonly gracePeriodMs: number; readonly tunnelCloseWindowMs: number }
   readonly listeners: readonly ListenerConfig[]
   readonly pools: readonly PoolConfig[]
   readonly plugins: readonly PluginConfig[]
+}
+
+/** `logging.accessLog`, the short forms expanded (`true`: JSON on stdout; `false`: `enabled: false`). */
+export interface AccessLogSettings {
+  /** One line per request; false: only the requests that failed on the server side, at `warn`, on stdout. */
+  readonly enabled: boolean
+  readonly format: AccessFormat
+  /** Absolute path of the access log's own file; undefined: the process log (stdout). */
+  readonly file: string | undefined
+  /** Share of successful requests logged, 0 to 1. */
+  readonly sample: number
+}
+
+export interface OtlpSettings {
+  /** The OTLP/HTTP traces URL. */
+  readonly endpoint: string
+  readonly headers: Readonly<Record<string, string>>
+  readonly timeoutMs: number
+  readonly maxQueueSize: number
+  readonly maxBatchSize: number
+  readonly delayMs: number
+}
+
+export interface TracingSettings {
+  /** Share of the traces started here that are sampled. */
+  readonly sampleRatio: number
+  readonly serviceName: string
+  /** Undefined: spans are not exported (the trace context is still propagated and logged). */
+  readonly otlp: OtlpSettings | undefined
 }
 
 export interface NormalizeOptions {
@@ -323,7 +355,8 @@ export function normalize(cfg: ParsedConfig, options: NormalizeOptions = {}): Ru
         }
       : undefined,
     workers: cfg.workers === 'auto' ? availableParallelism() : cfg.workers,
-    logging: { level: cfg.logging.level, accessLog: cfg.logging.accessLog },
+    logging: { level: cfg.logging.level, accessLog: accessLogSettings(cfg.logging.accessLog, options.baseDir) },
+    tracing: tracingSettings(cfg.tracing),
     shutdown: {
       gracePeriodMs: durationToMs(cfg.shutdown.gracePeriod),
       tunnelCloseWindowMs: durationToMs(cfg.shutdown.tunnelCloseWindow),
@@ -705,5 +738,38 @@ function acmeSettings(a: AcmeInput): AcmeSettings {
     challenge: a.challenge,
     certFile: files.certFile,
     keyFile: files.keyFile,
+  }
+}
+
+function accessLogSettings(
+  input: ParsedConfig['logging']['accessLog'],
+  baseDir: string | undefined,
+): AccessLogSettings {
+  if (typeof input === 'boolean') return { enabled: input, format: 'json', file: undefined, sample: 1 }
+  return {
+    enabled: true,
+    format: input.format,
+    file: input.file === undefined ? undefined : path.resolve(baseDir ?? '.', input.file),
+    sample: input.sample,
+  }
+}
+
+function tracingSettings(input: ParsedConfig['tracing']): TracingSettings | undefined {
+  if (!input.enabled) return undefined
+  const o = input.otlp
+  return {
+    sampleRatio: input.sampleRatio,
+    serviceName: input.serviceName,
+    otlp:
+      o === undefined
+        ? undefined
+        : {
+            endpoint: o.endpoint,
+            headers: { ...o.headers },
+            timeoutMs: durationToMs(o.timeout),
+            maxQueueSize: o.maxQueueSize,
+            maxBatchSize: o.maxBatchSize,
+            delayMs: durationToMs(o.delay),
+          },
   }
 }

@@ -19,6 +19,7 @@ import { LOG_LEVELS } from '../core/logger.js'
 import { schema as accessSchema } from '../filters/access.js'
 import { ANSWERING_RULES, checkRedirect, checkRewrite, POOL_RULES, ruleShape, rulesAt } from '../filters/registry.js'
 import { CHECK_TYPES, healthCheckSchema } from '../health/index.js'
+import { ACCESS_FORMATS } from '../l7/access-log.js'
 
 const NAME_RE = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$/
 
@@ -920,6 +921,85 @@ const pool = z.strictObject({
     ),
 })
 
+const accessLogObject = z.strictObject({
+  format: z
+    .enum(ACCESS_FORMATS)
+    .default('json')
+    .describe(
+      "`json` (one JSON line per request, the shape of Switchyard's other log lines), `combined` (NGINX's and Apache's combined log format, exactly), or `combined-extended` (combined, then the request time, pool, server, time to the response head, request id, SWY_* code and trace id).",
+    ),
+  file: z
+    .string()
+    .min(1)
+    .optional()
+    .describe(
+      "Write the access log to this file (appended to, created if missing; relative to the config file's directory) instead of stdout. Reopened on SIGUSR1, for logrotate; every worker appends to it. Written whatever `level` says.",
+    ),
+  sample: z
+    .number()
+    .min(0)
+    .max(1)
+    .default(1)
+    .describe(
+      'Share of successful requests (and TCP connections) logged, 0 to 1, chosen at random per request. Every failure is logged: a status of 400 or more, a SWY_* code, a response cut short. 1: every request.',
+    ),
+})
+
+const otlp = z
+  .strictObject({
+    endpoint: z
+      .string()
+      .refine(isHttpUrl, { error: 'expected an http:// or https:// URL such as http://127.0.0.1:4318/v1/traces' })
+      .describe(
+        "Where spans are sent: the collector's OTLP/HTTP traces URL, with its path (`http://collector:4318/v1/traces`).",
+      ),
+    headers: z
+      .record(z.string(), z.string())
+      .default({})
+      .describe('HTTP headers sent with every export (an API key for a hosted backend, say).'),
+    timeout: duration.default('10s').describe('Longest one export may take before it is abandoned.'),
+    maxQueueSize: z
+      .number()
+      .int()
+      .min(1)
+      .default(2048)
+      .describe('Most finished spans waiting to be exported; spans finished while it is full are dropped.'),
+    maxBatchSize: z.number().int().min(1).default(512).describe('Most spans in one export.'),
+    delay: duration.default('5s').describe('Longest a finished span waits before its batch is exported.'),
+  })
+  .refine((o) => o.maxBatchSize <= o.maxQueueSize, {
+    path: ['maxBatchSize'],
+    error: (issue) => {
+      const o = issue.input as { maxBatchSize: number; maxQueueSize: number }
+      return `expected at most maxQueueSize (${o.maxQueueSize}), found ${o.maxBatchSize}`
+    },
+  })
+  .describe(
+    'Export spans over OTLP/HTTP (JSON) with the OpenTelemetry SDK, loaded only when this is set. One span per request, of the sampled requests.',
+  )
+
+const tracing = z
+  .strictObject({
+    enabled: z
+      .boolean()
+      .default(false)
+      .describe(
+        "Join or start a W3C trace for every HTTP request: the upstream gets a `traceparent` naming Switchyard's span as parent, and the access log the trace and span ids. Off: `traceparent` and `tracestate` pass through untouched.",
+      ),
+    sampleRatio: z
+      .number()
+      .min(0)
+      .max(1)
+      .default(1)
+      .describe(
+        'Share of the traces started here (requests without a valid `traceparent`) marked sampled, 0 to 1. A request with a `traceparent` keeps its sampled flag.',
+      ),
+    serviceName: z.string().min(1).default('switchyard').describe('`service.name` of the exported spans.'),
+    otlp: otlp.optional(),
+  })
+  .prefault({})
+  .describe('Distributed tracing: W3C trace context and OpenTelemetry export. See docs/observability.md.')
+
 export const configSchema = z.strictObject({
   $schema: z.string().optional().describe('JSON Schema reference for editors; ignored.'),
   admin: z
@@ -958,10 +1038,16 @@ export const configSchema = z.strictObject({
   logging: z
     .strictObject({
       level: z.enum(LOG_LEVELS).default('info').describe('Least severe level written.'),
-      accessLog: z.boolean().default(true).describe('Write one JSON line per request.'),
+      accessLog: z
+        .union([z.boolean(), accessLogObject])
+        .default(true)
+        .describe(
+          'The access log: `true` for one JSON line per request on stdout with the other logs, `false` for none (requests that fail on the server side are still logged, at `warn`), or an object with `format`, `file` and `sample`. See docs/observability.md.',
+        ),
     })
     .prefault({})
     .describe('Logging.'),
+  tracing,
   shutdown: z
     .strictObject({
       gracePeriod: duration
@@ -1294,6 +1380,16 @@ export function checkReferences(cfg: unknown): ReferenceProblem[] {
 }
 
 /** 127.0.0.0/8, ::1 and `localhost`: addresses only this machine reaches. */
+/** An absolute `http:` or `https:` URL with a host. */
+function isHttpUrl(text: string): boolean {
+  try {
+    const u = new URL(text)
+    return (u.protocol === 'http:' || u.protocol === 'https:') && u.hostname !== ''
+  } catch {
+    return false
+  }
+}
+
 function isLoopback(host: string): boolean {
   const h = host.startsWith('[') ? host.slice(1, -1) : host
   return h === 'localhost' || h === '::1' || /^127\.\d{1,3}\.\d{1,3}\.\d{1,3}$/.test(h) || /^::ffff:127\./i.test(h)

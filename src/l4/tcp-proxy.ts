@@ -11,6 +11,7 @@
 import { connect, type Socket } from 'node:net'
 import { bareIp } from '../core/address.js'
 import { classifyUpstreamError, SwitchyardError } from '../core/errors.js'
+import { sampledIn } from '../l7/access-log.js'
 import { peerAddress } from '../listeners/proxy-protocol.js'
 import type { TcpRoute, TcpSnapshot } from '../listeners/snapshot.js'
 import { clientProxyHeader } from '../upstream/send-proxy.js'
@@ -71,10 +72,14 @@ export function pipeConnection(rt: TcpSnapshot, route: TcpRoute, client: Socket,
     log(failure)
   }
 
-  /** One line per connection, of the access-log schema: `warn` when it failed on the server side. */
+  /**
+   * One line per connection, of the access-log schema: `warn` when it failed on the server side.
+   * Successful connections are sampled as requests are (`logging.accessLog.sample`).
+   */
   const log = (err: SwitchyardError | undefined) => {
     const serverSide = err !== undefined && err.source !== 'downstream'
-    if (rt.accessLog === undefined || !(serverSide || rt.accessInfo)) return
+    if (rt.accessLog === undefined) return
+    if (!(serverSide || (rt.accessInfo && (err !== undefined || sampledIn(rt.accessSample))))) return
     rt.accessLog.writeTcp(
       {
         listener: rt.config.name,

@@ -1,13 +1,15 @@
 // The access log's own encoder: every line it writes must parse as JSON and give back the values it
 // was given, on both of its ways out (a descriptor written directly, a destination given strings).
 import assert from 'node:assert/strict'
-import { closeSync, mkdtempSync, openSync, readFileSync } from 'node:fs'
+import { closeSync, mkdtempSync, openSync, readFileSync, renameSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { describe, it } from 'node:test'
 import { pino } from 'pino'
 import { createLogger } from '../core/logger.js'
-import { type AccessEntry, AccessLog } from './access-log.js'
+import { headFields, timeLocal } from './access-combined.js'
+import { AccessFile } from './access-file.js'
+import { type AccessEntry, type AccessFormat, AccessLog, sampledIn } from './access-log.js'
 
 function entry(over: Partial<AccessEntry> = {}): AccessEntry {
   return {
@@ -32,11 +34,11 @@ function entry(over: Partial<AccessEntry> = {}): AccessEntry {
 }
 
 /** An access log on a destination that records each string it is given. */
-function stringLog(maxWrite?: number): { log: AccessLog; writes: string[] } {
+function stringLog(maxWrite?: number, format: AccessFormat = 'json'): { log: AccessLog; writes: string[] } {
   const writes: string[] = []
   const dest = { write: (s: string) => writes.push(s), ...(maxWrite === undefined ? {} : { maxWrite }) }
   const logger = pino({ base: { name: 'switchyard' }, formatters: { level: (label) => ({ level: label }) } }, dest)
-  const log = AccessLog.of(logger)
+  const log = AccessLog.of(logger, format)
   assert.ok(log)
   return { log, writes }
 }
@@ -183,5 +185,202 @@ describe('access log encoder', () => {
     } finally {
       closeSync(fd)
     }
+  })
+})
+
+/** `$time_local` as a pattern: `24/Nov/2026:14:36:57 +0000`. */
+const TIME_LOCAL = String.raw`\d{2}/[A-Z][a-z]{2}/\d{4}:\d{2}:\d{2}:\d{2} [+-]\d{4}`
+
+describe('access log text formats', () => {
+  it('writes combined lines exactly as NGINX does', () => {
+    const { log, writes } = stringLog(undefined, 'combined')
+    log.write(entry({ referer: 'https://shop.example/', userAgent: 'curl/8.5.0', user: 'alice', bytesOut: 612 }))
+    log.write(entry({ method: 'POST', url: '/p?q=1', status: 502, protocol: 'h2', bytesOut: 0 }))
+    log.write(entry({ protocol: 'http/1.0' }))
+    log.flush()
+    const lines = writes.join('').split('\n')
+    assert.equal(lines.pop(), '', 'ends with a newline')
+    assert.match(
+      lines[0]!,
+      new RegExp(
+        `^127\\.0\\.0\\.1 - alice \\[${TIME_LOCAL}\\] "GET / HTTP/1\\.1" 200 612 "https://shop\\.example/" "curl/8\\.5\\.0"$`,
+      ),
+    )
+    assert.match(lines[1]!, /^127\.0\.0\.1 - - \[[^\]]+\] "POST \/p\?q=1 HTTP\/2\.0" 502 0 "-" "-"$/)
+    assert.match(lines[2]!, /"GET \/ HTTP\/1\.0" 200 10 /)
+    assert.equal(lines.length, 3)
+  })
+
+  it('escapes quotes, backslashes, controls and non-ASCII as \\xHH', () => {
+    const { log, writes } = stringLog(undefined, 'combined')
+    log.write(entry({ url: '/a"b\\c\u0001\u007f\u00e9\u20ac\u{1f600}', userAgent: 'x "y"', referer: '' }))
+    log.flush()
+    const line = writes.join('')
+    assert.ok(line.includes('"GET /a\\x22b\\x5Cc\\x01\\x7F\\xE9\\xE2\\x82\\xAC\\xF0\\x9F\\x98\\x80 HTTP/1.1"'), line)
+    assert.ok(line.includes('"-" "x \\x22y\\x22"'), line)
+  })
+
+  it('appends the extended fields, `-` for each that is absent', () => {
+    const { log, writes } = stringLog(undefined, 'combined-extended')
+    log.write(entry({ durationMs: 1234.4, ttfbMs: 12.5, traceId: 'abc', code: undefined }))
+    log.write(
+      entry({ pool: undefined, upstream: undefined, ttfbMs: -1, durationMs: 0.4, code: 'SWY_NO_ROUTE', status: 404 }),
+    )
+    log.flush()
+    const [a, b] = writes.join('').split('\n')
+    assert.match(a!, /" 1\.234 "web" "127\.0\.0\.1:8080" 0\.013 "8f0b2c1e-4b7a-4f0e-9a55-2e0c4c1d7a11" "-" "abc"$/)
+    assert.match(b!, /" 404 10 "-" "-" 0\.000 "-" "-" - "8f0b2c1e-[^"]+" "SWY_NO_ROUTE" "-"$/)
+  })
+
+  it('writes TCP connection lines in the stream format', () => {
+    const tcp = {
+      listener: 'db',
+      client: '::1',
+      pool: 'pg',
+      upstream: '127.0.0.1:5432' as string | undefined,
+      bytesIn: 5,
+      bytesOut: 7,
+      connectMs: 1.5,
+      durationMs: 2500,
+      code: undefined as string | undefined,
+      error: undefined,
+    }
+    const { log, writes } = stringLog(undefined, 'combined-extended')
+    log.writeTcp(tcp)
+    log.writeTcp({ ...tcp, upstream: undefined, connectMs: -1, code: 'SWY_UPSTREAM_CONNECT', error: 'refused' }, 'warn')
+    log.writeTcp({ ...tcp, code: 'SWY_CLIENT_ABORTED' })
+    log.flush()
+    const [ok, failed, aborted] = writes.join('').split('\n')
+    assert.match(
+      ok!,
+      new RegExp(`^::1 \\[${TIME_LOCAL}\\] TCP 200 7 5 2\\.500 "pg" "127\\.0\\.0\\.1:5432" 0\\.002 "-"$`),
+    )
+    assert.match(failed!, /\] TCP 502 7 5 2\.500 "pg" "-" - "SWY_UPSTREAM_CONNECT"$/)
+    assert.match(aborted!, /\] TCP 499 /)
+    const plain = stringLog(undefined, 'combined')
+    plain.log.writeTcp(tcp)
+    plain.log.flush()
+    assert.match(plain.writes.join(''), /\] TCP 200 7 5 2\.500\n$/)
+  })
+
+  it('adds the trace and span ids to JSON lines', () => {
+    const { log, writes } = stringLog()
+    log.write(entry({ traceId: '4bf92f3577b34da6a3ce929d0e0e4736', spanId: '00f067aa0ba902b7' }))
+    log.write(entry())
+    log.flush()
+    const [traced, plain] = parsed(writes)
+    assert.equal(traced!.traceId, '4bf92f3577b34da6a3ce929d0e0e4736')
+    assert.equal(traced!.spanId, '00f067aa0ba902b7')
+    assert.equal('traceId' in plain!, false)
+  })
+
+  it('formats $time_local in the local time zone', () => {
+    const ms = Date.UTC(2026, 10, 4, 9, 5, 7)
+    const d = new Date(ms)
+    const text = timeLocal(ms)
+    assert.match(text, new RegExp(`^${TIME_LOCAL}$`))
+    assert.equal(text.slice(0, 11), `${String(d.getDate()).padStart(2, '0')}/Nov/2026`)
+    const off = -d.getTimezoneOffset()
+    const sign = off < 0 ? '-' : '+'
+    assert.ok(
+      text.endsWith(
+        `${sign}${String(Math.floor(Math.abs(off) / 60)).padStart(2, '0')}${String(Math.abs(off) % 60).padStart(2, '0')}`,
+      ),
+    )
+  })
+
+  it('reads Referer, User-Agent and the Basic user of a request head', () => {
+    const basic = `Basic ${Buffer.from('bob:s3cr:et').toString('base64')}`
+    assert.deepEqual(headFields(['Referer', '/r', 'User-Agent', 'ua', 'Authorization', basic]), {
+      referer: '/r',
+      userAgent: 'ua',
+      user: 'bob',
+    })
+    for (const auth of ['Bearer abc', 'Basic !!!', `Basic ${Buffer.from('nocolon').toString('base64')}`])
+      assert.equal(headFields(['authorization', auth]).user, undefined, auth)
+    assert.deepEqual(headFields([]), { referer: undefined, userAgent: undefined, user: undefined })
+  })
+})
+
+describe('access log file', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'swy-access-file-'))
+  const logger = pino({ base: { name: 'switchyard' } })
+
+  it('appends; on reopen, batched lines go to the renamed file and later ones to the new file', () => {
+    const path = join(dir, 'a.log')
+    const file = new AccessFile(path, () => {})
+    const log = AccessLog.on(file, logger, 'json')
+    for (let i = 0; i < 5; i++) log.write(entry({ url: `/before/${i}` }))
+    renameSync(path, `${path}.1`)
+    log.write(entry({ url: '/after-rename' }))
+    // What AccessLogs.reopen does: flush, then reopen.
+    log.flush()
+    file.reopen()
+    log.write(entry({ url: '/after-reopen' }))
+    log.flush()
+    file.close()
+    const urls = (f: string) =>
+      readFileSync(f, 'utf8')
+        .split('\n')
+        .filter(Boolean)
+        .map((l) => (JSON.parse(l) as { url: string; name: string }).url)
+    assert.deepEqual(urls(`${path}.1`), [
+      '/before/0',
+      '/before/1',
+      '/before/2',
+      '/before/3',
+      '/before/4',
+      '/after-rename',
+    ])
+    assert.deepEqual(urls(path), ['/after-reopen'])
+  })
+
+  it('appends batches written after close by opening the file for them', () => {
+    const path = join(dir, 'b.log')
+    const file = new AccessFile(path, () => {})
+    const log = AccessLog.on(file, logger, 'combined')
+    log.write(entry({ url: '/open' }))
+    log.flush()
+    file.close()
+    log.write(entry({ url: '/closed' }))
+    log.flush()
+    const text = readFileSync(path, 'utf8')
+    assert.match(text, /"GET \/open HTTP\/1\.1"[^\n]*\n[^\n]*"GET \/closed HTTP\/1\.1"[^\n]*\n$/)
+  })
+
+  it('tells once when writes start failing and once when they work again', () => {
+    const path = join(dir, 'c.log')
+    const told: (string | undefined)[] = []
+    const file = new AccessFile(path, (err) => told.push(err === undefined ? undefined : err.message))
+    file.close()
+    renameSync(dir, `${dir}-moved`)
+    try {
+      file.write('lost 1\n')
+      file.write('lost 2\n')
+    } finally {
+      renameSync(`${dir}-moved`, dir)
+    }
+    file.write('kept\n')
+    assert.equal(told.length, 2)
+    assert.match(told[0]!, /ENOENT/)
+    assert.equal(told[1], undefined)
+    assert.equal(readFileSync(path, 'utf8'), 'kept\n')
+  })
+
+  it('cannot open a file in a missing directory', () => {
+    assert.throws(() => new AccessFile(join(dir, 'missing', 'x.log'), () => {}), /ENOENT/)
+  })
+})
+
+describe('sampling', () => {
+  it('keeps everything at 1, nothing at 0, and about the share in between', () => {
+    let half = 0
+    for (let i = 0; i < 2000; i++) {
+      assert.equal(sampledIn(1), true)
+      assert.equal(sampledIn(0), false)
+      if (sampledIn(0.25)) half++
+    }
+    // Binomial(2000, 0.25): outside 380..620 with a probability below 1e-9.
+    assert.ok(half > 380 && half < 620, `${half} of 2000`)
   })
 })

@@ -1,5 +1,6 @@
 /**
- * The access log: one JSON line per request, batched here and handed to the logger's destination
+ * The access log: one line per request (JSON unless a text format is asked for), batched here and
+ * handed to the logger's destination
  * (pino's SonicBoom from `createLogger`) in batches below the destination's largest write (4 KiB for
  * a pipe, so that workers sharing it never interleave lines; 16 KiB for a file), at least every 100 ms.
  * The line has the shape pino gives every other log line (level, time, the logger's bindings, then the
@@ -13,10 +14,24 @@
  *
  * Lines wait at most FLUSH_INTERVAL_MS, so an access line may land after a later non-access log line.
  * `flush()` (called by LoadBalancer.close) hands over whatever is pending.
+ *
+ * Besides JSON, a log writes NGINX's `combined` text format (access-combined.ts), and it may write to a
+ * file of its own instead of the logger's destination (`AccessLog.on` an AccessFile, access-file.ts):
+ * the server side's AccessLogs (server/access-logs.ts) picks the destination a config asks for.
  */
 import { writeSync } from 'node:fs'
 import { pino } from 'pino'
+import { ERROR_CODES, type ErrorCode } from '../core/errors.js'
 import { type Logger, syncDescriptorOf } from '../core/logger.js'
+import { combinedLine, tcpLine, timeLocal } from './access-combined.js'
+import { ascii, hundredths, integer, jsonString } from './log-bytes.js'
+
+/**
+ * How lines are written: `json` (the logger's line shape), `combined` (NGINX's and Apache's combined
+ * format) or `combined-extended` (combined with timing, upstream, request id, code and trace id after it).
+ */
+export const ACCESS_FORMATS = ['json', 'combined', 'combined-extended'] as const
+export type AccessFormat = (typeof ACCESS_FORMATS)[number]
 
 /** One request's access-log fields. Optional ones are left out of the line when undefined. */
 export interface AccessEntry {
@@ -38,6 +53,14 @@ export interface AccessEntry {
   readonly aborted: boolean
   /** What the client spoke: `http/1.0`, `http/1.1` or `h2`. */
   readonly protocol: string
+  /** The W3C trace id and Switchyard's span id, when tracing is on. */
+  readonly traceId?: string | undefined
+  readonly spanId?: string | undefined
+  /** Read from the request head for the text formats only (`AccessLog#needsHead`). */
+  readonly referer?: string | undefined
+  readonly userAgent?: string | undefined
+  /** The user name of a Basic Authorization header (NGINX's `$remote_user`). */
+  readonly user?: string | undefined
   /** An explained request's account, as JSON text (explain/render.ts, at most MAX_JSON_CHARS): written as is. */
   readonly explain?: string | undefined
 }
@@ -59,6 +82,15 @@ export interface TcpEntry {
   readonly error: string | undefined
 }
 
+/** Where a log's batches go: a logger's destination, or a file of its own (access-file.ts). */
+export interface AccessSink {
+  /** The descriptor batches are written to directly (synchronously); undefined: `write` takes them. */
+  readonly fd: number | undefined
+  write(text: string): unknown
+  /** The largest single write, in bytes. Default: 4 KiB. */
+  readonly maxWrite?: number | undefined
+}
+
 interface Destination {
   write(line: string): unknown
   /** SonicBoom's largest single write, in bytes. */
@@ -73,15 +105,32 @@ const DEFAULT_MAX_WRITE = 4096
 const FLUSH_INTERVAL_MS = 100
 /** A line's bytes besides its strings' (keys, numbers, the time), with room to spare. */
 const FIXED_LINE_BYTES = 512
-/** Most bytes one UTF-16 unit of a string can take in the line: `\u001f`, six. */
+/** Most bytes one UTF-16 unit of a string can take in a JSON line: `\u001f`, six. */
 const BYTES_PER_UNIT = 6
+/** The same in a text line: a character of three UTF-8 bytes, each written `\xHH`. */
+const TEXT_BYTES_PER_UNIT = 12
 
-const byLogger = new WeakMap<Logger, AccessLog>()
+/**
+ * Whether a successful request (or connection) is logged, with `share` of them logged (1: all). One
+ * random draw when sampling; failures are always logged and never get here.
+ */
+export function sampledIn(share: number): boolean {
+  return share >= 1 || Math.random() < share
+}
+
+/** pino's bindings of `logger` (`,"name":"switchyard"`, a child's fields), or ''. */
+function bindingsOf(logger: Logger): string {
+  return (logger as unknown as Record<symbol, string | undefined>)[pino.symbols.chindingsSym] ?? ''
+}
+
+const byLogger = new WeakMap<Logger, Map<AccessFormat, AccessLog>>()
 
 export class AccessLog {
-  readonly #dest: Destination
-  /** The descriptor batches are written to directly, when the logger writes synchronously to one. */
-  readonly #fd: number | undefined
+  readonly #sink: AccessSink
+  readonly format: AccessFormat
+  /** A text format: its lines need the Referer, User-Agent and Authorization of the request. */
+  readonly needsHead: boolean
+  readonly #bytesPerUnit: number
   /** `,"name":"switchyard"`-style bindings of the logger (pino's chindings), or ''. */
   readonly #bindings: string
   readonly #bindingsAscii: boolean
@@ -96,31 +145,55 @@ export class AccessLog {
   /** `time` of the last line, and the millisecond it is for: the same for many lines under load. */
   #timeMs = 0
   #timeIso = ''
+  /** `$time_local` of the last text line, and the second it is for. */
+  #localS = -1
+  #local = ''
 
-  private constructor(dest: Destination, bindings: string, fd: number | undefined) {
-    this.#dest = dest
-    this.#fd = fd
-    this.#bindings = bindings
+  private constructor(sink: AccessSink, bindings: string, format: AccessFormat) {
+    this.#sink = sink
+    this.format = format
+    this.needsHead = format !== 'json'
+    this.#bytesPerUnit = format === 'json' ? BYTES_PER_UNIT : TEXT_BYTES_PER_UNIT
+    this.#bindings = format === 'json' ? bindings : ''
     this.#bindingsAscii = /^[\x20-\x7e]*$/.test(bindings)
-    this.#maxWrite = typeof dest.maxWrite === 'number' && dest.maxWrite > 0 ? dest.maxWrite : DEFAULT_MAX_WRITE
+    this.#maxWrite = typeof sink.maxWrite === 'number' && sink.maxWrite > 0 ? sink.maxWrite : DEFAULT_MAX_WRITE
     this.#batchBytes = Math.floor(this.#maxWrite * BATCH_SHARE)
     this.#buf = Buffer.allocUnsafe(this.#maxWrite + FIXED_LINE_BYTES * 8)
   }
 
   /**
-   * The access log on `logger`'s destination (one per logger, shared by every snapshot), or undefined
-   * when the logger drops `warn` lines (the level of requests that failed on the server side).
+   * The access log in `format` on `logger`'s destination (one per logger and format, shared by every
+   * snapshot), or undefined when the logger drops `warn` lines (the level of requests that failed on
+   * the server side).
    */
-  static of(logger: Logger): AccessLog | undefined {
+  static of(logger: Logger, format: AccessFormat = 'json'): AccessLog | undefined {
     if (!logger.isLevelEnabled('warn')) return undefined
-    let log = byLogger.get(logger)
-    if (log) return log
+    let logs = byLogger.get(logger)
+    const known = logs?.get(format)
+    if (known) return known
     const dest = (logger as unknown as Record<symbol, Destination | undefined>)[pino.symbols.streamSym]
     if (dest === undefined || typeof dest.write !== 'function') return undefined
-    const bindings = (logger as unknown as Record<symbol, string | undefined>)[pino.symbols.chindingsSym] ?? ''
-    log = new AccessLog(dest, bindings, syncDescriptorOf(dest))
-    byLogger.set(logger, log)
+    const sink: AccessSink = { fd: syncDescriptorOf(dest), write: (text) => dest.write(text), maxWrite: dest.maxWrite }
+    const log = new AccessLog(sink, bindingsOf(logger), format)
+    if (logs === undefined) {
+      logs = new Map()
+      byLogger.set(logger, logs)
+    }
+    logs.set(format, log)
     return log
+  }
+
+  /** Flushes every access log on `logger`'s destination. */
+  static flushAll(logger: Logger): void {
+    for (const log of byLogger.get(logger)?.values() ?? []) log.flush()
+  }
+
+  /**
+   * An access log in `format` on `sink` (a file of its own), its JSON lines with `logger`'s bindings
+   * (`name`, and a worker's `worker` and `pid`). Written whatever the logger's level.
+   */
+  static on(sink: AccessSink, logger: Logger, format: AccessFormat): AccessLog {
+    return new AccessLog(sink, bindingsOf(logger), format)
   }
 
   /** Hands the pending lines to the destination. */
@@ -139,6 +212,7 @@ export class AccessLog {
 
   /** One request's line: `info`, or `warn` for a request that failed on the server side (5xx errors). */
   write(e: AccessEntry, level: 'info' | 'warn' = 'info'): void {
+    if (this.needsHead) return this.#writeText(e, level)
     const strings =
       e.requestId.length +
       e.listener.length +
@@ -150,6 +224,8 @@ export class AccessLog {
       (e.code?.length ?? 0) +
       (e.error?.length ?? 0) +
       e.protocol.length +
+      (e.traceId?.length ?? 0) +
+      (e.spanId?.length ?? 0) +
       (e.explain?.length ?? 0)
     const buf = this.#reserve(strings)
     const start = this.#len
@@ -173,11 +249,37 @@ export class AccessLog {
     if (e.aborted) p = ascii(buf, p, ',"aborted":true')
     p = ascii(buf, p, ',"protocol":')
     p = jsonString(buf, p, e.protocol)
+    if (e.traceId !== undefined) {
+      p = ascii(buf, p, ',"traceId":')
+      p = jsonString(buf, p, e.traceId)
+      p = ascii(buf, p, ',"spanId":')
+      p = jsonString(buf, p, e.spanId ?? '')
+    }
     if (e.explain !== undefined) {
       p = ascii(buf, p, ',"explain":')
       p += buf.write(e.explain, p, 'utf8')
     }
     this.#lineEnd(buf, start, ascii(buf, p, '}\n'), level)
+  }
+
+  /** One request's line in a text format. */
+  #writeText(e: AccessEntry, level: 'info' | 'warn'): void {
+    const strings =
+      e.requestId.length +
+      e.client.length +
+      e.method.length +
+      e.url.length +
+      (e.pool?.length ?? 0) +
+      (e.upstream?.length ?? 0) +
+      (e.code?.length ?? 0) +
+      (e.traceId?.length ?? 0) +
+      (e.referer?.length ?? 0) +
+      (e.userAgent?.length ?? 0) +
+      (e.user?.length ?? 0)
+    const buf = this.#reserve(strings)
+    const start = this.#len
+    const end = combinedLine(buf, start, e, this.#timeLocal(), this.format === 'combined-extended')
+    this.#lineEnd(buf, start, end, level)
   }
 
   /** One TCP connection's line: `info`, or `warn` when it failed on the server side. */
@@ -191,6 +293,11 @@ export class AccessLog {
       (e.error?.length ?? 0)
     const buf = this.#reserve(strings)
     const start = this.#len
+    if (this.needsHead) {
+      const status = e.code === undefined ? 200 : (ERROR_CODES[e.code as ErrorCode]?.status ?? 500)
+      const end = tcpLine(buf, start, e, status, this.#timeLocal(), this.format === 'combined-extended')
+      return this.#lineEnd(buf, start, end, level)
+    }
     let p = this.#lineStart(buf, start, level, '"tcp","listener":')
     p = jsonString(buf, p, e.listener)
     p = ascii(buf, p, ',"client":')
@@ -203,7 +310,7 @@ export class AccessLog {
 
   /** The buffer, with room after `#len` for a line whose strings hold `units` UTF-16 units in all. */
   #reserve(units: number): Buffer {
-    const need = FIXED_LINE_BYTES + BYTES_PER_UNIT * (units + this.#bindings.length)
+    const need = FIXED_LINE_BYTES + this.#bytesPerUnit * (units + this.#bindings.length)
     if (this.#len + need > this.#buf.length) {
       this.flush()
       if (need > this.#buf.length) this.#buf = Buffer.allocUnsafe(need)
@@ -245,16 +352,28 @@ export class AccessLog {
   /** Writes `#buf[0, len)`: to the descriptor, or as one string to the destination. */
   #out(len: number): void {
     const buf = this.#buf
+    const fd = this.#sink.fd
     let done = 0
-    if (this.#fd !== undefined)
+    if (fd !== undefined)
       try {
-        while (done < len) done += writeSync(this.#fd, buf, done, len - done)
+        while (done < len) done += writeSync(fd, buf, done, len - done)
         return
       } catch {
         // Left to the destination, which reports the error as it does for every other line (a
         // write cut short mid-character would garble that one character).
       }
-    this.#dest.write(buf.toString('utf8', done, len))
+    this.#sink.write(buf.toString('utf8', done, len))
+  }
+
+  /** `$time_local` of now, made once a second. */
+  #timeLocal(): string {
+    const nowMs = Date.now()
+    const s = Math.floor(nowMs / 1000)
+    if (s !== this.#localS) {
+      this.#localS = s
+      this.#local = timeLocal(nowMs)
+    }
+    return this.#local
   }
 
   #time(): string {
@@ -304,54 +423,5 @@ function outcome(buf: Buffer, p: number, e: Outcome, waitKey: string, waitMs: nu
     p = ascii(buf, p, ',"error":')
     p = jsonString(buf, p, e.error)
   }
-  return p
-}
-
-/** `s` (printable ASCII) at `p`; the position after it. */
-function ascii(buf: Buffer, p: number, s: string): number {
-  for (let i = 0; i < s.length; i++) buf[p++] = s.charCodeAt(i)
-  return p
-}
-
-/**
- * `value` as a JSON string literal at `p`; the position after it. Printable ASCII without `"` and `\`
- * (the common case) is copied as it is; anything else takes JSON.stringify's escapes, UTF-8 encoded.
- */
-function jsonString(buf: Buffer, p: number, value: string): number {
-  const start = p
-  buf[p++] = 0x22
-  for (let i = 0; i < value.length; i++) {
-    const c = value.charCodeAt(i)
-    if (c < 0x20 || c > 0x7e || c === 0x22 || c === 0x5c) return start + buf.write(JSON.stringify(value), start, 'utf8')
-    buf[p++] = c
-  }
-  buf[p++] = 0x22
-  return p
-}
-
-/** A non-negative integer's decimal digits at `p` (anything else as String gives it); the position after. */
-function integer(buf: Buffer, p: number, n: number): number {
-  if (!(n >= 0 && n <= Number.MAX_SAFE_INTEGER && Number.isInteger(n))) return ascii(buf, p, String(n))
-  let digits = 1
-  for (let t = n; t >= 10; t = Math.floor(t / 10)) digits++
-  let q = p + digits
-  const end = q
-  do {
-    buf[--q] = 0x30 + (n % 10)
-    n = Math.floor(n / 10)
-  } while (n > 0)
-  return end
-}
-
-/** Milliseconds rounded to hundredths, as `String(Math.round(ms * 100) / 100)` writes them. */
-function hundredths(buf: Buffer, p: number, ms: number): number {
-  const v = Math.round(ms * 100)
-  if (!(v >= 0 && v <= Number.MAX_SAFE_INTEGER)) return ascii(buf, p, String(v / 100))
-  const frac = v % 100
-  p = integer(buf, p, (v - frac) / 100)
-  if (frac === 0) return p
-  buf[p++] = 0x2e
-  buf[p++] = 0x30 + Math.floor(frac / 10)
-  if (frac % 10 !== 0) buf[p++] = 0x30 + (frac % 10)
   return p
 }

@@ -779,7 +779,8 @@ export class Exchange implements UpgradeHandler, Waiter {
   }
 
   #facts(): UpstreamFacts {
-    const facts = { server: this.#in.server, ttfbMs: this.#ttfbMs, bytesOut: this.#bytesOut }
+    const retries = Math.max(0, (this.#lease?.tries ?? 0) - 1) + this.#raceResends
+    const facts = { server: this.#in.server, ttfbMs: this.#ttfbMs, bytesOut: this.#bytesOut, retries }
     return this.#bytesIn < 0 ? facts : { ...facts, bytesIn: this.#bytesIn }
   }
 

@@ -1,15 +1,18 @@
 /**
  * The end-of-request bookkeeping, done once per request (see Inbound#finish): the metric cells, the
- * `switchyard:request:end` channel, the `onLog` phase and the access-log line (one schema, `warn` for
- * failures on the server side, written even when the access log is off).
+ * `switchyard:request:end` channel, the `onLog` phase, the request's span (tracing with export on) and
+ * the access-log line (one schema, `warn` for failures on the server side, written even when the access
+ * log is off; successes sampled by `logging.accessLog.sample`, failures always kept).
  */
 import { channels } from '../core/channels.js'
 import type { SwitchyardError } from '../core/errors.js'
 import type { Filter, FilterContext, LogRecord } from '../filters/types.js'
 import type { HttpSnapshot } from '../listeners/snapshot.js'
 import type { RouteMetrics } from '../metrics/index.js'
-import type { AccessEntry } from './access-log.js'
+import { headFields } from './access-combined.js'
+import { type AccessEntry, sampledIn } from './access-log.js'
 import type { Inbound, UpstreamFacts } from './request.js'
+import { endSpan } from './request-span.js'
 
 /** `aborted`: the response was cut off after its head. */
 export function recordEnd(
@@ -51,8 +54,15 @@ export function recordEnd(
     }
     runLog(onLog, inbound.context(), record, rt)
   }
+  const trace = inbound.trace
+  if (trace?.span !== undefined) endSpan(trace.span, inbound, status, err, up)
   const serverError = err !== undefined && err.status >= 500
-  if (rt.accessLog === undefined || !(serverError || rt.accessInfo)) return
+  const log = rt.accessLog
+  if (log === undefined) return
+  // Sampling keeps every failure, and every request that asked for its explanation.
+  const kept = err !== undefined || status >= 400 || inbound.explain !== undefined || sampledIn(rt.accessSample)
+  if (!(serverError || (rt.accessInfo && kept))) return
+  const head = log.needsHead ? headFields(inbound.client.rawHeaders) : undefined
   const entry: AccessEntry = {
     requestId: inbound.requestId,
     listener: rt.config.name,
@@ -71,8 +81,13 @@ export function recordEnd(
     aborted,
     protocol: inbound.client.protocol,
     explain: inbound.explain?.json(inbound, err?.code),
+    traceId: trace?.traceId,
+    spanId: trace?.spanId,
+    referer: head?.referer,
+    userAgent: head?.userAgent,
+    user: head?.user,
   }
-  rt.accessLog.write(entry, serverError ? 'warn' : 'info')
+  log.write(entry, serverError ? 'warn' : 'info')
 }
 
 /** `onLog` hooks: a failure there is logged, and costs nothing else (the request has ended). */

@@ -15,6 +15,7 @@ import { callOnRequest, callOnRoute, type PhaseOutcome, runPhase } from '../filt
 import type { FilterContext, Reject, RequestView, RouteView, UpstreamDraft } from '../filters/types.js'
 import { isGrpcContentType, parseGrpcTimeout } from '../http2/grpc.js'
 import type { HttpSnapshot } from '../listeners/snapshot.js'
+import type { RequestTrace } from '../tracing/index.js'
 import type { TunnelSet } from '../tunnel/index.js'
 import type { ClientSide, Protocol } from './client.js'
 import { clientCertificateHeader } from './client-cert.js'
@@ -61,6 +62,8 @@ export interface UpstreamFacts {
   readonly bytesOut: number
   /** Bytes from the client, when the client side no longer counts them (a tunnel's); else the client side's count. */
   readonly bytesIn?: number
+  /** Tries after the first: retries, and resends after a lost keep-alive race. */
+  readonly retries?: number
 }
 
 const NO_UPSTREAM: UpstreamFacts = { server: undefined, ttfbMs: -1, bytesOut: 0 }
@@ -108,6 +111,8 @@ export class Inbound implements RequestView, Watched {
    * it as `timeouts.total` does, and Switchyard's own errors are answered in gRPC form.
    */
   readonly grpc: boolean
+  /** The request's W3C trace (tracing on); its `traceparent` is what each try sends. */
+  readonly trace: RequestTrace | undefined
   /** The origin-form target: path and query. */
   url = '/'
   /** What is sent upstream: path and query (rewrites change it), and a Host header that replaces the default. */
@@ -160,6 +165,7 @@ export class Inbound implements RequestView, Watched {
       if (cert !== undefined) head.headers.push(clientAuth.forwardHeader, cert)
     }
     this.head = head
+    this.trace = rt.tracing === undefined ? undefined : rt.tracing.begin(head, this.startMs)
     this.hasBody = head.hasBody
     const upgrade = head.upgrade
     // An HTTP/1.0 request's Upgrade is ignored (RFC 9110 §7.8).

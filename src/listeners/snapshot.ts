@@ -14,6 +14,7 @@ import type { ForwardingPolicy } from '../l7/headers.js'
 import type { Router } from '../l7/router.js'
 import type { PoolTarget, RouteTarget } from '../l7/target.js'
 import type { Metrics, RouteMetrics, TcpMetrics } from '../metrics/index.js'
+import type { Tracing } from '../tracing/index.js'
 import type { UpstreamPool } from '../upstream/pool.js'
 import type { ListenerTls } from './certificates.js'
 
@@ -25,8 +26,15 @@ interface SnapshotBase {
    * server side are written at `warn` whether or not `accessInfo` is on.
    */
   readonly accessLog: AccessLog | undefined
-  /** One `info` line per request or connection (logging.accessLog, and the logger writes `info`). */
+  /**
+   * One `info` line per request or connection (logging.accessLog; on the process log, only when the
+   * logger writes `info`).
+   */
   readonly accessInfo: boolean
+  /** Share of successful requests and connections logged (`logging.accessLog.sample`); 1: all. */
+  readonly accessSample: number
+  /** W3C trace context and span export; undefined when tracing is off. HTTP listeners only. */
+  readonly tracing: Tracing | undefined
   readonly metrics: Metrics
 }
 

@@ -25,6 +25,8 @@ export type ToWorker =
   | { readonly t: 'listeners'; readonly id: number }
   /** Active health checks run in the supervisor: the servers of `pool` that are down now. */
   | { readonly t: 'health'; readonly pool: string; readonly down: readonly string[] }
+  /** Reopen the access log's file (SIGUSR1 to the supervisor, for logrotate). */
+  | { readonly t: 'reopen' }
   /** Drain within `gracePeriodMs`, then exit 0. */
   | { readonly t: 'stop'; readonly gracePeriodMs: number }
 

@@ -22,17 +22,18 @@ import { type Logger, silentLogger } from '../core/logger.js'
 import { Shelf } from '../filters/shelf.js'
 import type { Filter } from '../filters/types.js'
 import { ExternalHealth, HealthMonitor, logTransition, type Transition } from '../health/index.js'
-import { AccessLog } from '../l7/access-log.js'
 import { HttpListener } from '../listeners/http.js'
 import type { ListenerSnapshot } from '../listeners/snapshot.js'
 import { TcpListener } from '../listeners/tcp.js'
 import type { Listener } from '../listeners/types.js'
 import { Metrics } from '../metrics/index.js'
 import { balancerTable, loadPlugins, type Plugin, pluginProblems } from '../plugins/index.js'
+import { type PreparedTracing, TraceExports, type Tracing } from '../tracing/index.js'
 import { ConnectionRegistry } from '../upstream/connections.js'
 import { type EjectionEvent, poolKey, UpstreamPool } from '../upstream/pool.js'
 import { loadUpstreamTls } from '../upstream/tls.js'
 import { VERSION } from '../version.js'
+import { AccessLogs, type AccessOutput } from './access-logs.js'
 import type { EventLog } from './events.js'
 import { EMPTY_HISTOGRAM, type ListenerReport, type PoolReport } from './reports.js'
 import { buildSnapshot } from './snapshot.js'
@@ -113,10 +114,16 @@ export class LoadBalancer {
   /** The loaded config, the runtime overrides on it, and the event log. */
   readonly steering: Steering
   readonly configFile: string | undefined
+  /** Access-log destinations (stdout, files) across generations. */
+  readonly #accessLogs: AccessLogs
+  /** Span export across generations. */
+  readonly #traces: TraceExports
 
   constructor(config: RuntimeConfig, options: LoadBalancerOptions = {}) {
     this.#config = config
     this.#logger = options.logger ?? silentLogger()
+    this.#accessLogs = new AccessLogs(this.#logger)
+    this.#traces = new TraceExports(this.#logger)
     this.configFile = options.configFile
     const self = this
     this.steering = new Steering(config, {
@@ -172,10 +179,15 @@ export class LoadBalancer {
       await this.steering.restore()
       this.#config = this.steering.effective()
       const plugins = await this.#plugins(this.#config)
+      const access = this.#accessLogs.use(this.#config.logging.accessLog)
+      const tracing = await this.#traces.prepare(this.#config.tracing)
+      tracing.commit(0)
       this.#pools = this.#buildPools(this.#config, new Map(), balancerTable(plugins))
       for (const p of this.#pools.values()) p.activate()
       for (const lc of this.#config.listeners) {
-        const listener = createListener(this.#runtimeFor(lc, this.#config, this.#pools, plugins))
+        const listener = createListener(
+          this.#runtimeFor(lc, this.#config, this.#pools, plugins, access, tracing.tracing),
+        )
         this.#listeners.set(lc.name, { listener, config: lc })
         await listener.listen()
         this.#logger.info({ listener: lc.name, address: addressText(listener.address()) }, `listener ${lc.name} ready`)
@@ -191,9 +203,19 @@ export class LoadBalancer {
       this.steering.resume()
     } catch (err) {
       await this.#teardown(0)
+      this.#accessLogs.close()
+      await this.#traces.close()
       this.#state = 'closed'
       throw err
     }
+  }
+
+  /**
+   * Reopens the access log's file (SIGUSR1, after logrotate renamed it): lines batched so far go to the
+   * file as it was, later ones to the file now at the path. Logs each reopened file.
+   */
+  reopenLogs(): void {
+    this.#accessLogs.reopen()
   }
 
   /**
@@ -245,11 +267,21 @@ export class LoadBalancer {
       this.metrics.reloads.labels('rejected').inc()
       throw err
     }
+    let access: AccessOutput
+    let tracing: PreparedTracing
+    try {
+      access = this.#accessLogs.use(next.logging.accessLog)
+      tracing = await this.#traces.prepare(next.tracing)
+    } catch (err) {
+      this.metrics.reloads.labels('rejected').inc()
+      throw err
+    }
     const oldPools = this.#pools
     let pools: Map<string, UpstreamPool>
     try {
       pools = this.#buildPools(next, oldPools, balancerTable(plugins))
     } catch (err) {
+      tracing.abort()
       this.metrics.reloads.labels('rejected').inc()
       throw err
     }
@@ -260,7 +292,7 @@ export class LoadBalancer {
     this.#shelf.begin()
     try {
       for (const lc of next.listeners) {
-        const rt = this.#runtimeFor(lc, next, pools, plugins)
+        const rt = this.#runtimeFor(lc, next, pools, plugins, access, tracing.tracing)
         runtimes.set(lc.name, rt)
         const old = oldListeners.get(lc.name)
         if (old && old.config.listen === lc.listen && old.config.protocol === lc.protocol) {
@@ -280,12 +312,15 @@ export class LoadBalancer {
         this.metrics.setHealth(this.#healthSource.trackers())
       }
       for (const p of pools.values()) if (oldPools.get(p.name) !== p) p.release()
+      tracing.abort()
       this.metrics.reloads.labels('rejected').inc()
       throw err
     }
     // Commit: swap snapshots, then retire what the new generation no longer uses.
     for (const [name, entry] of listeners) entry.listener.swap(runtimes.get(name) as ListenerSnapshot)
     this.#shelf.end()
+    this.#accessLogs.retain(next.logging.accessLog)
+    tracing.commit(next.shutdown.gracePeriodMs)
     for (const p of pools.values()) p.activate()
     const retiring = [...oldListeners.entries()].filter(([name, e]) => listeners.get(name)?.listener !== e.listener)
     this.#listeners = listeners
@@ -321,7 +356,8 @@ export class LoadBalancer {
       this.#logger.info({ inFlight, gracePeriodMs: grace }, 'shutting down: draining in-flight requests')
       await this.#teardown(grace)
       this.#state = 'closed'
-      AccessLog.of(this.#logger)?.flush()
+      this.#accessLogs.close()
+      await this.#traces.close()
       this.#logger.info('shutdown complete')
     }
     const p = this.#queue.then(run)
@@ -544,8 +580,16 @@ export class LoadBalancer {
     cfg: RuntimeConfig,
     pools: ReadonlyMap<string, UpstreamPool>,
     plugins: readonly Filter[],
+    access: AccessOutput,
+    tracing: Tracing | undefined,
   ): ListenerSnapshot {
-    return buildSnapshot(lc, cfg, pools, plugins, { logger: this.#logger, metrics: this.metrics, shelf: this.#shelf })
+    return buildSnapshot(lc, cfg, pools, plugins, {
+      logger: this.#logger,
+      metrics: this.metrics,
+      shelf: this.#shelf,
+      access,
+      tracing,
+    })
   }
 }
 

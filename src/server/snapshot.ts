@@ -14,14 +14,15 @@ import { compileListener, compileRoute } from '../filters/pipeline.js'
 import { createRules } from '../filters/registry.js'
 import type { Shelf } from '../filters/shelf.js'
 import type { Filter } from '../filters/types.js'
-import { AccessLog } from '../l7/access-log.js'
 import { buildTrust } from '../l7/headers.js'
 import { Router } from '../l7/router.js'
 import type { PoolTarget, RouteTarget } from '../l7/target.js'
 import { type ListenerTls, loadListenerTls } from '../listeners/certificates.js'
 import type { ListenerSnapshot } from '../listeners/snapshot.js'
 import type { Metrics } from '../metrics/index.js'
+import type { Tracing } from '../tracing/index.js'
 import type { UpstreamPool } from '../upstream/pool.js'
+import { type AccessOutput, processLogOutput } from './access-logs.js'
 
 /** Where a filter of the snapshot comes from: a plugin, the listener's rules, or route `route`'s rules. */
 export type FilterOrigin =
@@ -41,6 +42,10 @@ export interface SnapshotDeps {
   readonly wrap?: ((filter: Filter, origin: FilterOrigin) => Filter) | undefined
   /** Rule state kept across reloads; absent: every build starts afresh. */
   readonly shelf?: Shelf | undefined
+  /** Where access lines go (server/access-logs.ts); absent: the logger's destination, as the config says. */
+  readonly access?: AccessOutput | undefined
+  /** The generation's tracing; absent: off. */
+  readonly tracing?: Tracing | undefined
 }
 
 /** The snapshot of listener `lc` of config `cfg`, over `pools` (every pool of the generation, by name). */
@@ -52,11 +57,14 @@ export function buildSnapshot(
   deps: SnapshotDeps,
 ): ListenerSnapshot {
   const { logger, metrics } = deps
+  const access = deps.access ?? processLogOutput(logger, cfg.logging.accessLog)
   const base = {
     config: lc,
     logger,
-    accessLog: AccessLog.of(logger),
-    accessInfo: cfg.logging.accessLog && logger.isLevelEnabled('info'),
+    accessLog: access.log,
+    accessInfo: access.info,
+    accessSample: access.sample,
+    tracing: lc.protocol === 'tcp' ? undefined : deps.tracing,
     metrics,
   }
   const poolOf = (name: string): UpstreamPool => {

@@ -294,6 +294,16 @@ export class Supervisor implements AdminSource {
   }
 
   /**
+   * Asks every worker to reopen the access log's file (SIGUSR1, for logrotate): each worker has it
+   * open, appending, and reopens it when the message comes. Workers starting later open it afresh.
+   */
+  reopenLogs(): void {
+    const workers = this.#connectedWorkers()
+    this.#logger.info({ workers: workers.length }, `asking ${workers.length} workers to reopen their log files`)
+    for (const w of workers) w.send({ t: 'reopen' } satisfies ToWorker)
+  }
+
+  /**
    * Stops every worker (each drains within `gracePeriodMs`), then the admin API. Runs after a reload
    * already under way.
    */

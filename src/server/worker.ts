@@ -84,6 +84,9 @@ export function runWorker(): void {
       case 'health':
         lb?.applyHealth(msg.pool, msg.down)
         return
+      case 'reopen':
+        lb?.reopenLogs()
+        return
       case 'stop':
         return stop(msg.gracePeriodMs)
       default: {
@@ -110,4 +113,7 @@ export function runWorker(): void {
   process.on('SIGINT', () => stop())
   // The supervisor reloads; a hang-up sent to the whole process group must not kill a worker.
   process.on('SIGHUP', () => {})
+  // Reopens the log files as the supervisor's `reopen` does (a SIGUSR1 sent to every process, say).
+  // Without a handler, Node would start its inspector on SIGUSR1.
+  process.on('SIGUSR1', () => lb?.reopenLogs())
 }
