@@ -35,7 +35,6 @@ import {
 import { Agent } from 'node:https'
 import path from 'node:path'
 import { rootCertificates } from 'node:tls'
-import * as acme from 'acme-client'
 import type { AcmeSettings, RuntimeConfig } from '../config/index.js'
 import type { Logger } from '../core/logger.js'
 import { alpnChallengeFile, challengeFile } from './challenges.js'
@@ -69,13 +68,18 @@ export function storedCertificate(certFile: string, keyFile?: string): StoredCer
     return undefined
   }
   try {
-    const info = acme.crypto.readCertificateInfo(pem)
-    const names = new Set(
-      [info.domains.commonName, ...info.domains.altNames].filter((n) => n).map((n) => n.toLowerCase()),
-    )
+    const cert = new X509Certificate(pem)
+    const commonName = /(?:^|\n)CN=([^\n]*)/.exec(cert.subject)?.[1]
+    const altNames = (cert.subjectAltName ?? '')
+      .split(', ')
+      .filter((n) => n.startsWith('DNS:'))
+      .map((n) => n.slice(4))
+    const names = new Set([commonName, ...altNames].filter((n) => n).map((n) => (n as string).toLowerCase()))
+    const notAfterMs = Date.parse(cert.validTo)
+    if (Number.isNaN(notAfterMs)) return undefined
     return {
       names: [...names],
-      notAfterMs: info.notAfter.getTime(),
+      notAfterMs,
       keyMatches: keyFile === undefined || keyMatches(pem, keyFile),
     }
   } catch {
@@ -280,6 +284,9 @@ export class AcmeManager {
   }
 
   async #order(s: AcmeSettings): Promise<{ key: Buffer; chain: string }> {
+    const acme = await acmeClient()
+    if (this.#directoryCas.size > 0)
+      acme.axios.defaults.httpsAgent = new Agent({ ca: [...rootCertificates, ...this.#directoryCas.values()] })
     const accountKeyFile = path.join(s.storageDir, 'account.key')
     // Made once: an instance that finds one made meanwhile (another process) uses that one.
     if (!existsSync(accountKeyFile)) createOnce(accountKeyFile, await acme.crypto.createPrivateEcdsaKey())
@@ -335,8 +342,17 @@ export class AcmeManager {
   #trust(file: string): void {
     if (this.#directoryCas.has(file)) return
     this.#directoryCas.set(file, readFileSync(file, 'utf8'))
-    acme.axios.defaults.httpsAgent = new Agent({ ca: [...rootCertificates, ...this.#directoryCas.values()] })
   }
+}
+
+/**
+ * acme-client, loaded by the first order: most processes never order a certificate, and loading it
+ * (axios and its crypto helpers) takes longer than the rest of a start.
+ */
+let acmeModule: Promise<typeof import('acme-client')> | undefined
+function acmeClient(): Promise<typeof import('acme-client')> {
+  acmeModule ??= import('acme-client')
+  return acmeModule
 }
 
 /** Runs `task` after the other tasks of `key` (a storage directory) in this process. */

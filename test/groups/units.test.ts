@@ -1,0 +1,4 @@
+/** Every unit test under src/, in one process (see share.ts). */
+import { importUnits } from './share.js'
+
+await importUnits()
