@@ -144,11 +144,12 @@ describe('explain: who gets an explanation, and what reaches the servers', () =>
     assert.deepEqual(explain, { trusted: ['192.0.2.0/24'], token: '[redacted]' })
   })
 
-  it('off (no explain on the listener): no answer, and the header passes like any other', async () => {
+  it('off (no explain on the listener): no answer, the header passes like any other, and a token never', async () => {
     const before = seen.length
-    const r = await get(off, '/', ASK)
+    const r = await get(off, '/', { ...ASK, 'x-switchyard-token': TOKEN })
     assert.equal(r.explain, undefined)
     assert.equal(seen.slice(before)[0]?.['x-switchyard-explain'], '1')
+    assert.equal(seen.slice(before)[0]?.['x-switchyard-token'], undefined)
   })
 })
 

@@ -69,6 +69,8 @@ const MAX_JSON_BYTES = 64 * 1024
 const MAX_CONFIG_BYTES = 4 * 1024 * 1024
 /** A comment line on every event stream this often, so that idle proxies keep it open. */
 const SSE_KEEPALIVE_MS = 15_000
+/** Unsent bytes past which an event stream is closed (its client reconnects with Last-Event-ID). */
+const STREAM_BACKLOG_BYTES = 4 * 1024 * 1024
 
 /** A server's or pool's view in a `stats` event: the view, plus its live numbers. */
 export type LiveServerView = ServerView & { readonly live: LiveUpstream }
@@ -282,7 +284,12 @@ export class AdminServer {
       }
       const event = this.#statsEvent(pools, listeners, reading)
       this.#lastStats = `event: stats\ndata: ${JSON.stringify(event)}\n\n`
-      for (const res of this.#streams) res.write(this.#lastStats)
+      // A stream that stopped reading (a laptop asleep, a stuck proxy) gets no more readings until it
+      // drains, and is closed once over STREAM_BACKLOG_BYTES: readings must not pile up in memory.
+      for (const res of this.#streams) {
+        if (res.writableLength > STREAM_BACKLOG_BYTES) res.destroy()
+        else if (!res.writableNeedDrain) res.write(this.#lastStats)
+      }
     } finally {
       this.#sampling = false
     }

@@ -73,14 +73,21 @@ describe('StatsRecorder', () => {
     assert.equal(idle.listeners.get('web')?.errorRate, null)
   })
 
-  it('takes a counter that went down as started over', () => {
+  it('gives no rate for an interval where a counter went down (a worker lost), then rates again', () => {
     let now = 0
     const stats = new StatsRecorder({ now: () => now })
     stats.record([pool([{ name: 'a', requests: 100 }])], [listener([0, 100, 0, 0, 0])])
     now += 1000
+    // The sum over workers drops: not 4 requests in a second, and not 100,000 either.
     const r = stats.record([pool([{ name: 'a', requests: 4 }])], [listener([0, 3, 0, 0, 0])])
-    assert.equal(r.servers.get('p\0a')?.rps, 4)
-    assert.equal(r.listeners.get('web')?.classes['2xx'], 3)
+    assert.equal(r.servers.get('p\0a')?.rps, null)
+    assert.equal(r.pools.get('p')?.rps, null)
+    assert.equal(r.listeners.get('web')?.classes['2xx'], null)
+    assert.equal(r.listeners.get('web')?.rps, null)
+    now += 1000
+    const next = stats.record([pool([{ name: 'a', requests: 14 }])], [listener([0, 13, 0, 0, 0])])
+    assert.equal(next.servers.get('p\0a')?.rps, 10)
+    assert.equal(next.listeners.get('web')?.classes['2xx'], 10)
   })
 
   it('takes percentiles over the last LATENCY_SPAN_MS, pool-wide over its servers', () => {

@@ -10,8 +10,9 @@
  * a null where there is nothing to measure: a server's first reading has no rate, an interval without
  * requests no error rate, a span without tries no percentiles.
  *
- * A counter that went down (a server removed and added again under its name, a pool gone from a
- * listener) counts as started over: that interval's rate is taken from zero.
+ * A counter that went down (a worker that died or did not answer in time, a server removed and added
+ * again under its name, a pool gone from a listener) gives that interval no rate (null), and a span
+ * no percentiles: taking it as started over would chart everything since the start as one second.
  *
  * The history is a ring of STATS_HISTORY_MS / STATS_INTERVAL_MS points per series, in Float32Arrays
  * (NaN for null): about 22 KB per server, whatever the traffic. A series not written for a whole
@@ -157,10 +158,10 @@ export class StatsRecorder {
         const dt = prev === undefined ? 0 : (atMs - prev.atMs) / 1000
         let rps: number | null = null
         let errorRate: number | null = null
-        if (before !== undefined && dt > 0) {
-          const reset = now.requests < before.requests || now.errors < before.errors
-          const dr = reset ? now.requests : now.requests - before.requests
-          const de = reset ? now.errors : now.errors - before.errors
+        const wentDown = before !== undefined && (now.requests < before.requests || now.errors < before.errors)
+        if (before !== undefined && dt > 0 && !wentDown) {
+          const dr = now.requests - before.requests
+          const de = now.errors - before.errors
           rps = dr / dt
           errorRate = dr > 0 ? Math.min(1, de / dr) : null
           poolRequests += dr
@@ -188,9 +189,10 @@ export class StatsRecorder {
       const before = prev?.listeners.get(l.name)
       const dt = prev === undefined ? 0 : (atMs - prev.atMs) / 1000
       const rate = (now: number, was: number | undefined): number | null =>
-        was === undefined || dt <= 0 ? null : (now >= was ? now - was : now) / dt
-      const dr = before === undefined ? 0 : l.requests >= before.requests ? l.requests - before.requests : l.requests
-      const df = before === undefined ? 0 : l.failed >= before.failed ? l.failed - before.failed : l.failed
+        was === undefined || dt <= 0 || now < was ? null : (now - was) / dt
+      const wentDown = before !== undefined && (l.requests < before.requests || l.failed < before.failed)
+      const dr = before === undefined || wentDown ? 0 : l.requests - before.requests
+      const df = before === undefined || wentDown ? 0 : l.failed - before.failed
       const classes = Object.fromEntries(
         STATUS_CLASSES.map((c, i) => [
           c,
@@ -297,10 +299,10 @@ function setPath(root: Record<string, unknown>, path: readonly string[], value: 
   node[path[path.length - 1] as string] = typeof value === 'number' ? round(value) : value
 }
 
-/** The observations of `now` since `base`; all of them without a base, or when it went down. */
+/** The observations of `now` since `base`; all of them without a base, none when it went down. */
 function since(now: HistogramReport, base: HistogramReport | undefined): HistogramReport {
   if (base === undefined) return now.count === 0 ? EMPTY_HISTOGRAM : now
-  if (base.count > now.count) return now
+  if (base.count > now.count) return EMPTY_HISTOGRAM
   return subtractHistograms(now, base)
 }
 

@@ -7,7 +7,9 @@
  * newest reading at least WINDOW_MS old; with no reading that old (the admin API, or the server, is
  * younger than the window), over everything since the server joined.
  */
+
 import type { RuntimeConfig } from '../config/index.js'
+import { REDACTED, redactUrl } from '../core/redact.js'
 import { type Overrides, overrideOf, type ServerOverride } from '../server/overrides.js'
 import {
   type HistogramReport,
@@ -155,15 +157,25 @@ export function percentiles(h: HistogramReport): Percentiles {
 /** Keys whose values are secrets: shown as REDACTED in `GET /api/v1/config`. */
 const SECRET_KEYS = /^(token|secret|secretHex|password|passwordHash|hash|users|privateKey|clientSecret|apiKey)$/i
 
-export const REDACTED = '[redacted]'
+export { REDACTED }
+
+/** Objects under these keys hold secrets in every value, whatever their names: `tracing.otlp.headers`. */
+const SECRET_MAPS: ReadonlyMap<string, string> = new Map([['otlp', 'headers']])
 
 /** A copy of a config (or any JSON value) with its secrets replaced. */
-export function redact(value: unknown): unknown {
-  if (Array.isArray(value)) return value.map(redact)
+export function redact(value: unknown, parentKey?: string): unknown {
+  if (typeof value === 'string') return redactUrl(value)
+  if (Array.isArray(value)) return value.map((v) => redact(v))
   if (value === null || typeof value !== 'object') return value
+  const secretMap = parentKey === undefined ? undefined : SECRET_MAPS.get(parentKey)
   const out: Record<string, unknown> = {}
-  for (const [k, v] of Object.entries(value))
-    out[k] = SECRET_KEYS.test(k) && v !== undefined && v !== null ? REDACTED : redact(v)
+  for (const [k, v] of Object.entries(value)) {
+    const secret = SECRET_KEYS.test(k) && v !== undefined && v !== null
+    if (secret) out[k] = REDACTED
+    else if (k === secretMap && v !== null && typeof v === 'object')
+      out[k] = Object.fromEntries(Object.keys(v).map((h) => [h, REDACTED]))
+    else out[k] = redact(v, k)
+  }
   return out
 }
 

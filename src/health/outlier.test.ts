@@ -90,19 +90,25 @@ describe('outlier detection', () => {
     d.record('b', false)
     d.record('b', false)
     assert.deepEqual([...d.ejected], ['a'])
+    clock.advance(400)
     // A reload (or a runtime change) builds a new generation: a stricter streak, the same records.
     const next = OutlierDetector.adopt(d, { ...settings, consecutiveFailures: 2 }, 4, () => nextChanges++)
-    assert.equal(next, d)
+    assert.notEqual(next, d)
     assert.deepEqual([...next.ejected], ['a'])
     next.record('b', false) // b's third failure in a row, over a new limit of 2
     assert.deepEqual([...next.ejected].sort(), ['a', 'b'])
     assert.equal(nextChanges, 1)
+    // The previous generation is untouched: it serves on if the new one is refused.
+    assert.deepEqual([...d.ejected], ['a'])
     // The server that left is forgotten; its pending return does nothing.
     next.retain(new Set(['b', 'c', 'd']))
     assert.deepEqual([...next.ejected], ['b'])
-    clock.advance(1000)
+    clock.advance(600) // a's ejection (1000 ms from its start) is over in both
+    assert.deepEqual([...d.ejected], [])
+    assert.deepEqual([...next.ejected], ['b'])
+    clock.advance(400) // b's, 1000 ms after it began
     assert.deepEqual([...next.ejected], [])
-    assert.equal(firstChanges, 1)
+    assert.equal(firstChanges, 2)
     // A new detector when there was none before.
     assert.notEqual(
       OutlierDetector.adopt(undefined, settings, 2, () => {}),

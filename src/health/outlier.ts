@@ -40,12 +40,14 @@ interface ServerRecord {
   windowStart: number
   windowTotal: number
   windowFailed: number
+  /** While ejected: when it returns (the clock's ms). */
+  until: number
 }
 
 export class OutlierDetector {
-  #settings: OutlierSettings
+  readonly #settings: OutlierSettings
   readonly #clock: OutlierClock
-  #onChange: () => void
+  readonly #onChange: () => void
   readonly #servers = new Map<string, ServerRecord>()
   #serverCount: number
   /** Ejected now: a new set on every change, read by the request path. */
@@ -60,8 +62,9 @@ export class OutlierDetector {
   }
 
   /**
-   * The previous generation's detector with new settings and callbacks, its records and ejections kept
-   * (a reload or a runtime change to the pool must not forgive a failing server), or a new one.
+   * A detector for the next generation of a pool that starts from the previous one's records and
+   * ejections (a reload or a runtime change must not forgive a failing server), each ejection for the
+   * rest of its time. The previous one is left as it was, serving on if the new generation is refused.
    */
   static adopt(
     previous: OutlierDetector | undefined,
@@ -69,11 +72,24 @@ export class OutlierDetector {
     serverCount: number,
     onChange: () => void,
   ): OutlierDetector {
-    if (previous === undefined) return new OutlierDetector(settings, serverCount, onChange)
-    previous.#settings = settings
-    previous.#serverCount = serverCount
-    previous.#onChange = onChange
-    return previous
+    const next = new OutlierDetector(
+      settings,
+      serverCount,
+      onChange,
+      previous === undefined ? realClock : previous.#clock,
+    )
+    if (previous === undefined) return next
+    for (const [id, r] of previous.#servers) next.#servers.set(id, { ...r })
+    const now = next.#clock.now()
+    const ejected = new Set<string>()
+    for (const id of previous.#ejected) {
+      const left = (previous.#servers.get(id)?.until ?? now) - now
+      if (left <= 0) continue
+      ejected.add(id)
+      next.#clock.after(left, () => next.#restore(id))
+    }
+    next.#ejected = ejected
+    return next
   }
 
   get ejected(): ReadonlySet<string> {
@@ -93,7 +109,7 @@ export class OutlierDetector {
     let r = this.#servers.get(id)
     const now = this.#clock.now()
     if (r === undefined) {
-      r = { consecutive: 0, ejections: 0, windowStart: now, windowTotal: 0, windowFailed: 0 }
+      r = { consecutive: 0, ejections: 0, windowStart: now, windowTotal: 0, windowFailed: 0, until: 0 }
       this.#servers.set(id, r)
     }
     const rate = this.#settings.errorRate
@@ -125,6 +141,7 @@ export class OutlierDetector {
     r.windowFailed = 0
     this.#ejected = new Set([...this.#ejected, id])
     const ms = Math.min(this.#settings.baseEjectionMs * r.ejections, this.#settings.maxEjectionMs)
+    r.until = this.#clock.now() + ms
     this.#clock.after(ms, () => this.#restore(id))
     this.#onChange()
   }

@@ -41,15 +41,20 @@ export class AccessFile implements AccessSink {
     try {
       if (this.#fd === undefined) appendFileSync(this.path, text)
       else writeSync(this.#fd, text)
-      if (this.#failing) {
-        this.#failing = false
-        this.#onTrouble(undefined)
-      }
+      this.written()
     } catch (err) {
       if (!this.#failing) {
         this.#failing = true
         this.#onTrouble(err as Error)
       }
+    }
+  }
+
+  /** A batch was written whole: a failure reported before is over. */
+  written(): void {
+    if (this.#failing) {
+      this.#failing = false
+      this.#onTrouble(undefined)
     }
   }
 

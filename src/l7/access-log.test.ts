@@ -367,6 +367,31 @@ describe('access log file', () => {
     assert.equal(readFileSync(path, 'utf8'), 'kept\n')
   })
 
+  it('tells that writes work again when the next batch goes to the descriptor whole', () => {
+    const path = join(dir, 'd.log')
+    const told: (string | undefined)[] = []
+    const file = new AccessFile(path, (err) => told.push(err === undefined ? undefined : err.message))
+    const log = AccessLog.on(file, logger, 'combined')
+    file.close()
+    renameSync(dir, `${dir}-moved`)
+    try {
+      log.write(entry({ url: '/lost' }))
+      log.flush()
+    } finally {
+      renameSync(`${dir}-moved`, dir)
+    }
+    assert.equal(told.length, 1)
+    file.reopen() // as SIGUSR1 does: batches go to the descriptor again
+    log.write(entry({ url: '/kept' }))
+    log.flush()
+    assert.deepEqual(told.slice(1), [undefined])
+    log.write(entry({ url: '/kept-2' }))
+    log.flush()
+    assert.equal(told.length, 2, 'told once')
+    assert.match(readFileSync(path, 'utf8'), /GET \/kept HTTP[^\n]*\n[^\n]*GET \/kept-2 HTTP/)
+    file.close()
+  })
+
   it('cannot open a file in a missing directory', () => {
     assert.throws(() => new AccessFile(join(dir, 'missing', 'x.log'), () => {}), /ENOENT/)
   })

@@ -89,6 +89,8 @@ export interface AccessSink {
   write(text: string): unknown
   /** The largest single write, in bytes. Default: 4 KiB. */
   readonly maxWrite?: number | undefined
+  /** Told after a batch went to `fd` whole (so a sink that reported a failure can say it is over). */
+  written?(): void
 }
 
 interface Destination {
@@ -357,6 +359,7 @@ export class AccessLog {
     if (fd !== undefined)
       try {
         while (done < len) done += writeSync(fd, buf, done, len - done)
+        this.#sink.written?.()
         return
       } catch {
         // Left to the destination, which reports the error as it does for every other line (a

@@ -72,6 +72,11 @@ function headerKind(name: string): number {
       if (equalsLower(name, 'transfer-encoding')) return TRANSFER_ENCODING
       if (equalsLower(name, 'x-forwarded-proto')) return XFP
       break
+    case 18:
+      // The admin token, sent to ask for an explanation (explain/policy.ts): never forwarded, on any
+      // listener, so that a client that always sends it does not hand it to the servers.
+      if (equalsLower(name, 'x-switchyard-token')) return HOP
+      break
   }
   // Proxy-Connection, Proxy-Authorization, ...: never forwarded.
   return name.length > 6 && equalsLower(name, 'proxy-') ? HOP : PASS

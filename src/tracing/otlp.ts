@@ -14,6 +14,7 @@ import type { Span, SpanContext } from '@opentelemetry/api'
 import type { ReadableSpan, SpanExporter } from '@opentelemetry/sdk-trace-base'
 import type { OtlpSettings, TracingSettings } from '../config/index.js'
 import type { Logger } from '../core/logger.js'
+import { redactUrl } from '../core/redact.js'
 import { VERSION } from '../version.js'
 import type { ParentContext } from './context.js'
 import type { ExportedSpan, SpanExport, SpanFacts } from './tracer.js'
@@ -50,12 +51,12 @@ export async function loadOtlpExport(
         if (result.code !== EXPORT_SUCCESS && !failing) {
           failing = true
           logger.warn(
-            { err: result.error, endpoint: o.endpoint },
-            `OTLP span export to ${o.endpoint} failed (${result.error?.message ?? 'unknown error'}); spans are dropped until it works again`,
+            { err: result.error, endpoint: redactUrl(o.endpoint) },
+            `OTLP span export to ${redactUrl(o.endpoint)} failed (${result.error?.message ?? 'unknown error'}); spans are dropped until it works again`,
           )
         } else if (result.code === EXPORT_SUCCESS && failing) {
           failing = false
-          logger.info({ endpoint: o.endpoint }, `OTLP span export to ${o.endpoint} works again`)
+          logger.info({ endpoint: redactUrl(o.endpoint) }, `OTLP span export to ${redactUrl(o.endpoint)} works again`)
         }
         done(result)
       })
