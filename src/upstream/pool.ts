@@ -255,8 +255,10 @@ export class UpstreamPool {
             previous === undefined ? undefined : previous.#ejector,
             ej,
             config.timeouts.connectMs,
-            (id) => this.#othersAvailable(id),
-            () => this.healthChanged(),
+            // Shared by the generations: it tells the one that serves now, which stays the old one
+            // when a reload that built this one is refused.
+            (id) => (this.#shared.current ?? this).#othersAvailable(id),
+            () => (this.#shared.current ?? this).healthChanged(),
           )
     this.balancer = createBalancer(config.balance, env, options.balancers)
     if (config.backends.some((b) => b.backup))
