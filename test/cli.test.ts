@@ -1,14 +1,24 @@
 /**
- * The `switchyard` command as a user runs it, in a real child process: validation. Its flags and usage
+ * The `switchyard` command as a user runs it, in a real child process (and, where only its output is
+ * checked, its `main` in this process, which saves a process start): validation. Its flags and usage
  * errors are in test/slow/cli-flags.test.ts, the tests that start a serving process in
  * test/slow/cli-serving.test.ts.
  */
 import assert from 'node:assert/strict'
 import path, { join } from 'node:path'
 import { describe, it } from 'node:test'
+import { main } from '../src/cli.js'
 import { configFiles, runCliToEnd } from './helpers/cli.js'
 
 const file = configFiles('switchyard-cli-')
+
+/** `main` in this process, its output captured as the command would print it. */
+async function runMain(argv: readonly string[]): Promise<{ code: number; stdout: string; stderr: string }> {
+  let stdout = ''
+  let stderr = ''
+  const code = await main(argv, { out: (t) => (stdout += `${t}\n`), err: (t) => (stderr += `${t}\n`) })
+  return { code, stdout, stderr }
+}
 
 describe('switchyard validate', () => {
   it('prints a one-line summary and exits 0 for a valid file', async () => {
@@ -38,7 +48,7 @@ describe('switchyard validate', () => {
         '',
       ].join('\n'),
     )
-    const r = await runCliToEnd(['validate', f])
+    const r = await runMain(['validate', f])
     assert.equal(r.code, 2)
     assert.equal(
       r.stderr,
@@ -53,7 +63,7 @@ describe('switchyard validate', () => {
   })
 
   it('says so when the file is missing', async () => {
-    const r = await runCliToEnd(['validate', join(path.dirname(await file('here.yaml', '')), 'missing.yaml')])
+    const r = await runMain(['validate', join(path.dirname(await file('here.yaml', '')), 'missing.yaml')])
     assert.equal(r.code, 2)
     assert.match(r.stderr, /missing\.yaml:1:1: \(file\): cannot read: no such file/)
   })
