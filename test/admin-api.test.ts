@@ -10,7 +10,7 @@ import path from 'node:path'
 import { after, before, describe, it } from 'node:test'
 import { ROUTES } from '../src/admin/api.js'
 import { type ConfigInput, createLoadBalancer, type LoadBalancer } from '../src/index.js'
-import { type AdminClient, adminClient, eventStream } from './helpers/admin.js'
+import { type AdminClient, eventStream, startWithAdmin } from './helpers/admin.js'
 import { type Handler, nameHandler, startBackend, startBackends, type TestBackend } from './helpers/backends.js'
 import { waitFor } from './helpers/wait.js'
 
@@ -47,12 +47,8 @@ function baseConfig(backends: readonly TestBackend[], extra: Partial<ConfigInput
   }
 }
 
-async function started(config: ConfigInput, options: { configFile?: string } = {}) {
-  const lb = createLoadBalancer(config, options)
-  await lb.start()
-  const web = `http://127.0.0.1:${lb.addresses().web?.port}`
-  const admin = `http://127.0.0.1:${lb.adminAddress()?.port}`
-  return { lb, web, admin, api: adminClient(admin, TOKEN) }
+function started(config: ConfigInput, options: { configFile?: string } = {}) {
+  return startWithAdmin(config, TOKEN, options)
 }
 
 /** `n` requests one after another; the backends' names that answered. */

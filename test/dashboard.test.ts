@@ -15,7 +15,7 @@ import { DASHBOARD_OUT, MAX_GZIP_BYTES } from '../scripts/build-dashboard.js'
 import { ROUTES } from '../src/admin/api.js'
 import { DashboardAssets } from '../src/admin/assets.js'
 import { createLoadBalancer, type LoadBalancer } from '../src/index.js'
-import { type AdminClient, adminClient, eventStream } from './helpers/admin.js'
+import { type AdminClient, adminClient, eventStream, startWithAdmin } from './helpers/admin.js'
 import { startBackends, type TestBackend } from './helpers/backends.js'
 import { ensureDashboard } from './helpers/dashboard.js'
 import { waitFor } from './helpers/wait.js'
@@ -61,21 +61,20 @@ describe('dashboard serving and live numbers', () => {
   before(async () => {
     await ensureDashboard()
     backends = await startBackends(2)
-    lb = createLoadBalancer({
-      admin: { listen: '127.0.0.1:0', token: TOKEN },
-      listeners: [{ name: 'web', listen: '127.0.0.1:0', routes: [{ pool: 'app' }] }],
-      pools: [
-        {
-          name: 'app',
-          servers: backends.map((b) => ({ url: b.url, name: b.name })),
-          connections: { maxClientShare: 1 },
-        },
-      ],
-    })
-    await lb.start()
-    web = `http://127.0.0.1:${lb.addresses().web?.port}`
-    admin = `http://127.0.0.1:${lb.adminAddress()?.port}`
-    api = adminClient(admin, TOKEN)
+    ;({ lb, web, admin, api } = await startWithAdmin(
+      {
+        admin: { listen: '127.0.0.1:0', token: TOKEN },
+        listeners: [{ name: 'web', listen: '127.0.0.1:0', routes: [{ pool: 'app' }] }],
+        pools: [
+          {
+            name: 'app',
+            servers: backends.map((b) => ({ url: b.url, name: b.name })),
+            connections: { maxClientShare: 1 },
+          },
+        ],
+      },
+      TOKEN,
+    ))
   })
   after(async () => {
     await lb.close({ gracePeriodMs: 100 })

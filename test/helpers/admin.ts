@@ -1,4 +1,5 @@
 /** A client of the admin API for tests: JSON calls with the token, and the event stream. */
+import { type ConfigInput, createLoadBalancer, type LoadBalancer, type LoadBalancerOptions } from '../../src/index.js'
 import type { SwitchyardEvent } from '../../src/server/events.js'
 
 /** A JSON answer, read field by field by the tests' assertions (which are its checks). */
@@ -121,4 +122,20 @@ export async function eventStream(
     nextStats: (pred, what, timeoutMs = 5000) => wait(stats, pred, what, timeoutMs),
     close: () => controller.abort(),
   }
+}
+
+/**
+ * Starts a load balancer with an admin listener: `web` is the URL of its listener named `web`, `admin`
+ * the admin API's, `api` a client of it with `token`.
+ */
+export async function startWithAdmin(
+  config: ConfigInput,
+  token: string | undefined,
+  options: LoadBalancerOptions = {},
+): Promise<{ lb: LoadBalancer; web: string; admin: string; api: AdminClient }> {
+  const lb = createLoadBalancer(config, options)
+  await lb.start()
+  const web = `http://127.0.0.1:${lb.addresses().web?.port}`
+  const admin = `http://127.0.0.1:${lb.adminAddress()?.port}`
+  return { lb, web, admin, api: adminClient(admin, token) }
 }
